@@ -1,0 +1,116 @@
+"""The wire envelope: what the book's scripts send decodes, and nothing else raises."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from zmqtui.protocol import (
+    MAX_MESSAGE_BYTES,
+    ChangeEvent,
+    ClusterSnapshot,
+    ErrorCode,
+    ErrorReply,
+    FileReply,
+    FileRequest,
+    ProtocolError,
+    WorkerStats,
+    decode_event,
+    decode_reply,
+    decode_request,
+    decode_snapshot,
+)
+
+
+class TestChangeEvent:
+    def test_book_event_decodes(self):
+        raw = b'{"type":"changed","file":"target.txt","timestamp":1700000000000}'
+        event = decode_event([raw])
+        assert (event.file, event.timestamp, event.seq) == ("target.txt", 1700000000000, None)
+
+    def test_round_trip_keeps_extras(self):
+        event = ChangeEvent(file="a", timestamp=5, event="modified", seq=3, extra={"x": 1})
+        again = decode_event([event.encode()])
+        assert again == event
+        assert json.loads(event.encode())["type"] == "changed"
+
+    @pytest.mark.parametrize(
+        "raw",
+        [b"", b"not json", b"[]", b'{"file": 3, "timestamp": 1}', b'{"file": "a"}', b"\xff\xfe"],
+    )
+    def test_malformed_event_raises_protocol_error(self, raw):
+        with pytest.raises(ProtocolError):
+            decode_event([raw])
+
+
+class TestFileRequest:
+    def test_book_request_decodes(self):
+        assert decode_request([b'{"path":"target.txt"}']) == FileRequest("target.txt")
+
+    def test_id_is_kept(self):
+        assert decode_request([FileRequest("a", id="r1").encode()]).id == "r1"
+
+    @pytest.mark.parametrize(
+        ("frames", "code"),
+        [
+            ([b"{"], ErrorCode.BAD_JSON),
+            ([b"\xff"], ErrorCode.BAD_JSON),
+            ([b"[1]"], ErrorCode.BAD_REQUEST),
+            ([b"{}"], ErrorCode.BAD_REQUEST),
+            ([b'{"path": 7}'], ErrorCode.BAD_REQUEST),
+            ([b'{"path": ""}'], ErrorCode.BAD_REQUEST),
+            ([b'{"path": "a\\u0000b"}'], ErrorCode.BAD_REQUEST),
+            ([b'{"path": "\\ud800"}'], ErrorCode.BAD_REQUEST),
+            ([json.dumps({"path": "a" * 5000}).encode()], ErrorCode.BAD_REQUEST),
+            ([b'{"path": "a"}', b"extra"], ErrorCode.BAD_REQUEST),
+            ([], ErrorCode.BAD_REQUEST),
+            ([b" " * (MAX_MESSAGE_BYTES + 1)], ErrorCode.BAD_REQUEST),
+            ([b"[" * 50_000], ErrorCode.BAD_JSON),
+        ],
+    )
+    def test_bad_request_has_stable_code(self, frames, code):
+        with pytest.raises(ProtocolError) as caught:
+            decode_request(frames)
+        assert caught.value.code == code
+
+    def test_error_keeps_request_id(self):
+        with pytest.raises(ProtocolError) as caught:
+            decode_request([b'{"id": "r9", "path": 1}'])
+        assert caught.value.request_id == "r9"
+
+
+class TestReplies:
+    def test_file_reply_round_trip(self):
+        reply = FileReply(content="hi [bold]", timestamp=1, pid=2, id="x")
+        assert decode_reply([reply.encode()]) == reply
+
+    def test_error_reply_shape(self):
+        reply = ErrorReply(code="NOT_FOUND", message="no", timestamp=1, pid=2)
+        wire = json.loads(reply.encode())
+        assert wire == {"error": {"code": "NOT_FOUND", "message": "no"}, "timestamp": 1, "pid": 2}
+        assert decode_reply([reply.encode()]) == reply
+
+    def test_reply_without_content_or_error_raises(self):
+        with pytest.raises(ProtocolError):
+            decode_reply([b'{"timestamp": 1}'])
+
+
+class TestSnapshot:
+    def test_round_trip(self):
+        snap = ClusterSnapshot(
+            pid=1,
+            timestamp=2,
+            endpoints={"frontend": "tcp://127.0.0.1:1"},
+            routing="lb",
+            broker={"frontend_in": 3},
+            workers=[WorkerStats(slot=0, pid=10, state="ready", requests=4)],
+        )
+        assert decode_snapshot([snap.encode()]) == snap
+
+    @pytest.mark.parametrize(
+        "raw", [b"{}", b'{"pid": 1, "timestamp": 1, "workers": [{}]}', b'{"workers": 3}']
+    )
+    def test_malformed_snapshot_raises(self, raw):
+        with pytest.raises(ProtocolError):
+            decode_snapshot([raw])

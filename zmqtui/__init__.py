@@ -1,0 +1,1 @@
+"""zmqtui: a terminal UI and headless services for building and watching ZeroMQ microservices."""

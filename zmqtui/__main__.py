@@ -1,0 +1,3 @@
+from zmqtui.cli import main
+
+main(prog_name="zmqtui")

@@ -1,0 +1,63 @@
+"""`zmqtui` and its subcommands.
+
+Each subcommand lives in its own module under `zmqtui.commands` and is imported only when it
+runs, so `zmqtui serve` never pays for importing Textual. Bare `zmqtui` (or `zmqtui PATH`, or
+`zmqtui --sub ...`) runs the monitor.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+import click
+
+COMMANDS: dict[str, tuple[str, str]] = {
+    "monitor": ("zmqtui.commands.monitor", "Open the terminal UI (the default command)."),
+    "watch": ("zmqtui.commands.watch", "Publish file change events (zmq-watcher-pub.js)."),
+    "subscribe": ("zmqtui.commands.subscribe", "Print change events (zmq-watcher-sub.js)."),
+    "serve": ("zmqtui.commands.serve", "Answer file requests on REP (zmq-filer-rep.js)."),
+    "request": (
+        "zmqtui.commands.request",
+        "Request a file and print the reply (zmq-filer-req.js).",
+    ),
+    "cluster": ("zmqtui.commands.cluster", "Run the filer cluster: broker plus worker processes."),
+    "worker": ("zmqtui.commands.worker", "Run one filer worker that joins a cluster's backend."),
+    "ctl": ("zmqtui.commands.ctl", "Steer a running cluster: list, scale, kill, restart, stop."),
+    "keygen": ("zmqtui.commands.keygen", "Make a CURVE key pair for secured endpoints."),
+    "bench": ("zmqtui.commands.bench", "Run the benchmarks and print a Markdown table."),
+}
+DEFAULT_COMMAND = "monitor"
+
+
+class LazyGroup(click.Group):
+    """A group that imports a subcommand's module only when that subcommand runs."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in COMMANDS:
+            return None
+        module = importlib.import_module(COMMANDS[cmd_name][0])
+        return module.command
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = [(name, help_text) for name, (_, help_text) in COMMANDS.items()]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        """Anything that is not a subcommand (a path, `--sub ...`) goes to the monitor."""
+        if not args or (args[0] not in COMMANDS and args[0] not in ("--help", "-h", "--version")):
+            args = [DEFAULT_COMMAND, *args]
+        return super().parse_args(ctx, args)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="zmqtui")
+def main() -> None:
+    """Build and watch ZeroMQ microservices.
+
+    Run bare, zmqtui starts an embedded stack on loopback (a watcher on the current
+    directory and a filer cluster serving it) and opens the monitor on it.
+    """

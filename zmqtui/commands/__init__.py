@@ -1,0 +1,1 @@
+"""One module per `zmqtui` subcommand; each exposes `command`, a click command."""

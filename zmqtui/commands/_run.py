@@ -1,0 +1,36 @@
+"""Running a service from the command line until SIGINT or SIGTERM, then closing it cleanly."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import sys
+from collections.abc import Coroutine
+from typing import Any
+
+import click
+
+from zmqtui.config import ConfigError
+from zmqtui.services.sockets import EndpointError
+
+
+def run_service(main: Coroutine[Any, Any, int | None]) -> None:
+    """Run `main` until it returns or a signal arrives; exit with its code (0 on a signal)."""
+
+    async def supervised() -> int | None:
+        task = asyncio.current_task()
+        assert task is not None
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, task.cancel)
+        try:
+            return await main
+        except asyncio.CancelledError:
+            return 0
+
+    try:
+        code = asyncio.run(supervised())
+    except (EndpointError, ConfigError) as exc:
+        click.echo(f"zmqtui: {exc}", err=True)
+        sys.exit(2)
+    sys.exit(code or 0)

@@ -1,0 +1,137 @@
+"""Endpoints and settings: defaults, environment variables and an optional TOML file.
+
+Precedence, lowest first: built-in defaults, the TOML file (`--config`, `$ZMQTUI_CONFIG`, or
+`~/.config/zmqtui/config.toml`), environment variables (`ZMQTUI_<KEY>`), command-line options.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+from typing import Any
+
+DEFAULT_PUB = "tcp://127.0.0.1:60400"
+"""Where the watcher publishes change events."""
+DEFAULT_REQ = "tcp://127.0.0.1:60401"
+"""Where the filer (or the cluster's ROUTER) answers file requests."""
+DEFAULT_STATS = "tcp://127.0.0.1:60402"
+"""Where the cluster publishes its stats snapshots."""
+DEFAULT_CONTROL = "tcp://127.0.0.1:60403"
+"""Where the cluster takes orders (`zmqtui ctl`)."""
+
+REQUEST_TIMEOUT_MS = 2500
+"""Lazy Pirate: how long a client waits for a reply before it retries."""
+REQUEST_TRIES = 3
+HEARTBEAT_INTERVAL_MS = 1000
+"""Paranoid Pirate: how often a worker says it is alive."""
+HEARTBEAT_LIVENESS = 3
+"""Missed heartbeats before a worker counts as stale."""
+MAX_FILE_BYTES = 1024 * 1024
+"""Largest file the filer serves."""
+LINGER_MS = 0
+
+USER_CONFIG = Path("~/.config/zmqtui/config.toml")
+
+
+class ConfigError(ValueError):
+    """A setting that cannot be used, with a message fit to show the user."""
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Endpoints and client settings shared by the CLI commands and the monitor."""
+
+    pub: str = DEFAULT_PUB
+    req: str = DEFAULT_REQ
+    stats: str = DEFAULT_STATS
+    control: str = DEFAULT_CONTROL
+    timeout_ms: int = REQUEST_TIMEOUT_MS
+    tries: int = REQUEST_TRIES
+
+    def merged(self, values: Mapping[str, Any]) -> Settings:
+        """A copy with the given non-None values set, each checked and converted."""
+        known = {f.name: f.type for f in fields(self)}
+        changes: dict[str, Any] = {}
+        for key, value in values.items():
+            if value is None:
+                continue
+            if key not in known:
+                raise ConfigError(f"unknown setting {key!r} (known: {', '.join(known)})")
+            if known[key] == "int":
+                try:
+                    value = int(value)
+                except (TypeError, ValueError):
+                    raise ConfigError(f"setting {key!r} must be a whole number") from None
+                if value < 1:
+                    raise ConfigError(f"setting {key!r} must be at least 1")
+            else:
+                value = check_endpoint(str(value))
+            changes[key] = value
+        return replace(self, **changes)
+
+
+def load_settings(
+    config_file: str | os.PathLike[str] | None = None,
+    environ: Mapping[str, str] | None = None,
+    **overrides: Any,
+) -> Settings:
+    """Settings from defaults, the TOML file, `ZMQTUI_*` variables, then `overrides`."""
+    environ = os.environ if environ is None else environ
+    settings = Settings()
+    path = config_file or environ.get("ZMQTUI_CONFIG")
+    if path:
+        settings = settings.merged(read_toml(Path(path)))
+    elif USER_CONFIG.expanduser().is_file():
+        settings = settings.merged(read_toml(USER_CONFIG.expanduser()))
+    from_env = {
+        f.name: environ[f"ZMQTUI_{f.name.upper()}"]
+        for f in fields(Settings)
+        if f"ZMQTUI_{f.name.upper()}" in environ
+    }
+    return settings.merged(from_env).merged(overrides)
+
+
+def read_toml(path: Path) -> dict[str, Any]:
+    """The `[zmqtui]` table of a TOML file (or its top level when there is no such table)."""
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+    table = data.get("zmqtui", data)
+    if not isinstance(table, dict):
+        raise ConfigError(f"config file {path}: [zmqtui] must be a table")
+    return table
+
+
+def check_endpoint(endpoint: str) -> str:
+    """The endpoint if ZeroMQ can use it, else `ConfigError` with a hint."""
+    transport, sep, address = endpoint.partition("://")
+    if not sep or not address:
+        raise ConfigError(f"endpoint {endpoint!r} must look like tcp://HOST:PORT or ipc://PATH")
+    if transport not in ("tcp", "ipc", "inproc"):
+        raise ConfigError(f"endpoint {endpoint!r}: transport must be tcp, ipc or inproc")
+    if transport == "tcp":
+        host, colon, port = address.rpartition(":")
+        if not colon or not host or not (port == "*" or port.isdigit()):
+            raise ConfigError(f"endpoint {endpoint!r} must look like tcp://HOST:PORT")
+    return endpoint
+
+
+def is_loopback(endpoint: str) -> bool:
+    """True for `ipc://`, `inproc://` and TCP endpoints on 127.0.0.0/8, ::1 or localhost."""
+    transport, _, address = endpoint.partition("://")
+    if transport in ("ipc", "inproc"):
+        return True
+    host = address.rpartition(":")[0].strip("[]")
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

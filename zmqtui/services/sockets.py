@@ -1,0 +1,77 @@
+"""Socket set-up every service shares: linger, size limits, and binds that fail clearly.
+
+A second `ipc://` bind on a path that another process serves silently steals the endpoint, so
+`bind` probes the path first. A non-loopback bind needs `public=True`: exposing a service
+beyond this machine is the user's explicit choice.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import socket
+
+import zmq
+
+from zmqtui.config import is_loopback
+from zmqtui.protocol import MAX_MESSAGE_BYTES
+
+
+class EndpointError(RuntimeError):
+    """An endpoint that cannot be bound or connected, with a message fit for the user."""
+
+
+def configure(sock: zmq.Socket, *, max_message_bytes: int | None = MAX_MESSAGE_BYTES) -> None:
+    """Linger 0 (never hang on close) and an inbound size limit (oversized peers are dropped)."""
+    sock.setsockopt(zmq.LINGER, 0)
+    if max_message_bytes is not None:
+        sock.setsockopt(zmq.MAXMSGSIZE, max_message_bytes)
+
+
+def bind(sock: zmq.Socket, endpoint: str, *, public: bool = False) -> str:
+    """Bind and return the endpoint actually bound (a `:0`/`:*` port resolved)."""
+    if not public and not is_loopback(endpoint):
+        raise EndpointError(
+            f"refusing to bind {endpoint}: it is not a loopback address "
+            "(pass --insecure, or use CURVE, to expose a service beyond this machine)"
+        )
+    if endpoint.startswith("ipc://"):
+        _claim_ipc_path(endpoint.removeprefix("ipc://"))
+    try:
+        sock.bind(endpoint)
+    except zmq.ZMQError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            raise EndpointError(f"{endpoint} is already in use by another process") from None
+        raise EndpointError(f"cannot bind {endpoint}: {exc.strerror}") from None
+    return sock.getsockopt_string(zmq.LAST_ENDPOINT)
+
+
+def connect(sock: zmq.Socket, endpoint: str) -> None:
+    """Connect, turning ZeroMQ's terse errors into ones a user can act on."""
+    try:
+        sock.connect(endpoint)
+    except zmq.ZMQError as exc:
+        raise EndpointError(f"cannot connect to {endpoint}: {exc.strerror}") from None
+
+
+def _claim_ipc_path(path: str) -> None:
+    """Refuse a path someone is listening on; remove one left behind by a dead process."""
+    if not os.path.exists(path):
+        return
+    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        probe.settimeout(0.5)
+        probe.connect(path)
+    except OSError:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
+        return
+    finally:
+        probe.close()
+    raise EndpointError(f"ipc://{path} is already in use by another process")
+
+
+def ipc_path(endpoint: str) -> str | None:
+    """The file behind an `ipc://` endpoint, or None for other transports."""
+    return endpoint.removeprefix("ipc://") if endpoint.startswith("ipc://") else None

@@ -1,7 +1,8 @@
 """Endpoints and settings: defaults, environment variables and an optional TOML file.
 
 Precedence, lowest first: built-in defaults, the TOML file (`--config`, `$ZMQTUI_CONFIG`, or
-`~/.config/zmqtui/config.toml`), environment variables (`ZMQTUI_<KEY>`), command-line options.
+`$XDG_CONFIG_HOME/zmqtui/config.toml`, by default under `~/.config`), environment variables
+(`ZMQTUI_<KEY>`), command-line options.
 """
 
 from __future__ import annotations
@@ -33,8 +34,6 @@ HEARTBEAT_LIVENESS = 3
 MAX_FILE_BYTES = 1024 * 1024
 """Largest file the filer serves."""
 LINGER_MS = 0
-
-USER_CONFIG = Path("~/.config/zmqtui/config.toml")
 
 
 class ConfigError(ValueError):
@@ -85,14 +84,20 @@ def load_settings(
     path = config_file or environ.get("ZMQTUI_CONFIG")
     if path:
         settings = settings.merged(read_toml(Path(path)))
-    elif USER_CONFIG.expanduser().is_file():
-        settings = settings.merged(read_toml(USER_CONFIG.expanduser()))
+    elif (user_config := user_config_path(environ)).is_file():
+        settings = settings.merged(read_toml(user_config))
     from_env = {
         f.name: environ[f"ZMQTUI_{f.name.upper()}"]
         for f in fields(Settings)
         if f"ZMQTUI_{f.name.upper()}" in environ
     }
     return settings.merged(from_env).merged(overrides)
+
+
+def user_config_path(environ: Mapping[str, str]) -> Path:
+    """`$XDG_CONFIG_HOME/zmqtui/config.toml`, by default under `~/.config`."""
+    config_home = environ.get("XDG_CONFIG_HOME") or Path(environ.get("HOME", "~")) / ".config"
+    return Path(config_home).expanduser() / "zmqtui" / "config.toml"
 
 
 def read_toml(path: Path) -> dict[str, Any]:

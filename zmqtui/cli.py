@@ -47,10 +47,14 @@ class LazyGroup(click.Group):
             formatter.write_dl(rows)
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
-        """Anything that is not a subcommand (a path, `--sub ...`) goes to the monitor."""
-        if not args or (args[0] not in COMMANDS and args[0] not in ("--help", "-h", "--version")):
-            args = [DEFAULT_COMMAND, *args]
-        return super().parse_args(ctx, args)
+        return super().parse_args(ctx, route(args))
+
+
+def route(args: list[str]) -> list[str]:
+    """Anything that is not a subcommand (a path, `--sub ...`) goes to the monitor."""
+    if not args or (args[0] not in COMMANDS and args[0] not in ("--help", "-h", "--version")):
+        return [DEFAULT_COMMAND, *args]
+    return args
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})

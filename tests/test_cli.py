@@ -1,0 +1,34 @@
+"""The `zmqtui` group: help, version, and routing of anything else to the monitor."""
+
+from __future__ import annotations
+
+import pytest
+from click.testing import CliRunner
+
+from zmqtui.cli import COMMANDS, DEFAULT_COMMAND, main, route
+
+
+def test_help_lists_every_command():
+    result = CliRunner().invoke(main, ["--help"])
+    assert result.exit_code == 0
+    for name in COMMANDS:
+        assert name in result.output
+
+
+def test_version():
+    result = CliRunner().invoke(main, ["--version"])
+    assert result.exit_code == 0
+    assert "version" in result.output
+
+
+@pytest.mark.parametrize(
+    ("args", "routed"),
+    [
+        ([], [DEFAULT_COMMAND]),
+        (["some/dir"], [DEFAULT_COMMAND, "some/dir"]),
+        (["--sub", "tcp://127.0.0.1:1"], [DEFAULT_COMMAND, "--sub", "tcp://127.0.0.1:1"]),
+        (["serve", "--root", "."], ["serve", "--root", "."]),
+    ],
+)
+def test_anything_but_a_subcommand_goes_to_the_monitor(args, routed):
+    assert route(list(args)) == routed

@@ -24,7 +24,6 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "worker": ("zmqtui.commands.worker", "Run one filer worker that joins a cluster's backend."),
     "ctl": ("zmqtui.commands.ctl", "Steer a running cluster: list, scale, kill, restart, stop."),
     "keygen": ("zmqtui.commands.keygen", "Make a CURVE key pair for secured endpoints."),
-    "bench": ("zmqtui.commands.bench", "Run the benchmarks and print a Markdown table."),
 }
 DEFAULT_COMMAND = "monitor"
 

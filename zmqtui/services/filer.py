@@ -1,0 +1,369 @@
+"""The filer: the rules for reading a file on request, and the REP responder that applies them.
+
+`FileRules.answer` turns one request's frames into exactly one encoded reply and never raises,
+so the REP loop here and every cluster worker can call it without guarding it.
+
+How a path is opened, and why that is race-free: the request path is split into components
+and walked from a descriptor of the root, one `openat` per component with `O_NOFOLLOW`, so the
+kernel never follows a symbolic link for us. `..` pops back to a directory descriptor we already
+hold and may never climb above the root. A symlink is read with `readlinkat` and its target is
+walked the same way, from the root for an absolute target (which must lie under the root) or
+from the link's directory for a relative one. If a component changes kind between the `lstat`
+and the `openat` (a file swapped for a symlink, a directory for a link), the `O_NOFOLLOW` open
+fails with `ELOOP`/`ENOTDIR` and the component is looked at again, bounded by
+`MAX_SYMLINK_HOPS`. The file itself is opened `O_RDONLY|O_NONBLOCK|O_NOFOLLOW|O_CLOEXEC|
+O_NOCTTY` (a FIFO never blocks the open) and `fstat`-ed: only a regular file is read. A
+non-regular file is refused from its `lstat` already, so devices are not even opened unless one
+is swapped in within that window, and then the `fstat` refuses it. What stays outside these
+rules: hard links (a hard link under the root is under the root) and directories renamed out
+of the root mid-walk by someone who can write on both sides.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import logging
+import os
+import stat
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import zmq
+import zmq.asyncio
+
+from zmqtui.config import MAX_FILE_BYTES
+from zmqtui.protocol import (
+    ErrorCode,
+    ErrorReply,
+    FileReply,
+    FileRequest,
+    ProtocolError,
+    decode_request,
+    error_reply,
+    now_ms,
+)
+from zmqtui.services import sockets
+
+logger = logging.getLogger(__name__)
+
+MAX_SYMLINK_HOPS = 40
+"""Symlinks followed (plus components re-examined after a race) per request: Linux's limit."""
+
+_READ_FLAGS = os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NOCTTY
+_DIR_FLAGS = getattr(os, "O_PATH", os.O_RDONLY) | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+_ROOT_FLAGS = _DIR_FLAGS & ~os.O_NOFOLLOW
+_SHOWN_CHARS = 200
+
+_KINDS = {
+    stat.S_IFDIR: "a directory",
+    stat.S_IFIFO: "a FIFO",
+    stat.S_IFCHR: "a character device",
+    stat.S_IFBLK: "a block device",
+    stat.S_IFSOCK: "a socket",
+}
+
+
+class _Changed(Exception):
+    """A component changed kind between looking at it and opening it: look again."""
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """What one request got: the decoded request (None if it did not decode) and the reply."""
+
+    request: FileRequest | None
+    reply: FileReply | ErrorReply
+
+    @property
+    def ok(self) -> bool:
+        return isinstance(self.reply, FileReply)
+
+    def encode(self) -> bytes:
+        return self.reply.encode()
+
+
+class FileRules:
+    """Serves UTF-8 text files under `root`, at most `max_bytes` each; refuses all else.
+
+    Args:
+        root: The directory served. A relative request path is taken relative to it; an
+            absolute one is accepted only when it lies under it (as given or with symlinks
+            resolved), and `..` may never climb above it.
+        max_bytes: The largest file served (`TOO_LARGE` beyond). At most `max_bytes + 1` bytes
+            are ever read, whatever `st_size` says.
+    """
+
+    def __init__(self, root: Path | str, max_bytes: int = MAX_FILE_BYTES) -> None:
+        if max_bytes < 0:
+            raise ValueError("max_bytes must not be negative")
+        self.root = Path(os.path.abspath(root))
+        self.max_bytes = max_bytes
+        self._prefixes = tuple(dict.fromkeys((str(self.root), os.path.realpath(self.root))))
+
+    def answer(self, frames: list[bytes]) -> bytes:
+        """The encoded reply to one request's frames; never raises."""
+        return self.respond(frames).encode()
+
+    def respond(self, frames: list[bytes]) -> Answer:
+        """The decoded request and its reply (a file or an error); never raises."""
+        try:
+            request = decode_request(frames)
+        except ProtocolError as exc:
+            return Answer(None, error_reply(exc))
+        except Exception:
+            logger.exception("unexpected failure decoding a request")
+            return Answer(None, _internal(None))
+        try:
+            content = self.read_text(request.path)
+        except ProtocolError as exc:
+            exc.request_id = request.id
+            return Answer(request, error_reply(exc))
+        except Exception:
+            logger.exception("unexpected failure serving %s", self._shown(request.path))
+            return Answer(request, _internal(request.id))
+        return Answer(request, FileReply(content, now_ms(), os.getpid(), request.id))
+
+    def read_text(self, path: str) -> str:
+        """The text of the file `path` names, or `ProtocolError` with the code to reply with."""
+        shown = self._shown(path)
+        fd, size = self._open(path, shown)
+        try:
+            return self._read(fd, size, shown)
+        finally:
+            os.close(fd)
+
+    def _open(self, path: str, shown: str) -> tuple[int, int]:
+        """A read descriptor for the regular file `path` names, and its size."""
+        parts = self._relative_parts(path, shown)
+        try:
+            root_fd = os.open(self.root, _ROOT_FLAGS)
+        except OSError as exc:
+            logger.error("cannot open the served root %s: %s", self.root, exc.strerror)
+            raise ProtocolError(ErrorCode.INTERNAL, "the served directory is unavailable") from None
+        walk = _Walk(self, root_fd, parts, shown)
+        try:
+            return walk.run()
+        finally:
+            walk.close()
+
+    def _read(self, fd: int, size: int, shown: str) -> str:
+        limit = self.max_bytes
+        too_large = ProtocolError(ErrorCode.TOO_LARGE, f"{shown} is larger than {limit} bytes")
+        if size > limit:
+            raise too_large
+        chunks: list[bytes] = []
+        total = 0
+        while total <= limit:
+            chunk = os.read(fd, limit + 1 - total)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            total += len(chunk)
+        if total > limit:
+            raise too_large
+        try:
+            return b"".join(chunks).decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise ProtocolError(
+                ErrorCode.NOT_TEXT, f"{shown} is not UTF-8 text (bad byte at offset {exc.start})"
+            ) from None
+
+    def _relative_parts(self, path: str, shown: str) -> list[str]:
+        if path.startswith("/"):
+            rest = self._under_root(path)
+            if rest is None:
+                raise _outside(shown)
+            path = rest
+        return _split(path)
+
+    def _under_root(self, absolute: str) -> str | None:
+        """The part of an absolute path below the root, or None if it is not under it."""
+        for prefix in self._prefixes:
+            if absolute == prefix or absolute.startswith(prefix.rstrip("/") + "/"):
+                return absolute[len(prefix) :]
+        return None
+
+    def _shown(self, path: str) -> str:
+        """The request path as error messages show it: never an absolute path outside the root."""
+        if path.startswith("/"):
+            rest = self._under_root(path)
+            path = "the requested absolute path" if rest is None else rest.lstrip("/") or "."
+        if len(path) > _SHOWN_CHARS:
+            path = path[:_SHOWN_CHARS] + "…"
+        return path
+
+
+class _Walk:
+    """One request's walk from the root to a file, holding a descriptor per directory."""
+
+    def __init__(self, rules: FileRules, root_fd: int, parts: list[str], shown: str) -> None:
+        self.rules = rules
+        self.stack = [root_fd]
+        self.pending = deque(parts)
+        self.shown = shown
+        self.hops = 0
+
+    def run(self) -> tuple[int, int]:
+        """The open file and its size, or `ProtocolError`."""
+        while self.pending:
+            name = self.pending.popleft()
+            if name == "..":
+                if len(self.stack) == 1:
+                    raise _outside(self.shown)
+                os.close(self.stack.pop())
+                continue
+            try:
+                opened = self._component(name)
+            except _Changed:
+                self.pending.appendleft(name)
+                self._hop()
+                continue
+            except OSError as exc:
+                raise _refusal(exc, self.shown) from None
+            if opened is not None:
+                return opened
+        raise ProtocolError(ErrorCode.NOT_A_FILE, f"{self.shown} is a directory")
+
+    def close(self) -> None:
+        while self.stack:
+            os.close(self.stack.pop())
+
+    def _hop(self) -> None:
+        self.hops += 1
+        if self.hops > MAX_SYMLINK_HOPS:
+            raise ProtocolError(
+                ErrorCode.NOT_FOUND, f"{self.shown}: too many levels of symbolic links"
+            )
+
+    def _component(self, name: str) -> tuple[int, int] | None:
+        """Walk one component: open the file if it is the last, else descend or follow."""
+        dir_fd = self.stack[-1]
+        info = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+        if stat.S_ISLNK(info.st_mode):
+            self._follow(dir_fd, name)
+            return None
+        if not self.pending:
+            return _open_file(dir_fd, name, info, self.shown)
+        if not stat.S_ISDIR(info.st_mode):
+            raise ProtocolError(
+                ErrorCode.NOT_FOUND, f"{self.shown}: a component is not a directory"
+            )
+        try:
+            self.stack.append(os.open(name, _DIR_FLAGS, dir_fd=dir_fd))
+        except OSError as exc:
+            if exc.errno in (errno.ELOOP, errno.ENOTDIR):  # swapped for a link or a file
+                raise _Changed from None
+            raise
+        return None
+
+    def _follow(self, dir_fd: int, name: str) -> None:
+        """Queue a symlink's target: from the root if absolute, else from the link's directory."""
+        self._hop()
+        try:
+            target = os.readlink(name, dir_fd=dir_fd)
+        except OSError as exc:
+            if exc.errno == errno.EINVAL:  # no longer a symlink
+                raise _Changed from None
+            raise
+        if target.startswith("/"):
+            rest = self.rules._under_root(target)
+            if rest is None:
+                raise _outside(self.shown)
+            while len(self.stack) > 1:
+                os.close(self.stack.pop())
+            target = rest
+        self.pending.extendleft(reversed(_split(target)))
+
+
+def _open_file(dir_fd: int, name: str, info: os.stat_result, shown: str) -> tuple[int, int]:
+    """Open a file `lstat` called regular, and check with `fstat` that it still is."""
+    if not stat.S_ISREG(info.st_mode):
+        raise _not_a_file(info, shown)
+    try:
+        fd = os.open(name, _READ_FLAGS, dir_fd=dir_fd)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:  # swapped for a symlink since the lstat
+            raise _Changed from None
+        raise
+    try:
+        opened = os.fstat(fd)
+        if not stat.S_ISREG(opened.st_mode):
+            raise _not_a_file(opened, shown)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd, opened.st_size
+
+
+def _split(path: str) -> list[str]:
+    return [part for part in path.split("/") if part not in ("", ".")]
+
+
+def _outside(shown: str) -> ProtocolError:
+    return ProtocolError(ErrorCode.OUTSIDE_ROOT, f"{shown} leads outside the served directory")
+
+
+def _not_a_file(info: os.stat_result, shown: str) -> ProtocolError:
+    kind = _KINDS.get(stat.S_IFMT(info.st_mode), "not a regular file")
+    return ProtocolError(ErrorCode.NOT_A_FILE, f"{shown} is {kind}")
+
+
+def _refusal(exc: OSError, shown: str) -> Exception:
+    """The error reply for an `OSError`, or the error itself when it is unexpected."""
+    if exc.errno in (errno.ENOENT, errno.ENOTDIR):
+        return ProtocolError(ErrorCode.NOT_FOUND, f"{shown}: no such file")
+    if exc.errno in (errno.EACCES, errno.EPERM):
+        return ProtocolError(ErrorCode.PERMISSION_DENIED, f"{shown}: permission denied")
+    if exc.errno == errno.ENAMETOOLONG:
+        return ProtocolError(ErrorCode.BAD_REQUEST, f"{shown}: a path component is too long")
+    return exc
+
+
+def _internal(request_id: str | None) -> ErrorReply:
+    return ErrorReply(
+        code=ErrorCode.INTERNAL,
+        message="internal error; the server has logged it",
+        timestamp=now_ms(),
+        pid=os.getpid(),
+        id=request_id,
+    )
+
+
+async def serve_files(
+    ctx: zmq.asyncio.Context,
+    endpoint: str,
+    rules: FileRules,
+    *,
+    public: bool = False,
+    on_bound: Callable[[str], None] | None = None,
+    on_answer: Callable[[Answer], None] | None = None,
+) -> None:
+    """Answer file requests on a REP socket bound to `endpoint` until cancelled.
+
+    Exactly one reply per request, whatever arrived. Inbound messages over `MAXMSGSIZE`
+    (64 KiB) make libzmq drop the sender's connection; its client times out and retries.
+    Files are read on the event loop: a REP socket answers one request at a time anyway.
+
+    Args:
+        public: Allow a non-loopback bind.
+        on_bound: Called with the bound endpoint (a `:0` port resolved) once bound.
+        on_answer: Called after each reply is sent, e.g. to print or count it.
+    """
+    sock = ctx.socket(zmq.REP)
+    try:
+        sockets.configure(sock)
+        bound = sockets.bind(sock, endpoint, public=public)
+        if on_bound is not None:
+            on_bound(bound)
+        while True:
+            frames = await sock.recv_multipart()
+            answer = rules.respond(frames)
+            await sock.send(answer.encode())
+            if on_answer is not None:
+                on_answer(answer)
+            await asyncio.sleep(0)  # an awaited recv on a ready socket may not yield
+    finally:
+        sock.close(linger=0)

@@ -1,0 +1,308 @@
+"""The workers pane on scripted snapshots: rows by diff, rates, keys and offline state."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from textual.app import App, ComposeResult
+from textual.message import Message
+from textual.widgets import Footer, Sparkline, Static
+
+from zmqtui.protocol import WORKER_STATES, ClusterSnapshot, WorkerStats
+from zmqtui.tui.panes.workers import WorkersPane, format_bytes, format_rate, format_uptime
+from zmqtui.tui.widgets.workers_rates import RateTracker
+
+T0 = 1_700_000_000_000
+"""A fixed 'now' (ms): uptimes come from the snapshot's own timestamp."""
+
+
+def worker(
+    slot: int, pid: int | None, state: str = "ready", requests: int = 0, **extra
+) -> WorkerStats:
+    return WorkerStats(
+        slot=slot,
+        pid=pid,
+        state=state,
+        requests=requests,
+        started=T0 - 65_000,
+        latency_ms=1.5,
+        cpu_percent=2.0,
+        memory_bytes=30 * 1024 * 1024,
+        **extra,
+    )
+
+
+def snapshot(workers: list[WorkerStats], at: int = T0, pid: int = 4242) -> ClusterSnapshot:
+    return ClusterSnapshot(
+        pid=pid,
+        timestamp=at,
+        endpoints={"frontend": "tcp://127.0.0.1:60401"},
+        routing="lb",
+        broker={"frontend_in": 10, "frontend_out": 10},
+        workers=workers,
+    )
+
+
+THREE = [worker(0, 40), worker(1, 41), worker(2, 42)]
+
+
+class Host(App[None]):
+    def compose(self) -> ComposeResult:
+        yield WorkersPane()
+        yield Footer()
+
+
+def posted(messages: list[Message], kind: type[Message]) -> list[Message]:
+    """Messages of `kind` in order, each once (the hook sees a message at every hop it bubbles)."""
+    unique = {id(message): message for message in messages if isinstance(message, kind)}
+    return list(unique.values())
+
+
+def cells(pane: WorkersPane, slot: int) -> list[str]:
+    return [cell.plain for cell in pane.table.get_row(slot)]
+
+
+class TestFormatting:
+    def test_uptime_like_htop(self):
+        assert [format_uptime(ms) for ms in (0, 42_000, 185_000, 7_620_000, 356_400_000)] == [
+            "0s",
+            "42s",
+            "3m05s",
+            "2h07m",
+            "4d03h",
+        ]
+        assert format_uptime(None) == "—"
+
+    def test_bytes_and_rates_fit_their_columns(self):
+        assert [format_bytes(n) for n in (512, 12_595, 123 * 1024**2, 3 * 1024**3)] == [
+            "512B",
+            "12.3K",
+            "123M",
+            "3.0G",
+        ]
+        assert [format_rate(r) for r in (None, 0.0, 9999.94, 123_456)] == [
+            "—",
+            "0.0",
+            "9999.9",
+            "123k",
+        ]
+
+
+class TestRateTracker:
+    def test_rates_from_counters_over_the_supervisors_clock(self):
+        rates = RateTracker(history=3)
+        assert not rates.observe(snapshot([worker(0, 40, requests=100)]))
+        assert rates.rate(0) is None
+        assert rates.observe(snapshot([worker(0, 40, requests=150)], at=T0 + 2000))
+        assert rates.rate(0) == 25.0
+        assert rates.cluster_rate == 25.0
+        assert list(rates.history) == [0.0, 0.0, 25.0]
+
+    def test_change_snapshots_in_between_wait_for_a_full_interval(self):
+        rates = RateTracker()
+        rates.observe(snapshot([worker(0, 40, requests=0)]))
+        assert not rates.observe(snapshot([worker(0, 40, requests=5)], at=T0 + 100))
+        assert rates.observe(snapshot([worker(0, 40, requests=10)], at=T0 + 1000))
+        assert rates.rate(0) == 10.0
+
+    def test_a_replaced_process_has_no_rate_for_one_interval(self):
+        rates = RateTracker()
+        rates.observe(snapshot([worker(0, 40, requests=500), worker(1, 41, requests=0)]))
+        rates.observe(
+            snapshot([worker(0, 99, requests=3), worker(1, 41, requests=7)], at=T0 + 1000)
+        )
+        assert rates.rate(0) is None
+        assert rates.cluster_rate == 7.0
+
+    def test_a_restarted_supervisor_starts_over(self):
+        rates = RateTracker()
+        rates.observe(snapshot([worker(0, 40, requests=500)]))
+        assert not rates.observe(snapshot([worker(0, 40, requests=0)], at=T0 + 1000, pid=7))
+        assert rates.cluster_rate is None
+
+
+class TestTable:
+    async def test_rows_by_slot_with_state_uptime_and_units(self):
+        app = Host()
+        async with app.run_test() as pilot:
+            pane = app.query_one(WorkersPane)
+            pane.update_snapshot(
+                snapshot([worker(2, 42), worker(0, 40, "busy"), worker(1, None, "dead")])
+            )
+            await pilot.pause()
+            assert pane.table.row_keys == (0, 1, 2)
+            assert cells(pane, 0) == [
+                "0",
+                "40",
+                "busy",
+                "0",
+                "—",
+                "0",
+                "0",
+                "1m05s",
+                "2.0",
+                "30.0M",
+                "1.5",
+            ]
+            assert cells(pane, 1)[1:3] == ["—", "dead"]
+            assert cells(pane, 1)[7] == "—", "a dead slot has no uptime"
+            header = str(app.query_one("#workers-header", Static).render())
+            assert "supervisor 4242" in header and "routing lb" in header
+            assert "1 ready  1 busy  1 dead" in header
+            assert "frontend_in 10" in header
+
+    async def test_cursor_and_scroll_stay_on_the_same_worker_as_rows_come_and_go(self):
+        many = [worker(slot, 100 + slot) for slot in range(40)]
+        app = Host()
+        async with app.run_test(size=(90, 20)) as pilot:
+            pane = app.query_one(WorkersPane)
+            pane.update_snapshot(snapshot(many))
+            pane.table.focus()
+            await pilot.pause()
+            pane.table.move_cursor_to_key(30)
+            await pilot.pause()
+            scroll_y = pane.table.scroll_y
+            assert scroll_y > 0
+            survivors = [w for w in many if w.slot not in (5, 6)] + [worker(40, 140)]
+            pane.update_snapshot(snapshot(survivors, at=T0 + 1000))
+            await pilot.pause()
+            assert pane.table.cursor_key == 30
+            assert pane.table.scroll_y == scroll_y
+            assert pane.table.row_keys[-1] == 40
+            assert 5 not in pane.table.row_keys
+
+    async def test_a_row_that_disappears_under_the_cursor_leaves_it_in_place(self):
+        app = Host()
+        async with app.run_test() as pilot:
+            pane = app.query_one(WorkersPane)
+            pane.update_snapshot(snapshot(THREE))
+            pane.table.focus()
+            await pilot.press("down")
+            pane.update_snapshot(snapshot([THREE[0], THREE[2]], at=T0 + 1000))
+            await pilot.pause()
+            assert pane.table.cursor_key == 2
+
+    async def test_only_changed_rows_are_rendered_again(self):
+        app = Host()
+        async with app.run_test() as pilot:
+            pane = app.query_one(WorkersPane)
+            pane.update_snapshot(snapshot(THREE))
+            await pilot.pause()
+            before = dict(pane.table._strips)
+            assert set(before) == {0, 1, 2}
+            changed = [THREE[0], replace(THREE[1], requests=5), THREE[2]]
+            pane.update_snapshot(snapshot(changed, at=T0 + 100))
+            await pilot.pause()
+            assert pane.table._strips[0] is before[0]
+            assert pane.table._strips[2] is before[2]
+            assert pane.table._strips[1] is not before[1]
+            assert cells(pane, 1)[3] == "5"
+
+    async def test_rates_column_and_throughput_from_successive_snapshots(self):
+        app = Host()
+        async with app.run_test() as pilot:
+            pane = app.query_one(WorkersPane)
+            pane.update_snapshot(snapshot([worker(0, 40, requests=0), worker(1, 41, requests=0)]))
+            pane.update_snapshot(
+                snapshot([worker(0, 40, requests=30), worker(1, 41, requests=12)], at=T0 + 1000)
+            )
+            await pilot.pause()
+            assert cells(pane, 0)[4] == "30.0"
+            assert cells(pane, 1)[4] == "12.0"
+            assert app.query_one(Sparkline).data[-1] == 42.0
+            assert "req/s 42.0" in str(app.query_one("#workers-rate", Static).render())
+
+    async def test_payload_text_is_never_markup(self):
+        app = Host()
+        async with app.run_test() as pilot:
+            pane = app.query_one(WorkersPane)
+            odd = snapshot([worker(0, 40, state="[bold]x[/bold]")])
+            odd.routing = "[red]rr"
+            pane.update_snapshot(odd)
+            await pilot.pause()
+            assert cells(pane, 0)[2] == "[bold]x[/bold]"
+            assert "[bold]x…" in pane.table.render_line(1).text, "cut to the column, ellipsis"
+            assert "routing [red]rr" in str(app.query_one("#workers-header", Static).render())
+
+    async def test_entries_with_a_malformed_slot_are_skipped(self):
+        app = Host()
+        async with app.run_test() as pilot:
+            pane = app.query_one(WorkersPane)
+            pane.update_snapshot(
+                snapshot([worker(0, 40), WorkerStats(slot="x", pid=1, state="ready")])
+            )  # type: ignore[arg-type]
+            await pilot.pause()
+            assert pane.table.row_keys == (0,)
+
+    async def test_each_state_has_its_own_colour(self):
+        app = Host()
+        async with app.run_test() as pilot:
+            pane = app.query_one(WorkersPane)
+            pane.update_snapshot(
+                snapshot([worker(slot, slot, state) for slot, state in enumerate(WORKER_STATES)])
+            )
+            await pilot.pause()
+            styles = [pane.table.get_row(slot)[2].style for slot in range(len(WORKER_STATES))]
+            assert all(style.color for style in styles)
+            assert len(set(styles)) == len(WORKER_STATES)
+
+
+class TestActions:
+    async def test_k_and_r_act_on_the_selected_worker(self):
+        messages: list[Message] = []
+        app = Host()
+        async with app.run_test(message_hook=messages.append) as pilot:
+            pane = app.query_one(WorkersPane)
+            pane.update_snapshot(snapshot(THREE))
+            pane.table.focus()
+            await pilot.press("down", "down", "k", "up", "r")
+            await pilot.pause()
+            assert posted(messages, WorkersPane.KillRequested) == [WorkersPane.KillRequested(42)]
+            assert posted(messages, WorkersPane.RestartRequested) == [
+                WorkersPane.RestartRequested(41)
+            ]
+
+    async def test_kill_on_a_slot_without_a_process_posts_nothing(self):
+        messages: list[Message] = []
+        app = Host()
+        async with app.run_test(message_hook=messages.append) as pilot:
+            pane = app.query_one(WorkersPane)
+            pane.update_snapshot(snapshot([worker(0, None, "dead")]))
+            pane.table.focus()
+            await pilot.press("k")
+            await pilot.pause()
+            assert not posted(messages, WorkersPane.KillRequested)
+            assert pane.check_action("kill", ()) is None, "shown disabled in the footer"
+
+    async def test_scale_keys_count_from_the_local_workers(self):
+        messages: list[Message] = []
+        app = Host()
+        async with app.run_test(message_hook=messages.append) as pilot:
+            pane = app.query_one(WorkersPane)
+            pane.table.focus()
+            await pilot.press("plus")
+            pane.update_snapshot(snapshot([*THREE, worker(3, 77, remote=True)]))
+            await pilot.press("plus", "plus")
+            pane.update_snapshot(snapshot(THREE, at=T0 + 1000))
+            await pilot.press("minus")
+            pane.update_snapshot(snapshot([THREE[0]], at=T0 + 2000))
+            await pilot.press("minus")
+            await pilot.pause()
+            assert [m.workers for m in posted(messages, WorkersPane.ScaleRequested)] == [4, 5, 2]
+
+
+class TestOffline:
+    async def test_offline_reason_shows_until_the_next_snapshot(self):
+        app = Host()
+        async with app.run_test() as pilot:
+            pane = app.query_one(WorkersPane)
+            pane.update_snapshot(snapshot(THREE))
+            reason = "no stats from tcp://127.0.0.1:60402 — is the cluster running? [bold]"
+            pane.set_offline(reason)
+            await pilot.pause()
+            banner = app.query_one("#workers-offline", Static)
+            assert banner.display and str(banner.render()) == reason
+            assert pane.table.row_keys == (0, 1, 2), "the last rows stay, dimmed"
+            pane.update_snapshot(snapshot(THREE, at=T0 + 1000))
+            await pilot.pause()
+            assert not banner.display

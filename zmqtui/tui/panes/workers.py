@@ -1,0 +1,366 @@
+"""The workers pane: the cluster's live table, its throughput, and kill/restart/scale keys.
+
+The pane never talks to sockets: the app feeds it `ClusterSnapshot`s and turns the
+messages it posts (`KillRequested`, `RestartRequested`, `ScaleRequested`) into control
+commands.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+from rich.style import Style
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical
+from textual.message import Message
+from textual.widget import Widget
+from textual.widgets import Sparkline, Static
+
+from zmqtui.protocol import WORKER_STATES, ClusterSnapshot, WorkerStats
+from zmqtui.tui.widgets.table import Column, LiveTable
+from zmqtui.tui.widgets.workers_rates import RateTracker
+
+COLUMNS = (
+    Column("slot", "slot", 4, "right"),
+    Column("pid", "pid", 7, "right"),
+    Column("state", "state", 8),
+    Column("requests", "reqs", 8, "right"),
+    Column("rate", "req/s", 6, "right"),
+    Column("errors", "errs", 5, "right"),
+    Column("restarts", "rst", 3, "right"),
+    Column("uptime", "uptime", 6, "right"),
+    Column("cpu", "cpu%", 5, "right"),
+    Column("memory", "mem", 6, "right"),
+    Column("latency", "lat ms", 6, "right"),
+)
+"""Fixed widths keep the columns from jumping as values change, as in htop."""
+
+NO_VALUE = "—"
+LIVE_STATES = frozenset({"starting", "ready", "busy", "stale"})
+"""States in which a slot has a running process with an uptime."""
+
+
+def _int(value: object) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _float(value: object) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return float(value)
+
+
+def format_rate(rate: float | None) -> str:
+    """Requests/s in at most 6 cells."""
+    if rate is None:
+        return NO_VALUE
+    if rate < 10_000:
+        return f"{rate:.1f}"
+    return f"{rate / 1000:.0f}k"
+
+
+def format_uptime(ms: int | None) -> str:
+    """A duration the way htop shows it: 42s, 3m05s, 2h07m, 4d03h."""
+    if ms is None or ms < 0:
+        return NO_VALUE
+    seconds = ms // 1000
+    minutes, seconds = divmod(seconds, 60)
+    hours, minutes = divmod(minutes, 60)
+    days, hours = divmod(hours, 24)
+    if days:
+        return f"{days}d{hours:02d}h"
+    if hours:
+        return f"{hours}h{minutes:02d}m"
+    if minutes:
+        return f"{minutes}m{seconds:02d}s"
+    return f"{seconds}s"
+
+
+def format_bytes(size: float | None) -> str:
+    """A byte count in binary units, in at most 6 cells: 512B, 12.3K, 118M, 1.2G."""
+    if size is None:
+        return NO_VALUE
+    for unit in ("B", "K", "M", "G"):
+        if size < 1024 or unit == "G":
+            if unit == "B":
+                return f"{size:.0f}B"
+            return f"{size:.1f}{unit}" if size < 100 else f"{size:.0f}{unit}"
+        size /= 1024
+    raise AssertionError("unreachable")
+
+
+def _format_number(value: float | None, digits: int = 1) -> str:
+    if value is None:
+        return NO_VALUE
+    return f"{value:.{digits}f}" if value < 1000 else f"{value:.0f}"
+
+
+def _slot_order(worker: WorkerStats) -> int:
+    return worker.slot
+
+
+class WorkersPane(Widget):
+    """The cluster's workers, live: one row per slot, updated in place.
+
+    Feed it with `update_snapshot` (about once a second); call `set_offline` when no
+    snapshot came for a while. Keys act on the worker under the cursor.
+    """
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("k", "kill", "Kill"),
+        Binding("r", "restart", "Restart"),
+        Binding("plus", "scale(1)", "Scale up", key_display="+"),
+        Binding("minus", "scale(-1)", "Scale down", key_display="-"),
+    ]
+
+    COMPONENT_CLASSES: ClassVar[set[str]] = {
+        *(f"workers-pane--{state}" for state in WORKER_STATES),
+        "workers-pane--label",
+        "workers-pane--value",
+        "workers-pane--bad",
+    }
+
+    DEFAULT_CSS = """
+    WorkersPane {
+        height: 1fr;
+        layout: vertical;
+        & > .workers-pane--starting { color: $text-warning; }
+        & > .workers-pane--ready { color: $text-success; }
+        & > .workers-pane--busy { color: $text-primary; text-style: bold; }
+        & > .workers-pane--stale { color: $text-warning; background: $warning-muted; }
+        & > .workers-pane--dead { color: $text-error; text-style: bold; }
+        & > .workers-pane--errored { color: $text-error; background: $error-muted; }
+        & > .workers-pane--label { color: $text-muted; }
+        & > .workers-pane--value { text-style: bold; }
+        & > .workers-pane--bad { color: $text-error; }
+        #workers-offline {
+            display: none;
+            background: $error-muted;
+            color: $text;
+            padding: 0 1;
+            text-style: bold;
+        }
+        &.-offline {
+            #workers-offline { display: block; }
+            #workers-top, #workers-table { opacity: 60%; }
+        }
+        #workers-top { height: 3; }
+        #workers-header { width: 1fr; padding: 0 1; }
+        #workers-throughput { width: 34; padding-right: 1; }
+        #workers-sparkline { height: 2; }
+    }
+    """
+
+    @dataclass
+    class KillRequested(Message):
+        """The user asked to kill the worker process `pid` (the supervisor replaces it)."""
+
+        pid: int
+
+    @dataclass
+    class RestartRequested(Message):
+        """The user asked to restart the worker process `pid` gracefully."""
+
+        pid: int
+
+    @dataclass
+    class ScaleRequested(Message):
+        """The user asked for `workers` local worker processes in total."""
+
+        workers: int
+
+    def __init__(
+        self,
+        *,
+        history: int = 60,
+        name: str | None = None,
+        id: str | None = None,
+        classes: str | None = None,
+        disabled: bool = False,
+    ) -> None:
+        """Args:
+        history: How many rate samples (about one a second) the throughput graph shows.
+        """
+        super().__init__(name=name, id=id, classes=classes, disabled=disabled)
+        self._rates = RateTracker(history)
+        self._snapshot: ClusterSnapshot | None = None
+        self._workers: dict[int, WorkerStats] = {}
+        self._scale_target: int | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Static(id="workers-offline")
+        with Horizontal(id="workers-top"):
+            yield Static(Text("waiting for cluster stats…"), id="workers-header")
+            with Vertical(id="workers-throughput"):
+                yield Static(id="workers-rate")
+                yield Sparkline(list(self._rates.history), id="workers-sparkline")
+        yield LiveTable(COLUMNS, id="workers-table")
+
+    def on_mount(self) -> None:
+        self.query_one("#workers-rate", Static).update(self._rate_text())
+
+    @property
+    def table(self) -> LiveTable:
+        """The live table (focus it to use the keys)."""
+        return self.query_one("#workers-table", LiveTable)
+
+    @property
+    def snapshot(self) -> ClusterSnapshot | None:
+        """The latest snapshot shown."""
+        return self._snapshot
+
+    @property
+    def selected_worker(self) -> WorkerStats | None:
+        """The worker under the cursor, as of the latest snapshot."""
+        key = self.table.cursor_key
+        return self._workers.get(key) if isinstance(key, int) else None
+
+    def update_snapshot(self, snapshot: ClusterSnapshot) -> None:
+        """Show `snapshot`: header, throughput and rows (only changed cells repaint)."""
+        self._snapshot = snapshot
+        self._scale_target = None
+        workers: dict[int, WorkerStats] = {}
+        for worker in sorted(
+            (w for w in snapshot.workers if _int(w.slot) is not None), key=_slot_order
+        ):
+            workers.setdefault(worker.slot, worker)
+        self._workers = workers
+        if self._rates.observe(snapshot):
+            self.query_one("#workers-sparkline", Sparkline).data = list(self._rates.history)
+        self.remove_class("-offline")
+        self.query_one("#workers-header", Static).update(self._header_text(snapshot))
+        self.query_one("#workers-rate", Static).update(self._rate_text())
+        self.table.set_rows(
+            (slot, self._row(worker, snapshot.timestamp)) for slot, worker in workers.items()
+        )
+        self.refresh_bindings()
+
+    def set_offline(self, reason: str) -> None:
+        """Say why no stats arrive; the last rows stay, dimmed, until a snapshot comes."""
+        self.query_one("#workers-offline", Static).update(Text(reason))
+        self.add_class("-offline")
+
+    # --- rendering -----------------------------------------------------------------------
+
+    def _style(self, name: str) -> Style:
+        return self.get_component_rich_style(f"workers-pane--{name}", partial=True)
+
+    def _row(self, worker: WorkerStats, now_ms: int) -> list[str | Text]:
+        state = str(worker.state)
+        state_style = self._style(state) if state in WORKER_STATES else ""
+        started = _int(worker.started)
+        uptime = now_ms - started if started is not None and state in LIVE_STATES else None
+        errors = _int(worker.errors)
+        restarts = _int(worker.restarts)
+        pid = _int(worker.pid)
+        requests = _int(worker.requests)
+        return [
+            str(worker.slot),
+            NO_VALUE if pid is None else str(pid),
+            Text(state, style=state_style),
+            NO_VALUE if requests is None else str(requests),
+            format_rate(self._rates.rate(worker.slot)),
+            Text(
+                NO_VALUE if errors is None else str(errors),
+                style=self._style("bad") if errors else "",
+            ),
+            Text(
+                NO_VALUE if restarts is None else str(restarts),
+                style=self._style("starting") if restarts else "",
+            ),
+            format_uptime(uptime),
+            _format_number(_float(worker.cpu_percent)),
+            format_bytes(_float(worker.memory_bytes)),
+            _format_number(_float(worker.latency_ms)),
+        ]
+
+    def _header_text(self, snapshot: ClusterSnapshot) -> Text:
+        """Three lines: who and how, workers by state, broker counters."""
+        label, value = self._style("label"), self._style("value")
+        workers = self._workers.values()
+        remote = sum(1 for worker in workers if worker.remote)
+        text = Text(no_wrap=True, overflow="ellipsis")
+        text.append_text(
+            Text.assemble(
+                ("supervisor ", label),
+                (str(snapshot.pid), value),
+                ("  routing ", label),
+                (snapshot.routing or NO_VALUE, value),
+                ("  workers ", label),
+                (str(len(self._workers)), value),
+                (f" ({remote} remote)" if remote else "", label),
+            )
+        )
+        by_state: dict[str, int] = {}
+        for worker in workers:
+            by_state[str(worker.state)] = by_state.get(str(worker.state), 0) + 1
+        states = [
+            Text.assemble((str(by_state[state]), value), " ", (state, self._style(state)))
+            for state in WORKER_STATES
+            if state in by_state
+        ]
+        text.append("\n")
+        text.append_text(Text("  ").join(states) if states else Text("no workers", label))
+        text.append("\n")
+        text.append("broker", label)
+        for key, count in snapshot.broker.items():
+            shown = format_bytes(count) if "bytes" in key else str(count)
+            text.append_text(Text.assemble(("  ", label), (f"{key} ", label), (shown, value)))
+        return text
+
+    def _rate_text(self) -> Text:
+        label, value = self._style("label"), self._style("value")
+        history = self._rates.history
+        return Text.assemble(
+            ("req/s ", label),
+            (format_rate(self._rates.cluster_rate), value),
+            ("  max ", label),
+            (format_rate(max(history) if history else None), value),
+            no_wrap=True,
+            overflow="ellipsis",
+        )
+
+    # --- actions -------------------------------------------------------------------------
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in ("kill", "restart"):
+            worker = self.selected_worker
+            return True if worker is not None and _int(worker.pid) is not None else None
+        if action == "scale":
+            return True if self._snapshot is not None else None
+        return True
+
+    def _selected_pid(self) -> int | None:
+        worker = self.selected_worker
+        pid = None if worker is None else _int(worker.pid)
+        if worker is not None and pid is None:
+            self.notify(f"slot {worker.slot} has no process", severity="warning")
+        return pid
+
+    def action_kill(self) -> None:
+        """Kill the worker under the cursor; the supervisor starts a replacement."""
+        pid = self._selected_pid()
+        if pid is not None:
+            self.post_message(self.KillRequested(pid))
+
+    def action_restart(self) -> None:
+        """Restart the worker under the cursor."""
+        pid = self._selected_pid()
+        if pid is not None:
+            self.post_message(self.RestartRequested(pid))
+
+    def action_scale(self, delta: int) -> None:
+        """Ask for one worker more or fewer; presses before the next snapshot add up."""
+        if self._snapshot is None:
+            return
+        local = sum(1 for worker in self._workers.values() if not worker.remote)
+        current = self._scale_target if self._scale_target is not None else local
+        target = current + delta
+        if target < 1:
+            self.notify("a cluster needs at least one worker", severity="warning")
+            return
+        self._scale_target = target
+        self.post_message(self.ScaleRequested(target))

@@ -1,0 +1,159 @@
+"""The REP responder over real sockets: one reply per request, and serving on after garbage."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+import pytest
+import zmq
+import zmq.asyncio
+
+from zmqtui.protocol import MAX_MESSAGE_BYTES
+from zmqtui.services import sockets
+from zmqtui.services.filer import Answer, FileRules, serve_files
+
+WAIT_MS = 10_000
+"""How long a test waits for a reply that should come at once (matters only on failure)."""
+
+
+@pytest.fixture
+def root(tmp_path: Path) -> Path:
+    served = tmp_path / "served"
+    served.mkdir()
+    (served / "target.txt").write_text("hello\n")
+    return served
+
+
+@pytest.fixture
+async def filer(
+    actx: zmq.asyncio.Context, ipc_endpoint: Callable[[str], str], root: Path
+) -> AsyncIterator[tuple[str, list[Answer]]]:
+    """A running `serve_files` on ipc, and the answers it has sent so far."""
+    answers: list[Answer] = []
+    bound: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+    task = asyncio.create_task(
+        serve_files(
+            actx,
+            ipc_endpoint("filer"),
+            FileRules(root),
+            on_bound=bound.set_result,
+            on_answer=answers.append,
+        )
+    )
+    endpoint = await asyncio.wait_for(bound, WAIT_MS / 1000)
+    yield endpoint, answers
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+
+
+async def exchange(
+    actx: zmq.asyncio.Context, endpoint: str, frames: list[bytes], kind: int = zmq.REQ
+) -> dict:
+    """Send `frames` from a fresh socket and return the one reply, decoded."""
+    sock = actx.socket(kind)
+    try:
+        sockets.configure(sock, max_message_bytes=None)
+        sockets.connect(sock, endpoint)
+        await sock.send_multipart(frames)
+        assert await sock.poll(WAIT_MS, zmq.POLLIN), f"no reply to {frames!r}"
+        reply = await sock.recv_multipart()
+        if kind == zmq.DEALER:
+            assert reply[0] == b""
+            reply = reply[1:]
+        assert len(reply) == 1
+        return json.loads(reply[0])
+    finally:
+        sock.close(linger=0)
+
+
+async def test_serves_a_file(actx, filer):
+    endpoint, answers = filer
+    reply = await exchange(actx, endpoint, [b'{"path": "target.txt", "id": "a"}'])
+    assert (reply["content"], reply["pid"], reply["id"]) == ("hello\n", os.getpid(), "a")
+    assert answers[0].ok and answers[0].request.path == "target.txt"
+
+
+async def test_one_reply_per_bad_request_then_serves_on(actx, filer):
+    endpoint, answers = filer
+    bad = [
+        ([b""], "BAD_JSON"),
+        ([b"\x00\xff garbage"], "BAD_JSON"),
+        ([b"[]"], "BAD_REQUEST"),
+        ([b'{"path": "target.txt"}', b"extra"], "BAD_REQUEST"),
+        ([b"", b""], "BAD_REQUEST"),
+        ([b'{"path": "../etc/passwd", "id": "t"}'], "OUTSIDE_ROOT"),
+        ([b'{"path": "nope"}'], "NOT_FOUND"),
+    ]
+    sock = actx.socket(zmq.REQ)
+    sockets.configure(sock)
+    sockets.connect(sock, endpoint)
+    try:
+        for frames, code in [*bad, ([b'{"path": "target.txt"}'], None)]:
+            await sock.send_multipart(frames)
+            assert await sock.poll(WAIT_MS, zmq.POLLIN), f"no reply to {frames!r}"
+            reply = json.loads(await sock.recv())
+            if code is None:
+                assert reply["content"] == "hello\n"
+            else:
+                assert reply["error"]["code"] == code, (frames, reply)
+    finally:
+        sock.close(linger=0)
+    assert len(answers) == len(bad) + 1
+    assert [a.ok for a in answers] == [False] * len(bad) + [True]
+
+
+async def test_dealer_peer_gets_the_same_answers(actx, filer):
+    endpoint, _ = filer
+    reply = await exchange(actx, endpoint, [b"", b'{"path": "target.txt"}'], kind=zmq.DEALER)
+    assert reply["content"] == "hello\n"
+
+
+async def test_oversized_request_is_dropped_and_service_goes_on(actx, filer):
+    endpoint, answers = filer
+    sock = actx.socket(zmq.REQ)
+    sockets.configure(sock, max_message_bytes=None)
+    sockets.connect(sock, endpoint)
+    try:
+        await sock.send(json.dumps({"path": "x" * (MAX_MESSAGE_BYTES + 10)}).encode())
+        assert not await sock.poll(300, zmq.POLLIN)  # its connection was dropped instead
+    finally:
+        sock.close(linger=0)
+    reply = await exchange(actx, endpoint, [b'{"path": "target.txt"}'])
+    assert reply["content"] == "hello\n" and len(answers) == 1
+
+
+async def test_binds_a_random_tcp_port(actx, root):
+    bound: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+    task = asyncio.create_task(
+        serve_files(actx, "tcp://127.0.0.1:*", FileRules(root), on_bound=bound.set_result)
+    )
+    try:
+        endpoint = await asyncio.wait_for(bound, WAIT_MS / 1000)
+        assert endpoint.startswith("tcp://127.0.0.1:") and not endpoint.endswith("*")
+        reply = await exchange(actx, endpoint, [b'{"path": "target.txt"}'])
+        assert reply["content"] == "hello\n"
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+
+async def test_refuses_a_public_bind_unless_asked(actx, root):
+    with pytest.raises(sockets.EndpointError, match="loopback"):
+        await serve_files(actx, "tcp://0.0.0.0:*", FileRules(root))
+
+
+async def test_cancel_frees_the_endpoint(actx, root, ipc_endpoint):
+    endpoint = ipc_endpoint("again")
+    for _ in range(2):
+        bound: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+        task = asyncio.create_task(
+            serve_files(actx, endpoint, FileRules(root), on_bound=bound.set_result)
+        )
+        await asyncio.wait_for(bound, WAIT_MS / 1000)
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        assert task.cancelled()

@@ -1,0 +1,210 @@
+"""Receive change events from a publisher (zmq-watcher-sub.js), in batches, never crashing.
+
+`iter_event_batches` owns one SUB socket and yields lists of `Received`: the raw frames, the
+decoded event or the reason it could not be decoded. `EventSubscription` holds the prefixes and
+may be changed while the generator runs. `SequenceTracker` turns the `seq` and `publisher`
+fields into notes about missed events and restarted publishers.
+
+Prefixes: ZeroMQ filters on the first bytes of the message, and the message is JSON that
+starts `{"type":"changed","file":"` (ours and the book's alike). So a prefix is read as:
+`""` everything; a string starting with `{` the raw beginning of the message; any other
+string the beginning of the published file path; `bytes` exactly those bytes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Iterable
+from dataclasses import dataclass
+
+import zmq
+import zmq.asyncio
+
+from zmqtui.protocol import ChangeEvent, ProtocolError, decode_event, now_ms
+from zmqtui.services import sockets
+
+MAX_BATCH = 500
+LATE_AFTER_MS = 1000
+"""An event received this long after it was published means the subscriber is falling behind."""
+
+_EVENT_START = b'{"type":"changed","file":'
+
+Prefix = str | bytes
+
+
+def topic_for(prefix: Prefix) -> bytes:
+    """The bytes ZeroMQ filters on for a prefix (see the module docstring for the rules)."""
+    if isinstance(prefix, bytes):
+        return prefix
+    if not prefix:
+        return b""
+    if prefix.startswith("{"):
+        return prefix.encode("utf-8", "surrogatepass")
+    quoted = json.dumps(prefix, ensure_ascii=False).encode("utf-8", "surrogatepass")
+    return _EVENT_START + quoted[:-1]  # the path's beginning: leave the string open
+
+
+@dataclass(frozen=True, slots=True)
+class Received:
+    """One message as it arrived: decoded into `event`, or refused with `error`."""
+
+    raw: list[bytes]
+    event: ChangeEvent | None
+    error: str | None
+    received_ms: int
+
+
+def decode_received(frames: list[bytes], received_ms: int | None = None) -> Received:
+    """Decode one message; never raises."""
+    when = now_ms() if received_ms is None else received_ms
+    try:
+        return Received(frames, decode_event(frames), None, when)
+    except ProtocolError as exc:
+        return Received(frames, None, exc.message, when)
+
+
+def describe_raw(frames: list[bytes], limit: int = 200) -> str:
+    """A message's frames as one escaped, printable line, cut at `limit` bytes per frame."""
+    parts = []
+    for frame in frames:
+        text = repr(frame[:limit])
+        if len(frame) > limit:
+            text += f"... ({len(frame)} bytes)"
+        parts.append(text)
+    return " | ".join(parts) if parts else "(no frames)"
+
+
+class EventSubscription:
+    """The prefixes a SUB socket is subscribed to; change them while events are flowing.
+
+    Pass it as `prefixes` to `iter_event_batches`; `subscribe` and `unsubscribe` take effect on
+    the live socket at once (call them from the loop that runs the generator). A publisher may
+    send a few messages under the old filters before it sees the change.
+    """
+
+    def __init__(self, prefixes: Iterable[Prefix] = ("",)) -> None:
+        self._topics: list[bytes] = []
+        self._socket: zmq.Socket | None = None
+        for prefix in prefixes:
+            self.subscribe(prefix)
+
+    @property
+    def topics(self) -> list[bytes]:
+        """The subscribed filters as ZeroMQ sees them."""
+        return list(self._topics)
+
+    def subscribe(self, prefix: Prefix) -> None:
+        """Also receive messages matching `prefix` (subscribing twice is harmless)."""
+        topic = topic_for(prefix)
+        if topic in self._topics:
+            return
+        self._topics.append(topic)
+        if self._socket is not None:
+            self._socket.subscribe(topic)
+
+    def unsubscribe(self, prefix: Prefix) -> None:
+        """Stop receiving messages that only `prefix` matched."""
+        topic = topic_for(prefix)
+        if topic not in self._topics:
+            return
+        self._topics.remove(topic)
+        if self._socket is not None:
+            self._socket.unsubscribe(topic)
+
+    def _attach(self, sock: zmq.Socket | None) -> None:
+        self._socket = sock
+        if sock is not None:
+            for topic in self._topics:
+                sock.subscribe(topic)
+
+
+async def iter_event_batches(
+    ctx: zmq.asyncio.Context,
+    endpoint: str,
+    prefixes: Iterable[Prefix] | EventSubscription = ("",),
+    max_batch: int = MAX_BATCH,
+) -> AsyncIterator[list[Received]]:
+    """Connect a SUB socket and yield what arrives, up to `max_batch` messages at a time.
+
+    Waits as long as it takes for the next message (a publisher may be quiet for hours, and
+    ZeroMQ reconnects on its own); stop it by cancelling the task that iterates it.
+    """
+    subscription = (
+        prefixes if isinstance(prefixes, EventSubscription) else EventSubscription(prefixes)
+    )
+    sock = ctx.socket(zmq.SUB)
+    try:
+        sockets.configure(sock)
+        sockets.connect(sock, endpoint)
+        subscription._attach(sock)
+        while True:
+            frames = await sock.recv_multipart()
+            batch = [decode_received(frames)]
+            while len(batch) < max_batch:
+                try:
+                    frames = await sock.recv_multipart(flags=zmq.DONTWAIT)
+                except zmq.Again:
+                    break
+                batch.append(decode_received(frames))
+            yield batch
+            await asyncio.sleep(0)  # an awaited recv on a ready socket may not yield
+    finally:
+        subscription._attach(None)
+        sock.close(linger=0)
+
+
+class SequenceTracker:
+    """Notices missed events, restarted publishers and a feed that falls behind.
+
+    Publishers are told apart by their `publisher` id (by `pid` for those without one). A
+    publisher id not seen before, after another, counts as a restart: the watcher binds its
+    endpoint, so one endpoint has one publisher at a time. Events without `seq` (the book's
+    publisher) are never reported as gaps.
+
+    `seq` counts everything a publisher sends, so a subscriber that filters by prefix sees
+    gaps for every event it filtered out: pass `report_gaps=False` then (restarts are still
+    reported).
+    """
+
+    def __init__(self, *, report_gaps: bool = True, late_after_ms: int = LATE_AFTER_MS) -> None:
+        self._report_gaps = report_gaps
+        self._late_after_ms = late_after_ms
+        self._last_seq: dict[str, int] = {}
+        self._current: str | None = None
+        self._late = False
+
+    def observe(self, event: ChangeEvent, received_ms: int | None = None) -> list[str]:
+        """Notes (one line each) about what this event reveals; usually none."""
+        notes = []
+        if event.seq is not None:
+            note = self._check_sequence(event, event.seq)
+            if note:
+                notes.append(note)
+        if received_ms is not None:
+            age = received_ms - event.timestamp
+            if age > self._late_after_ms and not self._late:
+                notes.append(f"falling behind: an event arrived {age} ms after it was published")
+            self._late = age > self._late_after_ms
+        return notes
+
+    def _check_sequence(self, event: ChangeEvent, seq: int) -> str | None:
+        key = event.publisher or (f"pid {event.pid}" if event.pid is not None else "unknown")
+        last = self._last_seq.get(key)
+        previous, self._current = self._current, key
+        self._last_seq[key] = seq
+        if last is None:
+            if previous is None or previous == key:
+                return None
+            missed = (
+                f"; missed {seq - 1} event(s) since it started"
+                if seq > 1 and self._report_gaps
+                else ""
+            )
+            return f"publisher restarted: {key} (pid {event.pid}) replaced {previous}{missed}"
+        if seq <= last:
+            return f"publisher {key} restarted: seq went back from {last} to {seq}"
+        if seq > last + 1 and self._report_gaps:
+            missing = f"{last + 1}" if seq == last + 2 else f"{last + 1}..{seq - 1}"
+            return f"gap: missed {seq - last - 1} event(s) from publisher {key} (seq {missing})"
+        return None

@@ -1,0 +1,216 @@
+"""The subscriber: batches from a real publisher, prefixes changed live, gaps and restarts."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+import zmq
+import zmq.asyncio
+from conftest import wait_for
+from hypothesis import given
+from hypothesis import strategies as st
+
+from zmqtui.protocol import ChangeEvent
+from zmqtui.services import sockets
+from zmqtui.services.subscriber import (
+    EventSubscription,
+    Received,
+    SequenceTracker,
+    decode_received,
+    describe_raw,
+    iter_event_batches,
+    topic_for,
+)
+
+
+def event(file: str, seq: int | None = None, publisher: str | None = "A", **kw) -> ChangeEvent:
+    timestamp = kw.pop("timestamp", 1_700_000_000_000)
+    return ChangeEvent(file=file, timestamp=timestamp, seq=seq, publisher=publisher, **kw)
+
+
+class XPub:
+    """The test's publisher: an XPUB, so the test knows when a subscription has arrived."""
+
+    def __init__(self, sock: zmq.asyncio.Socket) -> None:
+        self.sock = sock
+
+    async def expect(self, message: bytes, timeout: float = 5.0) -> None:
+        """Wait for the (un)subscribe `message` (b"\\x01" + topic or b"\\x00" + topic)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            remaining = deadline - loop.time()
+            if remaining <= 0 or not await self.sock.poll(remaining * 1000):
+                raise AssertionError(f"publisher never received {message!r}")
+            if (await self.sock.recv_multipart()) == [message]:
+                return
+
+    async def send(self, *messages: bytes | list[bytes] | ChangeEvent) -> None:
+        for message in messages:
+            if isinstance(message, ChangeEvent):
+                message = message.encode()
+            await self.sock.send_multipart(message if isinstance(message, list) else [message])
+
+
+@pytest.fixture
+async def xpub(actx, ipc_endpoint):
+    sock = actx.socket(zmq.XPUB)
+    sockets.configure(sock)
+    sock.bind(ipc_endpoint("xpub"))
+    yield XPub(sock)
+    sock.close(linger=0)
+
+
+@pytest.fixture
+async def consume(actx, xpub):
+    """Runs `iter_event_batches` against `xpub` in a task, collecting what it yields."""
+    tasks: list[asyncio.Task] = []
+
+    def run(prefixes=("",), max_batch=500) -> list[list[Received]]:
+        batches: list[list[Received]] = []
+        endpoint = xpub.sock.getsockopt_string(zmq.LAST_ENDPOINT)
+
+        async def collect() -> None:
+            async for batch in iter_event_batches(actx, endpoint, prefixes, max_batch):
+                batches.append(batch)
+
+        tasks.append(asyncio.create_task(collect()))
+        return batches
+
+    yield run
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def files(batches: list[list[Received]]) -> list[str]:
+    return [r.event.file for batch in batches for r in batch if r.event]
+
+
+class TestBatches:
+    async def test_events_and_malformed_messages_arrive_in_order(self, consume, xpub):
+        batches = consume()
+        await xpub.expect(b"\x01")
+        await xpub.send(
+            event("a.txt", 1), b"\xff not json", [b"two", b"frames"], b"[]", event("b.txt", 2)
+        )
+        await wait_for(lambda: sum(map(len, batches)) == 5)
+        received = [r for batch in batches for r in batch]
+        assert [r.event.file if r.event else None for r in received] == [
+            "a.txt", None, None, None, "b.txt"
+        ]  # fmt: skip
+        bad = received[1:4]
+        assert all(r.error and r.event is None for r in bad)
+        assert [r.raw for r in bad] == [[b"\xff not json"], [b"two", b"frames"], [b"[]"]]
+        assert all(r.received_ms > 0 for r in received)
+
+    async def test_batches_are_bounded(self, consume, xpub):
+        batches = consume(max_batch=7)
+        await xpub.expect(b"\x01")
+        await xpub.send(*(event(f"f{i}", i + 1) for i in range(40)))
+        await wait_for(lambda: len(files(batches)) == 40)
+        assert max(map(len, batches)) <= 7
+        assert files(batches) == [f"f{i}" for i in range(40)]
+
+    async def test_prefixes_change_while_running(self, consume, xpub):
+        subscription = EventSubscription(["a/"])
+        batches = consume(subscription)
+        await xpub.expect(b"\x01" + topic_for("a/"))
+        await xpub.send(event("a/1"), event("b/1"), event("a/2"))
+        await wait_for(lambda: "a/2" in files(batches))
+        assert files(batches) == ["a/1", "a/2"]  # b/1 went out between them: filtered
+
+        subscription.subscribe("b/")
+        await xpub.expect(b"\x01" + topic_for("b/"))
+        subscription.unsubscribe("a/")
+        await xpub.expect(b"\x00" + topic_for("a/"))
+        await xpub.send(event("a/3"), event("b/3"))
+        await wait_for(lambda: "b/3" in files(batches))
+        assert files(batches) == ["a/1", "a/2", "b/3"]
+        assert subscription.topics == [topic_for("b/")]
+
+
+class TestTopics:
+    def test_rules(self):
+        assert topic_for("") == b""
+        assert topic_for(b"\x01raw") == b"\x01raw"
+        assert topic_for('{"type":"stats"') == b'{"type":"stats"'
+        assert topic_for("src/") == b'{"type":"changed","file":"src/'
+        assert topic_for('say "hi"') == b'{"type":"changed","file":"say \\"hi\\"'
+
+    def test_matches_the_book_publishers_json(self):
+        # JSON.stringify({type: "changed", file: filename, timestamp: Date.now()})
+        book = b'{"type":"changed","file":"target.txt","timestamp":1700000000000}'
+        assert book.startswith(topic_for("target"))
+
+    @given(st.text(min_size=1), st.data())
+    def test_a_path_prefix_matches_every_event_for_paths_it_starts(self, path, data):
+        cut = data.draw(st.integers(min_value=1, max_value=len(path)))
+        wire = ChangeEvent(file=path, timestamp=1, event="modified", seq=1).encode()
+        assert wire.startswith(topic_for(path[:cut]))
+
+    def test_subscription_ignores_repeats(self):
+        subscription = EventSubscription(["a", "a", b"x"])
+        subscription.unsubscribe("never subscribed")
+        assert subscription.topics == [topic_for("a"), b"x"]
+
+
+class TestDecoding:
+    @given(st.lists(st.binary(max_size=64), max_size=3))
+    def test_never_raises(self, frames):
+        received = decode_received(frames, received_ms=5)
+        assert (received.event is None) != (received.error is None)
+        assert received.raw == frames and received.received_ms == 5
+
+    def test_describe_raw_is_one_escaped_line(self):
+        text = describe_raw([b"\x1b[31mred\nline" + b"x" * 300, b"\xff"], limit=20)
+        assert "\n" not in text and "\x1b" not in text
+        assert "(313 bytes)" in text and "\\xff" in text
+
+
+class TestSequenceTracker:
+    def test_in_order_and_book_events_give_no_notes(self):
+        tracker = SequenceTracker()
+        notes = [tracker.observe(event("f", seq)) for seq in (5, 6, 7)]
+        notes.append(tracker.observe(event("f", None, publisher=None)))
+        assert notes == [[], [], [], []]  # joining at seq 5 is not a gap
+
+    def test_gap(self):
+        tracker = SequenceTracker()
+        tracker.observe(event("f", 1))
+        assert tracker.observe(event("f", 2)) == []
+        (note,) = tracker.observe(event("f", 5))
+        assert note == "gap: missed 2 event(s) from publisher A (seq 3..4)"
+
+    def test_new_publisher_is_a_restart(self):
+        tracker = SequenceTracker()
+        tracker.observe(event("f", 8))
+        (note,) = tracker.observe(event("f", 3, publisher="B", pid=42))
+        assert note.startswith("publisher restarted: B (pid 42) replaced A")
+        assert "missed 2 event(s)" in note
+        assert tracker.observe(event("f", 9, publisher="A")) == []  # A is known: no new note
+
+    def test_seq_going_back_is_a_restart(self):
+        tracker = SequenceTracker()
+        tracker.observe(event("f", 8, publisher=None, pid=7))
+        (note,) = tracker.observe(event("f", 1, publisher=None, pid=7))
+        assert "restarted" in note and "from 8 to 1" in note
+
+    def test_gaps_not_reported_when_filtering(self):
+        tracker = SequenceTracker(report_gaps=False)
+        tracker.observe(event("f", 1))
+        assert tracker.observe(event("f", 9)) == []
+        (note,) = tracker.observe(event("f", 4, publisher="B"))
+        assert "restarted" in note and "missed" not in note
+
+    def test_falling_behind_is_noted_once_per_episode(self):
+        tracker = SequenceTracker(late_after_ms=1000)
+        published = 1_700_000_000_000
+        old = event("f", timestamp=published)
+        assert tracker.observe(old, received_ms=published + 10) == []
+        (note,) = tracker.observe(old, received_ms=published + 1500)
+        assert "1500 ms" in note
+        assert tracker.observe(old, received_ms=published + 2500) == []
+        tracker.observe(old, received_ms=published + 5)  # caught up
+        assert len(tracker.observe(old, received_ms=published + 1200)) == 1

@@ -325,6 +325,12 @@ class WorkerStats:
     memory_bytes: int | None = None
     remote: bool = False
     """True for a worker that joined over TCP and is not our child process."""
+    crashes: int = 0
+    """Deaths the slot did not ask for (crash, kill, found stale); planned restarts not counted."""
+    last_exit: str | None = None
+    """How the slot's previous process ended, e.g. "exit code 3" or "killed by SIGKILL"."""
+    host: str | None = None
+    """Host name the worker reports; tells remote workers apart."""
 
     def to_wire(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in self.__slots__}

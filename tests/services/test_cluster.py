@@ -1,0 +1,414 @@
+"""The cluster with real worker processes: serving, stats, restarts, liveness, control, faults.
+
+Every cluster here runs in the test's event loop with small timers; its workers are real OS
+processes, stopped and reaped when the test ends (checked with psutil).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import random
+import signal
+import sys
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+
+import psutil
+import pytest
+import zmq
+import zmq.asyncio
+from conftest import wait_for
+
+from zmqtui.protocol import ClusterSnapshot, ErrorReply, FileReply, decode_snapshot
+from zmqtui.services.cluster import Cluster, ClusterConfig
+from zmqtui.services.control import send_command
+from zmqtui.services.requester import Requester, RequestResult, run_load
+from zmqtui.services.sockets import EndpointError
+from zmqtui.services.supervisor import RestartPolicy, Timings
+
+FAST = Timings(
+    heartbeat_ms=200,
+    liveness=5,
+    start_timeout_ms=15_000,
+    grace_ms=3_000,
+    restart=RestartPolicy(delay=0.02, max_delay=0.2, stable_after=30, min_uptime=1.0),
+)
+"""Small timers; the 1 s silence limit still tolerates a busy 2-core machine."""
+START = 20.0
+"""Seconds a cluster of fresh Python processes may take to come up under load."""
+
+StartCluster = Callable[..., Awaitable[Cluster]]
+
+
+@pytest.fixture
+def root(tmp_path: Path) -> Path:
+    served = tmp_path / "root"
+    served.mkdir()
+    (served / "target.txt").write_text("hello from the cluster\n")
+    return served
+
+
+@pytest.fixture
+async def start_cluster(
+    root: Path, ipc_endpoint: Callable[[str], str], actx: zmq.asyncio.Context
+) -> AsyncIterator[StartCluster]:
+    """Starts clusters on private ipc endpoints; stops them and checks no worker survives."""
+    running: list[tuple[Cluster, asyncio.Task[None]]] = []
+    names = iter(range(1000))
+
+    async def start(**overrides) -> Cluster:
+        n = next(names)
+        settings = dict(
+            root=root,
+            workers=2,
+            frontend=ipc_endpoint(f"front{n}"),
+            stats=ipc_endpoint(f"stats{n}"),
+            control=ipc_endpoint(f"ctl{n}"),
+            timings=FAST,
+            stats_interval_ms=200,
+        )
+        settings.update(overrides)
+        cluster = Cluster(ClusterConfig(**settings), actx)
+        task = asyncio.create_task(cluster.run())
+        running.append((cluster, task))
+        await wait_for(lambda: cluster.bound.is_set() or task.done(), timeout=10)
+        if task.done():
+            task.result()
+        return cluster
+
+    yield start
+    pids: list[int] = []
+    for cluster, task in running:
+        if cluster.supervisor is not None:
+            pids.extend(cluster.supervisor.pids())
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await task
+    assert not [pid for pid in pids if psutil.pid_exists(pid) and _alive(pid)]
+    for cluster, _ in running:
+        assert cluster.runtime_dir is None or not cluster.runtime_dir.exists()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+def live_states(cluster: Cluster) -> list[str]:
+    assert cluster.supervisor is not None
+    return [slot.state for slot in cluster.supervisor.slots]
+
+
+async def all_ready(cluster: Cluster, count: int) -> None:
+    await wait_for(
+        lambda: (
+            len(live_states(cluster)) == count
+            and all(s in ("ready", "busy") for s in live_states(cluster))
+        ),
+        timeout=START,
+    )
+
+
+async def ask(actx: zmq.asyncio.Context, endpoint: str, path: str = "target.txt") -> RequestResult:
+    async with Requester(actx, endpoint, timeout_ms=2000, tries=5) as requester:
+        return await requester.request(path)
+
+
+class Snapshots:
+    """The latest stats snapshot a SUB socket received."""
+
+    def __init__(self, actx: zmq.asyncio.Context, endpoint: str) -> None:
+        self.sock = actx.socket(zmq.SUB)
+        self.sock.setsockopt(zmq.LINGER, 0)
+        self.sock.subscribe(b"")
+        self.sock.connect(endpoint)
+        self.latest: ClusterSnapshot | None = None
+
+    async def wait(self, predicate: Callable[[ClusterSnapshot], bool], timeout: float = 10):
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while self.latest is None or not predicate(self.latest):
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                raise AssertionError(f"no matching snapshot; last: {self.latest}")
+            if await self.sock.poll(int(remaining * 1000) + 1, zmq.POLLIN):
+                self.latest = decode_snapshot(await self.sock.recv_multipart())
+        return self.latest
+
+    def close(self) -> None:
+        self.sock.close(linger=0)
+
+
+@pytest.mark.parametrize("routing", ["lb", "rr"])
+async def test_serves_files_and_publishes_stats(
+    start_cluster: StartCluster, actx: zmq.asyncio.Context, routing: str
+):
+    cluster = await start_cluster(routing=routing)
+    snapshots = Snapshots(actx, cluster.endpoints["stats"])
+    try:
+        await all_ready(cluster, 2)
+        summary = await run_load(
+            actx, cluster.endpoints["frontend"], "target.txt", 60, 4, timeout_ms=3000, tries=3
+        )
+        assert (summary.replies, summary.unavailable) == (60, 0)
+        pids = {slot.pid for slot in cluster.supervisor.slots}
+        assert set(summary.replies_by_pid) <= pids
+
+        snap = await snapshots.wait(lambda s: sum(w.requests for w in s.workers) == 60)
+        assert snap.routing == routing
+        assert snap.pid == os.getpid()
+        assert {w.pid for w in snap.workers} == pids
+        assert all(w.state in ("ready", "busy") and w.started for w in snap.workers)
+        assert snap.broker["frontend_in"] >= 60
+        assert snap.broker["frontend_out"] >= 60
+        snap = await snapshots.wait(
+            lambda s: all(
+                w.memory_bytes and w.latency_ms is not None and w.last_heartbeat
+                for w in s.workers
+                if w.requests
+            )
+        )
+        assert {w.pid: w.requests for w in snap.workers if w.requests} == dict(
+            summary.replies_by_pid
+        )
+    finally:
+        snapshots.close()
+
+
+async def test_killed_worker_is_replaced_in_its_slot(
+    start_cluster: StartCluster, actx: zmq.asyncio.Context
+):
+    cluster = await start_cluster()
+    await all_ready(cluster, 2)
+    slot = cluster.supervisor.slots[0]
+    victim = slot.pid
+    os.kill(victim, signal.SIGKILL)
+    await wait_for(lambda: slot.pid != victim and slot.state == "ready", timeout=START)
+    assert (slot.crashes, slot.restarts, slot.last_exit) == (1, 1, "killed by SIGKILL")
+    assert not _alive(victim)
+    result = await ask(actx, cluster.endpoints["frontend"])
+    assert isinstance(result.reply, FileReply)
+
+
+async def test_stopped_worker_is_found_stale_and_replaced(
+    start_cluster: StartCluster, actx: zmq.asyncio.Context
+):
+    cluster = await start_cluster(workers=1)
+    snapshots = Snapshots(actx, cluster.endpoints["stats"])
+    try:
+        await all_ready(cluster, 1)
+        slot = cluster.supervisor.slots[0]
+        victim = slot.pid
+        os.kill(victim, signal.SIGSTOP)
+        stale = await snapshots.wait(lambda s: s.workers[0].state == "stale")
+        assert stale.workers[0].pid == victim
+        await wait_for(lambda: slot.pid != victim and slot.state == "ready", timeout=START)
+        assert (slot.crashes, slot.last_exit) == (1, "killed by SIGKILL")
+        assert isinstance((await ask(actx, cluster.endpoints["frontend"])).reply, FileReply)
+    finally:
+        snapshots.close()
+
+
+async def test_crash_loop_backs_off_then_marks_the_slot_errored(
+    start_cluster: StartCluster, caplog: pytest.LogCaptureFixture
+):
+    policy = RestartPolicy(delay=0.01, max_delay=0.04, min_uptime=5.0, max_unstable=4)
+    caplog.set_level(logging.WARNING, logger="zmqtui.services.supervisor")
+    cluster = await start_cluster(
+        workers=1,
+        worker_command=(sys.executable, "-c", "raise SystemExit(3)"),
+        timings=Timings(heartbeat_ms=200, restart=policy),
+    )
+    slot = cluster.supervisor.slots[0]
+    await wait_for(lambda: slot.state == "errored", timeout=START)
+    assert (slot.crashes, slot.restarts, slot.last_exit) == (4, 3, "exit code 3")
+    errored = [r for r in caplog.records if "errored" in r.getMessage()]
+    assert len(errored) == 1 and "slot 0" in errored[0].getMessage()
+    delays = [
+        r.getMessage().rsplit(" ", 1)[-1]
+        for r in caplog.records
+        if "restarting in" in r.getMessage()
+    ]
+    assert delays == ["0.01s", "0.02s", "0.04s"]
+    await asyncio.sleep(0.2)  # an errored slot stays down
+    assert (slot.state, slot.restarts) == ("errored", 3)
+
+
+async def test_control_commands(start_cluster: StartCluster, actx: zmq.asyncio.Context):
+    cluster = await start_cluster(workers=1)
+    control = cluster.endpoints["control"]
+    supervisor = cluster.supervisor
+
+    async def command(cmd: str, **args) -> dict:
+        return await send_command(actx, control, cmd, 5000, **args)
+
+    await all_ready(cluster, 1)
+    listed = await command("list")
+    assert listed["ok"] and listed["routing"] == "lb"
+    assert [w["pid"] for w in listed["workers"]] == [supervisor.slots[0].pid]
+
+    assert (await command("add"))["ok"]
+    assert (await command("scale", n=3))["ok"]
+    await all_ready(cluster, 3)
+    assert sorted(s.index for s in supervisor.slots) == [0, 1, 2]
+
+    removed = supervisor.slots[1].pid
+    reply = await command("remove", pid=removed)
+    assert reply["ok"] and str(removed) in reply["message"]
+    assert (await command("scale", n=1))["ok"]
+    assert len(supervisor.slots) == 1
+    await wait_for(lambda: not _alive(removed), timeout=10)
+
+    slot = supervisor.slots[0]
+    old = slot.pid
+    assert (await command("restart", pid=old))["ok"]
+    await wait_for(lambda: slot.pid != old and slot.state == "ready", timeout=START)
+    assert (slot.restarts, slot.crashes) == (1, 0)
+    await wait_for(lambda: not _alive(old), timeout=10)
+
+    old = slot.pid
+    assert (await command("kill", pid=old))["ok"]
+    await wait_for(lambda: slot.pid != old and slot.state == "ready", timeout=START)
+    assert (slot.restarts, slot.crashes) == (2, 1)
+
+    for bad in (
+        command("kill", pid=1),
+        command("restart", pid=999_999_999),
+        command("scale"),
+        command("scale", n=-1),
+        command("launch"),
+    ):
+        reply = await bad
+        assert reply["ok"] is False and reply["error"]
+    assert isinstance((await ask(actx, cluster.endpoints["frontend"])).reply, FileReply)
+
+    assert (await command("stop"))["ok"]
+    await wait_for(lambda: cluster.bound.is_set() and not supervisor.pids(), timeout=10)
+
+
+async def test_second_cluster_on_the_same_endpoints_fails_and_leaves_the_first_alone(
+    start_cluster: StartCluster, actx: zmq.asyncio.Context, ipc_endpoint
+):
+    backend = ipc_endpoint("backend")
+    first = await start_cluster(workers=1, backend=backend)
+    await all_ready(first, 1)
+    with pytest.raises(EndpointError, match="already in use"):
+        await start_cluster(workers=1, frontend=first.endpoints["frontend"])
+    with pytest.raises(EndpointError, match="already in use"):
+        await start_cluster(workers=1, backend=backend)
+    assert isinstance((await ask(actx, first.endpoints["frontend"])).reply, FileReply)
+    assert live_states(first) in (["ready"], ["busy"])
+
+
+@pytest.mark.parametrize("routing", ["lb", "rr"])
+async def test_bad_input_never_takes_down_the_broker_or_a_worker(
+    start_cluster: StartCluster, actx: zmq.asyncio.Context, tcp_endpoint, routing: str
+):
+    cluster = await start_cluster(workers=1, routing=routing, frontend=tcp_endpoint())
+    await all_ready(cluster, 1)
+    frontend = cluster.endpoints["frontend"]
+    worker = cluster.supervisor.slots[0].pid
+
+    host, port = frontend.removeprefix("tcp://").rsplit(":", 1)
+    _, writer = await asyncio.open_connection(host, int(port))
+    writer.write(os.urandom(4096) + b"\xff" * 64)
+    await writer.drain()
+    writer.close()
+
+    dealer = actx.socket(zmq.DEALER)
+    dealer.setsockopt(zmq.LINGER, 0)
+    dealer.connect(frontend)
+    for frames in (
+        [b"no delimiter"],
+        [b"", b"not json"],
+        [b"", b"{]"],
+        [b"", b'{"path": 5}'],
+        [b"", b"a", b"b"],
+        [b"x", b"", b"", b""],
+        [b"", b'{"path": "../../etc/passwd"}'],
+        [b"", b'{"path": "' + b"a" * (70 * 1024) + b'"}'],
+    ):
+        await dealer.send_multipart(frames)
+    dealer.close(linger=0)
+
+    answered = await ask(actx, frontend, "missing.txt")
+    assert isinstance(answered.reply, ErrorReply) and answered.reply.code == "NOT_FOUND"
+    assert isinstance((await ask(actx, frontend)).reply, FileReply)
+    assert cluster.supervisor.slots[0].pid == worker
+    assert cluster.supervisor.slots[0].crashes == 0
+
+
+async def test_remote_worker_joins_over_tcp_and_leaves(
+    start_cluster: StartCluster, actx: zmq.asyncio.Context, tcp_endpoint, processes, root
+):
+    for _ in range(20):
+        backend = tcp_endpoint()
+        port = int(backend.rsplit(":", 1)[1])
+        try:
+            cluster = await start_cluster(workers=0, backend=backend)
+        except EndpointError:
+            continue  # the heartbeat port (backend + 1) was taken
+        break
+    assert cluster.endpoints["heartbeat"] == f"tcp://127.0.0.1:{port + 1}"
+    worker = processes.start(
+        "worker", "--connect", backend, "--root", str(root), "--heartbeat-ms", "200"
+    )
+    await wait_for(lambda: live_states(cluster) == ["ready"], timeout=START)
+    slot = cluster.supervisor.slots[0]
+    assert slot.remote and slot.pid == worker.pid
+    result = await ask(actx, cluster.endpoints["frontend"])
+    assert isinstance(result.reply, FileReply) and result.reply.pid == worker.pid
+    await wait_for(lambda: slot.stats().requests == 1, timeout=5)
+    stats = slot.stats()
+    assert stats.remote and stats.host
+
+    worker.send_signal(signal.SIGTERM)
+    await wait_for(lambda: not cluster.supervisor.slots, timeout=10)
+    assert worker.wait(timeout=10) == 0
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("routing", ["lb", "rr"])
+async def test_no_request_is_lost_while_workers_are_killed(
+    start_cluster: StartCluster, actx: zmq.asyncio.Context, routing: str
+):
+    cluster = await start_cluster(workers=3, routing=routing)
+    await all_ready(cluster, 3)
+    supervisor = cluster.supervisor
+    results: list[RequestResult] = []
+    kills: list[int] = []
+
+    async def killer() -> None:
+        while True:
+            await asyncio.sleep(0.3)
+            live = [s.pid for s in supervisor.slots if s.state in ("ready", "busy")]
+            if live:
+                victim = random.choice(live)
+                kills.append(victim)
+                os.kill(victim, signal.SIGKILL)
+
+    async def client(count: int) -> None:
+        async with Requester(actx, frontend, timeout_ms=500, tries=20) as requester:
+            for _ in range(count):
+                results.append(await requester.request("target.txt"))
+                await asyncio.sleep(0.02)  # spread the load over several kills
+
+    frontend = cluster.endpoints["frontend"]
+    killing = asyncio.create_task(killer())
+    try:
+        async with asyncio.TaskGroup() as group:
+            for _ in range(4):
+                group.create_task(client(75))
+    finally:
+        killing.cancel()
+    assert len(kills) >= 3
+    assert len(results) == 300
+    assert all(isinstance(r.reply, FileReply) and r.reply.id == r.request_id for r in results)
+    assert len({r.request_id for r in results}) == 300
+    counted = sum(slot.counters().requests for slot in supervisor.slots)
+    assert counted >= len(results)

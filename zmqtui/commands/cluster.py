@@ -1,0 +1,202 @@
+"""`zmqtui cluster --root DIR`: the filer cluster, like the book's zmq-filer-rep-cluster.js."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import click
+
+from zmqtui.commands._run import run_service
+from zmqtui.config import (
+    HEARTBEAT_INTERVAL_MS,
+    HEARTBEAT_LIVENESS,
+    MAX_FILE_BYTES,
+    check_endpoint,
+    load_settings,
+)
+from zmqtui.services.broker import DEFAULT_ROUTING, ROUTING_MODES
+from zmqtui.services.cluster import STATS_INTERVAL_MS, Cluster, ClusterConfig, default_worker_count
+from zmqtui.services.supervisor import RestartPolicy, Timings
+
+_POLICY = RestartPolicy()
+_TIMINGS = Timings()
+
+
+def _ms(name: str, default: float | int, help_text: str, minimum: int = 1):
+    return click.option(
+        name,
+        type=click.IntRange(min=minimum),
+        default=int(default),
+        show_default=True,
+        help=help_text,
+    )
+
+
+@click.command()
+@click.option(
+    "--root",
+    required=True,
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="Directory to serve files from.",
+)
+@click.option(
+    "--workers",
+    type=click.IntRange(min=0, max=256),
+    default=default_worker_count(),
+    show_default="one per CPU",
+    help="Local worker processes.",
+)
+@click.option(
+    "--bind",
+    "frontend",
+    metavar="ENDPOINT",
+    help="Where clients connect (ROUTER) [default: the `req` setting, tcp://127.0.0.1:60401].",
+)
+@click.option(
+    "--stats",
+    metavar="ENDPOINT",
+    help="Where stats snapshots are published [default: the `stats` setting, "
+    "tcp://127.0.0.1:60402].",
+)
+@click.option(
+    "--control",
+    metavar="ENDPOINT",
+    help="Where `zmqtui ctl` sends commands [default: the `control` setting, "
+    "tcp://127.0.0.1:60403].",
+)
+@click.option(
+    "--backend",
+    metavar="ENDPOINT",
+    help="Where workers connect [default: ipc:// in a private runtime directory]. Bind it on "
+    "TCP for workers on other machines.",
+)
+@click.option(
+    "--heartbeat",
+    metavar="ENDPOINT",
+    help="Where workers send heartbeats [default: the backend's TCP port + 1, or its ipc path "
+    "+ '.heartbeat'].",
+)
+@click.option(
+    "--routing",
+    type=click.Choice(ROUTING_MODES),
+    default=DEFAULT_ROUTING,
+    show_default=True,
+    help="lb: requests go only to idle workers (zguide load-balancing broker); rr: the book's "
+    "round-robin DEALER, forwarded by libzmq's proxy.",
+)
+@click.option(
+    "--max-bytes",
+    type=click.IntRange(min=0),
+    default=MAX_FILE_BYTES,
+    show_default=True,
+    help="Largest file served.",
+)
+@_ms("--heartbeat-ms", HEARTBEAT_INTERVAL_MS, "Interval between a worker's heartbeats.", 10)
+@_ms("--liveness", HEARTBEAT_LIVENESS, "Missed heartbeats before a worker is stale and killed.")
+@_ms(
+    "--start-timeout-ms",
+    _TIMINGS.start_timeout_ms,
+    "Time a new worker has to send its first heartbeat.",
+)
+@_ms("--grace-ms", _TIMINGS.grace_ms, "Time a stopping worker gets between SIGTERM and SIGKILL.", 0)
+@_ms(
+    "--restart-delay-ms",
+    _POLICY.delay * 1000,
+    "First restart delay after a crash; doubles with each crash.",
+    0,
+)
+@_ms("--restart-delay-max-ms", _POLICY.max_delay * 1000, "Longest restart delay.", 0)
+@_ms("--stable-after-ms", _POLICY.stable_after * 1000, "Uptime that resets the restart delay.")
+@_ms("--min-uptime-ms", _POLICY.min_uptime * 1000, "A worker dying sooner was unstable.", 0)
+@_ms(
+    "--max-unstable",
+    _POLICY.max_unstable,
+    "Unstable workers in a row before a slot is errored and no longer restarted.",
+)
+@_ms(
+    "--stats-interval-ms",
+    STATS_INTERVAL_MS,
+    "Interval between stats snapshots (more are sent on every change).",
+    10,
+)
+@click.option("--insecure", is_flag=True, help="Allow binding non-loopback addresses.")
+@click.option(
+    "--config",
+    "config_file",
+    type=click.Path(dir_okay=False),
+    help="TOML settings file [default: $ZMQTUI_CONFIG or ~/.config/zmqtui/config.toml].",
+)
+def command(
+    root: Path,
+    workers: int,
+    frontend: str | None,
+    stats: str | None,
+    control: str | None,
+    backend: str | None,
+    heartbeat: str | None,
+    routing: str,
+    max_bytes: int,
+    heartbeat_ms: int,
+    liveness: int,
+    start_timeout_ms: int,
+    grace_ms: int,
+    restart_delay_ms: int,
+    restart_delay_max_ms: int,
+    stable_after_ms: int,
+    min_uptime_ms: int,
+    max_unstable: int,
+    stats_interval_ms: int,
+    insecure: bool,
+    config_file: str | None,
+) -> None:
+    """Run a ROUTER in front of worker processes that serve files, restarting them as needed.
+
+    Prints `Cluster listening for zmq requesters on ENDPOINT` once everything is bound. Stop it
+    with SIGINT/SIGTERM or `zmqtui ctl stop`.
+    """
+    logging.basicConfig(level=logging.INFO, format="zmqtui cluster: %(levelname)s: %(message)s")
+
+    async def main() -> None:
+        settings = load_settings(config_file, req=frontend, stats=stats, control=control)
+        for endpoint in (backend, heartbeat):
+            if endpoint is not None:
+                check_endpoint(endpoint)
+        config = ClusterConfig(
+            root=root,
+            workers=workers,
+            frontend=settings.req,
+            stats=settings.stats,
+            control=settings.control,
+            backend=backend,
+            heartbeat=heartbeat,
+            routing=routing,
+            max_bytes=max_bytes,
+            public=insecure,
+            timings=Timings(
+                heartbeat_ms=heartbeat_ms,
+                liveness=liveness,
+                start_timeout_ms=start_timeout_ms,
+                grace_ms=grace_ms,
+                restart=RestartPolicy(
+                    delay=restart_delay_ms / 1000,
+                    max_delay=restart_delay_max_ms / 1000,
+                    stable_after=stable_after_ms / 1000,
+                    min_uptime=min_uptime_ms / 1000,
+                    max_unstable=max_unstable,
+                ),
+            ),
+            stats_interval_ms=stats_interval_ms,
+        )
+        await Cluster(config).run(on_bound=_announce)
+
+    run_service(main())
+
+
+def _announce(cluster: Cluster) -> None:
+    ends = cluster.endpoints
+    click.echo(f"Cluster listening for zmq requesters on {ends['frontend']}")
+    click.echo(
+        f"{cluster.config.workers} {cluster.config.routing} workers on {ends['backend']}; "
+        f"stats on {ends['stats']}; control on {ends['control']}"
+    )

@@ -1,0 +1,177 @@
+"""`zmqtui ctl COMMAND`: steer a running cluster through its control endpoint."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+import time
+from typing import Any
+
+import click
+import zmq.asyncio
+
+from zmqtui.config import ConfigError, load_settings
+from zmqtui.services.control import ControlError, send_command
+
+_NEEDS = {"scale": "N", "restart": "PID", "kill": "PID"}
+_OPTIONAL = {"remove": "PID"}
+
+
+@click.command()
+@click.argument(
+    "action",
+    type=click.Choice(["list", "scale", "add", "remove", "restart", "kill", "stop"]),
+)
+@click.argument("value", type=click.IntRange(min=0), required=False)
+@click.option(
+    "--control",
+    metavar="ENDPOINT",
+    help="The cluster's control endpoint [default: the `control` setting, tcp://127.0.0.1:60403].",
+)
+@click.option(
+    "--timeout",
+    "timeout_ms",
+    type=click.IntRange(min=1),
+    help="Milliseconds to wait for each try [default: the `timeout_ms` setting, 2500].",
+)
+@click.option(
+    "--tries",
+    type=click.IntRange(min=1),
+    help="Tries before giving up [default: the `tries` setting, 3].",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the reply as JSON.")
+@click.option(
+    "--config",
+    "config_file",
+    type=click.Path(dir_okay=False),
+    help="TOML settings file [default: $ZMQTUI_CONFIG or ~/.config/zmqtui/config.toml].",
+)
+def command(
+    action: str,
+    value: int | None,
+    control: str | None,
+    timeout_ms: int | None,
+    tries: int | None,
+    as_json: bool,
+    config_file: str | None,
+) -> None:
+    """Send ACTION to a cluster: list | scale N | add | remove [PID] | restart PID | kill PID
+    | stop.
+
+    `kill` is like a crash (the worker is replaced, with backoff); `restart`, `remove` and
+    `scale` stop workers on purpose. Exits 1 when the cluster refuses, 2 when it does not answer.
+    """
+    if action in _NEEDS and value is None:
+        raise click.UsageError(f"{action} needs {_NEEDS[action]}")
+    if value is not None and action not in _NEEDS and action not in _OPTIONAL:
+        raise click.UsageError(f"{action} takes no argument")
+    try:
+        settings = load_settings(config_file, control=control, timeout_ms=timeout_ms, tries=tries)
+    except ConfigError as exc:
+        click.echo(f"zmqtui ctl: {exc}", err=True)
+        sys.exit(2)
+    args: dict[str, int] = {}
+    if value is not None:
+        args["n" if action == "scale" else "pid"] = value
+    try:
+        reply = asyncio.run(
+            _send(settings.control, action, settings.timeout_ms, settings.tries, args)
+        )
+    except ControlError as exc:
+        click.echo(f"zmqtui ctl: {exc}", err=True)
+        sys.exit(2)
+    if as_json:
+        click.echo(json.dumps(reply, indent=2))
+    elif reply.get("ok"):
+        click.echo(format_workers(reply) if action == "list" else reply.get("message", "ok"))
+    if not reply.get("ok"):
+        click.echo(f"zmqtui ctl: {reply.get('error', 'refused')}", err=True)
+        sys.exit(1)
+
+
+async def _send(
+    endpoint: str, action: str, timeout_ms: int, tries: int, args: dict[str, int]
+) -> dict[str, Any]:
+    ctx = zmq.asyncio.Context()
+    try:
+        return await send_command(ctx, endpoint, action, timeout_ms, tries=tries, **args)
+    finally:
+        ctx.destroy(linger=0)
+
+
+_COLUMNS = (
+    "SLOT",
+    "PID",
+    "STATE",
+    "REQUESTS",
+    "ERRORS",
+    "RESTARTS",
+    "CRASHES",
+    "UPTIME",
+    "LATENCY",
+    "CPU%",
+    "RSS",
+    "LAST EXIT",
+)
+
+
+def format_workers(reply: dict[str, Any], now_ms: int | None = None) -> str:
+    """The `list` reply as a plain-text table with a one-line header about the cluster."""
+    now_ms = int(time.time() * 1000) if now_ms is None else now_ms
+    endpoints = reply.get("endpoints", {})
+    broker = reply.get("broker", {})
+    head = (
+        f"cluster pid {reply.get('pid')} · routing {reply.get('routing')} · "
+        f"frontend {endpoints.get('frontend')} · backend {endpoints.get('backend')} · "
+        f"{broker.get('frontend_in', 0)} frames in, {broker.get('frontend_out', 0)} out"
+    )
+    rows = [_COLUMNS]
+    for worker in reply.get("workers", []):
+        started = worker.get("started")
+        live = worker.get("state") not in ("dead", "errored")
+        rows.append(
+            (
+                str(worker.get("slot")) + (" (remote)" if worker.get("remote") else ""),
+                _text(worker.get("pid")),
+                str(worker.get("state")),
+                _text(worker.get("requests")),
+                _text(worker.get("errors")),
+                _text(worker.get("restarts")),
+                _text(worker.get("crashes")),
+                _duration((now_ms - started) / 1000) if started and live else "-",
+                _unit(worker.get("latency_ms"), "ms"),
+                _unit(worker.get("cpu_percent"), ""),
+                _size(worker.get("memory_bytes")),
+                _text(worker.get("last_exit")),
+            )
+        )
+    widths = [max(len(row[i]) for row in rows) for i in range(len(_COLUMNS))]
+    lines = [
+        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        for row in rows
+    ]
+    return "\n".join([head, *lines])
+
+
+def _text(value: object) -> str:
+    return "-" if value is None else str(value)
+
+
+def _unit(value: float | None, unit: str) -> str:
+    return "-" if value is None else f"{value:.1f}{unit}"
+
+
+def _size(value: int | None) -> str:
+    if value is None:
+        return "-"
+    return f"{value / (1024 * 1024):.1f}M"
+
+
+def _duration(seconds: float) -> str:
+    seconds = max(0, int(seconds))
+    if seconds < 60:
+        return f"{seconds}s"
+    if seconds < 3600:
+        return f"{seconds // 60}m{seconds % 60:02d}s"
+    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"

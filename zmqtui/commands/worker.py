@@ -1,0 +1,99 @@
+"""`zmqtui worker --connect BACKEND --root DIR`: one filer worker joining a cluster's backend.
+
+The cluster starts its local workers with this command; on another machine it joins a cluster
+whose backend is bound on TCP (`zmqtui cluster --backend tcp://0.0.0.0:PORT --insecure`).
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+
+import click
+
+from zmqtui.config import HEARTBEAT_INTERVAL_MS, MAX_FILE_BYTES, ConfigError, check_endpoint
+from zmqtui.services.sockets import EndpointError
+from zmqtui.services.worker import WorkerConfig, heartbeat_endpoint_for, new_worker_id, run_worker
+
+
+@click.command()
+@click.option(
+    "--connect",
+    "backend",
+    required=True,
+    metavar="ENDPOINT",
+    help="The cluster's backend, e.g. tcp://HOST:PORT.",
+)
+@click.option(
+    "--root",
+    required=True,
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="Directory to serve files from (the same tree the cluster serves).",
+)
+@click.option(
+    "--heartbeat",
+    metavar="ENDPOINT",
+    help="Where to send heartbeats [default: the backend's TCP port + 1, or its ipc path "
+    "+ '.heartbeat'].",
+)
+@click.option(
+    "--heartbeat-ms",
+    type=click.IntRange(min=10),
+    default=HEARTBEAT_INTERVAL_MS,
+    show_default=True,
+    help="Interval between heartbeats.",
+)
+@click.option(
+    "--max-bytes",
+    type=click.IntRange(min=0),
+    default=MAX_FILE_BYTES,
+    show_default=True,
+    help="Largest file served.",
+)
+@click.option("--id", "worker_id", hidden=True, help="Routing id (the supervisor picks one).")
+@click.option("--slot", type=int, hidden=True, help="Slot index (set by the supervisor).")
+@click.option(
+    "--counters",
+    type=click.Path(dir_okay=False, path_type=Path),
+    hidden=True,
+    help="Memory-mapped counter file the supervisor reads.",
+)
+@click.option(
+    "--supervised",
+    is_flag=True,
+    hidden=True,
+    help="Started by a cluster: exit when stdin closes, ignore SIGINT.",
+)
+def command(
+    backend: str,
+    root: Path,
+    heartbeat: str | None,
+    heartbeat_ms: int,
+    max_bytes: int,
+    worker_id: str | None,
+    slot: int | None,
+    counters: Path | None,
+    supervised: bool,
+) -> None:
+    """Answer file requests from a cluster's backend until SIGINT or SIGTERM."""
+    logging.basicConfig(format="zmqtui worker: %(levelname)s: %(message)s")
+    try:
+        check_endpoint(backend)
+        heartbeat = check_endpoint(heartbeat or heartbeat_endpoint_for(backend))
+        config = WorkerConfig(
+            connect=backend,
+            root=root,
+            heartbeat=heartbeat,
+            max_bytes=max_bytes,
+            heartbeat_ms=heartbeat_ms,
+            worker_id=worker_id or new_worker_id(),
+            slot=slot,
+            counters_path=counters,
+        )
+        if not supervised:
+            click.echo(f"Worker {config.worker_id} serving {root} for {backend}", err=True)
+        sys.exit(run_worker(config, supervised=supervised))
+    except (ConfigError, EndpointError) as exc:
+        click.echo(f"zmqtui worker: {exc}", err=True)
+        sys.exit(2)

@@ -1,0 +1,344 @@
+"""One cluster worker: a DEALER on the broker's backend that answers file requests.
+
+The same worker serves both routing modes, telling them apart by the envelope of each message:
+
+- **lb** (the zguide's load-balancing broker, backend ROUTER): the worker first sends
+  `["", "READY"]`; each request arrives as `["", client envelope..., "", request]` and the reply
+  goes back the same way, which also tells the broker the worker is idle again. This is what a
+  zguide REQ worker sends and receives, so such a worker can join too.
+- **rr** (the book's DEALER, round-robin): a request arrives as `[client id..., "", request]`, as a
+  REP socket would see it before stripping the envelope, and the reply repeats the envelope.
+  The READY sent on connect reaches the frontend ROUTER with an empty routing id, which it drops.
+
+The worker counts its own work (requests, errors, time spent answering) and reports it in a
+heartbeat (PUSH, one JSON frame every `heartbeat_ms`) to the supervisor. A local worker also
+keeps its counters in a small memory-mapped file the supervisor reads, so a worker killed with
+SIGKILL leaves exact counts behind without a message per request.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import mmap
+import os
+import secrets
+import signal
+import socket
+import struct
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import zmq
+
+from zmqtui.config import HEARTBEAT_INTERVAL_MS, MAX_FILE_BYTES, ConfigError
+from zmqtui.protocol import encode_json, now_ms
+from zmqtui.services import sockets
+from zmqtui.services.filer import FileRules
+
+logger = logging.getLogger(__name__)
+
+READY = b"READY"
+"""What a worker sends the load-balancing broker when it is idle and has no reply to send."""
+
+HEARTBEAT_SUFFIX = ".heartbeat"
+_DRAIN_BATCH = 64
+_MAX_POLL_MS = 250
+"""Longest wait between checks of the stop flag."""
+
+
+def heartbeat_endpoint_for(backend: str) -> str:
+    """Where a worker of `backend` sends heartbeats unless told otherwise.
+
+    The TCP port after the backend's, or the backend's ipc/inproc path plus `.heartbeat`: a
+    worker on another machine needs only the backend endpoint to join.
+    """
+    transport, _, address = backend.partition("://")
+    if transport == "tcp":
+        host, _, port = address.rpartition(":")
+        if not port.isdigit() or int(port) == 0:
+            raise ConfigError(f"cannot derive a heartbeat endpoint from {backend}: no fixed port")
+        return f"tcp://{host}:{int(port) + 1}"
+    return backend + HEARTBEAT_SUFFIX
+
+
+# --- counters -------------------------------------------------------------------------------
+
+_COUNTERS = struct.Struct("<QQQd")
+"""requests, errors, dropped, seconds spent answering."""
+
+
+@dataclass(slots=True)
+class Counters:
+    """A worker's own account of its work."""
+
+    requests: int = 0
+    errors: int = 0
+    dropped: int = 0
+    """Messages that could not be answered (no envelope) or whose reply could not be sent."""
+    busy_seconds: float = 0.0
+
+    def __add__(self, other: Counters) -> Counters:
+        return Counters(
+            self.requests + other.requests,
+            self.errors + other.errors,
+            self.dropped + other.dropped,
+            self.busy_seconds + other.busy_seconds,
+        )
+
+
+class CounterFile:
+    """Counters in a shared memory-mapped file: the worker writes, the supervisor reads.
+
+    The values survive the worker's death, whatever killed it.
+    """
+
+    def __init__(self, path: Path | str, *, create: bool) -> None:
+        self.path = Path(path)
+        flags = os.O_RDWR | os.O_CREAT | os.O_CLOEXEC if create else os.O_RDONLY | os.O_CLOEXEC
+        fd = os.open(self.path, flags, 0o600)
+        try:
+            if create:
+                os.ftruncate(fd, _COUNTERS.size)
+            access = mmap.ACCESS_WRITE if create else mmap.ACCESS_READ
+            self._map = mmap.mmap(fd, _COUNTERS.size, access=access)
+        finally:
+            os.close(fd)
+
+    @classmethod
+    def prepare(cls, path: Path) -> CounterFile:
+        """A zeroed counter file for a worker about to start, mapped for reading."""
+        path.write_bytes(bytes(_COUNTERS.size))
+        path.chmod(0o600)
+        return cls(path, create=False)
+
+    def write(self, counters: Counters) -> None:
+        _COUNTERS.pack_into(
+            self._map,
+            0,
+            counters.requests,
+            counters.errors,
+            counters.dropped,
+            counters.busy_seconds,
+        )
+
+    def read(self) -> Counters:
+        return Counters(*_COUNTERS.unpack_from(self._map, 0))
+
+    def close(self) -> None:
+        self._map.close()
+
+
+# --- the worker -----------------------------------------------------------------------------
+
+
+def new_worker_id() -> str:
+    """A routing id unique across machines: the pid alone is not."""
+    return f"{os.getpid()}-{secrets.token_hex(4)}"
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerConfig:
+    """Everything one worker needs; the supervisor passes it on the command line."""
+
+    connect: str
+    root: Path
+    heartbeat: str | None = None
+    """Where heartbeats go; derived from `connect` when None."""
+    max_bytes: int = MAX_FILE_BYTES
+    heartbeat_ms: int = HEARTBEAT_INTERVAL_MS
+    worker_id: str = field(default_factory=new_worker_id)
+    slot: int | None = None
+    counters_path: Path | None = None
+    """Memory-mapped counters for a local supervisor (see `CounterFile`)."""
+
+
+class Worker:
+    """Answers requests from the backend until `stop` is set; call `run` in one thread."""
+
+    def __init__(self, config: WorkerConfig, stop: threading.Event | None = None) -> None:
+        self.config = config
+        self.stop = stop or threading.Event()
+        self.counters = Counters()
+        self.rules = FileRules(config.root, config.max_bytes)
+        self.started_ms = now_ms()
+        self._counter_file = (
+            CounterFile(config.counters_path, create=True) if config.counters_path else None
+        )
+        self._last_beat_requests = 0
+        self._host = socket.gethostname()
+
+    def run(self) -> None:
+        """Connect, say READY, answer and beat until stopped; closes everything it opened."""
+        ctx = zmq.Context()
+        try:
+            work = ctx.socket(zmq.DEALER)
+            sockets.configure(work)
+            work.setsockopt(zmq.ROUTING_ID, self.config.worker_id.encode())
+            sockets.connect(work, self.config.connect)
+            beat = ctx.socket(zmq.PUSH)
+            sockets.configure(beat)
+            beat.setsockopt(zmq.CONFLATE, 1)
+            sockets.connect(
+                beat, self.config.heartbeat or heartbeat_endpoint_for(self.config.connect)
+            )
+            self._serve(work, beat)
+            self._heartbeat(beat, final=True)
+        finally:
+            ctx.destroy(linger=0)
+            if self._counter_file:
+                self._counter_file.close()
+
+    def _serve(self, work: zmq.Socket, beat: zmq.Socket) -> None:
+        interval = self.config.heartbeat_ms / 1000
+        with contextlib.suppress(zmq.Again):
+            work.send_multipart([b"", READY], flags=zmq.NOBLOCK)
+        self._heartbeat(beat)
+        next_beat = time.monotonic() + interval
+        while not self.stop.is_set():
+            wait_ms = min(_MAX_POLL_MS, max(0, int((next_beat - time.monotonic()) * 1000)))
+            if work.poll(wait_ms, zmq.POLLIN):
+                for _ in range(_DRAIN_BATCH):
+                    try:
+                        frames = work.recv_multipart(flags=zmq.NOBLOCK)
+                    except zmq.Again:
+                        break
+                    self._handle(work, frames)
+                    if self.stop.is_set():
+                        break
+            if time.monotonic() >= next_beat:
+                self._heartbeat(beat)
+                next_beat = time.monotonic() + interval
+
+    def _handle(self, work: zmq.Socket, frames: list[bytes]) -> None:
+        balanced = frames[0] == b""
+        rest = frames[1:] if balanced else frames
+        try:
+            split = rest.index(b"")
+        except ValueError:
+            self.counters.dropped += 1
+            self._publish_counters()
+            if balanced:
+                self._send(work, [b"", READY])
+            return
+        began = time.perf_counter()
+        answer = self.rules.respond(rest[split + 1 :])
+        reply = answer.encode()
+        counters = self.counters
+        counters.busy_seconds += time.perf_counter() - began
+        counters.requests += 1
+        if not answer.ok:
+            counters.errors += 1
+        # Counted before it is sent: a reply a client holds is always in the counts.
+        self._publish_counters()
+        envelope = rest[: split + 1]
+        self._send(work, [b"", *envelope, reply] if balanced else [*envelope, reply])
+
+    def _send(self, work: zmq.Socket, frames: list[bytes]) -> None:
+        try:
+            work.send_multipart(frames, flags=zmq.NOBLOCK)
+        except zmq.Again:
+            self.counters.dropped += 1
+            self._publish_counters()
+
+    def _publish_counters(self) -> None:
+        if self._counter_file:
+            self._counter_file.write(self.counters)
+
+    def _heartbeat(self, beat: zmq.Socket, final: bool = False) -> None:
+        counters = self.counters
+        message = {
+            "type": "heartbeat",
+            "worker": self.config.worker_id,
+            "pid": os.getpid(),
+            "host": self._host,
+            "slot": self.config.slot,
+            "started": self.started_ms,
+            "timestamp": now_ms(),
+            "interval_ms": self.config.heartbeat_ms,
+            "requests": counters.requests,
+            "errors": counters.errors,
+            "dropped": counters.dropped,
+            "busy_seconds": counters.busy_seconds,
+            "busy": counters.requests > self._last_beat_requests,
+            "final": final,
+        }
+        self._last_beat_requests = counters.requests
+        with contextlib.suppress(zmq.Again):
+            beat.send(encode_json(message), flags=zmq.NOBLOCK)
+
+
+@dataclass(frozen=True, slots=True)
+class Heartbeat:
+    """A decoded heartbeat; `decode_heartbeat` never trusts the shape of what arrived."""
+
+    worker: str
+    pid: int
+    host: str
+    slot: int | None
+    started: int | None
+    interval_ms: int
+    counters: Counters
+    busy: bool
+    final: bool
+
+
+def decode_heartbeat(raw: bytes) -> Heartbeat | None:
+    """The heartbeat in one frame, or None when it is not one."""
+    try:
+        obj = json.loads(raw)
+        if not isinstance(obj, dict) or obj.get("type") != "heartbeat":
+            return None
+        worker = obj["worker"]
+        if not isinstance(worker, str) or not worker:
+            return None
+        slot = obj.get("slot")
+        started = obj.get("started")
+        return Heartbeat(
+            worker=worker[:128],
+            pid=int(obj["pid"]),
+            host=str(obj.get("host", ""))[:255],
+            slot=slot if isinstance(slot, int) and not isinstance(slot, bool) else None,
+            started=started if isinstance(started, int) else None,
+            interval_ms=max(1, int(obj.get("interval_ms", HEARTBEAT_INTERVAL_MS))),
+            counters=Counters(
+                requests=int(obj.get("requests", 0)),
+                errors=int(obj.get("errors", 0)),
+                dropped=int(obj.get("dropped", 0)),
+                busy_seconds=float(obj.get("busy_seconds", 0.0)),
+            ),
+            busy=bool(obj.get("busy", False)),
+            final=bool(obj.get("final", False)),
+        )
+    except (ValueError, TypeError, KeyError, RecursionError, OverflowError):
+        return None
+
+
+def watch_parent_pipe(stop: threading.Event) -> None:
+    """Set `stop` when stdin reaches end of file: the supervisor holding its other end died."""
+
+    def wait_for_eof() -> None:
+        with contextlib.suppress(OSError):
+            while os.read(sys.stdin.fileno(), 4096):
+                pass
+        stop.set()
+
+    threading.Thread(target=wait_for_eof, name="parent-watch", daemon=True).start()
+
+
+def run_worker(config: WorkerConfig, *, supervised: bool = False) -> int:
+    """Run a worker in this process until SIGTERM/SIGINT (or its supervisor's death)."""
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    if supervised:
+        # The supervisor stops its workers itself; a Ctrl-C on the terminal must not race it.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        watch_parent_pipe(stop)
+    else:
+        signal.signal(signal.SIGINT, lambda *_: stop.set())
+    Worker(config, stop).run()
+    return 0

@@ -134,9 +134,12 @@ def test_subscribe_reports_gaps_restarts_and_malformed_messages(processes, tcp_e
 
 
 @pytest.mark.integration
-def test_watch_refuses_a_missing_path_and_a_busy_endpoint(processes, tcp_endpoint, ctx, tmp_path):
+def test_watch_refuses_missing_paths_busy_and_public_endpoints(
+    processes, tcp_endpoint, ctx, tmp_path
+):
     missing = processes.start("watch", str(tmp_path / "nope.txt"))
     (tmp_path / "here.txt").write_text("here\n")
+    public = processes.start("watch", str(tmp_path / "here.txt"), "--bind", "tcp://0.0.0.0:1")
     endpoint = tcp_endpoint()
     squatter = ctx.socket(zmq.PUB)
     try:
@@ -149,6 +152,8 @@ def test_watch_refuses_a_missing_path_and_a_busy_endpoint(processes, tcp_endpoin
     assert "already in use" in busy.stderr.read()
     assert missing.wait(timeout=TIMEOUT) == 2
     assert "nope.txt' does not exist" in missing.stderr.read()
+    assert public.wait(timeout=TIMEOUT) == 2
+    assert "not a loopback address" in public.stderr.read()
 
 
 class TestOutput:

@@ -144,7 +144,7 @@ class TestTopics:
         book = b'{"type":"changed","file":"target.txt","timestamp":1700000000000}'
         assert book.startswith(topic_for("target"))
 
-    @given(st.text(min_size=1), st.data())
+    @given(st.text(min_size=1).filter(lambda path: not path.startswith("{")), st.data())
     def test_a_path_prefix_matches_every_event_for_paths_it_starts(self, path, data):
         cut = data.draw(st.integers(min_value=1, max_value=len(path)))
         wire = ChangeEvent(file=path, timestamp=1, event="modified", seq=1).encode()

@@ -98,11 +98,12 @@ def target(tmp_path, monkeypatch):
     return path
 
 
-async def settle(publisher: ChangePublisher, events: Feed, marker) -> None:
+async def settle(publisher: ChangePublisher, events: Feed, marker, name: str = "") -> None:
     """Wait until every earlier change was published: write `marker` (a watched file in the
-    same directory; inotify keeps order), wait for it, then for all windows to close."""
+    same directory; inotify keeps order), wait for it (published as `name`, by default its
+    file name), then for all windows to close."""
     marker.write_text("marker\n")
-    await events.until(about(marker.name))
+    await events.until(about(name or marker.name))
     await wait_for(lambda: publisher.coalescing == 0)
 
 
@@ -199,6 +200,19 @@ class TestDirectory:
         (tmp_path / "src" / "b.txt").unlink()
         await events.until(about("src/b.txt", "deleted"))
         assert not [e for e in events.seen if "deep" in e.file]
+
+    async def test_file_watched_also_through_its_directory_is_published_once(
+        self, start, feed, tmp_path, monkeypatch
+    ):
+        monkeypatch.chdir(tmp_path)
+        (tmp_path / "src").mkdir()
+        publisher = await start(["src", "src/a.txt"], coalesce_ms=0)
+        published: list[ChangeEvent] = []
+        publisher.add_listener(published.append)
+        events = await feed(publisher)
+        (tmp_path / "src" / "a.txt").touch()
+        await settle(publisher, events, tmp_path / "src" / "marker.txt", "src/marker.txt")
+        assert [e.event for e in published if e.file == "src/a.txt"] == ["created"]
 
     async def test_recursive_watch_sees_subdirectories(self, start, feed, tmp_path):
         (tmp_path / "sub").mkdir()

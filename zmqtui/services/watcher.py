@@ -244,7 +244,7 @@ class ChangePublisher:
     def _plan(self, paths: Iterable[str]) -> list[_WatchedDir]:
         """Group the targets by the directory watchdog must watch for them."""
         by_dir: dict[tuple[str, bool], _WatchedDir] = {}
-        for given in paths:
+        for given in dict.fromkeys(paths):
             location = os.path.realpath(given)
             is_dir = os.path.isdir(location)
             target = _Target(given, location, is_dir)
@@ -328,18 +328,19 @@ class ChangePublisher:
             self._note_presence(watched, False)
             return
         dest = os.fsdecode(event.dest_path) if kind == "moved" else ""
+        offers: dict[str, tuple[str, dict[str, Any]]] = {}  # a file also watched via its dir
         for target in watched.targets:
             if not target.concerns(event):
                 continue
             if kind == "moved" and src != target.location and not target.is_dir:
                 # renamed onto the watched file (an atomic save): a new file took its place
-                self._coalescer.offer(target.given, "created")
+                offers[target.given] = ("created", {})
             elif kind == "moved":
-                self._coalescer.offer(
-                    target.name_of(src), "moved", {"dest": target.name_of(dest)} if dest else {}
-                )
+                offers[target.name_of(src)] = ("moved", {"dest": target.name_of(dest)})
             else:
-                self._coalescer.offer(target.name_of(src), kind)
+                offers[target.name_of(src)] = (kind, {})
+        for name, (name_kind, details) in offers.items():
+            self._coalescer.offer(name, name_kind, details)
 
     def _emit(self, file: str, kind: str, details: dict[str, Any]) -> None:
         if self._sock is not None:

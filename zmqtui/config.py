@@ -34,6 +34,8 @@ HEARTBEAT_LIVENESS = 3
 MAX_FILE_BYTES = 1024 * 1024
 """Largest file the filer serves."""
 LINGER_MS = 0
+PATH_SETTINGS = frozenset({"curve_secret", "curve_server", "curve_authorized"})
+"""Settings that name files; an empty value unsets them."""
 
 
 class ConfigError(ValueError):
@@ -50,6 +52,12 @@ class Settings:
     control: str = DEFAULT_CONTROL
     timeout_ms: int = REQUEST_TIMEOUT_MS
     tries: int = REQUEST_TRIES
+    curve_secret: str | None = None
+    """This process's CURVE `.key_secret` file (`zmqtui keygen`); setting it turns CURVE on."""
+    curve_server: str | None = None
+    """Public key file of the server a CURVE client trusts (default: our own key)."""
+    curve_authorized: str | None = None
+    """Directory of client public key files (`*.key`) a CURVE server admits."""
 
     def merged(self, values: Mapping[str, Any]) -> Settings:
         """A copy with the given non-None values set, each checked and converted."""
@@ -67,6 +75,8 @@ class Settings:
                     raise ConfigError(f"setting {key!r} must be a whole number") from None
                 if value < 1:
                     raise ConfigError(f"setting {key!r} must be at least 1")
+            elif key in PATH_SETTINGS:
+                value = str(Path(str(value)).expanduser()) if value != "" else None
             else:
                 value = check_endpoint(str(value))
             changes[key] = value

@@ -1,8 +1,9 @@
 """Socket set-up every service shares: linger, size limits, and binds that fail clearly.
 
 A second `ipc://` bind on a path that another process serves silently steals the endpoint, so
-`bind` probes the path first. A non-loopback bind needs `public=True`: exposing a service
-beyond this machine is the user's explicit choice.
+`bind` probes the path first. A non-loopback bind needs CURVE keys or `public=True`: exposing
+a service beyond this machine is the user's explicit choice. With a CURVE profile active
+(`zmqtui.security`), every TCP bind is a CURVE server and every TCP connect a CURVE client.
 """
 
 from __future__ import annotations
@@ -14,8 +15,10 @@ import socket
 
 import zmq
 
+from zmqtui import security
 from zmqtui.config import is_loopback
 from zmqtui.protocol import MAX_MESSAGE_BYTES
+from zmqtui.security import CurveProfile
 
 
 class EndpointError(RuntimeError):
@@ -29,13 +32,22 @@ def configure(sock: zmq.Socket, *, max_message_bytes: int | None = MAX_MESSAGE_B
         sock.setsockopt(zmq.MAXMSGSIZE, max_message_bytes)
 
 
-def bind(sock: zmq.Socket, endpoint: str, *, public: bool = False) -> str:
-    """Bind and return the endpoint actually bound (a `:0`/`:*` port resolved)."""
-    if not public and not is_loopback(endpoint):
+def bind(
+    sock: zmq.Socket, endpoint: str, *, public: bool = False, curve: CurveProfile | bool = True
+) -> str:
+    """Bind and return the endpoint actually bound (a `:0`/`:*` port resolved).
+
+    `curve`: True serves TCP over CURVE when a profile is active, False never, or a profile.
+    """
+    profile = security.resolve_profile(curve) if security.covers(endpoint) else None
+    if not public and profile is None and not is_loopback(endpoint):
         raise EndpointError(
-            f"refusing to bind {endpoint}: it is not a loopback address "
-            "(pass --insecure, or use CURVE, to expose a service beyond this machine)"
+            f"refusing to bind {endpoint}: it is not a loopback address. To expose a service "
+            "beyond this machine, set up CURVE keys (`zmqtui keygen`, then ZMQTUI_CURVE_SECRET "
+            "and ZMQTUI_CURVE_AUTHORIZED), or pass --insecure to expose it unencrypted"
         )
+    if profile is not None:
+        security.make_curve_server(sock, profile)
     if endpoint.startswith("ipc://"):
         _claim_ipc_path(endpoint.removeprefix("ipc://"))
     try:
@@ -47,8 +59,15 @@ def bind(sock: zmq.Socket, endpoint: str, *, public: bool = False) -> str:
     return sock.getsockopt_string(zmq.LAST_ENDPOINT)
 
 
-def connect(sock: zmq.Socket, endpoint: str) -> None:
-    """Connect, turning ZeroMQ's terse errors into ones a user can act on."""
+def connect(sock: zmq.Socket, endpoint: str, *, curve: CurveProfile | bool = True) -> None:
+    """Connect, turning ZeroMQ's terse errors into ones a user can act on.
+
+    `curve`: True connects to TCP as a CURVE client when a profile is active, False never, or
+    a profile. `security.HandshakeWatch` tells why a secured connection gets no reply.
+    """
+    profile = security.resolve_profile(curve) if security.covers(endpoint) else None
+    if profile is not None:
+        security.make_curve_client(sock, profile)
     try:
         sock.connect(endpoint)
     except zmq.ZMQError as exc:

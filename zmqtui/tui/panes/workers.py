@@ -20,7 +20,7 @@ from textual.widget import Widget
 from textual.widgets import Sparkline, Static
 
 from zmqtui.protocol import WORKER_STATES, ClusterSnapshot, WorkerStats
-from zmqtui.tui.widgets.table import Column, LiveTable
+from zmqtui.tui.widgets.table import Column, LiveTable, component_style
 from zmqtui.tui.widgets.workers_rates import RateTracker
 
 COLUMNS = (
@@ -246,7 +246,7 @@ class WorkersPane(Widget):
     # --- rendering -----------------------------------------------------------------------
 
     def _style(self, name: str) -> Style:
-        return self.get_component_rich_style(f"workers-pane--{name}", partial=True)
+        return component_style(self, f"workers-pane--{name}")
 
     def _row(self, worker: WorkerStats, now_ms: int) -> list[str | Text]:
         state = str(worker.state)

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import ClassVar, Literal
 
 from rich.segment import Segment
+from rich.style import Style
 from rich.text import Text
 from textual import events
 from textual.binding import Binding, BindingType
@@ -19,11 +20,20 @@ from textual.geometry import Size
 from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
+from textual.widget import Widget
 
 Cell = str | Text
 """A cell's content: a plain string (never parsed as markup) or styled `Text`."""
 
 _CONTROL_CHARS = {code: "?" for code in range(32)} | {0x7F: "?"}
+
+
+def component_style(widget: Widget, name: str) -> Style:
+    """A component class's style for `Text` inside the widget: the colour blended as the
+    CSS says (`$text-muted` is translucent), a background only where the CSS sets one."""
+    partial = widget.get_component_rich_style(name, partial=True)
+    full = widget.get_component_rich_style(name)
+    return partial + Style(color=full.color) if partial.color else partial
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,266 @@
+"""The request composer on scripted results: form, validation, completion, replies, history."""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from textual.app import App, ComposeResult
+from textual.message import Message
+from textual.widgets import Input, OptionList, ProgressBar, RichLog, Static
+
+from zmqtui.protocol import ErrorReply, FileReply
+from zmqtui.services.requester import LoadSummary, RequestResult
+from zmqtui.tui.panes.composer import ComposerPane
+from zmqtui.tui.widgets.composer_paths import complete_path
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Path:
+    """A directory as the filer would serve it, and a secret next to it."""
+    root = tmp_path / "root"
+    (root / "src" / "lib").mkdir(parents=True)
+    (root / "src" / "app.py").write_text("print('hi')\n")
+    (root / "src" / "api.json").write_text("{}\n")
+    (root / "README.md").write_text("# hi\n")
+    (root / ".env").write_text("SECRET=1\n")
+    (tmp_path / "outside").mkdir()
+    (tmp_path / "outside" / "secret.txt").write_text("no\n")
+    os.symlink(tmp_path / "outside", root / "link")
+    return root
+
+
+class Host(App[None]):
+    def __init__(self, root: Path | None = None) -> None:
+        super().__init__()
+        self.root = root
+
+    def compose(self) -> ComposeResult:
+        yield ComposerPane(self.root)
+
+
+def sent(messages: list[Message]) -> list[tuple[str, int, int]]:
+    """SendRequested messages as tuples, each once (the hook sees every hop it bubbles)."""
+    unique = {id(m): m for m in messages if isinstance(m, ComposerPane.SendRequested)}
+    return [(m.path, m.count, m.concurrency) for m in unique.values()]
+
+
+def response_text(app: App) -> str:
+    return "\n".join(strip.text.rstrip() for strip in app.query_one(RichLog).lines)
+
+
+def status_text(app: App) -> str:
+    return str(app.query_one("#composer-status", Static).render())
+
+
+def result(path: str, reply, tries: int = 1, error: str | None = None) -> RequestResult:
+    return RequestResult(path=path, reply=reply, latency_ms=3.25, tries=tries, error=error)
+
+
+class TestCompletion:
+    def test_completes_names_under_the_root(self, served: Path):
+        assert complete_path(served, "sr") == "src/"
+        assert complete_path(served, "src") == "src/"
+        assert complete_path(served, "src/ap") == "src/api.json"
+        assert complete_path(served, "src/app") == "src/app.py"
+        assert complete_path(served, "src/l") == "src/lib/"
+        assert complete_path(served, "R") == "README.md"
+
+    def test_hidden_names_only_when_asked_for(self, served: Path):
+        assert complete_path(served, ".") == ".env"
+        assert complete_path(served, "") is None
+        assert complete_path(served, "README.md") is None
+        assert complete_path(served, "nothing") is None
+
+    def test_never_looks_outside_the_root(self, served: Path):
+        assert complete_path(served, "../") is None
+        assert complete_path(served, "../outside/s") is None
+        assert complete_path(served, "src/../../outside/s") is None
+        assert complete_path(served, "link/s") is None
+        assert complete_path(served, "/etc/pas") is None
+        assert complete_path(served, "li") == "link", "a symlink is offered as what it is"
+
+    async def test_right_arrow_accepts_the_suggestion(self, served: Path):
+        app = Host(served)
+        async with app.run_test() as pilot:
+            path = app.query_one("#composer-path", Input)
+            path.focus()
+            await pilot.press("s", "r")
+            await pilot.pause()
+            await pilot.press("right")
+            assert path.value == "src/"
+
+
+class TestSend:
+    async def test_enter_in_the_path_sends_one_request(self):
+        messages: list[Message] = []
+        app = Host()
+        async with app.run_test(message_hook=messages.append) as pilot:
+            app.query_one("#composer-path", Input).focus()
+            await pilot.press(*"src/r.py", "enter")
+            await pilot.pause()
+            assert sent(messages) == [("src/r.py", 1, 1)], "'r' in the input is text, not resend"
+            pane = app.query_one(ComposerPane)
+            assert [(e.path, e.outcome) for e in pane.history] == [("src/r.py", None)]
+            assert "waiting for src/r.py" in response_text(app)
+
+    async def test_ctrl_s_sends_count_and_concurrency(self):
+        messages: list[Message] = []
+        app = Host()
+        async with app.run_test(message_hook=messages.append) as pilot:
+            app.query_one(ComposerPane).fill("a.txt", 250, 8)
+            app.query_one("#composer-count", Input).focus()
+            await pilot.press("ctrl+s")
+            await pilot.pause()
+            assert sent(messages) == [("a.txt", 250, 8)]
+
+    async def test_invalid_numbers_are_refused_with_reasons(self):
+        messages: list[Message] = []
+        app = Host()
+        async with app.run_test(message_hook=messages.append) as pilot:
+            app.query_one(ComposerPane).fill("a.txt", 0, 1000)
+            await pilot.click("#composer-send")
+            await pilot.pause()
+            assert sent(messages) == []
+            assert status_text(app) == "count: 1 to 100,000; concurrency: 1 to 100"
+            assert app.query_one("#composer-count", Input).has_class("-invalid")
+            assert app.query_one("#composer-concurrency", Input).has_class("-invalid")
+            assert app.focused is app.query_one("#composer-count", Input)
+
+    async def test_an_empty_path_is_refused(self):
+        messages: list[Message] = []
+        app = Host()
+        async with app.run_test(message_hook=messages.append) as pilot:
+            app.query_one("#composer-count", Input).focus()
+            await pilot.press("ctrl+s")
+            await pilot.pause()
+            assert sent(messages) == []
+            assert status_text(app) == "path: required"
+
+
+class TestResults:
+    async def test_a_reply_is_highlighted_with_pid_latency_and_tries(self):
+        app = Host()
+        async with app.run_test(size=(100, 30)) as pilot:
+            pane = app.query_one(ComposerPane)
+            pane.fill("app.py")
+            pane.action_send()
+            content = "x = '[bold]not markup[/bold]'\nesc = '\x1b[31m'\n"
+            pane.show_result(result("app.py", FileReply(content, 1, 4101)))
+            await pilot.pause()
+            text = response_text(app)
+            assert "✔ app.py" in text
+            assert "pid 4101  latency 3.2 ms  tries 1" in text
+            assert "as python" in text
+            assert "[bold]not markup[/bold]" in text
+            assert "␛[31m" in text and "\x1b" not in text
+            assert pane.history[0].outcome == "ok pid 4101 3.2 ms" and pane.history[0].ok
+
+    async def test_an_error_reply_shows_its_code_and_message(self):
+        app = Host()
+        async with app.run_test(size=(100, 30)) as pilot:
+            pane = app.query_one(ComposerPane)
+            pane.fill("nope")
+            pane.action_send()
+            reply = ErrorReply("NOT_FOUND", "no such file: nope", 1, 4102)
+            pane.show_result(result("nope", reply))
+            await pilot.pause()
+            assert "✖ NOT_FOUND  no such file: nope" in response_text(app)
+            assert (pane.history[0].outcome, pane.history[0].ok) == ("NOT_FOUND pid 4102", False)
+
+    async def test_no_answer_says_unavailable_after_3_tries(self):
+        app = Host()
+        async with app.run_test(size=(100, 30)) as pilot:
+            pane = app.query_one(ComposerPane)
+            pane.show_result(result("x", None, tries=3, error="unavailable after 3 tries"))
+            await pilot.pause()
+            text = response_text(app)
+            assert "✖ unavailable after 3 tries" in text
+            assert "tries 3" in text
+
+    async def test_a_load_shows_progress_then_its_summary(self):
+        app = Host()
+        async with app.run_test(size=(100, 30)) as pilot:
+            pane = app.query_one(ComposerPane)
+            pane.fill("README.md", 10, 2)
+            pane.action_send()
+            pane.show_progress(4, 10)
+            await pilot.pause()
+            bar = app.query_one(ProgressBar)
+            assert bar.display and bar.progress == 4 and bar.total == 10
+            summary = LoadSummary(
+                endpoint="tcp://127.0.0.1:1",
+                path="README.md",
+                count=10,
+                concurrency=2,
+                sent=10,
+                replies=8,
+                replies_by_pid=Counter({4101: 6, 4102: 4}),
+                errors_by_code=Counter({"TOO_LARGE": 2}),
+                elapsed_s=0.5,
+                latencies_ms=[float(n) for n in range(1, 11)],
+            )
+            pane.show_summary(summary)
+            await pilot.pause()
+            assert not bar.display
+            text = response_text(app)
+            assert "answered 10  in 0.50 s  rate 20.0 req/s" in text
+            assert "p50 5.0  p90 9.0  p99 10.0  max 10.0" in text
+            assert "TOO_LARGE  2" in text
+            assert "4101  " in text and " 6" in text
+            assert pane.history[0].outcome == "8/10 ok 20 req/s"
+
+    async def test_offline_banner_comes_and_goes(self):
+        app = Host()
+        async with app.run_test() as pilot:
+            pane = app.query_one(ComposerPane)
+            pane.set_offline("no requests endpoint [bold]given")
+            await pilot.pause()
+            banner = app.query_one("#composer-offline", Static)
+            assert banner.display and str(banner.render()) == "no requests endpoint [bold]given"
+            pane.set_online()
+            await pilot.pause()
+            assert not banner.display
+
+
+class TestHistory:
+    async def test_enter_recalls_and_r_resends(self):
+        messages: list[Message] = []
+        app = Host()
+        async with app.run_test(message_hook=messages.append) as pilot:
+            pane = app.query_one(ComposerPane)
+            pane.fill("first.txt", 5, 2)
+            pane.action_send()
+            pane.fill("second.txt")
+            pane.action_send()
+            history = app.query_one(OptionList)
+            history.focus()
+            await pilot.pause()
+            await pilot.press("down", "enter")
+            await pilot.pause()
+            assert app.query_one("#composer-path", Input).value == "first.txt"
+            assert app.query_one("#composer-count", Input).value == "5"
+            assert app.focused is app.query_one("#composer-path", Input)
+            history.focus()
+            await pilot.pause()
+            await pilot.press("r")
+            await pilot.pause()
+            assert sent(messages)[-1] == ("first.txt", 5, 2)
+            assert [entry.path for entry in pane.history] == [
+                "first.txt",
+                "second.txt",
+                "first.txt",
+            ]
+
+    async def test_an_outcome_lands_on_the_newest_request_in_flight_for_its_path(self):
+        app = Host()
+        async with app.run_test() as pilot:
+            pane = app.query_one(ComposerPane)
+            for path in ("a", "b", "a"):
+                pane.fill(path)
+                pane.action_send()
+            pane.show_result(result("a", ErrorReply("NOT_FOUND", "gone", 1, 7)))
+            await pilot.pause()
+            assert [entry.outcome for entry in pane.history] == ["NOT_FOUND pid 7", None, None]

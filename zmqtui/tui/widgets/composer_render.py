@@ -1,0 +1,219 @@
+"""How the composer shows a reply, an error and a load summary, as Rich renderables.
+
+Everything that came over the wire is shown as `Text` (never parsed as markup) with control
+characters made visible, so a payload cannot style the screen or talk to the terminal.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from rich.console import RenderableType
+from rich.style import Style
+from rich.syntax import Syntax
+from rich.text import Text
+
+from zmqtui.protocol import ErrorReply, FileReply
+
+if TYPE_CHECKING:
+    from zmqtui.services.requester import LoadSummary, RequestResult
+
+MAX_SHOWN_LINES = 2000
+MAX_SHOWN_CHARS = 200_000
+"""Highlighting runs on the UI thread: a 1 MiB file is shown in part, and says so."""
+
+RAW_PREVIEW_BYTES = 400
+PID_BAR_WIDTH = 24
+
+_VISIBLE_CONTROLS = {code: chr(0x2400 + code) for code in range(32) if code not in (9, 10)}
+_VISIBLE_CONTROLS |= {0x7F: "\u2421"} | {code: "\ufffd" for code in range(0x80, 0xA0)}
+
+
+def printable(text: str) -> str:
+    """`text` with control characters (bar tab and newline) shown as symbols: ESC is ␛."""
+    return text.translate(_VISIBLE_CONTROLS)
+
+
+def lexer_for(path: str) -> str:
+    """The Pygments lexer for a path's file name ("text" when unknown)."""
+    lexer = Syntax.guess_lexer(path)
+    return "text" if lexer == "default" else lexer
+
+
+def plural(count: int, word: str, words: str | None = None) -> str:
+    return f"{count:,} {word if count == 1 else (words or word + 's')}"
+
+
+@dataclass(frozen=True, slots=True)
+class Palette:
+    """Styles taken from the pane's CSS, so themes apply."""
+
+    ok: Style
+    error: Style
+    label: Style
+    value: Style
+    dark: bool = True
+
+
+def _facts(palette: Palette, *pairs: tuple[str, str]) -> Text:
+    text = Text()
+    for label, value in pairs:
+        if text:
+            text.append("  ")
+        text.append(f"{label} ", palette.label)
+        text.append(value, palette.value)
+    return text
+
+
+def _tries(tries: int) -> str:
+    return plural(tries, "try", "tries")
+
+
+def render_result(result: RequestResult, palette: Palette) -> list[RenderableType]:
+    """A reply with its content highlighted, or the error as what it is."""
+    reply = result.reply
+    path = printable(result.path)
+    if isinstance(reply, FileReply):
+        content = reply.content
+        lines = content.splitlines()
+        shown = "\n".join(lines[:MAX_SHOWN_LINES])[:MAX_SHOWN_CHARS]
+        lexer = lexer_for(result.path)
+        out: list[RenderableType] = [
+            Text.assemble(("✔ ", palette.ok), (path, palette.value)),
+            _facts(
+                palette,
+                ("pid", str(reply.pid)),
+                ("latency", f"{result.latency_ms:.1f} ms"),
+                ("tries", str(result.tries)),
+                ("size", plural(len(content), "char")),
+                ("as", lexer),
+            ),
+        ]
+        if len(shown) < len(content.rstrip("\n")):
+            out.append(
+                Text(
+                    f"showing the start: {shown.count(chr(10)) + 1:,} of {len(lines):,} lines",
+                    palette.label,
+                )
+            )
+        out.append(Text())
+        out.append(
+            Syntax(
+                printable(shown),
+                lexer,
+                theme="ansi_dark" if palette.dark else "ansi_light",
+                line_numbers=True,
+                word_wrap=True,
+            )
+        )
+        return out
+    if isinstance(reply, ErrorReply):
+        return [
+            Text.assemble(
+                ("✖ ", palette.error),
+                (printable(reply.code), palette.error + Style(bold=True)),
+                "  ",
+                printable(reply.message),
+            ),
+            _facts(
+                palette,
+                ("path", path),
+                ("pid", str(reply.pid)),
+                ("latency", f"{result.latency_ms:.1f} ms"),
+                ("tries", str(result.tries)),
+            ),
+        ]
+    out = [
+        Text.assemble(
+            ("✖ ", palette.error), (printable(result.error or "no reply"), palette.error)
+        ),
+        _facts(
+            palette,
+            ("path", path),
+            ("waited", f"{result.latency_ms:.1f} ms"),
+            ("tries", str(result.tries)),
+        ),
+    ]
+    raw = getattr(result, "raw", None)
+    if raw:
+        preview = raw[:RAW_PREVIEW_BYTES].decode("utf-8", "backslashreplace")
+        out += [Text(), Text("what arrived:", palette.label), Text(printable(preview))]
+    return out
+
+
+def result_outcome(result: RequestResult) -> tuple[str, bool]:
+    """A few words for the history, and whether it went well."""
+    reply = result.reply
+    if isinstance(reply, FileReply):
+        return f"ok pid {reply.pid} {result.latency_ms:.1f} ms", True
+    if isinstance(reply, ErrorReply):
+        return f"{reply.code} pid {reply.pid}", False
+    return result.error or "no reply", False
+
+
+def _ms(value: float | None) -> str:
+    return "—" if value is None else f"{value:.1f}"
+
+
+def render_summary(summary: LoadSummary, palette: Palette) -> list[RenderableType]:
+    """Counts, rate, latency percentiles, errors by code and answers per worker pid."""
+    errors = sum(summary.errors_by_code.values())
+    failed = errors + summary.unavailable + summary.malformed
+    mark = ("✖ ", palette.error) if failed else ("✔ ", palette.ok)
+    out: list[RenderableType] = [
+        Text.assemble(
+            mark,
+            (f"{summary.count:,} × ", palette.value),  # noqa: RUF001
+            (printable(summary.path), palette.value),
+            (f", {summary.concurrency} at a time", palette.label),
+        ),
+        _facts(
+            palette,
+            ("answered", f"{summary.answered:,}"),
+            ("in", f"{summary.elapsed_s:.2f} s"),
+            ("rate", f"{summary.rate:,.1f} req/s"),
+        ),
+        _facts(
+            palette,
+            ("replies", f"{summary.replies:,}"),
+            ("errors", f"{errors:,}"),
+            ("unavailable", f"{summary.unavailable:,}"),
+            ("malformed", f"{summary.malformed:,}"),
+            ("retries", f"{summary.retries:,}"),
+            ("not sent", f"{summary.not_sent:,}"),
+        ),
+    ]
+    latency = Text("latency ms  ", palette.label)
+    latency.append_text(
+        _facts(
+            palette,
+            ("p50", _ms(summary.percentile(50))),
+            ("p90", _ms(summary.percentile(90))),
+            ("p99", _ms(summary.percentile(99))),
+            ("max", _ms(max(summary.latencies_ms, default=None))),
+        )
+    )
+    out.append(latency)
+    if summary.errors_by_code:
+        out += [Text(), Text("errors by code", palette.label)]
+        for code, count in summary.errors_by_code.most_common():
+            out.append(Text.assemble("  ", (printable(code), palette.error), f"  {count:,}"))
+    if summary.replies_by_pid:
+        out += [Text(), Text("answers by pid", palette.label)]
+        top = max(summary.replies_by_pid.values())
+        width = max(len(str(pid)) for pid in summary.replies_by_pid)
+        for pid, count in sorted(summary.replies_by_pid.items()):
+            bar = "█" * max(1, round(PID_BAR_WIDTH * count / top))
+            out.append(
+                Text.assemble(
+                    f"  {pid:>{width}}  ", (bar.ljust(PID_BAR_WIDTH), palette.ok), f" {count:,}"
+                )
+            )
+    return out
+
+
+def summary_outcome(summary: LoadSummary) -> tuple[str, bool]:
+    """A few words for the history, and whether every request got a file."""
+    ok = summary.replies == summary.count
+    return f"{summary.replies:,}/{summary.count:,} ok {summary.rate:,.0f} req/s", ok

@@ -257,6 +257,16 @@ class TestRobustness:
         await events.until(about("target.txt", "modified"))
         assert any("watching goes on" in r.getMessage() for r in caplog.records)
 
+    async def test_polls_when_inotify_cannot_be_had(self, start, feed, target, monkeypatch):
+        def no_inotify():
+            raise OSError(24, "inotify instance limit reached")
+
+        monkeypatch.setattr(watcher, "Observer", no_inotify)
+        publisher = await start(["target.txt"])
+        events = await feed(publisher)
+        append(target)
+        await events.until(about("target.txt", "modified"))
+
     def test_observer_thread_handler_never_raises(self, caplog):
         closed = asyncio.new_event_loop()
         closed.close()

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import logging
 import os
 import stat
@@ -29,6 +30,7 @@ import zmq.asyncio
 from watchdog.events import DirModifiedEvent, FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 from watchdog.observers.api import BaseObserver, ObservedWatch
+from watchdog.observers.polling import PollingObserver
 from zmq.utils.monitor import parse_monitor_message
 
 from zmqtui.protocol import ChangeEvent, now_ms
@@ -39,11 +41,18 @@ logger = logging.getLogger(__name__)
 
 COALESCE_MS = 100
 """Events for one path within this many ms of its first are merged into one trailing event."""
+POLL_INTERVAL_S = 0.5
+"""How often files are compared when the operating system cannot report changes."""
 REARM_INTERVAL_S = 0.25
 """How often a watched directory's existence (and identity) is checked, to re-arm its watch."""
 
-_KINDS = {"created": "created", "deleted": "deleted", "moved": "moved", "modified": "modified"}
-_KINDS["attrib"] = "modified"  # touch, chmod: fs.watch reports these as changes too
+_KINDS = {
+    "created": "created",
+    "deleted": "deleted",
+    "moved": "moved",
+    "modified": "modified",
+    "attrib": "modified",  # touch, chmod: fs.watch reports these as changes too
+}
 
 
 def _kind(event: FileSystemEvent) -> str | None:
@@ -74,10 +83,10 @@ class _Target:
 
     def concerns(self, event: FileSystemEvent) -> bool:
         """For a file: the event is about it. For a directory: about something inside it."""
-        paths = {os.fsdecode(event.src_path), os.fsdecode(event.dest_path)}
+        src = os.fsdecode(event.src_path)
         if self.is_dir:
-            return os.fsdecode(event.src_path) != self.location
-        return self.location in paths
+            return src != self.location
+        return self.location in (src, os.fsdecode(event.dest_path))
 
 
 @dataclass(eq=False, slots=True)
@@ -96,8 +105,19 @@ class _WatchedDir:
     """The watch reported its directory deleted; it must be set again."""
     present: bool | None = None
     """Whether the directory existed at the last check; None before the first."""
+    failure: str | None = None
+    """Why the last attempt to set the watch failed, so each reason is logged once."""
     roots: list[_Target] = field(default_factory=list)
     """Targets that are this directory itself."""
+
+
+def _make_observer() -> BaseObserver:
+    """inotify's observer, or one that polls when inotify cannot be had (its limits reached)."""
+    try:
+        return Observer()
+    except OSError as exc:
+        logger.warning("cannot use inotify (%s); polling for changes instead", exc)
+        return PollingObserver(timeout=POLL_INTERVAL_S)
 
 
 class _HandOff(FileSystemEventHandler):
@@ -215,11 +235,12 @@ class ChangePublisher:
         try:
             sockets.configure(sock)
             sock.setsockopt(zmq.XPUB_VERBOSER, 1)  # every subscribe and unsubscribe, counted
+            sock.setsockopt(zmq.XPUB_NODROP, 0)  # a slow subscriber loses messages; we never wait
             self.endpoint = sockets.bind(sock, self._requested_endpoint, public=self._public)
             monitor = sock.get_monitor_socket(zmq.EVENT_ACCEPTED | zmq.EVENT_DISCONNECTED)
             sockets.configure(monitor)
             self._sock = sock
-            self._observer = Observer()
+            self._observer = _make_observer()
             self._observer.start()
             for watched in self._dirs:
                 self._check(watched)
@@ -276,9 +297,13 @@ class ChangePublisher:
             watched.watch = self._observer.schedule(
                 handler, watched.path, recursive=watched.recursive
             )
-        except OSError as exc:  # removed again since the stat; the next check retries
-            logger.debug("cannot watch %s yet: %s", watched.path, exc)
+        except OSError as exc:  # e.g. removed again since the stat; the next check retries
+            if str(exc) != watched.failure:
+                watched.failure = str(exc)
+                log = logger.debug if exc.errno in (errno.ENOENT, errno.ENOTDIR) else logger.warning
+                log("cannot watch %s (will retry): %s", watched.path, exc)
             return
+        watched.failure = None
         watched.generation += 1
         watched.identity = identity
         watched.lost = False
@@ -307,7 +332,10 @@ class ChangePublisher:
         while True:
             await asyncio.sleep(REARM_INTERVAL_S)
             for watched in self._dirs:
-                self._check(watched)
+                try:
+                    self._check(watched)
+                except Exception:
+                    logger.exception("failed to check the watch on %s; retrying", watched.path)
 
     def _receive(self, watched: _WatchedDir, generation: int, event: FileSystemEvent) -> None:
         """On the loop: turn one watchdog event into events to publish."""

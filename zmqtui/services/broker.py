@@ -18,6 +18,7 @@ PAIR: `counters()`, `forget(worker)`, `retire(worker)`, `close()`.
 
 from __future__ import annotations
 
+import abc
 import errno
 import itertools
 import logging
@@ -59,11 +60,13 @@ def reply_limit(max_bytes: int = MAX_FILE_BYTES) -> int:
     return 6 * max_bytes + MAX_MESSAGE_BYTES
 
 
-class Broker:
+class Broker(abc.ABC):
     """What both routing modes share: the sockets, the thread and the control pair."""
 
     routing = ""
     backend_type = zmq.DEALER
+    backend_options: tuple[tuple[int, int], ...] = ()
+    """Socket options the mode needs on the backend before it binds."""
 
     def __init__(
         self,
@@ -82,7 +85,8 @@ class Broker:
             self.frontend_endpoint = sockets.bind(self.frontend, frontend, public=public)
             self.backend = self._ctx.socket(self.backend_type)
             sockets.configure(self.backend, max_message_bytes=reply_limit(max_bytes))
-            self._prepare_backend()
+            for option, value in self.backend_options:
+                self.backend.setsockopt(option, value)
             self.backend_endpoint = sockets.bind(self.backend, backend, public=public)
             control = f"inproc://broker-control-{next(_ids)}"
             self._control_theirs = self._ctx.socket(zmq.PAIR)
@@ -93,27 +97,31 @@ class Broker:
             self._ctx.destroy(linger=0)
             raise
 
-    def _prepare_backend(self) -> None:
-        """Socket options the mode needs before the backend binds."""
-
     def start(self) -> None:
         """Start forwarding in a thread that owns the sockets from now on."""
         self._thread = threading.Thread(target=self._forward, name=f"broker-{self.routing}")
         self._thread.daemon = True
         self._thread.start()
 
+    @abc.abstractmethod
     def _forward(self) -> None:
-        raise NotImplementedError
+        """The forwarding loop; returns when told TERMINATE on the control pair."""
 
+    @abc.abstractmethod
     def counters(self) -> dict[str, int]:
         """Traffic counters (`COUNTER_NAMES`, plus any the mode adds)."""
-        raise NotImplementedError
 
     def forget(self, worker_id: str) -> None:
         """The worker died or went silent: send it nothing more; re-queue what it held."""
+        self._order(b"FORGET", worker_id)
 
     def retire(self, worker_id: str) -> None:
         """The worker is stopping on purpose: send it nothing more; it finishes what it holds."""
+        self._order(b"RETIRE", worker_id)
+
+    def _order(self, command: bytes, worker_id: str) -> None:
+        if not self._closed:
+            self._control.send_multipart([command, worker_id.encode()])
 
     def close(self, timeout: float = 5.0) -> None:
         """Stop forwarding, close every socket and the context (the bound endpoints free up)."""
@@ -133,6 +141,13 @@ class RoundRobinBroker(Broker):
 
     routing = "rr"
     backend_type = zmq.DEALER
+
+    def forget(self, worker_id: str) -> None:
+        """Nothing to do: the DEALER deals to whoever is connected, and what a dead worker
+        held is lost with its connection (clients retry)."""
+
+    def retire(self, worker_id: str) -> None:
+        """Nothing to do: the DEALER keeps dealing to a stopping worker until it disconnects."""
 
     def _forward(self) -> None:
         try:
@@ -159,6 +174,9 @@ class LoadBalancingBroker(Broker):
 
     routing = "lb"
     backend_type = zmq.ROUTER
+    backend_options = ((zmq.ROUTER_MANDATORY, 1), (zmq.ROUTER_HANDOVER, 1))
+    """A send to a worker that has gone raises (so the next one is tried) instead of vanishing;
+    a worker that reconnects with its routing id takes over its old pipe."""
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -174,27 +192,11 @@ class LoadBalancingBroker(Broker):
         """Re-queued requests, served before anything new from the frontend."""
         self._retired: OrderedDict[bytes, None] = OrderedDict()
 
-    def _prepare_backend(self) -> None:
-        # A send to a worker that has gone raises instead of vanishing, so the next one is tried.
-        self.backend.setsockopt(zmq.ROUTER_MANDATORY, 1)
-        # A worker that reconnects with its routing id takes over its old pipe.
-        self.backend.setsockopt(zmq.ROUTER_HANDOVER, 1)
-
     def counters(self) -> dict[str, int]:
         stats = dict(self.stats)
         stats["queued"] = len(self._pending)
         stats["idle_workers"] = len(self._idle)
         return stats
-
-    def forget(self, worker_id: str) -> None:
-        self._order(b"FORGET", worker_id)
-
-    def retire(self, worker_id: str) -> None:
-        self._order(b"RETIRE", worker_id)
-
-    def _order(self, command: bytes, worker_id: str) -> None:
-        if not self._closed:
-            self._control.send_multipart([command, worker_id.encode()])
 
     def _forward(self) -> None:
         frontend, backend, control = self.frontend, self.backend, self._control_theirs

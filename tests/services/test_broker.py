@@ -1,0 +1,177 @@
+"""The brokers with scripted workers and clients on ipc sockets (no worker processes)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Iterator
+
+import pytest
+import zmq
+import zmq.asyncio
+from conftest import wait_for
+
+from zmqtui.services.broker import (
+    COUNTER_NAMES,
+    Broker,
+    LoadBalancingBroker,
+    RoundRobinBroker,
+    make_broker,
+)
+from zmqtui.services.worker import READY
+
+RECEIVE_TIMEOUT_MS = 5000
+
+
+@pytest.fixture
+def brokers(ipc_endpoint: Callable[[str], str]) -> Iterator[Callable[[str], Broker]]:
+    """Makes started brokers on fresh ipc endpoints; closes them all."""
+    made: list[Broker] = []
+
+    def make(routing: str) -> Broker:
+        n = len(made)
+        broker = make_broker(routing, ipc_endpoint(f"front{n}"), ipc_endpoint(f"back{n}"))
+        broker.start()
+        made.append(broker)
+        return broker
+
+    yield make
+    for broker in made:
+        broker.close()
+
+
+def dealer(actx: zmq.asyncio.Context, endpoint: str, identity: bytes | None = None):
+    sock = actx.socket(zmq.DEALER)
+    sock.setsockopt(zmq.LINGER, 0)
+    if identity:
+        sock.setsockopt(zmq.ROUTING_ID, identity)
+    sock.connect(endpoint)
+    return sock
+
+
+async def recv(sock: zmq.asyncio.Socket) -> list[bytes]:
+    assert await sock.poll(RECEIVE_TIMEOUT_MS, zmq.POLLIN), "nothing arrived"
+    return await sock.recv_multipart()
+
+
+async def nothing_arrives(sock: zmq.asyncio.Socket, ms: int = 200) -> bool:
+    return not await sock.poll(ms, zmq.POLLIN)
+
+
+async def ready_workers(actx, broker: Broker, *names: bytes) -> list[zmq.asyncio.Socket]:
+    """Workers that said READY, in this order (the broker serves idle workers in turn)."""
+    assert isinstance(broker, LoadBalancingBroker)
+    workers = []
+    already = broker.counters()["idle_workers"]
+    for n, name in enumerate(names, 1):
+        worker = dealer(actx, broker.backend_endpoint, name)
+        await worker.send_multipart([b"", READY])
+        await wait_for(lambda n=n: broker.counters()["idle_workers"] == already + n)
+        workers.append(worker)
+    return workers
+
+
+class TestLoadBalancing:
+    async def test_work_goes_only_to_idle_workers(self, actx, brokers):
+        broker = brokers("lb")
+        slow, quick = await ready_workers(actx, broker, b"slow", b"quick")
+        client = dealer(actx, broker.frontend_endpoint)
+        for n in range(3):
+            await client.send_multipart([b"", b"req%d" % n])
+
+        assert (await recv(slow))[-1] == b"req0"
+        request = await recv(quick)
+        assert request[-1] == b"req1"
+        # "slow" sits on req0; req2 waits in the broker for the first worker to be free
+        assert await nothing_arrives(slow) and await nothing_arrives(quick, 0)
+        await quick.send_multipart([*request[:-1], b"rep1"])
+        assert await recv(client) == [b"", b"rep1"]
+        assert (await recv(quick))[-1] == b"req2"
+        assert await nothing_arrives(slow)
+
+    async def test_request_held_by_a_dead_worker_is_requeued_once(self, actx, brokers):
+        broker = brokers("lb")
+        (doomed,) = await ready_workers(actx, broker, b"doomed")
+        client = dealer(actx, broker.frontend_endpoint)
+        await client.send_multipart([b"", b'{"path":"a"}'])
+        held = await recv(doomed)
+        doomed.close(linger=0)
+        broker.forget("doomed")
+        await wait_for(lambda: broker.counters()["queued"] == 1)
+
+        heir = dealer(actx, broker.backend_endpoint, b"heir")
+        await heir.send_multipart([b"", READY])
+        again = await recv(heir)
+        assert again == held
+        assert broker.counters()["requests_requeued"] == 1
+        broker.forget("heir")  # a second death does not re-queue it again
+        await asyncio.sleep(0.1)
+        assert broker.counters()["queued"] == 0
+
+    async def test_retired_worker_finishes_but_gets_no_more_work(self, actx, brokers):
+        broker = brokers("lb")
+        (leaving,) = await ready_workers(actx, broker, b"leaving")
+        client = dealer(actx, broker.frontend_endpoint)
+        await client.send_multipart([b"", b"one"])
+        request = await recv(leaving)
+        broker.retire("leaving")
+        await leaving.send_multipart([*request[:-1], b"answer"])
+        assert await recv(client) == [b"", b"answer"]
+        await client.send_multipart([b"", b"two"])
+        assert await nothing_arrives(leaving)
+        assert broker.counters()["requests_requeued"] == 0
+
+    async def test_malformed_messages_are_dropped_and_counted(self, actx, brokers):
+        broker = brokers("lb")
+        (worker,) = await ready_workers(actx, broker, b"w")
+        client = dealer(actx, broker.frontend_endpoint)
+        await client.send_multipart([b"no delimiter"])
+        await worker.send_multipart([b"no", b"delimiter"])
+        await wait_for(
+            lambda: (
+                broker.counters()["frontend_dropped"] == 1
+                and broker.counters()["backend_dropped"] == 1
+            )
+        )
+        await client.send_multipart([b"", b"fine"])
+        assert (await recv(worker))[-1] == b"fine"
+
+
+class TestRoundRobin:
+    async def test_deals_in_turn_and_counts_frames(self, actx, brokers):
+        broker = brokers("rr")
+        assert isinstance(broker, RoundRobinBroker)
+        workers = [dealer(actx, broker.backend_endpoint) for _ in range(2)]
+        client = dealer(actx, broker.frontend_endpoint)
+        await asyncio.sleep(0.1)  # both workers connected before dealing starts
+        for n in range(4):
+            await client.send_multipart([b"", b"req%d" % n])
+        got = {0: [], 1: []}
+        for i, worker in enumerate(workers):
+            for _ in range(2):
+                frames = await recv(worker)
+                got[i].append(frames[-1])
+                await worker.send_multipart([*frames[:-1], b"rep"])
+        assert sorted(got[0] + got[1]) == [b"req0", b"req1", b"req2", b"req3"]
+        assert len(got[0]) == len(got[1]) == 2
+        for _ in range(4):
+            assert await recv(client) == [b"", b"rep"]
+        counts = broker.counters()
+        assert set(counts) == set(COUNTER_NAMES)
+        assert counts["frontend_in"] == counts["backend_out"] == 4 * 3
+        assert counts["backend_in"] == counts["frontend_out"] == 4 * 3
+
+
+@pytest.mark.parametrize("routing", ["lb", "rr"])
+def test_close_stops_the_thread_and_frees_the_endpoints(ipc_endpoint, routing):
+    front, back = ipc_endpoint("front"), ipc_endpoint("back")
+    broker = make_broker(routing, front, back)
+    broker.start()
+    broker.close()
+    assert broker._thread is not None and not broker._thread.is_alive()
+    again = make_broker(routing, front, back)
+    again.close()
+
+
+def test_unknown_routing_is_refused(ipc_endpoint):
+    with pytest.raises(ValueError, match="routing"):
+        make_broker("random", ipc_endpoint("f"), ipc_endpoint("b"))

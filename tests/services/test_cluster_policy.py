@@ -1,0 +1,179 @@
+"""The cluster's pure parts: restart backoff, exit descriptions, control commands, the table."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import pytest
+import zmq.asyncio
+
+from zmqtui.commands.ctl import format_workers
+from zmqtui.protocol import ClusterSnapshot, WorkerStats
+from zmqtui.services.cluster import local_endpoint
+from zmqtui.services.control import (
+    BadCommand,
+    ControlError,
+    ControlRequest,
+    ControlServer,
+    decode_command,
+    send_command,
+)
+from zmqtui.services.supervisor import Backoff, RestartPolicy, describe_exit
+
+
+class TestBackoff:
+    def test_doubles_up_to_the_cap(self):
+        backoff = Backoff(RestartPolicy(delay=0.1, max_delay=0.5, max_unstable=100))
+        assert [backoff.after_crash(0.0) for _ in range(5)] == [0.1, 0.2, 0.4, 0.5, 0.5]
+
+    def test_resets_after_a_stable_run(self):
+        backoff = Backoff(RestartPolicy(delay=0.1, stable_after=30))
+        for _ in range(3):
+            backoff.after_crash(5.0)
+        assert backoff.after_crash(31.0) == 0.1
+        assert backoff.after_crash(5.0) == 0.2
+
+    def test_unstable_runs_in_a_row_stop_the_slot(self):
+        backoff = Backoff(RestartPolicy(min_uptime=1.0, max_unstable=3))
+        assert backoff.after_crash(0.5) is not None
+        assert backoff.after_crash(2.0) is not None  # a run over min_uptime breaks the streak
+        assert backoff.after_crash(0.5) is not None
+        assert backoff.after_crash(0.5) is not None
+        assert backoff.after_crash(0.5) is None
+
+    def test_defaults_follow_the_design(self):
+        policy = RestartPolicy()
+        assert (policy.delay, policy.max_delay, policy.stable_after) == (0.1, 15.0, 30.0)
+        assert (policy.min_uptime, policy.max_unstable) == (1.0, 10)
+
+
+def test_exit_descriptions():
+    assert describe_exit(3) == "exit code 3"
+    assert describe_exit(-9) == "killed by SIGKILL"
+    assert describe_exit(0) == "exit code 0"
+
+
+def test_wildcard_binds_are_reached_on_loopback():
+    assert local_endpoint("tcp://0.0.0.0:7000") == "tcp://127.0.0.1:7000"
+    assert local_endpoint("tcp://[::]:7000") == "tcp://[::1]:7000"
+    assert local_endpoint("ipc:///x") == "ipc:///x"
+
+
+class TestDecodeCommand:
+    @pytest.mark.parametrize(
+        ("obj", "expected"),
+        [
+            ({"cmd": "list"}, ControlRequest("list")),
+            ({"cmd": "scale", "n": 4, "id": "x"}, ControlRequest("scale", n=4, id="x")),
+            ({"cmd": "remove"}, ControlRequest("remove")),
+            ({"cmd": "remove", "pid": 12}, ControlRequest("remove", pid=12)),
+            ({"cmd": "kill", "pid": 12}, ControlRequest("kill", pid=12)),
+        ],
+    )
+    def test_valid(self, obj, expected):
+        assert decode_command([json.dumps(obj).encode()]) == expected
+
+    @pytest.mark.parametrize(
+        "frames",
+        [
+            [b"not json"],
+            [b"[]"],
+            [b'{"cmd": "explode"}'],
+            [b'{"cmd": "scale"}'],
+            [b'{"cmd": "scale", "n": -1}'],
+            [b'{"cmd": "scale", "n": 100000}'],
+            [b'{"cmd": "scale", "n": true}'],
+            [b'{"cmd": "kill"}'],
+            [b'{"cmd": "kill", "pid": "12"}'],
+            [b'{"cmd": "list", "id": 5}'],
+            [b'{"cmd": "list"}', b"extra"],
+            [b"\xff"],
+        ],
+    )
+    def test_invalid(self, frames):
+        with pytest.raises(BadCommand):
+            decode_command(frames)
+
+
+async def test_control_server_answers_everything_and_runs_a_retried_command_once(
+    actx: zmq.asyncio.Context, ipc_endpoint
+):
+    ran: list[ControlRequest] = []
+
+    async def handler(request: ControlRequest) -> dict:
+        ran.append(request)
+        if request.cmd == "stop":
+            raise RuntimeError("boom")
+        return {"ok": True, "message": f"did {request.cmd}"}
+
+    server = ControlServer(actx, ipc_endpoint("ctl"), handler)
+    serving = asyncio.create_task(server.run())
+    try:
+        reply = await send_command(actx, server.endpoint, "add")
+        assert reply["ok"] and reply["message"] == "did add"
+        bad = await send_command(actx, server.endpoint, "explode")
+        assert bad == {"ok": False, "error": bad["error"]} and "unknown command" in bad["error"]
+        failed = await send_command(actx, server.endpoint, "stop")
+        assert failed["ok"] is False and "boom" in failed["error"]
+
+        raw = json.dumps({"cmd": "add", "id": "same"}).encode()
+        for _ in range(2):
+            sock = actx.socket(zmq.REQ)
+            sock.connect(server.endpoint)
+            await sock.send(raw)
+            assert json.loads(await sock.recv())["id"] == "same"
+            sock.close(linger=0)
+        assert [r.cmd for r in ran] == ["add", "stop", "add"]
+    finally:
+        serving.cancel()
+        server.close()
+
+
+async def test_send_command_gives_up_without_a_reply(actx: zmq.asyncio.Context, ipc_endpoint):
+    with pytest.raises(ControlError, match="no reply"):
+        await send_command(actx, ipc_endpoint("nobody"), "list", 50, tries=2)
+
+
+def test_worker_table():
+    snapshot = ClusterSnapshot(
+        pid=1,
+        timestamp=0,
+        endpoints={"frontend": "tcp://127.0.0.1:60401", "backend": "ipc:///b"},
+        routing="lb",
+        broker={"frontend_in": 30, "frontend_out": 30},
+        workers=[
+            WorkerStats(
+                slot=0,
+                pid=42,
+                state="ready",
+                requests=10,
+                started=1000,
+                latency_ms=0.5,
+                cpu_percent=1.5,
+                memory_bytes=30 * 1024 * 1024,
+            ),
+            WorkerStats(slot=1, pid=43, state="errored", crashes=10, last_exit="exit code 3"),
+            WorkerStats(slot=2, pid=9, state="ready", remote=True, started=1000, host="far"),
+        ],
+    )
+    table = format_workers({"ok": True, **snapshot.to_wire()}, now_ms=66_000).splitlines()
+    assert "routing lb" in table[0] and "30 frames in" in table[0]
+    assert table[1].split()[:3] == ["SLOT", "PID", "STATE"]
+    assert table[2].split() == [
+        "0",
+        "42",
+        "ready",
+        "10",
+        "0",
+        "0",
+        "0",
+        "1m05s",
+        "0.5ms",
+        "1.5",
+        "30.0M",
+        "-",
+    ]
+    assert table[3].split()[:3] == ["1", "43", "errored"]
+    assert table[3].endswith("exit code 3")
+    assert table[4].startswith("2 (remote)")

@@ -1,0 +1,191 @@
+"""One worker against scripted backends: both envelopes, heartbeats, counters, its exits."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import zmq
+
+from zmqtui.config import ConfigError
+from zmqtui.protocol import ErrorReply, FileReply, decode_reply
+from zmqtui.services.worker import (
+    READY,
+    CounterFile,
+    Counters,
+    Worker,
+    WorkerConfig,
+    decode_heartbeat,
+    heartbeat_endpoint_for,
+)
+
+TIMEOUT_MS = 5000
+
+
+@pytest.fixture
+def root(tmp_path: Path) -> Path:
+    served = tmp_path / "root"
+    served.mkdir()
+    (served / "a.txt").write_text("A")
+    return served
+
+
+class Backend:
+    """A scripted broker side: the backend socket and the heartbeat PULL."""
+
+    def __init__(self, ctx: zmq.Context, kind: int, endpoint: str) -> None:
+        self.sock = ctx.socket(kind)
+        self.sock.setsockopt(zmq.LINGER, 0)
+        self.sock.bind(endpoint)
+        self.beats = ctx.socket(zmq.PULL)
+        self.beats.setsockopt(zmq.LINGER, 0)
+        self.beats.bind(heartbeat_endpoint_for(endpoint))
+
+    def recv(self) -> list[bytes]:
+        assert self.sock.poll(TIMEOUT_MS), "the worker sent nothing"
+        return self.sock.recv_multipart()
+
+    def beat(self, final: bool = False):
+        while True:
+            assert self.beats.poll(TIMEOUT_MS), "no heartbeat"
+            beat = decode_heartbeat(self.beats.recv())
+            assert beat is not None
+            if beat.final or not final:
+                return beat
+
+
+@pytest.fixture
+def run_worker(root: Path, tmp_path: Path) -> Iterator:
+    """Runs workers in threads; stops and joins them all."""
+    started: list[tuple[Worker, threading.Thread]] = []
+
+    def start(endpoint: str, **config) -> Worker:
+        worker = Worker(
+            WorkerConfig(
+                connect=endpoint,
+                root=root,
+                heartbeat_ms=50,
+                worker_id="w1",
+                counters_path=tmp_path / "w1.counters",
+                **config,
+            )
+        )
+        thread = threading.Thread(target=worker.run)
+        thread.start()
+        started.append((worker, thread))
+        return worker
+
+    yield start
+    for worker, thread in started:
+        worker.stop.set()
+        thread.join(5)
+        assert not thread.is_alive()
+
+
+def test_load_balanced_envelope(ctx, ipc_endpoint, run_worker, tmp_path):
+    endpoint = ipc_endpoint("back")
+    backend = Backend(ctx, zmq.ROUTER, endpoint)
+    worker = run_worker(endpoint)
+    assert backend.recv() == [b"w1", b"", READY]
+
+    backend.sock.send_multipart([b"w1", b"", b"client", b"", b'{"path":"a.txt","id":"7"}'])
+    wid, empty, client, delimiter, raw = backend.recv()
+    assert (wid, empty, client, delimiter) == (b"w1", b"", b"client", b"")
+    reply = decode_reply([raw])
+    assert isinstance(reply, FileReply) and (reply.content, reply.id) == ("A", "7")
+
+    backend.sock.send_multipart([b"w1", b"", b"client", b"", b'{"path":"nope.txt"}'])
+    assert isinstance(decode_reply(backend.recv()[-1:]), ErrorReply)
+    backend.sock.send_multipart([b"w1", b"", b"no delimiter"])
+    assert backend.recv() == [b"w1", b"", READY]  # still idle, still served
+
+    counts = CounterFile(tmp_path / "w1.counters", create=False)
+    try:
+        assert counts.read().requests == 2
+        assert (counts.read().errors, counts.read().dropped) == (1, 1)
+    finally:
+        counts.close()
+    beat = backend.beat()
+    assert (beat.worker, beat.interval_ms) == ("w1", 50)
+    worker.stop.set()
+    final = backend.beat(final=True)
+    assert (final.counters.requests, final.counters.errors, final.counters.dropped) == (2, 1, 1)
+
+
+def test_round_robin_envelope(ctx, ipc_endpoint, run_worker):
+    endpoint = ipc_endpoint("back")
+    backend = Backend(ctx, zmq.DEALER, endpoint)
+    run_worker(endpoint)
+    assert backend.recv() == [b"", READY]  # what the frontend ROUTER drops as unroutable
+    backend.sock.send_multipart([b"id1", b"id2", b"", b'{"path":"a.txt"}'])
+    *envelope, raw = backend.recv()
+    assert envelope == [b"id1", b"id2", b""]
+    assert json.loads(raw)["content"] == "A"
+    backend.sock.send_multipart([b"only one frame"])
+    backend.sock.send_multipart([b"id", b"", b"not json"])
+    assert decode_reply(backend.recv()[-1:]).code == "BAD_JSON"
+
+
+def test_heartbeat_endpoints_follow_the_backend():
+    assert heartbeat_endpoint_for("tcp://10.0.0.1:5000") == "tcp://10.0.0.1:5001"
+    assert heartbeat_endpoint_for("ipc:///run/x/backend") == "ipc:///run/x/backend.heartbeat"
+    with pytest.raises(ConfigError):
+        heartbeat_endpoint_for("tcp://127.0.0.1:*")
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"",
+        b"[]",
+        b"{}",
+        b'{"type":"heartbeat"}',
+        b'{"type":"heartbeat","worker":"","pid":1}',
+        b'{"type":"heartbeat","worker":"w","pid":"x"}',
+        b"\xff",
+    ],
+)
+def test_malformed_heartbeats_are_ignored(raw):
+    assert decode_heartbeat(raw) is None
+
+
+def test_counter_file_keeps_counts_after_the_writer_is_gone(tmp_path):
+    path = tmp_path / "c"
+    reader = CounterFile.prepare(path)
+    writer = CounterFile(path, create=True)
+    writer.write(Counters(requests=5, errors=1, dropped=2, busy_seconds=0.5))
+    writer.close()
+    assert reader.read() == Counters(5, 1, 2, 0.5)
+    reader.close()
+
+
+def test_supervised_worker_exits_when_its_stdin_closes(root, ipc_endpoint):
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "zmqtui",
+            "worker",
+            "--connect",
+            ipc_endpoint("b"),
+            "--root",
+            str(root),
+            "--supervised",
+        ],
+        stdin=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        with pytest.raises(subprocess.TimeoutExpired):
+            proc.wait(timeout=0.5)  # it runs while the pipe is open
+        proc.stdin.close()
+        assert proc.wait(timeout=10) == 0
+    finally:
+        proc.kill()
+        proc.wait()
+        proc.stderr.close()

@@ -5,12 +5,14 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import socket
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
 import zmq
 import zmq.asyncio
+from conftest import wait_for
 
 from zmqtui.protocol import MAX_MESSAGE_BYTES
 from zmqtui.services import sockets
@@ -146,14 +148,26 @@ async def test_refuses_a_public_bind_unless_asked(actx, root):
         await serve_files(actx, "tcp://0.0.0.0:*", FileRules(root))
 
 
-async def test_cancel_frees_the_endpoint(actx, root, ipc_endpoint):
+async def test_cancel_closes_the_socket_and_frees_the_endpoint(actx, root, ipc_endpoint):
     endpoint = ipc_endpoint("again")
     for _ in range(2):
         bound: asyncio.Future[str] = asyncio.get_running_loop().create_future()
         task = asyncio.create_task(
             serve_files(actx, endpoint, FileRules(root), on_bound=bound.set_result)
         )
-        await asyncio.wait_for(bound, WAIT_MS / 1000)
+        await asyncio.wait({task, bound}, timeout=WAIT_MS / 1000, return_when="FIRST_COMPLETED")
+        assert bound.done(), task
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
         assert task.cancelled()
+        # libzmq closes the listener in its I/O thread, a moment after close() returns
+        await wait_for(lambda: not listening(sockets.ipc_path(endpoint)))
+
+
+def listening(path: str) -> bool:
+    with socket.socket(socket.AF_UNIX) as probe:
+        try:
+            probe.connect(path)
+        except OSError:
+            return False
+        return True

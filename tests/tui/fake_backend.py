@@ -1,0 +1,108 @@
+"""A backend for pilot tests: records what the app asks, opens no socket."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from textual.app import App
+
+from zmqtui.protocol import ChangeEvent, ClusterSnapshot, WorkerStats
+from zmqtui.tui.bridge import SOCKET_NAMES, Endpoints
+from zmqtui.tui.messages import Capture, ConnectionChanged
+
+EMBEDDED_ENDPOINTS = Endpoints(
+    pub="tcp://127.0.0.1:60400",
+    req="tcp://127.0.0.1:60401",
+    stats="tcp://127.0.0.1:60402",
+    control="tcp://127.0.0.1:60403",
+)
+
+
+class FakeBackend:
+    """Posts a fixed connection state for every socket on start, then only records calls."""
+
+    def __init__(
+        self,
+        *,
+        embedded: bool = True,
+        endpoints: Endpoints = EMBEDDED_ENDPOINTS,
+        watch_path: Path | None = Path("/srv/files"),
+    ) -> None:
+        self.embedded = embedded
+        self.endpoints = endpoints
+        self.watch_path = watch_path if embedded else None
+        self.calls: list[tuple[str, Any]] = []
+        self.stopped = False
+
+    def start(self, app: App) -> None:
+        for socket in SOCKET_NAMES:
+            key = "pub" if socket == "sub" else socket
+            endpoint = getattr(self.endpoints, key)
+            if endpoint is None:
+                app.post_message(ConnectionChanged(socket, "off", None))
+            else:
+                state = "bound" if socket == "pub" and self.embedded else "connected"
+                app.post_message(ConnectionChanged(socket, state, endpoint))
+
+    async def stop(self) -> None:
+        self.stopped = True
+
+    def set_prefixes(self, prefixes: Sequence[str]) -> None:
+        self.calls.append(("set_prefixes", tuple(prefixes)))
+
+    def publish(self, file: str, event: str) -> None:
+        self.calls.append(("publish", (file, event)))
+
+    def send_request(self, path: str, count: int, concurrency: int) -> None:
+        self.calls.append(("send_request", (path, count, concurrency)))
+
+    def control(self, command: str, **args: int) -> None:
+        self.calls.append(("control", (command, args)))
+
+
+T0 = 1_767_225_600_000
+"""A fixed moment (ms) that scripted messages are stamped from."""
+
+
+def event(
+    seq: int, file: str = "notes/todo.txt", kind: str = "modified", at: int = 0
+) -> ChangeEvent:
+    return ChangeEvent(
+        file=file, timestamp=T0 + at, event=kind, seq=seq, publisher="a1b2c3d4e5f6", pid=4242
+    )
+
+
+def capture(change: ChangeEvent, lag_ms: int = 3, notes: Sequence[str] = ()) -> Capture:
+    return Capture([change.encode()], change.timestamp + lag_ms, change, None, list(notes))
+
+
+def raw_capture(frames: list[bytes], error: str, at: int = 0) -> Capture:
+    return Capture(frames, T0 + at, None, error, [])
+
+
+def snapshot(pids: Sequence[int] = (5101, 5102)) -> ClusterSnapshot:
+    workers = [
+        WorkerStats(
+            slot=slot,
+            pid=pid,
+            state="ready",
+            requests=10 * (slot + 1),
+            started=T0 - 60_000,
+            last_heartbeat=T0,
+            latency_ms=0.8,
+            cpu_percent=1.5,
+            memory_bytes=28 * 1024 * 1024,
+        )
+        for slot, pid in enumerate(pids)
+    ]
+    return ClusterSnapshot(
+        pid=5100,
+        timestamp=T0,
+        endpoints={"frontend": EMBEDDED_ENDPOINTS.req or ""},
+        routing="lb",
+        broker={"frontend_in": 30, "frontend_bytes_in": 900},
+        workers=workers,
+        seq=1,
+    )

@@ -1,0 +1,228 @@
+"""The subscriber pane on scripted batches: safe payloads, filter, pause/follow, export."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+from conftest import wait_for
+from fake_backend import T0, capture, event, raw_capture
+from rich.console import Console
+from textual.app import App, ComposeResult
+from textual.message import Message
+from textual.widgets import Input, Static
+
+from zmqtui.tui.panes.subscriber import (
+    CaptureFilter,
+    SubscriberPane,
+    parse_prefixes,
+)
+from zmqtui.tui.widgets.ring_log import RingLog
+
+
+class Host(App[None]):
+    AUTO_FOCUS = "#subscriber-log"
+
+    def __init__(self, tmp_path: Path, capacity: int = 1000) -> None:
+        super().__init__()
+        self.tmp_path = tmp_path
+        self.capacity = capacity
+        self.posted: list[Message] = []
+
+    def compose(self) -> ComposeResult:
+        yield SubscriberPane(
+            clock=lambda: T0 / 1000, capacity=self.capacity, export_dir=self.tmp_path, id="sub"
+        )
+
+    def on_subscriber_pane_subscriptions_changed(self, message: Message) -> None:
+        self.posted.append(message)
+
+    @property
+    def pane(self) -> SubscriberPane:
+        return self.query_one(SubscriberPane)
+
+
+def on_screen(log: RingLog) -> list[str]:
+    """The lines the log paints right now."""
+    return [
+        "".join(segment.text for segment in log.render_line(y)).rstrip()
+        for y in range(log.scrollable_content_region.height)
+    ]
+
+
+def static_text(app: App, static: Static) -> str:
+    """What a Static shows, as plain text."""
+    console = Console(file=io.StringIO(), width=200, color_system=None)
+    console.print(static.content)
+    return console.file.getvalue()
+
+
+def stats_text(pane: SubscriberPane) -> str:
+    return static_text(pane.app, pane.query_one("#subscriber-stats", Static))
+
+
+def detail_text(app: App, pane: SubscriberPane) -> str:
+    return static_text(app, pane.query_one("#subscriber-detail-body", Static))
+
+
+async def test_markup_and_control_characters_are_shown_literally(tmp_path: Path) -> None:
+    app = Host(tmp_path)
+    async with app.run_test(size=(120, 30)) as pilot:
+        pane = app.pane
+        pane.add_captures(
+            [
+                raw_capture([b"[bold]loud[/bold] \x1b[31mred"], "not UTF-8 JSON"),
+                raw_capture([b"topic", b"\xff\x00binary"], "expected one frame, got 2"),
+                capture(event(1, file="[red]x[/red].txt")),
+            ]
+        )
+        lines = await wait_for(lambda: [line for line in on_screen(pane.log_view) if line])
+        await pilot.pause()
+        lines = on_screen(pane.log_view)
+        assert "[bold]loud[/bold] \\x1b[31mred" in lines[0]
+        assert "topic │ \\xff\\x00binary" in lines[1]
+        assert "[red]x[/red].txt" in lines[2]
+        assert "✗ 2 not events" in stats_text(pane)
+
+
+async def test_selected_message_is_shown_whole_as_json(tmp_path: Path) -> None:
+    app = Host(tmp_path)
+    async with app.run_test(size=(120, 40)) as pilot:
+        pane = app.pane
+        pane.add_captures([capture(event(7, file="[bold]b.txt"), lag_ms=12)])
+        await wait_for(lambda: '"seq": 7' in detail_text(app, pane))
+        text = detail_text(app, pane)
+        assert '"file": "[bold]b.txt"' in text
+        assert "lag 12 ms" in text
+        await pilot.pause()
+
+
+async def test_gaps_and_lag_are_visible(tmp_path: Path) -> None:
+    app = Host(tmp_path)
+    async with app.run_test(size=(120, 30)):
+        pane = app.pane
+        note = "gap: missed 2 event(s)"
+        pane.add_captures([capture(event(1)), capture(event(4), lag_ms=1500, notes=[note])])
+        lines = await wait_for(lambda: [line for line in on_screen(pane.log_view) if line])
+        assert len(lines) == 2
+        assert "1500ms" in lines[1] and f"⚠ {note}" in lines[1]
+        assert "⚠ 1 alerts" in stats_text(pane)
+        assert "lag 1500 ms (max 1500 ms)" in stats_text(pane)
+
+
+async def test_filter_by_text_and_regex(tmp_path: Path) -> None:
+    app = Host(tmp_path)
+    async with app.run_test(size=(120, 30)) as pilot:
+        pane = app.pane
+        pane.add_captures(
+            [capture(event(n, file=f"{'src' if n % 2 else 'docs'}/f{n}.txt")) for n in range(1, 7)]
+        )
+        await pilot.press("slash")
+        assert app.focused is pane.query_one("#subscriber-filter", Input)
+        await pilot.press(*"DOCS")
+        await wait_for(lambda: len([line for line in on_screen(pane.log_view) if line]) == 3)
+        assert all("docs/" in line for line in on_screen(pane.log_view) if line)
+        pane.query_one("#subscriber-filter", Input).value = "/^src/f[15]/"
+        await wait_for(lambda: len([line for line in on_screen(pane.log_view) if line]) == 2)
+        # arrivals are filtered too, and the count of shown ones stays exact
+        pane.add_captures([capture(event(9, file="src/f5.txt")), capture(event(10, "x.txt"))])
+        await wait_for(lambda: len([line for line in on_screen(pane.log_view) if line]) == 3)
+        pane.query_one("#subscriber-filter", Input).value = "/([/"
+        await pilot.pause()
+        assert pane.query_one("#subscriber-filter", Input).has_class("-invalid")
+        assert len([line for line in on_screen(pane.log_view) if line]) == 3
+
+
+def test_capture_filter_matches_path_kind_and_notes() -> None:
+    change = capture(event(1, file="a/b.txt", kind="deleted"), notes=["gap: missed 1"])
+    assert CaptureFilter("DELETED").matches(change)
+    assert CaptureFilter("/^a/b").matches(change)
+    assert CaptureFilter("gap").matches(change)
+    assert not CaptureFilter("/^b").matches(change)
+    assert CaptureFilter("").matches(change)
+
+
+async def test_pause_counts_arrivals_and_follow_catches_up(tmp_path: Path) -> None:
+    app = Host(tmp_path)
+    async with app.run_test(size=(120, 30)) as pilot:
+        pane = app.pane
+        log = pane.log_view
+        pane.add_captures([capture(event(n)) for n in range(1, 51)])
+        await wait_for(lambda: "#50" in " ".join(on_screen(log)))
+        await pilot.press("p")
+        assert not log.following
+        before = on_screen(log)
+        pane.add_captures([capture(event(n)) for n in range(51, 71)])
+        await wait_for(lambda: "paused, 20 new" in stats_text(pane))
+        await pilot.pause(0.1)
+        assert on_screen(log) == before  # the view stayed put
+        assert "received 70" in stats_text(pane)
+        await pilot.press("end")
+        await wait_for(lambda: "#70" in " ".join(on_screen(log)))
+        assert log.following and "following" in stats_text(pane)
+
+
+async def test_moving_up_stops_following(tmp_path: Path) -> None:
+    app = Host(tmp_path)
+    async with app.run_test(size=(120, 30)) as pilot:
+        pane = app.pane
+        log = pane.log_view
+        pane.add_captures([capture(event(n)) for n in range(1, 41)])
+        await wait_for(lambda: "#40" in " ".join(on_screen(log)))
+        await pilot.press("up", "up")
+        assert not log.following
+        assert log.selected is not None and log.selected.event.seq == 38
+        await wait_for(lambda: '"seq": 38' in detail_text(app, pane))
+        pane.add_captures([capture(event(41))])
+        await wait_for(lambda: "paused, 1 new" in stats_text(pane))
+        assert "#41" not in " ".join(on_screen(log))
+
+
+async def test_counts_stay_exact_when_old_lines_fall_out(tmp_path: Path) -> None:
+    app = Host(tmp_path, capacity=100)
+    async with app.run_test(size=(120, 30)):
+        pane = app.pane
+        for start in range(0, 1000, 250):
+            pane.add_captures([capture(event(n)) for n in range(start + 1, start + 251)])
+        await wait_for(lambda: "#1000" in " ".join(on_screen(pane.log_view)))
+        assert len(pane.log_view.ring) == 100
+        assert pane.log_view.ring[0].event.seq == 901
+        assert "received 1,000" in stats_text(pane) and "shown 1,000" in stats_text(pane)
+
+
+async def test_export_writes_json_lines(tmp_path: Path) -> None:
+    app = Host(tmp_path)
+    async with app.run_test(size=(120, 30)) as pilot:
+        pane = app.pane
+        pane.add_captures(
+            [capture(event(1), lag_ms=5), raw_capture([b"[bold]", b"\xff"], "not JSON")]
+        )
+        await pilot.press("e")
+        files = await wait_for(lambda: list(tmp_path.glob("zmqtui-capture-*.jsonl")))
+        records = [json.loads(line) for line in files[0].read_text().splitlines()]
+        assert records[0]["message"]["seq"] == 1 and records[0]["lag_ms"] == 5
+        assert records[1] == {
+            "received_ms": T0,
+            "error": "not JSON",
+            "frames": ["[bold]", {"hex": "ff"}],
+        }
+        await pilot.press("e")  # a second export in the same second gets its own file
+        await wait_for(lambda: len(list(tmp_path.glob("zmqtui-capture-*.jsonl"))) == 2)
+
+
+async def test_subscriptions_are_edited_live(tmp_path: Path) -> None:
+    app = Host(tmp_path)
+    async with app.run_test(size=(120, 30)) as pilot:
+        await pilot.press("s")
+        assert app.focused is app.pane.query_one("#subscriber-prefixes", Input)
+        await pilot.press(*"src/, docs/", "enter")
+        await wait_for(lambda: app.posted)
+        assert app.posted[-1].prefixes == ("src/", "docs/")
+        assert app.focused is app.pane.log_view
+        assert 'subscribed "src/", "docs/"' in stats_text(app.pane)
+
+
+def test_parse_prefixes() -> None:
+    assert parse_prefixes("") == ("",)
+    assert parse_prefixes(" a , b,a ,, ") == ("a", "b")

@@ -1,0 +1,129 @@
+"""`zmqtui [PATH]`: the monitor, on an embedded stack or attached to services elsewhere.
+
+Bare, it starts a watcher on PATH (default: the current directory) inside the monitor and a
+filer cluster serving PATH as a child process, on the default loopback ports or on free ones
+when those are taken; quitting stops both. Given any endpoint (as an option, in the config
+file or in the environment) it starts nothing and attaches to what it was given.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+import click
+
+from zmqtui.config import ConfigError, Settings, load_settings
+
+ENDPOINT_KEYS = ("pub", "req", "stats", "control")
+
+
+def attach_endpoints(
+    cli: Mapping[str, str | None],
+    config_file: str | None,
+    environ: Mapping[str, str] | None = None,
+) -> dict[str, str]:
+    """The endpoints the user gave: on the command line, or set (not default) in the config
+    file or environment. Non-empty means attach mode."""
+    environ = os.environ if environ is None else environ
+    configured = load_settings(config_file, environ)
+    defaults = Settings()
+    given = {
+        key: getattr(configured, key)
+        for key in ENDPOINT_KEYS
+        if getattr(configured, key) != getattr(defaults, key)
+    }
+    given.update({key: value for key, value in cli.items() if value is not None})
+    checked = defaults.merged(given)  # validates each endpoint
+    return {key: getattr(checked, key) for key in given}
+
+
+@click.command()
+@click.argument(
+    "path",
+    required=False,
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+)
+@click.option("--sub", metavar="ENDPOINT", help="Attach: subscribe to this publisher.")
+@click.option("--req", metavar="ENDPOINT", help="Attach: send file requests here.")
+@click.option("--stats", metavar="ENDPOINT", help="Attach: read cluster stats from here.")
+@click.option("--control", metavar="ENDPOINT", help="Attach: steer the cluster here.")
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    help="Worker processes of the embedded cluster [default: the cluster's, one per CPU].",
+)
+@click.option(
+    "--config",
+    "config_file",
+    type=click.Path(dir_okay=False),
+    help="TOML settings file [default: $ZMQTUI_CONFIG or ~/.config/zmqtui/config.toml].",
+)
+def command(
+    path: Path | None,
+    sub: str | None,
+    req: str | None,
+    stats: str | None,
+    control: str | None,
+    workers: int | None,
+    config_file: str | None,
+) -> None:
+    """Open the monitor: publisher, subscriber, requests and workers panes, live.
+
+    With no endpoint given it starts an embedded stack on loopback serving PATH (default: the
+    current directory) and stops it on quit. With any of --sub, --req, --stats, --control (or
+    the same settings in the config file or environment) it only attaches to those.
+    """
+    try:
+        given = attach_endpoints(
+            {"pub": sub, "req": req, "stats": stats, "control": control}, config_file
+        )
+        settings = load_settings(config_file)
+    except ConfigError as exc:
+        raise click.UsageError(str(exc)) from None
+    if given and workers is not None:
+        raise click.UsageError("--workers applies to the embedded stack, not to attach mode")
+    if given:
+        _attach(given, path, settings)
+    else:
+        _embedded((path or Path.cwd()).resolve(), workers, settings)
+
+
+def _attach(given: dict[str, str], path: Path | None, settings: Settings) -> None:
+    from zmqtui.tui.app import ZmqtuiApp
+    from zmqtui.tui.bridge import Endpoints, ZmqBridge
+
+    bridge = ZmqBridge(Endpoints(**given), timeout_ms=settings.timeout_ms, tries=settings.tries)
+    ZmqtuiApp(bridge, completion_root=path, standalone=True).run()
+
+
+def _embedded(root: Path, workers: int | None, settings: Settings) -> None:
+    from zmqtui.services.stack import ClusterEndpoints, EmbeddedCluster, pick_endpoint
+    from zmqtui.tui.app import ZmqtuiApp
+    from zmqtui.tui.bridge import Endpoints, ZmqBridge
+
+    chosen: dict[str, str] = {}
+    notices = []
+    for key in ENDPOINT_KEYS:
+        preferred = getattr(settings, key)
+        chosen[key] = pick_endpoint(preferred, taken=set(chosen.values()))
+        if chosen[key] != preferred:
+            notices.append(f"{preferred} is taken: {key} uses {chosen[key]}")
+    cluster = EmbeddedCluster(
+        root,
+        ClusterEndpoints(chosen["req"], chosen["stats"], chosen["control"]),
+        workers=workers,
+    )
+    bridge = ZmqBridge(
+        Endpoints(**chosen),
+        watch_path=root,
+        cluster=cluster,
+        timeout_ms=settings.timeout_ms,
+        tries=settings.tries,
+    )
+    cluster.start()
+    try:
+        ZmqtuiApp(bridge, completion_root=root, notices=notices, standalone=True).run()
+    finally:
+        cluster.stop()

@@ -1,0 +1,217 @@
+"""The embedded stack: the filer cluster that bare `zmqtui` starts, and stops, for the monitor.
+
+The cluster runs as a child process (`python -m zmqtui cluster ...`) so its workers are real OS
+processes, like in production, and a crash of one never touches the monitor. Its output goes to
+a log file in a private temp directory, which also holds the cluster's `ipc://` backend; the
+directory is removed on stop, so nothing is left behind. Stopping sends SIGTERM, waits, then
+SIGKILLs the cluster and any of its descendants still alive, each by PID.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import psutil
+
+STOP_GRACE_S = 2.0
+"""How long the cluster gets to stop its workers after SIGTERM before everything is killed."""
+
+
+def port_is_free(endpoint: str) -> bool:
+    """Whether a TCP endpoint's port can be bound right now (non-TCP endpoints: True)."""
+    transport, _, address = endpoint.partition("://")
+    if transport != "tcp":
+        return True
+    host, _, port = address.rpartition(":")
+    host = host.strip("[]")
+    if not port.isdigit() or int(port) == 0:
+        return True
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as libzmq binds
+        try:
+            probe.bind((host, int(port)))
+        except OSError:
+            return False
+    return True
+
+
+def free_endpoint(host: str = "127.0.0.1") -> str:
+    """A TCP endpoint on `host` whose port nobody listens on right now."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.bind((host, 0))
+        port = probe.getsockname()[1]
+    return f"tcp://[{host}]:{port}" if family == socket.AF_INET6 else f"tcp://{host}:{port}"
+
+
+def pick_endpoint(preferred: str, taken: set[str] | None = None) -> str:
+    """`preferred` if its port is free (and not in `taken`), else a free port on loopback."""
+    taken = taken or set()
+    if preferred not in taken and port_is_free(preferred):
+        return preferred
+    while True:
+        endpoint = free_endpoint()
+        if endpoint not in taken:
+            return endpoint
+
+
+@dataclass(frozen=True, slots=True)
+class ClusterEndpoints:
+    """Where the embedded cluster binds."""
+
+    req: str
+    stats: str
+    control: str
+
+
+class EmbeddedCluster:
+    """A filer cluster child process serving `root`, started by `start` and ended by `stop`.
+
+    Args:
+        root: the directory the cluster serves.
+        endpoints: where it binds its frontend, stats and control sockets.
+        workers: number of worker processes; None for the cluster's default.
+    """
+
+    def __init__(self, root: Path, endpoints: ClusterEndpoints, *, workers: int | None = None):
+        self.root = root
+        self.endpoints = endpoints
+        self.workers = workers
+        self._dir: Path | None = None
+        self._log = None
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def backend(self) -> str:
+        """The cluster's worker-facing `ipc://` endpoint, inside the private temp directory."""
+        assert self._dir is not None, "not started"
+        return f"ipc://{self._dir}/backend"
+
+    @property
+    def log_path(self) -> Path | None:
+        """Where the cluster's output goes while it runs."""
+        return None if self._dir is None else self._dir / "cluster.log"
+
+    def command(self) -> list[str]:
+        """The command line that starts the cluster."""
+        args = [
+            sys.executable,
+            "-m",
+            "zmqtui",
+            "cluster",
+            "--root",
+            str(self.root),
+            "--bind",
+            self.endpoints.req,
+            "--stats",
+            self.endpoints.stats,
+            "--control",
+            self.endpoints.control,
+            "--backend",
+            self.backend,
+        ]
+        if self.workers is not None:
+            args += ["--workers", str(self.workers)]
+        return args
+
+    def start(self) -> None:
+        """Start the cluster; returns at once (the monitor shows it coming up)."""
+        if self.process is not None:
+            raise RuntimeError("the cluster is already started")
+        self._dir = Path(tempfile.mkdtemp(prefix="zmqtui-"))
+        self._log = open(self._dir / "cluster.log", "wb")  # noqa: SIM115 - closed in stop()
+        try:
+            self.process = subprocess.Popen(
+                self.command(),
+                stdin=subprocess.DEVNULL,
+                stdout=self._log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,  # the terminal's Ctrl-C and hangup are ours to pass on
+            )
+        except BaseException:
+            self._cleanup()
+            raise
+
+    def poll(self) -> int | None:
+        """The cluster's exit code, or None while it runs (or before it started)."""
+        return None if self.process is None else self.process.poll()
+
+    def log_tail(self, lines: int = 5) -> str:
+        """The last lines the cluster printed, to explain an early exit."""
+        path = self.log_path
+        if path is None or not path.exists():
+            return ""
+        with contextlib.suppress(OSError):
+            text = path.read_bytes()[-4096:].decode("utf-8", "replace")
+            return "\n".join(text.strip().splitlines()[-lines:])
+        return ""
+
+    def stop(self, grace_s: float = STOP_GRACE_S) -> None:
+        """SIGTERM, wait up to `grace_s`, then SIGKILL the cluster and its descendants."""
+        process, self.process = self.process, None
+        if process is not None:
+            family = _descendants(process.pid)
+            if process.poll() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    process.send_signal(signal.SIGTERM)
+                try:
+                    process.wait(timeout=grace_s)
+                except subprocess.TimeoutExpired:
+                    with contextlib.suppress(ProcessLookupError):
+                        process.kill()
+                    process.wait()
+            family += [p for p in _descendants_after(family) if p not in family]
+            _kill_all(family)
+        self._cleanup()
+
+    def _cleanup(self) -> None:
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+        if self._dir is not None:
+            shutil.rmtree(self._dir, ignore_errors=True)
+            self._dir = None
+
+    def __enter__(self) -> EmbeddedCluster:
+        self.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+
+def _descendants(pid: int) -> list[psutil.Process]:
+    try:
+        return psutil.Process(pid).children(recursive=True)
+    except psutil.Error:
+        return []
+
+
+def _descendants_after(family: list[psutil.Process]) -> list[psutil.Process]:
+    """Children that the known descendants started meanwhile (a restart during the stop)."""
+    found: list[psutil.Process] = []
+    for member in family:
+        with contextlib.suppress(psutil.Error):
+            if member.is_running():
+                found += member.children(recursive=True)
+    return found
+
+
+def _kill_all(family: list[psutil.Process]) -> None:
+    """SIGKILL every process still alive (psutil checks each is still the same process)."""
+    alive = []
+    for member in family:
+        with contextlib.suppress(psutil.Error):
+            if member.is_running():
+                member.kill()
+                alive.append(member)
+    psutil.wait_procs(alive, timeout=2)

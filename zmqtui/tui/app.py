@@ -1,0 +1,497 @@
+"""ZmqtuiApp: the monitor's screen, its keys, and the routing of bridge messages to panes.
+
+The app never touches a socket: its backend (`zmqtui.tui.bridge.ZmqBridge`, or a scripted one
+in tests) posts messages, and the app hands each to the pane it concerns. What a pane asks for
+(send a request, kill a worker, change subscriptions, publish by hand) goes back to the backend.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import signal
+import time
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+from typing import ClassVar
+
+from rich.text import Text
+from textual.app import App, ComposeResult, SystemCommand
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical
+from textual.screen import Screen
+from textual.widget import Widget
+from textual.widgets import Footer, Input, Static
+
+from zmqtui.tui.bridge import SOCKET_NAMES, Backend
+from zmqtui.tui.help import HelpScreen
+from zmqtui.tui.messages import (
+    BackendProblem,
+    CapturesReceived,
+    ConnectionChanged,
+    ControlAnswered,
+    EventsPublished,
+    LoadFinished,
+    LoadProgressed,
+    PublisherStatus,
+    RequestFinished,
+    SnapshotReceived,
+)
+from zmqtui.tui.panes.composer import ComposerPane
+from zmqtui.tui.panes.publisher import PublisherPane
+from zmqtui.tui.panes.subscriber import SubscriberPane
+from zmqtui.tui.panes.workers import WorkersPane
+
+PANES = ("publisher", "subscriber", "composer", "workers")
+"""In the order of their keys, 1 to 4."""
+
+PANE_TITLES = {
+    "publisher": "Publisher",
+    "subscriber": "Subscriber",
+    "composer": "Requests",
+    "workers": "Workers",
+}
+
+PANE_SOCKETS = {"publisher": "pub", "subscriber": "sub", "composer": "req", "workers": "stats"}
+"""The socket whose endpoint and state each pane's frame shows."""
+
+ENDPOINT_OPTIONS = {"pub": "--sub", "sub": "--sub", "req": "--req", "stats": "--stats"}
+ENDPOINT_OPTIONS["control"] = "--control"
+
+GOOD_STATES = frozenset({"bound", "connected"})
+
+
+class PaneFrame(Vertical):
+    """The border, title and connection line around one pane; what `m` maximises."""
+
+    ALLOW_MAXIMIZE = True
+
+    def __init__(self, pane: Widget, name: str, key: str) -> None:
+        super().__init__(pane, id=f"{name}-frame", classes="pane-frame")
+        self.pane = pane
+        self.pane_name = name
+        self.border_title = f"{key} {PANE_TITLES[name]}"
+
+
+class ConnectionBar(Static):
+    """One line: the state of every socket, and what runs where."""
+
+    def __init__(self, mode: str, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.mode = mode
+        self.states: dict[str, str] = dict.fromkeys(SOCKET_NAMES, "connecting")
+
+    COMPONENT_CLASSES: ClassVar[set[str]] = {
+        "connection-bar--good",
+        "connection-bar--waiting",
+        "connection-bar--bad",
+        "connection-bar--off",
+    }
+
+    def set_state(self, socket: str, state: str) -> None:
+        self.states[socket] = state
+        self.refresh_text()
+
+    def on_mount(self) -> None:
+        self.refresh_text()
+
+    def refresh_text(self) -> None:
+        text = Text()
+        for socket in SOCKET_NAMES:
+            state = self.states[socket]
+            style = self.get_component_rich_style(
+                f"connection-bar--{state_class(state)}", partial=True
+            )
+            text.append("● ", style)
+            text.append(f"{socket} ")
+            text.append(state, style)
+            text.append("  ")
+        text.append("│ ")
+        text.append(self.mode)
+        self.update(text)
+
+
+def state_class(state: str) -> str:
+    """good, waiting, bad or off: how a connection state is coloured."""
+    if state in GOOD_STATES:
+        return "good"
+    if state == "connecting":
+        return "waiting"
+    if state == "off":
+        return "off"
+    return "bad"
+
+
+class ZmqtuiApp(App[None]):
+    """The zmqtui monitor: publisher, subscriber, requests and workers panes on live sockets.
+
+    Args:
+        backend: where the data comes from and requests go (`ZmqBridge` for real sockets).
+        clock: seconds since the epoch; rates and export names use it (tests freeze it).
+        completion_root: the directory whose paths the request composer completes.
+        export_dir: where the subscriber pane exports captures (default: the current directory).
+        notices: told to the user once the screen is up (e.g. which ports replaced taken ones).
+        standalone: running as the `zmqtui` command: quit cleanly on SIGTERM and SIGHUP, and
+            after start-up move everything alive out of the garbage collector's sight, so full
+            collections under a flood stay short.
+    """
+
+    TITLE = "zmqtui"
+    CSS_PATH = "app.tcss"
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("f1", "help", "Help"),
+        Binding("question_mark", "help", "Help", show=False),
+        Binding("1", "focus_pane('publisher')", "Pub", show=False),
+        Binding("2", "focus_pane('subscriber')", "Sub", show=False),
+        Binding("3", "focus_pane('composer')", "Req", show=False),
+        Binding("4", "focus_pane('workers')", "Workers", show=False),
+        Binding("m", "toggle_maximize", "Maximise"),
+        Binding("h", "hide_pane", "Hide"),
+        Binding("0", "show_all_panes", "Show all", show=False),
+        Binding("q", "quit", "Quit"),
+        Binding("escape", "leave_field", "Back to the pane", show=False),
+    ]
+
+    def __init__(
+        self,
+        backend: Backend,
+        *,
+        clock: Callable[[], float] = time.time,
+        completion_root: Path | None = None,
+        export_dir: Path | None = None,
+        notices: Sequence[str] = (),
+        standalone: bool = False,
+    ) -> None:
+        super().__init__()
+        self.backend = backend
+        self.clock = clock
+        self.completion_root = completion_root
+        self.export_dir = export_dir
+        self.notices = list(notices)
+        self.standalone = standalone
+        self.connection_states: dict[str, str] = dict.fromkeys(SOCKET_NAMES, "connecting")
+        self.connection_endpoints: dict[str, str | None] = {}
+
+    # --- layout ------------------------------------------------------------------------------
+
+    def compose(self) -> ComposeResult:
+        embedded = self.backend.embedded
+        with Horizontal(id="top-row", classes="pane-row"):
+            yield PaneFrame(
+                PublisherPane(embedded=embedded, clock=self.clock, id="publisher"),
+                "publisher",
+                "1",
+            )
+            yield PaneFrame(
+                SubscriberPane(clock=self.clock, export_dir=self.export_dir, id="subscriber"),
+                "subscriber",
+                "2",
+            )
+        with Horizontal(id="bottom-row", classes="pane-row"):
+            yield PaneFrame(ComposerPane(self.completion_root, id="composer"), "composer", "3")
+            yield PaneFrame(WorkersPane(id="workers"), "workers", "4")
+        yield ConnectionBar(self.mode_description(), id="connection-bar")
+        yield Footer()
+
+    def mode_description(self) -> str:
+        if self.backend.embedded:
+            return f"embedded stack on {self.backend.watch_path}"
+        return "attached (nothing started)"
+
+    def on_mount(self) -> None:
+        self.backend.start(self)
+        self.action_focus_pane("subscriber")
+        for notice in self.notices:
+            self.notify(notice, timeout=10)
+        if self.standalone:
+            loop = asyncio.get_running_loop()
+            for signum in (signal.SIGTERM, signal.SIGHUP):
+                loop.add_signal_handler(signum, self.exit)
+            self.set_timer(1.0, _freeze_gc)
+
+    async def on_unmount(self) -> None:
+        await self.backend.stop()
+
+    def frame(self, name: str) -> PaneFrame:
+        return self.query_one(f"#{name}-frame", PaneFrame)
+
+    @property
+    def publisher_pane(self) -> PublisherPane:
+        return self.query_one("#publisher", PublisherPane)
+
+    @property
+    def subscriber_pane(self) -> SubscriberPane:
+        return self.query_one("#subscriber", SubscriberPane)
+
+    @property
+    def composer_pane(self) -> ComposerPane:
+        return self.query_one("#composer", ComposerPane)
+
+    @property
+    def workers_pane(self) -> WorkersPane:
+        return self.query_one("#workers", WorkersPane)
+
+    # --- from the backend ----------------------------------------------------------------------
+
+    def on_captures_received(self, message: CapturesReceived) -> None:
+        try:
+            if message.stream == "sub":
+                self.subscriber_pane.add_captures(message.captures)
+            else:
+                self.publisher_pane.add_captures(message.captures)
+        finally:
+            if message.on_handled is not None:
+                message.on_handled()
+
+    def on_events_published(self, message: EventsPublished) -> None:
+        self.publisher_pane.add_events(message.events)
+
+    def on_publisher_status(self, message: PublisherStatus) -> None:
+        self.publisher_pane.set_status(
+            message.published, message.subscribers, message.subscriptions
+        )
+
+    def on_snapshot_received(self, message: SnapshotReceived) -> None:
+        self.workers_pane.update_snapshot(message.snapshot)
+
+    def on_request_finished(self, message: RequestFinished) -> None:
+        self.composer_pane.show_result(message.result)
+
+    def on_load_progressed(self, message: LoadProgressed) -> None:
+        self.composer_pane.show_progress(message.done, message.total)
+
+    def on_load_finished(self, message: LoadFinished) -> None:
+        self.composer_pane.show_summary(message.summary)
+
+    def on_control_answered(self, message: ControlAnswered) -> None:
+        reply = message.reply
+        if reply.get("ok"):
+            self.notify(str(reply.get("message") or f"{message.command}: done"))
+        else:
+            self.notify(f"{message.command}: {reply.get('error')}", severity="error")
+
+    def on_backend_problem(self, message: BackendProblem) -> None:
+        severity = message.severity if message.severity in ("warning", "error") else "error"
+        self.notify(message.text, severity=severity, timeout=8)  # type: ignore[arg-type]
+
+    def on_connection_changed(self, message: ConnectionChanged) -> None:
+        socket, state = message.socket, message.state
+        self.connection_states[socket] = state
+        if message.endpoint is not None:
+            self.connection_endpoints[socket] = message.endpoint
+        self.query_one(ConnectionBar).set_state(socket, state)
+        for pane, pane_socket in PANE_SOCKETS.items():
+            if pane_socket == socket:
+                self._show_connection(pane, socket, state, message.detail)
+
+    def _show_connection(self, pane: str, socket: str, state: str, detail: str) -> None:
+        endpoint = self.connection_endpoints.get(socket)
+        frame = self.frame(pane)
+        frame.border_subtitle = f"{endpoint} · {state}" if endpoint else state
+        for name in ("good", "waiting", "bad", "off"):
+            frame.set_class(state_class(state) == name, f"-{name}")
+        if state == "off":
+            reason = f"no {ENDPOINT_OPTIONS[socket]} endpoint given: nothing to show here"
+            if pane == "composer":
+                reason = "no --req endpoint given: requests have nowhere to go"
+            elif pane == "workers":
+                reason = "no --stats endpoint given: the cluster's workers are not shown"
+            self._set_offline(pane, reason)
+        elif pane == "workers" and state not in GOOD_STATES:
+            self.workers_pane.set_offline(
+                f"stats {endpoint}: {state}" + (f" ({detail})" if detail else "")
+            )
+        elif pane == "composer":
+            if state in GOOD_STATES:
+                self.composer_pane.set_online()
+            elif state != "connecting":
+                self.composer_pane.set_offline(f"filer {endpoint}: {state}")
+
+    def _set_offline(self, pane: str, reason: str) -> None:
+        target = {
+            "publisher": self.publisher_pane,
+            "subscriber": self.subscriber_pane,
+            "composer": self.composer_pane,
+            "workers": self.workers_pane,
+        }[pane]
+        target.set_offline(reason)
+
+    # --- from the panes ------------------------------------------------------------------------
+
+    def on_composer_pane_send_requested(self, message: ComposerPane.SendRequested) -> None:
+        self.backend.send_request(message.path, message.count, message.concurrency)
+
+    def on_workers_pane_kill_requested(self, message: WorkersPane.KillRequested) -> None:
+        self.backend.control("kill", pid=message.pid)
+
+    def on_workers_pane_restart_requested(self, message: WorkersPane.RestartRequested) -> None:
+        self.backend.control("restart", pid=message.pid)
+
+    def on_workers_pane_scale_requested(self, message: WorkersPane.ScaleRequested) -> None:
+        self.backend.control("scale", n=message.workers)
+
+    def on_subscriber_pane_subscriptions_changed(
+        self, message: SubscriberPane.SubscriptionsChanged
+    ) -> None:
+        self.backend.set_prefixes(message.prefixes)
+
+    def on_publisher_pane_publish_requested(self, message: PublisherPane.PublishRequested) -> None:
+        self.backend.publish(message.file, message.event)
+
+    # --- keys ------------------------------------------------------------------------------
+
+    def action_help(self) -> None:
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen())
+
+    def action_focus_pane(self, name: str) -> None:
+        """Focus a pane's main control, showing the pane first if it was hidden."""
+        frame = self.frame(name)
+        if not frame.display:
+            frame.display = True
+            self._fit_rows()
+        if self.screen.maximized is not None and self.screen.maximized is not frame:
+            self.screen.maximize(frame, container=False)
+        target = self._main_control(frame)
+        if target is not None:
+            target.focus()
+
+    def _main_control(self, frame: PaneFrame, typing: bool = True) -> Widget | None:
+        """The control a pane's keys work from; with `typing`, a text field may be it."""
+        pane = frame.pane
+        if isinstance(pane, (PublisherPane, SubscriberPane)):
+            return pane.log_view
+        if isinstance(pane, WorkersPane):
+            return pane.table
+        return next(
+            (w for w in pane.query("*") if w.focusable and (typing or not isinstance(w, Input))),
+            None,
+        )
+
+    def focused_frame(self) -> PaneFrame | None:
+        node = self.focused
+        while node is not None and not isinstance(node, PaneFrame):
+            node = node.parent  # type: ignore[assignment]
+        return node
+
+    def action_leave_field(self) -> None:
+        """From a text field back to the pane's main control, where the pane's keys work."""
+        if not isinstance(self.focused, Input):
+            return
+        frame = self.focused_frame()
+        target = None if frame is None else self._main_control(frame, typing=False)
+        if target is not None:
+            target.focus()
+
+    def action_toggle_maximize(self) -> None:
+        if self.screen.maximized is not None:
+            self.screen.minimize()
+            return
+        frame = self.focused_frame()
+        if frame is not None:
+            self.screen.maximize(frame, container=False)
+
+    def action_hide_pane(self) -> None:
+        frame = self.focused_frame()
+        if frame is None:
+            return
+        visible = [self.frame(name) for name in PANES if self.frame(name).display]
+        if visible == [frame]:
+            self.notify("the last pane stays", severity="warning")
+            return
+        if self.screen.maximized is frame:
+            self.screen.minimize()
+        frame.display = False
+        self._fit_rows()
+        following = visible[(visible.index(frame) + 1) % len(visible)]
+        self.action_focus_pane(following.pane_name)
+
+    def action_show_all_panes(self) -> None:
+        for name in PANES:
+            self.frame(name).display = True
+        self._fit_rows()
+
+    def _fit_rows(self) -> None:
+        """A row whose panes are all hidden gives its height to the other."""
+        for row in self.query(".pane-row"):
+            row.display = any(child.display for child in row.children)
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        for key, name in enumerate(PANES, start=1):
+            title = PANE_TITLES[name]
+            yield SystemCommand(
+                f"Focus {title.lower()} pane",
+                f"Key {key}: focus the {title.lower()} pane (showing it if hidden)",
+                lambda name=name: self.action_focus_pane(name),
+            )
+        yield SystemCommand("Help", "F1: what each pane shows, and every key", self.action_help)
+        yield SystemCommand(
+            "Maximise or restore pane",
+            "m: the focused pane fills the screen, or not",
+            self.action_toggle_maximize,
+        )
+        yield SystemCommand("Hide pane", "h: hide the focused pane", self.action_hide_pane)
+        yield SystemCommand(
+            "Show all panes", "0: show every hidden pane", self.action_show_all_panes
+        )
+        subscriber = self.subscriber_pane
+        yield SystemCommand(
+            "Subscriber: pause or follow",
+            "p: freeze the list or follow new messages",
+            subscriber.action_toggle_follow,
+        )
+        yield SystemCommand(
+            "Subscriber: edit subscriptions",
+            "s: the prefixes the SUB socket subscribes to",
+            lambda: (self.action_focus_pane("subscriber"), subscriber.action_edit_prefixes()),
+        )
+        yield SystemCommand(
+            "Subscriber: filter",
+            "/: show only messages matching text or /regex/",
+            lambda: (self.action_focus_pane("subscriber"), subscriber.action_edit_filter()),
+        )
+        yield SystemCommand(
+            "Subscriber: export capture",
+            "e: write what is held to a JSON Lines file",
+            subscriber.action_export,
+        )
+        yield SystemCommand(
+            "Subscriber: clear", "c: empty the list (counts stay)", subscriber.action_clear
+        )
+        if self.backend.embedded:
+            yield SystemCommand(
+                "Publisher: publish by hand",
+                "n: type a path (and a kind) to publish",
+                lambda: (
+                    self.action_focus_pane("publisher"),
+                    self.publisher_pane.action_compose_event(),
+                ),
+            )
+        workers = self.workers_pane
+        yield SystemCommand(
+            "Workers: kill selected", "k: kill the worker under the cursor", workers.action_kill
+        )
+        yield SystemCommand(
+            "Workers: restart selected",
+            "r: restart the worker under the cursor",
+            workers.action_restart,
+        )
+        yield SystemCommand(
+            "Workers: scale up", "+: one worker more", lambda: workers.action_scale(1)
+        )
+        yield SystemCommand(
+            "Workers: scale down", "-: one worker fewer", lambda: workers.action_scale(-1)
+        )
+        yield SystemCommand(
+            "Requests: send",
+            "ctrl+s: send the request in the form",
+            lambda: (self.action_focus_pane("composer"), self.composer_pane.action_send()),
+        )
+
+
+def _freeze_gc() -> None:
+    """Full collections under a flood walk every live object; the start-up ones need not be."""
+    gc.collect()
+    gc.freeze()

@@ -1,0 +1,526 @@
+"""The bridge: the only part of the app that owns ZeroMQ sockets.
+
+It runs on Textual's event loop. Every socket belongs to one Textual worker, is drained in
+batches with DONTWAIT, and each batch becomes one Textual message. A socket monitor on every
+socket turns ZeroMQ's connection events into `ConnectionChanged` messages. Nothing a socket or a
+service does ends the app: failures become `BackendProblem` messages and the socket is retried.
+
+In embedded mode the watcher's `ChangePublisher` runs in-process, owned by the bridge: that is
+how the publisher pane sees every event published, the subscriber count and the subscriptions
+of its XPUB socket, and can publish by hand. The filer cluster runs as a child process
+(`zmqtui.services.stack`); the bridge watches it and reports an early exit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Protocol
+
+import zmq
+import zmq.asyncio
+from textual.app import App
+from textual.worker import Worker, WorkerCancelled, WorkerFailed
+from zmq.utils.monitor import recv_monitor_message
+
+from zmqtui.config import REQUEST_TIMEOUT_MS, REQUEST_TRIES
+from zmqtui.protocol import ChangeEvent, ProtocolError, decode_snapshot, now_ms
+from zmqtui.services import sockets
+from zmqtui.services.control import ControlError, send_command
+from zmqtui.services.requester import Requester, run_load
+from zmqtui.services.stack import EmbeddedCluster
+from zmqtui.services.subscriber import (
+    MAX_BATCH,
+    SequenceTracker,
+    decode_received,
+    topic_for,
+)
+from zmqtui.services.watcher import ChangePublisher
+from zmqtui.tui.messages import (
+    BackendProblem,
+    Capture,
+    CapturesReceived,
+    ConnectionChanged,
+    ControlAnswered,
+    EventsPublished,
+    LoadFinished,
+    LoadProgressed,
+    PublisherStatus,
+    RequestFinished,
+    SnapshotReceived,
+)
+
+SOCKET_NAMES = ("pub", "sub", "req", "stats", "control")
+"""Sockets the status bar shows: the publisher (embedded XPUB or attached SUB), the
+subscriber pane's SUB, and the request, stats and control endpoints."""
+
+MAX_UNHANDLED_BATCHES = 4
+"""Batches posted but not yet handled by the app before a pump stops reading: the socket's
+high-water mark then makes the publisher drop (visible as `seq` gaps), memory stays flat."""
+
+FLUSH_INTERVAL_S = 1 / 30
+"""How often events the embedded publisher sent are handed to the app as one message."""
+
+STATUS_INTERVAL_S = 0.25
+"""How often the embedded publisher's counters are checked for changes."""
+
+RETRY_DELAY_S = 1.0
+
+_MONITOR_EVENTS = (
+    zmq.EVENT_CONNECTED
+    | zmq.EVENT_CONNECT_DELAYED
+    | zmq.EVENT_CONNECT_RETRIED
+    | zmq.EVENT_DISCONNECTED
+    | zmq.EVENT_HANDSHAKE_SUCCEEDED
+    | zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL
+    | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL
+    | zmq.EVENT_HANDSHAKE_FAILED_AUTH
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoints:
+    """Where the app connects; None for an endpoint it was not given (attach mode)."""
+
+    pub: str | None = None
+    req: str | None = None
+    stats: str | None = None
+    control: str | None = None
+
+
+class Backend(Protocol):
+    """What the app asks of its backend; `ZmqBridge` is the real one, tests script others."""
+
+    embedded: bool
+    endpoints: Endpoints
+    watch_path: Path | None
+
+    def start(self, app: App) -> None:
+        """Begin: open sockets and post messages to `app`."""
+
+    async def stop(self) -> None:
+        """End every socket and worker; called as the app closes."""
+
+    def set_prefixes(self, prefixes: Sequence[str]) -> None:
+        """Change what the subscriber pane's SUB socket subscribes to."""
+
+    def publish(self, file: str, event: str) -> None:
+        """Publish an event by hand (embedded publisher only)."""
+
+    def send_request(self, path: str, count: int, concurrency: int) -> None:
+        """Request `path` once, or `count` times with `concurrency` in flight."""
+
+    def control(self, command: str, **args: int) -> None:
+        """Send a control command to the cluster (kill, restart, scale...)."""
+
+
+class _Credit:
+    """Lets a pump post only a few unhandled batches at a time (backpressure)."""
+
+    def __init__(self, limit: int) -> None:
+        self._free = asyncio.Semaphore(limit)
+
+    async def take(self) -> Callable[[], None]:
+        await self._free.acquire()
+        released = False
+
+        def release() -> None:
+            nonlocal released
+            if not released:
+                released = True
+                self._free.release()
+
+        return release
+
+
+class ZmqBridge:
+    """The real backend: sockets on Textual's loop, an in-process publisher when embedded.
+
+    Args:
+        endpoints: what to connect to (in embedded mode: what the stack binds).
+        watch_path: in embedded mode, the directory the in-process publisher watches.
+        cluster: in embedded mode, the cluster child process to keep an eye on.
+        timeout_ms, tries: Lazy Pirate settings for requests.
+    """
+
+    def __init__(
+        self,
+        endpoints: Endpoints,
+        *,
+        watch_path: Path | None = None,
+        cluster: EmbeddedCluster | None = None,
+        timeout_ms: int = REQUEST_TIMEOUT_MS,
+        tries: int = REQUEST_TRIES,
+    ) -> None:
+        self.endpoints = endpoints
+        self.watch_path = watch_path
+        self.embedded = watch_path is not None
+        self.cluster = cluster
+        self.timeout_ms = timeout_ms
+        self.tries = tries
+        self.publisher: ChangePublisher | None = None
+        self._app: App | None = None
+        self._ctx: zmq.asyncio.Context | None = None
+        self._workers: list[Worker[None]] = []
+        self._prefixes: tuple[str, ...] = ("",)
+        self._sub_socket: zmq.asyncio.Socket | None = None
+        self._sub_tracker = SequenceTracker()
+        self._pending_events: list[ChangeEvent] = []
+        self._flush_handle: asyncio.TimerHandle | None = None
+
+    # --- lifetime --------------------------------------------------------------------------
+
+    @property
+    def app(self) -> App:
+        assert self._app is not None, "the bridge is not started"
+        return self._app
+
+    @property
+    def ctx(self) -> zmq.asyncio.Context:
+        assert self._ctx is not None, "the bridge is not started"
+        return self._ctx
+
+    def start(self, app: App) -> None:
+        self._app = app
+        self._ctx = zmq.asyncio.Context()
+        pub = self.endpoints.pub
+        if self.embedded:
+            self._run(self._run_publisher(), "publisher", "the embedded publisher")
+        elif pub is not None:
+            self._run(self._pump_observer(pub), "observer", f"observe {pub}")
+            self._run(self._pump_subscriber(pub), "subscriber", f"subscribe to {pub}")
+        else:
+            self._post_state("pub", "off", None)
+            self._post_state("sub", "off", None)
+        if self.endpoints.stats is not None:
+            self._run(self._pump_stats(self.endpoints.stats), "stats", "cluster stats")
+        else:
+            self._post_state("stats", "off", None)
+        for name in ("req", "control"):
+            endpoint = getattr(self.endpoints, name)
+            if endpoint is None:
+                self._post_state(name, "off", None)
+            else:
+                self._run(self._probe(name, endpoint), name, f"watch {endpoint}")
+        if self.cluster is not None:
+            self._run(self._watch_cluster(self.cluster), "cluster", "the cluster process")
+
+    async def stop(self) -> None:
+        """Cancel every worker, wait for their sockets to close, then end the Context."""
+        if self._flush_handle is not None:
+            self._flush_handle.cancel()
+        workers, self._workers = self._workers, []
+        for worker in workers:
+            worker.cancel()
+        for worker in workers:
+            with contextlib.suppress(WorkerCancelled, WorkerFailed, asyncio.CancelledError):
+                await worker.wait()
+        if self._ctx is not None:
+            self._ctx.destroy(linger=0)
+            self._ctx = None
+
+    def _run(self, work, group: str, description: str) -> Worker[None]:
+        worker = self.app.run_worker(
+            work, group=group, description=description, exclusive=False, exit_on_error=False
+        )
+        self._workers.append(worker)
+        self._workers = [w for w in self._workers if not w.is_finished]
+        return worker
+
+    def _post_state(self, socket: str, state: str, endpoint: str | None, detail: str = "") -> None:
+        self.app.post_message(ConnectionChanged(socket, state, endpoint, detail))
+
+    def _problem(self, text: str, severity: str = "error") -> None:
+        self.app.post_message(BackendProblem(text, severity))
+
+    # --- sockets with a monitor ------------------------------------------------------------
+
+    @contextlib.asynccontextmanager
+    async def _connected(
+        self, name: str, kind: int, endpoint: str
+    ) -> AsyncIterator[zmq.asyncio.Socket]:
+        """A socket connected to `endpoint`, its connection state reported as `name`."""
+        sock = self.ctx.socket(kind)
+        sockets.configure(sock)
+        monitor = sock.get_monitor_socket(_MONITOR_EVENTS)
+        watcher = asyncio.create_task(self._watch_monitor(name, endpoint, monitor))
+        try:
+            self._post_state(name, "connecting", endpoint)
+            sockets.connect(sock, endpoint)
+            yield sock
+        finally:
+            watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watcher
+            with contextlib.suppress(zmq.ZMQError):
+                sock.disable_monitor()
+            monitor.close(linger=0)
+            sock.close(linger=0)
+
+    async def _watch_monitor(self, name: str, endpoint: str, monitor: zmq.asyncio.Socket) -> None:
+        states = {
+            zmq.EVENT_HANDSHAKE_SUCCEEDED: "connected",
+            zmq.EVENT_CONNECT_RETRIED: "retrying",
+            zmq.EVENT_DISCONNECTED: "disconnected",
+            zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL: "failed",
+            zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL: "failed",
+            zmq.EVENT_HANDSHAKE_FAILED_AUTH: "failed",
+        }
+        while True:
+            event = await recv_monitor_message(monitor)
+            state = states.get(event["event"])
+            if state is not None:
+                self._post_state(name, state, endpoint)
+
+    async def _retrying(self, name: str, endpoint: str, run: Callable[[], object]) -> None:
+        """Run `run()` (a coroutine function) again after any socket error, forever."""
+        while True:
+            try:
+                await run()  # type: ignore[misc]
+                return
+            except (zmq.ZMQError, sockets.EndpointError) as exc:
+                self._post_state(name, "failed", endpoint, str(exc))
+                await asyncio.sleep(RETRY_DELAY_S)
+
+    # --- SUB pumps --------------------------------------------------------------------------
+
+    async def _drain(
+        self, sock: zmq.asyncio.Socket, stream: str, tracker: Callable[[], SequenceTracker]
+    ) -> None:
+        """Receive forever, posting one `CapturesReceived` per batch of up to MAX_BATCH."""
+        credit = _Credit(MAX_UNHANDLED_BATCHES)
+        while True:
+            release = await credit.take()
+            frames = await sock.recv_multipart()
+            batch = [frames]
+            while len(batch) < MAX_BATCH:
+                try:
+                    batch.append(await sock.recv_multipart(flags=zmq.DONTWAIT))
+                except zmq.Again:
+                    break
+            received_ms = now_ms()
+            captures = []
+            sequence = tracker()
+            for frames in batch:
+                received = decode_received(frames, received_ms)
+                notes = (
+                    sequence.observe(received.event, received_ms)
+                    if received.event is not None
+                    else []
+                )
+                captures.append(Capture(frames, received_ms, received.event, received.error, notes))
+            self.app.post_message(CapturesReceived(stream, captures, release))
+            await asyncio.sleep(0)  # an awaited recv on a ready socket may not yield
+
+    async def _pump_subscriber(self, endpoint: str) -> None:
+        async def run() -> None:
+            async with self._connected("sub", zmq.SUB, endpoint) as sock:
+                for prefix in self._prefixes:
+                    sock.subscribe(topic_for(prefix))
+                self._sub_socket = sock
+                try:
+                    await self._drain(sock, "sub", lambda: self._sub_tracker)
+                finally:
+                    self._sub_socket = None
+
+        await self._retrying("sub", endpoint, run)
+
+    async def _pump_observer(self, endpoint: str) -> None:
+        async def run() -> None:
+            async with self._connected("pub", zmq.SUB, endpoint) as sock:
+                sock.subscribe(b"")
+                tracker = SequenceTracker()
+                await self._drain(sock, "observer", lambda: tracker)
+
+        await self._retrying("pub", endpoint, run)
+
+    def set_prefixes(self, prefixes: Sequence[str]) -> None:
+        old = {topic_for(p) for p in self._prefixes}
+        self._prefixes = tuple(prefixes) or ("",)
+        new = {topic_for(p) for p in self._prefixes}
+        # seq counts every event, so a prefix filter makes gaps that mean nothing
+        self._sub_tracker = SequenceTracker(report_gaps=self._prefixes == ("",))
+        sock = self._sub_socket
+        if sock is None:
+            return
+        for topic in new - old:
+            sock.subscribe(topic)
+        for topic in old - new:
+            sock.unsubscribe(topic)
+
+    # --- the cluster: stats, probes, requests, control ----------------------------------------
+
+    async def _pump_stats(self, endpoint: str) -> None:
+        async def run() -> None:
+            async with self._connected("stats", zmq.SUB, endpoint) as sock:
+                sock.subscribe(b"")
+                await self._drain_stats(sock)
+
+        await self._retrying("stats", endpoint, run)
+
+    async def _drain_stats(self, sock: zmq.asyncio.Socket) -> None:
+        """Post only the newest snapshot of each batch; say once when one is malformed."""
+        complained = False
+        while True:
+            batch = [await sock.recv_multipart()]
+            while len(batch) < MAX_BATCH:
+                try:
+                    batch.append(await sock.recv_multipart(flags=zmq.DONTWAIT))
+                except zmq.Again:
+                    break
+            for frames in reversed(batch):
+                try:
+                    snapshot = decode_snapshot(frames)
+                except ProtocolError as exc:
+                    if not complained:
+                        complained = True
+                        self._problem(f"stats: ignoring a malformed snapshot: {exc}", "warning")
+                    continue
+                self.app.post_message(SnapshotReceived(snapshot))
+                break
+            await asyncio.sleep(0)
+
+    async def _probe(self, name: str, endpoint: str) -> None:
+        """A DEALER that only connects, so its monitor shows whether `endpoint` is up."""
+
+        async def run() -> None:
+            async with self._connected(name, zmq.DEALER, endpoint):
+                await asyncio.Event().wait()
+
+        await self._retrying(name, endpoint, run)
+
+    def send_request(self, path: str, count: int, concurrency: int) -> None:
+        endpoint = self.endpoints.req
+        if endpoint is None:
+            self._problem("no --req endpoint given: nowhere to send requests", "warning")
+            return
+        if count <= 1:
+            self._run(self._request_once(endpoint, path), "requests", f"request {path}")
+        else:
+            self._run(
+                self._request_load(endpoint, path, count, concurrency),
+                "requests",
+                f"{count} requests for {path}",
+            )
+
+    async def _request_once(self, endpoint: str, path: str) -> None:
+        async with Requester(
+            self.ctx, endpoint, timeout_ms=self.timeout_ms, tries=self.tries
+        ) as requester:
+            result = await requester.request(path)
+        self.app.post_message(RequestFinished(result))
+
+    async def _request_load(self, endpoint: str, path: str, count: int, concurrency: int) -> None:
+        done = 0
+
+        def progressed(_result: object) -> None:
+            nonlocal done
+            done += 1
+            self.app.post_message(LoadProgressed(done, count))
+
+        summary = await run_load(
+            self.ctx,
+            endpoint,
+            path,
+            count,
+            concurrency,
+            timeout_ms=self.timeout_ms,
+            tries=self.tries,
+            on_result=progressed,
+        )
+        self.app.post_message(LoadFinished(summary))
+
+    def control(self, command: str, **args: int) -> None:
+        endpoint = self.endpoints.control
+        if endpoint is None:
+            self._problem("no --control endpoint given: the cluster cannot be steered", "warning")
+            return
+        self._run(self._control(endpoint, command, args), "control", f"control: {command}")
+
+    async def _control(self, endpoint: str, command: str, args: dict[str, int]) -> None:
+        try:
+            reply = await send_command(
+                self.ctx, endpoint, command, timeout_ms=self.timeout_ms, **args
+            )
+        except ControlError as exc:
+            self._problem(f"{command}: {exc}")
+            return
+        self.app.post_message(ControlAnswered(command, reply))
+
+    async def _watch_cluster(self, cluster: EmbeddedCluster) -> None:
+        while (code := cluster.poll()) is None:
+            await asyncio.sleep(0.5)
+        tail = cluster.log_tail()
+        self._problem(
+            f"the embedded cluster exited with code {code}" + (f":\n{tail}" if tail else "")
+        )
+
+    # --- the embedded publisher ----------------------------------------------------------------
+
+    async def _run_publisher(self) -> None:
+        assert self.watch_path is not None and self.endpoints.pub is not None
+        for endpoint in (self.endpoints.pub, "tcp://127.0.0.1:0"):
+            publisher = ChangePublisher(self.ctx, endpoint, [str(self.watch_path)])
+            running = asyncio.create_task(publisher.run())
+            bound = asyncio.create_task(publisher.bound.wait())
+            try:
+                await asyncio.wait({running, bound}, return_when=asyncio.FIRST_COMPLETED)
+                if not bound.done():
+                    error = running.exception() if not running.cancelled() else None
+                    self._post_state("pub", "failed", endpoint, str(error))
+                    self._problem(f"the embedded publisher could not start: {error}")
+                    continue
+                await self._serve_publisher(publisher, running)
+                return
+            finally:
+                for task in (running, bound):
+                    task.cancel()
+                with contextlib.suppress(BaseException):
+                    await running
+
+    async def _serve_publisher(self, publisher: ChangePublisher, running: asyncio.Task) -> None:
+        self.publisher = publisher
+        endpoint = publisher.endpoint
+        assert endpoint is not None
+        publisher.add_listener(self._on_published)
+        self._post_state("pub", "bound", endpoint)
+        self.endpoints = replace(self.endpoints, pub=endpoint)
+        self._run(self._pump_subscriber(endpoint), "subscriber", f"subscribe to {endpoint}")
+        last = None
+        try:
+            while not running.done():
+                status = (publisher.published, publisher.subscribers, dict(publisher.subscriptions))
+                if status != last:
+                    last = status
+                    self.app.post_message(PublisherStatus(*status))
+                await asyncio.sleep(STATUS_INTERVAL_S)
+            error = running.exception() if not running.cancelled() else None
+            self._post_state("pub", "failed", endpoint, str(error))
+            self._problem(f"the embedded publisher stopped: {error}")
+        finally:
+            self.publisher = None
+
+    def _on_published(self, event: ChangeEvent) -> None:
+        """Called by the publisher for each event; hands them to the app ~30 times a second."""
+        self._pending_events.append(event)
+        if self._flush_handle is None:
+            loop = asyncio.get_running_loop()
+            self._flush_handle = loop.call_later(FLUSH_INTERVAL_S, self._flush_published)
+
+    def _flush_published(self) -> None:
+        self._flush_handle = None
+        events, self._pending_events = self._pending_events, []
+        if events and self._app is not None:
+            self.app.post_message(EventsPublished(events))
+
+    def publish(self, file: str, event: str) -> None:
+        if self.publisher is None:
+            self._problem("publishing by hand needs the embedded publisher", "warning")
+            return
+        try:
+            self.publisher.publish(file, event)
+        except RuntimeError as exc:
+            self._problem(f"could not publish: {exc}")

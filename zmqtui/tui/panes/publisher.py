@@ -1,0 +1,232 @@
+"""The publisher pane: what the watcher publishes, live, and a way to publish by hand.
+
+With the embedded stack the pane shows the in-process publisher itself: every event it sends,
+its exact count, and the subscribers and subscriptions its XPUB socket sees. Attached to a
+publisher elsewhere, it shows what a SUB socket subscribed to everything receives from it;
+who else subscribes is then only known to that publisher.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import ClassVar
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Vertical
+from textual.message import Message
+from textual.widgets import Input, Static
+
+from zmqtui.protocol import ChangeEvent
+from zmqtui.tui.messages import Capture
+from zmqtui.tui.widgets.feed import RateMeter, clock_time, format_rate, printable, printable_frames
+from zmqtui.tui.widgets.ring_log import RingLog
+
+EVENT_KINDS = ("created", "modified", "deleted", "moved")
+"""Kinds of change a hand-made event can have; `modified` when none is given."""
+
+PublishedItem = ChangeEvent | Capture
+
+
+def parse_manual_event(line: str) -> tuple[str, str] | None:
+    """`FILE [KIND]` typed by the user as (file, kind), or None for an empty line."""
+    line = line.strip()
+    if not line:
+        return None
+    head, _, last = line.rpartition(" ")
+    if head.strip() and last in EVENT_KINDS:
+        return head.strip(), last
+    return line, "modified"
+
+
+def format_subscriptions(subscriptions: dict[bytes, int], limit: int = 6) -> str:
+    """`"" (2), "src/" (1)`: each prefix escaped, the longest cut short, with its count."""
+    if not subscriptions:
+        return "none"
+    parts = [
+        f'"{printable(prefix, 24)}" ({count})'
+        for prefix, count in sorted(subscriptions.items())[:limit]
+    ]
+    if len(subscriptions) > limit:
+        parts.append(f"+{len(subscriptions) - limit} more")
+    return ", ".join(parts)
+
+
+class PublisherPane(Vertical):
+    """Events published (or, attached, received from the publisher), with counts and rate."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("n", "compose_event", "Publish"),
+    ]
+
+    DEFAULT_CSS = """
+    PublisherPane {
+        #publisher-stats { height: 2; padding: 0 1; }
+        #publisher-log { height: 1fr; }
+        #publisher-input { margin: 0 1; }
+        &.-attached #publisher-input { display: none; }
+        & > .publisher-pane--label { color: $text-muted; }
+        & > .publisher-pane--seq { color: $text-muted; }
+        & > .publisher-pane--kind { color: $text-accent; }
+        & > .publisher-pane--error { color: $text-error; }
+    }
+    """
+
+    COMPONENT_CLASSES: ClassVar[set[str]] = {
+        "publisher-pane--label",
+        "publisher-pane--seq",
+        "publisher-pane--kind",
+        "publisher-pane--error",
+    }
+
+    @dataclass
+    class PublishRequested(Message):
+        """The user typed an event to publish by hand."""
+
+        file: str
+        event: str
+
+    def __init__(
+        self,
+        *,
+        embedded: bool,
+        clock: Callable[[], float],
+        capacity: int = 10_000,
+        id: str | None = None,
+    ) -> None:
+        super().__init__(id=id, classes="" if embedded else "-attached")
+        self.embedded = embedded
+        self.clock = clock
+        self.capacity = capacity
+        self.published = 0
+        """Events published (embedded) or received (attached) - exact, whatever the log holds."""
+        self.subscribers: int | None = None
+        self.subscriptions: dict[bytes, int] = {}
+        self.offline_reason: str | None = None
+        self._rates = RateMeter()
+
+    def compose(self) -> ComposeResult:
+        yield Static(id="publisher-stats")
+        yield RingLog[PublishedItem](self._format_line, self.capacity, id="publisher-log")
+        yield Input(
+            placeholder="publish by hand: FILE [created|modified|deleted|moved] ⏎",
+            id="publisher-input",
+            compact=True,
+        )
+
+    def on_mount(self) -> None:
+        self._show_stats()
+        self.set_interval(1.0, self._tick, name="publisher rate")
+
+    @property
+    def log_view(self) -> RingLog[PublishedItem]:
+        return self.query_one("#publisher-log", RingLog)
+
+    # --- feeding ---------------------------------------------------------------------------
+
+    def add_events(self, events: list[ChangeEvent]) -> None:
+        """Events the embedded publisher sent; the count comes from `set_status`."""
+        self.published += len(events)
+        self.log_view.extend(events)
+        self._rates.observe(self.clock(), self.published)
+        self._show_stats()
+
+    def add_captures(self, captures: list[Capture]) -> None:
+        """What a SUB socket received from a publisher elsewhere."""
+        self.published += len(captures)
+        self.log_view.extend(captures)
+        self._rates.observe(self.clock(), self.published)
+        self._show_stats()
+
+    def set_status(self, published: int, subscribers: int, subscriptions: dict[bytes, int]) -> None:
+        """The embedded publisher's own counters."""
+        self.published = published
+        self.subscribers = subscribers
+        self.subscriptions = subscriptions
+        self.offline_reason = None
+        self._show_stats()
+
+    def set_offline(self, reason: str) -> None:
+        """Say why nothing can be shown (no endpoint, publisher failed to start)."""
+        self.offline_reason = reason
+        self._show_stats()
+
+    def _tick(self) -> None:
+        self._rates.observe(self.clock(), self.published)
+        self._show_stats()
+
+    # --- showing ---------------------------------------------------------------------------
+
+    def _style(self, name: str):
+        return self.get_component_rich_style(f"publisher-pane--{name}", partial=True)
+
+    def _show_stats(self) -> None:
+        label = self._style("label")
+        if self.offline_reason is not None:
+            text = Text(self.offline_reason, style=self._style("error"))
+        elif self.embedded:
+            text = Text.assemble(
+                ("published ", label),
+                f"{self.published:,}",
+                ("  rate ", label),
+                format_rate(self._rates.rate),
+                ("  subscribers ", label),
+                "—" if self.subscribers is None else str(self.subscribers),
+                ("\nsubscriptions ", label),
+                format_subscriptions(self.subscriptions),
+            )
+        else:
+            text = Text.assemble(
+                ("received ", label),
+                f"{self.published:,}",
+                ("  rate ", label),
+                format_rate(self._rates.rate),
+                ("\nsubscriber counts are known only for the embedded publisher", label),
+            )
+        self.query_one("#publisher-stats", Static).update(text)
+
+    def _format_line(self, item: PublishedItem) -> Text:
+        if isinstance(item, Capture):
+            if item.event is None:
+                return Text.assemble(
+                    clock_time(item.received_ms),
+                    "  ",
+                    (f"✗ {item.error}: ", self._style("error")),
+                    printable_frames(item.frames),
+                )
+            event = item.event
+        else:
+            event = item
+        seq = "—" if event.seq is None else str(event.seq)
+        kind = event.event or event.type
+        text = Text.assemble(
+            (f"#{seq:>6} ", self._style("seq")),
+            (f"{printable(kind.encode(), 8):<8} ", self._style("kind")),
+            clock_time(event.timestamp),
+            "  ",
+            printable(event.file.encode()),
+        )
+        if event.dest:
+            text.append(" → " + printable(event.dest.encode()))
+        return text
+
+    # --- publishing by hand ----------------------------------------------------------------
+
+    def action_compose_event(self) -> None:
+        if self.embedded:
+            self.query_one("#publisher-input", Input).focus()
+        else:
+            self.notify(
+                "publishing by hand needs the embedded publisher (run zmqtui without --sub)",
+                severity="warning",
+            )
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        parsed = parse_manual_event(event.value)
+        if parsed is None:
+            return
+        event.input.clear()
+        self.post_message(self.PublishRequested(*parsed))

@@ -1,0 +1,385 @@
+"""The subscriber pane: what a SUB socket receives, with live subscriptions and a filter.
+
+Everything received is kept in a bounded ring (for the filter and for export); the log shows
+the part that passes the filter. Counts are kept apart from both, so they stay exact when old
+lines fall out. Payloads are always shown as plain, escaped text, never as markup.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+from rich.console import Group, RenderableType
+from rich.json import JSON
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.message import Message
+from textual.widgets import Input, Static
+
+from zmqtui.tui.messages import Capture
+from zmqtui.tui.widgets.feed import RateMeter, clock_time, format_rate, printable, printable_frames
+from zmqtui.tui.widgets.ring_log import Ring, RingLog
+
+SLOW_LAG_MS = 1000
+"""Lag above which a line is flagged: the feed is falling behind (zguide's Suicidal Snail)."""
+
+
+def parse_prefixes(line: str) -> tuple[str, ...]:
+    """Comma-separated prefixes as typed; nothing typed means everything (`""`)."""
+    prefixes = tuple(dict.fromkeys(p.strip() for p in line.split(",") if p.strip()))
+    return prefixes or ("",)
+
+
+def describe_prefixes(prefixes: tuple[str, ...]) -> str:
+    if prefixes == ("",):
+        return "everything"
+    return ", ".join(f'"{printable(p.encode(), 24)}"' for p in prefixes)
+
+
+class CaptureFilter:
+    """What the filter input holds: plain text (case-insensitive) or `/regex/`."""
+
+    def __init__(self, expression: str = "") -> None:
+        self.expression = expression
+        self.pattern: re.Pattern[str] | None = None
+        self.text = ""
+        if expression.startswith("/") and len(expression) > 1:
+            body = (
+                expression[1:-1]
+                if expression.endswith("/") and len(expression) > 2
+                else expression[1:]
+            )
+            self.pattern = re.compile(body)  # re.error is the caller's to show
+        else:
+            self.text = expression.casefold()
+
+    @property
+    def active(self) -> bool:
+        return bool(self.pattern or self.text)
+
+    def matches(self, capture: Capture) -> bool:
+        if not self.active:
+            return True
+        haystack = searchable_text(capture)
+        if self.pattern is not None:
+            return self.pattern.search(haystack) is not None
+        return self.text in haystack.casefold()
+
+
+def searchable_text(capture: Capture) -> str:
+    """What the filter looks at: path, kind, destination and notes (or the escaped payload)."""
+    event = capture.event
+    if event is None:
+        return printable_frames(capture.frames, None)
+    parts = [event.file, event.event or event.type]
+    if event.dest:
+        parts.append(event.dest)
+    parts.extend(capture.notes)
+    return " ".join(parts)
+
+
+def export_record(capture: Capture) -> dict[str, Any]:
+    """One line of an export: the message as JSON when it is, else its frames."""
+    record: dict[str, Any] = {"received_ms": capture.received_ms}
+    if capture.event is not None:
+        record["lag_ms"] = capture.lag_ms
+        if capture.notes:
+            record["notes"] = capture.notes
+        record["message"] = json.loads(capture.frames[0])
+        return record
+    record["error"] = capture.error
+    frames: list[Any] = []
+    for frame in capture.frames:
+        try:
+            frames.append(frame.decode("utf-8"))
+        except UnicodeDecodeError:
+            frames.append({"hex": frame.hex()})
+    record["frames"] = frames
+    return record
+
+
+def export_captures(captures: list[Capture], directory: Path, now: float) -> Path:
+    """Write captures as JSON Lines to a new timestamped file in `directory`."""
+    stem = time.strftime("zmqtui-capture-%Y%m%d-%H%M%S", time.localtime(now))
+    path = directory / f"{stem}.jsonl"
+    suffix = 1
+    while path.exists():
+        suffix += 1
+        path = directory / f"{stem}-{suffix}.jsonl"
+    with path.open("x", encoding="utf-8") as out:
+        for capture in captures:
+            out.write(json.dumps(export_record(capture), ensure_ascii=False) + "\n")
+    return path
+
+
+class SubscriberPane(Vertical):
+    """Messages a SUB socket receives from the chosen endpoint."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("p", "toggle_follow", "Pause/follow"),
+        Binding("slash", "edit_filter", "Filter", key_display="/"),
+        Binding("s", "edit_prefixes", "Subscribe"),
+        Binding("e", "export", "Export"),
+        Binding("c", "clear", "Clear"),
+    ]
+
+    DEFAULT_CSS = """
+    SubscriberPane {
+        #subscriber-inputs { height: 1; margin: 0 1; }
+        #subscriber-prefixes { width: 1fr; margin-right: 1; }
+        #subscriber-filter { width: 1fr; }
+        #subscriber-filter.-invalid { color: $text-error; text-style: bold; }
+        #subscriber-stats { height: 2; padding: 0 1; }
+        #subscriber-log { height: 1fr; min-height: 3; }
+        #subscriber-detail { height: 9; border-top: solid $panel-lighten-2; padding: 0 1; }
+        &.-offline #subscriber-inputs { display: none; }
+        & > .subscriber-pane--label { color: $text-muted; }
+        & > .subscriber-pane--kind { color: $text-accent; }
+        & > .subscriber-pane--warning { color: $text-warning; }
+        & > .subscriber-pane--error { color: $text-error; }
+        & > .subscriber-pane--paused { color: $text-warning; text-style: bold; }
+    }
+    """
+
+    COMPONENT_CLASSES: ClassVar[set[str]] = {
+        "subscriber-pane--label",
+        "subscriber-pane--kind",
+        "subscriber-pane--warning",
+        "subscriber-pane--error",
+        "subscriber-pane--paused",
+    }
+
+    @dataclass
+    class SubscriptionsChanged(Message):
+        """The user changed the prefixes the SUB socket subscribes to."""
+
+        prefixes: tuple[str, ...]
+
+    def __init__(
+        self,
+        *,
+        clock: Callable[[], float],
+        capacity: int = 10_000,
+        export_dir: Path | None = None,
+        id: str | None = None,
+    ) -> None:
+        super().__init__(id=id)
+        self.clock = clock
+        self.capacity = capacity
+        self.export_dir = export_dir or Path.cwd()
+        self.captured: Ring[Capture] = Ring(capacity)
+        """The newest messages received, filtered or not: what the filter and export use."""
+        self.received = 0
+        self.shown = 0
+        """Messages that passed the filter when they arrived (exact, whatever the log holds)."""
+        self.not_events = 0
+        self.alerts = 0
+        self.last_lag_ms: int | None = None
+        self.max_lag_ms: int | None = None
+        self.prefixes: tuple[str, ...] = ("",)
+        self.filter = CaptureFilter()
+        self.offline_reason: str | None = None
+        self._rates = RateMeter()
+
+    def compose(self) -> ComposeResult:
+        with Horizontal(id="subscriber-inputs"):
+            yield Input(
+                placeholder="subscribe: prefixes, comma-separated (empty: everything) ⏎",
+                id="subscriber-prefixes",
+                compact=True,
+            )
+            yield Input(placeholder="filter: text or /regex/", id="subscriber-filter", compact=True)
+        yield Static(id="subscriber-stats")
+        yield RingLog[Capture](self._format_line, self.capacity, id="subscriber-log")
+        with VerticalScroll(id="subscriber-detail"):
+            yield Static(id="subscriber-detail-body")
+
+    def on_mount(self) -> None:
+        self.watch(self.log_view, "following", lambda _: self._show_stats(), init=False)
+        self.watch(self.log_view, "missed", lambda _: self._show_stats(), init=False)
+        self.set_interval(1.0, self._tick, name="subscriber rate")
+        self._show_stats()
+        self._show_detail(None)
+
+    @property
+    def log_view(self) -> RingLog[Capture]:
+        return self.query_one("#subscriber-log", RingLog)
+
+    # --- feeding ---------------------------------------------------------------------------
+
+    def add_captures(self, captures: list[Capture]) -> None:
+        """A batch from the SUB socket."""
+        self.captured.extend(captures)
+        self.received += len(captures)
+        for capture in captures:
+            if capture.event is None:
+                self.not_events += 1
+            else:
+                lag = capture.lag_ms
+                self.last_lag_ms = lag
+                if lag is not None and (self.max_lag_ms is None or lag > self.max_lag_ms):
+                    self.max_lag_ms = lag
+            self.alerts += len(capture.notes)
+        shown = [c for c in captures if self.filter.matches(c)] if self.filter.active else captures
+        self.shown += len(shown)
+        self.log_view.extend(shown)
+        self._rates.observe(self.clock(), self.received)
+        self._show_stats()
+
+    def set_offline(self, reason: str) -> None:
+        """No endpoint to subscribe to: say so instead of an empty list."""
+        self.offline_reason = reason
+        self.add_class("-offline")
+        self._show_stats()
+
+    def _tick(self) -> None:
+        self._rates.observe(self.clock(), self.received)
+        self._show_stats()
+
+    # --- showing ---------------------------------------------------------------------------
+
+    def _style(self, name: str):
+        return self.get_component_rich_style(f"subscriber-pane--{name}", partial=True)
+
+    def _show_stats(self) -> None:
+        label = self._style("label")
+        if self.offline_reason is not None:
+            text = Text(self.offline_reason, style=self._style("error"))
+            self.query_one("#subscriber-stats", Static).update(text)
+            return
+        log = self.log_view
+        text = Text.assemble(
+            ("received ", label),
+            f"{self.received:,}",
+            ("  rate ", label),
+            format_rate(self._rates.rate),
+            ("  shown ", label),
+            f"{self.shown:,}",
+        )
+        if self.alerts:
+            text.append(f"  ⚠ {self.alerts:,} alerts", self._style("warning"))
+        if self.not_events:
+            text.append(f"  ✗ {self.not_events:,} not events", self._style("error"))
+        text.append("\nsubscribed ", label)
+        text.append(describe_prefixes(self.prefixes))
+        if self.last_lag_ms is not None:
+            text.append("  lag ", label)
+            text.append(f"{self.last_lag_ms} ms (max {self.max_lag_ms} ms)")
+        if log.following:
+            text.append("  following", label)
+        else:
+            text.append(f"  ⏸ paused, {log.missed:,} new (p follows)", self._style("paused"))
+        self.query_one("#subscriber-stats", Static).update(text)
+
+    def _format_line(self, capture: Capture) -> Text:
+        text = Text(clock_time(capture.received_ms) + "  ")
+        event = capture.event
+        if event is None:
+            text.append(f"✗ {capture.error}: ", self._style("error"))
+            text.append(printable_frames(capture.frames))
+            return text
+        lag = capture.lag_ms or 0
+        text.append(f"{lag:>5}ms ", self._style("warning") if lag > SLOW_LAG_MS else "")
+        text.append(f"#{'—' if event.seq is None else event.seq:<6} ", self._style("label"))
+        text.append(
+            f"{printable((event.event or event.type).encode(), 8):<8} ", self._style("kind")
+        )
+        text.append(printable(event.file.encode()))
+        if event.dest:
+            text.append(" → " + printable(event.dest.encode()))
+        for note in capture.notes:
+            text.append(f"  ⚠ {note}", self._style("warning"))
+        return text
+
+    def _show_detail(self, capture: Capture | None) -> None:
+        body = self.query_one("#subscriber-detail-body", Static)
+        body.update(self._detail(capture))
+
+    def _detail(self, capture: Capture | None) -> RenderableType:
+        label = self._style("label")
+        if capture is None:
+            return Text("the selected message appears here, whole", style=label)
+        header = Text.assemble(("received ", label), clock_time(capture.received_ms))
+        if capture.event is not None:
+            header.append_text(Text.assemble(("  lag ", label), f"{capture.lag_ms} ms"))
+            for note in capture.notes:
+                header.append(f"\n⚠ {note}", self._style("warning"))
+            return Group(header, JSON(capture.frames[0].decode("utf-8"), indent=2))
+        header.append(f"\n✗ {capture.error}", self._style("error"))
+        frames = [
+            Text.assemble((f"frame {index} ({len(frame)} bytes) ", label), printable(frame, 4000))
+            for index, frame in enumerate(capture.frames)
+        ]
+        return Group(header, *frames)
+
+    def on_ring_log_cursor_moved(self, event: RingLog.CursorMoved) -> None:
+        event.stop()
+        self._show_detail(event.item)
+
+    # --- subscriptions, filter, follow, export ---------------------------------------------
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        if event.input.id == "subscriber-prefixes":
+            prefixes = parse_prefixes(event.value)
+            if prefixes != self.prefixes:
+                self.prefixes = prefixes
+                self.post_message(self.SubscriptionsChanged(prefixes))
+                self._show_stats()
+        self.log_view.focus()
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        if event.input.id != "subscriber-filter":
+            return
+        event.stop()
+        try:
+            self.filter = CaptureFilter(event.value)
+        except re.error as exc:
+            event.input.add_class("-invalid")
+            event.input.tooltip = f"not a regular expression: {exc}"
+            return
+        event.input.remove_class("-invalid")
+        event.input.tooltip = None
+        self.log_view.replace(c for c in self.captured if self.filter.matches(c))
+        self.shown = len(self.log_view.ring)
+        self._show_stats()
+
+    def action_toggle_follow(self) -> None:
+        log = self.log_view
+        if log.following:
+            log.pause()
+        else:
+            log.follow()
+
+    def action_edit_filter(self) -> None:
+        self.query_one("#subscriber-filter", Input).focus()
+
+    def action_edit_prefixes(self) -> None:
+        self.query_one("#subscriber-prefixes", Input).focus()
+
+    def action_clear(self) -> None:
+        """Forget what was captured (counts stay: they are totals since start)."""
+        self.captured.clear()
+        self.log_view.clear()
+
+    def action_export(self) -> None:
+        """Write what is held to `zmqtui-capture-<time>.jsonl` in the export directory."""
+        captures = list(self.captured)
+        if not captures:
+            self.notify("nothing captured yet", severity="warning")
+            return
+        try:
+            path = export_captures(captures, self.export_dir, self.clock())
+        except OSError as exc:
+            self.notify(f"export failed: {exc}", severity="error")
+            return
+        held = "" if len(captures) == self.received else f" (the newest of {self.received:,})"
+        self.notify(f"exported {len(captures):,} messages{held} to {path}")

@@ -1,0 +1,72 @@
+"""Helpers for showing message feeds: payloads made safe, clock times, and rates."""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+
+MAX_SHOWN_CHARS = 200
+"""How much of a frame a one-line view shows."""
+
+
+def printable(data: bytes, limit: int | None = MAX_SHOWN_CHARS) -> str:
+    """A frame as one line of plain text: UTF-8 as is, anything unprintable escaped.
+
+    The result is meant for `rich.text.Text`, never for markup; escaping also keeps terminal
+    control sequences and newlines in a payload from reaching the screen.
+    """
+    shown = data if limit is None else data[: limit * 4]
+    text = shown.decode("utf-8", "backslashreplace")
+    escaped = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+    if limit is not None and (len(escaped) > limit or len(shown) < len(data)):
+        escaped = escaped[:limit] + "…"
+    return escaped
+
+
+def printable_frames(frames: list[bytes], limit: int | None = MAX_SHOWN_CHARS) -> str:
+    """Several frames on one line, separated by │."""
+    return " │ ".join(printable(frame, limit) for frame in frames)
+
+
+def clock_time(ms: int) -> str:
+    """Local wall-clock time of a millisecond timestamp: `HH:MM:SS.mmm`."""
+    seconds, millis = divmod(int(ms), 1000)
+    try:
+        return time.strftime("%H:%M:%S", time.localtime(seconds)) + f".{millis:03d}"
+    except (OverflowError, OSError, ValueError):
+        return "??:??:??.???"
+
+
+class RateMeter:
+    """Messages per second over the last `window_s` seconds, from (time, total) samples."""
+
+    def __init__(self, window_s: float = 5.0) -> None:
+        self.window_s = window_s
+        self._samples: deque[tuple[float, int]] = deque()
+
+    def observe(self, now: float, total: int) -> None:
+        """Record that `total` messages had arrived by `now` (seconds)."""
+        self._samples.append((now, total))
+        while len(self._samples) > 2 and now - self._samples[1][0] >= self.window_s:
+            self._samples.popleft()
+
+    @property
+    def rate(self) -> float | None:
+        """The recent rate, or None until two samples some time apart exist."""
+        if len(self._samples) < 2:
+            return None
+        (t0, n0), (t1, n1) = self._samples[0], self._samples[-1]
+        if t1 - t0 <= 0:
+            return None
+        return (n1 - n0) / (t1 - t0)
+
+
+def format_rate(rate: float | None) -> str:
+    """`12.3/s`, `1.2k/s`, or `—/s` when unknown."""
+    if rate is None:
+        return "—/s"
+    if rate >= 10_000:
+        return f"{rate / 1000:.0f}k/s"
+    if rate >= 1000:
+        return f"{rate / 1000:.1f}k/s"
+    return f"{rate:.1f}/s"

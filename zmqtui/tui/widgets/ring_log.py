@@ -1,0 +1,321 @@
+"""A bounded, follow-the-tail log on Textual's Line API.
+
+A stock `Log` repaints on every write and its memory grows with queued refreshes; here new
+items go into a fixed-size ring, and the widget repaints at most `FPS` times a second and only
+the lines on screen. The oldest items fall out of the ring; whoever feeds the log keeps the
+exact counts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any, ClassVar, Generic, TypeVar
+
+from rich.text import Text
+from textual import events
+from textual.binding import Binding, BindingType
+from textual.geometry import Size
+from textual.message import Message
+from textual.reactive import reactive
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
+
+T = TypeVar("T")
+
+FPS = 30
+"""Most repaints per second: enough to look live, cheap under a flood."""
+
+
+class Ring(Generic[T]):
+    """A list of at most `capacity` items where appending past the end drops the oldest.
+
+    Items keep an absolute index (`first` ... `first + len - 1`) that does not change when
+    older items are dropped, so a cursor can stay on the same item.
+    """
+
+    def __init__(self, capacity: int) -> None:
+        if capacity < 1:
+            raise ValueError("capacity must be at least 1")
+        self.capacity = capacity
+        self._items: list[Any] = [None] * capacity
+        self._start = 0
+        self._len = 0
+        self.appended = 0
+        """Items ever appended (the absolute index of the next one)."""
+
+    def __len__(self) -> int:
+        return self._len
+
+    @property
+    def first(self) -> int:
+        """Absolute index of the oldest item still held."""
+        return self.appended - self._len
+
+    def append(self, item: T) -> None:
+        end = (self._start + self._len) % self.capacity
+        self._items[end] = item
+        if self._len == self.capacity:
+            self._start = (self._start + 1) % self.capacity
+        else:
+            self._len += 1
+        self.appended += 1
+
+    def extend(self, items: Iterable[T]) -> None:
+        for item in items:
+            self.append(item)
+
+    def __getitem__(self, position: int) -> T:
+        """The item at `position` counted from the oldest held (0) - not an absolute index."""
+        if not 0 <= position < self._len:
+            raise IndexError(position)
+        return self._items[(self._start + position) % self.capacity]
+
+    def __iter__(self) -> Iterator[T]:
+        for position in range(self._len):
+            yield self._items[(self._start + position) % self.capacity]
+
+    def clear(self) -> None:
+        """Forget every item; absolute indexes keep counting."""
+        self._items = [None] * self.capacity
+        self._start = 0
+        self._len = 0
+
+
+class RingLog(ScrollView, Generic[T], can_focus=True):
+    """Shows the items of a `Ring`, one line each, following the newest unless told not to.
+
+    Moving the cursor or scrolling up stops following (the view stays on what the user
+    reads) and counts what arrived meanwhile; `end` follows again.
+    """
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("up", "cursor_up", "Up", show=False),
+        Binding("down", "cursor_down", "Down", show=False),
+        Binding("pageup", "page_up", "Page up", show=False),
+        Binding("pagedown", "page_down", "Page down", show=False),
+        Binding("home", "first", "Oldest", show=False),
+        Binding("end", "follow", "Follow", show=False),
+    ]
+
+    COMPONENT_CLASSES: ClassVar[set[str]] = {"ring-log--cursor"}
+
+    DEFAULT_CSS = """
+    RingLog {
+        overflow-x: hidden;
+        overflow-y: scroll;
+        scrollbar-size-vertical: 1;
+        & > .ring-log--cursor { background: $block-cursor-blurred-background; }
+        &:focus > .ring-log--cursor {
+            background: $block-cursor-background;
+            color: $block-cursor-foreground;
+        }
+    }
+    """
+
+    following: reactive[bool] = reactive(True)
+    """True while the view sticks to the newest line."""
+    missed: reactive[int] = reactive(0)
+    """Items that arrived while not following."""
+
+    @dataclass
+    class CursorMoved(Message):
+        """The cursor is on a different item (sent at most once per frame)."""
+
+        ring_log: RingLog[Any]
+        item: Any | None
+
+        @property
+        def control(self) -> RingLog[Any]:
+            return self.ring_log
+
+    def __init__(
+        self,
+        format_line: Callable[[T], Text],
+        capacity: int = 10_000,
+        *,
+        name: str | None = None,
+        id: str | None = None,
+        classes: str | None = None,
+    ) -> None:
+        super().__init__(name=name, id=id, classes=classes)
+        self.format_line = format_line
+        self.ring: Ring[T] = Ring(capacity)
+        self.cursor: int | None = None
+        """Absolute index of the selected item, or None before anything arrived."""
+        self._dirty = False
+        self._reported_cursor: int | None = -1
+        self._top_item = 0
+        """Absolute index of the item on the top line while not following."""
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        self.set_interval(1 / FPS, self._repaint, name="ring-log repaint")
+
+    # --- feeding -----------------------------------------------------------------------------
+
+    def extend(self, items: list[T]) -> None:
+        """Add items; the screen catches up on the next frame."""
+        if not items:
+            return
+        self.ring.extend(items)
+        if not self.following:
+            self.missed += len(items)
+        self._dirty = True
+
+    def replace(self, items: Iterable[T]) -> None:
+        """Show exactly these items (e.g. after the filter changed) and follow the newest."""
+        self.ring.clear()
+        self.ring.extend(items)
+        self.cursor = None
+        self.following = True
+        self._dirty = True
+
+    def clear(self) -> None:
+        self.replace(())
+
+    @property
+    def selected(self) -> T | None:
+        """The item under the cursor, if it is still held."""
+        if self.cursor is None or not len(self.ring):
+            return None
+        position = self.cursor - self.ring.first
+        if 0 <= position < len(self.ring):
+            return self.ring[position]
+        return None
+
+    # --- painting ----------------------------------------------------------------------------
+
+    def _repaint(self) -> None:
+        """Once per frame at most: size, scroll position, cursor, and a repaint if needed."""
+        if not self._dirty:
+            return
+        self._dirty = False
+        count = len(self.ring)
+        self.virtual_size = Size(self.scrollable_content_region.width, count)
+        if self.following:
+            if count:
+                self.cursor = self.ring.appended - 1
+            bottom = max(0, count - self.scrollable_content_region.height)
+            self._set_scroll_quietly(bottom)
+        else:
+            # Keep the same item on the top line although older ones fell out of the ring.
+            top = max(0, self._top_item - self.ring.first)
+            self._set_scroll_quietly(top)
+            if self.cursor is not None and self.cursor < self.ring.first:
+                self.cursor = self.ring.first if count else None
+        self.refresh()
+        self._report_cursor()
+
+    def _set_scroll_quietly(self, y: int) -> None:
+        self._adjusting = True
+        try:
+            self.scroll_to(y=y, animate=False, immediate=True)
+        finally:
+            self._adjusting = False
+
+    def _report_cursor(self) -> None:
+        if self.cursor != self._reported_cursor:
+            self._reported_cursor = self.cursor
+            self.post_message(self.CursorMoved(self, self.selected))
+
+    def render_line(self, y: int) -> Strip:
+        width = self.scrollable_content_region.width
+        position = int(self.scroll_offset.y) + y
+        if not 0 <= position < len(self.ring):
+            return Strip.blank(width, self.rich_style)
+        item = self.ring[position]
+        text = self.format_line(item)
+        text.no_wrap = True
+        segments = list(text.render(self.app.console, end=""))
+        strip = Strip(segments).crop_extend(0, width, self.rich_style)
+        if self.ring.first + position == self.cursor:
+            strip = strip.apply_style(self.get_component_rich_style("ring-log--cursor"))
+        return strip
+
+    def notify_style_update(self) -> None:
+        super().notify_style_update()
+        self.refresh()
+
+    def on_resize(self, event: events.Resize) -> None:
+        self._dirty = True
+
+    # --- following and the cursor ------------------------------------------------------------
+
+    _adjusting = False
+
+    def watch_scroll_y(self, old_value: float, new_value: float) -> None:
+        super().watch_scroll_y(old_value, new_value)
+        if self._adjusting:
+            return
+        if new_value < old_value and new_value < self.max_scroll_y:
+            self._stop_following()
+        self._top_item = self.ring.first + int(new_value)
+        if not self.following and new_value > old_value and new_value >= self.max_scroll_y:
+            self.follow()  # scrolled back to the bottom by hand
+
+    def _stop_following(self) -> None:
+        if self.following:
+            self.following = False
+            self.missed = 0
+            self._top_item = self.ring.first + int(self.scroll_offset.y)
+
+    def follow(self) -> None:
+        """Stick to the newest line again."""
+        self.following = True
+        self.missed = 0
+        self._dirty = True
+
+    def pause(self) -> None:
+        """Stop following: the view stays put while items keep arriving."""
+        self._stop_following()
+
+    def _move_cursor(self, delta: int) -> None:
+        if not len(self.ring):
+            return
+        self._stop_following()
+        last = self.ring.appended - 1
+        current = self.cursor if self.cursor is not None else last
+        self.cursor = min(last, max(self.ring.first, current + delta))
+        position = self.cursor - self.ring.first
+        height = self.scrollable_content_region.height
+        top = int(self.scroll_offset.y)
+        if position < top:
+            self._set_scroll_quietly(position)
+        elif position >= top + height:
+            self._set_scroll_quietly(position - height + 1)
+        self._top_item = self.ring.first + int(self.scroll_offset.y)
+        self.refresh()
+        self._report_cursor()
+
+    def action_cursor_up(self) -> None:
+        self._move_cursor(-1)
+
+    def action_cursor_down(self) -> None:
+        self._move_cursor(1)
+
+    def action_page_up(self) -> None:
+        self._move_cursor(-max(1, self.scrollable_content_region.height - 1))
+
+    def action_page_down(self) -> None:
+        self._move_cursor(max(1, self.scrollable_content_region.height - 1))
+
+    def action_first(self) -> None:
+        self._move_cursor(-len(self.ring))
+
+    def action_follow(self) -> None:
+        self.follow()
+
+    def on_mouse_scroll_up(self, event: events.MouseScrollUp) -> None:
+        self._stop_following()
+
+    def on_click(self, event: events.Click) -> None:
+        offset = event.get_content_offset(self)
+        if offset is None:
+            return
+        position = int(self.scroll_offset.y) + offset.y
+        if 0 <= position < len(self.ring):
+            self._stop_following()
+            self.cursor = self.ring.first + position
+            self.refresh()
+            self._report_cursor()

@@ -38,7 +38,18 @@ def snapshot(workers: list[WorkerStats], at: int = T0, pid: int = 4242) -> Clust
         timestamp=at,
         endpoints={"frontend": "tcp://127.0.0.1:60401"},
         routing="lb",
-        broker={"frontend_in": 10, "frontend_out": 10},
+        broker={
+            "frontend_in": 30,
+            "frontend_bytes_in": 2048,
+            "frontend_out": 30,
+            "frontend_bytes_out": 4096,
+            "backend_in": 30,
+            "backend_bytes_in": 4096,
+            "backend_out": 30,
+            "backend_bytes_out": 2048,
+            "queued": 0,
+            "idle_workers": 3,
+        },
         workers=workers,
     )
 
@@ -149,7 +160,8 @@ class TestTable:
             header = str(app.query_one("#workers-header", Static).render())
             assert "supervisor 4242" in header and "routing lb" in header
             assert "1 ready  1 busy  1 dead" in header
-            assert "frontend_in 10" in header
+            assert "frontend  in 30 · 2.0K out 30 · 4.0K" in header
+            assert "backend   in 30 · 4.0K out 30 · 2.0K  queued 0  idle_workers 3" in header
 
     async def test_cursor_and_scroll_stay_on_the_same_worker_as_rows_come_and_go(self):
         many = [worker(slot, 100 + slot) for slot in range(40)]

@@ -170,7 +170,7 @@ class ComposerPane(Widget):
             yield Static(id="composer-status")
             yield ProgressBar(show_eta=False, id="composer-progress")
         with Horizontal(id="composer-body"):
-            response = RichLog(min_width=20, auto_scroll=False, id="composer-response")
+            response = RichLog(min_width=20, wrap=True, auto_scroll=False, id="composer-response")
             response.border_title = "response"
             yield response
             history = OptionList(id="composer-history")

@@ -147,10 +147,10 @@ class WorkersPane(Widget):
             #workers-offline { display: block; }
             #workers-top, #workers-table { opacity: 60%; }
         }
-        #workers-top { height: 3; }
+        #workers-top { height: 4; }
         #workers-header { width: 1fr; padding: 0 1; }
         #workers-throughput { width: 34; padding-right: 1; }
-        #workers-sparkline { height: 2; }
+        #workers-sparkline { height: 3; }
     }
     """
 
@@ -278,7 +278,7 @@ class WorkersPane(Widget):
         ]
 
     def _header_text(self, snapshot: ClusterSnapshot) -> Text:
-        """Three lines: who and how, workers by state, broker counters."""
+        """Four lines: who and how, workers by state, broker counters."""
         label, value = self._style("label"), self._style("value")
         workers = self._workers.values()
         remote = sum(1 for worker in workers if worker.remote)
@@ -305,11 +305,32 @@ class WorkersPane(Widget):
         text.append("\n")
         text.append_text(Text("  ").join(states) if states else Text("no workers", label))
         text.append("\n")
-        text.append("broker", label)
-        for key, count in snapshot.broker.items():
-            shown = format_bytes(count) if "bytes" in key else str(count)
-            text.append_text(Text.assemble(("  ", label), (f"{key} ", label), (shown, value)))
+        text.append_text(self._broker_text(snapshot.broker))
         return text
+
+    def _broker_text(self, broker: dict[str, int]) -> Text:
+        """Two lines: frames and bytes each way on the frontend, then the backend and the rest."""
+        label, value = self._style("label"), self._style("value")
+        lines: list[Text] = []
+        shown: set[str] = set()
+        for side in ("frontend", "backend"):
+            line = Text.assemble((f"{side:<9}", label))
+            for direction in ("in", "out"):
+                frames, size = f"{side}_{direction}", f"{side}_bytes_{direction}"
+                shown.update((frames, size))
+                line.append_text(
+                    Text.assemble(
+                        (f" {direction} ", label),
+                        (str(broker.get(frames, NO_VALUE)), value),
+                        (" · ", label),
+                        (format_bytes(_float(broker.get(size))), value),
+                    )
+                )
+            lines.append(line)
+        for key, count in broker.items():
+            if key not in shown:
+                lines[-1].append_text(Text.assemble((f"  {key} ", label), (str(count), value)))
+        return Text("\n").join(lines)
 
     def _rate_text(self) -> Text:
         label, value = self._style("label"), self._style("value")

@@ -1,0 +1,249 @@
+"""`zmqtui request PATH`: ask a filer for a file, like the book's zmq-filer-req.js.
+
+Exit codes: 0 every request got a file; 1 an error reply (or an answer that is not a reply);
+2 bad usage, settings or endpoint; 3 no answer after every try (unavailable).
+"""
+
+from __future__ import annotations
+
+import json
+import unicodedata
+from datetime import datetime
+
+import click
+import zmq.asyncio
+
+from zmqtui.commands._run import run_service
+from zmqtui.config import load_settings
+from zmqtui.protocol import ErrorReply, FileReply
+from zmqtui.services.requester import (
+    MAX_REPLY_BYTES,
+    LoadSummary,
+    Requester,
+    RequestResult,
+    run_load,
+)
+
+EXIT_OK = 0
+EXIT_ERROR_REPLY = 1
+EXIT_UNAVAILABLE = 3
+
+
+@click.command()
+@click.argument("path")
+@click.option(
+    "--connect",
+    "endpoint",
+    metavar="ENDPOINT",
+    help="The filer or cluster to ask [default: the `req` setting, tcp://127.0.0.1:60401].",
+)
+@click.option(
+    "--count",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Requests to send; more than one prints a summary instead of the reply.",
+)
+@click.option(
+    "--concurrency",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Requests in flight at once, each on its own socket.",
+)
+@click.option(
+    "--timeout",
+    "timeout_ms",
+    type=click.IntRange(min=1),
+    metavar="MS",
+    help="Wait this long for a reply before retrying [default: `timeout_ms` setting, 2500].",
+)
+@click.option(
+    "--tries",
+    type=click.IntRange(min=1),
+    help="Give up after this many tries [default: the `tries` setting, 3].",
+)
+@click.option(
+    "--max-reply-bytes",
+    type=click.IntRange(min=1),
+    default=MAX_REPLY_BYTES,
+    show_default=True,
+    help="Largest reply accepted; a bigger one is dropped and counts as no answer.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the reply (or summary) as JSON.")
+@click.option(
+    "--config",
+    "config_file",
+    type=click.Path(dir_okay=False),
+    help="TOML settings file [default: $ZMQTUI_CONFIG or ~/.config/zmqtui/config.toml].",
+)
+def command(
+    path: str,
+    endpoint: str | None,
+    count: int,
+    concurrency: int,
+    timeout_ms: int | None,
+    tries: int | None,
+    max_reply_bytes: int,
+    as_json: bool,
+    config_file: str | None,
+) -> None:
+    """Request PATH from a filer and print the reply.
+
+    With --count N, send N requests with --concurrency C in flight and print a summary:
+    replies per pid, errors by code, rate and latency percentiles. A request with no reply
+    within --timeout is sent again on a fresh socket, up to --tries times.
+
+    \b
+    Exit status:
+      0  every request got the file
+      1  an error reply, or an answer that is not a reply
+      2  bad usage, settings or endpoint
+      3  no answer after every try (unavailable)
+    """
+    run_service(
+        _request(
+            path,
+            endpoint,
+            count,
+            concurrency,
+            timeout_ms,
+            tries,
+            max_reply_bytes,
+            as_json,
+            config_file,
+        )
+    )
+
+
+async def _request(
+    path: str,
+    endpoint: str | None,
+    count: int,
+    concurrency: int,
+    timeout_ms: int | None,
+    tries: int | None,
+    max_reply_bytes: int,
+    as_json: bool,
+    config_file: str | None,
+) -> int:
+    settings = load_settings(config_file, req=endpoint, timeout_ms=timeout_ms, tries=tries)
+    ctx = zmq.asyncio.Context()
+    try:
+        if count > 1:
+            summary = await run_load(
+                ctx,
+                settings.req,
+                path,
+                count,
+                concurrency,
+                timeout_ms=settings.timeout_ms,
+                tries=settings.tries,
+                max_reply_bytes=max_reply_bytes,
+            )
+            click.echo(json.dumps(summary.to_wire()) if as_json else format_summary(summary))
+            return summary_exit_code(summary)
+        if not as_json:
+            click.echo(f"Sending a request for {printable(path, keep='')}")
+        async with Requester(
+            ctx,
+            settings.req,
+            timeout_ms=settings.timeout_ms,
+            tries=settings.tries,
+            max_reply_bytes=max_reply_bytes,
+        ) as requester:
+            result = await requester.request(path)
+        return report(result, settings.req, settings.timeout_ms, as_json)
+    finally:
+        ctx.destroy(linger=0)
+
+
+def report(result: RequestResult, endpoint: str, timeout_ms: int, as_json: bool) -> int:
+    """Print one request's outcome; return the exit code."""
+    if result.outcome == "unavailable":
+        click.echo(
+            f"zmqtui: no reply from {endpoint} after {result.tries} tries of {timeout_ms} ms; "
+            "is a filer running there?",
+            err=True,
+        )
+        return EXIT_UNAVAILABLE
+    if result.outcome == "malformed":
+        click.echo(f"zmqtui: {endpoint} answered with a {result.error}", err=True)
+        return EXIT_ERROR_REPLY
+    reply = result.reply
+    if as_json:
+        assert result.raw is not None
+        click.echo(result.raw.decode("utf-8", "replace"))
+    elif isinstance(reply, FileReply):
+        click.echo(
+            f"Received response from pid {reply.pid} at {format_ms(reply.timestamp)}"
+            f" ({result.latency_ms:.1f} ms, {plural(result.tries, 'try', 'tries')})"
+        )
+        content = printable(reply.content)
+        click.echo(content, nl=not content.endswith("\n"))
+    if isinstance(reply, ErrorReply):
+        if not as_json:
+            click.echo(
+                f"Received error {reply.code} from pid {reply.pid}: {printable(reply.message)}",
+                err=True,
+            )
+        return EXIT_ERROR_REPLY
+    return EXIT_OK
+
+
+def format_summary(summary: LoadSummary) -> str:
+    """The load summary as aligned `label: value` lines."""
+    by_pid = ", ".join(f"{pid}: {n}" for pid, n in sorted(summary.replies_by_pid.items()))
+    errors = ", ".join(f"{code} {n}" for code, n in sorted(summary.errors_by_code.items()))
+    latency = "  ".join(
+        f"{name} {'-' if value is None else f'{value:.2f}'}"
+        for name, value in summary.latency.items()
+    )
+    rows = [
+        ("Answered", f"{summary.answered} in {summary.elapsed_s:.2f} s ({summary.rate:.1f} req/s)"),
+        ("File replies", summary.replies),
+        ("Replies by pid", by_pid or "none"),
+        ("Errors", errors or "none"),
+        ("Malformed", summary.malformed),
+        ("Unavailable", f"{summary.unavailable} (not sent: {summary.not_sent})"),
+        ("Retries", f"{summary.retries} (stale replies discarded: {summary.discarded})"),
+        ("Latency (ms)", latency),
+    ]
+    head = (
+        f"Sent {summary.sent} of {summary.count} requests for {printable(summary.path, keep='')}"
+        f" to {summary.endpoint}, {summary.concurrency} in flight"
+    )
+    return "\n".join([head, *(f"{label + ':':<16}{value}" for label, value in rows)])
+
+
+def summary_exit_code(summary: LoadSummary) -> int:
+    if summary.unavailable:
+        return EXIT_UNAVAILABLE
+    if summary.errors_by_code or summary.malformed:
+        return EXIT_ERROR_REPLY
+    return EXIT_OK
+
+
+def format_ms(timestamp_ms: int) -> str:
+    """Milliseconds since the epoch as local time, to the millisecond."""
+    try:
+        moment = datetime.fromtimestamp(timestamp_ms / 1000)
+    except (OverflowError, OSError, ValueError):
+        return str(timestamp_ms)
+    return moment.isoformat(sep=" ", timespec="milliseconds")
+
+
+def printable(text: str, keep: str = "\n\t") -> str:
+    """`text` with control characters (other than those in `keep`) escaped, e.g. `\\x1b`."""
+    if text.isprintable():
+        return text
+    return "".join(
+        c.encode("unicode_escape").decode()
+        if unicodedata.category(c) == "Cc" and c not in keep
+        else c
+        for c in text
+    )
+
+
+def plural(n: int, one: str, many: str) -> str:
+    return f"{n} {one if n == 1 else many}"

@@ -1,0 +1,108 @@
+"""`zmqtui serve --root DIR`: answer file requests on REP, like the book's zmq-filer-rep.js."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+
+import click
+import zmq.asyncio
+
+from zmqtui.commands._run import run_service
+from zmqtui.config import MAX_FILE_BYTES, load_settings
+from zmqtui.protocol import ErrorReply
+from zmqtui.services.filer import Answer, FileRules, serve_files
+
+SHOWN_CHARS = 200
+"""Longest path or message printed per request; the rest is cut."""
+
+
+@click.command()
+@click.option(
+    "--root",
+    required=True,
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="The directory to serve; nothing outside it is ever read.",
+)
+@click.option(
+    "--bind",
+    "endpoint",
+    metavar="ENDPOINT",
+    help="Where to answer [default: the `req` setting, tcp://127.0.0.1:60401].",
+)
+@click.option(
+    "--max-bytes",
+    type=click.IntRange(min=0),
+    default=MAX_FILE_BYTES,
+    show_default=True,
+    help="Largest file served; bigger ones get a TOO_LARGE error reply.",
+)
+@click.option("--insecure", is_flag=True, help="Allow binding a non-loopback address.")
+@click.option("--quiet", "-q", is_flag=True, help="Do not print a line per request.")
+@click.option(
+    "--config",
+    "config_file",
+    type=click.Path(dir_okay=False),
+    help="TOML settings file [default: $ZMQTUI_CONFIG or ~/.config/zmqtui/config.toml].",
+)
+def command(
+    root: Path,
+    endpoint: str | None,
+    max_bytes: int,
+    insecure: bool,
+    quiet: bool,
+    config_file: str | None,
+) -> None:
+    """Serve the UTF-8 text files under ROOT to requesters, one request at a time.
+
+    Each request `{"path": PATH}` (PATH relative to ROOT, or absolute under it) gets
+    `{"content", "timestamp", "pid"}`, or an error reply with a stable code.
+    """
+    logging.basicConfig(format="zmqtui serve: %(levelname)s: %(message)s")
+    run_service(_serve(root, endpoint, max_bytes, insecure, quiet, config_file))
+
+
+async def _serve(
+    root: Path,
+    endpoint: str | None,
+    max_bytes: int,
+    insecure: bool,
+    quiet: bool,
+    config_file: str | None,
+) -> None:
+    settings = load_settings(config_file, req=endpoint)
+    ctx = zmq.asyncio.Context()
+    try:
+        await serve_files(
+            ctx,
+            settings.req,
+            FileRules(root, max_bytes),
+            public=insecure,
+            on_bound=lambda bound: click.echo(f"Listening for zmq requesters on {bound}"),
+            on_answer=None if quiet else print_answer,
+        )
+    except asyncio.CancelledError:
+        click.echo("Shutting down")
+        raise
+    finally:
+        ctx.destroy(linger=0)
+
+
+def print_answer(answer: Answer) -> None:
+    """`Received request: PATH` like the book, plus a line for an error reply."""
+    if answer.request is not None:
+        click.echo(f"Received request: {one_line(answer.request.path)}")
+    reply = answer.reply
+    if isinstance(reply, ErrorReply):
+        prefix = "Replied" if answer.request is not None else "Received a bad request; replied"
+        click.echo(f"{prefix} with error {reply.code}: {one_line(reply.message)}")
+
+
+def one_line(text: str) -> str:
+    """`text` safe for one terminal line: control and other unprintable characters escaped."""
+    if len(text) > SHOWN_CHARS:
+        text = text[:SHOWN_CHARS] + "…"
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode() for c in text)

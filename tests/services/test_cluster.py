@@ -385,7 +385,7 @@ async def test_no_request_is_lost_while_workers_are_killed(
 
     async def killer() -> None:
         while True:
-            await asyncio.sleep(0.3)
+            await asyncio.sleep(0.5)
             live = [s.pid for s in supervisor.slots if s.state in ("ready", "busy")]
             if live:
                 victim = random.choice(live)
@@ -403,12 +403,12 @@ async def test_no_request_is_lost_while_workers_are_killed(
     try:
         async with asyncio.TaskGroup() as group:
             for _ in range(4):
-                group.create_task(client(75))
+                group.create_task(client(50))
     finally:
         killing.cancel()
-    assert len(kills) >= 3
-    assert len(results) == 300
+    assert len(kills) >= 2
+    assert len(results) == 200
     assert all(isinstance(r.reply, FileReply) and r.reply.id == r.request_id for r in results)
-    assert len({r.request_id for r in results}) == 300
+    assert len({r.request_id for r in results}) == 200
     counted = sum(slot.counters().requests for slot in supervisor.slots)
     assert counted >= len(results)

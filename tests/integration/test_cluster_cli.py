@@ -1,0 +1,197 @@
+"""`zmqtui cluster`, `zmqtui ctl` and `zmqtui request` as subprocesses over loopback TCP."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import selectors
+import shutil
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import psutil
+import pytest
+import zmq.asyncio
+from click.testing import CliRunner
+from conftest import Processes, free_tcp_port, wait_for_sync
+
+from zmqtui.commands.ctl import command as ctl_command
+from zmqtui.services.control import send_command
+
+pytestmark = pytest.mark.integration
+START = 20.0
+"""Seconds a cluster of fresh Python processes may take to come up on a busy machine."""
+
+
+@pytest.fixture
+def root(tmp_path: Path) -> Path:
+    served = tmp_path / "root"
+    served.mkdir()
+    (served / "target.txt").write_text("served by the cluster\n")
+    return served
+
+
+def read_line(proc: subprocess.Popen[str], timeout: float = START) -> str:
+    """The next stdout line of `proc`, failing after `timeout` seconds."""
+    assert proc.stdout is not None
+    with selectors.DefaultSelector() as selector:
+        selector.register(proc.stdout, selectors.EVENT_READ)
+        if not selector.select(timeout):
+            raise AssertionError(f"no output within {timeout}s")
+    return proc.stdout.readline().strip()
+
+
+class ClusterProcess:
+    """A `zmqtui cluster` child on free loopback ports, with small timers."""
+
+    def __init__(self, processes: Processes, root: Path, *extra: str, ports=None) -> None:
+        self.ports = ports or [free_tcp_port() for _ in range(3)]
+        self.frontend, self.stats, self.control = (f"tcp://127.0.0.1:{p}" for p in self.ports)
+        self.proc = processes.start(
+            "cluster",
+            "--root",
+            str(root),
+            "--bind",
+            self.frontend,
+            "--stats",
+            self.stats,
+            "--control",
+            self.control,
+            "--heartbeat-ms",
+            "200",
+            "--liveness",
+            "5",
+            "--grace-ms",
+            "3000",
+            "--restart-delay-ms",
+            "20",
+            *extra,
+        )
+
+    def listing(self) -> dict:
+        async def ask() -> dict:
+            ctx = zmq.asyncio.Context()
+            try:
+                return await send_command(ctx, self.control, "list", 2000, tries=1)
+            finally:
+                ctx.destroy(linger=0)
+
+        return asyncio.run(ask())
+
+    def wait_ready(self, count: int) -> dict:
+        def ready() -> dict | None:
+            listing = self.listing()
+            states = [w["state"] for w in listing["workers"]]
+            return listing if len(states) == count and set(states) <= {"ready", "busy"} else None
+
+        return wait_for_sync(ready, timeout=START, every=0.1)
+
+    def zmqtui(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "zmqtui", *args],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+
+    def ctl(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return self.zmqtui("ctl", "--control", self.control, *args)
+
+
+def gone(pids: list[int]) -> bool:
+    for pid in pids:
+        try:
+            if psutil.Process(pid).status() != psutil.STATUS_ZOMBIE:
+                return False
+        except psutil.NoSuchProcess:
+            pass
+    return True
+
+
+def runtime_dir(listing: dict) -> Path:
+    return Path(listing["endpoints"]["backend"].removeprefix("ipc://")).parent
+
+
+def test_cluster_serves_takes_orders_and_stops_cleanly(processes: Processes, root: Path):
+    cluster = ClusterProcess(processes, root, "--workers", "2")
+    assert read_line(cluster.proc) == f"Cluster listening for zmq requesters on {cluster.frontend}"
+    listing = cluster.wait_ready(2)
+    runtime = runtime_dir(listing)
+    assert runtime.is_dir() and (runtime.stat().st_mode & 0o777) == 0o700
+
+    answered = cluster.zmqtui("request", "target.txt", "--connect", cluster.frontend)
+    assert answered.returncode == 0, answered.stderr
+    assert "served by the cluster" in answered.stdout
+
+    table = cluster.ctl("list")
+    assert table.returncode == 0, table.stderr
+    lines = table.stdout.splitlines()
+    assert "routing lb" in lines[0] and lines[1].startswith("SLOT")
+    assert len(lines) == 4 and all(" ready " in line or " busy " in line for line in lines[2:])
+
+    scaled = cluster.ctl("scale", "3")
+    assert (scaled.returncode, scaled.stdout.strip()) == (0, "scaled to 3 local workers")
+    pids = [w["pid"] for w in cluster.wait_ready(3)["workers"]]
+
+    killed = cluster.ctl("kill", str(pids[0]))
+    assert killed.returncode == 0, killed.stderr
+    after = cluster.wait_ready(3)
+    assert pids[0] not in [w["pid"] for w in after["workers"]]
+    assert sum(w["crashes"] for w in after["workers"]) == 1
+
+    refused = cluster.ctl("restart", "1")
+    assert refused.returncode == 1 and "no worker with pid 1" in refused.stderr
+
+    pids = [w["pid"] for w in after["workers"]]
+    cluster.proc.send_signal(signal.SIGTERM)
+    assert cluster.proc.wait(timeout=15) == 0
+    assert gone(pids)
+    assert not runtime.exists()
+
+
+def test_workers_exit_when_their_supervisor_is_killed(processes: Processes, root: Path):
+    cluster = ClusterProcess(processes, root, "--workers", "2")
+    read_line(cluster.proc)
+    listing = cluster.wait_ready(2)
+    pids = [w["pid"] for w in listing["workers"]]
+    try:
+        cluster.proc.send_signal(signal.SIGKILL)
+        cluster.proc.wait(timeout=10)
+        wait_for_sync(lambda: gone(pids), timeout=10)
+    finally:
+        shutil.rmtree(runtime_dir(listing), ignore_errors=True)
+
+
+def test_second_cluster_on_the_same_endpoints_fails_fast(processes: Processes, root: Path):
+    first = ClusterProcess(processes, root, "--workers", "1", "--routing", "rr")
+    read_line(first.proc)
+    before = first.wait_ready(1)
+    shown = json.loads(first.ctl("--json", "list").stdout)
+    assert shown["ok"] and shown["routing"] == "rr"
+    assert set(shown["broker"]) >= {"frontend_in", "backend_out"}
+
+    second = ClusterProcess(processes, root, "--workers", "1", ports=first.ports)
+    assert second.proc.wait(timeout=15) == 2
+    assert second.proc.stderr is not None
+    assert "already in use" in second.proc.stderr.read()
+
+    after = first.wait_ready(1)
+    assert [w["pid"] for w in after["workers"]] == [w["pid"] for w in before["workers"]]
+    stopped = first.ctl("stop")
+    assert (stopped.returncode, stopped.stdout.strip()) == (0, "stopping the cluster")
+    assert first.proc.wait(timeout=15) == 0
+    assert gone([w["pid"] for w in after["workers"]])
+
+
+def test_ctl_reports_a_missing_cluster_and_bad_usage():
+    runner = CliRunner()
+    endpoint = f"tcp://127.0.0.1:{free_tcp_port()}"
+    missing = runner.invoke(
+        ctl_command, ["--control", endpoint, "--timeout", "100", "--tries", "2", "list"]
+    )
+    assert missing.exit_code == 2 and "no reply" in missing.output
+    assert runner.invoke(ctl_command, ["scale"]).exit_code == 2
+    assert runner.invoke(ctl_command, ["add", "3"]).exit_code == 2
+    assert runner.invoke(ctl_command, ["explode"]).exit_code == 2

@@ -1,0 +1,1 @@
+"""zmqtui's benchmarks, run on demand with `python -m benchmarks` from a checkout."""

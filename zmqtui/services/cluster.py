@@ -37,6 +37,7 @@ from zmqtui.protocol import ClusterSnapshot, now_ms
 from zmqtui.services import sockets
 from zmqtui.services.broker import DEFAULT_ROUTING, ROUTING_MODES, Broker, make_broker
 from zmqtui.services.control import ControlRequest, ControlServer
+from zmqtui.services.sockets import EndpointError
 from zmqtui.services.supervisor import Slot, Supervisor, Timings
 from zmqtui.services.worker import decode_heartbeat, heartbeat_endpoint_for
 
@@ -163,9 +164,17 @@ class Cluster:
         beats = ctx.socket(zmq.PULL)
         owned.append(beats)
         sockets.configure(beats)
-        heartbeat = sockets.bind(
-            beats, config.heartbeat or heartbeat_endpoint_for(backend), public=config.public
-        )
+        try:
+            heartbeat = sockets.bind(
+                beats, config.heartbeat or heartbeat_endpoint_for(backend), public=config.public
+            )
+        except EndpointError as exc:
+            if config.heartbeat:
+                raise
+            raise EndpointError(
+                f"{exc} (the heartbeat endpoint, derived from the backend's; choose one with "
+                "--heartbeat)"
+            ) from None
         self._pub = ctx.socket(zmq.PUB)
         owned.append(self._pub)
         sockets.configure(self._pub)

@@ -8,6 +8,7 @@ Decoders never raise anything but `ProtocolError`, whatever bytes they are given
 from __future__ import annotations
 
 import json
+import math
 import os
 import time
 from dataclasses import dataclass, field
@@ -151,7 +152,8 @@ def decode_event(frames: list[bytes]) -> ChangeEvent:
     timestamp = obj.get("timestamp")
     if not isinstance(file, str):
         raise ProtocolError(ErrorCode.BAD_REQUEST, "event has no string 'file'")
-    if not isinstance(timestamp, (int, float)) or isinstance(timestamp, bool):
+    timestamp = _whole_number(timestamp)
+    if timestamp is None:
         raise ProtocolError(ErrorCode.BAD_REQUEST, "event has no numeric 'timestamp'")
     seq = obj.get("seq")
     pid = obj.get("pid")
@@ -170,6 +172,15 @@ def decode_event(frames: list[bytes]) -> ChangeEvent:
 
 def _str_or_none(value: Any) -> str | None:
     return value if isinstance(value, str) else None
+
+
+def _whole_number(value: Any) -> int | None:
+    """A JSON number as an int; None for anything else, booleans, NaN and infinities included."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return int(value)
 
 
 # --- file requests and replies (REQ -> REP) -------------------------------------------------
@@ -281,8 +292,7 @@ def decode_reply(frames: list[bytes]) -> Reply:
     pid = obj.get("pid")
     reply_id = obj.get("id")
     reply_id = str(reply_id) if isinstance(reply_id, (str, int)) else None
-    if not isinstance(timestamp, (int, float)) or isinstance(timestamp, bool):
-        timestamp = 0
+    timestamp = _whole_number(timestamp) or 0
     if not isinstance(pid, int) or isinstance(pid, bool):
         pid = 0
     error = obj.get("error")
@@ -338,8 +348,11 @@ class WorkerStats:
     @classmethod
     def from_wire(cls, obj: dict[str, Any]) -> WorkerStats:
         known = {name: obj[name] for name in cls.__slots__ if name in obj}
-        if "slot" not in known or "state" not in known:
-            raise ProtocolError(ErrorCode.BAD_REQUEST, "worker entry needs 'slot' and 'state'")
+        slot, state = known.get("slot"), known.get("state")
+        if not isinstance(slot, int) or isinstance(slot, bool) or not isinstance(state, str):
+            raise ProtocolError(
+                ErrorCode.BAD_REQUEST, "worker entry needs an integer 'slot' and a string 'state'"
+            )
         return cls(**known)
 
 
@@ -389,5 +402,5 @@ def decode_snapshot(frames: list[bytes]) -> ClusterSnapshot:
         )
     except ProtocolError:
         raise
-    except (KeyError, TypeError, ValueError) as exc:
+    except (KeyError, TypeError, ValueError, OverflowError) as exc:
         raise ProtocolError(ErrorCode.BAD_REQUEST, f"malformed stats snapshot: {exc!r}") from None

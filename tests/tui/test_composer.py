@@ -7,6 +7,8 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+from rich.style import Style
+from rich.text import Text
 from textual.app import App, ComposeResult
 from textual.message import Message
 from textual.widgets import Input, OptionList, ProgressBar, RichLog, Static
@@ -15,6 +17,7 @@ from zmqtui.protocol import ErrorReply, FileReply
 from zmqtui.services.requester import LoadSummary, RequestResult
 from zmqtui.tui.panes.composer import ComposerPane
 from zmqtui.tui.widgets.composer_paths import complete_path
+from zmqtui.tui.widgets.composer_render import MAX_SHOWN_LINES, Palette, render_result
 
 
 @pytest.fixture
@@ -223,6 +226,14 @@ class TestResults:
             pane.set_online()
             await pilot.pause()
             assert not banner.display
+
+
+def test_a_long_file_is_shown_in_part_and_says_so():
+    content = "".join(f"line {n}\n" for n in range(MAX_SHOWN_LINES + 100))
+    shown = render_result(result("big.txt", FileReply(content, 1, 7)), Palette(*[Style()] * 4))
+    notes = [item.plain for item in shown if isinstance(item, Text)]
+    assert f"showing the start: {MAX_SHOWN_LINES} of {MAX_SHOWN_LINES + 100:,} lines" in notes
+    assert "as text" in notes[1]
 
 
 class TestHistory:

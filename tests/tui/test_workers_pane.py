@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from conftest import wait_for
 from textual.app import App, ComposeResult
 from textual.message import Message
 from textual.widgets import Footer, Sparkline, Static
+from textual.widgets._footer import FooterKey
 
 from zmqtui.protocol import WORKER_STATES, ClusterSnapshot, WorkerStats
 from zmqtui.tui.panes.workers import WorkersPane, format_bytes, format_rate, format_uptime
@@ -285,6 +287,21 @@ class TestActions:
             await pilot.pause()
             assert not posted(messages, WorkersPane.KillRequested)
             assert pane.check_action("kill", ()) is None, "shown disabled in the footer"
+
+    async def test_the_footer_greys_out_kill_on_a_slot_without_a_process(self):
+        app = Host()
+        async with app.run_test() as pilot:
+            pane = app.query_one(WorkersPane)
+            pane.update_snapshot(snapshot([worker(0, 40), worker(1, None, "dead")]))
+            pane.table.focus()
+            await pilot.pause()
+
+            def kill_key() -> FooterKey:
+                return next(key for key in app.query(FooterKey) if key.key == "k")
+
+            assert not kill_key().has_class("-disabled")
+            await pilot.press("down")
+            await wait_for(lambda: kill_key().has_class("-disabled"))
 
     async def test_scale_keys_count_from_the_local_workers(self):
         messages: list[Message] = []

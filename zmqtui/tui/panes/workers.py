@@ -12,6 +12,7 @@ from typing import ClassVar
 
 from rich.style import Style
 from rich.text import Text
+from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
@@ -189,6 +190,7 @@ class WorkersPane(Widget):
         self._snapshot: ClusterSnapshot | None = None
         self._workers: dict[int, WorkerStats] = {}
         self._scale_target: int | None = None
+        self._available: tuple[bool | None, ...] = ()
 
     def compose(self) -> ComposeResult:
         yield Static(id="workers-offline")
@@ -236,7 +238,7 @@ class WorkersPane(Widget):
         self.table.set_rows(
             (slot, self._row(worker, snapshot.timestamp)) for slot, worker in workers.items()
         )
-        self.refresh_bindings()
+        self._refresh_actions()
 
     def set_offline(self, reason: str) -> None:
         """Say why no stats arrive; the last rows stay, dimmed, until a snapshot comes."""
@@ -345,6 +347,18 @@ class WorkersPane(Widget):
         )
 
     # --- actions -------------------------------------------------------------------------
+
+    def _refresh_actions(self) -> None:
+        """Update the footer when what the keys can act on changed (not on every snapshot)."""
+        available = (self.check_action("kill", ()), self.check_action("scale", ()))
+        if available != self._available:
+            self._available = available
+            self.refresh_bindings()
+
+    @on(LiveTable.RowHighlighted, "#workers-table")
+    def _highlighted(self, event: LiveTable.RowHighlighted) -> None:
+        event.stop()
+        self._refresh_actions()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action in ("kill", "restart"):

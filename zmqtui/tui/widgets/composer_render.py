@@ -19,8 +19,8 @@ from zmqtui.protocol import ErrorReply, FileReply
 if TYPE_CHECKING:
     from zmqtui.services.requester import LoadSummary, RequestResult
 
-MAX_SHOWN_LINES = 2000
-MAX_SHOWN_CHARS = 200_000
+MAX_SHOWN_LINES = 500
+MAX_SHOWN_CHARS = 64 * 1024
 """Highlighting runs on the UI thread: a 1 MiB file is shown in part, and says so."""
 
 RAW_PREVIEW_BYTES = 400
@@ -77,7 +77,9 @@ def render_result(result: RequestResult, palette: Palette) -> list[RenderableTyp
     if isinstance(reply, FileReply):
         content = reply.content
         lines = content.splitlines()
-        shown = "\n".join(lines[:MAX_SHOWN_LINES])[:MAX_SHOWN_CHARS]
+        head = "\n".join(lines[:MAX_SHOWN_LINES])
+        shown = head[:MAX_SHOWN_CHARS]
+        cut = len(lines) > MAX_SHOWN_LINES or len(head) > MAX_SHOWN_CHARS
         lexer = lexer_for(result.path)
         out: list[RenderableType] = [
             Text.assemble(("✔ ", palette.ok), (path, palette.value)),
@@ -90,7 +92,7 @@ def render_result(result: RequestResult, palette: Palette) -> list[RenderableTyp
                 ("as", lexer),
             ),
         ]
-        if len(shown) < len(content.rstrip("\n")):
+        if cut:
             out.append(
                 Text(
                     f"showing the start: {shown.count(chr(10)) + 1:,} of {len(lines):,} lines",

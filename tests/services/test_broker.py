@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 import zmq
@@ -168,6 +169,7 @@ def test_close_stops_the_thread_and_frees_the_endpoints(ipc_endpoint, routing):
     broker.start()
     broker.close()
     assert broker._thread is not None and not broker._thread.is_alive()
+    assert not any(Path(e.removeprefix("ipc://")).exists() for e in (front, back))
     again = make_broker(routing, front, back)
     again.close()
 

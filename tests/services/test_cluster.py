@@ -90,6 +90,8 @@ async def start_cluster(
     assert not [pid for pid in pids if psutil.pid_exists(pid) and _alive(pid)]
     for cluster, _ in running:
         assert cluster.runtime_dir is None or not cluster.runtime_dir.exists()
+        left = [e for e in cluster.endpoints.values() if Path(e.removeprefix("ipc://")).exists()]
+        assert not left, f"stale ipc files: {left}"
 
 
 def _alive(pid: int) -> bool:

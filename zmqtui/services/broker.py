@@ -79,22 +79,26 @@ class Broker(abc.ABC):
         self._ctx = zmq.Context()
         self._thread: threading.Thread | None = None
         self._closed = False
+        self._bound: list[str] = []
+        self._final_counters: dict[str, int] = {}
         try:
             self.frontend = self._ctx.socket(zmq.ROUTER)
             sockets.configure(self.frontend)
             self.frontend_endpoint = sockets.bind(self.frontend, frontend, public=public)
+            self._bound.append(self.frontend_endpoint)
             self.backend = self._ctx.socket(self.backend_type)
             sockets.configure(self.backend, max_message_bytes=reply_limit(max_bytes))
             for option, value in self.backend_options:
                 self.backend.setsockopt(option, value)
             self.backend_endpoint = sockets.bind(self.backend, backend, public=public)
+            self._bound.append(self.backend_endpoint)
             control = f"inproc://broker-control-{next(_ids)}"
             self._control_theirs = self._ctx.socket(zmq.PAIR)
             self._control_theirs.bind(control)
             self._control = self._ctx.socket(zmq.PAIR)
             self._control.connect(control)
         except BaseException:
-            self._ctx.destroy(linger=0)
+            self._release()
             raise
 
     def start(self) -> None:
@@ -107,9 +111,15 @@ class Broker(abc.ABC):
     def _forward(self) -> None:
         """The forwarding loop; returns when told TERMINATE on the control pair."""
 
-    @abc.abstractmethod
     def counters(self) -> dict[str, int]:
-        """Traffic counters (`COUNTER_NAMES`, plus any the mode adds)."""
+        """Traffic counters (`COUNTER_NAMES`, plus any the mode adds); the last ones once closed."""
+        if self._closed:
+            return dict(self._final_counters)
+        return self._read_counters()
+
+    @abc.abstractmethod
+    def _read_counters(self) -> dict[str, int]:
+        """The counters as they are now, asked from the forwarding thread if need be."""
 
     def forget(self, worker_id: str) -> None:
         """The worker died or went silent: send it nothing more; re-queue what it held."""
@@ -127,12 +137,18 @@ class Broker(abc.ABC):
         """Stop forwarding, close every socket and the context (the bound endpoints free up)."""
         if self._closed:
             return
+        self._final_counters = self._read_counters()
         self._closed = True
         if self._thread is not None:
             self._control.send(b"TERMINATE")
             self._thread.join(timeout)
             if self._thread.is_alive():
                 logger.error("broker thread did not stop within %.1fs", timeout)
+        self._release()
+
+    def _release(self) -> None:
+        for endpoint in self._bound:
+            sockets.remove_ipc_file(endpoint)
         self._ctx.destroy(linger=0)
 
 
@@ -156,8 +172,8 @@ class RoundRobinBroker(Broker):
             if exc.errno != zmq.ETERM:
                 logger.error("broker proxy stopped: %s", exc)
 
-    def counters(self) -> dict[str, int]:
-        if self._closed or self._thread is None or not self._thread.is_alive():
+    def _read_counters(self) -> dict[str, int]:
+        if self._thread is None or not self._thread.is_alive():
             return dict.fromkeys(COUNTER_NAMES, 0)
         self._control.send(b"STATISTICS")
         if not self._control.poll(1000, zmq.POLLIN):
@@ -192,7 +208,7 @@ class LoadBalancingBroker(Broker):
         """Re-queued requests, served before anything new from the frontend."""
         self._retired: OrderedDict[bytes, None] = OrderedDict()
 
-    def counters(self) -> dict[str, int]:
+    def _read_counters(self) -> dict[str, int]:
         stats = dict(self.stats)
         stats["queued"] = len(self._pending)
         stats["idle_workers"] = len(self._idle)

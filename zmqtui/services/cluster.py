@@ -215,6 +215,7 @@ class Cluster:
             if control is not None:
                 control.close()
             for sock in owned:
+                sockets.remove_ipc_file(sock.getsockopt_string(zmq.LAST_ENDPOINT))
                 sock.close(linger=_STATS_LINGER_MS if sock is self._pub else 0)
             if self.runtime_dir is not None:
                 shutil.rmtree(self.runtime_dir, ignore_errors=True)

@@ -143,6 +143,7 @@ class ControlServer:
         return raw
 
     def close(self) -> None:
+        sockets.remove_ipc_file(self.endpoint)
         self._sock.close(linger=0)
 
 

@@ -94,3 +94,15 @@ def _claim_ipc_path(path: str) -> None:
 def ipc_path(endpoint: str) -> str | None:
     """The file behind an `ipc://` endpoint, or None for other transports."""
     return endpoint.removeprefix("ipc://") if endpoint.startswith("ipc://") else None
+
+
+def remove_ipc_file(endpoint: str) -> None:
+    """Remove the file of an `ipc://` endpoint this process bound, just before closing it.
+
+    libzmq leaves the file behind on close. Removing it while the socket is still open is safe:
+    until then nobody else can bind the path (`bind` refuses a path in use).
+    """
+    path = ipc_path(endpoint)
+    if path:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)

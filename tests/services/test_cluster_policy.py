@@ -19,7 +19,8 @@ from zmqtui.services.control import (
     decode_command,
     send_command,
 )
-from zmqtui.services.supervisor import Backoff, RestartPolicy, describe_exit
+from zmqtui.services.supervisor import Backoff, RestartPolicy, Supervisor, Timings, describe_exit
+from zmqtui.services.worker import Counters, Heartbeat
 
 
 class TestBackoff:
@@ -177,3 +178,68 @@ def test_worker_table():
     assert table[3].split()[:3] == ["1", "43", "errored"]
     assert table[3].endswith("exit code 3")
     assert table[4].startswith("2 (remote)")
+
+
+class FakeBroker:
+    def __init__(self) -> None:
+        self.orders: list[tuple[str, str]] = []
+
+    def forget(self, worker_id: str) -> None:
+        self.orders.append(("forget", worker_id))
+
+    def retire(self, worker_id: str) -> None:
+        self.orders.append(("retire", worker_id))
+
+
+def beat(worker: str = "far-1", slot: int | None = None, **extra) -> Heartbeat:
+    return Heartbeat(
+        worker=worker,
+        pid=4242,
+        host="far",
+        slot=slot,
+        started=1,
+        interval_ms=1000,
+        counters=Counters(requests=extra.pop("requests", 0)),
+        busy=extra.pop("busy", False),
+        final=extra.pop("final", False),
+    )
+
+
+class TestRemoteWorkers:
+    @pytest.fixture
+    def supervisor(self, tmp_path) -> Supervisor:
+        return Supervisor(lambda *_: [], FakeBroker(), tmp_path, Timings(liveness=3))
+
+    def test_late_heartbeat_of_a_local_worker_makes_no_slot(self, supervisor):
+        supervisor.heard(beat("s0-gone", slot=0))
+        assert supervisor.slots == []
+
+    def test_joins_goes_stale_recovers_and_is_dropped_when_gone(self, supervisor):
+        supervisor.heard(beat(requests=3, busy=True))
+        (slot,) = supervisor.slots
+        assert (slot.remote, slot.pid, slot.state, slot.counters().requests) == (
+            True,
+            4242,
+            "busy",
+            3,
+        )
+        assert slot.stats().host == "far"
+
+        slot.process.last_heartbeat -= 4  # more than 3 intervals of 1 s
+        supervisor.tick()
+        assert slot.state == "stale"
+        assert supervisor.broker.orders == [("forget", "far-1")]
+
+        supervisor.heard(beat())
+        assert slot.state == "ready"
+        slot.process.last_heartbeat -= 7  # more than twice the liveness limit
+        supervisor.tick()
+        assert supervisor.slots == []
+
+    def test_leaves_with_its_final_heartbeat(self, supervisor):
+        supervisor.heard(beat())
+        supervisor.heard(beat(final=True))
+        assert supervisor.slots == []
+        assert supervisor.broker.orders == [("retire", "far-1")]
+        supervisor.heard(beat(final=True))
+        assert supervisor.slots == []

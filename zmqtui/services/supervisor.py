@@ -343,9 +343,9 @@ class Supervisor:
         """A heartbeat arrived: the worker is alive (and maybe new to us)."""
         slot = self._by_worker(beat.worker)
         if slot is None:
-            if any(p.worker_id == beat.worker for s in self.slots for p in s.retiring):
-                return
-            if beat.final:
+            if beat.slot is not None or beat.final:
+                # One of ours that is stopping or gone (its last words arrive late), or one
+                # leaving: no new slot for it.
                 return
             slot = Slot(
                 index=self._free_index(), backoff=Backoff(self.timings.restart), remote=True

@@ -20,17 +20,43 @@ PACKAGE = Path(zmqtui.__file__).parent
 TUI_PACKAGES = ("textual", "rich")
 TUI_COMMANDS = {"monitor"}
 """Commands that run the terminal UI and may import it."""
+SHARED = ("asyncio", "click", "zmq", "zmq.asyncio")
+"""Dependencies the probe imports once before forking; checked to load no TUI themselves."""
 
 PROBE = f"""
-import importlib, json, sys
-error = None
-try:
-    importlib.import_module(sys.argv[1])
-except Exception as exc:
-    error = repr(exc)
-leaked = sorted(m for m in sys.modules if m.split(".")[0] in {TUI_PACKAGES!r})
-print(json.dumps({{"error": error, "leaked": leaked}}))
+import importlib, json, os, sys
+
+def probe(name):
+    error = None
+    try:
+        importlib.import_module(name)
+    except Exception as exc:
+        error = repr(exc)
+    return {{"error": error, "leaked": leaked()}}
+
+def leaked():
+    return sorted(m for m in sys.modules if m.split(".")[0] in {TUI_PACKAGES!r})
+
+for shared in {SHARED!r}:  # paid for once here rather than in every child
+    importlib.import_module(shared)
+assert not leaked(), leaked()
+
+results = {{}}
+for name in sys.argv[1:]:
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(read_end)
+        os.write(write_end, json.dumps(probe(name)).encode())
+        os._exit(0)
+    os.close(write_end)
+    with os.fdopen(read_end, "rb") as pipe:
+        results[name] = json.loads(pipe.read() or b'{{"error": "probe died", "leaked": []}}')
+    os.waitpid(pid, 0)
+print(json.dumps(results))
 """
+"""Imports each module named on its command line in a forked child of one interpreter, so every
+module starts from the same clean `sys.modules` without paying for a fresh interpreter."""
 
 
 def modules_in(folder: str, skip: set[str] = frozenset()) -> list[str]:
@@ -54,19 +80,12 @@ HEADLESS = [
 
 @pytest.fixture(scope="module")
 def imports() -> dict[str, dict]:
-    """What importing each headless module in its own interpreter loaded (run in parallel)."""
-    children = {
-        name: subprocess.Popen(
-            [sys.executable, "-c", PROBE, name], stdout=subprocess.PIPE, stderr=subprocess.PIPE
-        )
-        for name in HEADLESS
-    }
-    results = {}
-    for name, child in children.items():
-        stdout, stderr = child.communicate(timeout=60)
-        assert child.returncode == 0, stderr.decode(errors="replace")
-        results[name] = json.loads(stdout)
-    return results
+    """What importing each headless module alone loaded, by module name."""
+    probe = subprocess.run(
+        [sys.executable, "-c", PROBE, *HEADLESS], capture_output=True, text=True, timeout=120
+    )
+    assert probe.returncode == 0, probe.stderr
+    return json.loads(probe.stdout)
 
 
 def test_discovery_finds_the_services_and_commands():
@@ -86,4 +105,5 @@ def test_probe_catches_a_leak():
     out = subprocess.run(
         [sys.executable, "-c", PROBE, "textual.app"], capture_output=True, text=True, timeout=60
     )
-    assert "textual.app" in json.loads(out.stdout)["leaked"]
+    results = json.loads(out.stdout)
+    assert "textual.app" in results["textual.app"]["leaked"]

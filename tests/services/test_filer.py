@@ -395,6 +395,11 @@ class TestBadRequests:
     def test_code(self, rules: FileRules, frames: list[bytes], code: str):
         assert_error(decode_reply([rules.answer(frames)]), code)
 
+    def test_id_echoed_with_extra_frames(self, rules: FileRules):
+        for first in (b'{"path": "target.txt", "id": "e"}', b'{"path": 1, "id": "e"}'):
+            reply = assert_error(decode_reply([rules.answer([first, b"x"])]), "BAD_REQUEST")
+            assert reply.id == "e"
+
     def test_id_echoed_when_path_is_bad(self, rules: FileRules):
         assert assert_error(ask(rules, 5, id="q"), "BAD_REQUEST").id == "q"
 

@@ -112,6 +112,8 @@ class FileRules:
         try:
             request = decode_request(frames)
         except ProtocolError as exc:
+            if exc.request_id is None and len(frames) > 1:
+                exc.request_id = _id_in_first_frame(frames)
             return Answer(None, error_reply(exc))
         except Exception:
             logger.exception("unexpected failure decoding a request")
@@ -296,6 +298,14 @@ def _open_file(dir_fd: int, name: str, info: os.stat_result, shown: str) -> tupl
         os.close(fd)
         raise
     return fd, opened.st_size
+
+
+def _id_in_first_frame(frames: list[bytes]) -> str | None:
+    """The id a multi-frame request gave in its first frame, so its error reply can echo it."""
+    try:
+        return decode_request(frames[:1]).id
+    except ProtocolError as exc:
+        return exc.request_id
 
 
 def _split(path: str) -> list[str]:

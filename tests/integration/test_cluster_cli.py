@@ -62,7 +62,7 @@ class ClusterProcess:
             "--heartbeat-ms",
             "200",
             "--liveness",
-            "5",
+            "8",
             "--grace-ms",
             "3000",
             "--restart-delay-ms",
@@ -74,7 +74,7 @@ class ClusterProcess:
         async def ask() -> dict:
             ctx = zmq.asyncio.Context()
             try:
-                return await send_command(ctx, self.control, "list", 2000, tries=1)
+                return await send_command(ctx, self.control, "list", 2000, tries=3)
             finally:
                 ctx.destroy(linger=0)
 

@@ -96,7 +96,12 @@ class ComposerPane(Widget):
         #composer-concurrency { width: 17; }
         #composer-send { min-width: 8; width: 8; }
         #composer-status-line { height: 1; padding: 0 1; }
-        #composer-status { width: 1fr; color: $text-muted; }
+        #composer-status {
+            width: 1fr;
+            color: $text-muted;
+            text-wrap: nowrap;
+            text-overflow: ellipsis;
+        }
         #composer-status.-error { color: $text-error; }
         #composer-progress { display: none; width: auto; }
         #composer-progress.-active { display: block; }
@@ -109,7 +114,7 @@ class ComposerPane(Widget):
             &:focus { border: round $primary; border-title-color: $text; }
         }
         #composer-response { width: 1fr; overflow-y: auto; }
-        #composer-history { width: 36; }
+        #composer-history { width: 30%; min-width: 24; max-width: 40; }
     }
     """
 

@@ -149,8 +149,9 @@ class WorkersPane(Widget):
             #workers-top, #workers-table { opacity: 60%; }
         }
         #workers-top { height: 4; }
+        #workers-header, #workers-rate { text-wrap: nowrap; text-overflow: ellipsis; }
         #workers-header { width: 1fr; padding: 0 1; }
-        #workers-throughput { width: 34; padding-right: 1; }
+        #workers-throughput { width: 30%; min-width: 20; max-width: 48; padding-right: 1; }
         #workers-sparkline { height: 3; }
     }
     """

@@ -256,3 +256,17 @@ class TestRunLoad:
         assert summary.latency == {"p50": 50.0, "p90": 90.0, "p99": 99.0, "max": 100.0}
         wire = json.loads(json.dumps(summary.to_wire()))
         assert wire["latency_ms"]["p99"] == 99.0 and wire["not_sent"] == 100
+
+
+@pytest.mark.parametrize(
+    ("reply", "raw", "outcome"),
+    [
+        (FileReply("c", 1, 2), b"{}", "reply"),
+        (ErrorReply("NOT_FOUND", "m", 1, 2), b"{}", "error"),
+        (None, b"garbage", "malformed"),
+        (None, None, "unavailable"),
+    ],
+)
+def test_outcome_follows_from_the_fields(reply, raw, outcome):
+    result = RequestResult(path="p", reply=reply, latency_ms=1.0, tries=1, raw=raw)
+    assert result.outcome == outcome

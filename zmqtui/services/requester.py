@@ -49,9 +49,16 @@ class RequestResult:
     """The reply exactly as it arrived (a malformed one too), for `--json` and debugging."""
     discarded: int = 0
     """Replies thrown away because they answered another request."""
-    outcome: Outcome = "reply"
-    """reply (a file), error (an error reply), malformed (an answer that is no reply), or
-    unavailable (no answer after every try)."""
+
+    @property
+    def outcome(self) -> Outcome:
+        """reply (a file), error (an error reply), malformed (an answer that is no reply), or
+        unavailable (no answer after every try)."""
+        if isinstance(self.reply, FileReply):
+            return "reply"
+        if isinstance(self.reply, ErrorReply):
+            return "error"
+        return "unavailable" if self.raw is None else "malformed"
 
 
 class Requester:
@@ -138,21 +145,18 @@ class Requester:
                         tries=attempt,
                         error=f"malformed reply: {exc.message}",
                         raw=raw,
-                        outcome="malformed",
                     )
                 if reply.id is not None and reply.id != request_id:
                     discarded += 1  # another request's answer: ask again on this socket
                     if not await self._send(sock, payload, deadline - loop.time()):
                         break
                     continue
-                outcome: Outcome = "reply" if isinstance(reply, FileReply) else "error"
-                return result(reply=reply, tries=attempt, raw=raw, outcome=outcome)
+                return result(reply=reply, tries=attempt, raw=raw)
             self.close()
         return result(
             reply=None,
             tries=self.tries,
             error=f"unavailable after {self.tries} tries",
-            outcome="unavailable",
         )
 
     def _socket(self) -> zmq.asyncio.Socket:

@@ -8,6 +8,7 @@ in tests) posts messages, and the app hands each to the pane it concerns. What a
 from __future__ import annotations
 
 import asyncio
+import functools
 import gc
 import signal
 import time
@@ -19,6 +20,7 @@ from rich.text import Text
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
+from textual.message import Message
 from textual.screen import Screen
 from textual.widget import Widget
 from textual.widgets import Footer, Input, Static
@@ -122,6 +124,17 @@ def state_class(state: str) -> str:
     return "bad"
 
 
+def _while_running(handler: Callable[[ZmqtuiApp, Message], None]):
+    """Skips a backend message that arrives while the app closes (its panes are gone)."""
+
+    @functools.wraps(handler)
+    def guarded(app: ZmqtuiApp, message: Message) -> None:
+        if app.is_running:
+            handler(app, message)
+
+    return guarded
+
+
 class ZmqtuiApp(App[None]):
     """The zmqtui monitor: publisher, subscriber, requests and workers panes on live sockets.
 
@@ -137,7 +150,7 @@ class ZmqtuiApp(App[None]):
     """
 
     TITLE = "zmqtui"
-    CSS_PATH = "app.tcss"
+    CSS_PATH = Path(__file__).with_name("app.tcss")
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("f1", "help", "Help"),
@@ -236,6 +249,8 @@ class ZmqtuiApp(App[None]):
 
     def on_captures_received(self, message: CapturesReceived) -> None:
         try:
+            if not self.is_running:
+                return
             if message.stream == "sub":
                 self.subscriber_pane.add_captures(message.captures)
             else:
@@ -244,26 +259,33 @@ class ZmqtuiApp(App[None]):
             if message.on_handled is not None:
                 message.on_handled()
 
+    @_while_running
     def on_events_published(self, message: EventsPublished) -> None:
         self.publisher_pane.add_events(message.events)
 
+    @_while_running
     def on_publisher_status(self, message: PublisherStatus) -> None:
         self.publisher_pane.set_status(
             message.published, message.subscribers, message.subscriptions
         )
 
+    @_while_running
     def on_snapshot_received(self, message: SnapshotReceived) -> None:
         self.workers_pane.update_snapshot(message.snapshot)
 
+    @_while_running
     def on_request_finished(self, message: RequestFinished) -> None:
         self.composer_pane.show_result(message.result)
 
+    @_while_running
     def on_load_progressed(self, message: LoadProgressed) -> None:
         self.composer_pane.show_progress(message.done, message.total)
 
+    @_while_running
     def on_load_finished(self, message: LoadFinished) -> None:
         self.composer_pane.show_summary(message.summary)
 
+    @_while_running
     def on_control_answered(self, message: ControlAnswered) -> None:
         reply = message.reply
         if reply.get("ok"):
@@ -271,10 +293,12 @@ class ZmqtuiApp(App[None]):
         else:
             self.notify(f"{message.command}: {reply.get('error')}", severity="error")
 
+    @_while_running
     def on_backend_problem(self, message: BackendProblem) -> None:
         severity = message.severity if message.severity in ("warning", "error") else "error"
         self.notify(message.text, severity=severity, timeout=8)  # type: ignore[arg-type]
 
+    @_while_running
     def on_connection_changed(self, message: ConnectionChanged) -> None:
         socket, state = message.socket, message.state
         self.connection_states[socket] = state

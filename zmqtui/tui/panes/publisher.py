@@ -41,13 +41,27 @@ def parse_manual_event(line: str) -> tuple[str, str] | None:
     return line, "modified"
 
 
+PATH_TOPIC = b'{"type":"changed","file":"'
+"""How every change event starts on the wire: a subscription to this plus the beginning of a
+path selects events by path (`zmqtui.services.subscriber.topic_for` makes such prefixes)."""
+
+
+def describe_topic(topic: bytes) -> str:
+    """A subscription as a person reads it: everything, a path prefix, or the raw bytes."""
+    if not topic:
+        return "everything"
+    if topic.startswith(PATH_TOPIC):
+        return f'path "{printable(topic[len(PATH_TOPIC) :], 24)}"'
+    return f'"{printable(topic, 24)}"'
+
+
 def format_subscriptions(subscriptions: dict[bytes, int], limit: int = 6) -> str:
-    """`"" (2), "src/" (1)`: each prefix escaped, the longest cut short, with its count."""
+    """`everything (2), path "src/" (1)`: each topic readable and escaped, with its count."""
     if not subscriptions:
         return "none"
     parts = [
-        f'"{printable(prefix, 24)}" ({count})'
-        for prefix, count in sorted(subscriptions.items())[:limit]
+        f"{describe_topic(topic)} ({count})"
+        for topic, count in sorted(subscriptions.items())[:limit]
     ]
     if len(subscriptions) > limit:
         parts.append(f"+{len(subscriptions) - limit} more")

@@ -20,6 +20,7 @@ from textual.message import Message
 from textual.reactive import reactive
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
+from textual.timer import Timer
 
 T = TypeVar("T")
 
@@ -144,13 +145,15 @@ class RingLog(ScrollView, Generic[T], can_focus=True):
         self.cursor: int | None = None
         """Absolute index of the selected item, or None before anything arrived."""
         self._dirty = False
+        self._frames: Timer | None = None
+        """Ticks while there is something to repaint, and sleeps otherwise."""
         self._reported_cursor: int | None = -1
         self._top_item = 0
         """Absolute index of the item on the top line while not following."""
 
     def on_mount(self) -> None:
         super().on_mount()
-        self.set_interval(1 / FPS, self._repaint, name="ring-log repaint")
+        self._frames = self.set_interval(1 / FPS, self._repaint, name="ring-log repaint")
 
     # --- feeding -----------------------------------------------------------------------------
 
@@ -161,7 +164,7 @@ class RingLog(ScrollView, Generic[T], can_focus=True):
         self.ring.extend(items)
         if not self.following:
             self.missed += len(items)
-        self._dirty = True
+        self._mark_dirty()
 
     def replace(self, items: Iterable[T]) -> None:
         """Show exactly these items (e.g. after the filter changed) and follow the newest."""
@@ -169,7 +172,7 @@ class RingLog(ScrollView, Generic[T], can_focus=True):
         self.ring.extend(items)
         self.cursor = None
         self.following = True
-        self._dirty = True
+        self._mark_dirty()
 
     def clear(self) -> None:
         self.replace(())
@@ -186,9 +189,16 @@ class RingLog(ScrollView, Generic[T], can_focus=True):
 
     # --- painting ----------------------------------------------------------------------------
 
+    def _mark_dirty(self) -> None:
+        self._dirty = True
+        if self._frames is not None:
+            self._frames.resume()
+
     def _repaint(self) -> None:
         """Once per frame at most: size, scroll position, cursor, and a repaint if needed."""
         if not self._dirty:
+            if self._frames is not None:
+                self._frames.pause()
             return
         self._dirty = False
         count = len(self.ring)
@@ -238,7 +248,7 @@ class RingLog(ScrollView, Generic[T], can_focus=True):
         self.refresh()
 
     def on_resize(self, event: events.Resize) -> None:
-        self._dirty = True
+        self._mark_dirty()
 
     # --- following and the cursor ------------------------------------------------------------
 
@@ -264,7 +274,7 @@ class RingLog(ScrollView, Generic[T], can_focus=True):
         """Stick to the newest line again."""
         self.following = True
         self.missed = 0
-        self._dirty = True
+        self._mark_dirty()
 
     def pause(self) -> None:
         """Stop following: the view stays put while items keep arriving."""

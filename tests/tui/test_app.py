@@ -1,0 +1,251 @@
+"""The whole app on a fake backend: routing, keys, panes, connection states, palette, help."""
+
+from __future__ import annotations
+
+import io
+
+from conftest import wait_for
+from fake_backend import FakeBackend, capture, event, snapshot
+from rich.console import Console
+from textual.command import CommandList
+from textual.widgets import Input, Static
+
+from zmqtui.tui.app import ConnectionBar, ZmqtuiApp
+from zmqtui.tui.bridge import Endpoints
+from zmqtui.tui.help import HelpScreen
+from zmqtui.tui.messages import (
+    BackendProblem,
+    CapturesReceived,
+    ConnectionChanged,
+    ControlAnswered,
+    EventsPublished,
+    LoadFinished,
+    LoadProgressed,
+    PublisherStatus,
+    RequestFinished,
+    SnapshotReceived,
+)
+from zmqtui.tui.panes.composer import ComposerPane
+from zmqtui.tui.panes.workers import WorkersPane
+
+SIZE = (160, 45)
+
+
+class RecordingApp(ZmqtuiApp):
+    """Keeps every notification's text."""
+
+    def __init__(self, backend: FakeBackend) -> None:
+        super().__init__(backend, clock=lambda: 1_767_225_600.0)
+        self.notices: list[tuple[str, str]] = []
+
+    def notify(self, message: str, **kwargs) -> None:
+        self.notices.append((message, kwargs.get("severity", "information")))
+        super().notify(message, **kwargs)
+
+
+def plain(renderable) -> str:
+    console = Console(file=io.StringIO(), width=300, color_system=None)
+    console.print(renderable)
+    return console.file.getvalue()
+
+
+async def test_backend_messages_reach_their_panes(monkeypatch) -> None:
+    app = RecordingApp(FakeBackend())
+    async with app.run_test(size=SIZE) as pilot:
+        calls: list[tuple[str, object]] = []
+        composer = app.composer_pane
+        monkeypatch.setattr(composer, "show_result", lambda r: calls.append(("result", r)))
+        monkeypatch.setattr(composer, "show_summary", lambda s: calls.append(("summary", s)))
+        monkeypatch.setattr(
+            composer, "show_progress", lambda d, t: calls.append(("progress", (d, t)))
+        )
+        handled = []
+        app.post_message(EventsPublished([event(1), event(2)]))
+        app.post_message(PublisherStatus(2, 1, {b"": 1}))
+        app.post_message(
+            CapturesReceived("sub", [capture(event(1))], on_handled=lambda: handled.append(1))
+        )
+        app.post_message(SnapshotReceived(snapshot()))
+        app.post_message(RequestFinished("a result"))
+        app.post_message(LoadProgressed(3, 10))
+        app.post_message(LoadFinished("a summary"))
+        await wait_for(lambda: len(calls) == 3 and handled)
+        await pilot.pause()
+        assert app.publisher_pane.published == 2 and app.publisher_pane.subscribers == 1
+        assert app.subscriber_pane.received == 1
+        assert app.workers_pane.snapshot == snapshot()
+        assert calls == [("result", "a result"), ("progress", (3, 10)), ("summary", "a summary")]
+
+
+async def test_pane_requests_reach_the_backend() -> None:
+    backend = FakeBackend()
+    app = RecordingApp(backend)
+    async with app.run_test(size=SIZE) as pilot:
+        app.composer_pane.post_message(ComposerPane.SendRequested("a.txt", 10, 2))
+        workers = app.workers_pane
+        workers.post_message(WorkersPane.KillRequested(5101))
+        workers.post_message(WorkersPane.RestartRequested(5102))
+        workers.post_message(WorkersPane.ScaleRequested(3))
+        await pilot.press("s", *"src/", "enter")
+        await pilot.press("1", "n", *"x.txt created", "enter")
+        await wait_for(lambda: len(backend.calls) == 6)
+        assert sorted(backend.calls, key=str) == sorted(
+            [
+                ("send_request", ("a.txt", 10, 2)),
+                ("control", ("kill", {"pid": 5101})),
+                ("control", ("restart", {"pid": 5102})),
+                ("control", ("scale", {"n": 3})),
+                ("set_prefixes", ("src/",)),
+                ("publish", ("x.txt", "created")),
+            ],
+            key=str,
+        )
+
+
+async def test_keys_focus_maximise_hide_and_show_panes() -> None:
+    app = RecordingApp(FakeBackend())
+    async with app.run_test(size=SIZE) as pilot:
+        assert app.focused is app.subscriber_pane.log_view
+        await pilot.press("1")
+        assert app.focused is app.publisher_pane.log_view
+        await pilot.press("4")
+        assert app.focused is app.workers_pane.table
+        await pilot.press("3")
+        assert isinstance(app.focused, Input) and app.focused_frame() is app.frame("composer")
+        await pilot.press("escape")
+        assert not isinstance(app.focused, Input) and app.focused_frame() is app.frame("composer")
+        await pilot.press("2", "m")
+        assert app.screen.maximized is app.frame("subscriber")
+        await pilot.press("m")
+        assert app.screen.maximized is None
+        await pilot.press("m", "escape")
+        assert app.screen.maximized is None
+        await pilot.press("4", "h")
+        assert not app.frame("workers").display
+        assert app.focused is not None and app.focused_frame() is not app.frame("workers")
+        await pilot.press("3", "escape", "h")
+        assert not app.frame("composer").display
+        assert not app.query_one("#bottom-row").display  # the top row takes the height
+        await pilot.press("4")
+        assert app.frame("workers").display and app.query_one("#bottom-row").display
+        await pilot.press("0")
+        assert all(app.frame(name).display for name in ("publisher", "composer", "workers"))
+
+
+async def test_the_last_pane_is_not_hidden() -> None:
+    app = RecordingApp(FakeBackend())
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("1", "h", "h", "escape", "h")
+        visible = [name for name in ("publisher", "subscriber", "composer", "workers")]
+        visible = [name for name in visible if app.frame(name).display]
+        assert len(visible) == 1
+        await pilot.press("h")
+        assert app.frame(visible[0]).display
+        assert ("the last pane stays", "warning") in app.notices
+
+
+async def test_help_screen_opens_and_closes() -> None:
+    app = RecordingApp(FakeBackend())
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("f1")
+        assert isinstance(app.screen, HelpScreen)
+        await pilot.press("escape")
+        assert not isinstance(app.screen, HelpScreen)
+        await pilot.press("question_mark")
+        assert isinstance(app.screen, HelpScreen)
+        await pilot.press("q")
+        assert not isinstance(app.screen, HelpScreen)
+
+
+async def test_command_palette_offers_every_action() -> None:
+    app = RecordingApp(FakeBackend())
+    async with app.run_test(size=SIZE) as pilot:
+        commands = {c.title: c for c in app.get_system_commands(app.screen)}
+        for title in (
+            "Focus publisher pane",
+            "Focus subscriber pane",
+            "Focus requests pane",
+            "Focus workers pane",
+            "Help",
+            "Maximise or restore pane",
+            "Hide pane",
+            "Show all panes",
+            "Subscriber: pause or follow",
+            "Subscriber: edit subscriptions",
+            "Subscriber: filter",
+            "Subscriber: export capture",
+            "Subscriber: clear",
+            "Publisher: publish by hand",
+            "Workers: kill selected",
+            "Workers: restart selected",
+            "Workers: scale up",
+            "Workers: scale down",
+            "Requests: send",
+            "Quit",
+        ):
+            assert title in commands, title
+        commands["Focus workers pane"].callback()
+        await pilot.pause()
+        assert app.focused is app.workers_pane.table
+        await pilot.press("ctrl+p", *"export capture")
+        await wait_for(lambda: app.screen.query_one(CommandList).option_count)  # searched
+        await pilot.press("down", "enter")
+        await wait_for(lambda: ("nothing captured yet", "warning") in app.notices)
+
+
+async def test_connection_states_are_shown_and_offline_panes_say_so() -> None:
+    app = RecordingApp(FakeBackend())
+    async with app.run_test(size=SIZE) as pilot:
+        bar = app.query_one(ConnectionBar)
+        await wait_for(lambda: "● stats connected" in plain(bar.content))
+        assert "● pub bound" in plain(bar.content)
+        frame = app.frame("workers")
+        assert frame.border_subtitle == "tcp://127.0.0.1:60402 · connected"
+        app.post_message(ConnectionChanged("stats", "retrying", "tcp://127.0.0.1:60402"))
+        await wait_for(lambda: frame.has_class("-bad"))
+        assert frame.border_subtitle == "tcp://127.0.0.1:60402 · retrying"
+        assert app.workers_pane.has_class("-offline")
+        assert "● stats retrying" in plain(bar.content)
+        app.post_message(SnapshotReceived(snapshot()))
+        app.post_message(ConnectionChanged("stats", "connected", "tcp://127.0.0.1:60402"))
+        await wait_for(lambda: frame.has_class("-good"))
+        await pilot.pause()
+        assert not app.workers_pane.has_class("-offline")
+
+
+async def test_attached_without_some_endpoints() -> None:
+    backend = FakeBackend(embedded=False, endpoints=Endpoints(pub="tcp://127.0.0.1:5556"))
+    app = RecordingApp(backend)
+    async with app.run_test(size=SIZE):
+        await wait_for(lambda: app.composer_pane.has_class("-offline"))
+        await wait_for(lambda: app.workers_pane.has_class("-offline"))
+        assert not app.subscriber_pane.has_class("-offline")
+        assert not app.publisher_pane.query_one("#publisher-input").display
+        assert "attached (nothing started)" in plain(app.query_one(ConnectionBar).content)
+        offline = plain(app.workers_pane.query_one("#workers-offline", Static).content)
+        assert "no --stats endpoint given" in offline
+        commands = [c.title for c in app.get_system_commands(app.screen)]
+        assert "Publisher: publish by hand" not in commands
+
+
+async def test_problems_and_control_replies_are_told() -> None:
+    app = RecordingApp(FakeBackend())
+    async with app.run_test(size=SIZE):
+        app.post_message(BackendProblem("the embedded cluster exited with code 2"))
+        app.post_message(ControlAnswered("kill", {"ok": True, "message": "killed 5101"}))
+        app.post_message(ControlAnswered("scale", {"ok": False, "error": "at most 256"}))
+        await wait_for(lambda: len(app.notices) == 3)
+        assert app.notices == [
+            ("the embedded cluster exited with code 2", "error"),
+            ("killed 5101", "information"),
+            ("scale: at most 256", "error"),
+        ]
+
+
+async def test_quit_stops_the_backend() -> None:
+    backend = FakeBackend()
+    app = RecordingApp(backend)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("q")
+        await wait_for(lambda: not app.is_running)
+    assert backend.stopped

@@ -1,0 +1,184 @@
+"""The app on the real bridge: live sockets in attach mode, and the in-process publisher."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from pathlib import Path
+
+import zmq
+import zmq.asyncio
+from conftest import wait_for
+from fake_backend import snapshot
+
+from zmqtui.protocol import ChangeEvent, FileReply, now_ms
+from zmqtui.services import sockets
+from zmqtui.tui.app import ZmqtuiApp
+from zmqtui.tui.bridge import Endpoints, ZmqBridge
+from zmqtui.tui.panes.composer import ComposerPane
+from zmqtui.tui.panes.subscriber import SubscriberPane
+from zmqtui.tui.panes.workers import WorkersPane
+
+SIZE = (160, 45)
+
+
+def bound(ctx: zmq.asyncio.Context, kind: int, endpoint: str) -> zmq.asyncio.Socket:
+    sock = ctx.socket(kind)
+    sockets.configure(sock)
+    sockets.bind(sock, endpoint)
+    return sock
+
+
+@contextlib.asynccontextmanager
+async def answering(sock: zmq.asyncio.Socket, answer):
+    """Run a REP loop on `sock` that answers each request with `answer(request)`."""
+    seen: list[dict] = []
+
+    async def serve() -> None:
+        while True:
+            request = json.loads(await sock.recv())
+            seen.append(request)
+            await sock.send(answer(request))
+
+    task = asyncio.create_task(serve())
+    try:
+        yield seen
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+async def test_attached_to_live_services(actx, tcp_endpoint) -> None:
+    endpoints = Endpoints(
+        pub=tcp_endpoint(), req=tcp_endpoint(), stats=tcp_endpoint(), control=tcp_endpoint()
+    )
+    pub = bound(actx, zmq.PUB, endpoints.pub)
+    stats = bound(actx, zmq.PUB, endpoints.stats)
+    filer = bound(actx, zmq.REP, endpoints.req)
+    control = bound(actx, zmq.REP, endpoints.control)
+    app = ZmqtuiApp(ZmqBridge(endpoints, timeout_ms=2000, tries=2))
+
+    def file_reply(request: dict) -> bytes:
+        return FileReply("hello", now_ms(), 777, request.get("id")).encode()
+
+    def control_reply(request: dict) -> bytes:
+        return json.dumps(
+            {"ok": True, "message": f"{request['cmd']} {request.get('pid')}"}
+        ).encode()
+
+    try:
+        async with (
+            answering(filer, file_reply) as requests,
+            answering(control, control_reply) as commands,
+            app.run_test(size=SIZE) as pilot,
+        ):
+            for socket in ("pub", "sub", "req", "stats", "control"):
+                await wait_for(lambda s=socket: app.connection_states[s] == "connected", 10)
+
+            # the subscriber pane and the publisher pane's observer both receive (slow joiner:
+            # publish until something arrives)
+            seq = 0
+
+            async def published() -> bool:
+                nonlocal seq
+                seq += 1
+                change = ChangeEvent("[bold]a.txt", now_ms(), "modified", seq, "pub1", 1)
+                await pub.send(change.encode())
+                await pub.send(b"\xff binary")
+                return app.subscriber_pane.received > 0 and app.publisher_pane.published > 0
+
+            await wait_for_async(published)
+            assert app.subscriber_pane.not_events >= 1
+
+            # prefixes change the live subscription: only paths starting with "b/" now
+            app.subscriber_pane.post_message(SubscriberPane.SubscriptionsChanged(("b/",)))
+            skip = ChangeEvent("a/skip.txt", now_ms(), "created").encode()
+            wanted = ChangeEvent("b/wanted.txt", now_ms(), "created").encode()
+
+            async def filtered() -> bool:
+                await pub.send(skip)
+                await pub.send(wanted)
+                newest = list(app.subscriber_pane.captured)[-2:]
+                return all(c.event and c.event.file == "b/wanted.txt" for c in newest)
+
+            await wait_for_async(filtered)
+            before = app.subscriber_pane.received
+            for _ in range(3):
+                await pub.send(skip)
+            await pub.send(ChangeEvent("b/end.txt", now_ms(), "created").encode())
+            await wait_for(lambda: list(app.subscriber_pane.captured)[-1].event.file == "b/end.txt")
+            arrived = list(app.subscriber_pane.captured)[before - app.subscriber_pane.received :]
+            assert all(c.event.file.startswith("b/") for c in arrived)
+
+            await stats.send(snapshot().encode())
+            await wait_for(lambda: app.workers_pane.snapshot is not None, 10)
+            assert app.workers_pane.snapshot == snapshot()
+
+            app.workers_pane.post_message(WorkersPane.KillRequested(5101))
+            await wait_for(lambda: commands)
+            assert commands[0]["cmd"] == "kill" and commands[0]["pid"] == 5101
+
+            results = []
+            app.composer_pane.show_result = results.append
+            app.composer_pane.post_message(ComposerPane.SendRequested("a.txt", 1, 1))
+            await wait_for(lambda: results, 10)
+            assert results[0].reply.content == "hello" and results[0].reply.pid == 777
+            assert requests[0]["path"] == "a.txt"
+            await pilot.press("q")
+    finally:
+        for sock in (pub, stats, filer, control):
+            sock.close(linger=0)
+
+
+async def wait_for_async(step, timeout: float = 10.0, every: float = 0.1) -> None:
+    """Run `step()` (a coroutine function returning bool) until it returns True."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not await step():
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"condition not met within {timeout}s")
+        await asyncio.sleep(every)
+
+
+async def test_a_service_down_at_start_is_retried(actx, tcp_endpoint) -> None:
+    endpoint = tcp_endpoint()
+    app = ZmqtuiApp(ZmqBridge(Endpoints(stats=endpoint)))
+    async with app.run_test(size=SIZE):
+        await wait_for(lambda: app.connection_states["stats"] == "retrying", 10)
+        assert app.workers_pane.has_class("-offline")
+        assert app.connection_states["req"] == "off"
+        stats = bound(actx, zmq.PUB, endpoint)
+        try:
+            await wait_for(lambda: app.connection_states["stats"] == "connected", 10)
+
+            async def snapshot_shown() -> bool:
+                await stats.send(snapshot().encode())
+                return app.workers_pane.snapshot is not None
+
+            await wait_for_async(snapshot_shown)
+            assert not app.workers_pane.has_class("-offline")
+        finally:
+            stats.close(linger=0)
+        await wait_for(lambda: app.connection_states["stats"] != "connected", 10)
+
+
+async def test_embedded_publisher_in_process(tmp_path: Path, tcp_endpoint) -> None:
+    bridge = ZmqBridge(Endpoints(pub=tcp_endpoint()), watch_path=tmp_path)
+    app = ZmqtuiApp(bridge)
+    async with app.run_test(size=SIZE) as pilot:
+        publisher = app.publisher_pane
+        # the subscriber pane's own SUB socket is the publisher's one subscriber
+        await wait_for(lambda: publisher.subscribers == 1 and publisher.subscriptions, 10)
+        assert publisher.subscriptions == {b"": 1}
+        await pilot.press("1", "n", *"by/hand.txt deleted", "enter")
+        await wait_for(lambda: publisher.published == 1)
+        await wait_for(lambda: app.subscriber_pane.received == 1)
+        assert app.subscriber_pane.captured[0].event.file == "by/hand.txt"
+        (tmp_path / "new.txt").write_text("x")
+        await wait_for(lambda: app.subscriber_pane.received >= 2, 10)
+        assert any(
+            c.event.file.endswith("new.txt") for c in app.subscriber_pane.captured if c.event
+        )
+        await pilot.press("q")
+    assert bridge.publisher is None

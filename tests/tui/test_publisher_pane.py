@@ -1,0 +1,115 @@
+"""The publisher pane: events, counts, subscriptions, and publishing by hand."""
+
+from __future__ import annotations
+
+import io
+
+from conftest import wait_for
+from fake_backend import T0, capture, event, raw_capture
+from rich.console import Console
+from textual.app import App, ComposeResult
+from textual.message import Message
+from textual.widgets import Input, Static
+
+from zmqtui.services.subscriber import topic_for
+from zmqtui.tui.panes.publisher import PublisherPane, format_subscriptions, parse_manual_event
+from zmqtui.tui.widgets.ring_log import RingLog
+
+
+class Host(App[None]):
+    AUTO_FOCUS = "#publisher-log"
+
+    def __init__(self, embedded: bool = True) -> None:
+        super().__init__()
+        self.embedded = embedded
+        self.posted: list[Message] = []
+        self.notices: list[str] = []
+
+    def notify(self, message: str, **kwargs) -> None:
+        self.notices.append(message)
+        super().notify(message, **kwargs)
+
+    def compose(self) -> ComposeResult:
+        yield PublisherPane(embedded=self.embedded, clock=lambda: T0 / 1000, id="publisher")
+
+    def on_publisher_pane_publish_requested(self, message: Message) -> None:
+        self.posted.append(message)
+
+    @property
+    def pane(self) -> PublisherPane:
+        return self.query_one(PublisherPane)
+
+
+def on_screen(log: RingLog) -> list[str]:
+    lines = (
+        "".join(segment.text for segment in log.render_line(y)).rstrip()
+        for y in range(log.scrollable_content_region.height)
+    )
+    return [line for line in lines if line]
+
+
+def stats_text(pane: PublisherPane) -> str:
+    console = Console(file=io.StringIO(), width=200, color_system=None)
+    console.print(pane.query_one("#publisher-stats", Static).content)
+    return console.file.getvalue()
+
+
+async def test_published_events_counts_and_subscriptions() -> None:
+    app = Host()
+    async with app.run_test(size=(100, 20)):
+        pane = app.pane
+        pane.add_events([event(1, "a.txt", "created"), event(2, "[b]x[/b]", "deleted", at=5)])
+        pane.set_status(2, 3, {b"": 2, b'{"type":"changed","file":"src/': 1})
+        lines = await wait_for(lambda: on_screen(pane.log_view))
+        assert lines[0] == "#     1 created  00:00:00.000  a.txt"
+        assert lines[1] == "#     2 deleted  00:00:00.005  [b]x[/b]"
+        stats = stats_text(pane)
+        assert "published 2" in stats and "subscribers 3" in stats
+        assert 'subscriptions everything (2), path "src/" (1)' in stats
+
+
+async def test_publish_by_hand_posts_file_and_kind() -> None:
+    app = Host()
+    async with app.run_test(size=(100, 20)) as pilot:
+        await pilot.press("n")
+        assert isinstance(app.focused, Input)
+        await pilot.press(*"my file.txt deleted", "enter")
+        await pilot.press(*"b.txt", "enter")
+        await wait_for(lambda: len(app.posted) == 2)
+        assert [(m.file, m.event) for m in app.posted] == [
+            ("my file.txt", "deleted"),
+            ("b.txt", "modified"),
+        ]
+        assert app.focused.value == ""
+
+
+async def test_attached_pane_shows_what_a_subscriber_receives() -> None:
+    app = Host(embedded=False)
+    async with app.run_test(size=(100, 20)) as pilot:
+        pane = app.pane
+        assert not pane.query_one(Input).display
+        pane.add_captures([capture(event(9)), raw_capture([b"\x00[i]"], "not UTF-8 JSON")])
+        lines = await wait_for(
+            lambda: len(on_screen(pane.log_view)) == 2 and on_screen(pane.log_view)
+        )
+        assert "#     9 modified" in lines[0]
+        assert "✗ not UTF-8 JSON: \\x00[i]" in lines[1]
+        stats = stats_text(pane)
+        assert "received 2" in stats and "only for the embedded publisher" in stats
+        await pilot.press("n")
+        await wait_for(lambda: app.notices)
+        assert "embedded publisher" in app.notices[0]
+
+
+def test_parse_manual_event() -> None:
+    assert parse_manual_event("  ") is None
+    assert parse_manual_event("a.txt") == ("a.txt", "modified")
+    assert parse_manual_event("a b.txt moved") == ("a b.txt", "moved")
+    assert parse_manual_event("created") == ("created", "modified")
+
+
+def test_format_subscriptions() -> None:
+    assert format_subscriptions({}) == "none"
+    assert format_subscriptions({topic_for("[a]"): 1, b"{x": 2}) == 'path "[a]" (1), "{x" (2)'
+    many = {bytes([65 + n]): 1 for n in range(8)}
+    assert format_subscriptions(many, limit=2) == '"A" (1), "B" (1), +6 more'

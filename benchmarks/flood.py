@@ -1,0 +1,177 @@
+"""The monitor under a flood: a publisher process floods the running app (headless).
+
+A publisher child (`benchmarks.flood_publisher`) sends change events as fast as it can, then at
+10k and at 100k messages/s, each for a bounded time, into the real app attached to it
+(`benchmarks.flood_app`, `ZmqtuiApp` in `run_test` in a child of its own). Reported per
+phase: what the app took in, key press to screen latency during the flood, frames per second,
+resident memory before and after, and whether the counts are exact (the subscriber pane's count
+equals what the bridge delivered, and delivered plus the `seq` gaps equals what was sent).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+
+from benchmarks.common import Children, Summary, Table, percentile, python, target
+from benchmarks.options import Options
+
+NAME = "monitor"
+MB = 1024 * 1024
+
+
+@dataclass(slots=True)
+class Phase:
+    label: str
+    rate: int
+    """Messages per second; 0: as fast as the publisher can."""
+    duration: float
+    sent_rate: list[float] = field(default_factory=list)
+    intake: list[float] = field(default_factory=list)
+    p50: list[float | None] = field(default_factory=list)
+    p99: list[float | None] = field(default_factory=list)
+    fps: list[float] = field(default_factory=list)
+    rss_before: list[float] = field(default_factory=list)
+    rss_after: list[float] = field(default_factory=list)
+    growth: list[float] = field(default_factory=list)
+    cpu_us: list[float] = field(default_factory=list)
+    """The app's CPU time per message taken in: what a loaded machine does not change."""
+    sent: int = 0
+    lost: int = 0
+    inexact: int = 0
+    keys: int = 0
+    unanswered: int = 0
+
+
+def phases(options: Options) -> list[Phase]:
+    if options.quick:
+        return [Phase("10k msg/s", 10_000, 0.3), Phase("100k msg/s", 100_000, 0.3)]
+    return [
+        Phase("as fast as it can", 0, 3.0),
+        Phase("10k msg/s", 10_000, 3.0),
+        Phase("100k msg/s (1M messages)", 100_000, 10.0),
+    ]
+
+
+def run(options: Options) -> list[Table]:
+    plan = phases(options)
+    with Children() as children:
+        publisher = children.start(python("-m", "benchmarks.flood_publisher"), stdin=True)
+        endpoint = json.loads(publisher.expect(r'"endpoint"').string)["endpoint"]
+        app = children.start(python("-m", "benchmarks.flood_app", "--sub", endpoint), stdin=True)
+        ready = json.loads(app.expect(r'"ready"', timeout=60).string)
+        publisher.send(json.dumps({"cmd": "wait_subscriber", "count": 2}))
+        if not json.loads(publisher.readline(timeout=40))["subscribed"]:
+            raise RuntimeError("the app never subscribed")
+        for _ in range(options.runs):
+            for phase in plan:
+                measure(app, publisher, phase)
+        children.stop(app)
+    return [report(plan, ready["rss"], options)]
+
+
+def measure(app, publisher, phase: Phase) -> None:
+    app.send(json.dumps({"cmd": "begin"}))
+    app.readline(timeout=30)
+    publisher.send(json.dumps({"cmd": "publish", "rate": phase.rate, "duration": phase.duration}))
+    published = json.loads(publisher.readline(timeout=phase.duration + 60))
+    app.send(json.dumps({"cmd": "end", "expected": published["sent"]}))
+    seen = json.loads(app.readline(timeout=90))
+    phase.sent += published["sent"]
+    phase.lost += seen["lost"]
+    phase.keys += len(seen["key_latencies_ms"]) + seen["keys_unanswered"]
+    phase.unanswered += seen["keys_unanswered"]
+    phase.sent_rate.append(published["sent"] / published["elapsed"])
+    phase.intake.append(seen["delivered"] / (seen["flood_s"] + seen["catch_up_s"]))
+    phase.p50.append(percentile(seen["key_latencies_ms"], 50))
+    phase.p99.append(percentile(seen["key_latencies_ms"], 99))
+    phase.fps.append(seen["fps"])
+    if seen["delivered"]:
+        phase.cpu_us.append(seen["cpu_s"] / seen["delivered"] * 1_000_000)
+    phase.rss_before.append(seen["rss_before"] / MB)
+    phase.rss_after.append(seen["rss_after"] / MB)
+    phase.growth.append((seen["rss_after"] - seen["rss_before"]) / MB)
+    exact = seen["counted"] == seen["delivered"] and (
+        seen["delivered"] + seen["lost"] == published["sent"]
+    )
+    phase.inexact += not exact
+
+
+def report(plan: list[Phase], ready_rss: int, options: Options) -> Table:
+    table = Table(
+        "The monitor under a flood (headless `run_test`, 160x45, attached with `--sub`)",
+        [
+            "publisher",
+            "sent msg/s",
+            "taken in msg/s",
+            "app CPU per msg",
+            "key p50",
+            "key p99",
+            "frames/s",
+            "memory before",
+            "memory after",
+            "growth",
+            "counts",
+        ],
+        units={
+            "key p50": "ms",
+            "key p99": "ms",
+            "frames/s": "",
+            "app CPU per msg": "µs",
+            "memory before": "MB",
+            "memory after": "MB",
+            "growth": "MB",
+        },
+    )
+    for phase in plan:
+        lost = f", {phase.lost:,} lost at the socket (seen as seq gaps)" if phase.lost else ""
+        keys = f"; {phase.unanswered} of {phase.keys} key presses unanswered" * bool(
+            phase.unanswered
+        )
+        table.add(
+            publisher=phase.label,
+            **{
+                "sent msg/s": Summary.of(phase.sent_rate),
+                "taken in msg/s": Summary.of(phase.intake),
+                "app CPU per msg": Summary.of(phase.cpu_us),
+                "key p50": Summary.of(phase.p50),
+                "key p99": Summary.of(phase.p99),
+                "frames/s": Summary.of(phase.fps),
+                "memory before": Summary.of(phase.rss_before),
+                "memory after": Summary.of(phase.rss_after),
+                "growth": Summary.of(phase.growth),
+                "counts": ("exact" if not phase.inexact else f"{phase.inexact} runs INEXACT")
+                + f" ({phase.sent:,} sent{lost}){keys}",
+            },
+        )
+    fastest = plan[-1]
+    table.targets.append(
+        target(f"key p99 at {fastest.label}", Summary.of(fastest.p99), below=100.0, unit="ms")
+    )
+    table.targets.append(
+        target(
+            f"memory growth over {fastest.label}",
+            Summary.of(fastest.growth),
+            below=50.0,
+            unit="MB",
+        )
+    )
+    table.targets.append(
+        target(
+            "counts exact (runs with exact counts)",
+            Summary.of([100.0 * sum(not p.inexact for p in plan) / len(plan)]),
+            at_least=100.0,
+            unit="%",
+        )
+    )
+    table.notes.append(
+        f"{options.runs} run(s) of each phase on one app process ({ready_rss / MB:.0f} MB when "
+        "ready); taken in: messages delivered to the app over the flood plus its catch-up; "
+        "key: `p` pressed through the driver every 100 ms, to the first frame after the pane "
+        "flipped between following and paused; memory: resident set size."
+    )
+    table.notes.append(
+        "attached with `--sub`, the app opens two SUB sockets on the publisher (the publisher "
+        "pane's and the subscriber pane's), so each message is received and decoded twice."
+    )
+    return table

@@ -1,0 +1,212 @@
+"""The monitor under a flood, headless: the real app (`ZmqtuiApp` on `ZmqBridge`) in `run_test`.
+
+`python -m benchmarks.flood_app --sub ENDPOINT` attaches the app to a publisher, as
+`zmqtui --sub ENDPOINT` does, prints `{"ready": ...}` once its SUB socket is connected, then
+takes one JSON command per stdin line:
+
+- `{"cmd": "begin"}`: start a phase (counts, frames and key presses from now on); answers with
+  the resident memory;
+- `{"cmd": "end", "expected": N}`: stop pressing keys, wait until the subscriber pane has counted
+  N more messages (or nothing arrived for a while), answer with the phase's figures.
+
+During a phase a key press (`p`, pause/follow, in the subscriber pane) goes in every ~100 ms
+through the driver, as a terminal's would; its latency runs from that moment to the first
+frame the compositor hands to the driver after the pane's state flipped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+import time
+
+import psutil
+from textual import events
+
+from zmqtui.tui.app import ZmqtuiApp
+from zmqtui.tui.bridge import Endpoints, ZmqBridge
+from zmqtui.tui.messages import CapturesReceived
+
+PRESS_EVERY_S = 0.1
+QUIET_S = 2.0
+"""An `end` stops waiting once no message has arrived for this long."""
+
+
+class Probe:
+    """Counts what reaches the app and times frames and key presses."""
+
+    def __init__(self, app: ZmqtuiApp) -> None:
+        self.app = app
+        self.delivered = 0
+        """Messages the bridge handed the app for the subscriber pane (message hook)."""
+        self.gaps = 0
+        """Messages missing from `seq` in what was delivered: lost before reaching the app."""
+        self.last_seq: int | None = None
+        self.last_arrival = time.perf_counter()
+        self.frames: list[float] = []
+        self.pressed_at: float | None = None
+        self.state_before: bool | None = None
+        self.latencies_ms: list[float] = []
+
+    def hook(self, message: object) -> None:
+        if not isinstance(message, CapturesReceived) or message.stream != "sub":
+            return
+        self.delivered += len(message.captures)
+        self.last_arrival = time.perf_counter()
+        last = self.last_seq
+        for capture in message.captures:
+            seq = capture.event.seq if capture.event is not None else None
+            if seq is None:
+                continue
+            if last is not None and seq > last + 1:
+                self.gaps += seq - last - 1
+            last = seq
+        self.last_seq = last
+
+    def install(self) -> None:
+        display = self.app._display
+
+        def counted(screen, renderable) -> None:
+            if renderable is not None:
+                now = time.perf_counter()
+                self.frames.append(now)
+                if self.pressed_at is not None and self.following() != self.state_before:
+                    self.latencies_ms.append((now - self.pressed_at) * 1000)
+                    self.pressed_at = None
+            display(screen, renderable)
+
+        self.app._display = counted  # type: ignore[method-assign]
+
+    def following(self) -> bool:
+        return self.app.subscriber_pane.log_view.following
+
+    def press(self) -> None:
+        if self.pressed_at is not None:
+            return  # the previous press has not reached the screen yet
+        driver = self.app._driver
+        assert driver is not None
+        key = events.Key("p", "p")
+        key.set_sender(self.app)
+        self.state_before = self.following()
+        self.pressed_at = time.perf_counter()
+        driver.send_message(key)
+
+
+async def presser(probe: Probe) -> None:
+    while True:
+        await asyncio.sleep(PRESS_EVERY_S)
+        probe.press()
+
+
+def rss() -> int:
+    return psutil.Process().memory_info().rss
+
+
+def cpu_seconds() -> float:
+    times = psutil.Process().cpu_times()
+    return times.user + times.system
+
+
+async def commands() -> asyncio.Queue[dict]:
+    """stdin lines as decoded commands, read on a thread."""
+    queue: asyncio.Queue[dict] = asyncio.Queue()
+    loop = asyncio.get_running_loop()
+
+    def read() -> None:
+        for line in sys.stdin:
+            if line.strip():
+                loop.call_soon_threadsafe(queue.put_nowait, json.loads(line))
+        loop.call_soon_threadsafe(queue.put_nowait, {"cmd": "quit"})
+
+    loop.run_in_executor(None, read)
+    return queue
+
+
+async def run(endpoint: str, size: tuple[int, int]) -> None:
+    app = ZmqtuiApp(ZmqBridge(Endpoints(pub=endpoint)), standalone=True)
+    probe = Probe(app)
+    async with app.run_test(size=size, message_hook=probe.hook) as pilot:
+        probe.install()
+        deadline = time.monotonic() + 30
+        while app.connection_states.get("sub") != "connected":
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the SUB socket did not connect: {app.connection_states}")
+            await pilot.pause(0.05)
+        await pilot.pause(1.5)  # past the start-up garbage collection (standalone mode)
+        print(json.dumps({"ready": True, "rss": rss()}), flush=True)
+        queue = await commands()
+        while True:
+            command = await queue.get()
+            if command["cmd"] == "begin":
+                reply = begin(probe)
+                pressing = asyncio.create_task(presser(probe))
+            elif command["cmd"] == "end":
+                pressing.cancel()
+                reply = await end(probe, command["expected"])
+            else:
+                break
+            print(json.dumps(reply), flush=True)
+
+
+_phase: dict[str, float | int] = {}
+
+
+def begin(probe: Probe) -> dict[str, object]:
+    probe.frames.clear()
+    probe.latencies_ms.clear()
+    probe.pressed_at = None
+    pane = probe.app.subscriber_pane
+    _phase.update(
+        began=time.perf_counter(),
+        delivered=probe.delivered,
+        gaps=probe.gaps,
+        counted=pane.received,
+        rss=rss(),
+        cpu=cpu_seconds(),
+    )
+    return {"rss": _phase["rss"]}
+
+
+async def end(probe: Probe, expected: int) -> dict[str, object]:
+    ended = time.perf_counter()
+    pane = probe.app.subscriber_pane
+    deadline = ended + 30
+    while time.perf_counter() < deadline:
+        arrived = probe.delivered - _phase["delivered"] + probe.gaps - _phase["gaps"]
+        if arrived >= expected or time.perf_counter() - probe.last_arrival > QUIET_S:
+            break
+        await asyncio.sleep(0.05)
+    caught_up = time.perf_counter()
+    cpu = cpu_seconds() - _phase["cpu"]
+    await asyncio.sleep(0.2)  # the last batch's frame
+    began = _phase["began"]
+    frames = [t for t in probe.frames if t <= ended]
+    return {
+        "delivered": probe.delivered - _phase["delivered"],
+        "lost": probe.gaps - _phase["gaps"],
+        "counted": pane.received - _phase["counted"],
+        "flood_s": ended - began,
+        "catch_up_s": caught_up - ended,
+        "cpu_s": cpu,
+        "frames": len(frames),
+        "fps": len(frames) / (ended - began),
+        "key_latencies_ms": probe.latencies_ms[:],
+        "keys_unanswered": int(probe.pressed_at is not None),
+        "rss_before": _phase["rss"],
+        "rss_after": rss(),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.flood_app")
+    parser.add_argument("--sub", required=True)
+    parser.add_argument("--size", default="160x45")
+    options = parser.parse_args()
+    width, height = (int(x) for x in options.size.split("x"))
+    asyncio.run(run(options.sub, (width, height)))
+
+
+if __name__ == "__main__":
+    main()

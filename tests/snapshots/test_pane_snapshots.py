@@ -174,7 +174,6 @@ def test_composer_unavailable_and_invalid_form(snap_compare):
                 latency_ms=7503.0,
                 tries=3,
                 error="unavailable after 3 tries",
-                outcome="unavailable",
             )
         )
         pane.fill("README.md", 0, 8)

@@ -119,7 +119,7 @@ class TestSend:
             await pilot.pause()
             assert sent(messages) == [("a.txt", 250, 8)]
 
-    async def test_invalid_numbers_are_refused_with_reasons(self):
+    async def test_an_invalid_form_is_refused_with_reasons(self):
         messages: list[Message] = []
         app = Host()
         async with app.run_test(message_hook=messages.append) as pilot:
@@ -131,16 +131,12 @@ class TestSend:
             assert app.query_one("#composer-count", Input).has_class("-invalid")
             assert app.query_one("#composer-concurrency", Input).has_class("-invalid")
             assert app.focused is app.query_one("#composer-count", Input)
-
-    async def test_an_empty_path_is_refused(self):
-        messages: list[Message] = []
-        app = Host()
-        async with app.run_test(message_hook=messages.append) as pilot:
-            app.query_one("#composer-count", Input).focus()
+            app.query_one(ComposerPane).fill("", 1, 1)
             await pilot.press("ctrl+s")
             await pilot.pause()
             assert sent(messages) == []
             assert status_text(app) == "path: required"
+            assert app.focused is app.query_one("#composer-path", Input)
 
 
 class TestResults:
@@ -234,6 +230,21 @@ def test_a_long_file_is_shown_in_part_and_says_so():
     notes = [item.plain for item in shown if isinstance(item, Text)]
     assert f"showing the start: {MAX_SHOWN_LINES} of {MAX_SHOWN_LINES + 100:,} lines" in notes
     assert "as text" in notes[1]
+
+
+def test_a_malformed_reply_shows_what_arrived_safely():
+    arrived = RequestResult(
+        path="a",
+        reply=None,
+        latency_ms=1.0,
+        tries=1,
+        error="malformed reply: not UTF-8 JSON",
+        raw=b"<html>[bold]\x1b[1m\xff",
+    )
+    shown = render_result(arrived, Palette(*[Style()] * 4))
+    lines = [item.plain for item in shown if isinstance(item, Text)]
+    assert lines[0] == "✖ malformed reply: not UTF-8 JSON"
+    assert lines[-2:] == ["what arrived:", "<html>[bold]␛[1m\\xff"]
 
 
 class TestHistory:

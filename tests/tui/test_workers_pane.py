@@ -226,27 +226,25 @@ class TestTable:
             assert app.query_one(Sparkline).data[-1] == 42.0
             assert "req/s 42.0" in str(app.query_one("#workers-rate", Static).render())
 
-    async def test_payload_text_is_never_markup(self):
+    async def test_hostile_snapshots_are_shown_safely(self):
         app = Host()
         async with app.run_test() as pilot:
             pane = app.query_one(WorkersPane)
-            odd = snapshot([worker(0, 40, state="[bold]x[/bold]")])
+            odd = snapshot(
+                [
+                    worker(0, 40, state="[bold]x[/bold]\x1b[2J"),
+                    WorkerStats(slot="x", pid=1, state="ready"),  # type: ignore[arg-type]
+                    WorkerStats(slot=1, pid="41", state="ready", requests="many"),  # type: ignore[arg-type]
+                ]
+            )
             odd.routing = "[red]rr"
             pane.update_snapshot(odd)
             await pilot.pause()
-            assert cells(pane, 0)[2] == "[bold]x[/bold]"
+            assert pane.table.row_keys == (0, 1), "an entry without an integer slot is skipped"
+            assert cells(pane, 0)[2] == "[bold]x[/bold]?[2J", "ESC cannot reach the terminal"
             assert "[bold]x…" in pane.table.render_line(1).text, "cut to the column, ellipsis"
+            assert cells(pane, 1)[1:4] == ["—", "ready", "—"]
             assert "routing [red]rr" in str(app.query_one("#workers-header", Static).render())
-
-    async def test_entries_with_a_malformed_slot_are_skipped(self):
-        app = Host()
-        async with app.run_test() as pilot:
-            pane = app.query_one(WorkersPane)
-            pane.update_snapshot(
-                snapshot([worker(0, 40), WorkerStats(slot="x", pid=1, state="ready")])
-            )  # type: ignore[arg-type]
-            await pilot.pause()
-            assert pane.table.row_keys == (0,)
 
     async def test_each_state_has_its_own_colour(self):
         app = Host()

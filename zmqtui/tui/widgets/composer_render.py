@@ -137,9 +137,8 @@ def render_result(result: RequestResult, palette: Palette) -> list[RenderableTyp
             ("tries", str(result.tries)),
         ),
     ]
-    raw = getattr(result, "raw", None)
-    if raw:
-        preview = raw[:RAW_PREVIEW_BYTES].decode("utf-8", "backslashreplace")
+    if result.raw:
+        preview = result.raw[:RAW_PREVIEW_BYTES].decode("utf-8", "backslashreplace")
         out += [Text(), Text("what arrived:", palette.label), Text(printable(preview))]
     return out
 

@@ -133,17 +133,16 @@ class Cluster:
             self.bound.set()
             if on_bound:
                 on_bound(self)
+            stopping = asyncio.create_task(self._stopping.wait(), name="stopping")
             tasks = [
+                stopping,
                 asyncio.create_task(self._receive_heartbeats(owned[0]), name="heartbeats"),
                 asyncio.create_task(self._supervise(), name="supervise"),
                 asyncio.create_task(control.run(), name="control"),
             ]
-            stopping = asyncio.create_task(self._stopping.wait())
-            done, _ = await asyncio.wait([*tasks, stopping], return_when=asyncio.FIRST_COMPLETED)
-            stopping.cancel()
+            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
             for task in done:
-                if task is not stopping:
-                    task.result()
+                task.result()  # a loop that ended on an error raises it here
         finally:
             await self._shut_down(tasks, control, owned)
             if self._ctx is None:

@@ -32,6 +32,7 @@ MAX_WORKERS = 256
 """Most local workers `scale` accepts."""
 
 _REMEMBERED_REPLIES = 64
+_REPLY_LINGER_MS = 200
 
 
 class ControlError(RuntimeError):
@@ -143,8 +144,9 @@ class ControlServer:
         return raw
 
     def close(self) -> None:
+        """Close; a reply still on its way (to `stop`, say) gets `_REPLY_LINGER_MS` to leave."""
         sockets.remove_ipc_file(self.endpoint)
-        self._sock.close(linger=0)
+        self._sock.close(linger=_REPLY_LINGER_MS)
 
 
 async def send_command(

@@ -284,8 +284,8 @@ class Supervisor:
         return [slot.stats() for slot in sorted(self.slots, key=lambda s: s.index)]
 
     def pids(self) -> list[int]:
-        """Every local worker process still running, retiring ones included."""
-        found = []
+        """Every local worker process not yet reaped, stopping ones included."""
+        found = [proc.pid for proc in self._orphans]
         for slot in self.slots:
             if isinstance(slot.process, LocalProcess):
                 found.append(slot.process.pid)
@@ -389,7 +389,7 @@ class Supervisor:
                 slot.restarts += 1
                 self._start(slot)
         for proc in list(self._orphans):
-            if self._reap(proc, now):
+            if self._reap(proc, now) is not None:
                 self._orphans.remove(proc)
 
     def sample(self) -> None:

@@ -144,9 +144,11 @@ class Cluster:
             for task in done:
                 task.result()  # a loop that ended on an error raises it here
         finally:
-            await self._shut_down(tasks, control, owned)
-            if self._ctx is None:
-                ctx.destroy(linger=0)
+            try:
+                await self._shut_down(tasks, control, owned)
+            finally:
+                if self._ctx is None:
+                    ctx.destroy(linger=0)
 
     def _bind(self, ctx: zmq.asyncio.Context, owned: list[zmq.asyncio.Socket]) -> ControlServer:
         """Bind every endpoint, the frontend first; any failure leaves nothing bound."""

@@ -241,7 +241,7 @@ class TestTable:
             pane.update_snapshot(odd)
             await pilot.pause()
             assert pane.table.row_keys == (0, 1), "an entry without an integer slot is skipped"
-            assert cells(pane, 0)[2] == "[bold]x[/bold]?[2J", "ESC cannot reach the terminal"
+            assert cells(pane, 0)[2] == "[bold]x[/bold]␛[2J", "ESC cannot reach the terminal"
             assert "[bold]x…" in pane.table.render_line(1).text, "cut to the column, ellipsis"
             assert cells(pane, 1)[1:4] == ["—", "ready", "—"]
             assert "routing [red]rr" in str(app.query_one("#workers-header", Static).render())
@@ -260,7 +260,7 @@ class TestTable:
 
 
 class TestActions:
-    async def test_k_and_r_act_on_the_selected_worker(self):
+    async def test_k_and_r_act_on_the_selected_or_clicked_worker(self):
         messages: list[Message] = []
         app = Host()
         async with app.run_test(message_hook=messages.append) as pilot:
@@ -268,8 +268,13 @@ class TestActions:
             pane.update_snapshot(snapshot(THREE))
             pane.table.focus()
             await pilot.press("down", "down", "k", "up", "r")
+            await pilot.click("#workers-table", offset=(3, 1))  # the first row, under the header
+            await pilot.press("k")
             await pilot.pause()
-            assert posted(messages, WorkersPane.KillRequested) == [WorkersPane.KillRequested(42)]
+            assert posted(messages, WorkersPane.KillRequested) == [
+                WorkersPane.KillRequested(42),
+                WorkersPane.KillRequested(40),
+            ]
             assert posted(messages, WorkersPane.RestartRequested) == [
                 WorkersPane.RestartRequested(41)
             ]

@@ -25,13 +25,12 @@ from textual.widgets.option_list import Option
 from zmqtui.tui.widgets.composer_paths import PathSuggester
 from zmqtui.tui.widgets.composer_render import (
     Palette,
-    printable,
     render_result,
     render_summary,
     result_outcome,
     summary_outcome,
 )
-from zmqtui.tui.widgets.table import component_style
+from zmqtui.tui.widgets.table import component_style, printable
 
 if TYPE_CHECKING:
     from zmqtui.services.requester import LoadSummary, RequestResult

@@ -21,7 +21,7 @@ from textual.widget import Widget
 from textual.widgets import Sparkline, Static
 
 from zmqtui.protocol import WORKER_STATES, ClusterSnapshot, WorkerStats
-from zmqtui.tui.widgets.table import Column, LiveTable, component_style
+from zmqtui.tui.widgets.table import Column, LiveTable, component_style, printable
 from zmqtui.tui.widgets.workers_rates import RateTracker
 
 COLUMNS = (
@@ -84,23 +84,20 @@ def format_bytes(size: float | None) -> str:
     """A byte count in binary units, in at most 6 cells: 512B, 12.3K, 118M, 1.2G."""
     if size is None:
         return NO_VALUE
-    for unit in ("B", "K", "M", "G"):
-        if size < 1024 or unit == "G":
-            if unit == "B":
-                return f"{size:.0f}B"
-            return f"{size:.1f}{unit}" if size < 100 else f"{size:.0f}{unit}"
-        size /= 1024
-    raise AssertionError("unreachable")
+    unit = "B"
+    for bigger in "KMG":
+        if size < 1024:
+            break
+        size, unit = size / 1024, bigger
+    if unit == "B":
+        return f"{size:.0f}B"
+    return f"{size:.1f}{unit}" if size < 100 else f"{size:.0f}{unit}"
 
 
-def _format_number(value: float | None, digits: int = 1) -> str:
+def _format_number(value: float | None) -> str:
     if value is None:
         return NO_VALUE
-    return f"{value:.{digits}f}" if value < 1000 else f"{value:.0f}"
-
-
-def _slot_order(worker: WorkerStats) -> int:
-    return worker.slot
+    return f"{value:.1f}" if value < 1000 else f"{value:.0f}"
 
 
 class WorkersPane(Widget):
@@ -226,9 +223,8 @@ class WorkersPane(Widget):
         self._snapshot = snapshot
         self._scale_target = None
         workers: dict[int, WorkerStats] = {}
-        for worker in sorted(
-            (w for w in snapshot.workers if _int(w.slot) is not None), key=_slot_order
-        ):
+        valid = (worker for worker in snapshot.workers if _int(worker.slot) is not None)
+        for worker in sorted(valid, key=lambda worker: worker.slot):
             workers.setdefault(worker.slot, worker)
         self._workers = workers
         if self._rates.observe(snapshot):
@@ -243,7 +239,7 @@ class WorkersPane(Widget):
 
     def set_offline(self, reason: str) -> None:
         """Say why no stats arrive; the last rows stay, dimmed, until a snapshot comes."""
-        self.query_one("#workers-offline", Static).update(Text(reason))
+        self.query_one("#workers-offline", Static).update(Text(printable(reason, one_line=True)))
         self.add_class("-offline")
 
     # --- rendering -----------------------------------------------------------------------
@@ -291,7 +287,7 @@ class WorkersPane(Widget):
                 ("supervisor ", label),
                 (str(snapshot.pid), value),
                 ("  routing ", label),
-                (snapshot.routing or NO_VALUE, value),
+                (printable(snapshot.routing, one_line=True) or NO_VALUE, value),
                 ("  workers ", label),
                 (str(len(self._workers)), value),
                 (f" ({remote} remote)" if remote else "", label),
@@ -332,7 +328,8 @@ class WorkersPane(Widget):
             lines.append(line)
         for key, count in broker.items():
             if key not in shown:
-                lines[-1].append_text(Text.assemble((f"  {key} ", label), (str(count), value)))
+                name = printable(key, one_line=True)
+                lines[-1].append_text(Text.assemble((f"  {name} ", label), (str(count), value)))
         return Text("\n").join(lines)
 
     def _rate_text(self) -> Text:

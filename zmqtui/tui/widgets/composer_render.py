@@ -15,6 +15,7 @@ from rich.syntax import Syntax
 from rich.text import Text
 
 from zmqtui.protocol import ErrorReply, FileReply
+from zmqtui.tui.widgets.table import printable
 
 if TYPE_CHECKING:
     from zmqtui.services.requester import LoadSummary, RequestResult
@@ -25,14 +26,6 @@ MAX_SHOWN_CHARS = 64 * 1024
 
 RAW_PREVIEW_BYTES = 400
 PID_BAR_WIDTH = 24
-
-_VISIBLE_CONTROLS = {code: chr(0x2400 + code) for code in range(32) if code not in (9, 10)}
-_VISIBLE_CONTROLS |= {0x7F: "\u2421"} | {code: "\ufffd" for code in range(0x80, 0xA0)}
-
-
-def printable(text: str) -> str:
-    """`text` with control characters (bar tab and newline) shown as symbols: ESC is ␛."""
-    return text.translate(_VISIBLE_CONTROLS)
 
 
 def lexer_for(path: str) -> str:

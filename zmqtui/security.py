@@ -358,6 +358,9 @@ class ZapHandler:
         except zmq.ContextTerminated:
             pass
         finally:
+            # unbind is immediate, close is not: no handshake may reach a handler that is going
+            with contextlib.suppress(zmq.ZMQError):
+                sock.unbind(ZAP_ENDPOINT)
             sock.close(linger=0)
 
     def answer(self, request: list[bytes]) -> list[bytes]:

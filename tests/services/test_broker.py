@@ -108,6 +108,28 @@ class TestLoadBalancing:
         await asyncio.sleep(0.1)
         assert broker.counters()["queued"] == 0
 
+    async def test_late_reply_of_a_dead_worker_is_delivered_but_revives_nothing(
+        self, actx, brokers
+    ):
+        broker = brokers("lb")
+        (dying,) = await ready_workers(actx, broker, b"dying")
+        client = dealer(actx, broker.frontend_endpoint)
+        await client.send_multipart([b"", b"req"])
+        request = await recv(dying)
+        broker.forget("dying")
+        await wait_for(lambda: broker.counters()["queued"] == 1)
+        await dying.send_multipart([*request[:-1], b"last words"])
+        assert await recv(client) == [b"", b"last words"]
+        assert broker.counters()["idle_workers"] == 0
+
+    async def test_a_silent_worker_forgotten_as_revivable_is_welcome_back(self, actx, brokers):
+        broker = brokers("lb")
+        (far,) = await ready_workers(actx, broker, b"far")
+        broker.forget("far", revivable=True)
+        await wait_for(lambda: broker.counters()["idle_workers"] == 0)
+        await far.send_multipart([b"", READY])
+        await wait_for(lambda: broker.counters()["idle_workers"] == 1)
+
     async def test_retired_worker_finishes_but_gets_no_more_work(self, actx, brokers):
         broker = brokers("lb")
         (leaving,) = await ready_workers(actx, broker, b"leaving")

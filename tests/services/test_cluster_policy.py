@@ -184,8 +184,8 @@ class FakeBroker:
     def __init__(self) -> None:
         self.orders: list[tuple[str, str]] = []
 
-    def forget(self, worker_id: str) -> None:
-        self.orders.append(("forget", worker_id))
+    def forget(self, worker_id: str, *, revivable: bool = False) -> None:
+        self.orders.append(("revivable" if revivable else "forget", worker_id))
 
     def retire(self, worker_id: str) -> None:
         self.orders.append(("retire", worker_id))
@@ -228,7 +228,7 @@ class TestRemoteWorkers:
         slot.process.last_heartbeat -= 4  # more than 3 intervals of 1 s
         supervisor.tick()
         assert slot.state == "stale"
-        assert supervisor.broker.orders == [("forget", "far-1")]
+        assert supervisor.broker.orders == [("revivable", "far-1")]
 
         supervisor.heard(beat())
         assert slot.state == "ready"

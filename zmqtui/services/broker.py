@@ -51,7 +51,7 @@ COUNTER_NAMES = (
 """The broker's traffic counters, in frames and bytes, in the order libzmq's proxy reports them."""
 
 _BATCH = 256
-_REMEMBERED_RETIREES = 1024
+_REMEMBERED_IGNORED = 1024
 _ids = itertools.count()
 
 
@@ -121,17 +121,21 @@ class Broker(abc.ABC):
     def _read_counters(self) -> dict[str, int]:
         """The counters as they are now, asked from the forwarding thread if need be."""
 
-    def forget(self, worker_id: str) -> None:
-        """The worker died or went silent: send it nothing more; re-queue what it held."""
-        self._order(b"FORGET", worker_id)
+    def forget(self, worker_id: str, *, revivable: bool = False) -> None:
+        """The worker died or went silent: send it nothing more; re-queue what it held.
+
+        A `revivable` worker (a silent remote one) is welcome again when it next speaks; any
+        other is ignored for good, even if a reply it sent before dying arrives later.
+        """
+        self._order(b"FORGET", worker_id, b"revivable" if revivable else b"")
 
     def retire(self, worker_id: str) -> None:
         """The worker is stopping on purpose: send it nothing more; it finishes what it holds."""
         self._order(b"RETIRE", worker_id)
 
-    def _order(self, command: bytes, worker_id: str) -> None:
+    def _order(self, command: bytes, worker_id: str, flag: bytes = b"") -> None:
         if not self._closed:
-            self._control.send_multipart([command, worker_id.encode()])
+            self._control.send_multipart([command, worker_id.encode(), flag])
 
     def close(self, timeout: float = 5.0) -> None:
         """Stop forwarding, close every socket and the context (the bound endpoints free up)."""
@@ -158,7 +162,7 @@ class RoundRobinBroker(Broker):
     routing = "rr"
     backend_type = zmq.DEALER
 
-    def forget(self, worker_id: str) -> None:
+    def forget(self, worker_id: str, *, revivable: bool = False) -> None:
         """Nothing to do: the DEALER deals to whoever is connected, and what a dead worker
         held is lost with its connection (clients retry)."""
 
@@ -206,7 +210,8 @@ class LoadBalancingBroker(Broker):
         """Worker id -> the request it holds and whether that request was re-queued already."""
         self._pending: deque[tuple[list[bytes], bool]] = deque()
         """Re-queued requests, served before anything new from the frontend."""
-        self._retired: OrderedDict[bytes, None] = OrderedDict()
+        self._ignored: OrderedDict[bytes, None] = OrderedDict()
+        """Workers never to get work again (retired or dead), the most recent ones."""
 
     def _read_counters(self) -> dict[str, int]:
         stats = dict(self.stats)
@@ -243,14 +248,14 @@ class LoadBalancingBroker(Broker):
         command, *args = self._control_theirs.recv_multipart()
         if command == b"TERMINATE":
             return False
-        worker = args[0] if args else b""
+        worker, flag = args
         self._drop_idle(worker)
         held = self._held.pop(worker, None)
-        if command == b"RETIRE":
-            self._retired[worker] = None
-            while len(self._retired) > _REMEMBERED_RETIREES:
-                self._retired.popitem(last=False)
-        elif command == b"FORGET" and held is not None and not held[1]:
+        if command == b"RETIRE" or (command == b"FORGET" and flag != b"revivable"):
+            self._ignored[worker] = None
+            while len(self._ignored) > _REMEMBERED_IGNORED:
+                self._ignored.popitem(last=False)
+        if command == b"FORGET" and held is not None and not held[1]:
             self.stats["requests_requeued"] += 1
             self._pending.appendleft((held[0], True))
         return True
@@ -261,7 +266,7 @@ class LoadBalancingBroker(Broker):
             self._idle.remove(worker)
 
     def _mark_idle(self, worker: bytes) -> None:
-        if worker not in self._idle_set and worker not in self._retired:
+        if worker not in self._idle_set and worker not in self._ignored:
             self._idle_set.add(worker)
             self._idle.append(worker)
 

@@ -550,5 +550,5 @@ class Supervisor:
             self.slots.remove(slot)
             self.changed = True
         elif silent_for > limit and slot.state != "stale":
-            self.broker.forget(proc.worker_id)
+            self.broker.forget(proc.worker_id, revivable=True)
             self._set_state(slot, "stale")

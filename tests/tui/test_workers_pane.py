@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from conftest import wait_for
+from rich.text import Text
 from textual.app import App, ComposeResult
 from textual.message import Message
 from textual.widgets import Footer, Sparkline, Static
@@ -12,6 +13,7 @@ from textual.widgets._footer import FooterKey
 
 from zmqtui.protocol import WORKER_STATES, ClusterSnapshot, WorkerStats
 from zmqtui.tui.panes.workers import WorkersPane, format_bytes, format_rate, format_uptime
+from zmqtui.tui.widgets.table import Column, LiveTable
 from zmqtui.tui.widgets.workers_rates import RateTracker
 
 T0 = 1_700_000_000_000
@@ -211,6 +213,21 @@ class TestTable:
             assert pane.table._strips[2] is before[2]
             assert pane.table._strips[1] is not before[1]
             assert cells(pane, 1)[3] == "5"
+
+    async def test_a_change_of_style_alone_repaints_the_row(self):
+        class TableHost(App[None]):
+            def compose(self) -> ComposeResult:
+                yield LiveTable([Column("state", "state", 8)])
+
+        app = TableHost()
+        async with app.run_test() as pilot:
+            table = app.query_one(LiveTable)
+            table.set_rows([(0, ["cursor"]), (1, [Text("ready", style="green")])])
+            await pilot.pause()
+            assert table.render_line(2)._segments[0].style.color.name == "green"
+            table.set_rows([(0, ["cursor"]), (1, [Text("ready", style="red")])])
+            await pilot.pause()
+            assert table.render_line(2)._segments[0].style.color.name == "red"
 
     async def test_rates_column_and_throughput_from_successive_snapshots(self):
         app = Host()

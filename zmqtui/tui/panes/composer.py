@@ -267,6 +267,7 @@ class ComposerPane(Widget):
         self.history.insert(0, HistoryEntry(path, count, concurrency))
         del self.history[MAX_HISTORY:]
         self._refresh_history(highlight=0)
+        self._end_progress()
         noun = "request" if count == 1 else f"{count:,} requests, {concurrency} at a time,"
         self._status(f"sent {noun} for {printable(path)}")
         self._show([Text(f"waiting for {printable(path)}…", self._palette().label)])

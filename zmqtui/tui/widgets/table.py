@@ -64,6 +64,14 @@ def _as_text(cell: Cell) -> Text:
     return text
 
 
+def _same_cells(old: tuple[Text, ...] | None, new: tuple[Text, ...]) -> bool:
+    """Equal text and styles (`Text.__eq__` ignores the base style)."""
+    return old is not None and all(
+        a.plain == b.plain and a.style == b.style and a.spans == b.spans
+        for a, b in zip(old, new, strict=True)
+    )
+
+
 class LiveTable(ScrollView, can_focus=True):
     """A table of keyed rows with a row cursor, for data that changes every second.
 
@@ -194,7 +202,7 @@ class LiveTable(ScrollView, can_focus=True):
                 raise ValueError(f"row {key!r} has {len(texts)} cells for {len(self._columns)}")
             new_keys.append(key)
             new_cells[key] = texts
-            if self._cells.get(key) != texts:
+            if not _same_cells(self._cells.get(key), texts):
                 changed.append(key)
                 self._strips.pop(key, None)
         for key in self._cells.keys() - new_cells.keys():

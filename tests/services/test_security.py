@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import zmq
 from click.testing import CliRunner
-from conftest import wait_for_sync
+from conftest import wait_for, wait_for_sync
 from zmq.auth import load_certificate
 
 from zmqtui import security
@@ -180,6 +180,22 @@ class TestCurveOverLoopback:
             assert await req.poll(WAIT_MS)
             assert await req.recv() == b"ping pong"
         finally:
+            rep.close(linger=0)
+            req.close(linger=0)
+
+    async def test_asyncio_client_learns_it_was_refused(self, actx, keys, server_profile):
+        rep, req = actx.socket(zmq.REP), actx.socket(zmq.REQ)
+        watch = HandshakeWatch(req)
+        try:
+            sockets.configure(rep)
+            sockets.configure(req)
+            endpoint = sockets.bind(rep, "tcp://127.0.0.1:0", curve=server_profile)
+            sockets.connect(req, endpoint, curve=client_profile(keys, "eve"))
+            await req.send(b"ping")
+            await wait_for(lambda: "refused" in (watch.failure() or ""), WAIT_MS / 1000)
+            assert await rep.poll(100) == 0
+        finally:
+            watch.close()
             rep.close(linger=0)
             req.close(linger=0)
 

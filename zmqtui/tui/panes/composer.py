@@ -112,7 +112,13 @@ class ComposerPane(Widget):
             border-title-color: $text-muted;
             &:focus { border: round $primary; border-title-color: $text; }
         }
-        #composer-response { width: 1fr; overflow-y: auto; }
+        #composer-response {
+            width: 1fr;
+            overflow-x: hidden;
+            overflow-y: auto;
+            scrollbar-gutter: stable;
+            scrollbar-size-vertical: 1;
+        }
         #composer-history { width: 30%; min-width: 24; max-width: 40; }
     }
     """

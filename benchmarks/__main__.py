@@ -11,6 +11,7 @@ import dataclasses
 import importlib
 import json
 import os
+import signal
 import sys
 import time
 from pathlib import Path
@@ -57,6 +58,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    # SIGTERM unwinds like Ctrl-C, so every benchmark stops the processes it started.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     options = Options.make(quick=args.quick, runs=args.runs, clients=args.clients)
     info = machine()
     print("## zmqtui benchmarks\n")

@@ -321,6 +321,15 @@ class Child:
         self.process.stdin.write(line + "\n")
         self.process.stdin.flush()
 
+    def finish(self, timeout: float = 10.0) -> None:
+        """Close its stdin (its cue to end) and wait for it; `stop` after, whatever happened."""
+        if self.process.stdin is not None:
+            with contextlib.suppress(OSError):
+                self.process.stdin.close()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.process.wait(timeout=timeout)
+        self.stop()
+
     def stop(self, grace: float = 8.0) -> None:
         """SIGTERM, wait up to `grace` s, then SIGKILL it and any descendant left behind."""
         family = _descendants(self.pid)
@@ -342,7 +351,7 @@ class Child:
         psutil.wait_procs(alive, timeout=2)
         for stream in (self.process.stdin, self.process.stdout):
             if stream is not None:
-                with contextlib.suppress(OSError):
+                with contextlib.suppress(OSError, ValueError):
                     stream.close()
 
 
@@ -364,8 +373,12 @@ class Children:
         self.started.append(child)
         return child
 
-    def stop(self, child: Child) -> None:
-        child.stop()
+    def stop(self, child: Child, *, gently: bool = False) -> None:
+        """Stop `child`; `gently`: first let it end by itself when its stdin closes."""
+        if gently:
+            child.finish()
+        else:
+            child.stop()
         with contextlib.suppress(ValueError):
             self.started.remove(child)
 

@@ -6,8 +6,8 @@ takes one JSON command per stdin line:
 
 - `{"cmd": "begin"}`: start a phase (counts, frames and key presses from now on); answers with
   the resident memory;
-- `{"cmd": "end", "expected": N}`: stop pressing keys, wait until the subscriber pane has counted
-  N more messages (or nothing arrived for a while), answer with the phase's figures.
+- `{"cmd": "end", "sent": N, "last_seq": S}`: stop pressing keys, wait until the message with
+  `seq` S has arrived (or nothing has for a while), answer with the phase's figures.
 
 During a phase a key press (`p`, pause/follow, in the subscriber pane) goes in every ~100 ms
 through the driver, as a terminal's would; its latency runs from that moment to the first
@@ -30,8 +30,8 @@ from zmqtui.tui.bridge import Endpoints, ZmqBridge
 from zmqtui.tui.messages import CapturesReceived
 
 PRESS_EVERY_S = 0.1
-QUIET_S = 2.0
-"""An `end` stops waiting once no message has arrived for this long."""
+QUIET_S = 1.0
+"""An `end` stops waiting once no message has arrived for this long (the last ones were lost)."""
 
 
 class Probe:
@@ -41,8 +41,6 @@ class Probe:
         self.app = app
         self.delivered = 0
         """Messages the bridge handed the app for the subscriber pane (message hook)."""
-        self.gaps = 0
-        """Messages missing from `seq` in what was delivered: lost before reaching the app."""
         self.last_seq: int | None = None
         self.last_arrival = time.perf_counter()
         self.frames: list[float] = []
@@ -55,15 +53,10 @@ class Probe:
             return
         self.delivered += len(message.captures)
         self.last_arrival = time.perf_counter()
-        last = self.last_seq
-        for capture in message.captures:
-            seq = capture.event.seq if capture.event is not None else None
-            if seq is None:
-                continue
-            if last is not None and seq > last + 1:
-                self.gaps += seq - last - 1
-            last = seq
-        self.last_seq = last
+        for capture in reversed(message.captures):
+            if capture.event is not None and capture.event.seq is not None:
+                self.last_seq = capture.event.seq
+                break
 
     def install(self) -> None:
         display = self.app._display
@@ -144,7 +137,7 @@ async def run(endpoint: str, size: tuple[int, int]) -> None:
                 pressing = asyncio.create_task(presser(probe))
             elif command["cmd"] == "end":
                 pressing.cancel()
-                reply = await end(probe, command["expected"])
+                reply = await end(probe, command["sent"], command["last_seq"])
             else:
                 break
             print(json.dumps(reply), flush=True)
@@ -161,7 +154,6 @@ def begin(probe: Probe) -> dict[str, object]:
     _phase.update(
         began=time.perf_counter(),
         delivered=probe.delivered,
-        gaps=probe.gaps,
         counted=pane.received,
         rss=rss(),
         cpu=cpu_seconds(),
@@ -169,26 +161,26 @@ def begin(probe: Probe) -> dict[str, object]:
     return {"rss": _phase["rss"]}
 
 
-async def end(probe: Probe, expected: int) -> dict[str, object]:
+async def end(probe: Probe, sent: int, last_seq: int) -> dict[str, object]:
     ended = time.perf_counter()
     pane = probe.app.subscriber_pane
     deadline = ended + 30
     while time.perf_counter() < deadline:
-        arrived = probe.delivered - _phase["delivered"] + probe.gaps - _phase["gaps"]
-        if arrived >= expected or time.perf_counter() - probe.last_arrival > QUIET_S:
+        if (probe.last_seq or 0) >= last_seq or time.perf_counter() - probe.last_arrival > QUIET_S:
             break
-        await asyncio.sleep(0.05)
-    caught_up = time.perf_counter()
+        await asyncio.sleep(0.02)
+    caught_up = min(time.perf_counter(), probe.last_arrival)
     cpu = cpu_seconds() - _phase["cpu"]
     await asyncio.sleep(0.2)  # the last batch's frame
     began = _phase["began"]
     frames = [t for t in probe.frames if t <= ended]
+    delivered = probe.delivered - _phase["delivered"]
     return {
-        "delivered": probe.delivered - _phase["delivered"],
-        "lost": probe.gaps - _phase["gaps"],
+        "delivered": delivered,
+        "lost": sent - delivered,
         "counted": pane.received - _phase["counted"],
         "flood_s": ended - began,
-        "catch_up_s": caught_up - ended,
+        "catch_up_s": max(0.0, caught_up - ended),
         "cpu_s": cpu,
         "frames": len(frames),
         "fps": len(frames) / (ended - began),

@@ -46,7 +46,7 @@ class Sizes:
     @classmethod
     def for_options(cls, options: Options) -> Sizes:
         if options.quick:
-            return cls((2,), ("lb", "rr"), (8,), 2, 8, 5.0, 3, 4, options.clients)
+            return cls((1,), ("lb", "rr"), (4,), 1, 4, 5.0, 2, 4, options.clients)
         return cls((1, 2, 4), ("lb", "rr"), (1, 8, 64), 2, 64, 10.0, 3, 8, options.clients)
 
 
@@ -166,7 +166,7 @@ class RunningCluster:
     control: str
 
 
-def start_cluster(
+def launch_cluster(
     children: Children,
     root: Path,
     scratch: Path,
@@ -176,7 +176,7 @@ def start_cluster(
     workers: int,
     variant: list[str] | None = None,
 ) -> RunningCluster:
-    """A cluster child: `zmqtui cluster` itself, or `bench_cluster` with a worker variant."""
+    """Start a cluster child: `zmqtui cluster` itself, or `bench_cluster` with a worker variant."""
     stats, control = f"ipc://{scratch}/{name}.stats", f"ipc://{scratch}/{name}.control"
     common = [
         "--root",
@@ -196,9 +196,13 @@ def start_cluster(
         argv = python("-m", "zmqtui", "cluster", *common)
     else:
         argv = python("-m", "benchmarks.bench_cluster", *common, "--", *variant)
-    child = children.start(argv)
-    endpoint = child.expect(LISTENING).group(1)
-    return RunningCluster(child, endpoint, control)
+    return RunningCluster(children.start(argv), "", control)
+
+
+def bound(clusters: list[RunningCluster]) -> None:
+    """Wait for each launched cluster's `listening` line; started together, they boot at once."""
+    for cluster in clusters:
+        cluster.endpoint = cluster.child.expect(LISTENING).group(1)
 
 
 def wait_until_ready(clusters: list[RunningCluster], workers: int, timeout: float = 60.0) -> None:
@@ -323,10 +327,10 @@ def measure_clusters(
         for routing in sizes.routings:
             name = f"{routing}{workers}"
             clusters = {
-                "file": start_cluster(
+                "file": launch_cluster(
                     children, root, scratch, f"{name}f", routing=routing, workers=workers
                 ),
-                "constant": start_cluster(
+                "constant": launch_cluster(
                     children,
                     root,
                     scratch,
@@ -336,6 +340,7 @@ def measure_clusters(
                     variant=["--answer", "constant", "--path", SMALL_FILE],
                 ),
             }
+            bound(list(clusters.values()))
             wait_until_ready(list(clusters.values()), workers)
             headline = workers == sizes.headline_workers
             for _ in range(options.runs):
@@ -453,8 +458,8 @@ def measure_slow_worker(
         },
     )
     variant = ["--delay-ms", str(delay), "--slow-slots", "0"]
-    for routing in sizes.routings:
-        cluster = start_cluster(
+    clusters = {
+        routing: launch_cluster(
             children,
             root,
             scratch,
@@ -463,7 +468,11 @@ def measure_slow_worker(
             workers=sizes.slow_workers,
             variant=variant,
         )
-        wait_until_ready([cluster], sizes.slow_workers)
+        for routing in sizes.routings
+    }
+    bound(list(clusters.values()))
+    wait_until_ready(list(clusters.values()), sizes.slow_workers)
+    for routing, cluster in clusters.items():
         slow_pid = slot_zero_pid(cluster.control)
         series = Series()
         others: list[float | None] = []

@@ -55,10 +55,16 @@ class ProtocolError(Exception):
 
 
 def encode_json(obj: dict[str, Any]) -> bytes:
-    """Compact UTF-8 JSON; lone surrogates are escaped rather than crashing the encoder."""
-    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode(
-        "utf-8", "surrogatepass"
-    )
+    """Compact UTF-8 JSON.
+
+    A string that is not valid Unicode (a file name's undecodable bytes come through
+    `os.fsdecode` as lone surrogates) is sent as `\\udcxx` escapes, still valid JSON.
+    """
+    text = json.dumps(obj, separators=(",", ":"), ensure_ascii=False)
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError:
+        return json.dumps(obj, separators=(",", ":")).encode("ascii")
 
 
 def decode_json_object(frames: list[bytes]) -> dict[str, Any]:
@@ -347,13 +353,54 @@ class WorkerStats:
 
     @classmethod
     def from_wire(cls, obj: dict[str, Any]) -> WorkerStats:
-        known = {name: obj[name] for name in cls.__slots__ if name in obj}
-        slot, state = known.get("slot"), known.get("state")
-        if not isinstance(slot, int) or isinstance(slot, bool) or not isinstance(state, str):
-            raise ProtocolError(
-                ErrorCode.BAD_REQUEST, "worker entry needs an integer 'slot' and a string 'state'"
-            )
+        """A worker entry whose every field has the type the monitor relies on."""
+        if not isinstance(obj, dict) or "slot" not in obj or "state" not in obj:
+            raise ProtocolError(ErrorCode.BAD_REQUEST, "worker entry needs 'slot' and 'state'")
+        known: dict[str, Any] = {"pid": None}
+        for name in cls.__slots__:
+            if name not in obj:
+                continue
+            value, kind = obj[name], _WORKER_FIELD_KINDS[name]
+            if not _has_kind(value, kind):
+                raise ProtocolError(
+                    ErrorCode.BAD_REQUEST,
+                    f"worker field {name!r} must be {kind}, not {value!r:.40}",
+                )
+            known[name] = float(value) if kind.startswith("float") and value is not None else value
         return cls(**known)
+
+
+_WORKER_FIELD_KINDS = {
+    "slot": "int",
+    "pid": "int or null",
+    "state": "str",
+    "requests": "int",
+    "errors": "int",
+    "restarts": "int",
+    "started": "int or null",
+    "last_heartbeat": "int or null",
+    "latency_ms": "float or null",
+    "cpu_percent": "float or null",
+    "memory_bytes": "int or null",
+    "remote": "bool",
+    "crashes": "int",
+    "last_exit": "str or null",
+    "host": "str or null",
+}
+
+
+def _has_kind(value: Any, kind: str) -> bool:
+    if value is None:
+        return kind.endswith("or null")
+    if isinstance(value, bool):
+        return kind == "bool"
+    if kind.startswith("int"):
+        return isinstance(value, int)
+    if kind.startswith("float"):
+        return isinstance(value, (int, float)) and math.isfinite(value)
+    if kind.startswith("str"):
+        return isinstance(value, str)
+    return False
 
 
 @dataclass(slots=True)

@@ -114,3 +114,34 @@ class TestSnapshot:
     def test_malformed_snapshot_raises(self, raw):
         with pytest.raises(ProtocolError):
             decode_snapshot([raw])
+
+
+class TestHostileStats:
+    @pytest.mark.parametrize(
+        "entry",
+        [
+            {"slot": 0, "state": "ready", "requests": [1]},
+            {"slot": 0, "state": "ready", "cpu_percent": "high"},
+            {"slot": 0, "state": "ready", "remote": 1},
+            {"slot": True, "state": "ready"},
+            {"slot": 0, "state": "ready", "pid": 1.5},
+            "not an object",
+        ],
+    )
+    def test_wrongly_typed_worker_field_is_refused(self, entry):
+        raw = json.dumps({"pid": 1, "timestamp": 1, "workers": [entry]}).encode()
+        with pytest.raises(ProtocolError):
+            decode_snapshot([raw])
+
+    def test_integer_latency_is_accepted_as_float(self):
+        raw = json.dumps(
+            {"pid": 1, "timestamp": 1, "workers": [{"slot": 0, "state": "ready", "latency_ms": 2}]}
+        ).encode()
+        assert decode_snapshot([raw]).workers[0].latency_ms == 2.0
+
+
+def test_undecodable_file_name_is_sent_as_valid_json():
+    name = b"caf\xe9.txt".decode("utf-8", "surrogateescape")
+    wire = ChangeEvent(file=name, timestamp=1).encode()
+    wire.decode("utf-8")  # valid UTF-8 on the wire
+    assert decode_event([wire]).file == name

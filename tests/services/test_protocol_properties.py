@@ -209,13 +209,20 @@ def test_replies_round_trip(reply):
     assert decode_reply([reply.encode()]) == reply
 
 
+finite = st.none() | st.floats(allow_nan=False, allow_infinity=False)
 workers = st.builds(
     WorkerStats,
     slot=st.integers(0, 1000),
     state=st.sampled_from(WORKER_STATES),
-    **{f.name: ... for f in fields(WorkerStats) if f.name not in ("slot", "state")},
+    latency_ms=finite,
+    cpu_percent=finite,
+    **{
+        f.name: ...
+        for f in fields(WorkerStats)
+        if f.name not in ("slot", "state", "latency_ms", "cpu_percent")
+    },
 )
-"""Every field, new ones included, filled from its type annotation."""
+"""Every field, new ones included, filled from its type annotation (JSON has no infinity)."""
 
 
 @PROPERTY_SETTINGS

@@ -6,6 +6,8 @@ import pytest
 from click.testing import CliRunner
 
 from zmqtui.cli import COMMANDS, DEFAULT_COMMAND, main, route
+from zmqtui.commands._run import load_command_settings
+from zmqtui.security import active_profile, read_public_key_file, use_profile, write_key_pair
 
 
 def test_help_lists_every_command():
@@ -32,3 +34,16 @@ def test_version():
 )
 def test_anything_but_a_subcommand_goes_to_the_monitor(args, routed):
     assert route(list(args)) == routed
+
+
+def test_curve_keys_named_in_a_config_file_take_effect(tmp_path):
+    keys = write_key_pair(tmp_path, "server")
+    config = tmp_path / "zmqtui.toml"
+    config.write_text(f'curve_secret = "{keys.secret}"\n')
+    try:
+        load_command_settings(str(config))
+        profile = active_profile()
+        assert profile is not None
+        assert profile.public_key == read_public_key_file(keys.public)
+    finally:
+        use_profile(None)

@@ -1,4 +1,4 @@
-"""Running a service from the command line until SIGINT or SIGTERM, then closing it cleanly."""
+"""What every command shares: its settings, and running a service until SIGINT or SIGTERM."""
 
 from __future__ import annotations
 
@@ -10,8 +10,16 @@ from typing import Any
 
 import click
 
-from zmqtui.config import ConfigError
+from zmqtui.config import ConfigError, Settings, load_settings
+from zmqtui.security import CurveProfile, use_profile
 from zmqtui.services.sockets import EndpointError
+
+
+def load_command_settings(config_file: str | None, **overrides: Any) -> Settings:
+    """A command's settings, with the CURVE keys they name (if any) made the process's own."""
+    settings = load_settings(config_file, **overrides)
+    use_profile(CurveProfile.from_settings(settings))
+    return settings
 
 
 def run_service(main: Coroutine[Any, Any, int | None]) -> None:

@@ -7,13 +7,12 @@ from pathlib import Path
 
 import click
 
-from zmqtui.commands._run import run_service
+from zmqtui.commands._run import load_command_settings, run_service
 from zmqtui.config import (
     HEARTBEAT_INTERVAL_MS,
     HEARTBEAT_LIVENESS,
     MAX_FILE_BYTES,
     check_endpoint,
-    load_settings,
 )
 from zmqtui.services.broker import DEFAULT_ROUTING, ROUTING_MODES
 from zmqtui.services.cluster import STATS_INTERVAL_MS, Cluster, ClusterConfig, default_worker_count
@@ -158,7 +157,7 @@ def command(
     logging.basicConfig(level=logging.INFO, format="zmqtui cluster: %(levelname)s: %(message)s")
 
     async def main() -> None:
-        settings = load_settings(config_file, req=frontend, stats=stats, control=control)
+        settings = load_command_settings(config_file, req=frontend, stats=stats, control=control)
         for endpoint in (backend, heartbeat):
             if endpoint is not None:
                 check_endpoint(endpoint)

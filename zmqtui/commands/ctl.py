@@ -11,7 +11,8 @@ from typing import Any
 import click
 import zmq.asyncio
 
-from zmqtui.config import ConfigError, load_settings
+from zmqtui.commands._run import load_command_settings
+from zmqtui.config import ConfigError
 from zmqtui.services.control import ControlError, send_command
 
 _NEEDS = {"scale": "N", "restart": "PID", "kill": "PID"}
@@ -67,7 +68,9 @@ def command(
     if value is not None and action not in _NEEDS and action not in _OPTIONAL:
         raise click.UsageError(f"{action} takes no argument")
     try:
-        settings = load_settings(config_file, control=control, timeout_ms=timeout_ms, tries=tries)
+        settings = load_command_settings(
+            config_file, control=control, timeout_ms=timeout_ms, tries=tries
+        )
     except ConfigError as exc:
         click.echo(f"zmqtui ctl: {exc}", err=True)
         sys.exit(2)

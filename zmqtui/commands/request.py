@@ -13,8 +13,7 @@ from datetime import datetime
 import click
 import zmq.asyncio
 
-from zmqtui.commands._run import run_service
-from zmqtui.config import load_settings
+from zmqtui.commands._run import load_command_settings, run_service
 from zmqtui.protocol import ErrorReply, FileReply
 from zmqtui.services.requester import (
     MAX_REPLY_BYTES,
@@ -127,7 +126,7 @@ async def _request(
     as_json: bool,
     config_file: str | None,
 ) -> int:
-    settings = load_settings(config_file, req=endpoint, timeout_ms=timeout_ms, tries=tries)
+    settings = load_command_settings(config_file, req=endpoint, timeout_ms=timeout_ms, tries=tries)
     ctx = zmq.asyncio.Context()
     try:
         if count > 1:

@@ -9,8 +9,8 @@ from pathlib import Path
 import click
 import zmq.asyncio
 
-from zmqtui.commands._run import run_service
-from zmqtui.config import MAX_FILE_BYTES, load_settings
+from zmqtui.commands._run import load_command_settings, run_service
+from zmqtui.config import MAX_FILE_BYTES
 from zmqtui.protocol import ErrorReply
 from zmqtui.services.filer import Answer, FileRules, serve_files
 
@@ -71,7 +71,7 @@ async def _serve(
     quiet: bool,
     config_file: str | None,
 ) -> None:
-    settings = load_settings(config_file, req=endpoint)
+    settings = load_command_settings(config_file, req=endpoint)
     ctx = zmq.asyncio.Context()
     try:
         await serve_files(

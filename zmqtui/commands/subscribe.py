@@ -12,8 +12,7 @@ from datetime import datetime
 import click
 import zmq.asyncio
 
-from zmqtui.commands._run import run_service
-from zmqtui.config import load_settings
+from zmqtui.commands._run import load_command_settings, run_service
 from zmqtui.protocol import ChangeEvent
 from zmqtui.services.subscriber import (
     Received,
@@ -60,7 +59,7 @@ def command(
 async def _subscribe(
     endpoint: str | None, prefixes: Sequence[str], as_json: bool, config_file: str | None
 ) -> int:
-    settings = load_settings(config_file, pub=endpoint)
+    settings = load_command_settings(config_file, pub=endpoint)
     if isinstance(sys.stdout, io.TextIOWrapper):
         sys.stdout.reconfigure(errors="backslashreplace")
     tracker = SequenceTracker(report_gaps=any(topic_for(p) == b"" for p in prefixes))

@@ -8,8 +8,7 @@ import logging
 import click
 import zmq.asyncio
 
-from zmqtui.commands._run import run_service
-from zmqtui.config import load_settings
+from zmqtui.commands._run import load_command_settings, run_service
 from zmqtui.services.watcher import COALESCE_MS, ChangePublisher
 
 
@@ -63,7 +62,7 @@ async def _watch(
     insecure: bool,
     config_file: str | None,
 ) -> None:
-    settings = load_settings(config_file, pub=endpoint)
+    settings = load_command_settings(config_file, pub=endpoint)
     ctx = zmq.asyncio.Context()
     publisher = ChangePublisher(
         ctx, settings.pub, paths, coalesce_ms=coalesce_ms, public=insecure, recursive=recursive

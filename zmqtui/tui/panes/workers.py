@@ -105,6 +105,9 @@ class WorkersPane(Widget):
 
     Feed it with `update_snapshot` (about once a second); call `set_offline` when no
     snapshot came for a while. Keys act on the worker under the cursor.
+
+    Args:
+        history: How many rate samples (about one a second) the throughput graph shows.
     """
 
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -180,9 +183,6 @@ class WorkersPane(Widget):
         classes: str | None = None,
         disabled: bool = False,
     ) -> None:
-        """Args:
-        history: How many rate samples (about one a second) the throughput graph shows.
-        """
         super().__init__(name=name, id=id, classes=classes, disabled=disabled)
         self._rates = RateTracker(history)
         self._snapshot: ClusterSnapshot | None = None

@@ -304,6 +304,15 @@ class Child:
         self.seen.append(line)
         return line
 
+    def poll_line(self) -> str | None:
+        """The next output line if one is waiting, else None (never blocks)."""
+        try:
+            return self.readline(timeout=0.001)
+        except RuntimeError:
+            if self.process.poll() is not None:
+                raise
+            return None
+
     def expect(self, pattern: str, timeout: float = 30.0) -> re.Match[str]:
         """Wait for an output line matching `pattern` (other lines are kept in `seen`)."""
         deadline = time.monotonic() + timeout
@@ -390,6 +399,12 @@ class Children:
             self.started.pop().stop()
 
 
+def zmqtui_command() -> list[str]:
+    """argv for the `zmqtui` console script a user runs (or `python -m zmqtui`)."""
+    script = Path(sys.executable).parent / "zmqtui"
+    return [str(script)] if script.exists() else [sys.executable, "-m", "zmqtui"]
+
+
 def python(*args: str) -> list[str]:
     """argv for running this interpreter, e.g. `python("-m", "zmqtui", "serve")`."""
     return [sys.executable, *args]
@@ -403,3 +418,53 @@ def scratch_dir(prefix: str = "zmqtui-bench-") -> Iterator[Path]:
         yield path
     finally:
         shutil.rmtree(path, ignore_errors=True)
+
+
+class Tmux:
+    """A tmux server of our own (private socket), for one session running one command."""
+
+    def __init__(self, socket_path: Path) -> None:
+        self.socket = str(socket_path)
+        self.server_pid: int | None = None
+
+    def run(self, *args: str, check: bool = True) -> str:
+        out = subprocess.run(
+            ["tmux", "-S", self.socket, "-f", os.devnull, *args],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=check,
+        )
+        return out.stdout
+
+    def start(self, command: str, cwd: Path, size: tuple[int, int]) -> None:
+        width, height = size
+        self.run(
+            "new-session", "-d", "-s", "bench", "-x", str(width), "-y", str(height), "-c",
+            str(cwd), command,
+        )  # fmt: skip
+        self.server_pid = int(self.run("display-message", "-p", "-t", "bench", "#{pid}").strip())
+
+    def screen(self) -> str:
+        return self.run("capture-pane", "-p", "-t", "bench", check=False)
+
+    def pane_pid(self) -> int | None:
+        out = self.run("display-message", "-p", "-t", "bench", "#{pane_pid}", check=False)
+        return int(out.strip()) if out.strip().isdigit() else None
+
+    def alive(self) -> bool:
+        return (
+            subprocess.run(
+                ["tmux", "-S", self.socket, "has-session", "-t", "bench"], capture_output=True
+            ).returncode
+            == 0
+        )
+
+    def stop(self) -> None:
+        """Kill our server (its session and what still runs in it), by PID as a last resort."""
+        self.run("kill-server", check=False)
+        if self.server_pid is not None:
+            with contextlib.suppress(psutil.Error):
+                server = psutil.Process(self.server_pid)
+                if "tmux" in server.name():
+                    server.send_signal(signal.SIGKILL)

@@ -13,9 +13,25 @@ pane shows it as `seq` gaps.
 from __future__ import annotations
 
 import json
+import re
+import shlex
+import shutil
+import time
 from dataclasses import dataclass, field
 
-from benchmarks.common import Children, Summary, Table, percentile, python, target
+import psutil
+
+from benchmarks.common import (
+    Child,
+    Children,
+    Summary,
+    Table,
+    Tmux,
+    percentile,
+    python,
+    target,
+    zmqtui_command,
+)
 from benchmarks.options import Options
 
 NAME = "monitor"
@@ -69,7 +85,10 @@ def run(options: Options) -> list[Table]:
             for phase in plan:
                 measure(app, publisher, phase)
         children.stop(app, gently=True)
-    return [report(plan, ready["rss"], options)]
+        tables = [report(plan, ready["rss"], options)]
+        if shutil.which("tmux"):
+            tables.append(in_tmux(publisher, plan, options))
+    return tables
 
 
 def measure(app, publisher, phase: Phase) -> None:
@@ -176,3 +195,152 @@ def report(plan: list[Phase], ready_rss: int, options: Options) -> Table:
         "pane's and the subscriber pane's), so each message is received and decoded twice."
     )
     return table
+
+
+# --- in a real terminal ---------------------------------------------------------------------
+
+TMUX_SIZE = (160, 45)
+RECEIVED = re.compile(r"received ([\d,]+)")
+
+
+def in_tmux(publisher: Child, plan: list[Phase], options: Options) -> Table:
+    """The same phases into `zmqtui --sub ENDPOINT` running in tmux, watched through the screen."""
+    endpoint = _endpoint_of(publisher)
+    table = Table(
+        f"The monitor under a flood in a real terminal (`zmqtui --sub` in tmux, "
+        f"{TMUX_SIZE[0]}x{TMUX_SIZE[1]})",
+        ["publisher", "sent msg/s", "taken in msg/s", "key p50", "key p99", "memory before",
+         "memory after", "growth", "counts"],
+        units={"key p50": "ms", "key p99": "ms", "memory before": "MB", "memory after": "MB",
+               "growth": "MB"},
+    )  # fmt: skip
+    with options.scratch() as scratch:
+        tmux = Tmux(scratch / "tmux.sock")
+        try:
+            tmux.start("exec " + shlex.join([*zmqtui_command(), "--sub", endpoint]), scratch,
+                       TMUX_SIZE)  # fmt: skip
+            pane_pid = tmux.pane_pid()
+            if pane_pid is None:
+                raise RuntimeError("no process in the tmux pane")
+            app = psutil.Process(pane_pid)
+            publisher.send(json.dumps({"cmd": "wait_subscriber", "count": 2}))
+            if not json.loads(publisher.readline(timeout=40))["subscribed"]:
+                raise RuntimeError("the app in tmux never subscribed")
+            time.sleep(1.5)  # past the app's start-up garbage collection
+            rows = [TmuxPhase(phase.label) for phase in plan]
+            for _ in range(options.runs):
+                for row, phase in zip(rows, plan, strict=True):
+                    row.measure(tmux, app, publisher, phase)
+        finally:
+            tmux.stop()
+    for row in rows:
+        table.add(**row.cells())
+    table.targets.append(
+        target(f"key p99 at {plan[-1].label}, in tmux", Summary.of(rows[-1].p99), below=100.0,
+               unit="ms")
+    )  # fmt: skip
+    table.notes.append(
+        "key: `p` sent with `tmux send-keys` about every 100 ms, to the first `capture-pane` "
+        "showing the pane flipped between following and paused (each capture takes a few ms, "
+        "which this latency includes); taken in: the pane's `received` count over the flood "
+        "and its catch-up; counts: that count against what was sent (the difference was "
+        "dropped at the high-water mark: the pane flags it as seq gaps)."
+    )
+    return table
+
+
+def _endpoint_of(publisher: Child) -> str:
+    return next(
+        json.loads(line)["endpoint"] for line in publisher.seen if line.startswith('{"endpoint"')
+    )
+
+
+@dataclass(slots=True)
+class TmuxPhase:
+    label: str
+    sent_rate: list[float] = field(default_factory=list)
+    intake: list[float] = field(default_factory=list)
+    p50: list[float | None] = field(default_factory=list)
+    p99: list[float | None] = field(default_factory=list)
+    rss_before: list[float] = field(default_factory=list)
+    rss_after: list[float] = field(default_factory=list)
+    growth: list[float] = field(default_factory=list)
+    sent: int = 0
+    shown: int = 0
+    unanswered: int = 0
+
+    def measure(self, tmux: Tmux, app: psutil.Process, publisher: Child, phase: Phase) -> None:
+        before = app.memory_info().rss
+        counted_before = screen_count(tmux.screen())
+        publisher.send(
+            json.dumps({"cmd": "publish", "rate": phase.rate, "duration": phase.duration})
+        )
+        began = time.perf_counter()
+        latencies: list[float] = []
+        published = None
+        while published is None:
+            latency = press_and_watch(tmux)
+            if latency is None:
+                self.unanswered += 1
+            else:
+                latencies.append(latency)
+            time.sleep(0.1)
+            line = publisher.poll_line()
+            published = json.loads(line) if line else None
+        counted, settled = settle_count(tmux)
+        self.sent += published["sent"]
+        self.shown += counted - counted_before
+        self.sent_rate.append(published["sent"] / published["elapsed"])
+        self.intake.append((counted - counted_before) / (settled - began))
+        self.p50.append(percentile(latencies, 50))
+        self.p99.append(percentile(latencies, 99))
+        after = app.memory_info().rss
+        self.rss_before.append(before / MB)
+        self.rss_after.append(after / MB)
+        self.growth.append((after - before) / MB)
+
+    def cells(self) -> dict[str, object]:
+        dropped = self.sent - self.shown
+        keys = f"; {self.unanswered} key presses unanswered in 5 s" * bool(self.unanswered)
+        return {
+            "publisher": self.label,
+            "sent msg/s": Summary.of(self.sent_rate),
+            "taken in msg/s": Summary.of(self.intake),
+            "key p50": Summary.of(self.p50),
+            "key p99": Summary.of(self.p99),
+            "memory before": Summary.of(self.rss_before),
+            "memory after": Summary.of(self.rss_after),
+            "growth": Summary.of(self.growth),
+            "counts": f"{self.shown:,} counted of {self.sent:,} sent"
+            + (f" ({dropped:,} dropped at the high-water mark)" if dropped else "")
+            + keys,
+        }
+
+
+def screen_count(screen: str) -> int:
+    match = RECEIVED.search(screen)
+    return int(match.group(1).replace(",", "")) if match else 0
+
+
+def press_and_watch(tmux: Tmux, timeout: float = 5.0) -> float | None:
+    """Press `p`; ms until the screen shows the subscriber pane flipped, None if it never did."""
+    paused = "paused" in tmux.screen()
+    pressed = time.perf_counter()
+    tmux.run("send-keys", "-t", "bench", "p", check=False)
+    while time.perf_counter() - pressed < timeout:
+        if ("paused" in tmux.screen()) != paused:
+            return (time.perf_counter() - pressed) * 1000
+        time.sleep(0.002)
+    return None
+
+
+def settle_count(tmux: Tmux, quiet: float = 1.0, timeout: float = 60.0) -> tuple[int, float]:
+    """The pane's `received` count once it has stopped moving, and when it last moved."""
+    deadline = time.perf_counter() + timeout
+    count, moved = screen_count(tmux.screen()), time.perf_counter()
+    while time.perf_counter() < deadline and time.perf_counter() - moved < quiet:
+        time.sleep(0.05)
+        now = screen_count(tmux.screen())
+        if now != count:
+            count, moved = now, time.perf_counter()
+    return count, moved

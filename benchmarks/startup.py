@@ -12,15 +12,12 @@ import contextlib
 import os
 import shlex
 import shutil
-import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import psutil
 
-from benchmarks.common import Summary, Table, target
+from benchmarks.common import Summary, Table, Tmux, target, zmqtui_command
 from benchmarks.options import Options
 
 NAME = "startup"
@@ -28,61 +25,6 @@ SIZE = (160, 45)
 POLL_S = 0.01
 DRAWN = ("1 Publisher", "2 Subscriber", "3 Requests", "4 Workers", "q Quit")
 CONNECTED = ("pub bound", "sub connected", "req connected", "stats connected", "control connected")
-
-
-def zmqtui_command() -> list[str]:
-    script = Path(sys.executable).parent / "zmqtui"
-    return [str(script)] if script.exists() else [sys.executable, "-m", "zmqtui"]
-
-
-class Tmux:
-    """A tmux server of our own (private socket), for one session running one command."""
-
-    def __init__(self, socket_path: Path) -> None:
-        self.socket = str(socket_path)
-        self.server_pid: int | None = None
-
-    def run(self, *args: str, check: bool = True) -> str:
-        out = subprocess.run(
-            ["tmux", "-S", self.socket, "-f", os.devnull, *args],
-            capture_output=True,
-            text=True,
-            timeout=10,
-            check=check,
-        )
-        return out.stdout
-
-    def start(self, command: str, cwd: Path) -> None:
-        width, height = SIZE
-        self.run(
-            "new-session", "-d", "-s", "bench", "-x", str(width), "-y", str(height), "-c",
-            str(cwd), command,
-        )  # fmt: skip
-        self.server_pid = int(self.run("display-message", "-p", "-t", "bench", "#{pid}").strip())
-
-    def screen(self) -> str:
-        return self.run("capture-pane", "-p", "-t", "bench", check=False)
-
-    def pane_pid(self) -> int | None:
-        out = self.run("display-message", "-p", "-t", "bench", "#{pane_pid}", check=False)
-        return int(out.strip()) if out.strip().isdigit() else None
-
-    def alive(self) -> bool:
-        return (
-            subprocess.run(
-                ["tmux", "-S", self.socket, "has-session", "-t", "bench"], capture_output=True
-            ).returncode
-            == 0
-        )
-
-    def stop(self) -> None:
-        """Kill our server (its session and what still runs in it), by PID as a last resort."""
-        self.run("kill-server", check=False)
-        if self.server_pid is not None:
-            with contextlib.suppress(psutil.Error):
-                server = psutil.Process(self.server_pid)
-                if "tmux" in server.name():
-                    server.send_signal(signal.SIGKILL)
 
 
 def run(options: Options) -> list[Table]:
@@ -136,7 +78,7 @@ def one_start(
     family: list[psutil.Process] = []
     try:
         began = time.perf_counter()
-        tmux.start("exec " + shlex.join(zmqtui_command()), work)
+        tmux.start("exec " + shlex.join(zmqtui_command()), work, SIZE)
         pid = tmux.pane_pid()
         with contextlib.suppress(psutil.Error):
             app = psutil.Process(pid) if pid else None

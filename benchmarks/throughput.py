@@ -435,80 +435,103 @@ def measure_slow_worker(
     sizes: Sizes,
     options: Options,
 ) -> Table:
+    """Each routing mode with slot 0 sleeping on every request, and (full size) without."""
     delay = sizes.slow_delay_ms
     table = Table(
         f"One slow worker: {sizes.slow_workers} workers, slot 0 sleeps {delay:g} ms on every "
         f"request; {sizes.slow_inflight} in flight",
         [
-            "routing",
+            "cluster",
             "requests/s",
             "p50",
             "p99",
-            "p99 of the other workers",
-            "p99 of the slow worker",
-            "share answered by the slow one",
+            "p99, other workers",
+            "p99, slot 0",
+            "slot 0's share",
             "notes",
         ],
         units={
             "p50": "ms",
             "p99": "ms",
-            "p99 of the other workers": "ms",
-            "p99 of the slow worker": "ms",
-            "share answered by the slow one": "%",
+            "p99, other workers": "ms",
+            "p99, slot 0": "ms",
+            "slot 0's share": "%",
         },
     )
     variant = ["--delay-ms", str(delay), "--slow-slots", "0"]
+    kinds = (True,) if options.quick else (False, True)
     clusters = {
-        routing: launch_cluster(
+        (routing, slow): launch_cluster(
             children,
             root,
             scratch,
-            f"slow-{routing}",
+            f"{'slow' if slow else 'even'}-{routing}",
             routing=routing,
             workers=sizes.slow_workers,
-            variant=variant,
+            variant=variant if slow else None,
         )
         for routing in sizes.routings
+        for slow in kinds
     }
     bound(list(clusters.values()))
     wait_until_ready(list(clusters.values()), sizes.slow_workers)
-    for routing, cluster in clusters.items():
-        slow_pid = slot_zero_pid(cluster.control)
-        series = Series()
-        others: list[float | None] = []
-        slow: list[float | None] = []
-        share: list[float] = []
-        for _ in range(options.runs):
+    slot_zero = {key: slot_zero_pid(cluster.control) for key, cluster in clusters.items()}
+    series = {key: SlotSeries() for key in clusters}
+    for _ in range(options.runs):  # with and without the slow worker, side by side
+        for key, cluster in clusters.items():
             m = generators.measure(cluster.endpoint, sizes.slow_inflight, options, by_pid=True)
-            series.add(m)
-            slow_values = m.by_pid.get(str(slow_pid), [])
-            other_values = [v for pid, vs in m.by_pid.items() if pid != str(slow_pid) for v in vs]
-            others.append(_ms(percentile(other_values, 99)))
-            slow.append(_ms(percentile(slow_values, 99)))
-            total = len(slow_values) + len(other_values)
-            share.append(100 * len(slow_values) / total if total else 0.0)
-        table.add(
-            **series.row(
-                routing,
-                routing=routing,
-                **{
-                    "p99 of the other workers": Summary.of(others),
-                    "p99 of the slow worker": Summary.of(slow),
-                    "share answered by the slow one": Summary.of(share),
-                },
-            )
-        )
-        if routing == "lb":
+            series[key].add(m, slot_zero[key])
+    for (routing, slow), runs in series.items():
+        label = f"{routing}, slot 0 slow" if slow else f"{routing}, no slow worker"
+        table.add(**runs.row(label))
+        if routing == "lb" and slow:
             table.targets.append(
                 target(
-                    "lb: p99 of the other workers' replies",
-                    Summary.of(others),
+                    "lb with a slow worker: p99 of the other workers' replies",
+                    Summary.of(runs.others),
                     below=5.0,
                     unit="ms",
                 )
             )
+    for cluster in clusters.values():
         children.stop(cluster.child)
+    table.notes.append(
+        "p99, other workers: the replies that did not come from slot 0; a request waits in "
+        "the broker (lb) or in a worker's queue (rr) while the workers are busy, so with more "
+        "requests in flight than workers that wait is part of every mode's latency."
+    )
     return table
+
+
+@dataclass(slots=True)
+class SlotSeries(Series):
+    """A `Series` that also splits latencies between slot 0 and the other workers."""
+
+    others: list[float | None] = field(default_factory=list)
+    slot_zero: list[float | None] = field(default_factory=list)
+    share: list[float] = field(default_factory=list)
+
+    def add(self, m: Measurement, slot_zero_pid: int | None = None) -> None:
+        Series.add(self, m)
+        mine = m.by_pid.get(str(slot_zero_pid), [])
+        rest = [v for pid, vs in m.by_pid.items() if pid != str(slot_zero_pid) for v in vs]
+        self.others.append(_ms(percentile(rest, 99)))
+        self.slot_zero.append(_ms(percentile(mine, 99)))
+        total = len(mine) + len(rest)
+        self.share.append(100 * len(mine) / total if total else 0.0)
+
+    def row(self, label: str, **extra: Any) -> dict[str, Any]:
+        return Series.row(
+            self,
+            label,
+            cluster=label,
+            **{
+                "p99, other workers": Summary.of(self.others),
+                "p99, slot 0": Summary.of(self.slot_zero),
+                "slot 0's share": Summary.of(self.share),
+            },
+            **extra,
+        )
 
 
 def _ms(micros: float | None) -> float | None:

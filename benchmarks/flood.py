@@ -76,7 +76,11 @@ def run(options: Options) -> list[Table]:
     with Children() as children:
         publisher = children.start(python("-m", "benchmarks.flood_publisher"), stdin=True)
         endpoint = json.loads(publisher.expect(r'"endpoint"').string)["endpoint"]
-        app = children.start(python("-m", "benchmarks.flood_app", "--sub", endpoint), stdin=True)
+        settle = "0.2" if options.quick else "1.5"  # past the app's start-up collection
+        app = children.start(
+            python("-m", "benchmarks.flood_app", "--sub", endpoint, "--settle", settle),
+            stdin=True,
+        )
         ready = json.loads(app.expect(r'"ready"', timeout=60).string)
         publisher.send(json.dumps({"cmd": "wait_subscriber", "count": 2}))
         if not json.loads(publisher.readline(timeout=40))["subscribed"]:
@@ -87,7 +91,7 @@ def run(options: Options) -> list[Table]:
         children.stop(app, gently=True)
         tables = [report(plan, ready["rss"], options)]
         if shutil.which("tmux"):
-            tables.append(in_tmux(publisher, plan, options))
+            tables.append(in_tmux(publisher, plan[-1:] if options.quick else plan, options))
     return tables
 
 
@@ -226,7 +230,7 @@ def in_tmux(publisher: Child, plan: list[Phase], options: Options) -> Table:
             publisher.send(json.dumps({"cmd": "wait_subscriber", "count": 2}))
             if not json.loads(publisher.readline(timeout=40))["subscribed"]:
                 raise RuntimeError("the app in tmux never subscribed")
-            time.sleep(1.5)  # past the app's start-up garbage collection
+            time.sleep(0.2 if options.quick else 1.5)  # past the app's start-up collection
             rows = [TmuxPhase(phase.label) for phase in plan]
             for _ in range(options.runs):
                 for row, phase in zip(rows, plan, strict=True):

@@ -117,7 +117,7 @@ async def commands() -> asyncio.Queue[dict]:
     return queue
 
 
-async def run(endpoint: str, size: tuple[int, int]) -> None:
+async def run(endpoint: str, size: tuple[int, int], settle: float) -> None:
     app = ZmqtuiApp(ZmqBridge(Endpoints(pub=endpoint)), standalone=True)
     probe = Probe(app)
     async with app.run_test(size=size, message_hook=probe.hook) as pilot:
@@ -127,7 +127,7 @@ async def run(endpoint: str, size: tuple[int, int]) -> None:
             if time.monotonic() > deadline:
                 raise RuntimeError(f"the SUB socket did not connect: {app.connection_states}")
             await pilot.pause(0.05)
-        await pilot.pause(1.5)  # past the start-up garbage collection (standalone mode)
+        await pilot.pause(settle)  # past the start-up garbage collection (standalone mode)
         print(json.dumps({"ready": True, "rss": rss()}), flush=True)
         queue = await commands()
         while True:
@@ -195,9 +195,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.flood_app")
     parser.add_argument("--sub", required=True)
     parser.add_argument("--size", default="160x45")
+    parser.add_argument("--settle", type=float, default=1.5, help="seconds before `ready`")
     options = parser.parse_args()
     width, height = (int(x) for x in options.size.split("x"))
-    asyncio.run(run(options.sub, (width, height)))
+    asyncio.run(run(options.sub, (width, height), options.settle))
 
 
 if __name__ == "__main__":

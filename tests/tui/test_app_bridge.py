@@ -17,6 +17,7 @@ from zmqtui.services import sockets
 from zmqtui.tui.app import ZmqtuiApp
 from zmqtui.tui.bridge import Endpoints, ZmqBridge
 from zmqtui.tui.panes.composer import ComposerPane
+from zmqtui.tui.panes.publisher import PublisherPane
 from zmqtui.tui.panes.subscriber import SubscriberPane
 from zmqtui.tui.panes.workers import WorkersPane
 
@@ -171,9 +172,9 @@ async def test_embedded_publisher_in_process(tmp_path: Path, tcp_endpoint) -> No
         # the subscriber pane's own SUB socket is the publisher's one subscriber
         await wait_for(lambda: publisher.subscribers == 1 and publisher.subscriptions, 10)
         assert publisher.subscriptions == {b"": 1}
-        await pilot.press("1", "n", *"by/hand.txt deleted", "enter")
-        await wait_for(lambda: publisher.published == 1)
-        await wait_for(lambda: app.subscriber_pane.received == 1)
+        publisher.post_message(PublisherPane.PublishRequested("by/hand.txt", "deleted"))
+        await wait_for(lambda: publisher.published == 1, 10)
+        await wait_for(lambda: app.subscriber_pane.received == 1, 10)
         assert app.subscriber_pane.captured[0].event.file == "by/hand.txt"
         (tmp_path / "new.txt").write_text("x")
         await wait_for(lambda: app.subscriber_pane.received >= 2, 10)

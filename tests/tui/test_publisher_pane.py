@@ -61,8 +61,8 @@ async def test_published_events_counts_and_subscriptions() -> None:
         pane.add_events([event(1, "a.txt", "created"), event(2, "[b]x[/b]", "deleted", at=5)])
         pane.set_status(2, 3, {b"": 2, b'{"type":"changed","file":"src/': 1})
         lines = await wait_for(lambda: on_screen(pane.log_view))
-        assert lines[0] == "#     1 created  00:00:00.000  a.txt"
-        assert lines[1] == "#     2 deleted  00:00:00.005  [b]x[/b]"
+        assert lines[0] == "#1      created  00:00:00.000  a.txt"
+        assert lines[1] == "#2      deleted  00:00:00.005  [b]x[/b]"
         stats = stats_text(pane)
         assert "published 2" in stats and "subscribers 3" in stats
         assert 'subscriptions everything (2), path "src/" (1)' in stats
@@ -92,7 +92,7 @@ async def test_attached_pane_shows_what_a_subscriber_receives() -> None:
         lines = await wait_for(
             lambda: len(on_screen(pane.log_view)) == 2 and on_screen(pane.log_view)
         )
-        assert "#     9 modified" in lines[0]
+        assert "#9      modified" in lines[0]
         assert "✗ not UTF-8 JSON: \\x00[i]" in lines[1]
         stats = stats_text(pane)
         assert "received 2" in stats and "only for the embedded publisher" in stats

@@ -83,7 +83,7 @@ async def test_markup_and_control_characters_are_shown_literally(tmp_path: Path)
         assert "[bold]loud[/bold] \\x1b[31mred" in lines[0]
         assert "topic │ \\xff\\x00binary" in lines[1]
         assert "[red]x[/red].txt" in lines[2]
-        assert "✗ 2 not events" in stats_text(pane)
+        assert "✗ 2 not change events" in stats_text(pane)
 
 
 async def test_selected_message_is_shown_whole_as_json(tmp_path: Path) -> None:
@@ -107,7 +107,7 @@ async def test_gaps_and_lag_are_visible(tmp_path: Path) -> None:
         lines = await wait_for(lambda: [line for line in on_screen(pane.log_view) if line])
         assert len(lines) == 2
         assert "1500ms" in lines[1] and f"⚠ {note}" in lines[1]
-        assert "⚠ 1 alerts" in stats_text(pane)
+        assert "⚠ 1 alert" in stats_text(pane)
         assert "lag 1500 ms (max 1500 ms)" in stats_text(pane)
 
 

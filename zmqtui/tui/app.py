@@ -68,8 +68,8 @@ class PaneFrame(Vertical):
 
     ALLOW_MAXIMIZE = True
 
-    def __init__(self, pane: Widget, name: str, key: str) -> None:
-        super().__init__(pane, id=f"{name}-frame", classes="pane-frame")
+    def __init__(self, pane: Widget, name: str, key: str, width: str) -> None:
+        super().__init__(pane, id=f"{name}-frame", classes=f"pane-frame -{width}")
         self.pane = pane
         self.pane_name = name
         self.border_title = f"{key} {PANE_TITLES[name]}"
@@ -150,6 +150,7 @@ class ZmqtuiApp(App[None]):
     """
 
     TITLE = "zmqtui"
+    ALLOW_IN_MAXIMIZED_VIEW = "Footer, ConnectionBar"
     CSS_PATH = Path(__file__).with_name("app.tcss")
 
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -195,15 +196,19 @@ class ZmqtuiApp(App[None]):
                 PublisherPane(embedded=embedded, clock=self.clock, id="publisher"),
                 "publisher",
                 "1",
+                "narrow",
             )
             yield PaneFrame(
                 SubscriberPane(clock=self.clock, export_dir=self.export_dir, id="subscriber"),
                 "subscriber",
                 "2",
+                "wide",
             )
         with Horizontal(id="bottom-row", classes="pane-row"):
-            yield PaneFrame(ComposerPane(self.completion_root, id="composer"), "composer", "3")
-            yield PaneFrame(WorkersPane(id="workers"), "workers", "4")
+            yield PaneFrame(
+                ComposerPane(self.completion_root, id="composer"), "composer", "3", "half"
+            )
+            yield PaneFrame(WorkersPane(id="workers"), "workers", "4", "half")
         yield ConnectionBar(self.mode_description(), id="connection-bar")
         yield Footer()
 
@@ -398,6 +403,11 @@ class ZmqtuiApp(App[None]):
         while node is not None and not isinstance(node, PaneFrame):
             node = node.parent  # type: ignore[assignment]
         return node
+
+    @property
+    def escape_to_minimize(self) -> bool:
+        """Escape in a text field leaves the field; elsewhere it restores a maximised pane."""
+        return not isinstance(self.focused, Input) and super().escape_to_minimize
 
     def action_leave_field(self) -> None:
         """From a text field back to the pane's main control, where the pane's keys work."""

@@ -1,14 +1,19 @@
-"""The help screen: what each pane shows and every key, in one place (F1 or ?)."""
+"""The help screen: what each pane shows and every key, in one place (F1 or ?).
+
+Rendered by Rich's Markdown in one widget: Textual's Markdown widget builds a widget per block
+and takes seconds to open on a busy machine.
+"""
 
 from __future__ import annotations
 
 from typing import ClassVar
 
+from rich.markdown import Markdown
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
-from textual.widgets import Markdown
+from textual.widgets import Static
 
 HELP = """\
 # zmqtui monitor
@@ -108,4 +113,4 @@ class HelpScreen(ModalScreen[None]):
 
     def compose(self) -> ComposeResult:
         with VerticalScroll():
-            yield Markdown(HELP)
+            yield Static(Markdown(HELP))

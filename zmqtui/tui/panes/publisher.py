@@ -216,7 +216,7 @@ class PublisherPane(Vertical):
         seq = "—" if event.seq is None else str(event.seq)
         kind = event.event or event.type
         text = Text.assemble(
-            (f"#{seq:>6} ", self._style("seq")),
+            (f"#{seq:<6} ", self._style("seq")),
             (f"{printable(kind.encode(), 8):<8} ", self._style("kind")),
             clock_time(event.timestamp),
             "  ",

@@ -38,6 +38,10 @@ def parse_prefixes(line: str) -> tuple[str, ...]:
     return prefixes or ("",)
 
 
+def plural(count: int, noun: str) -> str:
+    return f"{count:,} {noun}" + ("" if count == 1 else "s")
+
+
 def describe_prefixes(prefixes: tuple[str, ...]) -> str:
     if prefixes == ("",):
         return "everything"
@@ -139,7 +143,7 @@ class SubscriberPane(Vertical):
         #subscriber-filter.-invalid { color: $text-error; text-style: bold; }
         #subscriber-stats { height: 2; padding: 0 1; }
         #subscriber-log { height: 1fr; min-height: 3; }
-        #subscriber-detail { height: 9; border-top: solid $panel-lighten-2; padding: 0 1; }
+        #subscriber-detail { height: 8; border-top: solid $panel-lighten-2; padding: 0 1; }
         &.-offline #subscriber-inputs { display: none; }
         & > .subscriber-pane--label { color: $text-muted; }
         & > .subscriber-pane--kind { color: $text-accent; }
@@ -265,9 +269,9 @@ class SubscriberPane(Vertical):
             f"{self.shown:,}",
         )
         if self.alerts:
-            text.append(f"  ⚠ {self.alerts:,} alerts", self._style("warning"))
+            text.append(f"  ⚠ {plural(self.alerts, 'alert')}", self._style("warning"))
         if self.not_events:
-            text.append(f"  ✗ {self.not_events:,} not events", self._style("error"))
+            text.append(f"  ✗ {self.not_events:,} not change events", self._style("error"))
         text.append("\nsubscribed ", label)
         text.append(describe_prefixes(self.prefixes))
         if self.last_lag_ms is not None:

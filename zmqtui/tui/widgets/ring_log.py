@@ -178,6 +178,11 @@ class RingLog(ScrollView, Generic[T], can_focus=True):
         self.replace(())
 
     @property
+    def up_to_date(self) -> bool:
+        """True when the screen shows every item added so far."""
+        return not self._dirty
+
+    @property
     def selected(self) -> T | None:
         """The item under the cursor, if it is still held."""
         if self.cursor is None or not len(self.ring):
@@ -237,8 +242,9 @@ class RingLog(ScrollView, Generic[T], can_focus=True):
         item = self.ring[position]
         text = self.format_line(item)
         text.no_wrap = True
-        segments = list(text.render(self.app.console, end=""))
-        strip = Strip(segments).crop_extend(0, width, self.rich_style)
+        base = self.rich_style
+        text.stylize_before(base)
+        strip = Strip(text.render(self.app.console, end="")).crop_extend(0, width, base)
         if self.ring.first + position == self.cursor:
             strip = strip.apply_style(self.get_component_rich_style("ring-log--cursor"))
         return strip

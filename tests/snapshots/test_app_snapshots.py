@@ -1,0 +1,250 @@
+"""Pictures of the whole monitor in its main states, on a scripted backend.
+
+Nothing on screen changes between runs: the backend posts fixed messages, the clock is frozen,
+times are shown in UTC, animations are off and no socket is opened.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import pytest
+from textual.app import App
+from textual.pilot import Pilot
+
+from zmqtui.protocol import ChangeEvent, ClusterSnapshot, FileReply, WorkerStats
+from zmqtui.services.requester import LoadSummary, RequestResult
+from zmqtui.tui.app import ZmqtuiApp
+from zmqtui.tui.bridge import SOCKET_NAMES, Endpoints
+from zmqtui.tui.messages import (
+    Capture,
+    CapturesReceived,
+    ConnectionChanged,
+    EventsPublished,
+    LoadFinished,
+    PublisherStatus,
+    RequestFinished,
+    SnapshotReceived,
+)
+from zmqtui.tui.widgets.ring_log import RingLog
+
+SIZE = (160, 45)
+T0 = 1_767_225_600_000
+"""2026-01-01 00:00:00 UTC, in ms."""
+PUBLISHER = "5f3a9c21d0b7"
+ENDPOINTS = Endpoints(
+    pub="tcp://127.0.0.1:60400",
+    req="tcp://127.0.0.1:60401",
+    stats="tcp://127.0.0.1:60402",
+    control="tcp://127.0.0.1:60403",
+)
+FILES = ("docs/intro.md", "src/app.py", "src/util.py", "README.md", "data/target.txt")
+
+
+def change(seq: int, at: int) -> ChangeEvent:
+    kind = ("modified", "created", "modified", "deleted")[seq % 4]
+    return ChangeEvent(FILES[seq % len(FILES)], T0 + at, kind, seq, PUBLISHER, 4100)
+
+
+def published() -> list[ChangeEvent]:
+    return [change(seq, seq * 350) for seq in range(1, 31)]
+
+
+def received() -> list[Capture]:
+    captures = []
+    for event in published():
+        if event.seq in (25, 26):
+            continue  # lost on the way: a gap the subscriber notes
+        lag = 2 + event.seq % 5 if event.seq < 28 else 1200 + event.seq
+        notes = ["gap: missed 2 event(s) from publisher 5f3a9c21d0b7 (seq 25..26)"]
+        captures.append(
+            Capture(
+                [event.encode()],
+                event.timestamp + lag,
+                event,
+                None,
+                notes if event.seq == 27 else [],
+            )
+        )
+    captures.insert(
+        -2, Capture([b"[bold]not json[/bold] \x1b[31m"], T0 + 10_300, None, "not UTF-8 JSON")
+    )
+    return captures
+
+
+def cluster() -> ClusterSnapshot:
+    def worker(slot: int, pid: int, state: str, requests: int, restarts: int = 0) -> WorkerStats:
+        return WorkerStats(
+            slot=slot,
+            pid=pid,
+            state=state,
+            requests=requests,
+            errors=1 if slot == 2 else 0,
+            restarts=restarts,
+            started=T0 - 95_000,
+            last_heartbeat=T0,
+            latency_ms=0.6 + slot / 10,
+            cpu_percent=2.5 * (slot + 1),
+            memory_bytes=(27 + slot) * 1024 * 1024,
+        )
+
+    return ClusterSnapshot(
+        pid=4200,
+        timestamp=T0 + 10_000,
+        endpoints={"frontend": ENDPOINTS.req or ""},
+        routing="lb",
+        broker={"frontend_in": 1520, "frontend_bytes_in": 48_000},
+        workers=[
+            worker(0, 4201, "ready", 512),
+            worker(1, 4202, "busy", 498),
+            worker(2, 4305, "starting", 0, restarts=1),
+            worker(3, 4204, "ready", 510),
+        ],
+        seq=12,
+    )
+
+
+def reply() -> RequestResult:
+    content = "The target file.\nIt changed [bold]thrice[/bold].\n"
+    return RequestResult(
+        path="data/target.txt",
+        reply=FileReply(content, T0 + 10_200, 4202, "r-1"),
+        latency_ms=1.84,
+        tries=1,
+        request_id="r-1",
+    )
+
+
+def load() -> LoadSummary:
+    summary = LoadSummary(
+        endpoint=ENDPOINTS.req or "", path="src/app.py", count=200, concurrency=8, sent=200
+    )
+    summary.replies = 200
+    summary.replies_by_pid = Counter({4201: 68, 4202: 66, 4204: 66})
+    summary.latencies_ms = [1.0 + (n % 20) / 10 for n in range(200)]
+    summary.elapsed_s = 0.125
+    return summary
+
+
+class ScriptedBackend:
+    """Posts a fixed story on start; records nothing, opens nothing."""
+
+    def __init__(self, *, embedded: bool = True, endpoints: Endpoints = ENDPOINTS) -> None:
+        self.embedded = embedded
+        self.endpoints = endpoints
+        self.watch_path = Path("/srv/files") if embedded else None
+        self.states: dict[str, str] = {}
+
+    def start(self, app: App) -> None:
+        for socket in SOCKET_NAMES:
+            endpoint = getattr(self.endpoints, "pub" if socket == "sub" else socket)
+            state = self.states.get(
+                socket, "bound" if socket == "pub" and self.embedded else "connected"
+            )
+            app.post_message(ConnectionChanged(socket, state if endpoint else "off", endpoint))
+        if self.embedded:
+            app.post_message(EventsPublished(published()))
+            app.post_message(PublisherStatus(30, 2, {b"": 1, b'{"type":"changed","file":"src/': 1}))
+            app.post_message(CapturesReceived("sub", received()))
+        elif self.endpoints.pub:
+            app.post_message(CapturesReceived("observer", received()))
+            app.post_message(CapturesReceived("sub", received()))
+        if self.endpoints.stats and self.states.get("stats", "connected") == "connected":
+            app.post_message(SnapshotReceived(cluster()))
+        if self.endpoints.req:
+            app.post_message(RequestFinished(reply()))
+
+    async def stop(self) -> None:
+        pass
+
+    def set_prefixes(self, prefixes: Sequence[str]) -> None:
+        pass
+
+    def publish(self, file: str, event: str) -> None:
+        pass
+
+    def send_request(self, path: str, count: int, concurrency: int) -> None:
+        pass
+
+    def control(self, command: str, **args: int) -> None:
+        pass
+
+
+@pytest.fixture(autouse=True)
+def utc(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Times on screen in UTC, whatever the machine's zone."""
+    monkeypatch.setenv("TZ", "UTC")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
+
+
+def monitor(backend: ScriptedBackend, tmp_path: Path) -> ZmqtuiApp:
+    app = ZmqtuiApp(backend, clock=lambda: T0 / 1000 + 12, export_dir=tmp_path)
+    app.animation_level = "none"
+    return app
+
+
+async def settled(pilot: Pilot) -> None:
+    """Every scripted message handled and every log repainted."""
+    await pilot.pause()
+    for log in pilot.app.query(RingLog):
+        while not log.up_to_date:
+            await pilot.pause(0.05)
+
+
+def test_embedded_overview(snap_compare, tmp_path: Path) -> None:
+    """All four panes with data: events, received messages with a gap, a reply, workers."""
+    assert snap_compare(
+        monitor(ScriptedBackend(), tmp_path), terminal_size=SIZE, run_before=settled
+    )
+
+
+def test_load_summary_and_selected_message(snap_compare, tmp_path: Path) -> None:
+    """A load run's summary in the requests pane; a selected message shown whole (paused)."""
+    app = monitor(ScriptedBackend(), tmp_path)
+
+    async def run_before(pilot: Pilot) -> None:
+        await settled(pilot)
+        app.post_message(LoadFinished(load()))
+        await pilot.press("up", "up", "up", "up", "up")
+        await settled(pilot)
+
+    assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
+
+
+def test_attached_to_a_publisher_only(snap_compare, tmp_path: Path) -> None:
+    """Attach mode with --sub alone: the other panes say which endpoint is missing."""
+    backend = ScriptedBackend(embedded=False, endpoints=Endpoints(pub="tcp://10.0.0.7:5556"))
+    assert snap_compare(monitor(backend, tmp_path), terminal_size=SIZE, run_before=settled)
+
+
+def test_services_down(snap_compare, tmp_path: Path) -> None:
+    """The cluster is down: stats and control retrying, requests disconnected."""
+    backend = ScriptedBackend()
+    backend.states = {"req": "disconnected", "stats": "retrying", "control": "retrying"}
+    assert snap_compare(monitor(backend, tmp_path), terminal_size=SIZE, run_before=settled)
+
+
+def test_subscriber_maximised_filtered_and_paused(snap_compare, tmp_path: Path) -> None:
+    """The subscriber pane alone: a regex filter, paused, with arrivals counted."""
+    app = monitor(ScriptedBackend(), tmp_path)
+
+    async def run_before(pilot: Pilot) -> None:
+        await settled(pilot)
+        await pilot.press("2", "m", "slash", *"/^src/", "escape", "p")
+        more = [c for c in received() if c.event is not None][:8]
+        app.post_message(CapturesReceived("sub", more))
+        await settled(pilot)
+
+    assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
+
+
+def test_help_screen(snap_compare, tmp_path: Path) -> None:
+    """F1: the panes and every key."""
+    app = monitor(ScriptedBackend(), tmp_path)
+    assert snap_compare(app, terminal_size=SIZE, run_before=settled, press=["f1"])

@@ -1,0 +1,136 @@
+"""The embedded stack: ports, attach-mode detection, and a real monitor that quits cleanly."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import pty
+import socket
+import struct
+import subprocess
+import sys
+import termios
+import threading
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+from conftest import wait_for_sync
+
+from zmqtui.commands.monitor import attach_endpoints
+from zmqtui.config import ConfigError
+from zmqtui.services.stack import pick_endpoint, port_is_free
+
+
+def test_pick_endpoint_keeps_a_free_port_and_replaces_a_taken_one() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        endpoint = f"tcp://127.0.0.1:{port}"
+        assert not port_is_free(endpoint)
+        replacement = pick_endpoint(endpoint)
+        assert replacement != endpoint and replacement.startswith("tcp://127.0.0.1:")
+    assert pick_endpoint(endpoint) == endpoint
+    assert pick_endpoint(endpoint, taken={endpoint}) != endpoint
+    assert pick_endpoint("ipc:///tmp/x") == "ipc:///tmp/x"
+
+
+def test_attach_mode_comes_from_options_config_or_environment(tmp_path: Path) -> None:
+    environ = {"XDG_CONFIG_HOME": str(tmp_path)}
+    assert attach_endpoints({"pub": None, "req": None}, None, environ) == {}
+    assert attach_endpoints({"pub": "tcp://127.0.0.1:5556"}, None, environ) == {
+        "pub": "tcp://127.0.0.1:5556"
+    }
+    environ["ZMQTUI_STATS"] = "ipc:///tmp/stats"
+    config = tmp_path / "zmqtui.toml"
+    config.write_text('req = "tcp://127.0.0.1:7001"\ntimeout_ms = 100\n')
+    assert attach_endpoints({"control": "tcp://[::1]:7003"}, str(config), environ) == {
+        "stats": "ipc:///tmp/stats",
+        "req": "tcp://127.0.0.1:7001",
+        "control": "tcp://[::1]:7003",
+    }
+    with pytest.raises(ConfigError):
+        attach_endpoints({"pub": "nonsense"}, None, environ)
+
+
+class Terminal:
+    """A pseudo-terminal for a full-screen child process, its output drained in a thread."""
+
+    def __init__(self, columns: int = 160, lines: int = 45) -> None:
+        self.master, self.slave = pty.openpty()
+        fcntl.ioctl(self.slave, termios.TIOCSWINSZ, struct.pack("HHHH", lines, columns, 0, 0))
+        self.output = bytearray()
+        self._reader = threading.Thread(target=self._drain, daemon=True)
+
+    def start(self) -> None:
+        os.close(self.slave)
+        self._reader.start()
+
+    def _drain(self) -> None:
+        while True:
+            try:
+                data = os.read(self.master, 65536)
+            except OSError:
+                return
+            if not data:
+                return
+            self.output += data
+
+    def type(self, keys: bytes) -> None:
+        os.write(self.master, keys)
+
+    def close(self) -> None:
+        os.close(self.master)
+
+
+@pytest.mark.integration
+def test_quitting_the_monitor_stops_the_embedded_stack(tmp_path: Path) -> None:
+    served = tmp_path / "served"
+    served.mkdir()
+    (served / "a.txt").write_text("hello\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ZMQTUI_")}
+    env.update(TERM="xterm-256color", XDG_CONFIG_HOME=str(tmp_path))
+    terminal = Terminal()
+    monitor = subprocess.Popen(
+        [sys.executable, "-m", "zmqtui", str(served), "--workers", "1"],
+        stdin=terminal.slave,
+        stdout=terminal.slave,
+        stderr=terminal.slave,
+        env=env,
+        start_new_session=True,
+    )
+    terminal.start()
+    family: list[psutil.Process] = []
+    try:
+
+        def stack_is_up() -> bool:
+            children = psutil.Process(monitor.pid).children(recursive=True)
+            cluster = [p for p in children if "cluster" in p.cmdline()]
+            if cluster and cluster[0].children():
+                family[:] = children
+                return True
+            return False
+
+        wait_for_sync(stack_is_up, timeout=30)
+        cluster = next(p for p in family if "cluster" in p.cmdline())
+        backend = cluster.cmdline()[cluster.cmdline().index("--backend") + 1]
+        backend_dir = Path(backend.removeprefix("ipc://")).parent
+        assert backend_dir.is_dir()
+        wait_for_sync(lambda: b"Workers" in terminal.output, timeout=15)  # the screen is up
+
+        started = time.monotonic()
+        terminal.type(b"q")
+        assert monitor.wait(timeout=15) == 0
+        print(f"the monitor and its stack stopped {time.monotonic() - started:.2f}s after q")
+        assert not [p for p in family if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+        assert not backend_dir.exists()
+    finally:
+        if monitor.poll() is None:
+            monitor.kill()
+            monitor.wait()
+        for process in family:
+            if process.is_running():
+                process.kill()
+        terminal.close()

@@ -55,6 +55,12 @@ def attach_endpoints(
     help="Worker processes of the embedded cluster [default: the cluster's, one per CPU].",
 )
 @click.option(
+    "--recursive",
+    "-r",
+    is_flag=True,
+    help="The embedded watcher also watches PATH's subdirectories.",
+)
+@click.option(
     "--config",
     "config_file",
     type=click.Path(dir_okay=False),
@@ -67,6 +73,7 @@ def command(
     stats: str | None,
     control: str | None,
     workers: int | None,
+    recursive: bool,
     config_file: str | None,
 ) -> None:
     """Open the monitor: publisher, subscriber, requests and workers panes, live.
@@ -82,12 +89,14 @@ def command(
         settings = load_settings(config_file)
     except ConfigError as exc:
         raise click.UsageError(str(exc)) from None
-    if given and workers is not None:
-        raise click.UsageError("--workers applies to the embedded stack, not to attach mode")
+    if given and (workers is not None or recursive):
+        raise click.UsageError(
+            "--workers and --recursive apply to the embedded stack, not to attach mode"
+        )
     if given:
         _attach(given, path, settings)
     else:
-        _embedded((path or Path.cwd()).resolve(), workers, settings)
+        _embedded(path or Path(os.curdir), workers, recursive, settings)
 
 
 def _attach(given: dict[str, str], path: Path | None, settings: Settings) -> None:
@@ -98,7 +107,9 @@ def _attach(given: dict[str, str], path: Path | None, settings: Settings) -> Non
     ZmqtuiApp(bridge, completion_root=path, standalone=True).run()
 
 
-def _embedded(root: Path, workers: int | None, settings: Settings) -> None:
+def _embedded(path: Path, workers: int | None, recursive: bool, settings: Settings) -> None:
+    """Events name files as `zmqtui watch PATH` does (under PATH as typed); the cluster serves
+    PATH resolved."""
     from zmqtui.services.stack import ClusterEndpoints, EmbeddedCluster, pick_endpoint
     from zmqtui.tui.app import ZmqtuiApp
     from zmqtui.tui.bridge import Endpoints, ZmqBridge
@@ -110,6 +121,7 @@ def _embedded(root: Path, workers: int | None, settings: Settings) -> None:
         chosen[key] = pick_endpoint(preferred, taken=set(chosen.values()))
         if chosen[key] != preferred:
             notices.append(f"{preferred} is taken: {key} uses {chosen[key]}")
+    root = path.resolve()
     cluster = EmbeddedCluster(
         root,
         ClusterEndpoints(chosen["req"], chosen["stats"], chosen["control"]),
@@ -117,7 +129,8 @@ def _embedded(root: Path, workers: int | None, settings: Settings) -> None:
     )
     bridge = ZmqBridge(
         Endpoints(**chosen),
-        watch_path=root,
+        watch_path=path,
+        recursive=recursive,
         cluster=cluster,
         timeout_ms=settings.timeout_ms,
         tries=settings.tries,

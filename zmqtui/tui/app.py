@@ -214,7 +214,7 @@ class ZmqtuiApp(App[None]):
 
     def mode_description(self) -> str:
         if self.backend.embedded:
-            return f"embedded stack on {self.backend.watch_path}"
+            return f"embedded stack on {Path(self.backend.watch_path or '.').resolve()}"
         return "attached (nothing started)"
 
     def on_mount(self) -> None:

@@ -142,6 +142,7 @@ class ZmqBridge:
     Args:
         endpoints: what to connect to (in embedded mode: what the stack binds).
         watch_path: in embedded mode, the directory the in-process publisher watches.
+        recursive: watch the subdirectories of `watch_path` too.
         cluster: in embedded mode, the cluster child process to keep an eye on.
         timeout_ms, tries: Lazy Pirate settings for requests.
     """
@@ -151,6 +152,7 @@ class ZmqBridge:
         endpoints: Endpoints,
         *,
         watch_path: Path | None = None,
+        recursive: bool = False,
         cluster: EmbeddedCluster | None = None,
         timeout_ms: int = REQUEST_TIMEOUT_MS,
         tries: int = REQUEST_TRIES,
@@ -158,6 +160,7 @@ class ZmqBridge:
         self.endpoints = endpoints
         self.watch_path = watch_path
         self.embedded = watch_path is not None
+        self.recursive = recursive
         self.cluster = cluster
         self.timeout_ms = timeout_ms
         self.tries = tries
@@ -463,7 +466,9 @@ class ZmqBridge:
     async def _run_publisher(self) -> None:
         assert self.watch_path is not None and self.endpoints.pub is not None
         for endpoint in (self.endpoints.pub, "tcp://127.0.0.1:0"):
-            publisher = ChangePublisher(self.ctx, endpoint, [str(self.watch_path)])
+            publisher = ChangePublisher(
+                self.ctx, endpoint, [str(self.watch_path)], recursive=self.recursive
+            )
             running = asyncio.create_task(publisher.run())
             bound = asyncio.create_task(publisher.bound.wait())
             try:

@@ -180,6 +180,16 @@ def report(plan: list[Phase], ready_rss: int, options: Options) -> Table:
             unit="MB",
         )
     )
+    total = sum(phase.sent for phase in plan)
+    last_rss = plan[-1].rss_after[-1] if plan[-1].rss_after else None
+    table.targets.append(
+        target(
+            f"memory growth from the app ready to the end ({total:,} messages sent)",
+            Summary.of([None if last_rss is None else last_rss - ready_rss / MB]),
+            below=50.0,
+            unit="MB",
+        )
+    )
     table.targets.append(
         target(
             "counts exact (runs with exact counts)",
@@ -274,8 +284,8 @@ class TmuxPhase:
     unanswered: int = 0
 
     def measure(self, tmux: Tmux, app: psutil.Process, publisher: Child, phase: Phase) -> None:
+        counted_before, _ = settle_count(tmux)  # the previous phase's backlog is shown
         before = app.memory_info().rss
-        counted_before = screen_count(tmux.screen())
         publisher.send(
             json.dumps({"cmd": "publish", "rate": phase.rate, "duration": phase.duration})
         )

@@ -73,10 +73,8 @@ class LoadGenerators:
     """`clients` load generator processes driven together over their stdin/stdout."""
 
     def __init__(self, children: Children, clients: int) -> None:
-        self.procs = [children.start(python("-m", "benchmarks.loadgen"), stdin=True)]
-        self.procs += [
-            children.start(python("-m", "benchmarks.loadgen"), stdin=True)
-            for _ in range(clients - 1)
+        self.procs = [
+            children.start(python("-m", "benchmarks.loadgen"), stdin=True) for _ in range(clients)
         ]
         for proc in self.procs:
             proc.expect(r'"ready"', timeout=30)

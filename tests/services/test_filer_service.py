@@ -171,3 +171,21 @@ def listening(path: str) -> bool:
         except OSError:
             return False
         return True
+
+
+@pytest.mark.parametrize(
+    "frames", [[b"no envelope"], [b'{"path": "target.txt"}'], [b"a", b"b", b"c"]]
+)
+async def test_a_message_without_envelope_is_dropped_and_service_goes_on(actx, filer, frames):
+    """REP reports such a message ready, then drops it: the receive must not end the loop."""
+    endpoint, answers = filer
+    dealer = actx.socket(zmq.DEALER)
+    sockets.configure(dealer)
+    sockets.connect(dealer, endpoint)
+    try:
+        await dealer.send_multipart(frames)
+        assert not await dealer.poll(300, zmq.POLLIN)  # nobody to answer
+    finally:
+        dealer.close(linger=0)
+    reply = await exchange(actx, endpoint, [b'{"path": "target.txt"}'])
+    assert reply["content"] == "hello\n" and len(answers) == 1

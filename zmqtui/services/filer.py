@@ -369,7 +369,12 @@ async def serve_files(
         if on_bound is not None:
             on_bound(bound)
         while True:
-            frames = await sock.recv_multipart()
+            try:
+                frames = await sock.recv_multipart()
+            except zmq.Again:
+                # REP said a message was ready, then dropped it for having no envelope (a
+                # bare frame from a DEALER or a ZMTP 1.0 peer): there is no one to answer.
+                continue
             answer = rules.respond(frames)
             await sock.send(answer.encode())
             if on_answer is not None:

@@ -131,6 +131,29 @@ async def test_control_server_answers_everything_and_runs_a_retried_command_once
         server.close()
 
 
+async def test_control_server_outlives_a_message_without_envelope(
+    actx: zmq.asyncio.Context, ipc_endpoint
+):
+    """REP reports such a message ready, then drops it: the receive must not end `run`."""
+
+    async def handler(request: ControlRequest) -> dict:
+        return {"ok": True}
+
+    server = ControlServer(actx, ipc_endpoint("ctl"), handler)
+    serving = asyncio.create_task(server.run())
+    dealer = actx.socket(zmq.DEALER)
+    try:
+        dealer.connect(server.endpoint)
+        await dealer.send(b'{"cmd": "list"}')
+        assert not await dealer.poll(300, zmq.POLLIN)  # nobody to answer
+        assert not serving.done()
+        assert (await send_command(actx, server.endpoint, "list"))["ok"]
+    finally:
+        dealer.close(linger=0)
+        serving.cancel()
+        server.close()
+
+
 async def test_send_command_gives_up_without_a_reply(actx: zmq.asyncio.Context, ipc_endpoint):
     with pytest.raises(ControlError, match="no reply"):
         await send_command(actx, ipc_endpoint("nobody"), "list", 50, tries=2)

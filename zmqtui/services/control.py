@@ -119,7 +119,12 @@ class ControlServer:
     async def run(self) -> None:
         """Answer commands until cancelled."""
         while True:
-            frames = await self._sock.recv_multipart()
+            try:
+                frames = await self._sock.recv_multipart()
+            except zmq.Again:
+                # REP said a message was ready, then dropped it for having no envelope (a
+                # bare frame from a DEALER or a ZMTP 1.0 peer): there is no one to answer.
+                continue
             await self._sock.send(await self._answer(frames))
 
     async def _answer(self, frames: list[bytes]) -> bytes:

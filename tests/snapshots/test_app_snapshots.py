@@ -29,6 +29,7 @@ from zmqtui.tui.messages import (
     RequestFinished,
     SnapshotReceived,
 )
+from zmqtui.tui.widgets.live_text import LiveText
 from zmqtui.tui.widgets.ring_log import RingLog
 
 SIZE = (160, 45)
@@ -192,8 +193,8 @@ def monitor(backend: ScriptedBackend, tmp_path: Path) -> ZmqtuiApp:
 async def settled(pilot: Pilot) -> None:
     """Every scripted message handled and every log repainted."""
     await pilot.pause()
-    for log in pilot.app.query(RingLog):
-        while not log.up_to_date:
+    for widget in [*pilot.app.query(RingLog), *pilot.app.query(LiveText)]:
+        while not widget.up_to_date:
             await pilot.pause(0.05)
 
 

@@ -14,7 +14,7 @@ from fake_backend import snapshot
 
 from zmqtui.protocol import ChangeEvent, FileReply, now_ms
 from zmqtui.services import sockets
-from zmqtui.tui.app import ZmqtuiApp
+from zmqtui.tui.app import ConnectionBar, ZmqtuiApp
 from zmqtui.tui.bridge import Endpoints, ZmqBridge
 from zmqtui.tui.panes.composer import ComposerPane
 from zmqtui.tui.panes.publisher import PublisherPane
@@ -183,3 +183,20 @@ async def test_embedded_publisher_in_process(tmp_path: Path, tcp_endpoint) -> No
         )
         await pilot.press("q")
     assert bridge.publisher is None
+
+
+class ExitingCluster:
+    """Stands in for `EmbeddedCluster`: a process that has already exited."""
+
+    def poll(self) -> int:
+        return 3
+
+    def log_tail(self) -> str:
+        return "zmqtui: tcp://127.0.0.1:60401 is already in use by another process"
+
+
+async def test_an_early_cluster_exit_is_told_and_stays_visible() -> None:
+    app = ZmqtuiApp(ZmqBridge(Endpoints(), cluster=ExitingCluster()))
+    async with app.run_test(size=SIZE):
+        bar = app.query_one(ConnectionBar)
+        await wait_for(lambda: "the cluster exited (code 3)" in bar.mode)

@@ -9,10 +9,11 @@ from fake_backend import T0, capture, event, raw_capture
 from rich.console import Console
 from textual.app import App, ComposeResult
 from textual.message import Message
-from textual.widgets import Input, Static
+from textual.widgets import Input
 
 from zmqtui.services.subscriber import topic_for
 from zmqtui.tui.panes.publisher import PublisherPane, format_subscriptions, parse_manual_event
+from zmqtui.tui.widgets.live_text import LiveText
 from zmqtui.tui.widgets.ring_log import RingLog
 
 
@@ -50,7 +51,7 @@ def on_screen(log: RingLog) -> list[str]:
 
 def stats_text(pane: PublisherPane) -> str:
     console = Console(file=io.StringIO(), width=200, color_system=None)
-    console.print(pane.query_one("#publisher-stats", Static).content)
+    console.print(pane.query_one("#publisher-stats", LiveText).text)
     return console.file.getvalue()
 
 

@@ -18,6 +18,7 @@ from zmqtui.tui.panes.subscriber import (
     SubscriberPane,
     parse_prefixes,
 )
+from zmqtui.tui.widgets.live_text import LiveText
 from zmqtui.tui.widgets.ring_log import RingLog
 
 
@@ -51,19 +52,18 @@ def on_screen(log: RingLog) -> list[str]:
     ]
 
 
-def static_text(app: App, static: Static) -> str:
-    """What a Static shows, as plain text."""
+def plain(renderable) -> str:
     console = Console(file=io.StringIO(), width=200, color_system=None)
-    console.print(static.content)
+    console.print(renderable)
     return console.file.getvalue()
 
 
 def stats_text(pane: SubscriberPane) -> str:
-    return static_text(pane.app, pane.query_one("#subscriber-stats", Static))
+    return plain(pane.query_one("#subscriber-stats", LiveText).text)
 
 
 def detail_text(app: App, pane: SubscriberPane) -> str:
-    return static_text(app, pane.query_one("#subscriber-detail-body", Static))
+    return plain(pane.query_one("#subscriber-detail-body", Static).content)
 
 
 async def test_markup_and_control_characters_are_shown_literally(tmp_path: Path) -> None:

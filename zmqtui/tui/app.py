@@ -30,6 +30,7 @@ from zmqtui.tui.help import HelpScreen
 from zmqtui.tui.messages import (
     BackendProblem,
     CapturesReceived,
+    ClusterExited,
     ConnectionChanged,
     ControlAnswered,
     EventsPublished,
@@ -302,6 +303,18 @@ class ZmqtuiApp(App[None]):
     def on_backend_problem(self, message: BackendProblem) -> None:
         severity = message.severity if message.severity in ("warning", "error") else "error"
         self.notify(message.text, severity=severity, timeout=8)  # type: ignore[arg-type]
+
+    @_while_running
+    def on_cluster_exited(self, message: ClusterExited) -> None:
+        bar = self.query_one(ConnectionBar)
+        bar.mode = f"{self.mode_description()} · the cluster exited (code {message.code})"
+        bar.refresh_text()
+        tail = f":\n{message.log_tail}" if message.log_tail else ""
+        self.notify(
+            f"the embedded cluster exited with code {message.code}{tail}",
+            severity="error",
+            timeout=30,
+        )
 
     @_while_running
     def on_connection_changed(self, message: ConnectionChanged) -> None:

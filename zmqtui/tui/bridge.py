@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -43,6 +44,7 @@ from zmqtui.tui.messages import (
     BackendProblem,
     Capture,
     CapturesReceived,
+    ClusterExited,
     ConnectionChanged,
     ControlAnswered,
     EventsPublished,
@@ -60,6 +62,11 @@ subscriber pane's SUB, and the request, stats and control endpoints."""
 MAX_UNHANDLED_BATCHES = 4
 """Batches posted but not yet handled by the app before a pump stops reading: the socket's
 high-water mark then makes the publisher drop (visible as `seq` gaps), memory stays flat."""
+
+FLOOD_PAUSE_FACTOR = 3.0
+"""After a full batch a pump rests this many times as long as the batch took: each pump then
+uses at most a quarter of the loop, and the two SUB pumps leave the screen half of it. What
+arrives meanwhile waits in the socket; past its high-water mark the publisher drops it."""
 
 FLUSH_INTERVAL_S = 1 / 30
 """How often events the embedded publisher sent are handed to the app as one message."""
@@ -134,6 +141,12 @@ class _Credit:
                 self._free.release()
 
         return release
+
+
+def _nonblocking(sock: zmq.asyncio.Socket) -> zmq.Socket:
+    """A plain view of an asyncio socket for draining what is already queued: several times
+    faster than awaiting a future per message (pyzmq's own DONTWAIT path does the same)."""
+    return zmq.Socket.shadow(sock.underlying)
 
 
 class ZmqBridge:
@@ -295,13 +308,15 @@ class ZmqBridge:
     ) -> None:
         """Receive forever, posting one `CapturesReceived` per batch of up to MAX_BATCH."""
         credit = _Credit(MAX_UNHANDLED_BATCHES)
+        ready = _nonblocking(sock)
         while True:
             release = await credit.take()
             frames = await sock.recv_multipart()
+            started = time.perf_counter()
             batch = [frames]
             while len(batch) < MAX_BATCH:
                 try:
-                    batch.append(await sock.recv_multipart(flags=zmq.DONTWAIT))
+                    batch.append(ready.recv_multipart(zmq.DONTWAIT))
                 except zmq.Again:
                     break
             received_ms = now_ms()
@@ -316,7 +331,10 @@ class ZmqBridge:
                 )
                 captures.append(Capture(frames, received_ms, received.event, received.error, notes))
             self.app.post_message(CapturesReceived(stream, captures, release))
-            await asyncio.sleep(0)  # an awaited recv on a ready socket may not yield
+            if len(batch) == MAX_BATCH:  # a flood: leave the screen and the keys their share
+                await asyncio.sleep((time.perf_counter() - started) * FLOOD_PAUSE_FACTOR)
+            else:
+                await asyncio.sleep(0)  # an awaited recv on a ready socket may not yield
 
     async def _pump_subscriber(self, endpoint: str) -> None:
         async def run() -> None:
@@ -367,11 +385,12 @@ class ZmqBridge:
     async def _drain_stats(self, sock: zmq.asyncio.Socket) -> None:
         """Post only the newest snapshot of each batch; say once when one is malformed."""
         complained = False
+        ready = _nonblocking(sock)
         while True:
             batch = [await sock.recv_multipart()]
             while len(batch) < MAX_BATCH:
                 try:
-                    batch.append(await sock.recv_multipart(flags=zmq.DONTWAIT))
+                    batch.append(ready.recv_multipart(zmq.DONTWAIT))
                 except zmq.Again:
                     break
             for frames in reversed(batch):
@@ -456,10 +475,7 @@ class ZmqBridge:
     async def _watch_cluster(self, cluster: EmbeddedCluster) -> None:
         while (code := cluster.poll()) is None:
             await asyncio.sleep(0.5)
-        tail = cluster.log_tail()
-        self._problem(
-            f"the embedded cluster exited with code {code}" + (f":\n{tail}" if tail else "")
-        )
+        self.app.post_message(ClusterExited(code, cluster.log_tail()))
 
     # --- the embedded publisher ----------------------------------------------------------------
 

@@ -126,6 +126,15 @@ class ControlAnswered(Message):
 
 
 @dataclass
+class ClusterExited(Message):
+    """The embedded cluster's process ended on its own (it is not restarted)."""
+
+    code: int
+    log_tail: str
+    """Its last lines of output, which usually say why."""
+
+
+@dataclass
 class BackendProblem(Message):
     """Something in the backend failed and the user should know; the app keeps running."""
 

@@ -17,11 +17,12 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
 from textual.message import Message
-from textual.widgets import Input, Static
+from textual.widgets import Input
 
 from zmqtui.protocol import ChangeEvent
 from zmqtui.tui.messages import Capture
 from zmqtui.tui.widgets.feed import RateMeter, clock_time, format_rate, printable, printable_frames
+from zmqtui.tui.widgets.live_text import LiveText
 from zmqtui.tui.widgets.ring_log import RingLog
 
 EVENT_KINDS = ("created", "modified", "deleted", "moved")
@@ -122,7 +123,7 @@ class PublisherPane(Vertical):
         self._rates = RateMeter()
 
     def compose(self) -> ComposeResult:
-        yield Static(id="publisher-stats")
+        yield LiveText(id="publisher-stats")
         yield RingLog[PublishedItem](self._format_line, self.capacity, id="publisher-log")
         yield Input(
             placeholder="publish by hand: FILE [created|modified|deleted|moved] ⏎",
@@ -199,7 +200,7 @@ class PublisherPane(Vertical):
                 format_rate(self._rates.rate),
                 ("\nsubscriber counts are known only for the embedded publisher", label),
             )
-        self.query_one("#publisher-stats", Static).update(text)
+        self.query_one("#publisher-stats", LiveText).set_text(text)
 
     def _format_line(self, item: PublishedItem) -> Text:
         if isinstance(item, Capture):

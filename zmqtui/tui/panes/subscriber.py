@@ -22,11 +22,16 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
+from textual.timer import Timer
 from textual.widgets import Input, Static
 
 from zmqtui.tui.messages import Capture
 from zmqtui.tui.widgets.feed import RateMeter, clock_time, format_rate, printable, printable_frames
+from zmqtui.tui.widgets.live_text import LiveText
 from zmqtui.tui.widgets.ring_log import Ring, RingLog
+
+DETAIL_INTERVAL_S = 0.25
+"""While following, the newest message's detail is redrawn at most this often."""
 
 SLOW_LAG_MS = 1000
 """Lag above which a line is flagged: the feed is falling behind (zguide's Suicidal Snail)."""
@@ -192,6 +197,8 @@ class SubscriberPane(Vertical):
         self.filter = CaptureFilter()
         self.offline_reason: str | None = None
         self._rates = RateMeter()
+        self._pending_detail: Capture | None = None
+        self._detail_timer: Timer | None = None
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="subscriber-inputs"):
@@ -201,7 +208,7 @@ class SubscriberPane(Vertical):
                 compact=True,
             )
             yield Input(placeholder="filter: text or /regex/", id="subscriber-filter", compact=True)
-        yield Static(id="subscriber-stats")
+        yield LiveText(id="subscriber-stats")
         yield RingLog[Capture](self._format_line, self.capacity, id="subscriber-log")
         with VerticalScroll(id="subscriber-detail"):
             yield Static(id="subscriber-detail-body")
@@ -257,7 +264,7 @@ class SubscriberPane(Vertical):
         label = self._style("label")
         if self.offline_reason is not None:
             text = Text(self.offline_reason, style=self._style("error"))
-            self.query_one("#subscriber-stats", Static).update(text)
+            self.query_one("#subscriber-stats", LiveText).set_text(text)
             return
         log = self.log_view
         text = Text.assemble(
@@ -281,7 +288,7 @@ class SubscriberPane(Vertical):
             text.append("  following", label)
         else:
             text.append(f"  ⏸ paused, {log.missed:,} new (p follows)", self._style("paused"))
-        self.query_one("#subscriber-stats", Static).update(text)
+        self.query_one("#subscriber-stats", LiveText).set_text(text)
 
     def _format_line(self, capture: Capture) -> Text:
         text = Text(clock_time(capture.received_ms) + "  ")
@@ -325,8 +332,20 @@ class SubscriberPane(Vertical):
         return Group(header, *frames)
 
     def on_ring_log_cursor_moved(self, event: RingLog.CursorMoved) -> None:
+        """A selection by hand shows at once; while following, the newest a few times a
+        second (the detail's layout is too costly for every frame of a flood)."""
         event.stop()
-        self._show_detail(event.item)
+        self._pending_detail = event.item
+        if not event.ring_log.following:
+            self._apply_detail()
+        elif self._detail_timer is None:
+            self._detail_timer = self.set_timer(DETAIL_INTERVAL_S, self._apply_detail)
+
+    def _apply_detail(self) -> None:
+        if self._detail_timer is not None:
+            self._detail_timer.stop()
+            self._detail_timer = None
+        self._show_detail(self._pending_detail)
 
     # --- subscriptions, filter, follow, export ---------------------------------------------
 

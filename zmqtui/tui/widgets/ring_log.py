@@ -150,6 +150,8 @@ class RingLog(ScrollView, Generic[T], can_focus=True):
         self._reported_cursor: int | None = -1
         self._top_item = 0
         """Absolute index of the item on the top line while not following."""
+        self._adjusting = False
+        """True while the widget scrolls itself (which must not stop following)."""
 
     def on_mount(self) -> None:
         super().on_mount()
@@ -249,16 +251,10 @@ class RingLog(ScrollView, Generic[T], can_focus=True):
             strip = strip.apply_style(self.get_component_rich_style("ring-log--cursor"))
         return strip
 
-    def notify_style_update(self) -> None:
-        super().notify_style_update()
-        self.refresh()
-
     def on_resize(self, event: events.Resize) -> None:
         self._mark_dirty()
 
     # --- following and the cursor ------------------------------------------------------------
-
-    _adjusting = False
 
     def watch_scroll_y(self, old_value: float, new_value: float) -> None:
         super().watch_scroll_y(old_value, new_value)

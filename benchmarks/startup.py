@@ -103,10 +103,8 @@ def one_start(
                 family = [app, *app.children(recursive=True)]
         pressed = time.perf_counter()
         tmux.run("send-keys", "-t", "bench", "q", check=False)
-        if app is not None:
-            with contextlib.suppress(psutil.TimeoutExpired, psutil.Error):
-                app.wait(timeout=10)
-                gone = time.perf_counter() - pressed
+        if app is not None and ended(app, timeout=10):
+            gone = time.perf_counter() - pressed
     finally:
         tmux.stop()
         leftovers = []
@@ -118,6 +116,19 @@ def one_start(
         if leftovers:
             problem = (problem or "") + f" {len(leftovers)} process(es) left after quitting"
     return moments, gone, problem
+
+
+def ended(process: psutil.Process, timeout: float) -> bool:
+    """Wait until `process` has exited; a zombie counts (reaping it is tmux's business)."""
+    deadline = time.perf_counter() + timeout
+    while time.perf_counter() < deadline:
+        try:
+            if process.status() == psutil.STATUS_ZOMBIE:
+                return True
+        except psutil.NoSuchProcess:
+            return True
+        time.sleep(0.005)
+    return False
 
 
 def indent(text: str) -> str:

@@ -89,7 +89,8 @@ def run(ctx: zmq.Context, command: dict[str, Any]) -> dict[str, Any]:
         while sent_at and perf() < drain_until:
             if sock.poll(100, zmq.POLLIN):
                 frames = sock.recv_multipart()
-                sent_at.pop(int(frames[0]), None)
+                if sent_at.pop(int(frames[0]), None) is not None:
+                    replies += 1
     finally:
         sock.close(linger=0)
     return {

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import psutil
 import zmq
 
 from benchmarks.common import Child, Children, Summary, Table, percentile, python, target
@@ -29,6 +30,8 @@ SMALL_FILE = "small.txt"
 SMALL_TEXT = "The quick brown fox jumps over the lazy dog.\n" * 4
 PAYLOAD = json.dumps({"path": SMALL_FILE})
 LISTENING = r"[Ll]istening for zmq requesters on (\S+)"
+LOOPBACK_ANY = "tcp://127.0.0.1:0"
+"""A free loopback port, picked at bind time; the services print the one they got."""
 
 
 @dataclass(slots=True)
@@ -62,6 +65,8 @@ class Measurement:
     errors: int
     lost: int
     stalled: bool
+    replies: int
+    """Every reply, the warm-up's and the drained ones too (what the server's CPU paid for)."""
     by_pid: dict[str, list[int]] = field(default_factory=dict)
 
     def p(self, q: float) -> float | None:
@@ -115,6 +120,7 @@ class LoadGenerators:
             errors=sum(r["errors"] for r in results),
             lost=sum(r["lost"] for r in results),
             stalled=any(r["stalled"] for r in results),
+            replies=sum(r["replies"] for r in results),
             by_pid=by_pid_all,
         )
 
@@ -126,7 +132,7 @@ def router_echo() -> Iterator[str]:
     try:
         router = ctx.socket(zmq.ROUTER)
         sockets.configure(router, max_message_bytes=None)
-        endpoint = sockets.bind(router, "tcp://127.0.0.1:0")
+        endpoint = sockets.bind(router, LOOPBACK_ANY)
         control = ctx.socket(zmq.PAIR)
         control.bind("inproc://echo-control")
         steer = ctx.socket(zmq.PAIR)
@@ -150,9 +156,34 @@ def router_echo() -> Iterator[str]:
 # --- the services under test ----------------------------------------------------------------
 
 
+def cpu_seconds(child: Child) -> float:
+    """CPU time of a child and its children (a cluster: supervisor, broker thread, workers)."""
+    total = 0.0
+    try:
+        root = psutil.Process(child.pid)
+        family = [root, *root.children(recursive=True)]
+    except psutil.Error:
+        return total
+    for proc in family:
+        with suppress(psutil.Error):
+            times = proc.cpu_times()
+            total += times.user + times.system
+    return total
+
+
+def measure_with_cpu(
+    generators: LoadGenerators, child: Child, endpoint: str, inflight: int, options: Options
+) -> tuple[Measurement, float | None]:
+    """A measurement, and the server's CPU microseconds per reply over it."""
+    before = cpu_seconds(child)
+    m = generators.measure(endpoint, inflight, options)
+    spent = cpu_seconds(child) - before
+    return m, (spent / m.replies * 1_000_000 if m.replies else None)
+
+
 def start_serve(children: Children, root: Path) -> tuple[Child, str]:
     child = children.start(
-        python("-m", "zmqtui", "serve", "--root", str(root), "--bind", "tcp://127.0.0.1:0")
+        python("-m", "zmqtui", "serve", "--quiet", "--root", str(root), "--bind", LOOPBACK_ANY)
     )
     return child, child.expect(LISTENING).group(1)
 
@@ -184,7 +215,7 @@ def launch_cluster(
         "--routing",
         routing,
         "--bind",
-        "tcp://127.0.0.1:0",
+        LOOPBACK_ANY,
         "--stats",
         stats,
         "--control",
@@ -244,11 +275,13 @@ class Series:
     rates: list[float] = field(default_factory=list)
     p50: list[float | None] = field(default_factory=list)
     p99: list[float | None] = field(default_factory=list)
+    cpu_us: list[float | None] = field(default_factory=list)
     errors: int = 0
     lost: int = 0
     stalls: int = 0
 
-    def add(self, m: Measurement) -> None:
+    def add(self, m: Measurement, cpu_us: float | None = None) -> None:
+        self.cpu_us.append(cpu_us)
         self.rates.append(m.rate)
         self.p50.append(m.p(50))
         self.p99.append(m.p(99))
@@ -269,6 +302,7 @@ class Series:
             "requests/s": Summary.of(self.rates),
             "p50": Summary.of(self.p50),
             "p99": Summary.of(self.p99),
+            "server CPU per request": Summary.of(self.cpu_us),
             "notes": ", ".join(problems),
             **extra,
         }
@@ -282,11 +316,11 @@ def run(options: Options) -> list[Table]:
         (root / SMALL_FILE).write_text(SMALL_TEXT)
         generators = LoadGenerators(children, sizes.clients)
         ceiling = measure_generator(generators, sizes, options)
-        serve_child, serve_endpoint = start_serve(children, root)
+        serve = start_serve(children, root)
         results, ratios = measure_clusters(
-            children, generators, root, scratch, serve_endpoint, sizes, options
+            children, generators, root, scratch, serve, sizes, options
         )
-        children.stop(serve_child)
+        children.stop(serve[0])
         slow = measure_slow_worker(children, generators, root, scratch, sizes, options)
     return [ceiling, results_table(results, ratios, sizes, options), slow]
 
@@ -313,14 +347,14 @@ def measure_clusters(
     generators: LoadGenerators,
     root: Path,
     scratch: Path,
-    serve_endpoint: str,
+    serve: tuple[Child, str],
     sizes: Sizes,
     options: Options,
 ) -> tuple[dict[tuple[str, ...], Series], dict[str, dict[str, list[float]]]]:
     """Every cluster configuration, plus the headline ratios computed round by round."""
     results: dict[tuple[str, ...], Series] = {}
     ratios: dict[str, dict[str, list[float]]] = {}
-    serve = results.setdefault(("serve",), Series())
+    serve_series = results.setdefault(("serve",), Series())
     for workers in sizes.workers:
         for routing in sizes.routings:
             name = f"{routing}{workers}"
@@ -344,15 +378,17 @@ def measure_clusters(
             for _ in range(options.runs):
                 seq_rate = None
                 if headline:
-                    m = generators.measure(serve_endpoint, 1, options)
-                    serve.add(m)
+                    m, cpu = measure_with_cpu(generators, *serve, 1, options)
+                    serve_series.add(m, cpu)
                     seq_rate = m.rate
                 for inflight in sizes.inflight:
                     rate = {}
                     for kind, cluster in clusters.items():
-                        m = generators.measure(cluster.endpoint, inflight, options)
-                        results.setdefault((routing, str(workers), str(inflight), kind), Series())
-                        results[(routing, str(workers), str(inflight), kind)].add(m)
+                        m, cpu = measure_with_cpu(
+                            generators, cluster.child, cluster.endpoint, inflight, options
+                        )
+                        key = (routing, str(workers), str(inflight), kind)
+                        results.setdefault(key, Series()).add(m, cpu)
                         rate[kind] = m.rate
                     if headline and inflight == sizes.headline_inflight:
                         r = ratios.setdefault(routing, {"of_ceiling": [], "of_serve": []})
@@ -373,8 +409,17 @@ def results_table(
 ) -> Table:
     table = Table(
         "Request throughput and latency (loopback TCP, a 180-byte text file)",
-        ["configuration", "requests/s", "p50", "p99", "ceiling requests/s", "of ceiling", "notes"],
-        units={"p50": "ms", "p99": "ms", "of ceiling": "x"},
+        [
+            "configuration",
+            "requests/s",
+            "p50",
+            "p99",
+            "server CPU per request",
+            "ceiling requests/s",
+            "of ceiling",
+            "notes",
+        ],
+        units={"p50": "ms", "p99": "ms", "of ceiling": "x", "server CPU per request": "µs"},
     )
     table.add(**results[("serve",)].row("`zmqtui serve` (REP), sequential requester"))
     for routing in sizes.routings:
@@ -421,6 +466,11 @@ def results_table(
     table.notes.append(
         "ceiling: the same broker and worker processes, each worker answering a reply prepared "
         "at start (no file read, no JSON decode per request)."
+    )
+    table.notes.append(
+        "server CPU per request: CPU time of the server's processes (supervisor with its broker "
+        "thread, and workers; or `zmqtui serve --quiet`) over the measurement, per reply: less "
+        "sensitive to the machine's load than the rates."
     )
     return table
 

@@ -41,6 +41,7 @@ class Sizes:
     inflight: tuple[int, ...]
     headline_workers: int
     headline_inflight: int
+    slow_routings: tuple[str, ...]
     slow_delay_ms: float
     slow_workers: int
     slow_inflight: int
@@ -48,9 +49,11 @@ class Sizes:
 
     @classmethod
     def for_options(cls, options: Options) -> Sizes:
-        if options.quick:
-            return cls((1,), ("lb", "rr"), (4,), 1, 4, 5.0, 2, 4, options.clients)
-        return cls((1, 2, 4), ("lb", "rr"), (1, 8, 64), 2, 64, 10.0, 3, 8, options.clients)
+        if options.quick:  # every code path once: lb in the matrix, rr in the slow test
+            return cls((1,), ("lb",), (4,), 1, 4, ("rr",), 5.0, 2, 4, options.clients)
+        return cls(
+            (1, 2, 4), ("lb", "rr"), (1, 8, 64), 2, 64, ("lb", "rr"), 10.0, 3, 8, options.clients
+        )
 
 
 # --- measuring ------------------------------------------------------------------------------
@@ -518,7 +521,7 @@ def measure_slow_worker(
             workers=sizes.slow_workers,
             variant=variant if slow else None,
         )
-        for routing in sizes.routings
+        for routing in sizes.slow_routings
         for slow in kinds
     }
     bound(list(clusters.values()))

@@ -544,6 +544,21 @@ def measure_slow_worker(
                     unit="ms",
                 )
             )
+            even = series.get((routing, False))
+            if even is not None:
+                pushed = [
+                    None if a is None or b is None else a - b
+                    for a, b in zip(runs.others, even.others, strict=True)
+                ]
+                table.targets.append(
+                    target(
+                        "lb: how far the slow worker pushes that p99 (vs no slow worker, "
+                        "run by run)",
+                        Summary.of(pushed),
+                        below=5.0,
+                        unit="ms",
+                    )
+                )
     for cluster in clusters.values():
         children.stop(cluster.child)
     table.notes.append(

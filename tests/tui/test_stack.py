@@ -5,6 +5,7 @@ from __future__ import annotations
 import fcntl
 import os
 import pty
+import signal
 import socket
 import struct
 import subprocess
@@ -82,11 +83,16 @@ class Terminal:
         os.write(self.master, keys)
 
     def close(self) -> None:
-        os.close(self.master)
+        """Hang up, as a closed terminal window does (once)."""
+        if self.master >= 0:
+            os.close(self.master)
+            self.master = -1
 
 
 @pytest.mark.integration
-def test_quitting_the_monitor_stops_the_embedded_stack(tmp_path: Path) -> None:
+@pytest.mark.parametrize("ending", ["q", "hangup", "sigterm"])
+def test_ending_the_monitor_stops_the_embedded_stack(tmp_path: Path, ending: str) -> None:
+    """However the monitor ends - `q`, its terminal closed, SIGTERM - nothing it started stays."""
     served = tmp_path / "served"
     served.mkdir()
     (served / "a.txt").write_text("hello\n")
@@ -121,9 +127,16 @@ def test_quitting_the_monitor_stops_the_embedded_stack(tmp_path: Path) -> None:
         wait_for_sync(lambda: b"Workers" in terminal.output, timeout=15)  # the screen is up
 
         started = time.monotonic()
-        terminal.type(b"q")
-        assert monitor.wait(timeout=15) == 0
-        print(f"the monitor and its stack stopped {time.monotonic() - started:.2f}s after q")
+        if ending == "q":
+            terminal.type(b"q")
+        elif ending == "hangup":
+            terminal.close()
+            monitor.send_signal(signal.SIGHUP)
+        else:
+            monitor.send_signal(signal.SIGTERM)
+        code = monitor.wait(timeout=15)
+        print(f"the monitor and its stack stopped {time.monotonic() - started:.2f}s after {ending}")
+        assert code == (128 + signal.SIGHUP if ending == "hangup" else 0)
         assert not [p for p in family if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
         assert not backend_dir.exists()
     finally:

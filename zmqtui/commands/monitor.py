@@ -8,15 +8,25 @@ file or in the environment) it starts nothing and attaches to what it was given.
 
 from __future__ import annotations
 
+import asyncio
 import os
-from collections.abc import Mapping
+import signal
+import threading
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from zmqtui.config import ConfigError, Settings, load_settings
 
+if TYPE_CHECKING:
+    from textual.app import App
+
 ENDPOINT_KEYS = ("pub", "req", "stats", "control")
+
+QUIT_GRACE_S = 3.0
+"""How long SIGTERM waits for the app to quit by itself before the process ends anyway."""
 
 
 def attach_endpoints(
@@ -104,7 +114,7 @@ def _attach(given: dict[str, str], path: Path | None, settings: Settings) -> Non
     from zmqtui.tui.bridge import Endpoints, ZmqBridge
 
     bridge = ZmqBridge(Endpoints(**given), timeout_ms=settings.timeout_ms, tries=settings.tries)
-    ZmqtuiApp(bridge, completion_root=path, standalone=True).run()
+    run_until_signalled(ZmqtuiApp(bridge, completion_root=path, standalone=True))
 
 
 def _embedded(path: Path, workers: int | None, recursive: bool, settings: Settings) -> None:
@@ -137,6 +147,54 @@ def _embedded(path: Path, workers: int | None, recursive: bool, settings: Settin
     )
     cluster.start()
     try:
-        ZmqtuiApp(bridge, completion_root=root, notices=notices, standalone=True).run()
+        app = ZmqtuiApp(bridge, completion_root=root, notices=notices, standalone=True)
+        run_until_signalled(app, cleanup=cluster.stop)
     finally:
         cluster.stop()
+
+
+def run_until_signalled(app: App[None], cleanup: Callable[[], None] = lambda: None) -> None:
+    """Run the app, then `cleanup`; SIGTERM quits as `q` does, SIGHUP (terminal closed) at once.
+
+    With its terminal gone Textual can block forever writing to it, so a hangup, or a SIGTERM
+    that has not ended the app within `QUIT_GRACE_S`, runs `cleanup` (stopping what the
+    monitor started) and ends the process without waiting for the screen.
+    """
+
+    def abandon(signum: int) -> None:
+        try:
+            cleanup()
+        finally:
+            os._exit(128 + signum)
+
+    def hangup(signum: int, _frame: object) -> None:
+        abandon(signum)
+
+    def terminate(signum: int, _frame: object) -> None:
+        deadline = threading.Timer(QUIT_GRACE_S, abandon, (signum,))
+        deadline.daemon = True
+        deadlines.append(deadline)
+        deadline.start()
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # not running yet, or no longer: nothing to quit gracefully
+            abandon(signum)
+        else:
+            loop.call_soon_threadsafe(app.exit)
+
+    deadlines: list[threading.Timer] = []
+    previous = {signum: signal.getsignal(signum) for signum in (signal.SIGHUP, signal.SIGTERM)}
+    signal.signal(signal.SIGHUP, hangup)
+    signal.signal(signal.SIGTERM, terminate)
+    try:
+        app.run()
+    finally:
+        for deadline in deadlines:
+            deadline.cancel()
+        for signum in previous:
+            signal.signal(signum, signal.SIG_IGN)  # the clean-up must not be cut short
+        try:
+            cleanup()
+        finally:
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)

@@ -7,10 +7,8 @@ in tests) posts messages, and the app hands each to the pane it concerns. What a
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import gc
-import signal
 import time
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
@@ -145,9 +143,8 @@ class ZmqtuiApp(App[None]):
         completion_root: the directory whose paths the request composer completes.
         export_dir: where the subscriber pane exports captures (default: the current directory).
         notices: told to the user once the screen is up (e.g. which ports replaced taken ones).
-        standalone: running as the `zmqtui` command: quit cleanly on SIGTERM and SIGHUP, and
-            after start-up move everything alive out of the garbage collector's sight, so full
-            collections under a flood stay short.
+        standalone: running as the `zmqtui` command: after start-up, move everything alive out
+            of the garbage collector's sight, so full collections under a flood stay short.
     """
 
     TITLE = "zmqtui"
@@ -224,9 +221,6 @@ class ZmqtuiApp(App[None]):
         for notice in self.notices:
             self.notify(notice, timeout=10)
         if self.standalone:
-            loop = asyncio.get_running_loop()
-            for signum in (signal.SIGTERM, signal.SIGHUP):
-                loop.add_signal_handler(signum, self.exit)
             self.set_timer(1.0, _freeze_gc)
 
     async def on_unmount(self) -> None:

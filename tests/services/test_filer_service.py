@@ -189,3 +189,29 @@ async def test_a_message_without_envelope_is_dropped_and_service_goes_on(actx, f
         dealer.close(linger=0)
     reply = await exchange(actx, endpoint, [b'{"path": "target.txt"}'])
     assert reply["content"] == "hello\n" and len(answers) == 1
+
+
+def zmtp_dealer_greeting() -> bytes:
+    """What a ZMTP 3.0 DEALER peer says before its first message: greeting, then READY."""
+    greeting = b"\xff" + bytes(8) + b"\x7f\x03\x00" + b"NULL".ljust(20, b"\x00") + bytes(32)
+    body = b"\x05READY\x0bSocket-Type" + (6).to_bytes(4, "big") + b"DEALER"
+    return greeting + bytes([0x04, len(body)]) + body
+
+
+async def test_a_bad_request_from_a_peer_that_hung_up_costs_no_one_else_a_reply(actx, filer):
+    """libzmq's REP loses the next reply it sends, to anyone, after reading a request without
+    envelope from a peer it can no longer write to; the responder must not."""
+    endpoint, answers = filer
+    with socket.socket(socket.AF_UNIX) as raw:
+        raw.settimeout(WAIT_MS / 1000)
+        raw.connect(endpoint.removeprefix("ipc://"))
+        raw.sendall(zmtp_dealer_greeting())
+        received = b""
+        while len(received) < 64:  # the server's greeting: the connection is up
+            received += raw.recv(64 - len(received))
+        oversized_header = b"\x02" + (MAX_MESSAGE_BYTES + 1).to_bytes(8, "big")
+        raw.sendall(b"\x01\x01x" + b"\x00\x01y" + oversized_header)
+        while raw.recv(4096):  # blocks the loop until the server hangs up on the oversized
+            pass  # frame, so the request without envelope is read after its peer is gone
+    reply = await exchange(actx, endpoint, [b'{"path": "target.txt"}'])
+    assert reply["content"] == "hello\n" and len(answers) == 1

@@ -1,7 +1,7 @@
-"""The filer: the rules for reading a file on request, and the REP responder that applies them.
+"""The filer: the rules for reading a file on request, and the responder that applies them.
 
 `FileRules.answer` turns one request's frames into exactly one encoded reply and never raises,
-so the REP loop here and every cluster worker can call it without guarding it.
+so the responder loop here and every cluster worker can call it without guarding it.
 
 How a path is opened, and why that is race-free: the request path is split into components
 and walked from a descriptor of the root, one `openat` per component with `O_NOFOLLOW`, so the
@@ -351,32 +351,37 @@ async def serve_files(
     on_bound: Callable[[str], None] | None = None,
     on_answer: Callable[[Answer], None] | None = None,
 ) -> None:
-    """Answer file requests on a REP socket bound to `endpoint` until cancelled.
+    """Answer file requests, as a REP socket would, on `endpoint` until cancelled.
 
     Exactly one reply per request, whatever arrived. Inbound messages over `MAXMSGSIZE`
     (64 KiB) make libzmq drop the sender's connection; its client times out and retries.
-    Files are read on the event loop: a REP socket answers one request at a time anyway.
+    Files are read on the event loop, one request at a time.
+
+    The socket is a ROUTER that keeps each request's envelope (every frame up to the first
+    empty one) and sends it back before the reply, so REQ and DEALER clients see a REP. A REP
+    socket cannot be used: libzmq's loses the next reply it sends, whoever it is for, after
+    reading a request without envelope from a peer it can no longer write to, so one hostile
+    connection could silence the others. A message without envelope has no one to answer.
 
     Args:
         public: Allow a non-loopback bind.
         on_bound: Called with the bound endpoint (a `:0` port resolved) once bound.
         on_answer: Called after each reply is sent, e.g. to print or count it.
     """
-    sock = ctx.socket(zmq.REP)
+    sock = ctx.socket(zmq.ROUTER)
     try:
         sockets.configure(sock)
         bound = sockets.bind(sock, endpoint, public=public)
         if on_bound is not None:
             on_bound(bound)
         while True:
+            frames = await sock.recv_multipart()
             try:
-                frames = await sock.recv_multipart()
-            except zmq.Again:
-                # REP said a message was ready, then dropped it for having no envelope (a
-                # bare frame from a DEALER or a ZMTP 1.0 peer): there is no one to answer.
+                split = frames.index(b"", 1)
+            except ValueError:
                 continue
-            answer = rules.respond(frames)
-            await sock.send(answer.encode())
+            answer = rules.respond(frames[split + 1 :])
+            await sock.send_multipart([*frames[: split + 1], answer.encode()])
             if on_answer is not None:
                 on_answer(answer)
             await asyncio.sleep(0)  # an awaited recv on a ready socket may not yield

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 
 import pytest
 import zmq.asyncio
@@ -150,6 +151,36 @@ async def test_control_server_outlives_a_message_without_envelope(
         assert (await send_command(actx, server.endpoint, "list"))["ok"]
     finally:
         dealer.close(linger=0)
+        serving.cancel()
+        server.close()
+
+
+async def test_control_server_bad_request_from_a_peer_that_hung_up_costs_no_one_a_reply(
+    actx: zmq.asyncio.Context, ipc_endpoint
+):
+    """libzmq's REP loses the next reply it sends, to anyone, after reading a request without
+    envelope from a peer it can no longer write to; the control server must not."""
+
+    async def handler(request: ControlRequest) -> dict:
+        return {"ok": True}
+
+    server = ControlServer(actx, ipc_endpoint("ctl"), handler)
+    greeting = b"\xff" + bytes(8) + b"\x7f\x03\x00" + b"NULL".ljust(20, b"\x00") + bytes(32)
+    ready = b"\x05READY\x0bSocket-Type" + (6).to_bytes(4, "big") + b"DEALER"
+    with socket.socket(socket.AF_UNIX) as raw:
+        raw.settimeout(10)
+        raw.connect(server.endpoint.removeprefix("ipc://"))
+        raw.sendall(greeting + bytes([0x04, len(ready)]) + ready)
+        received = b""
+        while len(received) < 64:  # the server's greeting: the connection is up
+            received += raw.recv(64 - len(received))
+        raw.sendall(b"\x01\x01x\x00\x01y" + b"\x02" + (1 << 40).to_bytes(8, "big"))
+        while raw.recv(4096):  # the server hangs up on the oversized frame
+            pass
+    serving = asyncio.create_task(server.run())  # reads the bad request after its peer left
+    try:
+        assert (await send_command(actx, server.endpoint, "list", tries=1))["ok"]
+    finally:
         serving.cancel()
         server.close()
 

@@ -93,9 +93,13 @@ Handler = Callable[[ControlRequest], Awaitable[dict[str, Any]]]
 
 
 class ControlServer:
-    """A REP socket that runs each command through `handler` and always answers.
+    """Answers like a REP socket, running each command through `handler`; always answers.
 
-    The socket binds in the constructor, so a taken endpoint fails before anything starts.
+    The socket binds in the constructor, so a taken endpoint fails before anything starts. It
+    is a ROUTER that keeps each request's envelope (every frame up to the first empty one) and
+    sends it back before the reply: libzmq's REP loses the next reply it sends, whoever it is
+    for, after reading a request without envelope from a peer it can no longer write to. A
+    message without envelope has no one to answer.
     """
 
     def __init__(
@@ -108,7 +112,7 @@ class ControlServer:
     ) -> None:
         self._handler = handler
         self._replies: OrderedDict[str, bytes] = OrderedDict()
-        self._sock = ctx.socket(zmq.REP)
+        self._sock = ctx.socket(zmq.ROUTER)
         sockets.configure(self._sock)
         try:
             self.endpoint = sockets.bind(self._sock, endpoint, public=public)
@@ -119,13 +123,13 @@ class ControlServer:
     async def run(self) -> None:
         """Answer commands until cancelled."""
         while True:
+            frames = await self._sock.recv_multipart()
             try:
-                frames = await self._sock.recv_multipart()
-            except zmq.Again:
-                # REP said a message was ready, then dropped it for having no envelope (a
-                # bare frame from a DEALER or a ZMTP 1.0 peer): there is no one to answer.
+                split = frames.index(b"", 1)
+            except ValueError:
                 continue
-            await self._sock.send(await self._answer(frames))
+            reply = await self._answer(frames[split + 1 :])
+            await self._sock.send_multipart([*frames[: split + 1], reply])
 
     async def _answer(self, frames: list[bytes]) -> bytes:
         try:

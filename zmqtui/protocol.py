@@ -67,14 +67,19 @@ def encode_json(obj: dict[str, Any]) -> bytes:
         return json.dumps(obj, separators=(",", ":")).encode("ascii")
 
 
-def decode_json_object(frames: list[bytes]) -> dict[str, Any]:
-    """The single JSON object a one-frame message carries, or `ProtocolError`."""
+def decode_json_object(
+    frames: list[bytes], *, max_bytes: int | None = MAX_MESSAGE_BYTES
+) -> dict[str, Any]:
+    """The single JSON object a one-frame message carries, or `ProtocolError`.
+
+    `max_bytes`: the largest message accepted; None leaves the bound to the receiving socket.
+    """
     if len(frames) != 1:
         raise ProtocolError(ErrorCode.BAD_REQUEST, f"expected one frame, got {len(frames)}")
     data = frames[0]
-    if len(data) > MAX_MESSAGE_BYTES:
+    if max_bytes is not None and len(data) > max_bytes:
         raise ProtocolError(
-            ErrorCode.BAD_REQUEST, f"message of {len(data)} bytes exceeds {MAX_MESSAGE_BYTES}"
+            ErrorCode.BAD_REQUEST, f"message of {len(data)} bytes exceeds {max_bytes}"
         )
     try:
         obj = json.loads(data.decode("utf-8"))
@@ -292,8 +297,12 @@ def error_reply(exc: ProtocolError, pid: int | None = None) -> ErrorReply:
 
 
 def decode_reply(frames: list[bytes]) -> Reply:
-    """A file or error reply from a responder, or `ProtocolError` if it is neither."""
-    obj = decode_json_object(frames)
+    """A file or error reply from a responder, or `ProtocolError` if it is neither.
+
+    A reply carries a whole file (up to the filer's limit, 1 MiB by default, and more once
+    escaped as JSON), so its size is left to the socket that received it (`MAXMSGSIZE`).
+    """
+    obj = decode_json_object(frames, max_bytes=None)
     timestamp = obj.get("timestamp")
     pid = obj.get("pid")
     reply_id = obj.get("id")

@@ -14,6 +14,7 @@ import zmq
 import zmq.asyncio
 from conftest import wait_for
 
+from zmqtui.config import MAX_FILE_BYTES
 from zmqtui.protocol import ErrorReply, FileReply
 from zmqtui.services import sockets
 from zmqtui.services.filer import FileRules, serve_files
@@ -114,6 +115,17 @@ class TestRequester:
         assert (result.reply.content, result.reply.pid) == ("hello\n", os.getpid())
         assert result.reply.id == result.request_id and result.tries == 1
         assert json.loads(result.raw)["content"] == "hello\n"
+
+    async def test_a_file_larger_than_a_request_may_be_arrives_whole(
+        self, actx, filer: str, tmp_path: Path
+    ):
+        """Replies carry files up to the filer's limit (1 MiB), far over the 64 KiB of requests."""
+        content = "x\u2713\n" * (MAX_FILE_BYTES // 6)
+        (tmp_path / "big.txt").write_text(content)
+        async with Requester(actx, filer) as requester:
+            result = await requester.request("big.txt")
+        assert result.outcome == "reply", result.error
+        assert result.reply.content == content
 
     async def test_error_reply_is_an_answer(self, actx, filer: str):
         async with Requester(actx, filer) as requester:

@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import json
 import os
-import pwd
+import shutil
 import signal
 import subprocess
 import sys
@@ -36,15 +36,14 @@ REPLY = 5.0
 """Seconds any single answer may take before a test calls it lost."""
 
 
-def unprivileged_user() -> str | None:
-    """`nobody` when the tests run as root (root reads any file whatever its mode), else None."""
+def unprivileged_prefix() -> list[str] | None:
+    """What runs a command without the power to read any file whatever its mode: nothing when
+    not root; as root, `setpriv` dropping every capability (root then reads only what its
+    modes allow); None when that cannot be had."""
     if os.geteuid() != 0:
-        return None
-    try:
-        pwd.getpwnam("nobody")
-    except KeyError:
-        return None
-    return "nobody"
+        return []
+    setpriv = shutil.which("setpriv")
+    return [setpriv, "--inh-caps=-all", "--bounding-set=-all", "--"] if setpriv else None
 
 
 class Child:
@@ -112,25 +111,19 @@ class Children:
         self.started: list[Child] = []
         self._seen: dict[tuple[int, float], psutil.Process] = {}
 
-    def start(self, *args: str, user: str | None = None, cwd: Path | None = None) -> Child:
-        """Run `python -m zmqtui ARGS` (as `user` if given, with a home it can read)."""
-        env = dict(os.environ)
-        kwargs: dict[str, Any] = {}
-        if user is not None:
-            home = Path("/tmp")
-            env.update(HOME=str(home), XDG_CONFIG_HOME=str(home / "zmqtui-no-config"))
-            kwargs.update(user=user, group=pwd.getpwnam(user).pw_gid, extra_groups=[])
+    def start(self, *args: str, unprivileged: bool = False) -> Child:
+        """Run `python -m zmqtui ARGS`, without root's power over file modes if asked."""
+        prefix = unprivileged_prefix() if unprivileged else []
+        if prefix is None:
+            raise RuntimeError("cannot drop root's capabilities here (no setpriv)")
         popen = subprocess.Popen(
-            [sys.executable, "-m", "zmqtui", *args],
+            [*prefix, sys.executable, "-m", "zmqtui", *args],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             stdin=subprocess.DEVNULL,
             text=True,
             errors="backslashreplace",
             start_new_session=True,
-            env=env,
-            cwd=cwd,
-            **kwargs,
         )
         child = Child(args, popen)
         self.started.append(child)
@@ -257,7 +250,7 @@ class ClusterUnderTest:
         *extra: str,
         workers: int = 2,
         ports: list[int] | None = None,
-        user: str | None = None,
+        unprivileged: bool = False,
     ) -> None:
         self.root = root
         self.workers = workers
@@ -278,7 +271,7 @@ class ClusterUnderTest:
             *self.TIMERS,
             *extra,
         )
-        self.child = children.start(*self.args, user=user)
+        self.child = children.start(*self.args, unprivileged=unprivileged)
         self.children = children
 
     @property

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import os
 import shutil
@@ -36,14 +37,19 @@ REPLY = 5.0
 """Seconds any single answer may take before a test calls it lost."""
 
 
+@functools.cache
 def unprivileged_prefix() -> list[str] | None:
     """What runs a command without the power to read any file whatever its mode: nothing when
     not root; as root, `setpriv` dropping every capability (root then reads only what its
-    modes allow); None when that cannot be had."""
+    modes allow); None when that cannot be had here."""
     if os.geteuid() != 0:
         return []
     setpriv = shutil.which("setpriv")
-    return [setpriv, "--inh-caps=-all", "--bounding-set=-all", "--"] if setpriv else None
+    if setpriv is None:
+        return None
+    prefix = [setpriv, "--inh-caps=-all", "--bounding-set=-all", "--"]
+    dropped = subprocess.run([*prefix, "true"], capture_output=True, timeout=START)
+    return prefix if dropped.returncode == 0 else None
 
 
 class Child:
@@ -127,7 +133,8 @@ class Children:
         )
         child = Child(args, popen)
         self.started.append(child)
-        self._remember(psutil.Process(popen.pid))
+        with contextlib.suppress(psutil.Error):
+            self._remember(psutil.Process(popen.pid))
         return child
 
     def remember(self) -> None:
@@ -302,11 +309,6 @@ class ClusterUnderTest:
     def runtime_dir(self) -> Path:
         backend = self.listing()["endpoints"]["backend"]
         return Path(backend.removeprefix("ipc://")).parent
-
-
-def wait_all_bound(*clusters: ClusterUnderTest) -> None:
-    for cluster in clusters:
-        cluster.wait_bound()
 
 
 def gone(pid: int) -> bool:

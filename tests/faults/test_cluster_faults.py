@@ -125,7 +125,7 @@ async def test_no_request_lost_while_workers_are_killed(stack: Stack, actx):
         for answered in KILL_AT:
             await wait_for(lambda answered=answered: len(results) >= answered, timeout=START)
             await asyncio.to_thread(stack.children.remember)
-            victim = random.choice(await asyncio.to_thread(live_pids, cluster))
+            victim = random.choice(await wait_in_thread(lambda: live_pids(cluster)))
             os.kill(victim, signal.SIGKILL)
             kills.append(victim)
 

@@ -91,7 +91,7 @@ def build_tree(base: Path) -> Path:
     os.mkfifo(root / "fifo")
     with socket.socket(socket.AF_UNIX) as listener:
         listener.bind(str(root / "socket"))
-    if os.geteuid() == 0:
+    with contextlib.suppress(PermissionError):  # without CAP_MKNOD those cases are skipped
         os.mknod(root / "chardev", 0o666 | stat.S_IFCHR, os.makedev(1, 5))  # like /dev/zero
         os.mknod(root / "blockdev", 0o600 | stat.S_IFBLK, os.makedev(7, 0))  # like loop0
     (root / "big.txt").write_text("b" * (MAX_BYTES + 1))
@@ -201,7 +201,7 @@ def test_every_trick_gets_its_answer_and_nothing_from_outside(
     sandbox: Sandbox, path: str, expected: str
 ):
     if path in ("chardev", "blockdev") and not (sandbox.root / path).exists():
-        pytest.skip("making device nodes needs root")
+        pytest.skip("making device nodes needs CAP_MKNOD")
     path = path.replace("{R}", str(sandbox.root)).replace("{B}", str(sandbox.base))
     raw, reply = ask(sandbox.cluster, path)
     assert MARKER.encode() not in raw

@@ -190,12 +190,20 @@ def monitor(backend: ScriptedBackend, tmp_path: Path) -> ZmqtuiApp:
     return app
 
 
+def painted(app: App) -> bool:
+    """Every log, counter and the detail show what the app holds."""
+    widgets = [*app.query(RingLog), *app.query(LiveText)]
+    return all(w.up_to_date for w in widgets) and app.subscriber_pane.detail_up_to_date
+
+
 async def settled(pilot: Pilot) -> None:
-    """Every scripted message handled and every log repainted."""
-    await pilot.pause()
-    for widget in [*pilot.app.query(RingLog), *pilot.app.query(LiveText)]:
-        while not widget.up_to_date:
+    """Every scripted message handled and painted (checked twice: painting posts messages)."""
+    while True:
+        await pilot.pause()
+        if painted(pilot.app):
             await pilot.pause(0.05)
+            if painted(pilot.app):
+                return
 
 
 def test_embedded_overview(snap_compare, tmp_path: Path) -> None:

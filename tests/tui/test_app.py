@@ -26,6 +26,8 @@ from zmqtui.tui.messages import (
     SnapshotReceived,
 )
 from zmqtui.tui.panes.composer import ComposerPane
+from zmqtui.tui.panes.publisher import PublisherPane
+from zmqtui.tui.panes.subscriber import SubscriberPane
 from zmqtui.tui.panes.workers import WorkersPane
 
 SIZE = (160, 45)
@@ -86,9 +88,10 @@ async def test_pane_requests_reach_the_backend() -> None:
         workers.post_message(WorkersPane.KillRequested(5101))
         workers.post_message(WorkersPane.RestartRequested(5102))
         workers.post_message(WorkersPane.ScaleRequested(3))
-        await pilot.press("s", *"src/", "enter")
-        await pilot.press("1", "n", *"x.txt created", "enter")
+        app.subscriber_pane.post_message(SubscriberPane.SubscriptionsChanged(("src/",)))
+        app.publisher_pane.post_message(PublisherPane.PublishRequested("x.txt", "created"))
         await wait_for(lambda: len(backend.calls) == 6)
+        await pilot.pause()
         assert sorted(backend.calls, key=str) == sorted(
             [
                 ("send_request", ("a.txt", 10, 2)),
@@ -166,7 +169,7 @@ async def test_command_palette_offers_every_action() -> None:
         commands["Focus workers pane"].callback()
         await pilot.pause()
         assert app.focused is app.workers_pane.table
-        await pilot.press("ctrl+p", *"export")
+        await pilot.press("ctrl+p", *"expo")
         await wait_for(lambda: app.screen.query_one(CommandList).option_count)  # searched
         await pilot.press("down", "enter")
         await wait_for(lambda: ("nothing captured yet", "warning") in app.notices)

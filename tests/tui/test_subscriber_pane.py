@@ -173,6 +173,11 @@ async def test_moving_up_stops_following(tmp_path: Path) -> None:
         await pilot.press("up", "up")
         assert not log.following
         assert log.selected is not None and log.selected.event.seq == 38
+        rows = range(log.scrollable_content_region.height)
+        backgrounds = [next(iter(log.render_line(y))).style.bgcolor for y in rows]
+        highlighted = [y for y, bg in enumerate(backgrounds) if bg != backgrounds[0]]
+        cursor_row = log.cursor - log.ring.first - int(log.scroll_offset.y)
+        assert highlighted == [cursor_row] and "#38" in on_screen(log)[cursor_row]
         await wait_for(lambda: '"seq": 38' in detail_text(app, pane))
         pane.add_captures([capture(event(41))])
         await wait_for(lambda: "paused, 1 new" in stats_text(pane))

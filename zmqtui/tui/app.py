@@ -21,7 +21,7 @@ from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.screen import Screen
 from textual.widget import Widget
-from textual.widgets import Footer, Input, Static
+from textual.widgets import Input, Static
 
 from zmqtui.tui.bridge import SOCKET_NAMES, Backend
 from zmqtui.tui.help import HelpScreen
@@ -42,6 +42,7 @@ from zmqtui.tui.panes.composer import ComposerPane
 from zmqtui.tui.panes.publisher import PublisherPane
 from zmqtui.tui.panes.subscriber import SubscriberPane
 from zmqtui.tui.panes.workers import WorkersPane
+from zmqtui.tui.widgets.key_bar import KeyBar
 
 PANES = ("publisher", "subscriber", "composer", "workers")
 """In the order of their keys, 1 to 4."""
@@ -148,7 +149,7 @@ class ZmqtuiApp(App[None]):
     """
 
     TITLE = "zmqtui"
-    ALLOW_IN_MAXIMIZED_VIEW = "Footer, ConnectionBar"
+    ALLOW_IN_MAXIMIZED_VIEW = "KeyBar, ConnectionBar"
     CSS_PATH = Path(__file__).with_name("app.tcss")
 
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -208,7 +209,7 @@ class ZmqtuiApp(App[None]):
             )
             yield PaneFrame(WorkersPane(id="workers"), "workers", "4", "half")
         yield ConnectionBar(self.mode_description(), id="connection-bar")
-        yield Footer()
+        yield KeyBar()
 
     def mode_description(self) -> str:
         if self.backend.embedded:

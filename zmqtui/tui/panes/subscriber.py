@@ -198,6 +198,7 @@ class SubscriberPane(Vertical):
         self.offline_reason: str | None = None
         self._rates = RateMeter()
         self._pending_detail: Capture | None = None
+        self._detail_late = False
         self._detail_timer: Timer | None = None
 
     def compose(self) -> ComposeResult:
@@ -332,20 +333,27 @@ class SubscriberPane(Vertical):
         return Group(header, *frames)
 
     def on_ring_log_cursor_moved(self, event: RingLog.CursorMoved) -> None:
-        """A selection by hand shows at once; while following, the newest a few times a
-        second (the detail's layout is too costly for every frame of a flood)."""
+        """A selection by hand shows at once; while following, the newest at most a few times
+        a second (the detail's layout is too costly for every frame of a flood)."""
         event.stop()
         self._pending_detail = event.item
-        if not event.ring_log.following:
-            self._apply_detail()
-        elif self._detail_timer is None:
-            self._detail_timer = self.set_timer(DETAIL_INTERVAL_S, self._apply_detail)
+        if not event.ring_log.following or self._detail_timer is None:
+            self._show_detail(event.item)
+            self._detail_timer = self.set_timer(DETAIL_INTERVAL_S, self._detail_rested)
+        else:
+            self._detail_late = True
 
-    def _apply_detail(self) -> None:
-        if self._detail_timer is not None:
-            self._detail_timer.stop()
-            self._detail_timer = None
-        self._show_detail(self._pending_detail)
+    def _detail_rested(self) -> None:
+        self._detail_timer = None
+        if self._detail_late:
+            self._detail_late = False
+            self._show_detail(self._pending_detail)
+            self._detail_timer = self.set_timer(DETAIL_INTERVAL_S, self._detail_rested)
+
+    @property
+    def detail_up_to_date(self) -> bool:
+        """True when the detail shows the message under the cursor."""
+        return not self._detail_late
 
     # --- subscriptions, filter, follow, export ---------------------------------------------
 

@@ -244,12 +244,13 @@ class RingLog(ScrollView, Generic[T], can_focus=True):
         item = self.ring[position]
         text = self.format_line(item)
         text.no_wrap = True
-        base = self.rich_style
-        text.stylize_before(base)
-        strip = Strip(text.render(self.app.console, end="")).crop_extend(0, width, base)
+        line_style = self.rich_style
         if self.ring.first + position == self.cursor:
-            strip = strip.apply_style(self.get_component_rich_style("ring-log--cursor"))
-        return strip
+            line_style += self.get_component_rich_style("ring-log--cursor")
+            text.stylize(line_style)  # over the line's own colours
+        else:
+            text.stylize_before(line_style)  # under them
+        return Strip(text.render(self.app.console, end="")).crop_extend(0, width, line_style)
 
     def on_resize(self, event: events.Resize) -> None:
         self._mark_dirty()

@@ -59,8 +59,8 @@ async def test_published_events_counts_and_subscriptions() -> None:
     app = Host()
     async with app.run_test(size=(100, 20)):
         pane = app.pane
+        pane.set_status(2, 3, {b"": 2, b'{"type":"changed","file":"src/': 1})  # told first
         pane.add_events([event(1, "a.txt", "created"), event(2, "[b]x[/b]", "deleted", at=5)])
-        pane.set_status(2, 3, {b"": 2, b'{"type":"changed","file":"src/': 1})
         lines = await wait_for(lambda: on_screen(pane.log_view))
         assert lines[0] == "#1      created  00:00:00.000  a.txt"
         assert lines[1] == "#2      deleted  00:00:00.005  [b]x[/b]"

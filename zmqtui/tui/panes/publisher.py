@@ -142,8 +142,9 @@ class PublisherPane(Vertical):
     # --- feeding ---------------------------------------------------------------------------
 
     def add_events(self, events: list[ChangeEvent]) -> None:
-        """Events the embedded publisher sent; the count comes from `set_status`."""
-        self.published += len(events)
+        """Events the embedded publisher sent. Its `seq` counts every event it published, so
+        the newest one's is the count (`set_status` may have told it already)."""
+        self.published = max(self.published, max(e.seq or 0 for e in events))
         self.log_view.extend(events)
         self._rates.observe(self.clock(), self.published)
         self._show_stats()
@@ -157,7 +158,7 @@ class PublisherPane(Vertical):
 
     def set_status(self, published: int, subscribers: int, subscriptions: dict[bytes, int]) -> None:
         """The embedded publisher's own counters."""
-        self.published = published
+        self.published = max(self.published, published)
         self.subscribers = subscribers
         self.subscriptions = subscriptions
         self.offline_reason = None

@@ -195,8 +195,20 @@ class ExitingCluster:
         return "zmqtui: tcp://127.0.0.1:60401 is already in use by another process"
 
 
-async def test_an_early_cluster_exit_is_told_and_stays_visible() -> None:
-    app = ZmqtuiApp(ZmqBridge(Endpoints(), cluster=ExitingCluster()))
+async def test_failures_are_told_and_the_monitor_keeps_running(tcp_endpoint) -> None:
+    told: list[str] = []
+
+    class TellingApp(ZmqtuiApp):
+        def notify(self, message: str, **kwargs) -> None:
+            told.append(message)
+            super().notify(message, **kwargs)
+
+    app = TellingApp(ZmqBridge(Endpoints(req=tcp_endpoint()), cluster=ExitingCluster()))
     async with app.run_test(size=SIZE):
         bar = app.query_one(ConnectionBar)
         await wait_for(lambda: "the cluster exited (code 3)" in bar.mode)
+        assert any("already in use" in text for text in told)
+        # a worker that raises (run_load refuses a concurrency of 0) is told, not fatal
+        app.composer_pane.post_message(ComposerPane.SendRequested("a.txt", 2, 0))
+        await wait_for(lambda: any("failed: ValueError" in text for text in told))
+        assert app.is_running

@@ -16,10 +16,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import zmq
 import zmq.asyncio
@@ -186,6 +186,7 @@ class ZmqBridge:
         self._sub_tracker = SequenceTracker()
         self._pending_events: list[ChangeEvent] = []
         self._flush_handle: asyncio.TimerHandle | None = None
+        self._states: dict[str, tuple[str, str | None, str]] = {}
 
     # --- lifetime --------------------------------------------------------------------------
 
@@ -238,15 +239,30 @@ class ZmqBridge:
             self._ctx.destroy(linger=0)
             self._ctx = None
 
-    def _run(self, work, group: str, description: str) -> Worker[None]:
+    def _run(self, work: Coroutine[Any, Any, None], group: str, description: str) -> Worker[None]:
+        """Run `work` as a Textual worker; an error in it is told, never fatal."""
         worker = self.app.run_worker(
-            work, group=group, description=description, exclusive=False, exit_on_error=False
+            self._told(work, description),
+            group=group,
+            description=description,
+            exclusive=False,
+            exit_on_error=False,
         )
         self._workers.append(worker)
         self._workers = [w for w in self._workers if not w.is_finished]
         return worker
 
+    async def _told(self, work: Coroutine[Any, Any, None], description: str) -> None:
+        try:
+            await work
+        except Exception as exc:  # a bug or an unforeseen failure: say so, keep running
+            self._problem(f"{description} failed: {exc!r}")
+
     def _post_state(self, socket: str, state: str, endpoint: str | None, detail: str = "") -> None:
+        """Tell the app about a change (ZeroMQ retries a dead peer ten times a second)."""
+        if self._states.get(socket) == (state, endpoint, detail):
+            return
+        self._states[socket] = (state, endpoint, detail)
         self.app.post_message(ConnectionChanged(socket, state, endpoint, detail))
 
     def _problem(self, text: str, severity: str = "error") -> None:

@@ -14,6 +14,21 @@ from zmqtui.config import ConfigError, Settings, load_settings
 from zmqtui.security import CurveProfile, use_profile
 from zmqtui.services.sockets import EndpointError
 
+config_option = click.option(
+    "--config",
+    "config_file",
+    type=click.Path(dir_okay=False),
+    help="TOML settings file [default: $ZMQTUI_CONFIG or ~/.config/zmqtui/config.toml].",
+)
+"""The `--config FILE` option every command that reads settings takes."""
+
+insecure_option = click.option(
+    "--insecure",
+    is_flag=True,
+    help="Allow binding a non-loopback address without CURVE keys.",
+)
+"""The `--insecure` option of every command that binds."""
+
 
 def load_command_settings(config_file: str | None, **overrides: Any) -> Settings:
     """A command's settings, with the CURVE keys they name (if any) made the process's own."""

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from zmqtui.commands._run import load_command_settings, run_service
+from zmqtui.commands._run import config_option, insecure_option, load_command_settings, run_service
 from zmqtui.config import (
     HEARTBEAT_INTERVAL_MS,
     HEARTBEAT_LIVENESS,
@@ -119,13 +119,8 @@ def _ms(name: str, default: float | int, help_text: str, minimum: int = 1):
     "Interval between stats snapshots (more are sent on every change).",
     10,
 )
-@click.option("--insecure", is_flag=True, help="Allow binding non-loopback addresses.")
-@click.option(
-    "--config",
-    "config_file",
-    type=click.Path(dir_okay=False),
-    help="TOML settings file [default: $ZMQTUI_CONFIG or ~/.config/zmqtui/config.toml].",
-)
+@insecure_option
+@config_option
 def command(
     root: Path,
     workers: int,

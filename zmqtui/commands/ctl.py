@@ -11,7 +11,7 @@ from typing import Any
 import click
 import zmq.asyncio
 
-from zmqtui.commands._run import load_command_settings
+from zmqtui.commands._run import config_option, load_command_settings
 from zmqtui.config import ConfigError
 from zmqtui.services.control import ControlError, send_command
 
@@ -42,12 +42,7 @@ _OPTIONAL = {"remove": "PID"}
     help="Tries before giving up [default: the `tries` setting, 3].",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the reply as JSON.")
-@click.option(
-    "--config",
-    "config_file",
-    type=click.Path(dir_okay=False),
-    help="TOML settings file [default: $ZMQTUI_CONFIG or ~/.config/zmqtui/config.toml].",
-)
+@config_option
 def command(
     action: str,
     value: int | None,

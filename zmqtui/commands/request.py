@@ -13,7 +13,7 @@ from datetime import datetime
 import click
 import zmq.asyncio
 
-from zmqtui.commands._run import load_command_settings, run_service
+from zmqtui.commands._run import config_option, load_command_settings, run_service
 from zmqtui.protocol import ErrorReply, FileReply
 from zmqtui.services.requester import (
     MAX_REPLY_BYTES,
@@ -70,12 +70,7 @@ EXIT_UNAVAILABLE = 3
     help="Largest reply accepted; a bigger one is dropped and counts as no answer.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the reply (or summary) as JSON.")
-@click.option(
-    "--config",
-    "config_file",
-    type=click.Path(dir_okay=False),
-    help="TOML settings file [default: $ZMQTUI_CONFIG or ~/.config/zmqtui/config.toml].",
-)
+@config_option
 def command(
     path: str,
     endpoint: str | None,

@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 import zmq.asyncio
 
-from zmqtui.commands._run import load_command_settings, run_service
+from zmqtui.commands._run import config_option, insecure_option, load_command_settings, run_service
 from zmqtui.config import MAX_FILE_BYTES
 from zmqtui.protocol import ErrorReply
 from zmqtui.services.filer import Answer, FileRules, serve_files
@@ -38,14 +38,9 @@ SHOWN_CHARS = 200
     show_default=True,
     help="Largest file served; bigger ones get a TOO_LARGE error reply.",
 )
-@click.option("--insecure", is_flag=True, help="Allow binding a non-loopback address.")
+@insecure_option
 @click.option("--quiet", "-q", is_flag=True, help="Do not print a line per request.")
-@click.option(
-    "--config",
-    "config_file",
-    type=click.Path(dir_okay=False),
-    help="TOML settings file [default: $ZMQTUI_CONFIG or ~/.config/zmqtui/config.toml].",
-)
+@config_option
 def command(
     root: Path,
     endpoint: str | None,

@@ -12,7 +12,7 @@ from datetime import datetime
 import click
 import zmq.asyncio
 
-from zmqtui.commands._run import load_command_settings, run_service
+from zmqtui.commands._run import config_option, load_command_settings, run_service
 from zmqtui.protocol import ChangeEvent
 from zmqtui.services.subscriber import (
     Received,
@@ -39,12 +39,7 @@ from zmqtui.services.subscriber import (
     "prefix of the JSON message) [default: everything].",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print each event as one line of JSON.")
-@click.option(
-    "--config",
-    "config_file",
-    type=click.Path(dir_okay=False),
-    help="TOML settings file [default: $ZMQTUI_CONFIG or ~/.config/zmqtui/config.toml].",
-)
+@config_option
 def command(
     endpoint: str | None, prefixes: tuple[str, ...], as_json: bool, config_file: str | None
 ) -> None:

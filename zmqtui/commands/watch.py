@@ -8,7 +8,7 @@ import logging
 import click
 import zmq.asyncio
 
-from zmqtui.commands._run import load_command_settings, run_service
+from zmqtui.commands._run import config_option, insecure_option, load_command_settings, run_service
 from zmqtui.services.watcher import COALESCE_MS, ChangePublisher
 
 
@@ -30,13 +30,8 @@ from zmqtui.services.watcher import COALESCE_MS, ChangePublisher
 @click.option(
     "--recursive", "-r", is_flag=True, help="Watch directories with their subdirectories."
 )
-@click.option("--insecure", is_flag=True, help="Allow binding a non-loopback address.")
-@click.option(
-    "--config",
-    "config_file",
-    type=click.Path(dir_okay=False),
-    help="TOML settings file [default: $ZMQTUI_CONFIG or ~/.config/zmqtui/config.toml].",
-)
+@insecure_option
+@config_option
 def command(
     paths: tuple[str, ...],
     endpoint: str | None,

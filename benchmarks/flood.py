@@ -348,7 +348,7 @@ def press_and_watch(tmux: Tmux, timeout: float = 5.0) -> float | None:
     return None
 
 
-def settle_count(tmux: Tmux, quiet: float = 1.0, timeout: float = 60.0) -> tuple[int, float]:
+def settle_count(tmux: Tmux, quiet: float = 2.0, timeout: float = 60.0) -> tuple[int, float]:
     """The pane's `received` count once it has stopped moving, and when it last moved."""
     deadline = time.perf_counter() + timeout
     count, moved = screen_count(tmux.screen()), time.perf_counter()

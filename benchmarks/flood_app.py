@@ -4,8 +4,8 @@
 `zmqtui --sub ENDPOINT` does, prints `{"ready": ...}` once its SUB socket is connected, then
 takes one JSON command per stdin line:
 
-- `{"cmd": "begin"}`: start a phase (counts, frames and key presses from now on); answers with
-  the resident memory;
+- `{"cmd": "begin"}`: once nothing has arrived for a second (an earlier phase's backlog is in),
+  start a phase (counts, frames and key presses from now on); answers with the resident memory;
 - `{"cmd": "end", "sent": N, "last_seq": S}`: stop pressing keys, wait until the message with
   `seq` S has arrived (or nothing has for a while), answer with the phase's figures.
 
@@ -133,7 +133,7 @@ async def run(endpoint: str, size: tuple[int, int], settle: float) -> None:
         while True:
             command = await queue.get()
             if command["cmd"] == "begin":
-                reply = begin(probe)
+                reply = await begin(probe)
                 pressing = asyncio.create_task(presser(probe))
             elif command["cmd"] == "end":
                 pressing.cancel()
@@ -146,7 +146,11 @@ async def run(endpoint: str, size: tuple[int, int], settle: float) -> None:
 _phase: dict[str, float | int] = {}
 
 
-def begin(probe: Probe) -> dict[str, object]:
+async def begin(probe: Probe) -> dict[str, object]:
+    """Wait out what is still arriving from an earlier phase, then start counting."""
+    deadline = time.perf_counter() + 60
+    while time.perf_counter() - probe.last_arrival < QUIET_S and time.perf_counter() < deadline:
+        await asyncio.sleep(0.05)
     probe.frames.clear()
     probe.latencies_ms.clear()
     probe.pressed_at = None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import socket
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -282,3 +283,16 @@ class TestRunLoad:
 def test_outcome_follows_from_the_fields(reply, raw, outcome):
     result = RequestResult(path="p", reply=reply, latency_ms=1.0, tries=1, raw=raw)
     assert result.outcome == outcome
+
+
+async def test_unavailable_says_when_the_peer_never_completes_a_handshake(actx):
+    listener = socket.create_server(("127.0.0.1", 0))
+    endpoint = f"tcp://127.0.0.1:{listener.getsockname()[1]}"
+    try:
+        async with Requester(actx, endpoint, timeout_ms=200, tries=2) as requester:
+            result = await requester.request("a.txt")
+    finally:
+        listener.close()
+    assert result.error is not None
+    assert result.error.startswith("unavailable after 2 tries: connected to")
+    assert "handshake never completed" in result.error

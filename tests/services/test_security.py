@@ -21,9 +21,11 @@ from zmqtui.security import (
     CurveProfile,
     HandshakeWatch,
     ZapHandler,
+    use_profile,
     write_key_pair,
 )
 from zmqtui.services import sockets
+from zmqtui.services.requester import Requester
 from zmqtui.services.sockets import EndpointError
 
 WAIT_MS = 5000
@@ -198,6 +200,21 @@ class TestCurveOverLoopback:
             watch.close()
             rep.close(linger=0)
             req.close(linger=0)
+
+    async def test_requester_says_its_key_was_refused(self, actx, keys, server_profile):
+        rep = actx.socket(zmq.REP)
+        sockets.configure(rep)
+        endpoint = sockets.bind(rep, "tcp://127.0.0.1:0", curve=server_profile)
+        use_profile(client_profile(keys, "eve"))
+        try:
+            async with Requester(actx, endpoint, timeout_ms=300, tries=2) as requester:
+                result = await requester.request("notes.txt")
+        finally:
+            use_profile(None)
+            rep.close(linger=0)
+        assert result.reply is None
+        assert result.error.startswith("unavailable after 2 tries: ")
+        assert "refused" in result.error
 
 
 class TestZapAnswers:

@@ -25,6 +25,7 @@ import zmq.asyncio
 
 from zmqtui.config import MAX_FILE_BYTES, REQUEST_TIMEOUT_MS, REQUEST_TRIES
 from zmqtui.protocol import ErrorReply, FileReply, FileRequest, ProtocolError, decode_reply
+from zmqtui.security import HandshakeWatch
 from zmqtui.services import sockets
 
 MAX_REPLY_BYTES = 16 * MAX_FILE_BYTES
@@ -85,6 +86,8 @@ class Requester:
         self.tries = tries
         self.max_reply_bytes = max_reply_bytes
         self._sock: zmq.asyncio.Socket | None = None
+        self._watch: HandshakeWatch | None = None
+        """Tells why a connection gave no reply (a refused CURVE key, a non-ZeroMQ peer)."""
         self._lock = asyncio.Lock()
         self._ids = (f"{secrets.token_hex(4)}-{n}" for n in itertools.count(1))
 
@@ -96,9 +99,18 @@ class Requester:
 
     def close(self) -> None:
         """Close the socket (linger 0); the next request opens a new one."""
+        if self._watch is not None:
+            self._watch.close()
+            self._watch = None
         if self._sock is not None:
             self._sock.close(linger=0)
             self._sock = None
+
+    def _close_after_silence(self) -> str | None:
+        """Close a socket that got no answer; why it got none, when the handshake tells."""
+        why = self._watch.failure() if self._watch is not None else None
+        self.close()
+        return why
 
     async def request(self, path: str) -> RequestResult:
         """Ask for `path`; never raises for a missing or bad answer, never waits forever."""
@@ -126,11 +138,12 @@ class Requester:
                 **fields,
             )
 
+        why: str | None = None
         for attempt in range(1, self.tries + 1):
             sock = self._socket()
             deadline = loop.time() + self.timeout_ms / 1000
             if not await self._send(sock, payload, deadline - loop.time()):
-                self.close()
+                why = self._close_after_silence() or why
                 continue
             while (remaining := deadline - loop.time()) > 0:
                 if not await sock.poll(max(1, math.ceil(remaining * 1000)), zmq.POLLIN):
@@ -152,23 +165,25 @@ class Requester:
                         break
                     continue
                 return result(reply=reply, tries=attempt, raw=raw)
-            self.close()
-        return result(
-            reply=None,
-            tries=self.tries,
-            error=f"unavailable after {self.tries} tries",
-        )
+            why = self._close_after_silence() or why
+        error = f"unavailable after {self.tries} tries"
+        return result(reply=None, tries=self.tries, error=f"{error}: {why}" if why else error)
 
     def _socket(self) -> zmq.asyncio.Socket:
         if self._sock is None:
             sock = self.ctx.socket(zmq.REQ)
             try:
                 sockets.configure(sock, max_message_bytes=self.max_reply_bytes)
-                sockets.connect(sock, self.endpoint)
+                watch = HandshakeWatch(sock)
             except BaseException:
                 sock.close(linger=0)
                 raise
-            self._sock = sock
+            self._sock, self._watch = sock, watch
+            try:
+                sockets.connect(sock, self.endpoint)
+            except BaseException:
+                self.close()
+                raise
         return self._sock
 
     @staticmethod

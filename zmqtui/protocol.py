@@ -18,6 +18,9 @@ from typing import Any
 MAX_MESSAGE_BYTES = 64 * 1024
 """Inbound size limit for requests and events, also set as `MAXMSGSIZE` on sockets."""
 
+MAX_SNAPSHOT_BYTES = 4 * 1024 * 1024
+"""Largest stats snapshot a monitor accepts: a cluster of 256 workers sends about 70 KB."""
+
 MAX_PATH_CHARS = 4096
 """Longest path a request may carry (PATH_MAX on Linux)."""
 
@@ -444,7 +447,7 @@ class ClusterSnapshot:
 
 def decode_snapshot(frames: list[bytes]) -> ClusterSnapshot:
     """A stats snapshot, or `ProtocolError`; never trusts the shape of what arrived."""
-    obj = decode_json_object(frames)
+    obj = decode_json_object(frames, max_bytes=MAX_SNAPSHOT_BYTES)
     try:
         workers = [WorkerStats.from_wire(w) for w in obj["workers"]]
         return ClusterSnapshot(

@@ -145,3 +145,16 @@ def test_undecodable_file_name_is_sent_as_valid_json():
     wire = ChangeEvent(file=name, timestamp=1).encode()
     wire.decode("utf-8")  # valid UTF-8 on the wire
     assert decode_event([wire]).file == name
+
+
+def test_a_snapshot_of_256_workers_decodes():
+    workers = [
+        WorkerStats(slot=n, pid=10_000 + n, state="ready", host="a-long-host-name.example")
+        for n in range(256)
+    ]
+    snap = ClusterSnapshot(
+        pid=1, timestamp=2, endpoints={}, routing="lb", broker={}, workers=workers
+    )
+    wire = snap.encode()
+    assert len(wire) > MAX_MESSAGE_BYTES
+    assert decode_snapshot([wire]) == snap

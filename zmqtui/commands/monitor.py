@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 import click
 
+from zmqtui.commands._run import config_option, load_command_settings
 from zmqtui.config import ConfigError, Settings, load_settings
 
 if TYPE_CHECKING:
@@ -70,12 +71,7 @@ def attach_endpoints(
     is_flag=True,
     help="The embedded watcher also watches PATH's subdirectories.",
 )
-@click.option(
-    "--config",
-    "config_file",
-    type=click.Path(dir_okay=False),
-    help="TOML settings file [default: $ZMQTUI_CONFIG or ~/.config/zmqtui/config.toml].",
-)
+@config_option
 def command(
     path: Path | None,
     sub: str | None,
@@ -96,7 +92,7 @@ def command(
         given = attach_endpoints(
             {"pub": sub, "req": req, "stats": stats, "control": control}, config_file
         )
-        settings = load_settings(config_file)
+        settings = load_command_settings(config_file)
     except ConfigError as exc:
         raise click.UsageError(str(exc)) from None
     if given and (workers is not None or recursive):

@@ -28,7 +28,14 @@ from textual.worker import Worker, WorkerCancelled, WorkerFailed
 from zmq.utils.monitor import recv_monitor_message
 
 from zmqtui.config import REQUEST_TIMEOUT_MS, REQUEST_TRIES
-from zmqtui.protocol import ChangeEvent, ProtocolError, decode_snapshot, now_ms
+from zmqtui.protocol import (
+    MAX_MESSAGE_BYTES,
+    MAX_SNAPSHOT_BYTES,
+    ChangeEvent,
+    ProtocolError,
+    decode_snapshot,
+    now_ms,
+)
 from zmqtui.services import sockets
 from zmqtui.services.control import ControlError, send_command
 from zmqtui.services.requester import Requester, run_load
@@ -272,11 +279,11 @@ class ZmqBridge:
 
     @contextlib.asynccontextmanager
     async def _connected(
-        self, name: str, kind: int, endpoint: str
+        self, name: str, kind: int, endpoint: str, *, max_message_bytes: int = MAX_MESSAGE_BYTES
     ) -> AsyncIterator[zmq.asyncio.Socket]:
         """A socket connected to `endpoint`, its connection state reported as `name`."""
         sock = self.ctx.socket(kind)
-        sockets.configure(sock)
+        sockets.configure(sock, max_message_bytes=max_message_bytes)
         monitor = sock.get_monitor_socket(_MONITOR_EVENTS)
         watcher = asyncio.create_task(self._watch_monitor(name, endpoint, monitor))
         try:
@@ -392,7 +399,9 @@ class ZmqBridge:
 
     async def _pump_stats(self, endpoint: str) -> None:
         async def run() -> None:
-            async with self._connected("stats", zmq.SUB, endpoint) as sock:
+            async with self._connected(
+                "stats", zmq.SUB, endpoint, max_message_bytes=MAX_SNAPSHOT_BYTES
+            ) as sock:
                 sock.subscribe(b"")
                 await self._drain_stats(sock)
 

@@ -149,7 +149,7 @@ def test_undecodable_file_name_is_sent_as_valid_json():
 
 def test_a_snapshot_of_256_workers_decodes():
     workers = [
-        WorkerStats(slot=n, pid=10_000 + n, state="ready", host="a-long-host-name.example")
+        WorkerStats(slot=n, pid=10_000 + n, state="ready", last_exit="killed by SIGKILL")
         for n in range(256)
     ]
     snap = ClusterSnapshot(

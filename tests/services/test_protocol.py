@@ -149,7 +149,19 @@ def test_undecodable_file_name_is_sent_as_valid_json():
 
 def test_a_snapshot_of_256_workers_decodes():
     workers = [
-        WorkerStats(slot=n, pid=10_000 + n, state="ready", last_exit="killed by SIGKILL")
+        WorkerStats(
+            slot=n,
+            pid=10_000 + n,
+            state="ready",
+            requests=123_456,
+            started=1_700_000_000_000,
+            last_heartbeat=1_700_000_000_000,
+            latency_ms=0.25,
+            cpu_percent=12.5,
+            memory_bytes=29_000_000,
+            last_exit="killed by SIGKILL",
+            host="worker-host",
+        )
         for n in range(256)
     ]
     snap = ClusterSnapshot(

@@ -47,6 +47,9 @@ class Probe:
         self.pressed_at: float | None = None
         self.state_before: bool | None = None
         self.latencies_ms: list[float] = []
+        self.handled_ms: list[float] = []
+        """Of each latency, the part until the app handled the key (the rest waits for a frame)."""
+        self.handled_at: float | None = None
 
     def hook(self, message: object) -> None:
         if not isinstance(message, CapturesReceived) or message.stream != "sub":
@@ -67,10 +70,18 @@ class Probe:
                 self.frames.append(now)
                 if self.pressed_at is not None and self.following() != self.state_before:
                     self.latencies_ms.append((now - self.pressed_at) * 1000)
-                    self.pressed_at = None
+                    handled = self.handled_at or now
+                    self.handled_ms.append((handled - self.pressed_at) * 1000)
+                    self.pressed_at = self.handled_at = None
             display(screen, renderable)
 
         self.app._display = counted  # type: ignore[method-assign]
+        log = self.app.subscriber_pane.log_view
+        self.app.subscriber_pane.watch(log, "following", self._flipped, init=False)
+
+    def _flipped(self, _following: bool) -> None:
+        if self.pressed_at is not None and self.handled_at is None:
+            self.handled_at = time.perf_counter()
 
     def following(self) -> bool:
         return self.app.subscriber_pane.log_view.following
@@ -153,7 +164,8 @@ async def begin(probe: Probe) -> dict[str, object]:
         await asyncio.sleep(0.05)
     probe.frames.clear()
     probe.latencies_ms.clear()
-    probe.pressed_at = None
+    probe.handled_ms.clear()
+    probe.pressed_at = probe.handled_at = None
     pane = probe.app.subscriber_pane
     _phase.update(
         began=time.perf_counter(),
@@ -189,6 +201,7 @@ async def end(probe: Probe, sent: int, last_seq: int) -> dict[str, object]:
         "frames": len(frames),
         "fps": len(frames) / (ended - began),
         "key_latencies_ms": probe.latencies_ms[:],
+        "key_handled_ms": probe.handled_ms[:],
         "keys_unanswered": int(probe.pressed_at is not None),
         "rss_before": _phase["rss"],
         "rss_after": rss(),

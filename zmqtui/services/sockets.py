@@ -12,6 +12,7 @@ import contextlib
 import errno
 import os
 import socket
+import stat
 
 import zmq
 
@@ -75,9 +76,16 @@ def connect(sock: zmq.Socket, endpoint: str, *, curve: CurveProfile | bool = Tru
 
 
 def _claim_ipc_path(path: str) -> None:
-    """Refuse a path someone is listening on; remove one left behind by a dead process."""
-    if not os.path.exists(path):
+    """Refuse a path someone is listening on, or that is not a socket; remove a socket file left
+    behind by a dead process."""
+    try:
+        mode = os.lstat(path).st_mode
+    except FileNotFoundError:
         return
+    except OSError as exc:
+        raise EndpointError(f"cannot bind ipc://{path}: {exc.strerror}") from None
+    if not stat.S_ISSOCK(mode):
+        raise EndpointError(f"cannot bind ipc://{path}: a file that is not a socket is in the way")
     probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
         probe.settimeout(0.5)

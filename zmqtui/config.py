@@ -33,7 +33,6 @@ HEARTBEAT_LIVENESS = 3
 """Missed heartbeats before a worker counts as stale."""
 MAX_FILE_BYTES = 1024 * 1024
 """Largest file the filer serves."""
-LINGER_MS = 0
 PATH_SETTINGS = frozenset({"curve_secret", "curve_server", "curve_authorized"})
 """Settings that name files; an empty value unsets them."""
 

@@ -154,7 +154,7 @@ class TestResults:
             assert "pid 4101  latency 3.2 ms  tries 1" in text
             assert "as python" in text
             assert "[bold]not markup[/bold]" in text
-            assert "␛[31m" in text and "\x1b" not in text
+            assert "\\x1b[31m" in text and "\x1b" not in text
             assert pane.history[0].outcome == "ok pid 4101 3.2 ms" and pane.history[0].ok
 
     async def test_an_error_reply_shows_its_code_and_message(self):
@@ -244,7 +244,7 @@ def test_a_malformed_reply_shows_what_arrived_safely():
     shown = render_result(arrived, Palette(*[Style()] * 4))
     lines = [item.plain for item in shown if isinstance(item, Text)]
     assert lines[0] == "✖ malformed reply: not UTF-8 JSON"
-    assert lines[-2:] == ["what arrived:", "<html>[bold]␛[1m\\xff"]
+    assert lines[-2:] == ["what arrived:", "<html>[bold]\\x1b[1m\\xff"]
 
 
 class TestHistory:

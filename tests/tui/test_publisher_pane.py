@@ -69,6 +69,17 @@ async def test_published_events_counts_and_subscriptions() -> None:
         assert 'subscriptions everything (2), path "src/" (1)' in stats
 
 
+async def test_undecodable_file_names_are_shown_escaped() -> None:
+    name = b"caf\xe9.txt".decode("utf-8", "surrogateescape")  # as os.fsdecode gives it
+    app = Host()
+    async with app.run_test(size=(100, 20)) as pilot:
+        pane = app.pane
+        pane.add_events([event(1, name, "created")])
+        lines = await wait_for(lambda: on_screen(pane.log_view))
+        await pilot.pause()
+        assert lines[0] == "#1      created  00:00:00.000  caf\\udce9.txt"
+
+
 async def test_publish_by_hand_posts_file_and_kind() -> None:
     app = Host()
     async with app.run_test(size=(100, 20)) as pilot:

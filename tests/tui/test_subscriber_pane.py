@@ -98,6 +98,25 @@ async def test_selected_message_is_shown_whole_as_json(tmp_path: Path) -> None:
         await pilot.pause()
 
 
+UNDECODABLE = b"caf\xe9.txt".decode("utf-8", "surrogateescape")
+"""A file name that is not valid UTF-8, as `os.fsdecode` gives it and the watcher sends it."""
+
+
+async def test_undecodable_file_name_is_shown_escaped_and_exported(tmp_path: Path) -> None:
+    app = Host(tmp_path)
+    async with app.run_test(size=(120, 40)) as pilot:
+        pane = app.pane
+        pane.add_captures([capture(event(3, file=UNDECODABLE))])
+        await wait_for(lambda: '"seq": 3' in detail_text(app, pane))
+        await pilot.pause()
+        assert any("caf\\udce9.txt" in line for line in on_screen(pane.log_view))
+        assert '"file": "caf\\udce9.txt"' in detail_text(app, pane)
+        await pilot.press("e")
+        files = await wait_for(lambda: list(tmp_path.glob("zmqtui-capture-*.jsonl")))
+        record = json.loads(files[0].read_bytes())
+        assert record["message"]["file"] == UNDECODABLE
+
+
 async def test_gaps_and_lag_are_visible(tmp_path: Path) -> None:
     app = Host(tmp_path)
     async with app.run_test(size=(120, 30)):

@@ -258,7 +258,7 @@ class TestTable:
             pane.update_snapshot(odd)
             await pilot.pause()
             assert pane.table.row_keys == (0, 1), "an entry without an integer slot is skipped"
-            assert cells(pane, 0)[2] == "[bold]x[/bold]␛[2J", "ESC cannot reach the terminal"
+            assert cells(pane, 0)[2] == "[bold]x[/bold]\\x1b[2J", "ESC cannot reach the terminal"
             assert "[bold]x…" in pane.table.render_line(1).text, "cut to the column, ellipsis"
             assert cells(pane, 1)[1:4] == ["—", "ready", "—"]
             assert "routing [red]rr" in str(app.query_one("#workers-header", Static).render())

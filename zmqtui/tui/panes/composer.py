@@ -22,6 +22,7 @@ from textual.widget import Widget
 from textual.widgets import Button, Input, OptionList, ProgressBar, RichLog, Static
 from textual.widgets.option_list import Option
 
+from zmqtui.text import printable
 from zmqtui.tui.widgets.composer_paths import PathSuggester
 from zmqtui.tui.widgets.composer_render import (
     Palette,
@@ -30,7 +31,7 @@ from zmqtui.tui.widgets.composer_render import (
     result_outcome,
     summary_outcome,
 )
-from zmqtui.tui.widgets.table import component_style, printable
+from zmqtui.tui.widgets.table import component_style
 
 if TYPE_CHECKING:
     from zmqtui.services.requester import LoadSummary, RequestResult

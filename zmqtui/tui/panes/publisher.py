@@ -20,8 +20,16 @@ from textual.message import Message
 from textual.widgets import Input
 
 from zmqtui.protocol import ChangeEvent
+from zmqtui.text import printable
 from zmqtui.tui.messages import Capture
-from zmqtui.tui.widgets.feed import RateMeter, clock_time, format_rate, printable, printable_frames
+from zmqtui.tui.widgets.feed import (
+    MAX_SHOWN_CHARS,
+    RateMeter,
+    clock_time,
+    format_rate,
+    printable_frame,
+    printable_frames,
+)
 from zmqtui.tui.widgets.live_text import LiveText
 from zmqtui.tui.widgets.ring_log import RingLog
 
@@ -52,8 +60,8 @@ def describe_topic(topic: bytes) -> str:
     if not topic:
         return "everything"
     if topic.startswith(PATH_TOPIC):
-        return f'path "{printable(topic[len(PATH_TOPIC) :], 24)}"'
-    return f'"{printable(topic, 24)}"'
+        return f'path "{printable_frame(topic[len(PATH_TOPIC) :], 24)}"'
+    return f'"{printable_frame(topic, 24)}"'
 
 
 def format_subscriptions(subscriptions: dict[bytes, int], limit: int = 6) -> str:
@@ -219,13 +227,13 @@ class PublisherPane(Vertical):
         kind = event.event or event.type
         text = Text.assemble(
             (f"#{seq:<6} ", self._style("seq")),
-            (f"{printable(kind.encode(), 8):<8} ", self._style("kind")),
+            (f"{printable(kind, limit=8):<8} ", self._style("kind")),
             clock_time(event.timestamp),
             "  ",
-            printable(event.file.encode()),
+            printable(event.file, limit=MAX_SHOWN_CHARS),
         )
         if event.dest:
-            text.append(" → " + printable(event.dest.encode()))
+            text.append(" → " + printable(event.dest, limit=MAX_SHOWN_CHARS))
         return text
 
     # --- publishing by hand ----------------------------------------------------------------

@@ -25,8 +25,17 @@ from textual.message import Message
 from textual.timer import Timer
 from textual.widgets import Input, Static
 
+from zmqtui.protocol import encode_json
+from zmqtui.text import printable
 from zmqtui.tui.messages import Capture
-from zmqtui.tui.widgets.feed import RateMeter, clock_time, format_rate, printable, printable_frames
+from zmqtui.tui.widgets.feed import (
+    MAX_SHOWN_CHARS,
+    RateMeter,
+    clock_time,
+    format_rate,
+    printable_frame,
+    printable_frames,
+)
 from zmqtui.tui.widgets.live_text import LiveText
 from zmqtui.tui.widgets.ring_log import Ring, RingLog
 
@@ -50,7 +59,7 @@ def plural(count: int, noun: str) -> str:
 def describe_prefixes(prefixes: tuple[str, ...]) -> str:
     if prefixes == ("",):
         return "everything"
-    return ", ".join(f'"{printable(p.encode(), 24)}"' for p in prefixes)
+    return ", ".join(f'"{printable(p, limit=24)}"' for p in prefixes)
 
 
 class CaptureFilter:
@@ -116,17 +125,34 @@ def export_record(capture: Capture) -> dict[str, Any]:
 
 
 def export_captures(captures: list[Capture], directory: Path, now: float) -> Path:
-    """Write captures as JSON Lines to a new timestamped file in `directory`."""
+    """Write captures as JSON Lines to a new timestamped file in `directory`, whole or not
+    at all. Strings that are not valid Unicode are written as `\\udcxx` escapes."""
     stem = time.strftime("zmqtui-capture-%Y%m%d-%H%M%S", time.localtime(now))
     path = directory / f"{stem}.jsonl"
     suffix = 1
     while path.exists():
         suffix += 1
         path = directory / f"{stem}-{suffix}.jsonl"
-    with path.open("x", encoding="utf-8") as out:
-        for capture in captures:
-            out.write(json.dumps(export_record(capture), ensure_ascii=False) + "\n")
+    lines = b"".join(encode_json(export_record(capture)) + b"\n" for capture in captures)
+    out = path.open("xb")
+    try:
+        with out:
+            out.write(lines)
+    except OSError:  # e.g. the disk filled: leave no partial file behind
+        path.unlink(missing_ok=True)
+        raise
     return path
+
+
+def json_view(frame: bytes) -> JSON:
+    """A change event's JSON, indented. A file name that is not valid Unicode (sent as
+    `\\udcxx` escapes) keeps all its escapes: lone surrogates cannot reach the terminal."""
+    data = json.loads(frame)
+    try:
+        json.dumps(data, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return JSON.from_data(data, indent=2, ensure_ascii=True)
+    return JSON.from_data(data, indent=2)
 
 
 class SubscriberPane(Vertical):
@@ -301,12 +327,10 @@ class SubscriberPane(Vertical):
         lag = capture.lag_ms or 0
         text.append(f"{lag:>5}ms ", self._style("warning") if lag > SLOW_LAG_MS else "")
         text.append(f"#{'—' if event.seq is None else event.seq:<6} ", self._style("label"))
-        text.append(
-            f"{printable((event.event or event.type).encode(), 8):<8} ", self._style("kind")
-        )
-        text.append(printable(event.file.encode()))
+        text.append(f"{printable(event.event or event.type, limit=8):<8} ", self._style("kind"))
+        text.append(printable(event.file, limit=MAX_SHOWN_CHARS))
         if event.dest:
-            text.append(" → " + printable(event.dest.encode()))
+            text.append(" → " + printable(event.dest, limit=MAX_SHOWN_CHARS))
         for note in capture.notes:
             text.append(f"  ⚠ {note}", self._style("warning"))
         return text
@@ -324,10 +348,12 @@ class SubscriberPane(Vertical):
             header.append_text(Text.assemble(("  lag ", label), f"{capture.lag_ms} ms"))
             for note in capture.notes:
                 header.append(f"\n⚠ {note}", self._style("warning"))
-            return Group(header, JSON(capture.frames[0].decode("utf-8"), indent=2))
+            return Group(header, json_view(capture.frames[0]))
         header.append(f"\n✗ {capture.error}", self._style("error"))
         frames = [
-            Text.assemble((f"frame {index} ({len(frame)} bytes) ", label), printable(frame, 4000))
+            Text.assemble(
+                (f"frame {index} ({len(frame)} bytes) ", label), printable_frame(frame, 4000)
+            )
             for index, frame in enumerate(capture.frames)
         ]
         return Group(header, *frames)

@@ -21,7 +21,8 @@ from textual.widget import Widget
 from textual.widgets import Sparkline, Static
 
 from zmqtui.protocol import WORKER_STATES, ClusterSnapshot, WorkerStats
-from zmqtui.tui.widgets.table import Column, LiveTable, component_style, printable
+from zmqtui.text import printable
+from zmqtui.tui.widgets.table import Column, LiveTable, component_style
 from zmqtui.tui.widgets.workers_rates import RateTracker
 
 COLUMNS = (
@@ -239,7 +240,7 @@ class WorkersPane(Widget):
 
     def set_offline(self, reason: str) -> None:
         """Say why no stats arrive; the last rows stay, dimmed, until a snapshot comes."""
-        self.query_one("#workers-offline", Static).update(Text(printable(reason, one_line=True)))
+        self.query_one("#workers-offline", Static).update(Text(printable(reason)))
         self.add_class("-offline")
 
     # --- rendering -----------------------------------------------------------------------
@@ -287,7 +288,7 @@ class WorkersPane(Widget):
                 ("supervisor ", label),
                 (str(snapshot.pid), value),
                 ("  routing ", label),
-                (printable(snapshot.routing, one_line=True) or NO_VALUE, value),
+                (printable(snapshot.routing) or NO_VALUE, value),
                 ("  workers ", label),
                 (str(len(self._workers)), value),
                 (f" ({remote} remote)" if remote else "", label),
@@ -328,7 +329,7 @@ class WorkersPane(Widget):
             lines.append(line)
         for key, count in broker.items():
             if key not in shown:
-                name = printable(key, one_line=True)
+                name = printable(key)
                 lines[-1].append_text(Text.assemble((f"  {name} ", label), (str(count), value)))
         return Text("\n").join(lines)
 

@@ -15,7 +15,7 @@ from rich.syntax import Syntax
 from rich.text import Text
 
 from zmqtui.protocol import ErrorReply, FileReply
-from zmqtui.tui.widgets.table import printable
+from zmqtui.text import MULTI_LINE, printable
 
 if TYPE_CHECKING:
     from zmqtui.services.requester import LoadSummary, RequestResult
@@ -95,7 +95,7 @@ def render_result(result: RequestResult, palette: Palette) -> list[RenderableTyp
         out.append(Text())
         out.append(
             Syntax(
-                printable(shown),
+                printable(shown, keep=MULTI_LINE),
                 lexer,
                 theme="ansi_dark" if palette.dark else "ansi_light",
                 line_numbers=True,
@@ -132,7 +132,11 @@ def render_result(result: RequestResult, palette: Palette) -> list[RenderableTyp
     ]
     if result.raw:
         preview = result.raw[:RAW_PREVIEW_BYTES].decode("utf-8", "backslashreplace")
-        out += [Text(), Text("what arrived:", palette.label), Text(printable(preview))]
+        out += [
+            Text(),
+            Text("what arrived:", palette.label),
+            Text(printable(preview, keep=MULTI_LINE)),
+        ]
     return out
 
 

@@ -5,27 +5,28 @@ from __future__ import annotations
 import time
 from collections import deque
 
+from zmqtui.text import printable
+
 MAX_SHOWN_CHARS = 200
 """How much of a frame a one-line view shows."""
 
 
-def printable(data: bytes, limit: int | None = MAX_SHOWN_CHARS) -> str:
-    """A frame as one line of plain text: UTF-8 as is, anything unprintable escaped.
+def printable_frame(data: bytes, limit: int | None = MAX_SHOWN_CHARS) -> str:
+    """A frame as one line of plain text: UTF-8 as is, other bytes and anything unprintable
+    escaped (see `zmqtui.text.printable`).
 
-    The result is meant for `rich.text.Text`, never for markup; escaping also keeps terminal
-    control sequences and newlines in a payload from reaching the screen.
+    The result is meant for `rich.text.Text`, never for markup.
     """
     shown = data if limit is None else data[: limit * 4]
-    text = shown.decode("utf-8", "backslashreplace")
-    escaped = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
-    if limit is not None and (len(escaped) > limit or len(shown) < len(data)):
-        escaped = escaped[:limit] + "…"
-    return escaped
+    text = printable(shown.decode("utf-8", "backslashreplace"), limit=limit)
+    if limit is not None and len(shown) < len(data) and not text.endswith("…"):
+        text += "…"
+    return text
 
 
 def printable_frames(frames: list[bytes], limit: int | None = MAX_SHOWN_CHARS) -> str:
     """Several frames on one line, separated by │."""
-    return " │ ".join(printable(frame, limit) for frame in frames)
+    return " │ ".join(printable_frame(frame, limit) for frame in frames)
 
 
 def clock_time(ms: int) -> str:

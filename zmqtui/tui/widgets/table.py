@@ -22,18 +22,10 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 from textual.widget import Widget
 
+from zmqtui.text import printable
+
 Cell = str | Text
 """A cell's content: a plain string (never parsed as markup) or styled `Text`."""
-
-_VISIBLE_CONTROLS = {code: chr(0x2400 + code) for code in range(32) if code not in (9, 10)}
-_VISIBLE_CONTROLS |= {0x7F: "\u2421"} | {code: "\ufffd" for code in range(0x80, 0xA0)}
-_ONE_LINE = _VISIBLE_CONTROLS | {9: "\u2409", 10: "\u240a"}
-
-
-def printable(text: str, *, one_line: bool = False) -> str:
-    """`text` with control characters shown as symbols (ESC as ␛), so what came over the
-    wire cannot talk to the terminal; tabs and newlines stay unless `one_line`."""
-    return text.translate(_ONE_LINE if one_line else _VISIBLE_CONTROLS)
 
 
 def component_style(widget: Widget, name: str) -> Style:
@@ -58,10 +50,8 @@ def _as_text(cell: Cell) -> Text:
     """A single-line `Text` for a cell; control characters cannot break the line."""
     text = Text(cell) if isinstance(cell, str) else cell.copy()
     plain = text.plain
-    safe = printable(plain, one_line=True)
-    if safe != plain:
-        text.plain = safe
-    return text
+    safe = printable(plain)
+    return text if safe == plain else Text(safe, style=text.style)
 
 
 def _same_cells(old: tuple[Text, ...] | None, new: tuple[Text, ...]) -> bool:

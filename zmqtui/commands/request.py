@@ -7,7 +7,6 @@ Exit codes: 0 every request got a file; 1 an error reply (or an answer that is n
 from __future__ import annotations
 
 import json
-import unicodedata
 from datetime import datetime
 
 import click
@@ -22,6 +21,7 @@ from zmqtui.services.requester import (
     RequestResult,
     run_load,
 )
+from zmqtui.text import MULTI_LINE, printable
 
 EXIT_OK = 0
 EXIT_ERROR_REPLY = 1
@@ -138,7 +138,7 @@ async def _request(
             click.echo(json.dumps(summary.to_wire()) if as_json else format_summary(summary))
             return summary_exit_code(summary)
         if not as_json:
-            click.echo(f"Sending a request for {printable(path, keep='')}")
+            click.echo(f"Sending a request for {printable(path)}")
         async with Requester(
             ctx,
             settings.req,
@@ -173,7 +173,7 @@ def report(result: RequestResult, endpoint: str, timeout_ms: int, as_json: bool)
             f"Received response from pid {reply.pid} at {format_ms(reply.timestamp)}"
             f" ({result.latency_ms:.1f} ms, {plural(result.tries, 'try', 'tries')})"
         )
-        content = printable(reply.content)
+        content = printable(reply.content, keep=MULTI_LINE)
         click.echo(content, nl=not content.endswith("\n"))
     if isinstance(reply, ErrorReply):
         if not as_json:
@@ -204,7 +204,7 @@ def format_summary(summary: LoadSummary) -> str:
         ("Latency (ms)", latency),
     ]
     head = (
-        f"Sent {summary.sent} of {summary.count} requests for {printable(summary.path, keep='')}"
+        f"Sent {summary.sent} of {summary.count} requests for {printable(summary.path)}"
         f" to {summary.endpoint}, {summary.concurrency} in flight"
     )
     return "\n".join([head, *(f"{label + ':':<16}{value}" for label, value in rows)])
@@ -225,18 +225,6 @@ def format_ms(timestamp_ms: int) -> str:
     except (OverflowError, OSError, ValueError):
         return str(timestamp_ms)
     return moment.isoformat(sep=" ", timespec="milliseconds")
-
-
-def printable(text: str, keep: str = "\n\t") -> str:
-    """`text` with control characters (other than those in `keep`) escaped, e.g. `\\x1b`."""
-    if text.isprintable():
-        return text
-    return "".join(
-        c.encode("unicode_escape").decode()
-        if unicodedata.category(c) == "Cc" and c not in keep
-        else c
-        for c in text
-    )
 
 
 def plural(n: int, one: str, many: str) -> str:

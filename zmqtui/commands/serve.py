@@ -13,6 +13,7 @@ from zmqtui.commands._run import config_option, insecure_option, load_command_se
 from zmqtui.config import MAX_FILE_BYTES
 from zmqtui.protocol import ErrorReply
 from zmqtui.services.filer import Answer, FileRules, serve_files
+from zmqtui.text import printable
 
 SHOWN_CHARS = 200
 """Longest path or message printed per request; the rest is cut."""
@@ -87,17 +88,10 @@ async def _serve(
 def print_answer(answer: Answer) -> None:
     """`Received request: PATH` like the book, plus a line for an error reply."""
     if answer.request is not None:
-        click.echo(f"Received request: {one_line(answer.request.path)}")
+        click.echo(f"Received request: {printable(answer.request.path, limit=SHOWN_CHARS)}")
     reply = answer.reply
     if isinstance(reply, ErrorReply):
         prefix = "Replied" if answer.request is not None else "Received a bad request; replied"
-        click.echo(f"{prefix} with error {reply.code}: {one_line(reply.message)}")
-
-
-def one_line(text: str) -> str:
-    """`text` safe for one terminal line: control and other unprintable characters escaped."""
-    if len(text) > SHOWN_CHARS:
-        text = text[:SHOWN_CHARS] + "…"
-    if text.isprintable():
-        return text
-    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode() for c in text)
+        click.echo(
+            f"{prefix} with error {reply.code}: {printable(reply.message, limit=SHOWN_CHARS)}"
+        )

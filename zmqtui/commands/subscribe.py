@@ -21,6 +21,7 @@ from zmqtui.services.subscriber import (
     iter_event_batches,
     topic_for,
 )
+from zmqtui.text import printable
 
 
 @click.command()
@@ -112,8 +113,3 @@ def js_date(ms: int) -> str:
     except (OverflowError, ValueError, OSError):
         return f"{ms} ms after the epoch"
     return local.strftime("%a %b %d %Y %H:%M:%S GMT%z (%Z)")
-
-
-def printable(text: str) -> str:
-    """`text` with control characters and lone surrogates escaped, so it is one safe line."""
-    return text if text.isprintable() else repr(text)[1:-1]

@@ -21,7 +21,12 @@ from conftest import wait_for_sync
 
 from zmqtui.commands.monitor import attach_endpoints
 from zmqtui.config import ConfigError
-from zmqtui.services.stack import pick_endpoint, port_is_free
+from zmqtui.services.stack import (
+    ClusterEndpoints,
+    EmbeddedCluster,
+    pick_endpoint,
+    port_is_free,
+)
 
 
 def test_pick_endpoint_keeps_a_free_port_and_replaces_a_taken_one() -> None:
@@ -36,6 +41,15 @@ def test_pick_endpoint_keeps_a_free_port_and_replaces_a_taken_one() -> None:
     assert pick_endpoint(endpoint) == endpoint
     assert pick_endpoint(endpoint, taken={endpoint}) != endpoint
     assert pick_endpoint("ipc:///tmp/x") == "ipc:///tmp/x"
+
+
+def test_the_embedded_cluster_reads_the_monitors_config_file(tmp_path: Path) -> None:
+    config = tmp_path / "zmqtui.toml"
+    config.write_text('not_a_setting = "seen by the cluster"\n')
+    endpoints = ClusterEndpoints(*(f"ipc://{tmp_path}/{name}" for name in ("req", "stats", "ctl")))
+    with EmbeddedCluster(tmp_path, endpoints, workers=1, config_file=config) as cluster:
+        assert wait_for_sync(lambda: cluster.poll() is not None, timeout=20)
+        assert "not_a_setting" in cluster.log_tail()
 
 
 def test_attach_mode_comes_from_options_config_or_environment(tmp_path: Path) -> None:

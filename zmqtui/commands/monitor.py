@@ -102,7 +102,8 @@ def command(
     if given:
         _attach(given, path, settings)
     else:
-        _embedded(path or Path(os.curdir), workers, recursive, settings)
+        config = Path(config_file) if config_file else None
+        _embedded(path or Path(os.curdir), workers, recursive, settings, config)
 
 
 def _attach(given: dict[str, str], path: Path | None, settings: Settings) -> None:
@@ -113,7 +114,13 @@ def _attach(given: dict[str, str], path: Path | None, settings: Settings) -> Non
     run_until_signalled(ZmqtuiApp(bridge, completion_root=path, standalone=True))
 
 
-def _embedded(path: Path, workers: int | None, recursive: bool, settings: Settings) -> None:
+def _embedded(
+    path: Path,
+    workers: int | None,
+    recursive: bool,
+    settings: Settings,
+    config_file: Path | None,
+) -> None:
     """Events name files as `zmqtui watch PATH` does (under PATH as typed); the cluster serves
     PATH resolved."""
     from zmqtui.services.stack import ClusterEndpoints, EmbeddedCluster, pick_endpoint
@@ -132,6 +139,7 @@ def _embedded(path: Path, workers: int | None, recursive: bool, settings: Settin
         root,
         ClusterEndpoints(chosen["req"], chosen["stats"], chosen["control"]),
         workers=workers,
+        config_file=config_file,
     )
     bridge = ZmqBridge(
         Endpoints(**chosen),

@@ -80,12 +80,22 @@ class EmbeddedCluster:
         root: the directory the cluster serves.
         endpoints: where it binds its frontend, stats and control sockets.
         workers: number of worker processes; None for the cluster's default.
+        config_file: the monitor's `--config FILE`, passed on so that settings such as CURVE
+            keys apply to the cluster too (`$ZMQTUI_CONFIG` reaches it through the environment).
     """
 
-    def __init__(self, root: Path, endpoints: ClusterEndpoints, *, workers: int | None = None):
+    def __init__(
+        self,
+        root: Path,
+        endpoints: ClusterEndpoints,
+        *,
+        workers: int | None = None,
+        config_file: Path | None = None,
+    ):
         self.root = root
         self.endpoints = endpoints
         self.workers = workers
+        self.config_file = config_file
         self._dir: Path | None = None
         self._log = None
         self.process: subprocess.Popen[bytes] | None = None
@@ -121,6 +131,8 @@ class EmbeddedCluster:
         ]
         if self.workers is not None:
             args += ["--workers", str(self.workers)]
+        if self.config_file is not None:
+            args += ["--config", str(self.config_file.absolute())]
         return args
 
     def start(self) -> None:

@@ -17,9 +17,11 @@ from pathlib import Path
 
 import psutil
 import pytest
+from click.testing import CliRunner
 from conftest import wait_for_sync
 
 from zmqtui.commands.monitor import attach_endpoints
+from zmqtui.commands.monitor import command as monitor
 from zmqtui.config import ConfigError
 from zmqtui.services.stack import (
     ClusterEndpoints,
@@ -50,6 +52,12 @@ def test_the_embedded_cluster_reads_the_monitors_config_file(tmp_path: Path) -> 
     with EmbeddedCluster(tmp_path, endpoints, workers=1, config_file=config) as cluster:
         assert wait_for_sync(lambda: cluster.poll() is not None, timeout=20)
         assert "not_a_setting" in cluster.log_tail()
+
+
+def test_more_workers_than_the_cluster_takes_is_a_usage_error(tmp_path: Path) -> None:
+    result = CliRunner().invoke(monitor, [str(tmp_path), "--workers", "257"])
+    assert result.exit_code == 2
+    assert "--workers" in result.output and "256" in result.output
 
 
 def test_attach_mode_comes_from_options_config_or_environment(tmp_path: Path) -> None:

@@ -20,6 +20,7 @@ import click
 
 from zmqtui.commands._run import config_option, load_command_settings
 from zmqtui.config import ConfigError, Settings, load_settings
+from zmqtui.services.control import MAX_WORKERS
 
 if TYPE_CHECKING:
     from textual.app import App
@@ -62,7 +63,7 @@ def attach_endpoints(
 @click.option("--control", metavar="ENDPOINT", help="Attach: steer the cluster here.")
 @click.option(
     "--workers",
-    type=click.IntRange(min=1),
+    type=click.IntRange(min=1, max=MAX_WORKERS),
     help="Worker processes of the embedded cluster [default: the cluster's, one per CPU].",
 )
 @click.option(

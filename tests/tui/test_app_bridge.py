@@ -212,3 +212,28 @@ async def test_failures_are_told_and_the_monitor_keeps_running(tcp_endpoint) -> 
         app.composer_pane.post_message(ComposerPane.SendRequested("a.txt", 2, 0))
         await wait_for(lambda: any("failed: ValueError" in text for text in told))
         assert app.is_running
+
+
+async def test_control_commands_use_the_configured_tries(actx, tcp_endpoint) -> None:
+    told: list[str] = []
+
+    class TellingApp(ZmqtuiApp):
+        def notify(self, message: str, **kwargs) -> None:
+            told.append(message)
+            super().notify(message, **kwargs)
+
+    endpoint = tcp_endpoint()
+    silent = bound(actx, zmq.ROUTER, endpoint)  # takes requests, never answers
+    bridge = ZmqBridge(Endpoints(control=endpoint), timeout_ms=200, tries=1)
+    app = TellingApp(bridge)
+    try:
+        async with app.run_test(size=SIZE):
+            bridge.control("list")
+            await wait_for(lambda: any(text.startswith("list:") for text in told), 10)
+            received = 0
+            while await silent.poll(0):
+                await silent.recv_multipart()
+                received += 1
+            assert received == 1
+    finally:
+        silent.close(linger=0)

@@ -490,7 +490,7 @@ class ZmqBridge:
     async def _control(self, endpoint: str, command: str, args: dict[str, int]) -> None:
         try:
             reply = await send_command(
-                self.ctx, endpoint, command, timeout_ms=self.timeout_ms, **args
+                self.ctx, endpoint, command, timeout_ms=self.timeout_ms, tries=self.tries, **args
             )
         except ControlError as exc:
             self._problem(f"{command}: {exc}")

@@ -12,7 +12,13 @@ from textual.widgets import Footer, Sparkline, Static
 from textual.widgets._footer import FooterKey
 
 from zmqtui.protocol import WORKER_STATES, ClusterSnapshot, WorkerStats
-from zmqtui.tui.panes.workers import WorkersPane, format_bytes, format_rate, format_uptime
+from zmqtui.tui.panes.workers import (
+    SCALE_PATIENCE_MS,
+    WorkersPane,
+    format_bytes,
+    format_rate,
+    format_uptime,
+)
 from zmqtui.tui.widgets.table import Column, LiveTable
 from zmqtui.tui.widgets.workers_rates import RateTracker
 
@@ -329,15 +335,26 @@ class TestActions:
         async with app.run_test(message_hook=messages.append) as pilot:
             pane = app.query_one(WorkersPane)
             pane.table.focus()
-            await pilot.press("plus")
+            await pilot.press("plus")  # nothing known yet: nothing asked
             pane.update_snapshot(snapshot([*THREE, worker(3, 77, remote=True)]))
             await pilot.press("plus", "plus")
+            # a periodic snapshot from before the cluster scaled: presses still add up
             pane.update_snapshot(snapshot(THREE, at=T0 + 1000))
+            await pilot.press("plus")
+            six = [*THREE, worker(3, 43), worker(4, 44), worker(5, 45)]
+            pane.update_snapshot(snapshot(six, at=T0 + 2000))  # reached
             await pilot.press("minus")
-            pane.update_snapshot(snapshot([THREE[0]], at=T0 + 2000))
+            # the cluster never got there: after a while presses count from what it reports
+            pane.update_snapshot(snapshot(six, at=T0 + 2000 + SCALE_PATIENCE_MS))
             await pilot.press("minus")
             await pilot.pause()
-            assert [m.workers for m in posted(messages, WorkersPane.ScaleRequested)] == [4, 5, 2]
+            assert [m.workers for m in posted(messages, WorkersPane.ScaleRequested)] == [
+                4,
+                5,
+                6,
+                5,
+                5,
+            ]
 
 
 class TestOffline:

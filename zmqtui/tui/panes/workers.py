@@ -41,6 +41,10 @@ COLUMNS = (
 """Fixed widths keep the columns from jumping as values change, as in htop."""
 
 NO_VALUE = "—"
+SCALE_PATIENCE_MS = 5000
+"""How long (cluster time) a scale request may go unapplied before presses count from the
+workers the cluster reports again (it may have refused)."""
+
 LIVE_STATES = frozenset({"starting", "ready", "busy", "stale"})
 """States in which a slot has a running process with an uptime."""
 
@@ -189,6 +193,7 @@ class WorkersPane(Widget):
         self._snapshot: ClusterSnapshot | None = None
         self._workers: dict[int, WorkerStats] = {}
         self._scale_target: int | None = None
+        self._scale_asked_at = 0
         self._available: tuple[bool | None, ...] = ()
 
     def compose(self) -> ComposeResult:
@@ -222,12 +227,16 @@ class WorkersPane(Widget):
     def update_snapshot(self, snapshot: ClusterSnapshot) -> None:
         """Show `snapshot`: header, throughput and rows (only changed cells repaint)."""
         self._snapshot = snapshot
-        self._scale_target = None
         workers: dict[int, WorkerStats] = {}
         valid = (worker for worker in snapshot.workers if _int(worker.slot) is not None)
         for worker in sorted(valid, key=lambda worker: worker.slot):
             workers.setdefault(worker.slot, worker)
         self._workers = workers
+        if self._scale_target is not None and (
+            self._local_workers() == self._scale_target
+            or snapshot.timestamp - self._scale_asked_at >= SCALE_PATIENCE_MS
+        ):
+            self._scale_target = None
         if self._rates.observe(snapshot):
             self.query_one("#workers-sparkline", Sparkline).data = list(self._rates.history)
         self.remove_class("-offline")
@@ -386,15 +395,19 @@ class WorkersPane(Widget):
         if pid is not None:
             self.post_message(self.RestartRequested(pid))
 
+    def _local_workers(self) -> int:
+        return sum(1 for worker in self._workers.values() if not worker.remote)
+
     def action_scale(self, delta: int) -> None:
-        """Ask for one worker more or fewer; presses before the next snapshot add up."""
+        """Ask for one worker more or fewer; presses add up until the cluster reports the
+        count asked for (or `SCALE_PATIENCE_MS` passes without it)."""
         if self._snapshot is None:
             return
-        local = sum(1 for worker in self._workers.values() if not worker.remote)
-        current = self._scale_target if self._scale_target is not None else local
+        current = self._scale_target if self._scale_target is not None else self._local_workers()
         target = current + delta
         if target < 1:
             self.notify("a cluster needs at least one worker", severity="warning")
             return
         self._scale_target = target
+        self._scale_asked_at = self._snapshot.timestamp
         self.post_message(self.ScaleRequested(target))

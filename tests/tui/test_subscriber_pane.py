@@ -215,6 +215,23 @@ async def test_counts_stay_exact_when_old_lines_fall_out(tmp_path: Path) -> None
         assert "received 1,000" in stats_text(pane) and "shown 1,000" in stats_text(pane)
 
 
+async def test_shown_after_a_filter_change_says_when_it_is_a_lower_bound(
+    tmp_path: Path,
+) -> None:
+    app = Host(tmp_path, capacity=100)
+    async with app.run_test(size=(120, 30)):
+        pane = app.pane
+        pane.add_captures([capture(event(n)) for n in range(1, 251)])
+        await wait_for(lambda: "#250" in " ".join(on_screen(pane.log_view)))
+        filter_input = pane.query_one("#subscriber-filter", Input)
+        filter_input.value = "todo"  # every message passes, but only 100 are still held
+        await wait_for(lambda: "shown ≥100" in stats_text(pane))
+        pane.add_captures([capture(event(251))])
+        await wait_for(lambda: "shown ≥101" in stats_text(pane))
+        filter_input.value = ""  # no filter: every message received passes, exactly
+        await wait_for(lambda: "shown 251" in stats_text(pane))
+
+
 async def test_export_writes_json_lines(tmp_path: Path) -> None:
     app = Host(tmp_path)
     async with app.run_test(size=(120, 30)) as pilot:

@@ -214,7 +214,11 @@ class SubscriberPane(Vertical):
         """The newest messages received, filtered or not: what the filter and export use."""
         self.received = 0
         self.shown = 0
-        """Messages that passed the filter when they arrived (exact, whatever the log holds)."""
+        """Messages received that pass the filter: exact, whatever the log holds, unless
+        `shown_at_least` says messages that fell out of the ring could not be judged."""
+        self.shown_at_least = False
+        """True after a filter change when older messages were no longer held: `shown` then
+        counts the held ones that pass plus every later one, a lower bound (shown as ≥)."""
         self.not_events = 0
         self.alerts = 0
         self.last_lag_ms: int | None = None
@@ -300,7 +304,7 @@ class SubscriberPane(Vertical):
             ("  rate ", label),
             format_rate(self._rates.rate),
             ("  shown ", label),
-            f"{self.shown:,}",
+            f"{'≥' if self.shown_at_least else ''}{self.shown:,}",
         )
         if self.alerts:
             text.append(f"  ⚠ {plural(self.alerts, 'alert')}", self._style("warning"))
@@ -405,8 +409,13 @@ class SubscriberPane(Vertical):
             return
         event.input.remove_class("-invalid")
         event.input.tooltip = None
-        self.log_view.replace(c for c in self.captured if self.filter.matches(c))
-        self.shown = len(self.log_view.ring)
+        passing = [c for c in self.captured if self.filter.matches(c)]
+        self.log_view.replace(passing)
+        if self.filter.active:
+            self.shown = len(passing)
+            self.shown_at_least = len(self.captured) < self.received
+        else:
+            self.shown, self.shown_at_least = self.received, False
         self._show_stats()
 
     def action_toggle_follow(self) -> None:

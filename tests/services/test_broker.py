@@ -89,6 +89,28 @@ class TestLoadBalancing:
         assert (await recv(quick))[-1] == b"req2"
         assert await nothing_arrives(slow)
 
+    async def test_ready_while_holding_a_request_or_idle_changes_nothing(self, actx, brokers):
+        broker = brokers("lb")
+        busy, idle = await ready_workers(actx, broker, b"busy", b"idle")
+        client = dealer(actx, broker.frontend_endpoint)
+        await client.send_multipart([b"", b"req0"])
+        request = await recv(busy)
+        received = broker.counters()["backend_in"]
+        # heartbeat READYs: one crossed the request, one from a worker already idle
+        await busy.send_multipart([b"", READY])
+        await idle.send_multipart([b"", READY])
+        await wait_for(lambda: broker.counters()["backend_in"] == received + 6)
+        assert broker.counters()["idle_workers"] == 1
+        for n in (1, 2):
+            await client.send_multipart([b"", b"req%d" % n])
+        first = await recv(idle)
+        assert first[-1] == b"req1"
+        assert await nothing_arrives(busy) and await nothing_arrives(idle, 0)
+        await idle.send_multipart([*first[:-1], b"rep1"])
+        assert (await recv(idle))[-1] == b"req2"
+        await busy.send_multipart([*request[:-1], b"rep0"])
+        assert sorted([await recv(client), await recv(client)]) == [[b"", b"rep0"], [b"", b"rep1"]]
+
     async def test_request_held_by_a_dead_worker_is_requeued_once(self, actx, brokers):
         broker = brokers("lb")
         (doomed,) = await ready_workers(actx, broker, b"doomed")

@@ -11,9 +11,11 @@ from pathlib import Path
 
 import pytest
 import zmq
+from conftest import wait_for_sync
 
 from zmqtui.config import ConfigError
 from zmqtui.protocol import ErrorReply, FileReply, decode_reply
+from zmqtui.services.broker import make_broker
 from zmqtui.services.worker import (
     READY,
     CounterFile,
@@ -49,6 +51,12 @@ class Backend:
     def recv(self) -> list[bytes]:
         assert self.sock.poll(TIMEOUT_MS), "the worker sent nothing"
         return self.sock.recv_multipart()
+
+    def reply(self) -> list[bytes]:
+        """The next message that is not a READY (which an idle worker sends with heartbeats)."""
+        while (frames := self.recv())[-1] == READY:
+            pass
+        return frames
 
     def beat(self, final: bool = False):
         while True:
@@ -94,18 +102,18 @@ def test_load_balanced_envelope(ctx, ipc_endpoint, run_worker, tmp_path):
     assert backend.recv() == [b"w1", b"", READY]
 
     backend.sock.send_multipart([b"w1", b"", b"client", b"", b'{"path":"a.txt","id":"7"}'])
-    wid, empty, client, delimiter, raw = backend.recv()
+    wid, empty, client, delimiter, raw = backend.reply()
     assert (wid, empty, client, delimiter) == (b"w1", b"", b"client", b"")
     reply = decode_reply([raw])
     assert isinstance(reply, FileReply) and (reply.content, reply.id) == ("A", "7")
 
     backend.sock.send_multipart([b"w1", b"", b"client", b"", b'{"path":"nope.txt"}'])
-    assert isinstance(decode_reply(backend.recv()[-1:]), ErrorReply)
+    assert isinstance(decode_reply(backend.reply()[-1:]), ErrorReply)
     backend.sock.send_multipart([b"w1", b"", b"no delimiter"])
-    assert backend.recv() == [b"w1", b"", READY]  # still idle, still served
-
     counts = CounterFile(tmp_path / "w1.counters", create=False)
     try:
+        wait_for_sync(lambda: counts.read().dropped == 1)
+        assert backend.recv() == [b"w1", b"", READY]  # still idle, still served
         assert counts.read().requests == 2
         assert (counts.read().errors, counts.read().dropped) == (1, 1)
     finally:
@@ -115,6 +123,53 @@ def test_load_balanced_envelope(ctx, ipc_endpoint, run_worker, tmp_path):
     worker.stop.set()
     final = backend.beat(final=True)
     assert (final.counters.requests, final.counters.errors, final.counters.dropped) == (2, 1, 1)
+
+
+def test_idle_worker_says_ready_with_each_heartbeat(ctx, ipc_endpoint, run_worker):
+    endpoint = ipc_endpoint("back")
+    backend = Backend(ctx, zmq.ROUTER, endpoint)
+    run_worker(endpoint)
+    for _ in range(3):  # the first on connecting, then one per heartbeat
+        assert backend.recv() == [b"w1", b"", READY]
+
+
+async def test_worker_rejoins_a_restarted_broker_and_gets_work(actx, ipc_endpoint, run_worker):
+    """A broker that restarts knows nothing of the workers; they must say READY again."""
+    front, back = ipc_endpoint("front"), ipc_endpoint("back")
+    run_worker(back)
+    for _ in range(2):
+        broker = make_broker("lb", front, back)
+        broker.start()
+        try:
+            assert await _ask(actx, front) == "A"
+        finally:
+            broker.close()
+
+
+async def test_worker_forgotten_while_silent_gets_work_again(actx, ipc_endpoint, run_worker):
+    front, back = ipc_endpoint("front"), ipc_endpoint("back")
+    broker = make_broker("lb", front, back)
+    broker.start()
+    try:
+        run_worker(back)
+        wait_for_sync(lambda: broker.counters()["idle_workers"] == 1)
+        broker.forget("w1", revivable=True)
+        wait_for_sync(lambda: broker.counters()["idle_workers"] == 0)
+        assert await _ask(actx, front) == "A"  # its next heartbeat's READY revives it
+    finally:
+        broker.close()
+
+
+async def _ask(actx, endpoint: str) -> str:
+    client = actx.socket(zmq.REQ)
+    client.setsockopt(zmq.LINGER, 0)
+    client.connect(endpoint)
+    try:
+        await client.send(b'{"path":"a.txt"}')
+        assert await client.poll(TIMEOUT_MS), "no reply: the broker never heard the worker"
+        return json.loads(await client.recv())["content"]
+    finally:
+        client.close()
 
 
 def test_round_robin_envelope(ctx, ipc_endpoint, run_worker):

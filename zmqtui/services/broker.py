@@ -7,7 +7,8 @@ Two routing modes, each forwarding in its own thread:
   turn whatever they are doing, so a slow or stopped worker keeps receiving its share.
 - `LoadBalancingBroker` ("lb", the zguide's load-balancing broker): ROUTER frontend, ROUTER
   backend; a request goes only to a worker that said it is idle (READY, or its last reply), so
-  queued requests wait in the broker for the next free worker instead of behind a slow one. It
+  queued requests wait in the broker for the next free worker instead of behind a slow one. A
+  READY from a worker holding a request is ignored (the READY and the request crossed). It
   knows which request each worker holds and re-queues it (once) when the supervisor reports
   the worker dead. This loop is Python, kept tight: one poll, then drains in batches.
 
@@ -283,16 +284,21 @@ class LoadBalancingBroker(Broker):
                 stats["backend_dropped"] += 1
                 continue
             worker = frames[0]
-            self._held.pop(worker, None)
             reply = frames[2:]
-            if len(reply) > 1:
-                try:
-                    frontend.send_multipart(reply, zmq.NOBLOCK)
-                except zmq.Again:
-                    stats["backend_dropped"] += 1
-                else:
-                    stats["frontend_out"] += len(reply)
-                    stats["frontend_bytes_out"] += sum(map(len, reply))
+            if len(reply) == 1:
+                # READY (on connecting, and with each heartbeat): idle, unless it holds a
+                # request that crossed it on the way.
+                if worker not in self._held:
+                    self._mark_idle(worker)
+                continue
+            self._held.pop(worker, None)
+            try:
+                frontend.send_multipart(reply, zmq.NOBLOCK)
+            except zmq.Again:
+                stats["backend_dropped"] += 1
+            else:
+                stats["frontend_out"] += len(reply)
+                stats["frontend_bytes_out"] += sum(map(len, reply))
             self._mark_idle(worker)
 
     def _drain_frontend(self) -> None:

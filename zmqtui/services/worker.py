@@ -2,13 +2,16 @@
 
 The same worker serves both routing modes, telling them apart by the envelope of each message:
 
-- **lb** (the zguide's load-balancing broker, backend ROUTER): the worker first sends
-  `["", "READY"]`; each request arrives as `["", client envelope..., "", request]` and the reply
-  goes back the same way, which also tells the broker the worker is idle again. This is what a
-  zguide REQ worker sends and receives, so such a worker can join too.
+- **lb** (the zguide's load-balancing broker, backend ROUTER): the worker sends `["", "READY"]`
+  on every (re)connection and with every heartbeat (it answers each request before the next
+  heartbeat, so it is idle then): a broker that restarted, or that forgot the worker while it
+  was silent, learns it is there. Each request arrives as `["", client envelope..., "",
+  request]` and the reply goes back the same way, which also tells the broker the worker is
+  idle again. This is what a zguide REQ worker sends and receives, so such a worker can join too.
 - **rr** (the book's DEALER, round-robin): a request arrives as `[client id..., "", request]`, as a
   REP socket would see it before stripping the envelope, and the reply repeats the envelope.
-  The READY sent on connect reaches the frontend ROUTER with an empty routing id, which it drops.
+  The READY sent on connect reaches the frontend ROUTER with an empty routing id, which it
+  drops; once a request came in this envelope, heartbeats carry no READY until a reconnection.
 
 The worker counts its own work (requests, errors, time spent answering) and reports it in a
 heartbeat (PUSH, one JSON frame every `heartbeat_ms`) to the supervisor. A local worker also
@@ -43,12 +46,15 @@ from zmqtui.services.filer import FileRules
 logger = logging.getLogger(__name__)
 
 READY = b"READY"
-"""What a worker sends the load-balancing broker when it is idle and has no reply to send."""
+"""What a worker sends the load-balancing broker when it is idle and has no reply to send: on
+every connection and with every heartbeat."""
 
 HEARTBEAT_SUFFIX = ".heartbeat"
 _DRAIN_BATCH = 64
 _MAX_POLL_MS = 250
 """Longest wait between checks of the stop flag."""
+_FINAL_BEAT_LINGER_MS = 500
+"""Time the final heartbeat (a remote worker leaving) gets to be queued, then to leave."""
 
 
 def heartbeat_endpoint_for(backend: str) -> str:
@@ -171,6 +177,8 @@ class Worker:
         )
         self._last_beat_requests = 0
         self._host = socket.gethostname()
+        self._round_robin = False
+        """The last request came from a round-robin broker, which needs no READY."""
 
     def run(self) -> None:
         """Connect, say READY, answer and beat until stopped; closes everything it opened."""
@@ -182,12 +190,16 @@ class Worker:
             sockets.connect(work, self.config.connect)
             beat = ctx.socket(zmq.PUSH)
             sockets.configure(beat)
-            beat.setsockopt(zmq.CONFLATE, 1)
+            # Not CONFLATE, which can lose the final heartbeat on close: a queue of one, so a
+            # worker cut off from its supervisor keeps no backlog of old heartbeats.
+            beat.setsockopt(zmq.SNDHWM, 1)
+            beat.setsockopt(zmq.SNDTIMEO, _FINAL_BEAT_LINGER_MS)
             sockets.connect(
                 beat, self.config.heartbeat or heartbeat_endpoint_for(self.config.connect)
             )
             self._serve(work, beat)
             self._heartbeat(beat, final=True)
+            beat.close(linger=_FINAL_BEAT_LINGER_MS)
         finally:
             ctx.destroy(linger=0)
             if self._counter_file:
@@ -195,13 +207,18 @@ class Worker:
 
     def _serve(self, work: zmq.Socket, beat: zmq.Socket) -> None:
         interval = self.config.heartbeat_ms / 1000
-        with contextlib.suppress(zmq.Again):
-            work.send_multipart([b"", READY], flags=zmq.NOBLOCK)
+        connected = work.get_monitor_socket(zmq.EVENT_HANDSHAKE_SUCCEEDED)
+        poller = zmq.Poller()
+        poller.register(work, zmq.POLLIN)
+        poller.register(connected, zmq.POLLIN)
         self._heartbeat(beat)
         next_beat = time.monotonic() + interval
         while not self.stop.is_set():
             wait_ms = min(_MAX_POLL_MS, max(0, int((next_beat - time.monotonic()) * 1000)))
-            if work.poll(wait_ms, zmq.POLLIN):
+            ready = dict(poller.poll(wait_ms))
+            if connected in ready:
+                self._connected(connected, work)
+            if work in ready:
                 for _ in range(_DRAIN_BATCH):
                     try:
                         frames = work.recv_multipart(flags=zmq.NOBLOCK)
@@ -212,10 +229,26 @@ class Worker:
                         break
             if time.monotonic() >= next_beat:
                 self._heartbeat(beat)
+                if not self._round_robin:
+                    self._ready(work)
                 next_beat = time.monotonic() + interval
+        work.disable_monitor()
+
+    def _connected(self, monitor: zmq.Socket, work: zmq.Socket) -> None:
+        """A (new) broker is at the other end: whatever it routes, tell it the worker is idle."""
+        with contextlib.suppress(zmq.Again):
+            while True:
+                monitor.recv_multipart(flags=zmq.NOBLOCK)
+        self._round_robin = False
+        self._ready(work)
+
+    def _ready(self, work: zmq.Socket) -> None:
+        with contextlib.suppress(zmq.Again):
+            work.send_multipart([b"", READY], flags=zmq.NOBLOCK)
 
     def _handle(self, work: zmq.Socket, frames: list[bytes]) -> None:
         balanced = frames[0] == b""
+        self._round_robin = not balanced
         rest = frames[1:] if balanced else frames
         try:
             split = rest.index(b"")
@@ -269,7 +302,8 @@ class Worker:
         }
         self._last_beat_requests = counters.requests
         with contextlib.suppress(zmq.Again):
-            beat.send(encode_json(message), flags=zmq.NOBLOCK)
+            # The final one waits (up to SNDTIMEO) for the heartbeat before it to leave.
+            beat.send(encode_json(message), flags=0 if final else zmq.NOBLOCK)
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,6 +11,7 @@ import zmq
 import zmq.asyncio
 from conftest import wait_for
 
+from zmqtui.services import broker as broker_module
 from zmqtui.services.broker import (
     COUNTER_NAMES,
     Broker,
@@ -204,6 +205,22 @@ class TestRoundRobin:
         assert set(counts) == set(COUNTER_NAMES)
         assert counts["frontend_in"] == counts["backend_out"] == 4 * 3
         assert counts["backend_in"] == counts["frontend_out"] == 4 * 3
+
+    async def test_a_late_counter_answer_is_not_taken_for_the_next_one(
+        self, actx, brokers, monkeypatch
+    ):
+        broker = brokers("rr")
+        monkeypatch.setattr(broker_module, "_STATISTICS_WAIT_MS", 0)
+        assert broker.counters()["frontend_in"] == 0  # gives up before the proxy answers
+        monkeypatch.setattr(broker_module, "_STATISTICS_WAIT_MS", RECEIVE_TIMEOUT_MS)
+        worker = dealer(actx, broker.backend_endpoint)
+        client = dealer(actx, broker.frontend_endpoint)
+        await client.send_multipart([b"", b"req"])
+        request = await recv(worker)
+        await worker.send_multipart([*request[:-1], b"rep"])
+        assert await recv(client) == [b"", b"rep"]
+        counts = broker.counters()
+        assert counts["frontend_in"] == counts["frontend_out"] == 3
 
 
 @pytest.mark.parametrize("routing", ["lb", "rr"])

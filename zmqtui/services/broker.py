@@ -52,6 +52,8 @@ COUNTER_NAMES = (
 """The broker's traffic counters, in frames and bytes, in the order libzmq's proxy reports them."""
 
 _BATCH = 256
+_STATISTICS_WAIT_MS = 100
+"""Longest wait for the rr proxy's counters."""
 _REMEMBERED_IGNORED = 1024
 _ids = itertools.count()
 
@@ -177,17 +179,32 @@ class RoundRobinBroker(Broker):
             if exc.errno != zmq.ETERM:
                 logger.error("broker proxy stopped: %s", exc)
 
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self._last_counters = dict.fromkeys(COUNTER_NAMES, 0)
+
     def _read_counters(self) -> dict[str, int]:
+        """Asks the proxy, waiting at most `_STATISTICS_WAIT_MS` (the caller may be an event
+        loop); the last counters known when it is slower. A late answer is taken next time."""
         if self._thread is None or not self._thread.is_alive():
-            return dict.fromkeys(COUNTER_NAMES, 0)
+            return dict(self._last_counters)
+        self._take_statistics()
         self._control.send(b"STATISTICS")
-        if not self._control.poll(1000, zmq.POLLIN):
-            return dict.fromkeys(COUNTER_NAMES, 0)
-        frames = self._control.recv_multipart()
-        return {
-            name: struct.unpack("=Q", frame)[0]
-            for name, frame in zip(COUNTER_NAMES, frames, strict=True)
-        }
+        if self._control.poll(_STATISTICS_WAIT_MS, zmq.POLLIN):
+            self._take_statistics()
+        return dict(self._last_counters)
+
+    def _take_statistics(self) -> None:
+        """Read every answer waiting on the control pair; the latest one counts."""
+        while True:
+            try:
+                frames = self._control.recv_multipart(zmq.NOBLOCK)
+            except zmq.Again:
+                return
+            self._last_counters = {
+                name: struct.unpack("=Q", frame)[0]
+                for name, frame in zip(COUNTER_NAMES, frames, strict=True)
+            }
 
 
 class LoadBalancingBroker(Broker):

@@ -18,6 +18,8 @@ from click.testing import CliRunner, Result
 from conftest import Processes, free_tcp_port, wait_for_sync
 
 from zmqtui.commands.ctl import command as ctl_command
+from zmqtui.commands.worker import command as worker_command
+from zmqtui.security import write_key_pair
 from zmqtui.services.control import send_command
 
 pytestmark = pytest.mark.integration
@@ -188,6 +190,35 @@ def test_second_cluster_on_the_same_endpoints_fails_fast(processes: Processes, r
     assert (stopped.exit_code, stopped.stdout.strip()) == (0, "stopping the cluster")
     assert first.proc.wait(timeout=15) == 0
     assert gone([w["pid"] for w in after["workers"]])
+
+
+def test_workers_read_the_clusters_config_and_its_curve_keys(
+    processes: Processes, root: Path, tmp_path: Path
+):
+    keys = write_key_pair(tmp_path / "keys", "cluster")
+    config = tmp_path / "zmqtui.toml"
+    config.write_text(f'curve_secret = "{keys.secret}"\n')
+    backend = f"tcp://127.0.0.1:{free_tcp_port()}"
+    cluster = ClusterProcess(
+        processes, root, "--workers", "1", "--backend", backend, "--config", str(config)
+    )
+    assert read_line(cluster.proc) == f"Cluster listening for zmq requesters on {cluster.frontend}"
+    # Workers without the keys never get through the CURVE backend: nothing would answer.
+    answered = cluster.request(
+        "target.txt", "--connect", cluster.frontend, "--config", str(config), "--tries", "8"
+    )
+    assert answered.returncode == 0, answered.stderr
+    assert "served by the cluster" in answered.stdout
+
+
+def test_worker_takes_a_config_file(root: Path, tmp_path: Path):
+    config = tmp_path / "zmqtui.toml"
+    config.write_text('curve_secret = "/nonexistent.key_secret"\n')
+    result = CliRunner().invoke(
+        worker_command,
+        ["--connect", "tcp://127.0.0.1:1", "--root", str(root), "--config", str(config)],
+    )
+    assert result.exit_code == 2 and "nonexistent.key_secret" in result.output
 
 
 def test_ctl_reports_a_missing_cluster_and_bad_usage():

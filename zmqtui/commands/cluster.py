@@ -181,6 +181,7 @@ def command(
                 ),
             ),
             stats_interval_ms=stats_interval_ms,
+            config_file=Path(config_file) if config_file else None,
         )
         await Cluster(config).run(on_bound=_announce)
 

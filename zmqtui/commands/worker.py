@@ -12,6 +12,7 @@ from pathlib import Path
 
 import click
 
+from zmqtui.commands._run import config_option, load_command_settings
 from zmqtui.config import HEARTBEAT_INTERVAL_MS, MAX_FILE_BYTES, ConfigError, check_endpoint
 from zmqtui.services.sockets import EndpointError
 from zmqtui.services.worker import WorkerConfig, heartbeat_endpoint_for, new_worker_id, run_worker
@@ -65,6 +66,7 @@ from zmqtui.services.worker import WorkerConfig, heartbeat_endpoint_for, new_wor
     hidden=True,
     help="Started by a cluster: exit when stdin closes, ignore SIGINT.",
 )
+@config_option
 def command(
     backend: str,
     root: Path,
@@ -75,10 +77,12 @@ def command(
     slot: int | None,
     counters: Path | None,
     supervised: bool,
+    config_file: str | None,
 ) -> None:
     """Answer file requests from a cluster's backend until SIGINT or SIGTERM."""
     logging.basicConfig(format="zmqtui worker: %(levelname)s: %(message)s")
     try:
+        load_command_settings(config_file)  # the CURVE keys, if the settings name any
         check_endpoint(backend)
         heartbeat = check_endpoint(heartbeat or heartbeat_endpoint_for(backend))
         config = WorkerConfig(

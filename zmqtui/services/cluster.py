@@ -75,6 +75,9 @@ class ClusterConfig:
     stats_interval_ms: int = STATS_INTERVAL_MS
     worker_command: tuple[str, ...] | None = None
     """The argv that runs a worker, before its options; None: `python -m zmqtui worker`."""
+    config_file: Path | None = None
+    """The settings file the cluster was given (`--config`): its workers read it too, for the
+    CURVE keys. Without one they read `$ZMQTUI_CONFIG` or the user's file, as the cluster did."""
 
 
 def local_endpoint(endpoint: str) -> str:
@@ -243,6 +246,7 @@ class Cluster:
             "--counters",
             str(counters),
             "--supervised",
+            *(("--config", str(config.config_file.resolve())) if config.config_file else ()),
         ]
 
     # --- the loops ------------------------------------------------------------------------------

@@ -421,11 +421,17 @@ def scratch_dir(prefix: str = "zmqtui-bench-") -> Iterator[Path]:
 
 
 class Tmux:
-    """A tmux server of our own (private socket), for one session running one command."""
+    """A tmux server of our own (private socket) running one app in one session.
+
+    `stop` quits the app with `q`, ends the server, and kills by PID whatever of the app's
+    process family outlived both: an app whose terminal went away does not always exit.
+    """
 
     def __init__(self, socket_path: Path) -> None:
         self.socket = str(socket_path)
         self.server_pid: int | None = None
+        self.app: psutil.Process | None = None
+        self.family: list[psutil.Process] = []
 
     def run(self, *args: str, check: bool = True) -> str:
         out = subprocess.run(
@@ -437,34 +443,61 @@ class Tmux:
         )
         return out.stdout
 
-    def start(self, command: str, cwd: Path, size: tuple[int, int]) -> None:
+    def start(self, command: str, cwd: Path, size: tuple[int, int]) -> psutil.Process:
+        """Run `command` (prefix it with `exec`) in a new session; the pane's process."""
         width, height = size
         self.run(
             "new-session", "-d", "-s", "bench", "-x", str(width), "-y", str(height), "-c",
             str(cwd), command,
         )  # fmt: skip
-        self.server_pid = int(self.run("display-message", "-p", "-t", "bench", "#{pid}").strip())
+        pids = self.run("display-message", "-p", "-t", "bench", "#{pid} #{pane_pid}").split()
+        self.server_pid, pane_pid = int(pids[0]), int(pids[1])
+        self.app = psutil.Process(pane_pid)
+        return self.app
 
     def screen(self) -> str:
         return self.run("capture-pane", "-p", "-t", "bench", check=False)
 
-    def pane_pid(self) -> int | None:
-        out = self.run("display-message", "-p", "-t", "bench", "#{pane_pid}", check=False)
-        return int(out.strip()) if out.strip().isdigit() else None
+    def press(self, key: str) -> None:
+        self.run("send-keys", "-t", "bench", key, check=False)
 
-    def alive(self) -> bool:
-        return (
-            subprocess.run(
-                ["tmux", "-S", self.socket, "has-session", "-t", "bench"], capture_output=True
-            ).returncode
-            == 0
-        )
+    def remember_family(self) -> None:
+        """Note the app's descendants (a stack it started) for `stop` to check on."""
+        if self.app is not None:
+            with contextlib.suppress(psutil.Error):
+                self.family = [self.app, *self.app.children(recursive=True)]
 
-    def stop(self) -> None:
-        """Kill our server (its session and what still runs in it), by PID as a last resort."""
+    def stop(self) -> int:
+        """Quit, end the server, kill what is left by PID; how many had to be killed."""
+        if self.app is not None and not exited(self.app, 0):
+            self.remember_family()
+            self.press("q")
+            exited(self.app, 10)
         self.run("kill-server", check=False)
         if self.server_pid is not None:
             with contextlib.suppress(psutil.Error):
                 server = psutil.Process(self.server_pid)
                 if "tmux" in server.name():
                     server.send_signal(signal.SIGKILL)
+        killed = []
+        for member in self.family or ([self.app] if self.app else []):
+            with contextlib.suppress(psutil.Error):
+                if member.is_running() and member.status() != psutil.STATUS_ZOMBIE:
+                    member.kill()
+                    killed.append(member)
+        psutil.wait_procs(killed, timeout=2)
+        return len(killed)
+
+
+def exited(process: psutil.Process, timeout: float) -> bool:
+    """Wait up to `timeout` s for `process` to exit; a zombie counts (its parent reaps it)."""
+    deadline = time.perf_counter() + timeout
+    while True:
+        try:
+            if process.status() == psutil.STATUS_ZOMBIE:
+                return True
+        except psutil.NoSuchProcess:
+            return True
+        if time.perf_counter() >= deadline:
+            return False
+        time.sleep(0.005)

@@ -242,12 +242,9 @@ def in_tmux(publisher: Child, plan: list[Phase], options: Options) -> Table:
     with options.scratch() as scratch:
         tmux = Tmux(scratch / "tmux.sock")
         try:
-            tmux.start("exec " + shlex.join([*zmqtui_command(), "--sub", endpoint]), scratch,
-                       TMUX_SIZE)  # fmt: skip
-            pane_pid = tmux.pane_pid()
-            if pane_pid is None:
-                raise RuntimeError("no process in the tmux pane")
-            app = psutil.Process(pane_pid)
+            app = tmux.start(
+                "exec " + shlex.join([*zmqtui_command(), "--sub", endpoint]), scratch, TMUX_SIZE
+            )
             publisher.send(json.dumps({"cmd": "wait_subscriber", "count": 2}))
             if not json.loads(publisher.readline(timeout=40))["subscribed"]:
                 raise RuntimeError("the app in tmux never subscribed")
@@ -257,7 +254,9 @@ def in_tmux(publisher: Child, plan: list[Phase], options: Options) -> Table:
                 for row, phase in zip(rows, plan, strict=True):
                     row.measure(tmux, app, publisher, phase)
         finally:
-            tmux.stop()
+            leftovers = tmux.stop()
+    if leftovers:
+        table.notes.append(f"{leftovers} process(es) did not quit with `q` and were killed")
     for row in rows:
         table.add(**row.cells())
     table.targets.append(
@@ -351,7 +350,7 @@ def press_and_watch(tmux: Tmux, timeout: float = 5.0) -> float | None:
     """Press `p`; ms until the screen shows the subscriber pane flipped, None if it never did."""
     paused = "paused" in tmux.screen()
     pressed = time.perf_counter()
-    tmux.run("send-keys", "-t", "bench", "p", check=False)
+    tmux.press("p")
     while time.perf_counter() - pressed < timeout:
         if ("paused" in tmux.screen()) != paused:
             return (time.perf_counter() - pressed) * 1000

@@ -9,16 +9,13 @@ ready). Then it presses `q` and times the exit, which stops the stack, too.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import shlex
 import shutil
 import time
 from pathlib import Path
 
-import psutil
-
-from benchmarks.common import Summary, Table, Tmux, target, zmqtui_command
+from benchmarks.common import Summary, Table, Tmux, exited, target, zmqtui_command
 from benchmarks.options import Options
 
 NAME = "startup"
@@ -78,14 +75,9 @@ def one_start(
     tmux = Tmux(scratch / "tmux.sock")
     moments: dict[str, float] = {}
     gone = problem = None
-    app: psutil.Process | None = None
-    family: list[psutil.Process] = []
     try:
         began = time.perf_counter()
-        tmux.start("exec " + shlex.join(zmqtui_command()), work, SIZE)
-        pid = tmux.pane_pid()
-        with contextlib.suppress(psutil.Error):
-            app = psutil.Process(pid) if pid else None
+        app = tmux.start("exec " + shlex.join(zmqtui_command()), work, SIZE)
         deadline = began + timeout
         while time.perf_counter() < deadline and len(moments) < len(MOMENTS):
             screen = tmux.screen()
@@ -98,37 +90,16 @@ def one_start(
             time.sleep(POLL_S)
         if len(moments) < len(MOMENTS):
             problem = "the stack was not up in time; last screen:\n\n" + indent(tmux.screen())
-        if app is not None:
-            with contextlib.suppress(psutil.Error):
-                family = [app, *app.children(recursive=True)]
+        tmux.remember_family()
         pressed = time.perf_counter()
-        tmux.run("send-keys", "-t", "bench", "q", check=False)
-        if app is not None and ended(app, timeout=10):
+        tmux.press("q")
+        if exited(app, timeout=10):
             gone = time.perf_counter() - pressed
     finally:
-        tmux.stop()
-        leftovers = []
-        for member in family:
-            with contextlib.suppress(psutil.Error):
-                if member.is_running() and member.status() != psutil.STATUS_ZOMBIE:
-                    member.kill()
-                    leftovers.append(member)
+        leftovers = tmux.stop()
         if leftovers:
-            problem = (problem or "") + f" {len(leftovers)} process(es) left after quitting"
+            problem = (problem or "") + f" {leftovers} process(es) left after quitting"
     return moments, gone, problem
-
-
-def ended(process: psutil.Process, timeout: float) -> bool:
-    """Wait until `process` has exited; a zombie counts (reaping it is tmux's business)."""
-    deadline = time.perf_counter() + timeout
-    while time.perf_counter() < deadline:
-        try:
-            if process.status() == psutil.STATUS_ZOMBIE:
-                return True
-        except psutil.NoSuchProcess:
-            return True
-        time.sleep(0.005)
-    return False
 
 
 def indent(text: str) -> str:

@@ -23,6 +23,7 @@ import zmq.asyncio
 from conftest import wait_for
 
 from zmqtui.protocol import ClusterSnapshot, ErrorReply, FileReply, decode_snapshot
+from zmqtui.services import cluster as cluster_module
 from zmqtui.services.cluster import Cluster, ClusterConfig
 from zmqtui.services.control import send_command
 from zmqtui.services.requester import Requester, RequestResult, run_load
@@ -241,7 +242,9 @@ async def test_crash_loop_backs_off_then_marks_the_slot_errored(
     assert (slot.state, slot.restarts) == ("errored", 3)
 
 
-async def test_control_commands(start_cluster: StartCluster, actx: zmq.asyncio.Context):
+async def test_control_commands(
+    start_cluster: StartCluster, actx: zmq.asyncio.Context, monkeypatch: pytest.MonkeyPatch
+):
     cluster = await start_cluster(workers=1)
     control = cluster.endpoints["control"]
     supervisor = cluster.supervisor
@@ -258,6 +261,10 @@ async def test_control_commands(start_cluster: StartCluster, actx: zmq.asyncio.C
     assert (await command("scale", n=3))["ok"]
     await all_ready(cluster, 3)
     assert sorted(s.index for s in supervisor.slots) == [0, 1, 2]
+    monkeypatch.setattr(cluster_module, "MAX_WORKERS", 3)
+    refused = await command("add")
+    assert refused["ok"] is False and "3 local workers" in refused["error"]
+    assert len(supervisor.slots) == 3
 
     removed = supervisor.slots[1].pid
     reply = await command("remove", pid=removed)

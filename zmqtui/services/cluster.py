@@ -36,7 +36,7 @@ from zmqtui.config import DEFAULT_CONTROL, DEFAULT_REQ, DEFAULT_STATS, MAX_FILE_
 from zmqtui.protocol import ClusterSnapshot, now_ms
 from zmqtui.services import sockets
 from zmqtui.services.broker import DEFAULT_ROUTING, ROUTING_MODES, Broker, make_broker
-from zmqtui.services.control import ControlRequest, ControlServer
+from zmqtui.services.control import MAX_WORKERS, ControlRequest, ControlServer
 from zmqtui.services.sockets import EndpointError
 from zmqtui.services.supervisor import Slot, Supervisor, Timings
 from zmqtui.services.worker import decode_heartbeat, heartbeat_endpoint_for
@@ -317,6 +317,8 @@ class Cluster:
             supervisor.scale(request.n)
             return {"ok": True, "message": f"scaled to {request.n} local workers"}
         if cmd == "add":
+            if len(supervisor.local_slots) >= MAX_WORKERS:
+                return {"ok": False, "error": f"already {MAX_WORKERS} local workers, the most"}
             slot = supervisor.add()
             return {"ok": True, "message": f"added slot {slot.index} (pid {slot.pid})"}
         if cmd == "remove":

@@ -29,7 +29,7 @@ COMMANDS = ("list", "scale", "add", "remove", "restart", "kill", "stop")
 """Every command the cluster takes."""
 
 MAX_WORKERS = 256
-"""Most local workers `scale` accepts."""
+"""Most local workers a cluster runs: `scale` and `add` refuse more."""
 
 _REMEMBERED_REPLIES = 64
 _REPLY_LINGER_MS = 200

@@ -249,7 +249,7 @@ def in_tmux(publisher: Child, plan: list[Phase], options: Options) -> Table:
             if not json.loads(publisher.readline(timeout=40))["subscribed"]:
                 raise RuntimeError("the app in tmux never subscribed")
             time.sleep(0.2 if options.quick else 1.5)  # past the app's start-up collection
-            rows = [TmuxPhase(phase.label) for phase in plan]
+            rows = [TmuxPhase(phase.label, options.quick) for phase in plan]
             for _ in range(options.runs):
                 for row, phase in zip(rows, plan, strict=True):
                     row.measure(tmux, app, publisher, phase)
@@ -282,6 +282,7 @@ def _endpoint_of(publisher: Child) -> str:
 @dataclass(slots=True)
 class TmuxPhase:
     label: str
+    quick: bool
     sent_rate: list[float] = field(default_factory=list)
     intake: list[float] = field(default_factory=list)
     p50: list[float | None] = field(default_factory=list)
@@ -294,7 +295,8 @@ class TmuxPhase:
     unanswered: int = 0
 
     def measure(self, tmux: Tmux, app: psutil.Process, publisher: Child, phase: Phase) -> None:
-        counted_before, _ = settle_count(tmux)  # the previous phase's backlog is shown
+        quiet = 0.5 if self.quick else 2.0
+        counted_before, _ = settle_count(tmux, quiet)  # the previous phase's backlog is shown
         before = app.memory_info().rss
         publisher.send(
             json.dumps({"cmd": "publish", "rate": phase.rate, "duration": phase.duration})
@@ -311,7 +313,7 @@ class TmuxPhase:
             time.sleep(0.1)
             line = publisher.poll_line()
             published = json.loads(line) if line else None
-        counted, settled = settle_count(tmux)
+        counted, settled = settle_count(tmux, quiet)
         self.sent += published["sent"]
         self.shown += counted - counted_before
         self.sent_rate.append(published["sent"] / published["elapsed"])
@@ -358,7 +360,7 @@ def press_and_watch(tmux: Tmux, timeout: float = 5.0) -> float | None:
     return None
 
 
-def settle_count(tmux: Tmux, quiet: float = 2.0, timeout: float = 60.0) -> tuple[int, float]:
+def settle_count(tmux: Tmux, quiet: float, timeout: float = 60.0) -> tuple[int, float]:
     """The pane's `received` count once it has stopped moving, and when it last moved."""
     deadline = time.perf_counter() + timeout
     count, moved = screen_count(tmux.screen()), time.perf_counter()

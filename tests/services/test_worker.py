@@ -11,8 +11,10 @@ from pathlib import Path
 
 import pytest
 import zmq
+from click.testing import CliRunner
 from conftest import wait_for_sync
 
+from zmqtui.commands.worker import command as worker_command
 from zmqtui.config import ConfigError
 from zmqtui.protocol import ErrorReply, FileReply, decode_reply
 from zmqtui.services.broker import make_broker
@@ -203,10 +205,22 @@ def test_heartbeat_endpoints_follow_the_backend():
         b'{"type":"heartbeat","worker":"","pid":1}',
         b'{"type":"heartbeat","worker":"w","pid":"x"}',
         b"\xff",
+        b'{"type":"heartbeat","worker":"%s","pid":1}' % (b"w" * 129),
     ],
 )
 def test_malformed_heartbeats_are_ignored(raw):
     assert decode_heartbeat(raw) is None
+
+
+def test_worker_ids_are_whole_or_refused(root):
+    longest = "w" * 128
+    beat = decode_heartbeat(b'{"type":"heartbeat","worker":"%s","pid":1}' % longest.encode())
+    assert beat is not None and beat.worker == longest
+    refused = CliRunner().invoke(
+        worker_command,
+        ["--connect", "ipc:///nowhere", "--root", str(root), "--id", longest + "w"],
+    )
+    assert refused.exit_code == 2 and "--id" in refused.output
 
 
 def test_counter_file_keeps_counts_after_the_writer_is_gone(tmp_path):

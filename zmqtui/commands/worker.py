@@ -15,7 +15,19 @@ import click
 from zmqtui.commands._run import config_option, load_command_settings
 from zmqtui.config import HEARTBEAT_INTERVAL_MS, MAX_FILE_BYTES, ConfigError, check_endpoint
 from zmqtui.services.sockets import EndpointError
-from zmqtui.services.worker import WorkerConfig, heartbeat_endpoint_for, new_worker_id, run_worker
+from zmqtui.services.worker import (
+    MAX_WORKER_ID_BYTES,
+    WorkerConfig,
+    heartbeat_endpoint_for,
+    new_worker_id,
+    run_worker,
+)
+
+
+def _worker_id(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    if value is not None and not 0 < len(value.encode()) <= MAX_WORKER_ID_BYTES:
+        raise click.BadParameter(f"must be 1 to {MAX_WORKER_ID_BYTES} bytes of UTF-8")
+    return value
 
 
 @click.command()
@@ -52,7 +64,13 @@ from zmqtui.services.worker import WorkerConfig, heartbeat_endpoint_for, new_wor
     show_default=True,
     help="Largest file served.",
 )
-@click.option("--id", "worker_id", hidden=True, help="Routing id (the supervisor picks one).")
+@click.option(
+    "--id",
+    "worker_id",
+    hidden=True,
+    callback=_worker_id,
+    help="Routing id (the supervisor picks one).",
+)
 @click.option("--slot", type=int, hidden=True, help="Slot index (set by the supervisor).")
 @click.option(
     "--counters",

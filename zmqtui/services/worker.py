@@ -50,6 +50,8 @@ READY = b"READY"
 every connection and with every heartbeat."""
 
 HEARTBEAT_SUFFIX = ".heartbeat"
+MAX_WORKER_ID_BYTES = 128
+"""Longest worker id (UTF-8): it is the routing id the broker knows it by, whole."""
 _DRAIN_BATCH = 64
 _MAX_POLL_MS = 250
 """Longest wait between checks of the stop flag."""
@@ -328,12 +330,12 @@ def decode_heartbeat(raw: bytes) -> Heartbeat | None:
         if not isinstance(obj, dict) or obj.get("type") != "heartbeat":
             return None
         worker = obj["worker"]
-        if not isinstance(worker, str) or not worker:
-            return None
+        if not isinstance(worker, str) or not 0 < len(worker.encode()) <= MAX_WORKER_ID_BYTES:
+            return None  # cut short, it would name a worker the broker does not know
         slot = obj.get("slot")
         started = obj.get("started")
         return Heartbeat(
-            worker=worker[:128],
+            worker=worker,
             pid=int(obj["pid"]),
             host=str(obj.get("host", ""))[:255],
             slot=slot if isinstance(slot, int) and not isinstance(slot, bool) else None,

@@ -13,17 +13,14 @@ import zmq.asyncio
 
 from zmqtui.commands._run import config_option, load_command_settings
 from zmqtui.config import ConfigError
-from zmqtui.services.control import ControlError, send_command
+from zmqtui.services.control import COMMANDS, ControlError, send_command
 
 _NEEDS = {"scale": "N", "restart": "PID", "kill": "PID"}
 _OPTIONAL = {"remove": "PID"}
 
 
 @click.command()
-@click.argument(
-    "action",
-    type=click.Choice(["list", "scale", "add", "remove", "restart", "kill", "stop"]),
-)
+@click.argument("action", type=click.Choice(COMMANDS))
 @click.argument("value", type=click.IntRange(min=0), required=False)
 @click.option(
     "--control",

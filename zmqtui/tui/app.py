@@ -24,7 +24,6 @@ from textual.widget import Widget
 from textual.widgets import Input, Static
 
 from zmqtui.tui.bridge import SOCKET_NAMES, Backend
-from zmqtui.tui.help import HelpScreen
 from zmqtui.tui.messages import (
     BackendProblem,
     CapturesReceived,
@@ -73,6 +72,17 @@ class PaneFrame(Vertical):
         self.pane = pane
         self.pane_name = name
         self.border_title = f"{key} {PANE_TITLES[name]}"
+        self.state_class: str | None = None
+
+    def show_state_class(self, name: str) -> None:
+        """Colour the connection line as `name` (good, waiting, bad, off). Restyles the frame
+        alone, and only on a change: its pane's widgets do not depend on it."""
+        if name == self.state_class:
+            return
+        classes = {f"-{self.state_class}": False} if self.state_class else {}
+        self.state_class = name
+        self.update_classes({**classes, f"-{name}": True}, update=False)
+        self.app.stylesheet.update_nodes([self], animate=True)
 
 
 class ConnectionBar(Static):
@@ -221,8 +231,8 @@ class ZmqtuiApp(App[None]):
         self.action_focus_pane("subscriber")
         for notice in self.notices:
             self.notify(notice, timeout=10)
-        if self.standalone:
-            self.set_timer(1.0, _freeze_gc)
+        if self.standalone:  # not before the first frame: the start-up is not over yet
+            self.call_after_refresh(self.set_timer, 1.0, _freeze_gc)
 
     async def on_unmount(self) -> None:
         await self.backend.stop()
@@ -326,8 +336,7 @@ class ZmqtuiApp(App[None]):
         endpoint = self.connection_endpoints.get(socket)
         frame = self.frame(pane)
         frame.border_subtitle = f"{endpoint} · {state}" if endpoint else state
-        for name in ("good", "waiting", "bad", "off"):
-            frame.set_class(state_class(state) == name, f"-{name}")
+        frame.show_state_class(state_class(state))
         if state == "off":
             reason = f"no {ENDPOINT_OPTIONS[socket]} endpoint given: nothing to show here"
             if pane == "composer":
@@ -379,6 +388,8 @@ class ZmqtuiApp(App[None]):
     # --- keys ------------------------------------------------------------------------------
 
     def action_help(self) -> None:
+        from zmqtui.tui.help import HelpScreen  # markdown rendering: imported when first asked
+
         if not isinstance(self.screen, HelpScreen):
             self.push_screen(HelpScreen())
 

@@ -188,6 +188,9 @@ async def test_embedded_publisher_in_process(tmp_path: Path, tcp_endpoint) -> No
 class ExitingCluster:
     """Stands in for `EmbeddedCluster`: a process that has already exited."""
 
+    def start(self) -> None:
+        pass
+
     def poll(self) -> int:
         return 3
 

@@ -150,8 +150,7 @@ def _embedded(
         timeout_ms=settings.timeout_ms,
         tries=settings.tries,
     )
-    cluster.start()
-    try:
+    try:  # the bridge starts the cluster once the first frame is on screen
         app = ZmqtuiApp(bridge, completion_root=root, notices=notices, standalone=True)
         run_until_signalled(app, cleanup=cluster.stop)
     finally:

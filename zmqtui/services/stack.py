@@ -99,6 +99,7 @@ class EmbeddedCluster:
         self._dir: Path | None = None
         self._log = None
         self.process: subprocess.Popen[bytes] | None = None
+        self._stopped = False
 
     @property
     def backend(self) -> str:
@@ -139,6 +140,8 @@ class EmbeddedCluster:
         """Start the cluster; returns at once (the monitor shows it coming up)."""
         if self.process is not None:
             raise RuntimeError("the cluster is already started")
+        if self._stopped:  # e.g. the monitor quit before it got to start the cluster
+            raise RuntimeError("the cluster was stopped")
         self._dir = Path(tempfile.mkdtemp(prefix="zmqtui-"))
         self._log = open(self._dir / "cluster.log", "wb")  # noqa: SIM115 - closed in stop()
         try:
@@ -168,7 +171,9 @@ class EmbeddedCluster:
         return ""
 
     def stop(self, grace_s: float = STOP_GRACE_S) -> None:
-        """SIGTERM, wait up to `grace_s`, then SIGKILL the cluster and its descendants."""
+        """SIGTERM, wait up to `grace_s`, then SIGKILL the cluster and its descendants; a
+        cluster stopped before it started never starts."""
+        self._stopped = True
         process, self.process = self.process, None
         if process is not None:
             family = _descendants(process.pid)

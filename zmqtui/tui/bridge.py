@@ -8,7 +8,8 @@ service does ends the app: failures become `BackendProblem` messages and the soc
 In embedded mode the watcher's `ChangePublisher` runs in-process, owned by the bridge: that is
 how the publisher pane sees every event published, the subscriber count and the subscriptions
 of its XPUB socket, and can publish by hand. The filer cluster runs as a child process
-(`zmqtui.services.stack`); the bridge watches it and reports an early exit.
+(`zmqtui.services.stack`); the bridge starts it once the first frame is on screen, watches
+it and reports an early exit.
 """
 
 from __future__ import annotations
@@ -163,7 +164,8 @@ class ZmqBridge:
         endpoints: what to connect to (in embedded mode: what the stack binds).
         watch_path: in embedded mode, the directory the in-process publisher watches.
         recursive: watch the subdirectories of `watch_path` too.
-        cluster: in embedded mode, the cluster child process to keep an eye on.
+        cluster: in embedded mode, the cluster child process to start (after the first frame)
+            and keep an eye on; whoever made it stops it.
         timeout_ms, tries: Lazy Pirate settings for requests.
     """
 
@@ -230,7 +232,8 @@ class ZmqBridge:
             else:
                 self._run(self._probe(name, endpoint), name, f"watch {endpoint}")
         if self.cluster is not None:
-            self._run(self._watch_cluster(self.cluster), "cluster", "the cluster process")
+            # its processes start Python while the first frame is drawn: after that frame
+            app.call_after_refresh(self._start_cluster, self.cluster)
 
     async def stop(self) -> None:
         """Cancel every worker, wait for their sockets to close, then end the Context."""
@@ -496,6 +499,16 @@ class ZmqBridge:
             self._problem(f"{command}: {exc}")
             return
         self.app.post_message(ControlAnswered(command, reply))
+
+    def _start_cluster(self, cluster: EmbeddedCluster) -> None:
+        if self._ctx is None:  # stopped before the first frame
+            return
+        try:
+            cluster.start()
+        except (OSError, RuntimeError) as exc:
+            self._problem(f"the embedded cluster could not start: {exc}")
+            return
+        self._run(self._watch_cluster(cluster), "cluster", "the cluster process")
 
     async def _watch_cluster(self, cluster: EmbeddedCluster) -> None:
         while (code := cluster.poll()) is None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -114,7 +113,9 @@ class TestLoadBalancing:
 
     async def test_request_held_by_a_dead_worker_is_requeued_once(self, actx, brokers):
         broker = brokers("lb")
-        (doomed,) = await ready_workers(actx, broker, b"doomed")
+        doomed, _sentinel = await ready_workers(actx, broker, b"doomed", b"sentinel")
+        broker.forget("sentinel")
+        await wait_for(lambda: broker.counters()["idle_workers"] == 1)
         client = dealer(actx, broker.frontend_endpoint)
         await client.send_multipart([b"", b'{"path":"a"}'])
         held = await recv(doomed)
@@ -128,8 +129,12 @@ class TestLoadBalancing:
         assert again == held
         assert broker.counters()["requests_requeued"] == 1
         broker.forget("heir")  # a second death does not re-queue it again
-        await asyncio.sleep(0.1)
+        (_marker,) = await ready_workers(actx, broker, b"marker")
+        broker.forget("marker", revivable=True)
+        # Orders run in turn: once the marker is forgotten, so is the heir.
+        await wait_for(lambda: broker.counters()["idle_workers"] == 0)
         assert broker.counters()["queued"] == 0
+        assert broker.counters()["requests_requeued"] == 1
 
     async def test_late_reply_of_a_dead_worker_is_delivered_but_revives_nothing(
         self, actx, brokers
@@ -143,7 +148,17 @@ class TestLoadBalancing:
         await wait_for(lambda: broker.counters()["queued"] == 1)
         await dying.send_multipart([*request[:-1], b"last words"])
         assert await recv(client) == [b"", b"last words"]
-        assert broker.counters()["idle_workers"] == 0
+        # The broker is done with the late reply before it reads the next READY: were the dead
+        # worker idle again, it would be first in line for the next request.
+        heir = dealer(actx, broker.backend_endpoint, b"heir")
+        await heir.send_multipart([b"", READY])
+        requeued = await recv(heir)
+        assert requeued[-1] == b"req"
+        await heir.send_multipart([*requeued[:-1], b"again"])
+        assert await recv(client) == [b"", b"again"]
+        await client.send_multipart([b"", b"next"])
+        assert (await recv(heir))[-1] == b"next"
+        assert await nothing_arrives(dying)
 
     async def test_a_silent_worker_forgotten_as_revivable_is_welcome_back(self, actx, brokers):
         broker = brokers("lb")
@@ -188,7 +203,11 @@ class TestRoundRobin:
         assert isinstance(broker, RoundRobinBroker)
         workers = [dealer(actx, broker.backend_endpoint) for _ in range(2)]
         client = dealer(actx, broker.frontend_endpoint)
-        await asyncio.sleep(0.1)  # both workers connected before dealing starts
+        # Both workers connected before dealing starts: the proxy has read a READY from each
+        # (2 frames, passed on to the frontend, which drops them as unroutable).
+        for n, worker in enumerate(workers, 1):
+            await worker.send_multipart([b"", READY])
+            await wait_for(lambda n=n: broker.counters()["backend_in"] == 2 * n)
         for n in range(4):
             await client.send_multipart([b"", b"req%d" % n])
         got = {0: [], 1: []}
@@ -204,7 +223,7 @@ class TestRoundRobin:
         counts = broker.counters()
         assert set(counts) == set(COUNTER_NAMES)
         assert counts["frontend_in"] == counts["backend_out"] == 4 * 3
-        assert counts["backend_in"] == counts["frontend_out"] == 4 * 3
+        assert counts["backend_in"] == counts["frontend_out"] == 4 * 3 + 2 * 2
 
     async def test_a_late_counter_answer_is_not_taken_for_the_next_one(
         self, actx, brokers, monkeypatch

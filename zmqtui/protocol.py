@@ -18,6 +18,13 @@ from typing import Any
 MAX_MESSAGE_BYTES = 64 * 1024
 """Inbound size limit for requests and events, also set as `MAXMSGSIZE` on sockets."""
 
+
+def max_reply_bytes(max_file_bytes: int) -> int:
+    """Largest reply to a request for a file of up to `max_file_bytes`: JSON escapes a control
+    character in six bytes (`\\u0001`), plus room for the rest of the reply."""
+    return 6 * max_file_bytes + MAX_MESSAGE_BYTES
+
+
 MAX_SNAPSHOT_BYTES = 4 * 1024 * 1024
 """Largest stats snapshot a monitor accepts: a cluster of 256 workers sends about 70 KB."""
 

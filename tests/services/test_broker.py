@@ -10,6 +10,8 @@ import zmq
 import zmq.asyncio
 from conftest import wait_for
 
+from zmqtui.config import MAX_FILE_BYTES
+from zmqtui.protocol import max_reply_bytes
 from zmqtui.services import broker as broker_module
 from zmqtui.services.broker import (
     COUNTER_NAMES,
@@ -18,6 +20,7 @@ from zmqtui.services.broker import (
     RoundRobinBroker,
     make_broker,
 )
+from zmqtui.services.requester import MAX_REPLY_BYTES
 from zmqtui.services.worker import READY
 
 RECEIVE_TIMEOUT_MS = 5000
@@ -257,3 +260,12 @@ def test_close_stops_the_thread_and_frees_the_endpoints(ipc_endpoint, routing):
 def test_unknown_routing_is_refused(ipc_endpoint):
     with pytest.raises(ValueError, match="routing"):
         make_broker("random", ipc_endpoint("f"), ipc_endpoint("b"))
+
+
+def test_backend_takes_the_replies_a_requester_takes(ipc_endpoint):
+    broker = make_broker("lb", ipc_endpoint("f"), ipc_endpoint("b"), max_bytes=3 * 1024 * 1024)
+    try:
+        assert broker.backend.getsockopt(zmq.MAXMSGSIZE) == max_reply_bytes(3 * 1024 * 1024)
+    finally:
+        broker.close()
+    assert max_reply_bytes(MAX_FILE_BYTES) == MAX_REPLY_BYTES

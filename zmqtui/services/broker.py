@@ -30,7 +30,7 @@ from collections import OrderedDict, deque
 import zmq
 
 from zmqtui.config import MAX_FILE_BYTES
-from zmqtui.protocol import MAX_MESSAGE_BYTES
+from zmqtui.protocol import max_reply_bytes
 from zmqtui.services import sockets
 
 logger = logging.getLogger(__name__)
@@ -56,11 +56,6 @@ _STATISTICS_WAIT_MS = 100
 """Longest wait for the rr proxy's counters."""
 _REMEMBERED_IGNORED = 1024
 _ids = itertools.count()
-
-
-def reply_limit(max_bytes: int = MAX_FILE_BYTES) -> int:
-    """Largest frame accepted from a worker: a file's JSON-escaped text can grow up to 6x."""
-    return 6 * max_bytes + MAX_MESSAGE_BYTES
 
 
 class Broker(abc.ABC):
@@ -90,7 +85,7 @@ class Broker(abc.ABC):
             self.frontend_endpoint = sockets.bind(self.frontend, frontend, public=public)
             self._bound.append(self.frontend_endpoint)
             self.backend = self._ctx.socket(self.backend_type)
-            sockets.configure(self.backend, max_message_bytes=reply_limit(max_bytes))
+            sockets.configure(self.backend, max_message_bytes=max_reply_bytes(max_bytes))
             for option, value in self.backend_options:
                 self.backend.setsockopt(option, value)
             self.backend_endpoint = sockets.bind(self.backend, backend, public=public)

@@ -24,12 +24,20 @@ import zmq
 import zmq.asyncio
 
 from zmqtui.config import MAX_FILE_BYTES, REQUEST_TIMEOUT_MS, REQUEST_TRIES
-from zmqtui.protocol import ErrorReply, FileReply, FileRequest, ProtocolError, decode_reply
+from zmqtui.protocol import (
+    ErrorReply,
+    FileReply,
+    FileRequest,
+    ProtocolError,
+    decode_reply,
+    max_reply_bytes,
+)
 from zmqtui.security import HandshakeWatch
 from zmqtui.services import sockets
 
-MAX_REPLY_BYTES = 16 * MAX_FILE_BYTES
-"""Inbound limit for replies: a 1 MiB file of control characters is ~6 MiB of JSON."""
+MAX_REPLY_BYTES = max_reply_bytes(MAX_FILE_BYTES)
+"""Inbound limit for replies: what a server with the default file limit can send. For a server
+with `--max-bytes N`, `max_reply_bytes(N)`."""
 
 Outcome = Literal["reply", "error", "malformed", "unavailable"]
 

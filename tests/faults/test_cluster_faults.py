@@ -65,7 +65,9 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def stack(served: Path) -> Iterator[Stack]:
     """A 3-worker cluster and a `zmqtui serve`, shared by the tests that leave them healthy."""
     with running_children() as children:
-        cluster = ClusterUnderTest(children, served, workers=3)
+        # lb: a frozen worker holds at most one request there, which the frozen-worker test
+        # relies on; rr under killed workers is covered in tests/services/test_cluster.py.
+        cluster = ClusterUnderTest(children, served, "--routing", "lb", workers=3)
         endpoint = f"tcp://127.0.0.1:{free_tcp_port()}"
         serve = children.start("serve", "--root", str(served), "--bind", endpoint, "--quiet")
         cluster.wait_bound()

@@ -20,6 +20,7 @@ from conftest import Processes, free_tcp_port, wait_for_sync
 from zmqtui.commands.ctl import command as ctl_command
 from zmqtui.commands.worker import command as worker_command
 from zmqtui.security import write_key_pair
+from zmqtui.services.broker import DEFAULT_ROUTING
 from zmqtui.services.control import send_command
 
 pytestmark = pytest.mark.integration
@@ -136,7 +137,7 @@ def test_cluster_serves_takes_orders_and_stops_cleanly(processes: Processes, roo
     table = cluster.ctl("list")
     assert table.exit_code == 0, table.output
     lines = table.stdout.splitlines()
-    assert "routing lb" in lines[0] and lines[1].startswith("SLOT")
+    assert f"routing {DEFAULT_ROUTING}" in lines[0] and lines[1].startswith("SLOT")
     assert len(lines) == 4 and all(" ready " in line or " busy " in line for line in lines[2:])
 
     scaled = cluster.ctl("scale", "3")

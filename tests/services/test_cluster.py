@@ -24,6 +24,7 @@ from conftest import wait_for
 
 from zmqtui.protocol import ClusterSnapshot, ErrorReply, FileReply, decode_snapshot
 from zmqtui.services import cluster as cluster_module
+from zmqtui.services.broker import DEFAULT_ROUTING
 from zmqtui.services.cluster import Cluster, ClusterConfig
 from zmqtui.services.control import send_command
 from zmqtui.services.requester import Requester, RequestResult, run_load
@@ -254,7 +255,7 @@ async def test_control_commands(
 
     await all_ready(cluster, 1)
     listed = await command("list")
-    assert listed["ok"] and listed["routing"] == "lb"
+    assert listed["ok"] and listed["routing"] == DEFAULT_ROUTING
     assert [w["pid"] for w in listed["workers"]] == [supervisor.slots[0].pid]
 
     assert (await command("add"))["ok"]

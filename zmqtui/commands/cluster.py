@@ -81,8 +81,8 @@ def _ms(name: str, default: float | int, help_text: str, minimum: int = 1):
     type=click.Choice(ROUTING_MODES),
     default=DEFAULT_ROUTING,
     show_default=True,
-    help="lb: requests go only to idle workers (zguide load-balancing broker); rr: the book's "
-    "round-robin DEALER, forwarded by libzmq's proxy.",
+    help="rr: the book's round-robin DEALER, forwarded by libzmq's proxy (fastest); lb: requests "
+    "go only to idle workers (zguide load-balancing broker; a slow worker holds up nothing).",
 )
 @click.option(
     "--max-bytes",

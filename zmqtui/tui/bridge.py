@@ -71,10 +71,15 @@ MAX_UNHANDLED_BATCHES = 4
 """Batches posted but not yet handled by the app before a pump stops reading: the socket's
 high-water mark then makes the publisher drop (visible as `seq` gaps), memory stays flat."""
 
+DRAIN_SLICE_S = 0.005
+"""Most time a pump spends receiving and decoding before it posts what it has and yields: a
+key press never waits behind a long batch, whatever the size of the messages."""
+
 FLOOD_PAUSE_FACTOR = 3.0
-"""After a full batch a pump rests this many times as long as the batch took: each pump then
-uses at most a quarter of the loop, and the two SUB pumps leave the screen half of it. What
-arrives meanwhile waits in the socket; past its high-water mark the publisher drops it."""
+"""After a slice cut short by time or by `MAX_BATCH` a pump rests this many times as long as
+the slice took: each pump then uses at most a quarter of the loop, and the two SUB pumps leave
+the screen and the keys half of it. What arrives meanwhile waits in the socket; past its
+high-water mark the publisher drops it."""
 
 FLUSH_INTERVAL_S = 1 / 30
 """How often events the embedded publisher sent are handed to the app as one message."""
@@ -332,32 +337,33 @@ class ZmqBridge:
     async def _drain(
         self, sock: zmq.asyncio.Socket, stream: str, tracker: Callable[[], SequenceTracker]
     ) -> None:
-        """Receive forever, posting one `CapturesReceived` per batch of up to MAX_BATCH."""
+        """Receive forever, posting one `CapturesReceived` per slice: what arrived in up to
+        DRAIN_SLICE_S of work, at most MAX_BATCH messages."""
         credit = _Credit(MAX_UNHANDLED_BATCHES)
         ready = _nonblocking(sock)
         while True:
             release = await credit.take()
             frames = await sock.recv_multipart()
             started = time.perf_counter()
-            batch = [frames]
-            while len(batch) < MAX_BATCH:
-                try:
-                    batch.append(ready.recv_multipart(zmq.DONTWAIT))
-                except zmq.Again:
-                    break
+            deadline = started + DRAIN_SLICE_S
             received_ms = now_ms()
-            captures = []
             sequence = tracker()
-            for frames in batch:
+            captures = []
+            flooded = True
+            while True:
                 received = decode_received(frames, received_ms)
-                notes = (
-                    sequence.observe(received.event, received_ms)
-                    if received.event is not None
-                    else []
-                )
-                captures.append(Capture(frames, received_ms, received.event, received.error, notes))
+                event = received.event
+                notes = sequence.observe(event, received_ms) if event is not None else []
+                captures.append(Capture(frames, received_ms, event, received.error, notes))
+                if len(captures) == MAX_BATCH or time.perf_counter() >= deadline:
+                    break
+                try:
+                    frames = ready.recv_multipart(zmq.DONTWAIT)
+                except zmq.Again:
+                    flooded = False
+                    break
             self.app.post_message(CapturesReceived(stream, captures, release))
-            if len(batch) == MAX_BATCH:  # a flood: leave the screen and the keys their share
+            if flooded:  # leave the screen and the keys their share
                 await asyncio.sleep((time.perf_counter() - started) * FLOOD_PAUSE_FACTOR)
             else:
                 await asyncio.sleep(0)  # an awaited recv on a ready socket may not yield

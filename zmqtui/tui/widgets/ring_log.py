@@ -1,13 +1,14 @@
 """A bounded, follow-the-tail log on Textual's Line API.
 
 A stock `Log` repaints on every write and its memory grows with queued refreshes; here new
-items go into a fixed-size ring, and the widget repaints at most `FPS` times a second and only
-the lines on screen. The oldest items fall out of the ring; whoever feeds the log keeps the
-exact counts.
+items go into a fixed-size ring, and the widget repaints at most `FPS` times a second (while
+a flood keeps coming, `FLOOD_FPS`) and only the lines on screen. The oldest items fall out of
+the ring; whoever feeds the log keeps the exact counts.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, ClassVar, Generic, TypeVar
@@ -25,7 +26,11 @@ from textual.timer import Timer
 T = TypeVar("T")
 
 FPS = 30
-"""Most repaints per second: enough to look live, cheap under a flood."""
+"""Most repaints per second: enough to look live."""
+
+FLOOD_FPS = 12
+"""Most repaints per second for items that keep arriving: a flood scrolls by too fast to read
+anyway, and the event loop it saves goes to the keys."""
 
 
 class Ring(Generic[T]):
@@ -145,6 +150,9 @@ class RingLog(ScrollView, Generic[T], can_focus=True):
         self.cursor: int | None = None
         """Absolute index of the selected item, or None before anything arrived."""
         self._dirty = False
+        self._urgent = False
+        """Something other than new items changed: repaint on the next frame, flood or not."""
+        self._painted_at = 0.0
         self._frames: Timer | None = None
         """Ticks while there is something to repaint, and sleeps otherwise."""
         self._reported_cursor: int | None = -1
@@ -166,7 +174,7 @@ class RingLog(ScrollView, Generic[T], can_focus=True):
         self.ring.extend(items)
         if not self.following:
             self.missed += len(items)
-        self._mark_dirty()
+        self._mark_dirty(urgent=False)
 
     def replace(self, items: Iterable[T]) -> None:
         """Show exactly these items (e.g. after the filter changed) and follow the newest."""
@@ -196,8 +204,9 @@ class RingLog(ScrollView, Generic[T], can_focus=True):
 
     # --- painting ----------------------------------------------------------------------------
 
-    def _mark_dirty(self) -> None:
+    def _mark_dirty(self, urgent: bool = True) -> None:
         self._dirty = True
+        self._urgent = self._urgent or urgent
         if self._frames is not None:
             self._frames.resume()
 
@@ -207,7 +216,11 @@ class RingLog(ScrollView, Generic[T], can_focus=True):
             if self._frames is not None:
                 self._frames.pause()
             return
-        self._dirty = False
+        now = time.monotonic()
+        if not self._urgent and now - self._painted_at < 1 / FLOOD_FPS:
+            return  # new items again since the last frame: a flood, slow down
+        self._dirty = self._urgent = False
+        self._painted_at = now
         count = len(self.ring)
         self.virtual_size = Size(self.scrollable_content_region.width, count)
         if self.following:

@@ -84,7 +84,7 @@ def run(options: Options) -> list[Table]:
             stdin=True,
         )
         ready = json.loads(app.expect(r'"ready"', timeout=60).string)
-        publisher.send(json.dumps({"cmd": "wait_subscriber", "count": 2}))
+        publisher.send(json.dumps({"cmd": "wait_subscriber", "count": 1}))
         if not json.loads(publisher.readline(timeout=40))["subscribed"]:
             raise RuntimeError("the app never subscribed")
         for _ in range(options.runs):
@@ -216,8 +216,8 @@ def report(plan: list[Phase], ready_rss: int, options: Options) -> Table:
         "waiting for a frame); memory: resident set size."
     )
     table.notes.append(
-        "attached with `--sub`, the app opens two SUB sockets on the publisher (the publisher "
-        "pane's and the subscriber pane's), so each message is received and decoded twice."
+        "attached with `--sub` and subscribed to everything, the app receives and decodes each "
+        "message once, on one SUB socket that feeds the publisher and the subscriber panes."
     )
     return table
 
@@ -245,7 +245,7 @@ def in_tmux(publisher: Child, plan: list[Phase], options: Options) -> Table:
             app = tmux.start(
                 "exec " + shlex.join([*zmqtui_command(), "--sub", endpoint]), scratch, TMUX_SIZE
             )
-            publisher.send(json.dumps({"cmd": "wait_subscriber", "count": 2}))
+            publisher.send(json.dumps({"cmd": "wait_subscriber", "count": 1}))
             if not json.loads(publisher.readline(timeout=40))["subscribed"]:
                 raise RuntimeError("the app in tmux never subscribed")
             time.sleep(0.2 if options.quick else 1.5)  # past the app's start-up collection

@@ -240,3 +240,57 @@ async def test_control_commands_use_the_configured_tries(actx, tcp_endpoint) -> 
             assert received == 1
     finally:
         silent.close(linger=0)
+
+
+async def test_attached_with_every_prefix_one_sub_feeds_both_panes(actx, tcp_endpoint) -> None:
+    """Subscribed to everything, the subscriber pane shares the publisher pane's SUB (each
+    message is received and decoded once); a prefix gives it a SUB of its own, until the
+    prefixes are the default again."""
+    endpoint = tcp_endpoint()
+    xpub = bound(actx, zmq.XPUB, endpoint)
+    xpub.setsockopt(zmq.XPUB_VERBOSE, 1)
+    app = ZmqtuiApp(ZmqBridge(Endpoints(pub=endpoint)))
+
+    async def subscription() -> bytes:
+        assert await xpub.poll(10_000), "no subscription arrived"
+        return await xpub.recv()
+
+    def pending_subscriptions() -> list[bytes]:
+        plain = zmq.Socket.shadow(xpub.underlying)
+        found = []
+        while plain.poll(0):
+            found.append(plain.recv())
+        return found
+
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            sub, pub = app.subscriber_pane, app.publisher_pane
+            assert await subscription() == b"\x01"
+            await wait_for(lambda: app.connection_states["sub"] == "connected", 10)
+
+            async def both_receive(file: str) -> bool:
+                await xpub.send(ChangeEvent(file, now_ms(), "created").encode())
+                return any(c.event and c.event.file == file for c in sub.captured) and any(
+                    c.event and c.event.file == file for c in pub.log_view.ring
+                )
+
+            await wait_for_async(lambda: both_receive("a/first.txt"))
+            assert pending_subscriptions() == []  # one SUB socket, subscribed once
+            assert sub.received == pub.published
+
+            sub.post_message(SubscriberPane.SubscriptionsChanged(("b/",)))
+            assert (await subscription()).startswith(b"\x01" + b'{"type":"changed"')
+            await wait_for_async(lambda: both_receive("b/second.txt"))
+
+            sub.post_message(SubscriberPane.SubscriptionsChanged(("",)))
+            assert (await subscription()).startswith(b"\x00")  # its own SUB closed
+            await wait_for(lambda: app.connection_states["sub"] == "connected", 10)
+            sub_before, pub_before = sub.received, pub.published
+            for index in range(5):
+                await xpub.send(ChangeEvent(f"a/{index}.txt", now_ms(), "created").encode())
+            await wait_for(lambda: sub.received - sub_before == 5, 10)
+            await wait_for(lambda: pub.published - pub_before == 5, 10)
+            assert pending_subscriptions() == []
+            await pilot.press("q")
+    finally:
+        xpub.close(linger=0)

@@ -197,6 +197,9 @@ class ZmqBridge:
         self._workers: list[Worker[None]] = []
         self._prefixes: tuple[str, ...] = ("",)
         self._sub_socket: zmq.asyncio.Socket | None = None
+        self._sharing = False
+        """Attach mode with the default prefixes: the publisher pane's SUB feeds both panes."""
+        self._subscriber: Worker[None] | None = None
         self._sub_tracker = SequenceTracker()
         self._pending_events: list[ChangeEvent] = []
         self._flush_handle: asyncio.TimerHandle | None = None
@@ -221,8 +224,10 @@ class ZmqBridge:
         if self.embedded:
             self._run(self._run_publisher(), "publisher", "the embedded publisher")
         elif pub is not None:
+            self._sharing = self._prefixes == ("",)
             self._run(self._pump_observer(pub), "observer", f"observe {pub}")
-            self._run(self._pump_subscriber(pub), "subscriber", f"subscribe to {pub}")
+            if not self._sharing:
+                self._start_subscriber(pub)
         else:
             self._post_state("pub", "off", None)
             self._post_state("sub", "off", None)
@@ -279,6 +284,8 @@ class ZmqBridge:
             return
         self._states[socket] = (state, endpoint, detail)
         self.app.post_message(ConnectionChanged(socket, state, endpoint, detail))
+        if socket == "pub" and self._sharing:
+            self._post_state("sub", state, endpoint, detail)
 
     def _problem(self, text: str, severity: str = "error") -> None:
         self.app.post_message(BackendProblem(text, severity))
@@ -335,10 +342,13 @@ class ZmqBridge:
     # --- SUB pumps --------------------------------------------------------------------------
 
     async def _drain(
-        self, sock: zmq.asyncio.Socket, stream: str, tracker: Callable[[], SequenceTracker]
+        self,
+        sock: zmq.asyncio.Socket,
+        streams: Callable[[], Sequence[tuple[str, SequenceTracker]]],
     ) -> None:
-        """Receive forever, posting one `CapturesReceived` per slice: what arrived in up to
-        DRAIN_SLICE_S of work, at most MAX_BATCH messages."""
+        """Receive forever, posting one `CapturesReceived` per slice and stream: what arrived
+        in up to DRAIN_SLICE_S of work, at most MAX_BATCH messages. Each message is decoded
+        once, whatever the number of streams; each stream has its own sequence notes."""
         credit = _Credit(MAX_UNHANDLED_BATCHES)
         ready = _nonblocking(sock)
         while True:
@@ -347,26 +357,36 @@ class ZmqBridge:
             started = time.perf_counter()
             deadline = started + DRAIN_SLICE_S
             received_ms = now_ms()
-            sequence = tracker()
-            captures = []
+            trackers = streams()
+            batches: list[list[Capture]] = [[] for _ in trackers]
+            count = 0
             flooded = True
             while True:
                 received = decode_received(frames, received_ms)
-                event = received.event
-                notes = sequence.observe(event, received_ms) if event is not None else []
-                captures.append(Capture(frames, received_ms, event, received.error, notes))
-                if len(captures) == MAX_BATCH or time.perf_counter() >= deadline:
+                event, error = received.event, received.error
+                for (_, tracker), captures in zip(trackers, batches, strict=True):
+                    notes = tracker.observe(event, received_ms) if event is not None else []
+                    captures.append(Capture(frames, received_ms, event, error, notes))
+                count += 1
+                if count == MAX_BATCH or time.perf_counter() >= deadline:
                     break
                 try:
                     frames = ready.recv_multipart(zmq.DONTWAIT)
                 except zmq.Again:
                     flooded = False
                     break
-            self.app.post_message(CapturesReceived(stream, captures, release))
+            for index, ((stream, _), captures) in enumerate(zip(trackers, batches, strict=True)):
+                last = index == len(trackers) - 1  # handled after the others: it gives the credit
+                self.app.post_message(CapturesReceived(stream, captures, release if last else None))
             if flooded:  # leave the screen and the keys their share
                 await asyncio.sleep((time.perf_counter() - started) * FLOOD_PAUSE_FACTOR)
             else:
                 await asyncio.sleep(0)  # an awaited recv on a ready socket may not yield
+
+    def _start_subscriber(self, endpoint: str) -> None:
+        self._subscriber = self._run(
+            self._pump_subscriber(endpoint), "subscriber", f"subscribe to {endpoint}"
+        )
 
     async def _pump_subscriber(self, endpoint: str) -> None:
         async def run() -> None:
@@ -375,18 +395,25 @@ class ZmqBridge:
                     sock.subscribe(topic_for(prefix))
                 self._sub_socket = sock
                 try:
-                    await self._drain(sock, "sub", lambda: self._sub_tracker)
+                    await self._drain(sock, lambda: [("sub", self._sub_tracker)])
                 finally:
-                    self._sub_socket = None
+                    if self._sub_socket is sock:  # not a newer pump's
+                        self._sub_socket = None
 
         await self._retrying("sub", endpoint, run)
 
     async def _pump_observer(self, endpoint: str) -> None:
+        """The publisher pane's SUB; the subscriber pane's too while `_sharing`."""
+
         async def run() -> None:
             async with self._connected("pub", zmq.SUB, endpoint) as sock:
                 sock.subscribe(b"")
                 tracker = SequenceTracker()
-                await self._drain(sock, "observer", lambda: tracker)
+                observer = [("observer", tracker)]
+                await self._drain(
+                    sock,
+                    lambda: [*observer, ("sub", self._sub_tracker)] if self._sharing else observer,
+                )
 
         await self._retrying("pub", endpoint, run)
 
@@ -396,13 +423,30 @@ class ZmqBridge:
         new = {topic_for(p) for p in self._prefixes}
         # seq counts every event, so a prefix filter makes gaps that mean nothing
         self._sub_tracker = SequenceTracker(report_gaps=self._prefixes == ("",))
-        sock = self._sub_socket
+        if not self.embedded and self.endpoints.pub is not None:
+            self._share_or_not(self.endpoints.pub)
+        sock = None if self._sharing else self._sub_socket  # a cancelled pump's is closing
         if sock is None:
             return
         for topic in new - old:
             sock.subscribe(topic)
         for topic in old - new:
             sock.unsubscribe(topic)
+
+    def _share_or_not(self, endpoint: str) -> None:
+        """Attached: one SUB for both panes while the prefixes are the default, else two."""
+        sharing = self._prefixes == ("",)
+        if sharing == self._sharing:
+            return
+        self._sharing = sharing
+        if sharing:
+            if self._subscriber is not None:
+                self._subscriber.cancel()
+                self._subscriber = self._sub_socket = None
+            if "pub" in self._states:
+                self._post_state("sub", *self._states["pub"])
+        else:
+            self._start_subscriber(endpoint)
 
     # --- the cluster: stats, probes, requests, control ----------------------------------------
 

@@ -134,11 +134,14 @@ def test_ending_the_monitor_stops_the_embedded_stack(tmp_path: Path, ending: str
     try:
 
         def stack_is_up() -> bool:
-            children = psutil.Process(monitor.pid).children(recursive=True)
-            cluster = [p for p in children if "cluster" in p.cmdline()]
-            if cluster and cluster[0].children():
-                family[:] = children
-                return True
+            try:
+                children = psutil.Process(monitor.pid).children(recursive=True)
+                cluster = [p for p in children if "cluster" in p.cmdline()]
+                if cluster and cluster[0].children():
+                    family[:] = children
+                    return True
+            except psutil.NoSuchProcess:  # a short-lived child came and went while we looked
+                pass
             return False
 
         wait_for_sync(stack_is_up, timeout=30)

@@ -29,6 +29,8 @@ from typing import Any
 
 import psutil
 
+from zmqtui.services.stack import stop_process_tree
+
 REPO = Path(__file__).resolve().parent.parent
 """The checkout the benchmarks run from (children import `benchmarks` from here)."""
 
@@ -341,34 +343,11 @@ class Child:
 
     def stop(self, grace: float = 8.0) -> None:
         """SIGTERM, wait up to `grace` s, then SIGKILL it and any descendant left behind."""
-        family = _descendants(self.pid)
-        if self.process.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=grace)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    self.process.kill()
-                self.process.wait(timeout=5)
-        alive = []
-        for member in family:
-            with contextlib.suppress(psutil.Error):
-                if member.is_running():
-                    member.kill()
-                    alive.append(member)
-        psutil.wait_procs(alive, timeout=2)
+        stop_process_tree(self.process, grace)
         for stream in (self.process.stdin, self.process.stdout):
             if stream is not None:
                 with contextlib.suppress(OSError, ValueError):
                     stream.close()
-
-
-def _descendants(pid: int) -> list[psutil.Process]:
-    try:
-        return psutil.Process(pid).children(recursive=True)
-    except psutil.Error:
-        return []
 
 
 class Children:

@@ -176,18 +176,7 @@ class EmbeddedCluster:
         self._stopped = True
         process, self.process = self.process, None
         if process is not None:
-            family = _descendants(process.pid)
-            if process.poll() is None:
-                with contextlib.suppress(ProcessLookupError):
-                    process.send_signal(signal.SIGTERM)
-                try:
-                    process.wait(timeout=grace_s)
-                except subprocess.TimeoutExpired:
-                    with contextlib.suppress(ProcessLookupError):
-                        process.kill()
-                    process.wait()
-            family += [p for p in _descendants_after(family) if p not in family]
-            _kill_all(family)
+            stop_process_tree(process, grace_s)
         self._cleanup()
 
     def _cleanup(self) -> None:
@@ -204,6 +193,23 @@ class EmbeddedCluster:
 
     def __exit__(self, *exc_info: object) -> None:
         self.stop()
+
+
+def stop_process_tree(process: subprocess.Popen, grace_s: float) -> None:
+    """SIGTERM `process`, wait up to `grace_s`, then SIGKILL it and every descendant still
+    alive, those it started during the stop included (each by PID, checked by psutil)."""
+    family = _descendants(process.pid)
+    if process.poll() is None:
+        with contextlib.suppress(ProcessLookupError):
+            process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=grace_s)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                process.kill()
+            process.wait()
+    family += [p for p in _descendants_after(family) if p not in family]
+    _kill_all(family)
 
 
 def _descendants(pid: int) -> list[psutil.Process]:

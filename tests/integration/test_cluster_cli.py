@@ -15,7 +15,7 @@ import psutil
 import pytest
 import zmq.asyncio
 from click.testing import CliRunner, Result
-from conftest import Processes, free_tcp_port, wait_for_sync
+from conftest import Processes, free_tcp_port, free_tcp_ports, wait_for_sync
 
 from zmqtui.commands.ctl import command as ctl_command
 from zmqtui.commands.worker import command as worker_command
@@ -199,9 +199,20 @@ def test_workers_read_the_clusters_config_and_its_curve_keys(
     keys = write_key_pair(tmp_path / "keys", "cluster")
     config = tmp_path / "zmqtui.toml"
     config.write_text(f'curve_secret = "{keys.secret}"\n')
-    backend = f"tcp://127.0.0.1:{free_tcp_port()}"
+    # Distinct ports, the heartbeat named: its default (backend + 1) could be another one here.
+    *ports, backend, heartbeat = free_tcp_ports(5)
     cluster = ClusterProcess(
-        processes, root, "--workers", "1", "--backend", backend, "--config", str(config)
+        processes,
+        root,
+        "--workers",
+        "1",
+        "--backend",
+        f"tcp://127.0.0.1:{backend}",
+        "--heartbeat",
+        f"tcp://127.0.0.1:{heartbeat}",
+        "--config",
+        str(config),
+        ports=ports,
     )
     assert read_line(cluster.proc) == f"Cluster listening for zmq requesters on {cluster.frontend}"
     # Workers without the keys never get through the CURVE backend: nothing would answer.

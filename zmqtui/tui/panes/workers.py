@@ -22,6 +22,7 @@ from textual.widgets import Sparkline, Static
 
 from zmqtui.protocol import WORKER_STATES, ClusterSnapshot, WorkerStats
 from zmqtui.text import printable
+from zmqtui.tui.widgets.feed import format_rate
 from zmqtui.tui.widgets.table import Column, LiveTable, component_style
 from zmqtui.tui.widgets.workers_rates import RateTracker
 
@@ -47,25 +48,6 @@ workers the cluster reports again (it may have refused)."""
 
 LIVE_STATES = frozenset({"starting", "ready", "busy", "stale"})
 """States in which a slot has a running process with an uptime."""
-
-
-def _int(value: object) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
-
-
-def _float(value: object) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return None
-    return float(value)
-
-
-def format_rate(rate: float | None) -> str:
-    """Requests/s in at most 6 cells."""
-    if rate is None:
-        return NO_VALUE
-    if rate < 10_000:
-        return f"{rate:.1f}"
-    return f"{rate / 1000:.0f}k"
 
 
 def format_uptime(ms: int | None) -> str:
@@ -228,8 +210,7 @@ class WorkersPane(Widget):
         """Show `snapshot`: header, throughput and rows (only changed cells repaint)."""
         self._snapshot = snapshot
         workers: dict[int, WorkerStats] = {}
-        valid = (worker for worker in snapshot.workers if _int(worker.slot) is not None)
-        for worker in sorted(valid, key=lambda worker: worker.slot):
+        for worker in sorted(snapshot.workers, key=lambda worker: worker.slot):
             workers.setdefault(worker.slot, worker)
         self._workers = workers
         if self._scale_target is not None and (
@@ -258,32 +239,22 @@ class WorkersPane(Widget):
         return component_style(self, f"workers-pane--{name}")
 
     def _row(self, worker: WorkerStats, now_ms: int) -> list[str | Text]:
-        state = str(worker.state)
+        state = worker.state
         state_style = self._style(state) if state in WORKER_STATES else ""
-        started = _int(worker.started)
+        started = worker.started
         uptime = now_ms - started if started is not None and state in LIVE_STATES else None
-        errors = _int(worker.errors)
-        restarts = _int(worker.restarts)
-        pid = _int(worker.pid)
-        requests = _int(worker.requests)
         return [
             str(worker.slot),
-            NO_VALUE if pid is None else str(pid),
+            NO_VALUE if worker.pid is None else str(worker.pid),
             Text(state, style=state_style),
-            NO_VALUE if requests is None else str(requests),
-            format_rate(self._rates.rate(worker.slot)),
-            Text(
-                NO_VALUE if errors is None else str(errors),
-                style=self._style("bad") if errors else "",
-            ),
-            Text(
-                NO_VALUE if restarts is None else str(restarts),
-                style=self._style("starting") if restarts else "",
-            ),
+            str(worker.requests),
+            format_rate(self._rates.rate(worker.slot), unit=""),
+            Text(str(worker.errors), style=self._style("bad") if worker.errors else ""),
+            Text(str(worker.restarts), style=self._style("starting") if worker.restarts else ""),
             format_uptime(uptime),
-            _format_number(_float(worker.cpu_percent)),
-            format_bytes(_float(worker.memory_bytes)),
-            _format_number(_float(worker.latency_ms)),
+            _format_number(worker.cpu_percent),
+            format_bytes(worker.memory_bytes),
+            _format_number(worker.latency_ms),
         ]
 
     def _header_text(self, snapshot: ClusterSnapshot) -> Text:
@@ -305,7 +276,7 @@ class WorkersPane(Widget):
         )
         by_state: dict[str, int] = {}
         for worker in workers:
-            by_state[str(worker.state)] = by_state.get(str(worker.state), 0) + 1
+            by_state[worker.state] = by_state.get(worker.state, 0) + 1
         states = [
             Text.assemble((str(by_state[state]), value), " ", (state, self._style(state)))
             for state in WORKER_STATES
@@ -332,7 +303,7 @@ class WorkersPane(Widget):
                         (f" {direction} ", label),
                         (str(broker.get(frames, NO_VALUE)), value),
                         (" · ", label),
-                        (format_bytes(_float(broker.get(size))), value),
+                        (format_bytes(broker.get(size)), value),
                     )
                 )
             lines.append(line)
@@ -347,9 +318,9 @@ class WorkersPane(Widget):
         history = self._rates.history
         return Text.assemble(
             ("req/s ", label),
-            (format_rate(self._rates.cluster_rate), value),
+            (format_rate(self._rates.cluster_rate, unit=""), value),
             ("  max ", label),
-            (format_rate(max(history) if history else None), value),
+            (format_rate(max(history) if history else None, unit=""), value),
             no_wrap=True,
             overflow="ellipsis",
         )
@@ -371,14 +342,14 @@ class WorkersPane(Widget):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action in ("kill", "restart"):
             worker = self.selected_worker
-            return True if worker is not None and _int(worker.pid) is not None else None
+            return True if worker is not None and worker.pid is not None else None
         if action == "scale":
             return True if self._snapshot is not None else None
         return True
 
     def _selected_pid(self) -> int | None:
         worker = self.selected_worker
-        pid = None if worker is None else _int(worker.pid)
+        pid = None if worker is None else worker.pid
         if worker is not None and pid is None:
             self.notify(f"slot {worker.slot} has no process", severity="warning")
         return pid

@@ -62,12 +62,16 @@ class RateMeter:
         return (n1 - n0) / (t1 - t0)
 
 
-def format_rate(rate: float | None) -> str:
-    """`12.3/s`, `1.2k/s`, or `—/s` when unknown."""
+def format_rate(rate: float | None, unit: str = "/s") -> str:
+    """A rate then `unit`: `12.3`, `999.9`, `1.2k`, `123k` (five characters at most below a
+    million a second), or `—` when unknown.
+
+    The feeds say `12.3/s`; a column already headed req/s passes `unit=""`.
+    """
     if rate is None:
-        return "—/s"
-    if rate >= 10_000:
-        return f"{rate / 1000:.0f}k/s"
-    if rate >= 1000:
-        return f"{rate / 1000:.1f}k/s"
-    return f"{rate:.1f}/s"
+        return f"—{unit}"
+    if rate < 999.95:
+        return f"{rate:.1f}{unit}"
+    if rate < 9_950:
+        return f"{rate / 1000:.1f}k{unit}"
+    return f"{rate / 1000:.0f}k{unit}"

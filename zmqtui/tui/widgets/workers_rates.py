@@ -25,10 +25,6 @@ class _Baseline:
     """slot -> (pid, requests)"""
 
 
-def _requests(value: object) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
-
-
 class RateTracker:
     """Turns cumulative request counters into rates and a bounded history of cluster rates."""
 
@@ -41,11 +37,7 @@ class RateTracker:
 
     def observe(self, snapshot: ClusterSnapshot) -> bool:
         """Take a snapshot into account; True if the rates were recomputed."""
-        counts = {
-            worker.slot: (worker.pid, requests)
-            for worker in snapshot.workers
-            if (requests := _requests(worker.requests)) is not None
-        }
+        counts = {worker.slot: (worker.pid, worker.requests) for worker in snapshot.workers}
         current = _Baseline(snapshot.pid, snapshot.timestamp, counts)
         previous = self._baseline
         if previous is None or previous.supervisor != snapshot.pid:

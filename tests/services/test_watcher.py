@@ -112,6 +112,20 @@ def append(path, text="more\n") -> None:
         f.write(text)
 
 
+async def change_until_seen(events: Feed, path, name: str, timeout: float = 5.0) -> None:
+    """Append to `path` until its event arrives: for a watch that is being set again."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        append(path)
+        try:
+            await events.until(about(name), timeout=0.3)
+            return
+        except AssertionError:
+            if loop.time() > deadline:
+                raise
+
+
 class TestSingleFile:
     async def test_in_place_write_is_published_under_the_given_name(self, start, feed, target):
         publisher = await start(["target.txt"])
@@ -213,6 +227,49 @@ class TestDirectory:
         await settle(publisher, events, tmp_path / "src" / "marker.txt", "src/marker.txt")
         assert [e.event for e in published if e.file == "src/a.txt"] == ["created"]
 
+    @pytest.mark.parametrize(
+        ("paths", "changed", "name"),
+        [
+            (["src", "src/a.txt"], "src/a.txt", "src/a.txt"),  # the file also given by itself
+            ([".", "src/a.txt"], "src/a.txt", "src/a.txt"),  # ... under another spelling
+            (["src", "src/sub"], "src/sub/a.txt", "src/sub/a.txt"),  # a directory inside
+        ],
+    )
+    async def test_overlapping_recursive_watches_publish_each_change_once(
+        self, start, feed, tmp_path, monkeypatch, paths, changed, name
+    ):
+        monkeypatch.chdir(tmp_path)
+        (tmp_path / "src" / "sub").mkdir(parents=True)
+        (tmp_path / changed).write_text("first\n")
+        publisher = await start(paths, recursive=True)
+        published: list[ChangeEvent] = []
+        publisher.add_listener(published.append)
+        events = await feed(publisher)
+        append(tmp_path / changed)
+        await events.until(about(name, "modified"))
+        marker = os.path.join(paths[0], "marker.txt")  # named after the outermost directory
+        await settle(publisher, events, tmp_path / marker, marker)
+        assert [(e.file, e.event) for e in published if "marker" not in e.file] == [
+            (name, "modified")
+        ]
+
+    async def test_directory_inside_another_is_deleted_and_created_once_each(
+        self, start, feed, tmp_path, monkeypatch
+    ):
+        monkeypatch.chdir(tmp_path)
+        (tmp_path / "src" / "sub").mkdir(parents=True)
+        publisher = await start(["src", "src/sub"])
+        published: list[ChangeEvent] = []
+        publisher.add_listener(published.append)
+        events = await feed(publisher)
+        (tmp_path / "src" / "sub").rmdir()
+        await events.until(about("src/sub", "deleted"))
+        (tmp_path / "src" / "sub").mkdir()
+        await events.until(about("src/sub", "created"))
+        await change_until_seen(events, tmp_path / "src" / "sub" / "x.txt", "src/sub/x.txt")
+        await settle(publisher, events, tmp_path / "src" / "marker.txt", "src/marker.txt")
+        assert [e.event for e in published if e.file == "src/sub"] == ["deleted", "created"]
+
     async def test_recursive_watch_sees_subdirectories(self, start, feed, tmp_path):
         (tmp_path / "sub").mkdir()
         publisher = await start([tmp_path], recursive=True)
@@ -232,6 +289,30 @@ class TestDirectory:
         await events.until(about(str(watched), "created"))
         (watched / "new.txt").write_text("new\n")
         await events.until(about(str(watched / "new.txt"), "created"))
+
+    @pytest.mark.parametrize("recursive", [False, True])
+    async def test_what_a_recreated_directory_holds_before_it_is_watched_is_published(
+        self, start, feed, tmp_path, recursive
+    ):
+        watched = tmp_path / "watched"
+        watched.mkdir()
+        publisher = await start([watched], recursive=recursive)
+        events = await feed(publisher)
+        shutil.rmtree(watched)
+        await events.until(about(str(watched), "deleted"))
+        # no await in between: all of this happens before the watch can be set again
+        (watched / "sub").mkdir(parents=True)
+        (watched / "new.txt").write_text("new\n")
+        (watched / "sub" / "deep.txt").write_text("deep\n")
+        await events.until(about(str(watched), "created"))
+        await events.until(about(str(watched / "new.txt"), "created"))
+        await events.until(about(str(watched / "sub"), "created"))
+        if recursive:
+            await events.until(about(str(watched / "sub" / "deep.txt"), "created"))
+        await settle(publisher, events, watched / "marker.txt", str(watched / "marker.txt"))
+        created = [e.file for e in events.seen if e.event == "created"]
+        assert len(created) == len(set(created)), created  # each once
+        assert recursive or str(watched / "sub" / "deep.txt") not in created
 
 
 class TestRobustness:

@@ -43,7 +43,8 @@ def command(
     """Watch files or directories and publish a JSON event for each change.
 
     A file is published under the name given here; a change inside a directory under the
-    directory's name joined with the changed file's path inside it.
+    directory's name joined with the changed file's path inside it. Each change is published
+    once, under the most specific path given (a file given with its directory: the file's).
     """
     logging.basicConfig(format="zmqtui watch: %(levelname)s: %(message)s")
     run_service(_watch(paths, endpoint, coalesce_ms, recursive, insecure, config_file))

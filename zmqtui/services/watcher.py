@@ -4,8 +4,11 @@ The book's `fs.watch` loses a file the first time an editor saves it by renaming
 over it, and dies with its directory. Here a watched file is followed through its parent
 directory (filtered by name), so atomic saves, backup-rename saves and delete-then-recreate all
 keep being seen; a watched directory that disappears is re-armed when it comes back (its
-existence is polled). watchdog runs handlers on its observer thread: ours only hand each event
-to the event loop, where everything else happens, and a failure there is logged, never fatal.
+existence is polled) and what it holds by then is published as created. Paths given that
+overlap (a file and its directory, a directory inside a recursively watched one, one path under
+two spellings) share one watch, and each change is published once, under the most specific
+path given. watchdog runs handlers on its observer thread: ours only hand each event to the
+event loop, where everything else happens, and a failure there is logged, never fatal.
 
 Events go out on an XPUB socket, so the publisher sees who subscribes to what. Publishing never
 blocks: a subscriber that falls a high-water mark behind loses messages (libzmq drops them for
@@ -21,7 +24,7 @@ import logging
 import os
 import stat
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -69,6 +72,8 @@ class _Target:
     given: str
     location: str
     is_dir: bool
+    recursive: bool = False
+    """For a directory: everything below it is watched, not only its entries."""
 
     def name_of(self, path: str) -> str:
         """How an event path is published: relative to the watched path as the user gave it."""
@@ -81,12 +86,44 @@ class _Target:
         )
         return os.path.join(base_given, os.path.relpath(path, base_location))
 
-    def concerns(self, event: FileSystemEvent) -> bool:
-        """For a file: the event is about it. For a directory: about something inside it."""
-        src = os.fsdecode(event.src_path)
-        if self.is_dir:
-            return src != self.location
-        return self.location in (src, os.fsdecode(event.dest_path))
+    def covers(self, path: str) -> bool:
+        """Whether `path` is watched as this target: the file itself, or inside the directory
+        (an entry of it, or anything below it when recursive)."""
+        if not self.is_dir:
+            return path == self.location
+        if self.recursive:
+            return path != self.location and path.startswith(os.path.join(self.location, ""))
+        return path != self.location and os.path.dirname(path) == self.location
+
+
+def _specificity(target: _Target) -> tuple[bool, int]:
+    """Sort key: files before directories, deeper directories before the ones they are in."""
+    return (target.is_dir, -len(target.location))
+
+
+def _host(target: _Target, targets: list[_Target]) -> _Target | None:
+    """The outermost recursively watched directory that `target` is inside, if any: its watch
+    reports `target`'s changes too, so a watch of `target`'s own would report them twice."""
+    hosts = [other for other in targets if other.recursive and other.covers(target.location)]
+    return min(hosts, key=lambda other: len(other.location), default=None)
+
+
+def _entries(directory: str, recursive: bool) -> Iterator[str]:
+    """The paths in `directory` (and below it when `recursive`), parents first, sorted by
+    name; what cannot be read is skipped."""
+    if recursive:
+        for root, dirs, files in os.walk(directory):
+            dirs.sort()
+            for name in sorted(dirs + files):
+                yield os.path.join(root, name)
+        return
+    try:
+        with os.scandir(directory) as entries:
+            names = sorted(entry.name for entry in entries)
+    except OSError:
+        return
+    for name in names:
+        yield os.path.join(directory, name)
 
 
 @dataclass(eq=False, slots=True)
@@ -96,6 +133,7 @@ class _WatchedDir:
     path: str
     recursive: bool
     targets: list[_Target]
+    """The targets whose changes this watch reports, most specific first (`_specificity`)."""
     watch: ObservedWatch | None = None
     generation: int = 0
     """Counts the watches set; events from an older watch than the current one are stale."""
@@ -108,7 +146,12 @@ class _WatchedDir:
     failure: str | None = None
     """Why the last attempt to set the watch failed, so each reason is logged once."""
     roots: list[_Target] = field(default_factory=list)
-    """Targets that are this directory itself."""
+    """Targets that are this directory itself, unless the watch of a directory they are in
+    reports their disappearance and return already."""
+
+    def covering(self, path: str) -> _Target | None:
+        """The most specific target `path` is watched as, if any: it names the event."""
+        return next((target for target in self.targets if target.covers(path)), None)
 
 
 def _make_observer() -> BaseObserver:
@@ -263,16 +306,28 @@ class ChangePublisher:
     # --- watching -------------------------------------------------------------------------
 
     def _plan(self, paths: Iterable[str]) -> list[_WatchedDir]:
-        """Group the targets by the directory watchdog must watch for them."""
-        by_dir: dict[tuple[str, bool], _WatchedDir] = {}
+        """Group the targets by the directory watchdog must watch for them: one watch per
+        directory, none inside a recursive one (a file is watched through its directory)."""
+        targets = []
         for given in dict.fromkeys(paths):
             location = os.path.realpath(given)
             is_dir = os.path.isdir(location)
-            target = _Target(given, location, is_dir)
-            key = (location, self._recursive) if is_dir else (os.path.dirname(location), False)
+            targets.append(_Target(given, location, is_dir, is_dir and self._recursive))
+        targets.sort(key=_specificity)
+        by_dir: dict[tuple[str, bool], _WatchedDir] = {}
+        for target in targets:
+            host = _host(target, targets)
+            if host is not None:
+                key = (host.location, True)
+            elif target.is_dir:
+                key = (target.location, target.recursive)
+            else:
+                key = (os.path.dirname(target.location), False)
             watched = by_dir.setdefault(key, _WatchedDir(key[0], key[1], []))
             watched.targets.append(target)
-            if is_dir:
+            if target.location == watched.path and not any(
+                other.covers(target.location) for other in targets
+            ):
                 watched.roots.append(target)
         return list(by_dir.values())
 
@@ -316,17 +371,26 @@ class ChangePublisher:
         watched.identity = None
 
     def _note_presence(self, watched: _WatchedDir, present: bool) -> None:
-        """Publish a watched directory's disappearance and return (not its initial state)."""
+        """Publish a watched directory's disappearance and return (not its initial state).
+
+        On its return the watch is already set: what the directory holds is published as
+        created, as watchdog does for a directory created inside a recursive watch, so what
+        was made in it before the watch was set is not lost. (Everything in it is new at its
+        path: the directory was gone.) Something made between setting the watch and this scan
+        is published twice; nothing is missed.
+        """
         was_present, watched.present = watched.present, present
         if was_present is None or was_present == present:
             return
-        if present:
-            for target in watched.targets:
-                if os.path.lexists(target.location):
-                    self._coalescer.offer(target.given, "created")
-        else:
-            for target in watched.roots:
-                self._coalescer.offer(target.given, "deleted")
+        kind = "created" if present else "deleted"
+        for target in watched.roots:
+            self._coalescer.offer(target.given, kind)
+        if not present:
+            return
+        for path in _entries(watched.path, watched.recursive):
+            target = watched.covering(path)
+            if target is not None:
+                self._coalescer.offer(target.name_of(path), "created")
 
     async def _keep_armed(self) -> None:
         while True:
@@ -355,20 +419,19 @@ class ChangePublisher:
             watched.lost = True  # watchdog has stopped this watch; `_check` sets a new one
             self._note_presence(watched, False)
             return
-        dest = os.fsdecode(event.dest_path) if kind == "moved" else ""
-        offers: dict[str, tuple[str, dict[str, Any]]] = {}  # a file also watched via its dir
-        for target in watched.targets:
-            if not target.concerns(event):
-                continue
-            if kind == "moved" and src != target.location and not target.is_dir:
-                # renamed onto the watched file (an atomic save): a new file took its place
-                offers[target.given] = ("created", {})
-            elif kind == "moved":
-                offers[target.name_of(src)] = ("moved", {"dest": target.name_of(dest)})
-            else:
-                offers[target.name_of(src)] = (kind, {})
-        for name, (name_kind, details) in offers.items():
-            self._coalescer.offer(name, name_kind, details)
+        source = watched.covering(src)
+        if kind != "moved":
+            if source is not None:
+                self._coalescer.offer(source.name_of(src), kind)
+            return
+        dest = os.fsdecode(event.dest_path)
+        target = watched.covering(dest)
+        if source is not None:
+            named = target or source  # a watched file's backup is named like the file
+            self._coalescer.offer(source.name_of(src), "moved", {"dest": named.name_of(dest)})
+        if target is not None and not target.is_dir:
+            # renamed onto the watched file (an atomic save): a new file took its place
+            self._coalescer.offer(target.given, "created")
 
     def _emit(self, file: str, kind: str, details: dict[str, Any]) -> None:
         if self._sock is not None:

@@ -23,9 +23,12 @@ from zmqtui.services.subscriber import (
     topic_for,
 )
 
+T = 1_700_000_000_000
+"""A publication time, in ms."""
+
 
 def event(file: str, seq: int | None = None, publisher: str | None = "A", **kw) -> ChangeEvent:
-    timestamp = kw.pop("timestamp", 1_700_000_000_000)
+    timestamp = kw.pop("timestamp", T)
     return ChangeEvent(file=file, timestamp=timestamp, seq=seq, publisher=publisher, **kw)
 
 
@@ -183,13 +186,45 @@ class TestSequenceTracker:
         (note,) = tracker.observe(event("f", 5))
         assert note == "gap: missed 2 event(s) from publisher A (seq 3..4)"
 
-    def test_new_publisher_is_a_restart(self):
+    def test_new_publisher_after_a_pause_is_a_restart(self):
         tracker = SequenceTracker()
-        tracker.observe(event("f", 8))
-        (note,) = tracker.observe(event("f", 3, publisher="B", pid=42))
-        assert note.startswith("publisher restarted: B (pid 42) replaced A")
-        assert "missed 2 event(s)" in note
-        assert tracker.observe(event("f", 9, publisher="A")) == []  # A is known: no new note
+        tracker.observe(event("f", 8, pid=41, timestamp=T))
+        (note,) = tracker.observe(event("f", 3, publisher="B", pid=42, timestamp=T + 2500))
+        assert (
+            note == "publisher restarted: B (pid 42) replaced A; missed 2 event(s) since it started"
+        )
+        assert tracker.observe(event("f", 4, publisher="B", pid=42, timestamp=T + 2600)) == []
+
+    def test_new_publisher_in_the_same_process_is_a_restart_without_a_pause(self):
+        tracker = SequenceTracker()
+        tracker.observe(event("f", 8, pid=7, timestamp=T))
+        (note,) = tracker.observe(event("f", 1, publisher="B", pid=7, timestamp=T))
+        assert note == "publisher restarted: B (pid 7) replaced A"
+
+    def test_publishers_sending_side_by_side_are_not_restarts(self):
+        tracker = SequenceTracker()  # e.g. a subscriber joining a forwarder of two watchers
+        assert tracker.observe(event("f", 57, pid=1, timestamp=T)) == []
+        (note,) = tracker.observe(event("g", 12, publisher="B", pid=2, timestamp=T + 30))
+        assert note == "new publisher: B (pid 2)"
+        notes = [
+            tracker.observe(event("f", 58, pid=1, timestamp=T + 40)),
+            tracker.observe(event("g", 13, publisher="B", pid=2, timestamp=T + 45)),
+        ]
+        assert notes == [[], []]
+        # known to carry several publishers: a new one after a pause is not taken for a restart
+        (note,) = tracker.observe(event("h", 1, publisher="C", pid=3, timestamp=T + 9000))
+        assert note == "new publisher: C (pid 3)"
+
+    def test_a_publisher_taken_for_restarted_that_speaks_again_is_corrected(self):
+        tracker = SequenceTracker()  # a second watcher started while the first was quiet
+        tracker.observe(event("f", 5, pid=1, timestamp=T))
+        (note,) = tracker.observe(event("g", 1, publisher="B", pid=2, timestamp=T + 5000))
+        assert note.startswith("publisher restarted: B (pid 2) replaced A")
+        (note,) = tracker.observe(event("f", 6, pid=1, timestamp=T + 6000))
+        assert (
+            note == "publisher A is still running: B (pid 2) is another publisher, not its restart"
+        )
+        assert tracker.observe(event("g", 2, publisher="B", pid=2, timestamp=T + 6001)) == []
 
     def test_seq_going_back_is_a_restart(self):
         tracker = SequenceTracker()
@@ -199,10 +234,10 @@ class TestSequenceTracker:
 
     def test_gaps_not_reported_when_filtering(self):
         tracker = SequenceTracker(report_gaps=False)
-        tracker.observe(event("f", 1))
-        assert tracker.observe(event("f", 9)) == []
-        (note,) = tracker.observe(event("f", 4, publisher="B"))
-        assert "restarted" in note and "missed" not in note
+        tracker.observe(event("f", 1, timestamp=T))
+        assert tracker.observe(event("f", 9, timestamp=T)) == []
+        (note,) = tracker.observe(event("f", 4, publisher="B", timestamp=T + 1000))
+        assert note == "publisher restarted: B replaced A"
 
     def test_falling_behind_is_noted_once_per_episode(self):
         tracker = SequenceTracker(late_after_ms=1000)

@@ -46,8 +46,8 @@ def command(
 ) -> None:
     """Print `File <file> changed at <date>` for each change event a publisher sends.
 
-    Missed events (when not filtering by prefix), a restarted publisher and malformed messages
-    are reported on stderr, one line each.
+    Missed events (when not filtering by prefix), a new or restarted publisher and malformed
+    messages are reported on stderr, one line each.
     """
     run_service(_subscribe(endpoint, prefixes or ("",), as_json, config_file))
 

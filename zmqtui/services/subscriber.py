@@ -3,7 +3,7 @@
 `iter_event_batches` owns one SUB socket and yields lists of `Received`: the raw frames, the
 decoded event or the reason it could not be decoded. `EventSubscription` holds the prefixes and
 may be changed while the generator runs. `SequenceTracker` turns the `seq` and `publisher`
-fields into notes about missed events and restarted publishers.
+fields into notes about missed events and new or restarted publishers.
 
 Prefixes: ZeroMQ filters on the first bytes of the message, and the message is JSON that
 starts `{"type":"changed","file":"` (ours and the book's alike). So a prefix is read as:
@@ -27,6 +27,10 @@ from zmqtui.services import sockets
 MAX_BATCH = 500
 LATE_AFTER_MS = 1000
 """An event received this long after it was published means the subscriber is falling behind."""
+RESTART_PAUSE_MS = 100
+"""A new publisher heard less than this after the previous one's latest event (by their
+timestamps) is not taken for its restart: stopping a process, starting another and ZeroMQ
+connecting again (it waits 100 ms between attempts) take longer."""
 
 _EVENT_START = b'{"type":"changed","file":'
 
@@ -154,33 +158,64 @@ async def iter_event_batches(
         sock.close(linger=0)
 
 
+@dataclass(slots=True)
+class _Publisher:
+    """What a `SequenceTracker` remembers of one publisher."""
+
+    seq: int
+    last_ms: int
+    """The `timestamp` of its latest event."""
+    pid: int | None
+    replaced_by: str | None = None
+    """The publisher it was reported to have restarted as, until it is heard again."""
+
+
 class SequenceTracker:
     """Notices missed events, restarted publishers and a feed that falls behind.
 
-    Publishers are told apart by their `publisher` id (by `pid` for those without one). A
-    publisher id not seen before, after another, counts as a restart: the watcher binds its
-    endpoint, so one endpoint has one publisher at a time. Events without `seq` (the book's
-    publisher) are never reported as gaps.
+    Publishers are told apart by their `publisher` id (by `pid` for those without one). Events
+    without `seq` (the book's publisher) are never reported as gaps.
+
+    A publisher id not heard before is reported, unless it is the first one heard:
+    - as `publisher restarted: NEW (pid P) replaced OLD` when there is evidence of a restart:
+      NEW runs in the same process as OLD (same `pid`), or the feed has so far carried one
+      publisher at a time and NEW's first event was published at least `restart_pause_ms`
+      after the latest event of OLD, the publisher heard last (a restart cannot be faster:
+      ZeroMQ waits 100 ms before it connects again). The events NEW sent before this one are
+      reported missed;
+    - otherwise as `new publisher: NEW (pid P)`: one endpoint may carry several publishers
+      at once (a subscriber of a forwarder, or of two watchers).
+    A publisher taken for restarted that is heard again is reported still running, and from
+    then on the feed is known to carry several publishers: new ids are new publishers. A
+    publisher that sends a `seq` lower than before is reported restarted.
 
     `seq` counts everything a publisher sends, so a subscriber that filters by prefix sees
-    gaps for every event it filtered out: pass `report_gaps=False` then (restarts are still
+    gaps for every event it filtered out: pass `report_gaps=False` then (publishers are still
     reported).
     """
 
-    def __init__(self, *, report_gaps: bool = True, late_after_ms: int = LATE_AFTER_MS) -> None:
+    def __init__(
+        self,
+        *,
+        report_gaps: bool = True,
+        late_after_ms: int = LATE_AFTER_MS,
+        restart_pause_ms: int = RESTART_PAUSE_MS,
+    ) -> None:
         self._report_gaps = report_gaps
         self._late_after_ms = late_after_ms
-        self._last_seq: dict[str, int] = {}
-        self._current: str | None = None
+        self._restart_pause_ms = restart_pause_ms
+        self._publishers: dict[str, _Publisher] = {}
+        self._newest: str | None = None
+        """The publisher heard first most recently."""
+        self._shared = False
+        """Publishers have been heard side by side: a new one is not taken for a restart."""
         self._late = False
 
     def observe(self, event: ChangeEvent, received_ms: int | None = None) -> list[str]:
         """Notes (one line each) about what this event reveals; usually none."""
         notes = []
         if event.seq is not None:
-            note = self._check_sequence(event, event.seq)
-            if note:
-                notes.append(note)
+            notes += self._check_sequence(event, event.seq)
         if received_ms is not None:
             age = received_ms - event.timestamp
             if age > self._late_after_ms and not self._late:
@@ -188,23 +223,52 @@ class SequenceTracker:
             self._late = age > self._late_after_ms
         return notes
 
-    def _check_sequence(self, event: ChangeEvent, seq: int) -> str | None:
+    def _check_sequence(self, event: ChangeEvent, seq: int) -> list[str]:
         key = event.publisher or (f"pid {event.pid}" if event.pid is not None else "unknown")
-        last = self._last_seq.get(key)
-        previous, self._current = self._current, key
-        self._last_seq[key] = seq
-        if last is None:
-            if previous is None or previous == key:
-                return None
-            missed = (
-                f"; missed {seq - 1} event(s) since it started"
-                if seq > 1 and self._report_gaps
-                else ""
-            )
-            return f"publisher restarted: {key} (pid {event.pid}) replaced {previous}{missed}"
+        known = self._publishers.get(key)
+        if known is None:
+            return self._first_heard(key, event, seq)
+        notes = []
+        if key != self._newest:
+            self._shared = True
+            if known.replaced_by is not None:
+                notes.append(
+                    f"publisher {key} is still running: {known.replaced_by} is another "
+                    "publisher, not its restart"
+                )
+                known.replaced_by = None
+        last, known.seq, known.last_ms = known.seq, seq, event.timestamp
         if seq <= last:
-            return f"publisher {key} restarted: seq went back from {last} to {seq}"
-        if seq > last + 1 and self._report_gaps:
+            notes.append(f"publisher {key} restarted: seq went back from {last} to {seq}")
+        elif seq > last + 1 and self._report_gaps:
             missing = f"{last + 1}" if seq == last + 2 else f"{last + 1}..{seq - 1}"
-            return f"gap: missed {seq - last - 1} event(s) from publisher {key} (seq {missing})"
-        return None
+            notes.append(
+                f"gap: missed {seq - last - 1} event(s) from publisher {key} (seq {missing})"
+            )
+        return notes
+
+    def _first_heard(self, key: str, event: ChangeEvent, seq: int) -> list[str]:
+        replaced = self._replaced_by_new(event)
+        newest, self._newest = self._newest, key
+        self._publishers[key] = _Publisher(seq, event.timestamp, event.pid)
+        if newest is None:
+            return []
+        who = f"{key} (pid {event.pid})" if event.publisher and event.pid is not None else key
+        if replaced is None:
+            return [f"new publisher: {who}"]
+        self._publishers[replaced].replaced_by = who
+        note = f"publisher restarted: {who} replaced {replaced}"
+        if seq > 1 and self._report_gaps:
+            note += f"; missed {seq - 1} event(s) since it started"
+        return [note]
+
+    def _replaced_by_new(self, event: ChangeEvent) -> str | None:
+        """The publisher that a new one is evidently the restart of, if any (see the class)."""
+        if event.pid is not None:
+            for key, known in self._publishers.items():
+                if known.pid == event.pid and known.replaced_by is None:
+                    return key
+        if self._shared or self._newest is None:
+            return None
+        paused = event.timestamp - self._publishers[self._newest].last_ms
+        return self._newest if paused >= self._restart_pause_ms else None

@@ -214,6 +214,8 @@ class TestSequenceTracker:
         # known to carry several publishers: a new one after a pause is not taken for a restart
         (note,) = tracker.observe(event("h", 1, publisher="C", pid=3, timestamp=T + 9000))
         assert note == "new publisher: C (pid 3)"
+        (note,) = tracker.observe(event("h", 1, publisher="D", pid=3, timestamp=T + 9000))
+        assert note == "new publisher: D (pid 3)"  # nor is one from the same process
 
     def test_a_publisher_taken_for_restarted_that_speaks_again_is_corrected(self):
         tracker = SequenceTracker()  # a second watcher started while the first was quiet

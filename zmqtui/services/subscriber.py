@@ -178,11 +178,10 @@ class SequenceTracker:
 
     A publisher id not heard before is reported, unless it is the first one heard:
     - as `publisher restarted: NEW (pid P) replaced OLD` when there is evidence of a restart:
-      NEW runs in the same process as OLD (same `pid`), or the feed has so far carried one
-      publisher at a time and NEW's first event was published at least `restart_pause_ms`
-      after the latest event of OLD, the publisher heard last (a restart cannot be faster:
-      ZeroMQ waits 100 ms before it connects again). The events NEW sent before this one are
-      reported missed;
+      the feed has so far carried one publisher at a time, OLD being the one heard last, and
+      NEW runs in OLD's process (same `pid`) or its first event was published at least
+      `restart_pause_ms` after OLD's latest (a restart is not faster: ZeroMQ waits 100 ms
+      before it connects again). The events NEW sent before this one are reported missed;
     - otherwise as `new publisher: NEW (pid P)`: one endpoint may carry several publishers
       at once (a subscriber of a forwarder, or of two watchers).
     A publisher taken for restarted that is heard again is reported still running, and from
@@ -264,11 +263,9 @@ class SequenceTracker:
 
     def _replaced_by_new(self, event: ChangeEvent) -> str | None:
         """The publisher that a new one is evidently the restart of, if any (see the class)."""
-        if event.pid is not None:
-            for key, known in self._publishers.items():
-                if known.pid == event.pid and known.replaced_by is None:
-                    return key
         if self._shared or self._newest is None:
             return None
-        paused = event.timestamp - self._publishers[self._newest].last_ms
-        return self._newest if paused >= self._restart_pause_ms else None
+        old = self._publishers[self._newest]
+        same_process = event.pid is not None and event.pid == old.pid
+        paused = event.timestamp - old.last_ms >= self._restart_pause_ms
+        return self._newest if same_process or paused else None

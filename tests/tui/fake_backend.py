@@ -10,7 +10,7 @@ from textual.app import App
 
 from zmqtui.protocol import ChangeEvent, ClusterSnapshot, WorkerStats
 from zmqtui.tui.bridge import SOCKET_NAMES, Endpoints
-from zmqtui.tui.messages import Capture, ConnectionChanged
+from zmqtui.tui.messages import Capture, ConnectionChanged, RequestFinished
 
 EMBEDDED_ENDPOINTS = Endpoints(
     pub="tcp://127.0.0.1:60400",
@@ -21,7 +21,8 @@ EMBEDDED_ENDPOINTS = Endpoints(
 
 
 class FakeBackend:
-    """Posts a fixed connection state for every socket on start, then only records calls."""
+    """Posts a fixed connection state for every socket on start, then records calls; answers a
+    request only when a test says so (`finish`)."""
 
     def __init__(
         self,
@@ -34,9 +35,13 @@ class FakeBackend:
         self.endpoints = endpoints
         self.watch_path = watch_path if embedded else None
         self.calls: list[tuple[str, Any]] = []
+        self.send_ids: list[int | None] = []
+        """The send id of each `send_request`, in the order they came."""
         self.stopped = False
+        self.app: App | None = None
 
     def start(self, app: App) -> None:
+        self.app = app
         for socket in SOCKET_NAMES:
             key = "pub" if socket == "sub" else socket
             endpoint = getattr(self.endpoints, key)
@@ -55,8 +60,16 @@ class FakeBackend:
     def publish(self, file: str, event: str) -> None:
         self.calls.append(("publish", (file, event)))
 
-    def send_request(self, path: str, count: int, concurrency: int) -> None:
+    def send_request(
+        self, path: str, count: int, concurrency: int, send_id: int | None = None
+    ) -> None:
         self.calls.append(("send_request", (path, count, concurrency)))
+        self.send_ids.append(send_id)
+
+    def finish(self, send: int, result: Any) -> None:
+        """Answer the `send`th request sent (0: the first) with `result`, as the bridge would."""
+        assert self.app is not None, "not started"
+        self.app.post_message(RequestFinished(result, self.send_ids[send]))
 
     def control(self, command: str, **args: int) -> None:
         self.calls.append(("control", (command, args)))

@@ -11,11 +11,13 @@ import zmq
 import zmq.asyncio
 from conftest import wait_for
 from fake_backend import snapshot
+from textual.message import Message
 
 from zmqtui.protocol import ChangeEvent, FileReply, now_ms
 from zmqtui.services import sockets
 from zmqtui.tui.app import ConnectionBar, ZmqtuiApp
 from zmqtui.tui.bridge import Endpoints, ZmqBridge
+from zmqtui.tui.messages import LoadFinished, LoadProgressed, RequestFinished
 from zmqtui.tui.panes.composer import ComposerPane
 from zmqtui.tui.panes.publisher import PublisherPane
 from zmqtui.tui.panes.subscriber import SubscriberPane
@@ -140,6 +142,61 @@ async def wait_for_async(step, timeout: float = 10.0, every: float = 0.1) -> Non
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError(f"condition not met within {timeout}s")
         await asyncio.sleep(every)
+
+
+def posted(messages: list[Message], kind: type[Message]) -> list:
+    """Messages of `kind` in the order the app handled them, each once."""
+    return list({id(m): m for m in messages if isinstance(m, kind)}.values())
+
+
+async def test_each_outcome_and_progress_carries_the_id_of_its_send(actx, tcp_endpoint) -> None:
+    """Two identical requests answered in reverse order, then two load runs at once: every
+    message the bridge posts says which send it belongs to."""
+    endpoint = tcp_endpoint()
+    filer = bound(actx, zmq.ROUTER, endpoint)
+    bridge = ZmqBridge(Endpoints(req=endpoint), timeout_ms=10_000, tries=1)
+    app = ZmqtuiApp(bridge)
+    messages: list[Message] = []
+
+    async def request() -> tuple[list[bytes], dict]:
+        assert await filer.poll(10_000), "no request arrived"
+        *envelope, body = await filer.recv_multipart()
+        return envelope, json.loads(body)
+
+    def reply(envelope: list[bytes], request: dict, content: str) -> list[bytes]:
+        return [*envelope, FileReply(content, now_ms(), 777, request["id"]).encode()]
+
+    try:
+        async with app.run_test(size=SIZE, message_hook=messages.append):
+            bridge.send_request("a.txt", 1, 1, send_id=1)
+            first = await request()
+            bridge.send_request("a.txt", 1, 1, send_id=2)
+            second = await request()
+            await filer.send_multipart(reply(*second, "to the second"))
+            await filer.send_multipart(reply(*first, "to the first"))
+            await wait_for(lambda: len(posted(messages, RequestFinished)) == 2, 10)
+            assert [
+                (m.send_id, m.result.reply.content) for m in posted(messages, RequestFinished)
+            ] == [
+                (2, "to the second"),
+                (1, "to the first"),
+            ]
+
+            bridge.send_request("a.txt", 3, 1, send_id=3)
+            bridge.send_request("b.txt", 2, 2, send_id=4)
+            for _ in range(5):
+                envelope, asked = await request()
+                await filer.send_multipart(reply(envelope, asked, asked["path"]))
+            await wait_for(lambda: len(posted(messages, LoadFinished)) == 2, 10)
+            summaries = {m.send_id: m.summary for m in posted(messages, LoadFinished)}
+            assert (summaries[3].path, summaries[3].replies) == ("a.txt", 3)
+            assert (summaries[4].path, summaries[4].replies) == ("b.txt", 2)
+            progress = posted(messages, LoadProgressed)
+            assert {(m.send_id, m.total) for m in progress} == {(3, 3), (4, 2)}
+            last = {m.send_id: m.done for m in progress}
+            assert last == {3: 3, 4: 2}, "one run's progress never stands in for the other's"
+    finally:
+        filer.close(linger=0)
 
 
 async def test_a_service_down_at_start_is_retried(actx, tcp_endpoint) -> None:

@@ -130,8 +130,11 @@ class Backend(Protocol):
     def publish(self, file: str, event: str) -> None:
         """Publish an event by hand (embedded publisher only)."""
 
-    def send_request(self, path: str, count: int, concurrency: int) -> None:
-        """Request `path` once, or `count` times with `concurrency` in flight."""
+    def send_request(
+        self, path: str, count: int, concurrency: int, send_id: int | None = None
+    ) -> None:
+        """Request `path` once, or `count` times with `concurrency` in flight; the outcome and
+        progress messages carry `send_id`."""
 
     def control(self, command: str, **args: int) -> None:
         """Send a control command to the cluster (kill, restart, scale...)."""
@@ -492,34 +495,38 @@ class ZmqBridge:
 
         await self._retrying(name, endpoint, run)
 
-    def send_request(self, path: str, count: int, concurrency: int) -> None:
+    def send_request(
+        self, path: str, count: int, concurrency: int, send_id: int | None = None
+    ) -> None:
         endpoint = self.endpoints.req
         if endpoint is None:
             self._problem("no --req endpoint given: nowhere to send requests", "warning")
             return
         if count <= 1:
-            self._run(self._request_once(endpoint, path), "requests", f"request {path}")
+            self._run(self._request_once(endpoint, path, send_id), "requests", f"request {path}")
         else:
             self._run(
-                self._request_load(endpoint, path, count, concurrency),
+                self._request_load(endpoint, path, count, concurrency, send_id),
                 "requests",
                 f"{count} requests for {path}",
             )
 
-    async def _request_once(self, endpoint: str, path: str) -> None:
+    async def _request_once(self, endpoint: str, path: str, send_id: int | None) -> None:
         async with Requester(
             self.ctx, endpoint, timeout_ms=self.timeout_ms, tries=self.tries
         ) as requester:
             result = await requester.request(path)
-        self.app.post_message(RequestFinished(result))
+        self.app.post_message(RequestFinished(result, send_id))
 
-    async def _request_load(self, endpoint: str, path: str, count: int, concurrency: int) -> None:
+    async def _request_load(
+        self, endpoint: str, path: str, count: int, concurrency: int, send_id: int | None
+    ) -> None:
         done = 0
 
         def progressed(_result: object) -> None:
             nonlocal done
             done += 1
-            self.app.post_message(LoadProgressed(done, count))
+            self.app.post_message(LoadProgressed(done, count, send_id))
 
         summary = await run_load(
             self.ctx,
@@ -531,7 +538,7 @@ class ZmqBridge:
             tries=self.tries,
             on_result=progressed,
         )
-        self.app.post_message(LoadFinished(summary))
+        self.app.post_message(LoadFinished(summary, send_id))
 
     def control(self, command: str, **args: int) -> None:
         endpoint = self.endpoints.control

@@ -96,17 +96,21 @@ class RequestFinished(Message):
 
     result: Any
     """A `zmqtui.services.requester.RequestResult`."""
+    send_id: int | None = None
+    """The id of the send it answers (`ComposerPane.SendRequested.send_id`)."""
 
 
 @dataclass
 class LoadProgressed(Message):
-    """`done` of `total` requests of a load run have finished; newer progress replaces older."""
+    """`done` of `total` requests of load run `send_id` have finished; newer progress of the
+    same run replaces older."""
 
     done: int
     total: int
+    send_id: int | None = None
 
     def can_replace(self, message: Message) -> bool:
-        return isinstance(message, LoadProgressed)
+        return isinstance(message, LoadProgressed) and message.send_id == self.send_id
 
 
 @dataclass
@@ -115,6 +119,8 @@ class LoadFinished(Message):
 
     summary: Any
     """A `zmqtui.services.requester.LoadSummary`."""
+    send_id: int | None = None
+    """The id of the send that started the run."""
 
 
 @dataclass

@@ -1,11 +1,14 @@
 """The request composer: ask the filer for a path, once or many times, and see what came back.
 
-The pane never talks to sockets: it posts `SendRequested` and the app answers with
-`show_result` (one request), or `show_progress` then `show_summary` (a load).
+The pane never talks to sockets: it posts `SendRequested` with a send id of its own, and the
+app answers with `show_result` (one request), or `show_progress` then `show_summary` (a load),
+each with that id: sends in flight at once, even identical ones, each get their own outcome, and
+each load run in flight its own progress.
 """
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
@@ -50,8 +53,12 @@ class HistoryEntry:
     path: str
     count: int
     concurrency: int
+    send_id: int
+    """The id its `SendRequested` carried."""
     outcome: str | None = None
     ok: bool | None = None
+    done: int | None = None
+    """A load run's requests finished so far (None until its first progress)."""
 
 
 class ComposerPane(Widget):
@@ -103,8 +110,11 @@ class ComposerPane(Widget):
             text-overflow: ellipsis;
         }
         #composer-status.-error { color: $text-error; }
-        #composer-progress { display: none; width: auto; }
-        #composer-progress.-active { display: block; }
+        #composer-load, #composer-progress { display: none; width: auto; }
+        #composer-load { max-width: 60%; padding-right: 1; }
+        #composer-status-line.-loading {
+            #composer-load, #composer-progress { display: block; }
+        }
         #composer-body { height: 1fr; }
         #composer-response, #composer-history {
             height: 1fr;
@@ -131,6 +141,8 @@ class ComposerPane(Widget):
         path: str
         count: int
         concurrency: int
+        send_id: int | None = None
+        """Identifies the send: give it back with its outcome and progress."""
 
     def __init__(
         self,
@@ -145,6 +157,9 @@ class ComposerPane(Widget):
         self.root = root
         self.history: list[HistoryEntry] = []
         """Sent requests, newest first (at most `MAX_HISTORY`)."""
+        self._in_flight: dict[int, HistoryEntry] = {}
+        """Sends without an outcome yet by send id, oldest first (kept past the history's end)."""
+        self._send_ids = itertools.count(1)
 
     def compose(self) -> ComposeResult:
         yield Static(id="composer-offline")
@@ -179,6 +194,7 @@ class ComposerPane(Widget):
             yield Button("Send", id="composer-send", variant="primary")
         with Horizontal(id="composer-status-line"):
             yield Static(id="composer-status")
+            yield Static(id="composer-load")
             yield ProgressBar(show_eta=False, id="composer-progress")
         with Horizontal(id="composer-body"):
             response = RichLog(min_width=20, wrap=True, auto_scroll=False, id="composer-response")
@@ -190,26 +206,33 @@ class ComposerPane(Widget):
 
     # --- what the app calls --------------------------------------------------------------
 
-    def show_result(self, result: RequestResult) -> None:
-        """Show how one request ended: the content highlighted, or the error."""
-        self._end_progress()
+    def show_result(self, result: RequestResult, *, send_id: int | None = None) -> None:
+        """Show how one request ended (the content highlighted, or the error) and record it on
+        the send `send_id` (None: the oldest one in flight for the same path)."""
         self._show(render_result(result, self._palette()))
-        outcome, ok = result_outcome(result)
-        self._settle(outcome, ok, path=result.path, count=1)
+        entry = self._in_flight_entry(send_id, result.path, 1)
+        if entry is not None:
+            self._settle(entry, *result_outcome(result))
 
-    def show_summary(self, summary: LoadSummary) -> None:
-        """Show what a load of `count` requests saw."""
-        self._end_progress()
+    def show_summary(self, summary: LoadSummary, *, send_id: int | None = None) -> None:
+        """Show what a load of `count` requests saw, and record it on the send `send_id`."""
         self._show(render_summary(summary, self._palette()))
-        outcome, ok = summary_outcome(summary)
-        self._settle(outcome, ok, path=summary.path, count=summary.count)
+        entry = self._in_flight_entry(send_id, summary.path, summary.count)
+        if entry is not None:
+            self._settle(entry, *summary_outcome(summary))
+        self._show_loads()
 
-    def show_progress(self, done: int, total: int) -> None:
-        """Show how far a load has come."""
-        bar = self.query_one("#composer-progress", ProgressBar)
-        bar.add_class("-active")
-        bar.update(total=total, progress=done)
-        self._status(f"{done:,} of {total:,} answered")
+    def show_progress(self, done: int, total: int, *, send_id: int | None = None) -> None:
+        """Show how far the load run `send_id` has come, in its history entry and, when it is
+        the newest load in flight, beside the progress bar."""
+        entry = self._in_flight_entry(send_id, None, total)
+        if entry is None:
+            return
+        before = self._percent(entry)
+        entry.done = done
+        if self._percent(entry) != before:
+            self._repaint(entry)
+        self._show_loads()
 
     def set_offline(self, reason: str) -> None:
         """Say why requests cannot be answered now (sending stays possible)."""
@@ -271,14 +294,16 @@ class ComposerPane(Widget):
         return True
 
     def _send(self, path: str, count: int, concurrency: int) -> None:
-        self.history.insert(0, HistoryEntry(path, count, concurrency))
+        send_id = next(self._send_ids)
+        entry = HistoryEntry(path, count, concurrency, send_id)
+        self._in_flight[send_id] = entry
+        self.history.insert(0, entry)
         del self.history[MAX_HISTORY:]
         self._refresh_history(highlight=0)
-        self._end_progress()
         noun = "request" if count == 1 else f"{count:,} requests, {concurrency} at a time,"
         self._status(f"sent {noun} for {printable(path)}")
         self._show([Text(f"waiting for {printable(path)}…", self._palette().label)])
-        self.post_message(self.SendRequested(path, count, concurrency))
+        self.post_message(self.SendRequested(path, count, concurrency, send_id))
 
     @on(Input.Submitted)
     def _submitted(self, event: Input.Submitted) -> None:
@@ -309,14 +334,52 @@ class ComposerPane(Widget):
         path.focus()
         path.action_end()
 
-    def _settle(self, outcome: str, ok: bool, *, path: str, count: int) -> None:
-        """Record the outcome on the newest request still in flight for `path`."""
-        for index, entry in enumerate(self.history):
-            if entry.outcome is None and entry.path == path and entry.count == count:
-                entry.outcome, entry.ok = outcome, ok
+    # --- sends in flight ------------------------------------------------------------------
+
+    def _in_flight_entry(
+        self, send_id: int | None, path: str | None, count: int
+    ) -> HistoryEntry | None:
+        """The send an outcome or progress is for: `send_id`, or without one (from a backend
+        that keeps no ids) the oldest send in flight with the same path and count."""
+        if send_id is not None:
+            return self._in_flight.get(send_id)
+        for entry in self._in_flight.values():
+            if entry.count == count and path in (None, entry.path):
+                return entry
+        return None
+
+    def _settle(self, entry: HistoryEntry, outcome: str, ok: bool) -> None:
+        del self._in_flight[entry.send_id]
+        entry.outcome, entry.ok = outcome, ok
+        self._repaint(entry)
+        self._status("")
+
+    def _repaint(self, entry: HistoryEntry) -> None:
+        for index, shown in enumerate(self.history):
+            if shown is entry:
                 self._history_list.replace_option_prompt_at_index(index, self._entry_text(entry))
-                self._status("")
                 return
+
+    @staticmethod
+    def _percent(entry: HistoryEntry) -> int | None:
+        return None if entry.done is None else entry.done * 100 // entry.count
+
+    def _show_loads(self) -> None:
+        """The newest load run that reported progress beside the bar; none: no bar."""
+        loads = [e for e in self._in_flight.values() if e.count > 1 and e.done is not None]
+        line = self.query_one("#composer-status-line")
+        line.set_class(bool(loads), "-loading")
+        if not loads:
+            return
+        newest = loads[-1]
+        done = newest.done or 0
+        text = f"{printable(newest.path)}: {done:,} of {newest.count:,} answered"
+        if len(loads) > 1:
+            text += f" (newest of {len(loads)} loads)"
+        self.query_one("#composer-load", Static).update(
+            Text(text, no_wrap=True, overflow="ellipsis")
+        )
+        self.query_one("#composer-progress", ProgressBar).update(total=newest.count, progress=done)
 
     def _refresh_history(self, highlight: int | None = None) -> None:
         history = self._history_list
@@ -332,7 +395,9 @@ class ComposerPane(Widget):
             text.append(f" ×{entry.count:,}/{entry.concurrency}", palette.label)  # noqa: RUF001
         text.append("\n")
         if entry.outcome is None:
-            text.append("in flight…", palette.label)
+            percent = self._percent(entry)
+            progress = "" if percent is None else f" {percent}%"
+            text.append(f"in flight…{progress}", palette.label)
         else:
             text.append(printable(entry.outcome), palette.ok if entry.ok else palette.error)
         return text
@@ -362,6 +427,3 @@ class ComposerPane(Widget):
         status = self.query_one("#composer-status", Static)
         status.update(Text(message, no_wrap=True, overflow="ellipsis"))
         status.set_class(error, "-error")
-
-    def _end_progress(self) -> None:
-        self.query_one("#composer-progress", ProgressBar).remove_class("-active")

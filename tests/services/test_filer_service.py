@@ -16,7 +16,7 @@ from conftest import wait_for
 
 from zmqtui.protocol import MAX_MESSAGE_BYTES
 from zmqtui.services import sockets
-from zmqtui.services.filer import Answer, FileRules, serve_files
+from zmqtui.services.filer import REQUESTS_PER_TURN, Answer, FileRules, serve_files
 
 WAIT_MS = 10_000
 """How long a test waits for a reply that should come at once (matters only on failure)."""
@@ -162,6 +162,81 @@ async def test_cancel_closes_the_socket_and_frees_the_endpoint(actx, root, ipc_e
         assert task.cancelled()
         # libzmq closes the listener in its I/O thread, a moment after close() returns
         await wait_for(lambda: not listening(sockets.ipc_path(endpoint)))
+
+
+async def test_what_on_answer_raises_ends_the_service(actx, root, ipc_endpoint):
+    def explode(answer: Answer) -> None:
+        raise RuntimeError("on_answer failed")
+
+    endpoint = ipc_endpoint("explode")
+    bound: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+    task = asyncio.create_task(
+        serve_files(actx, endpoint, FileRules(root), on_bound=bound.set_result, on_answer=explode)
+    )
+    await asyncio.wait_for(bound, WAIT_MS / 1000)
+    reply = await exchange(actx, endpoint, [b'{"path": "target.txt"}'])  # sent before on_answer
+    assert reply["content"] == "hello\n"
+    with pytest.raises(RuntimeError, match="on_answer failed"):
+        await asyncio.wait_for(task, WAIT_MS / 1000)
+    await wait_for(lambda: not listening(sockets.ipc_path(endpoint)))
+
+
+async def test_a_queued_burst_from_several_peers_is_answered_in_full(actx, root):
+    """More requests than one turn answers, bad ones among them, all queued before the
+    responder looks: every peer gets one reply per request with an envelope, in its order."""
+    endpoint = "inproc://filer-burst"
+    answers: list[Answer] = []
+    bound: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+    task = asyncio.create_task(
+        serve_files(
+            actx, endpoint, FileRules(root), on_bound=bound.set_result, on_answer=answers.append
+        )
+    )
+    peers = [actx.socket(zmq.DEALER) for _ in range(3)]
+    try:
+        await asyncio.wait_for(bound, WAIT_MS / 1000)
+        expected: list[list[tuple[str, str | None]]] = [[] for _ in peers]
+        for peer in peers:
+            sockets.configure(peer)
+            sockets.connect(peer, endpoint)
+        # inproc queues on send, and nothing here yields to the loop: the responder finds all
+        # of it waiting, and its first turn ends long before the queue does
+        for n in range(REQUESTS_PER_TURN):
+            for i, peer in enumerate(peers):
+                send = zmq.Socket.shadow(peer).send_multipart
+                request_id = f"{i}-{n}"
+                envelope = [request_id.encode(), b""] if i == 0 else [b""]
+                if n % 10 == 3:
+                    send([b"no envelope, no reply"])
+                    continue
+                path, code = ("nope", "NOT_FOUND") if n % 10 == 5 else ("target.txt", None)
+                body = json.dumps({"path": path, "id": request_id}).encode()
+                if n % 10 == 7:
+                    body, code = b"{not json", "BAD_JSON"
+                send([*envelope, body])
+                expected[i].append((request_id, code))
+        for i, peer in enumerate(peers):
+            got = []
+            for request_id, code in expected[i]:
+                assert await peer.poll(WAIT_MS, zmq.POLLIN), f"peer {i}: no reply for {request_id}"
+                *envelope, body = await peer.recv_multipart()
+                assert envelope == ([request_id.encode(), b""] if i == 0 else [b""])
+                reply = json.loads(body)
+                if code is None:
+                    assert reply["content"] == "hello\n"
+                    got.append((reply["id"], None))
+                elif code == "BAD_JSON":  # no id to echo
+                    got.append((request_id, reply["error"]["code"]) if "id" not in reply else reply)
+                else:
+                    got.append((reply["id"], reply["error"]["code"]))
+            assert got == expected[i]
+            assert not await peer.poll(100, zmq.POLLIN)  # and nothing more
+        assert len(answers) == sum(map(len, expected)) > 2 * REQUESTS_PER_TURN
+    finally:
+        for peer in peers:
+            peer.close(linger=0)
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
 
 
 def listening(path: str) -> bool:

@@ -209,7 +209,8 @@ class PublisherPane(Vertical):
                 format_rate(self._rates.rate),
                 ("\nsubscriber counts are known only for the embedded publisher", label),
             )
-        self.query_one("#publisher-stats", LiveText).set_text(text)
+        stats = self.query_one("#publisher-stats", LiveText)
+        stats.set_text(text, now=self.offline_reason is not None)
 
     def _format_line(self, item: PublishedItem) -> Text:
         if isinstance(item, Capture):

@@ -15,14 +15,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
-from rich.console import Group, RenderableType
+from rich.console import Console, Group, RenderableType
 from rich.json import JSON
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
-from textual.timer import Timer
 from textual.widgets import Input, Static
 
 from zmqtui.protocol import encode_json
@@ -36,6 +35,7 @@ from zmqtui.tui.widgets.feed import (
     printable_frame,
     printable_frames,
 )
+from zmqtui.tui.widgets.frame_clock import frame_clock
 from zmqtui.tui.widgets.live_text import LiveText
 from zmqtui.tui.widgets.ring_log import Ring, RingLog
 
@@ -144,6 +144,11 @@ def export_captures(captures: list[Capture], directory: Path, now: float) -> Pat
     return path
 
 
+def rendered_height(console: Console, renderable: RenderableType, width: int) -> int:
+    """How many lines `renderable` takes at `width`."""
+    return len(console.render_lines(renderable, console.options.update_width(width), pad=False))
+
+
 def json_view(frame: bytes) -> JSON:
     """A change event's JSON, indented. A file name that is not valid Unicode (sent as
     `\\udcxx` escapes) keeps all its escapes: lone surrogates cannot reach the terminal."""
@@ -229,7 +234,9 @@ class SubscriberPane(Vertical):
         self._rates = RateMeter()
         self._pending_detail: Capture | None = None
         self._detail_late = False
-        self._detail_timer: Timer | None = None
+        """The detail waits for a frame to show the newest message."""
+        self._detail_shown_at = 0.0
+        self._detail_height: int | None = None
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="subscriber-inputs"):
@@ -245,7 +252,7 @@ class SubscriberPane(Vertical):
             yield Static(id="subscriber-detail-body")
 
     def on_mount(self) -> None:
-        self.watch(self.log_view, "following", lambda _: self._show_stats(), init=False)
+        self.watch(self.log_view, "following", lambda _: self._show_stats(now=True), init=False)
         self.watch(self.log_view, "missed", lambda _: self._show_stats(), init=False)
         self.set_interval(1.0, self._tick, name="subscriber rate")
         self._show_stats()
@@ -291,11 +298,12 @@ class SubscriberPane(Vertical):
     def _style(self, name: str):
         return self.get_component_rich_style(f"subscriber-pane--{name}", partial=True)
 
-    def _show_stats(self) -> None:
+    def _show_stats(self, *, now: bool = False) -> None:
+        """The counters on the next frame; `now` for what the user just did."""
+        stats = self.query_one("#subscriber-stats", LiveText)
         label = self._style("label")
         if self.offline_reason is not None:
-            text = Text(self.offline_reason, style=self._style("error"))
-            self.query_one("#subscriber-stats", LiveText).set_text(text)
+            stats.set_text(Text(self.offline_reason, style=self._style("error")), now=True)
             return
         log = self.log_view
         text = Text.assemble(
@@ -319,7 +327,7 @@ class SubscriberPane(Vertical):
             text.append("  following", label)
         else:
             text.append(f"  ⏸ paused, {log.missed:,} new (p follows)", self._style("paused"))
-        self.query_one("#subscriber-stats", LiveText).set_text(text)
+        stats.set_text(text, now=now)
 
     def _format_line(self, capture: Capture) -> Text:
         text = Text(clock_time(capture.received_ms) + "  ")
@@ -340,8 +348,15 @@ class SubscriberPane(Vertical):
         return text
 
     def _show_detail(self, capture: Capture | None) -> None:
+        """Show a message whole. A new layout of the screen only when its height changed:
+        a flood changes the newest message many times a second, rarely its height."""
         body = self.query_one("#subscriber-detail-body", Static)
-        body.update(self._detail(capture))
+        detail = self._detail(capture)
+        width = body.content_region.width
+        height = rendered_height(self.app.console, detail, width) if width else None
+        body.update(detail, layout=height is None or height != self._detail_height)
+        self._detail_height = height
+        self._detail_shown_at = time.monotonic()
 
     def _detail(self, capture: Capture | None) -> RenderableType:
         label = self._style("label")
@@ -363,22 +378,25 @@ class SubscriberPane(Vertical):
         return Group(header, *frames)
 
     def on_ring_log_cursor_moved(self, event: RingLog.CursorMoved) -> None:
-        """A selection by hand shows at once; while following, the newest at most a few times
-        a second (the detail's layout is too costly for every frame of a flood)."""
+        """A selection by hand shows at once; while following, the newest at most every
+        DETAIL_INTERVAL_S, on a frame (the detail is too costly to redraw on every frame)."""
         event.stop()
         self._pending_detail = event.item
-        if not event.ring_log.following or self._detail_timer is None:
-            self._show_detail(event.item)
-            self._detail_timer = self.set_timer(DETAIL_INTERVAL_S, self._detail_rested)
-        else:
-            self._detail_late = True
-
-    def _detail_rested(self) -> None:
-        self._detail_timer = None
-        if self._detail_late:
+        if not event.ring_log.following:
             self._detail_late = False
-            self._show_detail(self._pending_detail)
-            self._detail_timer = self.set_timer(DETAIL_INTERVAL_S, self._detail_rested)
+            self._show_detail(event.item)
+        elif not self._detail_late:
+            self._detail_late = True
+            frame_clock(self.app).request(self._detail_frame)
+
+    def _detail_frame(self) -> None:
+        if not self._detail_late:
+            return  # shown by hand meanwhile
+        if time.monotonic() - self._detail_shown_at < DETAIL_INTERVAL_S:
+            frame_clock(self.app).request(self._detail_frame)
+            return
+        self._detail_late = False
+        self._show_detail(self._pending_detail)
 
     @property
     def detail_up_to_date(self) -> bool:
@@ -394,7 +412,7 @@ class SubscriberPane(Vertical):
             if prefixes != self.prefixes:
                 self.prefixes = prefixes
                 self.post_message(self.SubscriptionsChanged(prefixes))
-                self._show_stats()
+                self._show_stats(now=True)
         self.log_view.focus()
 
     def on_input_changed(self, event: Input.Changed) -> None:
@@ -416,7 +434,7 @@ class SubscriberPane(Vertical):
             self.shown_at_least = len(self.captured) < self.received
         else:
             self.shown, self.shown_at_least = self.received, False
-        self._show_stats()
+        self._show_stats(now=True)
 
     def action_toggle_follow(self) -> None:
         log = self.log_view

@@ -2,17 +2,17 @@
 
 `Static.update` asks for a new layout of the whole screen (its size might change); a pane's
 counters change with every batch under a flood. `LiveText` keeps a fixed size (set in CSS),
-takes new text as often as it comes and repaints at most `FPS` times a second.
+takes new text as often as it comes and repaints on the app's frame clock, or at once for a
+change the user made.
 """
 
 from __future__ import annotations
 
 from rich.console import RenderableType
 from rich.text import Text
-from textual.timer import Timer
 from textual.widget import Widget
 
-FPS = 10
+from zmqtui.tui.widgets.frame_clock import frame_clock
 
 
 class LiveText(Widget):
@@ -26,11 +26,10 @@ class LiveText(Widget):
         super().__init__(id=id, classes=classes)
         self._text: RenderableType = Text()
         self._shown: RenderableType | None = None
-        self._frames: Timer | None = None
 
     @property
     def text(self) -> RenderableType:
-        """The latest text (it reaches the screen within 1/FPS s)."""
+        """The latest text (it reaches the screen on the next frame)."""
         return self._text
 
     @property
@@ -39,20 +38,23 @@ class LiveText(Widget):
         return self._shown is self._text
 
     def on_mount(self) -> None:
-        self._frames = self.set_interval(1 / FPS, self._repaint, name="live text")
+        self._repaint()
 
-    def set_text(self, text: RenderableType) -> None:
+    def set_text(self, text: RenderableType, *, now: bool = False) -> None:
+        """Show `text` on the next frame; `now`: on the screen's next refresh (a key's answer)."""
+        waiting = not self.up_to_date
         self._text = text
-        if self._frames is not None:
-            self._frames.resume()
+        if not self.is_mounted:
+            return
+        if now:
+            self._repaint()
+        elif not waiting:
+            frame_clock(self.app).request(self._repaint)
 
     def _repaint(self) -> None:
-        if self._shown is self._text:
-            if self._frames is not None:
-                self._frames.pause()
-            return
-        self._shown = self._text
-        self.refresh()
+        if self._shown is not self._text:
+            self._shown = self._text
+            self.refresh()
 
     def render(self) -> RenderableType:
         return self._text

@@ -1,14 +1,14 @@
 """A bounded, follow-the-tail log on Textual's Line API.
 
-A stock `Log` repaints on every write and its memory grows with queued refreshes; here new
-items go into a fixed-size ring, and the widget repaints at most `FPS` times a second (while
-a flood keeps coming, `FLOOD_FPS`) and only the lines on screen. The oldest items fall out of
-the ring; whoever feeds the log keeps the exact counts.
+A stock `Log` repaints on every write, and a new line changes its virtual size, which costs a
+layout of the whole screen; here new items go into a fixed-size ring, the widget repaints on
+the app's frame clock (`frame_clock`) and only the lines on screen, and a new size moves only
+the scrollbar. The oldest items fall out of the ring; whoever feeds the log keeps the exact
+counts.
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, ClassVar, Generic, TypeVar
@@ -21,16 +21,10 @@ from textual.message import Message
 from textual.reactive import reactive
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
-from textual.timer import Timer
+
+from zmqtui.tui.widgets.frame_clock import frame_clock
 
 T = TypeVar("T")
-
-FPS = 30
-"""Most repaints per second: enough to look live."""
-
-FLOOD_FPS = 12
-"""Most repaints per second for items that keep arriving: a flood scrolls by too fast to read
-anyway, and the event loop it saves goes to the keys."""
 
 
 class Ring(Generic[T]):
@@ -119,10 +113,10 @@ class RingLog(ScrollView, Generic[T], can_focus=True):
     }
     """
 
-    following: reactive[bool] = reactive(True)
-    """True while the view sticks to the newest line."""
-    missed: reactive[int] = reactive(0)
-    """Items that arrived while not following."""
+    following: reactive[bool] = reactive(True, repaint=False)
+    """True while the view sticks to the newest line (shown by the log's owner)."""
+    missed: reactive[int] = reactive(0, repaint=False)
+    """Items that arrived while not following (shown by the log's owner)."""
 
     @dataclass
     class CursorMoved(Message):
@@ -150,20 +144,11 @@ class RingLog(ScrollView, Generic[T], can_focus=True):
         self.cursor: int | None = None
         """Absolute index of the selected item, or None before anything arrived."""
         self._dirty = False
-        self._urgent = False
-        """Something other than new items changed: repaint on the next frame, flood or not."""
-        self._painted_at = 0.0
-        self._frames: Timer | None = None
-        """Ticks while there is something to repaint, and sleeps otherwise."""
         self._reported_cursor: int | None = -1
         self._top_item = 0
         """Absolute index of the item on the top line while not following."""
         self._adjusting = False
         """True while the widget scrolls itself (which must not stop following)."""
-
-    def on_mount(self) -> None:
-        super().on_mount()
-        self._frames = self.set_interval(1 / FPS, self._repaint, name="ring-log repaint")
 
     # --- feeding -----------------------------------------------------------------------------
 
@@ -174,7 +159,10 @@ class RingLog(ScrollView, Generic[T], can_focus=True):
         self.ring.extend(items)
         if not self.following:
             self.missed += len(items)
-        self._mark_dirty(urgent=False)
+        if not self._dirty:
+            self._dirty = True
+            if self.is_mounted:
+                frame_clock(self.app).request(self._repaint)
 
     def replace(self, items: Iterable[T]) -> None:
         """Show exactly these items (e.g. after the filter changed) and follow the newest."""
@@ -204,25 +192,27 @@ class RingLog(ScrollView, Generic[T], can_focus=True):
 
     # --- painting ----------------------------------------------------------------------------
 
-    def _mark_dirty(self, urgent: bool = True) -> None:
+    def on_mount(self) -> None:
+        super().on_mount()
+        self._repaint()  # what arrived before
+
+    def _mark_dirty(self) -> None:
+        """Something other than new items changed: show it now, flood or not."""
         self._dirty = True
-        self._urgent = self._urgent or urgent
-        if self._frames is not None:
-            self._frames.resume()
+        if self.is_mounted:
+            self._repaint()
 
     def _repaint(self) -> None:
-        """Once per frame at most: size, scroll position, cursor, and a repaint if needed."""
-        if not self._dirty:
-            if self._frames is not None:
-                self._frames.pause()
+        """Size, scroll position, cursor, and a repaint of the lines on screen."""
+        if not self._dirty or not self.is_attached:
             return
-        now = time.monotonic()
-        if not self._urgent and now - self._painted_at < 1 / FLOOD_FPS:
-            return  # new items again since the last frame: a flood, slow down
-        self._dirty = self._urgent = False
-        self._painted_at = now
+        self._dirty = False
         count = len(self.ring)
-        self.virtual_size = Size(self.scrollable_content_region.width, count)
+        size = Size(self.scrollable_content_region.width, count)
+        if size != self.virtual_size:
+            # A layout would only find the scrollbar changed; spare the screen the reflow.
+            self.set_reactive(ScrollView.virtual_size, size)
+            self._scroll_update(size)
         if self.following:
             if count:
                 self.cursor = self.ring.appended - 1

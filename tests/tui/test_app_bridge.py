@@ -124,7 +124,7 @@ async def test_attached_to_live_services(actx, tcp_endpoint) -> None:
             assert commands[0]["cmd"] == "kill" and commands[0]["pid"] == 5101
 
             results = []
-            app.composer_pane.show_result = results.append
+            app.composer_pane.show_result = lambda result, **_: results.append(result)
             app.composer_pane.post_message(ComposerPane.SendRequested("a.txt", 1, 1))
             await wait_for(lambda: results, 10)
             assert results[0].reply.content == "hello" and results[0].reply.pid == 777

@@ -56,6 +56,8 @@ _READ_FLAGS = os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_
 _DIR_FLAGS = getattr(os, "O_PATH", os.O_RDONLY) | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _ROOT_FLAGS = _DIR_FLAGS & ~os.O_NOFOLLOW
 _SHOWN_CHARS = 200
+_READ_CHUNK = 64 * 1024
+"""Bytes asked for per read past the size `fstat` gave (a file that grows, or lies)."""
 
 _KINDS = {
     stat.S_IFDIR: "a directory",
@@ -153,19 +155,20 @@ class FileRules:
 
     def _read(self, fd: int, size: int, shown: str) -> str:
         limit = self.max_bytes
-        too_large = ProtocolError(ErrorCode.TOO_LARGE, f"{shown} is larger than {limit} bytes")
         if size > limit:
-            raise too_large
+            raise _too_large(shown, limit)
         chunks: list[bytes] = []
         total = 0
+        want = size + 1  # a byte more than `fstat` said: the first read ends at the end
         while total <= limit:
-            chunk = os.read(fd, limit + 1 - total)
+            chunk = os.read(fd, min(want, limit + 1 - total))  # os.read allocates all it asks
             if not chunk:
                 break
             chunks.append(chunk)
             total += len(chunk)
+            want = _READ_CHUNK
         if total > limit:
-            raise too_large
+            raise _too_large(shown, limit)
         try:
             return b"".join(chunks).decode("utf-8")
         except UnicodeDecodeError as exc:
@@ -314,6 +317,10 @@ def _split(path: str) -> list[str]:
 
 def _outside(shown: str) -> ProtocolError:
     return ProtocolError(ErrorCode.OUTSIDE_ROOT, f"{shown} leads outside the served directory")
+
+
+def _too_large(shown: str, limit: int) -> ProtocolError:
+    return ProtocolError(ErrorCode.TOO_LARGE, f"{shown} is larger than {limit} bytes")
 
 
 def _not_a_file(info: os.stat_result, shown: str) -> ProtocolError:

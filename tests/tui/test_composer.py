@@ -240,7 +240,7 @@ class TestResults:
             await pilot.pause()
             bar = app.query_one(ProgressBar)
             assert bar.progress == 4 and bar.total == 10
-            assert load_text(app) == "README.md: 4 of 10 answered"
+            assert load_text(app) == "4 of 10 answered for README.md"
             assert in_flight_lines(pane) == ["in flight… 40%"]
             summary = LoadSummary(
                 endpoint="tcp://127.0.0.1:1",
@@ -362,7 +362,7 @@ class TestSendsInFlightTogether:
             assert in_flight_lines(pane) == ["in flight… 70%", "in flight… 50%"]
             bar = app.query_one(ProgressBar)
             assert (bar.progress, bar.total) == (7, 10), "the bar follows the newest run"
-            assert load_text(app) == "README.md: 7 of 10 answered (newest of 2 loads)"
+            assert load_text(app) == "2 loads, the newest: 7 of 10 answered for README.md"
 
             # a single request in between leaves the runs alone
             pane.fill("a.txt")
@@ -370,12 +370,12 @@ class TestSendsInFlightTogether:
             single = pane.history[0]
             pane.show_result(result("a.txt", FileReply("x", 1, 7)), send_id=single.send_id)
             await pilot.pause()
-            assert load_text(app) == "README.md: 7 of 10 answered (newest of 2 loads)"
+            assert load_text(app) == "2 loads, the newest: 7 of 10 answered for README.md"
 
             pane.show_summary(summary("README.md", 10, replies=9), send_id=newer.send_id)
             await pilot.pause()
             assert newer.outcome == "9/10 ok 18 req/s" and older.outcome is None
-            assert load_text(app) == "README.md: 5 of 10 answered", "now the other run's"
+            assert load_text(app) == "5 of 10 answered for README.md", "now the other run's"
             assert (bar.progress, bar.total) == (5, 10)
             pane.show_summary(summary("README.md", 10), send_id=older.send_id)
             await pilot.pause()

@@ -111,7 +111,12 @@ class ComposerPane(Widget):
         }
         #composer-status.-error { color: $text-error; }
         #composer-load, #composer-progress { display: none; width: auto; }
-        #composer-load { max-width: 60%; padding-right: 1; }
+        #composer-load {
+            max-width: 60%;
+            padding-right: 1;
+            text-wrap: nowrap;
+            text-overflow: ellipsis;
+        }
         #composer-status-line.-loading {
             #composer-load, #composer-progress { display: block; }
         }
@@ -373,9 +378,9 @@ class ComposerPane(Widget):
             return
         newest = loads[-1]
         done = newest.done or 0
-        text = f"{printable(newest.path)}: {done:,} of {newest.count:,} answered"
+        text = f"{done:,} of {newest.count:,} answered for {printable(newest.path)}"
         if len(loads) > 1:
-            text += f" (newest of {len(loads)} loads)"
+            text = f"{len(loads)} loads, the newest: {text}"
         self.query_one("#composer-load", Static).update(
             Text(text, no_wrap=True, overflow="ellipsis")
         )

@@ -327,6 +327,35 @@ class TestRefused:
         monkeypatch.setattr(filer.os, "fstat", fstat_then_grow)
         assert_error(ask(FileRules(tree, max_bytes=100), "growing"), "TOO_LARGE")
 
+    def test_a_file_is_read_in_one_read_of_its_size(self, rules: FileRules, monkeypatch):
+        asked = []
+        real_read = os.read
+        monkeypatch.setattr(filer.os, "read", lambda fd, n: asked.append(n) or real_read(fd, n))
+        assert ask(rules, "target.txt").content == "hello\n"
+        assert asked == [len("hello\n") + 1]  # not the whole limit: os.read allocates it
+
+    @pytest.mark.parametrize(("change", "served"), [("a", "0123456789more"), ("w", "new")])
+    def test_a_file_changed_since_fstat_is_read_as_it_is_now(
+        self, tree: Path, monkeypatch, change: str, served: str
+    ):
+        changing = tree / "changing"
+        changing.write_text("0123456789")
+        real_fstat = os.fstat
+
+        def fstat_then_change(fd):
+            result = real_fstat(fd)
+            with open(changing, change) as writer:
+                writer.write("more" if change == "a" else "new")
+            return result
+
+        monkeypatch.setattr(filer.os, "fstat", fstat_then_change)
+        assert ask(FileRules(tree), "changing").content == served
+
+    def test_a_file_whose_size_fstat_does_not_know_is_read_whole(self):
+        assert os.stat("/proc/self/status").st_size == 0
+        content = ask(FileRules("/proc/self"), "status").content
+        assert content.startswith("Name:") and "\nPid:" in content
+
     def test_not_utf8(self, rules: FileRules, tree: Path):
         (tree / "bin").write_bytes(b"ok\xff\xfe")
         assert "offset 2" in assert_error(ask(rules, "bin", id="b"), "NOT_TEXT").message

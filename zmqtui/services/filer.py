@@ -157,20 +157,19 @@ class FileRules:
         limit = self.max_bytes
         if size > limit:
             raise _too_large(shown, limit)
-        chunks: list[bytes] = []
-        total = 0
-        want = size + 1  # a byte more than `fstat` said: the first read ends at the end
-        while total <= limit:
-            chunk = os.read(fd, min(want, limit + 1 - total))  # os.read allocates all it asks
-            if not chunk:
-                break
-            chunks.append(chunk)
-            total += len(chunk)
-            want = _READ_CHUNK
-        if total > limit:
+        data = os.read(fd, size + 1)  # a byte more than `fstat` said tells if the file grew
+        if len(data) != size:  # it changed since, or `fstat` does not know (/proc): read it all
+            chunks = [data]
+            total = len(data)
+            while data and total <= limit:  # os.read allocates all it asks for: ask a chunk
+                data = os.read(fd, min(_READ_CHUNK, limit + 1 - total))
+                chunks.append(data)
+                total += len(data)
+            data = b"".join(chunks)
+        if len(data) > limit:
             raise _too_large(shown, limit)
         try:
-            return b"".join(chunks).decode("utf-8")
+            return data.decode("utf-8")
         except UnicodeDecodeError as exc:
             raise ProtocolError(
                 ErrorCode.NOT_TEXT, f"{shown} is not UTF-8 text (bad byte at offset {exc.start})"

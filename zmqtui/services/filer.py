@@ -351,8 +351,10 @@ def _internal(request_id: str | None) -> ErrorReply:
 REQUESTS_PER_TURN = 64
 """Requests answered in one go before the event loop's other callbacks get their turn."""
 
-# pyzmq's flags are enums, whose operators cost a Python call each.
+# pyzmq's flags and options are enums, whose operators and lookups cost a Python call each.
 _NOBLOCK = int(zmq.NOBLOCK)
+_EVENTS = int(zmq.EVENTS)
+_POLLIN = int(zmq.POLLIN)
 _SNDMORE = int(zmq.SNDMORE | zmq.NOBLOCK)
 
 
@@ -404,8 +406,9 @@ class _Responder:
     The work runs in the callback itself, like an asyncio `Protocol`'s: a request costs no
     future, task switch or loop turn of its own, which through `zmq.asyncio` cost several
     times what reading the file does. The socket's descriptor signals changes, not messages,
-    so every wake-up receives until the socket says `Again` (which also re-arms the
-    descriptor), or hands the rest to the next loop turn after `REQUESTS_PER_TURN`.
+    so every wake-up receives until the socket says nothing waits (`Again`, or `EVENTS`
+    without `POLLIN`: either re-arms the descriptor), or hands the rest to the next loop turn
+    after `REQUESTS_PER_TURN`.
     """
 
     def __init__(
@@ -429,7 +432,7 @@ class _Responder:
 
     def _drain(self) -> None:
         self._later = None
-        recv = self._sock.recv
+        recv, more_waiting = self._sock.recv, self._sock.get
         try:
             for _ in range(REQUESTS_PER_TURN):
                 try:
@@ -441,6 +444,8 @@ class _Responder:
                     frame = recv(_NOBLOCK, copy=False)
                     frames.append(frame.bytes)
                 self._answer(frames)
+                if not more_waiting(_EVENTS) & _POLLIN:  # cheaper than the Again a recv raises
+                    return
             self._later = self._loop.call_soon(self._drain)
         except Exception as exc:
             self.stop()

@@ -13,10 +13,11 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, ClassVar, Generic, TypeVar
 
+from rich.style import Style
 from rich.text import Text
 from textual import events
 from textual.binding import Binding, BindingType
-from textual.geometry import Size
+from textual.geometry import Region, Size
 from textual.message import Message
 from textual.reactive import reactive
 from textual.scroll_view import ScrollView
@@ -144,6 +145,9 @@ class RingLog(ScrollView, Generic[T], can_focus=True):
         self.cursor: int | None = None
         """Absolute index of the selected item, or None before anything arrived."""
         self._dirty = False
+        self._view: tuple[int, int, int | None, int] | None = None
+        """What the lines on screen show: first item, how many, cursor, width."""
+        self._line_setup: tuple[int, int, Style, Style] = (0, 0, Style(), Style())
         self._reported_cursor: int | None = -1
         self._top_item = 0
         """Absolute index of the item on the top line while not following."""
@@ -199,6 +203,7 @@ class RingLog(ScrollView, Generic[T], can_focus=True):
     def _mark_dirty(self) -> None:
         """Something other than new items changed: show it now, flood or not."""
         self._dirty = True
+        self._view = None
         if self.is_mounted:
             self._repaint()
 
@@ -224,7 +229,12 @@ class RingLog(ScrollView, Generic[T], can_focus=True):
             self._set_scroll_quietly(top)
             if self.cursor is not None and self.cursor < self.ring.first:
                 self.cursor = self.ring.first if count else None
-        self.refresh()
+        top = int(self.scroll_offset.y)
+        shown = min(count - top, self.scrollable_content_region.height)
+        view = (self.ring.first + top, shown, self.cursor, size.width)
+        if view != self._view:  # paused under a flood, the same lines stay on screen
+            self._view = view
+            self.refresh()
         self._report_cursor()
 
     def _set_scroll_quietly(self, y: int) -> None:
@@ -239,21 +249,29 @@ class RingLog(ScrollView, Generic[T], can_focus=True):
             self._reported_cursor = self.cursor
             self.post_message(self.CursorMoved(self, self.selected))
 
+    def render_lines(self, crop: Region) -> list[Strip]:
+        # What every line needs, once per pass rather than once per line.
+        base = self.rich_style
+        self._line_setup = (
+            self.scrollable_content_region.width,
+            int(self.scroll_offset.y),
+            base,
+            base + self.get_component_rich_style("ring-log--cursor"),
+        )
+        return super().render_lines(crop)
+
     def render_line(self, y: int) -> Strip:
-        width = self.scrollable_content_region.width
-        position = int(self.scroll_offset.y) + y
+        width, top, base, cursor = self._line_setup
+        position = top + y
         if not 0 <= position < len(self.ring):
-            return Strip.blank(width, self.rich_style)
-        item = self.ring[position]
-        text = self.format_line(item)
-        text.no_wrap = True
-        line_style = self.rich_style
+            return Strip.blank(width, base)
+        text = self.format_line(self.ring[position])
+        text.truncate(width, pad=True)  # exactly one line, `width` cells
         if self.ring.first + position == self.cursor:
-            line_style += self.get_component_rich_style("ring-log--cursor")
-            text.stylize(line_style)  # over the line's own colours
+            text.stylize(cursor)  # over the line's own colours
         else:
-            text.stylize_before(line_style)  # under them
-        return Strip(text.render(self.app.console, end="")).crop_extend(0, width, line_style)
+            text.stylize_before(base)  # under them
+        return Strip(text.render(self.app.console, end=""), width)
 
     def on_resize(self, event: events.Resize) -> None:
         self._mark_dirty()
@@ -261,9 +279,11 @@ class RingLog(ScrollView, Generic[T], can_focus=True):
     # --- following and the cursor ------------------------------------------------------------
 
     def watch_scroll_y(self, old_value: float, new_value: float) -> None:
-        super().watch_scroll_y(old_value, new_value)
-        if self._adjusting:
+        if self._adjusting:  # `_repaint` refreshes the lines if they changed
+            if self.show_vertical_scrollbar:
+                self.vertical_scrollbar.position = new_value
             return
+        super().watch_scroll_y(old_value, new_value)
         if new_value < old_value and new_value < self.max_scroll_y:
             self._stop_following()
         self._top_item = self.ring.first + int(new_value)

@@ -88,11 +88,11 @@ def event(
 
 
 def capture(change: ChangeEvent, lag_ms: int = 3, notes: Sequence[str] = ()) -> Capture:
-    return Capture([change.encode()], change.timestamp + lag_ms, change, None, list(notes))
+    return Capture((change.encode(),), change.timestamp + lag_ms, change, None, tuple(notes))
 
 
 def raw_capture(frames: list[bytes], error: str, at: int = 0) -> Capture:
-    return Capture(frames, T0 + at, None, error, [])
+    return Capture(tuple(frames), T0 + at, None, error)
 
 
 def snapshot(pids: Sequence[int] = (5101, 5102)) -> ClusterSnapshot:

@@ -366,10 +366,10 @@ class ZmqBridge:
             flooded = True
             while True:
                 received = decode_received(frames, received_ms)
-                event, error = received.event, received.error
+                event, error, held = received.event, received.error, tuple(frames)
                 for (_, tracker), captures in zip(trackers, batches, strict=True):
-                    notes = tracker.observe(event, received_ms) if event is not None else []
-                    captures.append(Capture(frames, received_ms, event, error, notes))
+                    notes = tracker.observe(event, received_ms) if event is not None else ()
+                    captures.append(Capture(held, received_ms, event, error, tuple(notes)))
                 count += 1
                 if count == MAX_BATCH or time.perf_counter() >= deadline:
                     break

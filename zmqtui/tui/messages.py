@@ -7,7 +7,7 @@ slow screen skips stale states instead of falling behind.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from textual.message import Message
@@ -19,15 +19,17 @@ from zmqtui.protocol import ChangeEvent, ClusterSnapshot
 class Capture:
     """One message as a SUB socket received it, decoded when it is a change event.
 
-    Like `zmqtui.services.subscriber.Received`, plus what the sequence tracker noted.
+    Like `zmqtui.services.subscriber.Received`, plus what the sequence tracker noted. Frames
+    and notes are tuples: the garbage collector stops tracking a tuple of strings, and the
+    panes hold tens of thousands of captures, which every full collection would walk.
     """
 
-    frames: list[bytes]
+    frames: tuple[bytes, ...]
     received_ms: int
     event: ChangeEvent | None = None
     error: str | None = None
     """Why the frames are not a change event (not JSON, binary, several frames...)."""
-    notes: list[str] = field(default_factory=list)
+    notes: tuple[str, ...] = ()
     """What the sequence tracker saw: a gap in `seq`, a publisher that restarted."""
 
     @property

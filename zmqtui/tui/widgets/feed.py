@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections import deque
+from collections.abc import Sequence
 
 from zmqtui.text import printable
 
@@ -24,7 +25,7 @@ def printable_frame(data: bytes, limit: int | None = MAX_SHOWN_CHARS) -> str:
     return text
 
 
-def printable_frames(frames: list[bytes], limit: int | None = MAX_SHOWN_CHARS) -> str:
+def printable_frames(frames: Sequence[bytes], limit: int | None = MAX_SHOWN_CHARS) -> str:
     """Several frames on one line, separated by │."""
     return " │ ".join(printable_frame(frame, limit) for frame in frames)
 

@@ -60,18 +60,18 @@ def received() -> list[Capture]:
         if event.seq in (25, 26):
             continue  # lost on the way: a gap the subscriber notes
         lag = 2 + event.seq % 5 if event.seq < 28 else 1200 + event.seq
-        notes = ["gap: missed 2 event(s) from publisher 5f3a9c21d0b7 (seq 25..26)"]
+        notes = ("gap: missed 2 event(s) from publisher 5f3a9c21d0b7 (seq 25..26)",)
         captures.append(
             Capture(
-                [event.encode()],
+                (event.encode(),),
                 event.timestamp + lag,
                 event,
                 None,
-                notes if event.seq == 27 else [],
+                notes if event.seq == 27 else (),
             )
         )
     captures.insert(
-        -2, Capture([b"[bold]not json[/bold] \x1b[31m"], T0 + 10_300, None, "not UTF-8 JSON")
+        -2, Capture((b"[bold]not json[/bold] \x1b[31m",), T0 + 10_300, None, "not UTF-8 JSON")
     )
     return captures
 
@@ -167,7 +167,9 @@ class ScriptedBackend:
     def publish(self, file: str, event: str) -> None:
         pass
 
-    def send_request(self, path: str, count: int, concurrency: int) -> None:
+    def send_request(
+        self, path: str, count: int, concurrency: int, send_id: int | None = None
+    ) -> None:
         pass
 
     def control(self, command: str, **args: int) -> None:

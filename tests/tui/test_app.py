@@ -56,10 +56,16 @@ async def test_backend_messages_reach_their_panes(monkeypatch) -> None:
     async with app.run_test(size=SIZE) as pilot:
         calls: list[tuple[str, object]] = []
         composer = app.composer_pane
-        monkeypatch.setattr(composer, "show_result", lambda r: calls.append(("result", r)))
-        monkeypatch.setattr(composer, "show_summary", lambda s: calls.append(("summary", s)))
         monkeypatch.setattr(
-            composer, "show_progress", lambda d, t: calls.append(("progress", (d, t)))
+            composer, "show_result", lambda r, send_id: calls.append(("result", (r, send_id)))
+        )
+        monkeypatch.setattr(
+            composer, "show_summary", lambda s, send_id: calls.append(("summary", (s, send_id)))
+        )
+        monkeypatch.setattr(
+            composer,
+            "show_progress",
+            lambda d, t, send_id: calls.append(("progress", (d, t, send_id))),
         )
         handled = []
         app.post_message(EventsPublished([event(1), event(2)]))
@@ -68,22 +74,26 @@ async def test_backend_messages_reach_their_panes(monkeypatch) -> None:
             CapturesReceived("sub", [capture(event(1))], on_handled=lambda: handled.append(1))
         )
         app.post_message(SnapshotReceived(snapshot()))
-        app.post_message(RequestFinished("a result"))
-        app.post_message(LoadProgressed(3, 10))
-        app.post_message(LoadFinished("a summary"))
+        app.post_message(RequestFinished("a result", 1))
+        app.post_message(LoadProgressed(3, 10, 2))
+        app.post_message(LoadFinished("a summary", 2))
         await wait_for(lambda: len(calls) == 3 and handled)
         await pilot.pause()
         assert app.publisher_pane.published == 2 and app.publisher_pane.subscribers == 1
         assert app.subscriber_pane.received == 1
         assert app.workers_pane.snapshot == snapshot()
-        assert calls == [("result", "a result"), ("progress", (3, 10)), ("summary", "a summary")]
+        assert calls == [
+            ("result", ("a result", 1)),
+            ("progress", (3, 10, 2)),
+            ("summary", ("a summary", 2)),
+        ]
 
 
 async def test_pane_requests_reach_the_backend() -> None:
     backend = FakeBackend()
     app = RecordingApp(backend)
     async with app.run_test(size=SIZE) as pilot:
-        app.composer_pane.post_message(ComposerPane.SendRequested("a.txt", 10, 2))
+        app.composer_pane.post_message(ComposerPane.SendRequested("a.txt", 10, 2, 7))
         workers = app.workers_pane
         workers.post_message(WorkersPane.KillRequested(5101))
         workers.post_message(WorkersPane.RestartRequested(5102))
@@ -92,6 +102,7 @@ async def test_pane_requests_reach_the_backend() -> None:
         app.publisher_pane.post_message(PublisherPane.PublishRequested("x.txt", "created"))
         await wait_for(lambda: len(backend.calls) == 6)
         await pilot.pause()
+        assert backend.send_ids == [7]
         assert sorted(backend.calls, key=str) == sorted(
             [
                 ("send_request", ("a.txt", 10, 2)),

@@ -124,10 +124,13 @@ async def test_attached_to_live_services(actx, tcp_endpoint) -> None:
             assert commands[0]["cmd"] == "kill" and commands[0]["pid"] == 5101
 
             results = []
-            app.composer_pane.show_result = lambda result, **_: results.append(result)
-            app.composer_pane.post_message(ComposerPane.SendRequested("a.txt", 1, 1))
+            app.composer_pane.show_result = lambda result, send_id: results.append(
+                (result, send_id)
+            )
+            app.composer_pane.post_message(ComposerPane.SendRequested("a.txt", 1, 1, 5))
             await wait_for(lambda: results, 10)
-            assert results[0].reply.content == "hello" and results[0].reply.pid == 777
+            result, send_id = results[0]
+            assert result.reply.content == "hello" and result.reply.pid == 777 and send_id == 5
             assert requests[0]["path"] == "a.txt"
             await pilot.press("q")
     finally:

@@ -402,9 +402,6 @@ class TestSendsInFlightTogether:
             await pilot.pause()
             assert [entry.outcome for entry in pane.history] == [None, None, "NOT_FOUND pid 7"]
 
-    @pytest.mark.xfail(
-        strict=True, reason="the app does not pass send ids between the composer and the backend"
-    )
     async def test_through_the_app_replies_in_reverse_order_reach_their_sends(self):
         backend = FakeBackend()
         app = ZmqtuiApp(backend)

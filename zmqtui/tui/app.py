@@ -286,15 +286,15 @@ class ZmqtuiApp(App[None]):
 
     @_while_running
     def on_request_finished(self, message: RequestFinished) -> None:
-        self.composer_pane.show_result(message.result)
+        self.composer_pane.show_result(message.result, send_id=message.send_id)
 
     @_while_running
     def on_load_progressed(self, message: LoadProgressed) -> None:
-        self.composer_pane.show_progress(message.done, message.total)
+        self.composer_pane.show_progress(message.done, message.total, send_id=message.send_id)
 
     @_while_running
     def on_load_finished(self, message: LoadFinished) -> None:
-        self.composer_pane.show_summary(message.summary)
+        self.composer_pane.show_summary(message.summary, send_id=message.send_id)
 
     @_while_running
     def on_control_answered(self, message: ControlAnswered) -> None:
@@ -366,7 +366,7 @@ class ZmqtuiApp(App[None]):
     # --- from the panes ------------------------------------------------------------------------
 
     def on_composer_pane_send_requested(self, message: ComposerPane.SendRequested) -> None:
-        self.backend.send_request(message.path, message.count, message.concurrency)
+        self.backend.send_request(message.path, message.count, message.concurrency, message.send_id)
 
     def on_workers_pane_kill_requested(self, message: WorkersPane.KillRequested) -> None:
         self.backend.control("kill", pid=message.pid)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -198,6 +199,246 @@ class TestLoadBalancing:
         )
         await client.send_multipart([b"", b"fine"])
         assert (await recv(worker))[-1] == b"fine"
+
+
+def counted_ready(credit: int, taken: int) -> list[bytes]:
+    """The READY of a worker with credit: how many it may hold, how many it has taken."""
+    return [b"", READY, b"%d" % credit, b"%d" % taken]
+
+
+async def credited_workers(actx, broker: Broker, credit: int, *names: bytes):
+    """Workers that announced `credit` (none taken yet), idle in this order."""
+    workers = []
+    for n, name in enumerate(names, 1):
+        worker = dealer(actx, broker.backend_endpoint, name)
+        await worker.send_multipart(counted_ready(credit, 0))
+        await wait_for(lambda n=n: broker.counters()["idle_workers"] == n)
+        workers.append(worker)
+    return workers
+
+
+async def answer(worker: zmq.asyncio.Socket, request: list[bytes], body: bytes = b"rep") -> None:
+    await worker.send_multipart([*request[:-1], body])
+
+
+async def holding(broker: Broker, count: int) -> None:
+    """Wait until the workers hold `count` requests between them."""
+    await wait_for(lambda: broker.counters()["held"] == count)
+
+
+@pytest.fixture
+def quick_workers(monkeypatch) -> None:
+    """Any worker that answered once is quick, and none stalls: credit alone decides."""
+    monkeypatch.setattr(broker_module, "STACK_SERVICE_S", 60.0)
+    monkeypatch.setattr(broker_module, "STACK_STALL_S", 60.0)
+
+
+class TestCredit:
+    async def test_a_quick_worker_holds_up_to_its_credit(self, actx, brokers, quick_workers):
+        broker = brokers("lb")
+        (worker,) = await credited_workers(actx, broker, 3, b"w")
+        client = dealer(actx, broker.frontend_endpoint)
+        await client.send_multipart([b"", b"first"])
+        await answer(worker, await recv(worker))  # now its pace is known
+        assert await recv(client) == [b"", b"rep"]
+
+        for n in range(4):
+            await client.send_multipart([b"", b"req%d" % n])
+        held = [await recv(worker) for _ in range(3)]
+        assert [r[-1] for r in held] == [b"req0", b"req1", b"req2"]
+        assert await nothing_arrives(worker)
+        assert broker.counters()["held"] == 3
+        await answer(worker, held[0])
+        assert (await recv(worker))[-1] == b"req3"
+        for request in held[1:]:
+            await answer(worker, request)
+        assert [await recv(client) for _ in range(3)] == [[b"", b"rep"]] * 3
+
+    async def test_the_broker_caps_a_worker_s_credit(self, actx, ipc_endpoint, quick_workers):
+        broker = LoadBalancingBroker(ipc_endpoint("f"), ipc_endpoint("b"), max_credit=2)
+        broker.start()
+        try:
+            (worker,) = await credited_workers(actx, broker, 50, b"greedy")
+            client = dealer(actx, broker.frontend_endpoint)
+            await client.send_multipart([b"", b"first"])
+            await answer(worker, await recv(worker))
+            for n in range(3):
+                await client.send_multipart([b"", b"req%d" % n])
+            await recv(worker), await recv(worker)
+            assert await nothing_arrives(worker)
+        finally:
+            broker.close()
+
+    async def test_idle_workers_first_then_the_one_holding_fewest(
+        self, actx, brokers, quick_workers
+    ):
+        broker = brokers("lb")
+        a, b = await credited_workers(actx, broker, 4, b"a", b"b")
+        client = dealer(actx, broker.frontend_endpoint)
+        for worker in (a, b):  # one answered request each: both are quick now
+            await client.send_multipart([b"", b"warm"])
+            await answer(worker, await recv(worker))
+            await recv(client)
+            await holding(broker, 0)
+        got: dict[bytes, list[bytes]] = {b"a": [], b"b": []}
+        for n in range(5):
+            await client.send_multipart([b"", b"req%d" % n])
+            await holding(broker, n + 1)
+        for name, worker in ((b"a", a), (b"b", b)):
+            while not await nothing_arrives(worker, 100):
+                got[name].append((await worker.recv_multipart())[-1])
+        assert sorted(map(len, got.values())) == [2, 3]
+        assert sorted(got[b"a"] + got[b"b"]) == [b"req%d" % n for n in range(5)]
+
+    async def test_a_slow_worker_holds_one_request_at_a_time(self, actx, brokers, monkeypatch):
+        monkeypatch.setattr(broker_module, "STACK_SERVICE_S", 0.5)
+        monkeypatch.setattr(broker_module, "STACK_STALL_S", 60.0)
+        broker = brokers("lb")
+        slow, quick = await credited_workers(actx, broker, 4, b"slow", b"quick")
+        client = dealer(actx, broker.frontend_endpoint)
+        await client.send_multipart([b"", b"warm-slow"])
+        slow_first = await recv(slow)
+        await client.send_multipart([b"", b"warm-quick"])
+        await answer(quick, await recv(quick))  # well within STACK_SERVICE_S
+        await asyncio.sleep(0.6)  # what makes it slow: longer than STACK_SERVICE_S
+        await answer(slow, slow_first)
+        await recv(client), await recv(client)
+        await holding(broker, 0)
+
+        # Each holds one; more would suit the slow one by count (it holds fewest), but it
+        # answers too slowly to have work stacked on it.
+        for n in range(6):
+            await client.send_multipart([b"", b"req%d" % n])
+        assert (await recv(quick))[-1] == b"req0"
+        assert (await recv(slow))[-1] == b"req1"
+        assert [(await recv(quick))[-1] for _ in range(3)] == [b"req2", b"req3", b"req4"]
+        assert await nothing_arrives(slow) and await nothing_arrives(quick, 0)
+        assert broker.counters()["held"] == 5  # req5 waits for the first free credit
+
+    async def test_no_work_is_stacked_on_a_stalled_worker(self, actx, brokers, monkeypatch):
+        monkeypatch.setattr(broker_module, "STACK_SERVICE_S", 60.0)
+        monkeypatch.setattr(broker_module, "STACK_STALL_S", 0.3)
+        broker = brokers("lb")
+        (worker,) = await credited_workers(actx, broker, 4, b"w")
+        client = dealer(actx, broker.frontend_endpoint)
+        await client.send_multipart([b"", b"warm"])
+        await answer(worker, await recv(worker))
+        await recv(client)
+        await client.send_multipart([b"", b"stuck"])
+        stuck = await recv(worker)
+        await asyncio.sleep(0.4)  # what stalls it: its request is older than STACK_STALL_S
+        await client.send_multipart([b"", b"next"])
+        await wait_for(lambda: broker.counters()["queued"] == 1)
+        assert await nothing_arrives(worker)
+        await answer(worker, stuck)
+        assert (await recv(worker))[-1] == b"next"
+
+    async def test_each_held_request_of_a_dead_worker_is_requeued_in_order(
+        self, actx, brokers, quick_workers
+    ):
+        broker = brokers("lb")
+        (doomed,) = await credited_workers(actx, broker, 3, b"doomed")
+        client = dealer(actx, broker.frontend_endpoint)
+        await client.send_multipart([b"", b"warm"])
+        await answer(doomed, await recv(doomed))
+        for n in range(3):
+            await client.send_multipart([b"", b"req%d" % n])
+        held = [await recv(doomed) for _ in range(3)]
+        broker.forget("doomed")
+        await wait_for(lambda: broker.counters()["queued"] == 3)
+        assert broker.counters()["held"] == 0
+        heir = dealer(actx, broker.backend_endpoint, b"heir")
+        await heir.send_multipart(counted_ready(1, 0))
+        for request in held:
+            again = await recv(heir)
+            assert again == request
+            await answer(heir, again)
+        assert broker.counters()["requests_requeued"] == 3
+
+
+class TestReckoning:
+    """A READY settles what the broker thinks a worker holds, so a lost message frees it."""
+
+    async def test_a_counted_ready_frees_the_credit_of_a_lost_reply(self, actx, brokers):
+        broker = brokers("lb")
+        (worker,) = await credited_workers(actx, broker, 1, b"w")
+        client = dealer(actx, broker.frontend_endpoint)
+        await client.send_multipart([b"", b"req0"])
+        await recv(worker)  # its reply is lost: the worker's send failed
+        await client.send_multipart([b"", b"req1"])
+        assert await nothing_arrives(worker)
+        await worker.send_multipart(counted_ready(1, 1))  # a heartbeat: took 1, answered all
+        assert (await recv(worker))[-1] == b"req1"
+        assert broker.counters()["unanswered"] == 1
+
+    async def test_a_request_on_its_way_is_still_held_after_a_ready(self, actx, brokers):
+        broker = brokers("lb")
+        (worker,) = await credited_workers(actx, broker, 1, b"w")
+        client = dealer(actx, broker.frontend_endpoint)
+        await client.send_multipart([b"", b"req0"])
+        request = await recv(worker)
+        received = broker.counters()["backend_in"]
+        await worker.send_multipart(counted_ready(1, 0))  # sent before it took req0
+        await wait_for(lambda: broker.counters()["backend_in"] == received + 5)
+        await client.send_multipart([b"", b"req1"])
+        assert await nothing_arrives(worker)
+        await answer(worker, request)
+        assert await recv(client) == [b"", b"rep"]
+        assert (await recv(worker))[-1] == b"req1"
+        assert broker.counters()["unanswered"] == 0
+
+    async def test_a_request_lost_on_the_way_is_given_up_a_heartbeat_later(self, actx, brokers):
+        broker = brokers("lb")
+        (worker,) = await credited_workers(actx, broker, 1, b"w")
+        client = dealer(actx, broker.frontend_endpoint)
+        await client.send_multipart([b"", b"req0"])
+        await recv(worker)  # as if it never arrived: the worker does not count it
+        for _ in range(2):  # the first could have crossed req0; the second cannot have
+            received = broker.counters()["backend_in"]
+            await worker.send_multipart(counted_ready(1, 0))
+            await wait_for(lambda received=received: broker.counters()["backend_in"] > received)
+        await client.send_multipart([b"", b"req1"])
+        assert (await recv(worker))[-1] == b"req1"
+
+    async def test_a_bare_ready_a_heartbeat_later_frees_a_worker_without_counts(
+        self, actx, brokers
+    ):
+        broker = brokers("lb")
+        (worker,) = await ready_workers(actx, broker, b"old")
+        client = dealer(actx, broker.frontend_endpoint)
+        await client.send_multipart([b"", b"req0"])
+        await recv(worker)  # and its reply is lost
+        await client.send_multipart([b"", b"req1"])
+        await worker.send_multipart([b"", READY])  # could have crossed req0: still held
+        assert await nothing_arrives(worker)
+        await worker.send_multipart([b"", READY])
+        assert (await recv(worker))[-1] == b"req1"
+
+    async def test_a_worker_met_again_under_its_id_starts_afresh(self, actx, brokers):
+        """Its count says it took more than this broker sent (it served another broker)."""
+        broker = brokers("lb")
+        (worker,) = await credited_workers(actx, broker, 1, b"w")
+        client = dealer(actx, broker.frontend_endpoint)
+        await client.send_multipart([b"", b"req0"])
+        await recv(worker)
+        await worker.send_multipart(counted_ready(1, 40))
+        await client.send_multipart([b"", b"req1"])
+        assert (await recv(worker))[-1] == b"req1"
+
+    @pytest.mark.parametrize(
+        "ready",
+        [
+            [b"", READY, b"x", b"0"],
+            [b"", READY, b"0", b"0"],
+            [b"", READY, b"2", b"-1"],
+        ],
+    )
+    async def test_a_malformed_ready_is_dropped_and_counted(self, actx, brokers, ready):
+        broker = brokers("lb")
+        worker = dealer(actx, broker.backend_endpoint, b"w")
+        await worker.send_multipart(ready)
+        await wait_for(lambda: broker.counters()["backend_dropped"] == 1)
+        assert broker.counters()["idle_workers"] == 0
 
 
 class TestRoundRobin:

@@ -17,7 +17,7 @@ from conftest import wait_for_sync
 from zmqtui.commands.worker import command as worker_command
 from zmqtui.config import ConfigError
 from zmqtui.protocol import ErrorReply, FileReply, decode_reply
-from zmqtui.services.broker import make_broker
+from zmqtui.services.broker import MAX_CREDIT, make_broker
 from zmqtui.services.worker import (
     READY,
     CounterFile,
@@ -56,9 +56,15 @@ class Backend:
 
     def reply(self) -> list[bytes]:
         """The next message that is not a READY (which an idle worker sends with heartbeats)."""
-        while (frames := self.recv())[-1] == READY:
+        while is_ready(frames := self.recv()):
             pass
         return frames
+
+    def ready(self) -> tuple[int, int]:
+        """The next message, a READY from worker w1: its credit and the requests it took."""
+        frames = self.recv()
+        assert frames[:3] == [b"w1", b"", READY] and len(frames) == 5, frames
+        return int(frames[3]), int(frames[4])
 
     def beat(self, final: bool = False):
         while True:
@@ -67,6 +73,10 @@ class Backend:
             assert beat is not None
             if beat.final or not final:
                 return beat
+
+
+def is_ready(frames: list[bytes]) -> bool:
+    return frames[1:3] == [b"", READY] and len(frames) == 5
 
 
 @pytest.fixture
@@ -101,7 +111,7 @@ def test_load_balanced_envelope(ctx, ipc_endpoint, run_worker, tmp_path):
     endpoint = ipc_endpoint("back")
     backend = Backend(ctx, zmq.ROUTER, endpoint)
     worker = run_worker(endpoint)
-    assert backend.recv() == [b"w1", b"", READY]
+    assert backend.ready() == (MAX_CREDIT, 0)
 
     backend.sock.send_multipart([b"w1", b"", b"client", b"", b'{"path":"a.txt","id":"7"}'])
     wid, empty, client, delimiter, raw = backend.reply()
@@ -115,7 +125,9 @@ def test_load_balanced_envelope(ctx, ipc_endpoint, run_worker, tmp_path):
     counts = CounterFile(tmp_path / "w1.counters", create=False)
     try:
         wait_for_sync(lambda: counts.read().dropped == 1)
-        assert backend.recv() == [b"w1", b"", READY]  # still idle, still served
+        # no reply frees its credit: a READY counts the message taken
+        while (ready := backend.ready())[1] != 3:
+            assert ready == (MAX_CREDIT, 2)  # a heartbeat's, sent before it took the third
         assert counts.read().requests == 2
         assert (counts.read().errors, counts.read().dropped) == (1, 1)
     finally:
@@ -127,12 +139,30 @@ def test_load_balanced_envelope(ctx, ipc_endpoint, run_worker, tmp_path):
     assert (final.counters.requests, final.counters.errors, final.counters.dropped) == (2, 1, 1)
 
 
+def test_worker_answers_all_it_holds_in_order_and_counts_them(ctx, ipc_endpoint, run_worker):
+    endpoint = ipc_endpoint("back")
+    backend = Backend(ctx, zmq.ROUTER, endpoint)
+    run_worker(endpoint, credit=6)
+    assert backend.ready() == (6, 0)
+    for n in range(6):  # more than one waiting on its socket at once
+        backend.sock.send_multipart([b"w1", b"", b"c%d" % n, b"", b'{"path":"a.txt"}'])
+    replies = [backend.reply() for _ in range(6)]
+    assert [r[2] for r in replies] == [b"c%d" % n for n in range(6)]
+    assert all(json.loads(r[-1])["content"] == "A" for r in replies)
+    assert backend.ready() == (6, 6)  # the next heartbeat: took six, answered them all
+
+
+def test_credit_is_at_least_one(root):
+    with pytest.raises(ConfigError, match="credit"):
+        WorkerConfig(connect="ipc:///nowhere", root=root, credit=0)
+
+
 def test_idle_worker_says_ready_with_each_heartbeat(ctx, ipc_endpoint, run_worker):
     endpoint = ipc_endpoint("back")
     backend = Backend(ctx, zmq.ROUTER, endpoint)
-    run_worker(endpoint)
+    run_worker(endpoint, credit=2)
     for _ in range(3):  # the first on connecting, then one per heartbeat
-        assert backend.recv() == [b"w1", b"", READY]
+        assert backend.ready() == (2, 0)
 
 
 async def test_worker_rejoins_a_restarted_broker_and_gets_work(actx, ipc_endpoint, run_worker):
@@ -178,7 +208,8 @@ def test_round_robin_envelope(ctx, ipc_endpoint, run_worker):
     endpoint = ipc_endpoint("back")
     backend = Backend(ctx, zmq.DEALER, endpoint)
     run_worker(endpoint)
-    assert backend.recv() == [b"", READY]  # what the frontend ROUTER drops as unroutable
+    # what the frontend ROUTER drops as unroutable (an empty routing id)
+    assert backend.recv() == [b"", READY, b"%d" % MAX_CREDIT, b"0"]
     backend.sock.send_multipart([b"id1", b"id2", b"", b'{"path":"a.txt"}'])
     *envelope, raw = backend.recv()
     assert envelope == [b"id1", b"id2", b""]

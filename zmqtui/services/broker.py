@@ -5,12 +5,12 @@ Two routing modes, each forwarding in its own thread:
 - `RoundRobinBroker` ("rr", the book's): ROUTER frontend, DEALER backend, joined by libzmq's
   `zmq_proxy_steerable` — the forwarding loop is C. The DEALER deals requests to workers in
   turn whatever they are doing, so a slow or stopped worker keeps receiving its share.
-- `LoadBalancingBroker` ("lb", the zguide's load-balancing broker): ROUTER frontend, ROUTER
-  backend; a request goes only to a worker that said it is idle (READY, or its last reply), so
-  queued requests wait in the broker for the next free worker instead of behind a slow one. A
-  READY from a worker holding a request is ignored (the READY and the request crossed). It
-  knows which request each worker holds and re-queues it (once) when the supervisor reports
-  the worker dead. This loop is Python, kept tight: one poll, then drains in batches.
+- `LoadBalancingBroker` ("lb", the zguide's load-balancing broker, with credit): ROUTER
+  frontend, ROUTER backend; a request goes only to a worker with room for it (a few requests
+  for a quick worker, one for a slow or stalled one), so queued requests wait in the broker
+  for the next free worker instead of behind a slow one. It knows which requests each worker
+  holds and re-queues them (once) when the supervisor reports the worker dead. This loop is
+  Python, kept tight: one poll, then drains in batches.
 
 Both bind in the constructor (so a taken endpoint fails before anything starts), hand the
 sockets to their thread in `start`, and are steered from the owner's thread through an inproc
@@ -23,8 +23,10 @@ import abc
 import errno
 import itertools
 import logging
+import math
 import struct
 import threading
+import time
 from collections import OrderedDict, deque
 
 import zmq
@@ -32,13 +34,13 @@ import zmq
 from zmqtui.config import MAX_FILE_BYTES
 from zmqtui.protocol import max_reply_bytes
 from zmqtui.services import sockets
+from zmqtui.services.sockets import recv_nowait, send_nowait
 
 logger = logging.getLogger(__name__)
 
 ROUTING_MODES = ("lb", "rr")
 DEFAULT_ROUTING = "rr"
 """About three times lb's throughput in the benchmarks; lb is the choice for uneven work."""
-"""Load balancing: a slow or killed worker never holds requests queued behind it."""
 
 COUNTER_NAMES = (
     "frontend_in",
@@ -52,7 +54,23 @@ COUNTER_NAMES = (
 )
 """The broker's traffic counters, in frames and bytes, in the order libzmq's proxy reports them."""
 
+READY = b"READY"
+"""A worker's first frame (after the empty delimiter) when it has room for work: alone from a
+zguide REQ worker (room for one), or followed by its credit and the number of requests it has
+taken so far (zmqtui's worker; see `LoadBalancingBroker`)."""
+MAX_CREDIT = 8
+"""Most requests the lb broker lets one worker hold, whatever credit it announces."""
+STACK_SERVICE_S = 0.002
+"""A worker whose replies lately took longer than this holds one request at a time in lb."""
+STACK_STALL_S = 0.005
+"""A worker whose oldest request is older than this gets no other until it answers."""
+
 _BATCH = 256
+_SERVICE_WEIGHT = 0.25
+"""Weight of the newest reply in a worker's moving average of seconds per reply."""
+_UNKNOWN_SERVICE = math.inf
+_NOWHERE = -1
+_IDLE = 0
 _STATISTICS_WAIT_MS = 100
 """Longest wait for the rr proxy's counters."""
 _REMEMBERED_IGNORED = 1024
@@ -203,8 +221,55 @@ class RoundRobinBroker(Broker):
             }
 
 
+class _Worker:
+    """What the load-balancing broker knows of one worker."""
+
+    __slots__ = (
+        "credit",
+        "held",
+        "id",
+        "last_reply",
+        "place",
+        "sent",
+        "sent_at_ready",
+        "service",
+        "taken_base",
+    )
+
+    def __init__(self, worker_id: bytes) -> None:
+        self.id = worker_id
+        self.credit = 1
+        """Most requests it may hold at once, as it announced (capped by the broker)."""
+        self.held: deque[tuple[list[bytes], bool, float]] = deque()
+        """Requests sent to it and not answered, oldest first: (request, re-queued, sent at)."""
+        self.sent = 0
+        """Requests sent to it since the broker last met it."""
+        self.taken_base: int | None = None
+        """The worker's own count of requests taken when `sent` was 0 (None: it never said)."""
+        self.sent_at_ready = 0
+        """`sent` when its previous READY arrived."""
+        self.service = _UNKNOWN_SERVICE
+        """Seconds per reply lately (a moving average), as the broker sees them."""
+        self.last_reply = 0.0
+        self.place = _NOWHERE
+        """`_NOWHERE`, `_IDLE` (in the idle queue) or the number of requests it holds while
+        waiting in that level for one more."""
+
+
 class LoadBalancingBroker(Broker):
-    """The zguide's load-balancing broker: work goes only to idle workers."""
+    """The zguide's load-balancing broker, with credit: work goes to workers with room for it.
+
+    A worker announces its credit (how many requests it may hold) in its READY, and how many
+    requests it has taken so far. A request goes to the idle worker waiting longest; when none
+    is idle, to a quick worker (replies within `STACK_SERVICE_S` lately, oldest request younger
+    than `STACK_STALL_S`) holding the fewest, below its credit; otherwise it waits in the
+    frontend's queue. A slow or stalled worker so holds one request at a time, and a quick one
+    finds its next request waiting when it answers, without a round trip through the broker.
+
+    Each READY is also a reckoning: what the worker has not taken is still on its way, the rest
+    was answered (its replies come before the READY on the same connection), so a request or a
+    reply that got lost frees the worker's credit at its next heartbeat instead of for ever.
+    """
 
     routing = "lb"
     backend_type = zmq.ROUTER
@@ -212,18 +277,29 @@ class LoadBalancingBroker(Broker):
     """A send to a worker that has gone raises (so the next one is tried) instead of vanishing;
     a worker that reconnects with its routing id takes over its old pipe."""
 
-    def __init__(self, *args, **kwargs) -> None:
+    def __init__(self, *args, max_credit: int = MAX_CREDIT, **kwargs) -> None:
+        if max_credit < 1:
+            raise ValueError("max_credit must be at least 1")
         super().__init__(*args, **kwargs)
+        self.max_credit = max_credit
         self.stats = dict.fromkeys(COUNTER_NAMES, 0)
         self.stats.update(
-            requests_requeued=0, frontend_dropped=0, backend_dropped=0, queued=0, idle_workers=0
+            requests_requeued=0,
+            frontend_dropped=0,
+            backend_dropped=0,
+            unanswered=0,
+            queued=0,
+            idle_workers=0,
+            held=0,
         )
-        self._idle: deque[bytes] = deque()
-        self._idle_set: set[bytes] = set()
-        self._held: dict[bytes, tuple[list[bytes], bool]] = {}
-        """Worker id -> the request it holds and whether that request was re-queued already."""
+        self._workers: dict[bytes, _Worker] = {}
+        self._idle: deque[_Worker] = deque()
+        """Workers holding nothing, the one idle longest first."""
+        self._levels: list[dict[bytes, _Worker]] = [{} for _ in range(max_credit)]
+        """Quick workers by the number of requests they hold (1 up), with room for one more."""
+        self._held = 0
         self._pending: deque[tuple[list[bytes], bool]] = deque()
-        """Re-queued requests, served before anything new from the frontend."""
+        """Requests no worker could take (re-queued ones), served before anything new."""
         self._ignored: OrderedDict[bytes, None] = OrderedDict()
         """Workers never to get work again (retired or dead), the most recent ones."""
 
@@ -231,7 +307,10 @@ class LoadBalancingBroker(Broker):
         stats = dict(self.stats)
         stats["queued"] = len(self._pending)
         stats["idle_workers"] = len(self._idle)
+        stats["held"] = self._held
         return stats
+
+    # --- the loop -----------------------------------------------------------------------------
 
     def _forward(self) -> None:
         frontend, backend, control = self.frontend, self.backend, self._control_theirs
@@ -243,110 +322,231 @@ class LoadBalancingBroker(Broker):
             no_frontend.register(sock, zmq.POLLIN)
         try:
             while True:
-                while self._pending and self._idle:
+                while self._pending and self._has_room():
                     self._dispatch(*self._pending.popleft())
-                poller = everything if self._idle else no_frontend
+                poller = everything if self._has_room() else no_frontend
                 ready = dict(poller.poll())
                 if backend in ready:
                     self._drain_backend()
                 if control in ready and not self._obey():
                     return
-                if frontend in ready and self._idle:
+                if frontend in ready:
                     self._drain_frontend()
         except zmq.ZMQError as exc:
             if exc.errno != zmq.ETERM:
                 logger.exception("load-balancing broker stopped")
+
+    def _has_room(self) -> bool:
+        return bool(self._idle) or any(self._levels)
 
     def _obey(self) -> bool:
         """Run one command from the owner; False means stop."""
         command, *args = self._control_theirs.recv_multipart()
         if command == b"TERMINATE":
             return False
-        worker, flag = args
-        self._drop_idle(worker)
-        held = self._held.pop(worker, None)
+        worker_id, flag = args
+        worker = self._workers.pop(worker_id, None)
         if command == b"RETIRE" or (command == b"FORGET" and flag != b"revivable"):
-            self._ignored[worker] = None
+            self._ignored[worker_id] = None
             while len(self._ignored) > _REMEMBERED_IGNORED:
                 self._ignored.popitem(last=False)
-        if command == b"FORGET" and held is not None and not held[1]:
-            self.stats["requests_requeued"] += 1
-            self._pending.appendleft((held[0], True))
+        if worker is None:
+            return True
+        self._unplace(worker)
+        self._held -= len(worker.held)
+        if command == b"FORGET":
+            for request, requeued, _sent_at in reversed(worker.held):
+                if not requeued:
+                    self.stats["requests_requeued"] += 1
+                    self._pending.appendleft((request, True))
         return True
-
-    def _drop_idle(self, worker: bytes) -> None:
-        if worker in self._idle_set:
-            self._idle_set.discard(worker)
-            self._idle.remove(worker)
-
-    def _mark_idle(self, worker: bytes) -> None:
-        if worker not in self._idle_set and worker not in self._ignored:
-            self._idle_set.add(worker)
-            self._idle.append(worker)
 
     def _drain_backend(self) -> None:
         backend, frontend, stats = self.backend, self.frontend, self.stats
-        for _ in range(_BATCH):
-            try:
-                frames = backend.recv_multipart(zmq.NOBLOCK)
-            except zmq.Again:
-                return
-            stats["backend_in"] += len(frames)
-            stats["backend_bytes_in"] += sum(map(len, frames))
-            if len(frames) < 3 or frames[1] != b"":
-                stats["backend_dropped"] += 1
-                continue
-            worker = frames[0]
-            reply = frames[2:]
-            if len(reply) == 1:
-                # READY (on connecting, and with each heartbeat): idle, unless it holds a
-                # request that crossed it on the way.
-                if worker not in self._held:
-                    self._mark_idle(worker)
-                continue
-            self._held.pop(worker, None)
-            try:
-                frontend.send_multipart(reply, zmq.NOBLOCK)
-            except zmq.Again:
-                stats["backend_dropped"] += 1
-            else:
-                stats["frontend_out"] += len(reply)
-                stats["frontend_bytes_out"] += sum(map(len, reply))
-            self._mark_idle(worker)
+        workers, ignored = self._workers, self._ignored
+        frames_in = bytes_in = frames_out = bytes_out = dropped = 0
+        try:
+            for _ in range(_BATCH):
+                try:
+                    frames = recv_nowait(backend)
+                except zmq.Again:
+                    return
+                count, size = len(frames), sum(map(len, frames))
+                frames_in += count
+                bytes_in += size
+                if count < 3 or frames[1]:
+                    dropped += 1
+                    continue
+                worker_id = frames[0]
+                if count == 3 or (count == 5 and frames[2] == READY and frames[3]):
+                    if not self._ready(worker_id, frames[2:]):
+                        dropped += 1
+                    continue
+                try:
+                    send_nowait(frontend, frames[2:])
+                except zmq.Again:
+                    dropped += 1
+                else:
+                    frames_out += count - 2
+                    bytes_out += size - len(worker_id)
+                worker = workers.get(worker_id)
+                if worker is not None:
+                    self._answered(worker)
+                elif worker_id not in ignored:
+                    # A worker that announces itself with its first reply (a zguide REQ worker
+                    # forgotten while silent, say): one request at a time.
+                    self._place(self._meet(worker_id))
+        finally:
+            stats["backend_in"] += frames_in
+            stats["backend_bytes_in"] += bytes_in
+            stats["frontend_out"] += frames_out
+            stats["frontend_bytes_out"] += bytes_out
+            stats["backend_dropped"] += dropped
 
     def _drain_frontend(self) -> None:
         frontend, stats = self.frontend, self.stats
-        for _ in range(_BATCH):
-            if not self._idle:
-                return
-            try:
-                frames = frontend.recv_multipart(zmq.NOBLOCK)
-            except zmq.Again:
-                return
-            stats["frontend_in"] += len(frames)
-            stats["frontend_bytes_in"] += sum(map(len, frames))
-            if b"" not in frames[1:]:
-                # No envelope delimiter: no worker could address a reply to it.
-                stats["frontend_dropped"] += 1
-                continue
-            self._dispatch(frames, False)
+        frames_in = bytes_in = dropped = 0
+        try:
+            for _ in range(_BATCH):
+                if self._pending or not self._has_room():
+                    return
+                try:
+                    frames = recv_nowait(frontend)
+                except zmq.Again:
+                    return
+                size = sum(map(len, frames))
+                frames_in += len(frames)
+                bytes_in += size
+                if b"" not in frames[1:]:
+                    # No envelope delimiter: no worker could address a reply to it.
+                    dropped += 1
+                    continue
+                self._dispatch(frames, False, size)
+        finally:
+            stats["frontend_in"] += frames_in
+            stats["frontend_bytes_in"] += bytes_in
+            stats["frontend_dropped"] += dropped
 
-    def _dispatch(self, request: list[bytes], requeued: bool) -> None:
-        """Send to the first idle worker still there, or hold until one is."""
-        backend, stats = self.backend, self.stats
-        while self._idle:
-            worker = self._idle.popleft()
-            self._idle_set.discard(worker)
-            frames = [worker, b"", *request]
+    # --- workers ------------------------------------------------------------------------------
+
+    def _meet(self, worker_id: bytes) -> _Worker:
+        worker = self._workers[worker_id] = _Worker(worker_id)
+        return worker
+
+    def _ready(self, worker_id: bytes, message: list[bytes]) -> bool:
+        """Take a READY (`[READY]`, or `[READY, credit, taken]`); False if malformed."""
+        taken: int | None = None
+        credit = 1
+        if len(message) == 3:
             try:
-                backend.send_multipart(frames, zmq.NOBLOCK)
+                credit, taken = int(message[1]), int(message[2])
+            except ValueError:
+                return False
+            if credit < 1 or taken < 0:
+                return False
+        if worker_id in self._ignored:
+            return True
+        worker = self._workers.get(worker_id) or self._meet(worker_id)
+        worker.credit = min(credit, self.max_credit)
+        self._reckon(worker, taken)
+        self._unplace(worker)
+        self._place(worker)
+        return True
+
+    def _reckon(self, worker: _Worker, taken: int | None) -> None:
+        """Settle what `worker` holds from a READY: it has answered every request it took.
+
+        Requests it has not taken are on their way, unless they were sent before its previous
+        READY: a whole heartbeat later they are lost, as are the replies of those it took.
+        """
+        if taken is not None:
+            if worker.taken_base is None:
+                # Its first count: what the broker thinks it holds is still on the way.
+                worker.taken_base = taken - (worker.sent - len(worker.held))
+            elif taken - worker.taken_base > worker.sent:
+                # More than it was sent (it met another broker under its id): start afresh.
+                worker.taken_base = taken - worker.sent
+            done = max(taken - worker.taken_base, worker.sent_at_ready)
+        else:
+            done = worker.sent_at_ready
+        on_the_way = max(0, worker.sent - done)
+        while len(worker.held) > on_the_way:
+            worker.held.popleft()
+            self._held -= 1
+            self.stats["unanswered"] += 1
+        worker.sent_at_ready = worker.sent
+
+    def _answered(self, worker: _Worker) -> None:
+        """A reply from `worker` went out: its oldest request is done."""
+        now = time.monotonic()
+        if worker.held:
+            sent_at = worker.held.popleft()[2]
+            self._held -= 1
+            # From when it could start on it: sent, or its previous reply if that came later.
+            took = now - (sent_at if sent_at > worker.last_reply else worker.last_reply)
+            if worker.service == _UNKNOWN_SERVICE:
+                worker.service = took
+            else:
+                worker.service += (took - worker.service) * _SERVICE_WEIGHT
+        worker.last_reply = now
+        self._unplace(worker)
+        self._place(worker)
+
+    def _place(self, worker: _Worker) -> None:
+        """Queue `worker` for more work if it has room (it is in no queue now)."""
+        holds = len(worker.held)
+        if holds == 0:
+            worker.place = _IDLE
+            self._idle.append(worker)
+        elif holds < worker.credit and worker.service <= STACK_SERVICE_S:
+            worker.place = holds
+            self._levels[holds][worker.id] = worker
+
+    def _unplace(self, worker: _Worker) -> None:
+        if worker.place == _IDLE:
+            self._idle.remove(worker)
+        elif worker.place != _NOWHERE:
+            del self._levels[worker.place][worker.id]
+        worker.place = _NOWHERE
+
+    def _pick(self, now: float) -> _Worker | None:
+        """The worker the next request goes to, out of its queue; None if none has room."""
+        if self._idle:
+            worker = self._idle.popleft()
+            worker.place = _NOWHERE
+            return worker
+        for level in self._levels:
+            while level:
+                # The one that got there last: a worker that keeps answering comes back up
+                # and is picked again, one that sits on its requests sinks.
+                _, worker = level.popitem()
+                worker.place = _NOWHERE
+                if now - worker.held[0][2] < STACK_STALL_S:
+                    return worker
+                # Stalled on its oldest request: it waits for its next reply or READY.
+        return None
+
+    def _dispatch(self, request: list[bytes], requeued: bool, size: int = -1) -> None:
+        """Send to the best worker still there, or hold until one has room."""
+        backend = self.backend
+        now = time.monotonic()
+        while (worker := self._pick(now)) is not None:
+            frames = [worker.id, b"", *request]
+            try:
+                send_nowait(backend, frames)
             except zmq.ZMQError as exc:
                 if exc.errno in (errno.EHOSTUNREACH, errno.EAGAIN):
-                    continue
+                    continue  # gone or choked: out of the queues until its next READY
                 raise
+            stats = self.stats
             stats["backend_out"] += len(frames)
-            stats["backend_bytes_out"] += sum(map(len, frames))
-            self._held[worker] = (request, requeued)
+            stats["backend_bytes_out"] += (size if size >= 0 else sum(map(len, request))) + len(
+                worker.id
+            )
+            worker.held.append((request, requeued, now))
+            worker.sent += 1
+            self._held += 1
+            self._place(worker)
             return
         self._pending.appendleft((request, requeued))
 

@@ -114,3 +114,35 @@ def remove_ipc_file(endpoint: str) -> None:
     if path:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(path)
+
+
+_NOBLOCK = int(zmq.NOBLOCK)
+_MORE_NOBLOCK = int(zmq.SNDMORE) | _NOBLOCK
+_recv = zmq.backend.Socket.recv
+_send = zmq.backend.Socket.send
+
+
+def recv_nowait(sock: zmq.Socket) -> list[bytes]:
+    """`sock.recv_multipart(zmq.NOBLOCK)` for the hot loops of threads owning plain (not
+    asyncio) sockets; raises `zmq.Again` when nothing waits.
+
+    About a third cheaper on small frames: pyzmq's RCVMORE lookup costs more than receiving a
+    frame, whose own `more` flag is free.
+    """
+    frame = _recv(sock, _NOBLOCK, False)
+    frames = [frame.bytes]
+    while frame.more:
+        frame = _recv(sock, _NOBLOCK, False)
+        frames.append(frame.bytes)
+    return frames
+
+
+def send_nowait(sock: zmq.Socket, frames: list[bytes]) -> None:
+    """`sock.send_multipart(frames, zmq.NOBLOCK)` for the same loops: int flags, no checks.
+
+    All or nothing, as libzmq queues a message's parts together: `zmq.Again`, or EHOSTUNREACH
+    from a ROUTER_MANDATORY socket, comes from the first part.
+    """
+    for frame in frames[:-1]:
+        _send(sock, frame, _MORE_NOBLOCK)
+    _send(sock, frames[-1], _NOBLOCK)

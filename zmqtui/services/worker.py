@@ -2,12 +2,14 @@
 
 The same worker serves both routing modes, telling them apart by the envelope of each message:
 
-- **lb** (the zguide's load-balancing broker, backend ROUTER): the worker sends `["", "READY"]`
-  on every (re)connection and with every heartbeat (it answers each request before the next
-  heartbeat, so it is idle then): a broker that restarted, or that forgot the worker while it
-  was silent, learns it is there. Each request arrives as `["", client envelope..., "",
-  request]` and the reply goes back the same way, which also tells the broker the worker is
-  idle again. This is what a zguide REQ worker sends and receives, so such a worker can join too.
+- **lb** (the zguide's load-balancing broker, backend ROUTER): the worker sends `["", "READY",
+  credit, taken]` on every (re)connection and with every heartbeat: it may hold `credit`
+  requests at once and has taken `taken` so far, all of them answered (it answers what it
+  takes before its next heartbeat). A broker that restarted, or that forgot the worker while
+  it was silent, learns it is there, and any broker settles its account of what the worker
+  holds (see `broker.LoadBalancingBroker`). Each request arrives as `["", client envelope...,
+  "", request]` and the reply goes back the same way, which frees one credit. A zguide REQ
+  worker (`["", "READY"]` once, then replies) can join too, with a credit of one.
 - **rr** (the book's DEALER, round-robin): a request arrives as `[client id..., "", request]`, as a
   REP socket would see it before stripping the envelope, and the reply repeats the envelope.
   The READY sent on connect reaches the frontend ROUTER with an empty routing id, which it
@@ -41,18 +43,19 @@ import zmq
 from zmqtui.config import HEARTBEAT_INTERVAL_MS, MAX_FILE_BYTES, ConfigError
 from zmqtui.protocol import encode_json, now_ms
 from zmqtui.services import sockets
+from zmqtui.services.broker import MAX_CREDIT, READY
 from zmqtui.services.filer import FileRules
+from zmqtui.services.sockets import recv_nowait, send_nowait
 
 logger = logging.getLogger(__name__)
-
-READY = b"READY"
-"""What a worker sends the load-balancing broker when it is idle and has no reply to send: on
-every connection and with every heartbeat."""
 
 HEARTBEAT_SUFFIX = ".heartbeat"
 MAX_WORKER_ID_BYTES = 128
 """Longest worker id (UTF-8): it is the routing id the broker knows it by, whole."""
 _DRAIN_BATCH = 64
+_REPLY_BATCH = 8
+"""Requests answered before their replies are sent together (one wake-up of the sending
+thread, of the broker and of the client instead of one each per reply)."""
 _MAX_POLL_MS = 250
 """Longest wait between checks of the stop flag."""
 _FINAL_BEAT_LINGER_MS = 500
@@ -163,6 +166,13 @@ class WorkerConfig:
     slot: int | None = None
     counters_path: Path | None = None
     """Memory-mapped counters for a local supervisor (see `CounterFile`)."""
+    credit: int = MAX_CREDIT
+    """Requests the load-balancing broker may hand it at once: more lets it answer several per
+    wake-up; 1 is the zguide's one-at-a-time worker."""
+
+    def __post_init__(self) -> None:
+        if self.credit < 1:
+            raise ConfigError("a worker's credit must be at least 1")
 
 
 class Worker:
@@ -181,6 +191,9 @@ class Worker:
         self._host = socket.gethostname()
         self._round_robin = False
         """The last request came from a round-robin broker, which needs no READY."""
+        self._taken = 0
+        """Messages taken from a load-balancing broker, told it in every READY."""
+        self._credit = b"%d" % config.credit
 
     def run(self) -> None:
         """Connect, say READY, answer and beat until stopped; closes everything it opened."""
@@ -221,14 +234,7 @@ class Worker:
             if connected in ready:
                 self._connected(connected, work)
             if work in ready:
-                for _ in range(_DRAIN_BATCH):
-                    try:
-                        frames = work.recv_multipart(flags=zmq.NOBLOCK)
-                    except zmq.Again:
-                        break
-                    self._handle(work, frames)
-                    if self.stop.is_set():
-                        break
+                self._drain(work)
             if time.monotonic() >= next_beat:
                 self._heartbeat(beat)
                 if not self._round_robin:
@@ -246,20 +252,43 @@ class Worker:
 
     def _ready(self, work: zmq.Socket) -> None:
         with contextlib.suppress(zmq.Again):
-            work.send_multipart([b"", READY], flags=zmq.NOBLOCK)
+            send_nowait(work, self._ready_message())
 
-    def _handle(self, work: zmq.Socket, frames: list[bytes]) -> None:
+    def _ready_message(self) -> list[bytes]:
+        return [b"", READY, self._credit, b"%d" % self._taken]
+
+    def _drain(self, work: zmq.Socket) -> None:
+        """Answer what waits on the socket, sending the replies of a few requests at once."""
+        for _ in range(_DRAIN_BATCH // _REPLY_BATCH):
+            replies = []
+            for _ in range(_REPLY_BATCH):
+                try:
+                    frames = recv_nowait(work)
+                except zmq.Again:
+                    break
+                replies.append(self._handle(frames))
+            if not replies:
+                return
+            # Counted before they are sent: a reply a client holds is always in the counts.
+            self._publish_counters()
+            for reply in replies:
+                self._send(work, reply)
+            if len(replies) < _REPLY_BATCH or self.stop.is_set():
+                return
+
+    def _handle(self, frames: list[bytes]) -> list[bytes]:
+        """The message to send back for one request."""
         balanced = frames[0] == b""
         self._round_robin = not balanced
         rest = frames[1:] if balanced else frames
+        if balanced:
+            self._taken += 1
         try:
             split = rest.index(b"")
         except ValueError:
             self.counters.dropped += 1
-            self._publish_counters()
-            if balanced:
-                self._send(work, [b"", READY])
-            return
+            # lb: no reply will free its credit, a READY counting it does.
+            return self._ready_message() if balanced else []
         began = time.perf_counter()
         answer = self.rules.respond(rest[split + 1 :])
         reply = answer.encode()
@@ -268,14 +297,14 @@ class Worker:
         counters.requests += 1
         if not answer.ok:
             counters.errors += 1
-        # Counted before it is sent: a reply a client holds is always in the counts.
-        self._publish_counters()
         envelope = rest[: split + 1]
-        self._send(work, [b"", *envelope, reply] if balanced else [*envelope, reply])
+        return [b"", *envelope, reply] if balanced else [*envelope, reply]
 
     def _send(self, work: zmq.Socket, frames: list[bytes]) -> None:
+        if not frames:
+            return
         try:
-            work.send_multipart(frames, flags=zmq.NOBLOCK)
+            send_nowait(work, frames)
         except zmq.Again:
             self.counters.dropped += 1
             self._publish_counters()

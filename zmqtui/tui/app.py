@@ -544,7 +544,20 @@ class ZmqtuiApp(App[None]):
         )
 
 
+YOUNG_GC_THRESHOLD = 10_000
+"""Allocations between collections of the youngest generation (Python's default: 700)."""
+
+
 def _freeze_gc() -> None:
-    """Full collections under a flood walk every live object; the start-up ones need not be."""
+    """Keep full collections rare and short: they stop the screen and the keys.
+
+    A full collection walks every tracked object. The start-up's objects live as long as the
+    app, so they are frozen out of it; what remains is mostly the captured messages. Rendering
+    makes thousands of short-lived reference cycles a second (Textual's strips and their
+    caches): collected young in bigger batches, fewer of them live long enough to be promoted,
+    and the old generation fills, and is walked, far less often.
+    """
     gc.collect()
     gc.freeze()
+    _, middle, old = gc.get_threshold()
+    gc.set_threshold(YOUNG_GC_THRESHOLD, middle, old)

@@ -30,8 +30,8 @@ A service that is down is retried; the monitor never exits because one failed.
   rate, the subscribers connected to its XPUB socket and their subscriptions. `n` publishes an
   event by hand (embedded mode only; attached, the pane shows what a SUB socket receives).
 - **2 Subscriber**: what a SUB socket receives: time, lag (receive time minus the event's
-  timestamp), seq, kind, path. ⚠ marks a gap in seq, a restarted publisher or a feed falling
-  behind. The selected message is shown whole below the list.
+  timestamp), seq, kind, path. ⚠ marks a gap in seq, a new or restarted publisher or a feed
+  falling behind. The selected message is shown whole below the list.
 - **3 Requests**: send a file request once, or *count* times with *concurrency* in flight; see
   the reply, pid, latency and retries; recall earlier requests from the history.
 - **4 Workers**: the cluster's processes, live; kill or restart the selected one, scale the

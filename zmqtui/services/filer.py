@@ -422,7 +422,8 @@ class _Responder:
         self.failed: asyncio.Future[None] = self._loop.create_future()
         """Never resolved: ends with the exception that stopped the responder, if one does."""
         self._loop.add_reader(self._fd, self._drain)
-        self._later: asyncio.Handle | None = self._loop.call_soon(self._drain)  # already queued
+        # and once now, for what was queued before the reader was added
+        self._later: asyncio.Handle | None = self._loop.call_soon(self._drain)
 
     def stop(self) -> None:
         self._loop.remove_reader(self._fd)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import time
 from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from dataclasses import dataclass, replace
@@ -45,6 +46,8 @@ from zmqtui.services.subscriber import (
     MAX_BATCH,
     SequenceTracker,
     decode_received,
+    plain_view,
+    queued_messages,
     topic_for,
 )
 from zmqtui.services.watcher import ChangePublisher
@@ -157,12 +160,6 @@ class _Credit:
                 self._free.release()
 
         return release
-
-
-def _nonblocking(sock: zmq.asyncio.Socket) -> zmq.Socket:
-    """A plain view of an asyncio socket for draining what is already queued: several times
-    faster than awaiting a future per message (pyzmq's own DONTWAIT path does the same)."""
-    return zmq.Socket.shadow(sock.underlying)
 
 
 class ZmqBridge:
@@ -353,31 +350,24 @@ class ZmqBridge:
         in up to DRAIN_SLICE_S of work, at most MAX_BATCH messages. Each message is decoded
         once, whatever the number of streams; each stream has its own sequence notes."""
         credit = _Credit(MAX_UNHANDLED_BATCHES)
-        ready = _nonblocking(sock)
+        view = plain_view(sock)
         while True:
             release = await credit.take()
-            frames = await sock.recv_multipart()
+            first = await sock.recv_multipart()
             started = time.perf_counter()
-            deadline = started + DRAIN_SLICE_S
             received_ms = now_ms()
             trackers = streams()
             batches: list[list[Capture]] = [[] for _ in trackers]
             count = 0
-            flooded = True
-            while True:
+            waiting = queued_messages(view, MAX_BATCH - 1, started + DRAIN_SLICE_S)
+            for frames in itertools.chain([first], waiting):
                 received = decode_received(frames, received_ms)
                 event, error, held = received.event, received.error, tuple(frames)
                 for (_, tracker), captures in zip(trackers, batches, strict=True):
                     notes = tracker.observe(event, received_ms) if event is not None else ()
                     captures.append(Capture(held, received_ms, event, error, tuple(notes)))
                 count += 1
-                if count == MAX_BATCH or time.perf_counter() >= deadline:
-                    break
-                try:
-                    frames = ready.recv_multipart(zmq.DONTWAIT)
-                except zmq.Again:
-                    flooded = False
-                    break
+            flooded = count == MAX_BATCH or time.perf_counter() >= started + DRAIN_SLICE_S
             for index, ((stream, _), captures) in enumerate(zip(trackers, batches, strict=True)):
                 last = index == len(trackers) - 1  # handled after the others: it gives the credit
                 self.app.post_message(CapturesReceived(stream, captures, release if last else None))
@@ -466,14 +456,9 @@ class ZmqBridge:
     async def _drain_stats(self, sock: zmq.asyncio.Socket) -> None:
         """Post only the newest snapshot of each batch; say once when one is malformed."""
         complained = False
-        ready = _nonblocking(sock)
+        view = plain_view(sock)
         while True:
-            batch = [await sock.recv_multipart()]
-            while len(batch) < MAX_BATCH:
-                try:
-                    batch.append(ready.recv_multipart(zmq.DONTWAIT))
-                except zmq.Again:
-                    break
+            batch = [await sock.recv_multipart(), *queued_messages(view, MAX_BATCH - 1)]
             for frames in reversed(batch):
                 try:
                     snapshot = decode_snapshot(frames)

@@ -351,11 +351,8 @@ def _internal(request_id: str | None) -> ErrorReply:
 REQUESTS_PER_TURN = 64
 """Requests answered in one go before the event loop's other callbacks get their turn."""
 
-# pyzmq's flags and options are enums, whose operators and lookups cost a Python call each.
-_NOBLOCK = int(zmq.NOBLOCK)
-_EVENTS = int(zmq.EVENTS)
+_EVENTS = int(zmq.EVENTS)  # pyzmq's enums cost a Python call per lookup or operator
 _POLLIN = int(zmq.POLLIN)
-_SNDMORE = int(zmq.SNDMORE | zmq.NOBLOCK)
 
 
 async def serve_files(
@@ -433,19 +430,15 @@ class _Responder:
 
     def _drain(self) -> None:
         self._later = None
-        recv, more_waiting = self._sock.recv, self._sock.get
+        sock = self._sock
         try:
             for _ in range(REQUESTS_PER_TURN):
                 try:
-                    frame = recv(_NOBLOCK, copy=False)
+                    frames = sockets.recv_nowait(sock)
                 except zmq.Again:
                     return
-                frames = [frame.bytes]
-                while frame.more:  # a frame's own flag: pyzmq's RCVMORE lookup costs more
-                    frame = recv(_NOBLOCK, copy=False)
-                    frames.append(frame.bytes)
                 self._answer(frames)
-                if not more_waiting(_EVENTS) & _POLLIN:  # cheaper than the Again a recv raises
+                if not sock.get(_EVENTS) & _POLLIN:  # cheaper than the Again a receive raises
                     return
             self._later = self._loop.call_soon(self._drain)
         except Exception as exc:
@@ -459,10 +452,8 @@ class _Responder:
         except ValueError:
             return
         answer = self._rules.respond(frames[split + 1 :])
+        frames[split + 1 :] = (answer.encode(),)
         # A ROUTER never blocks a send: it drops a reply to a peer gone or over its HWM.
-        send = self._sock.send
-        for frame in frames[: split + 1]:
-            send(frame, _SNDMORE)
-        send(answer.encode(), _NOBLOCK)
+        sockets.send_nowait(self._sock, frames)
         if self._on_answer is not None:
             self._on_answer(answer)

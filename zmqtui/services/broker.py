@@ -58,7 +58,7 @@ READY = b"READY"
 """A worker's first frame (after the empty delimiter) when it has room for work: alone from a
 zguide REQ worker (room for one), or followed by its credit and the number of requests it has
 taken so far (zmqtui's worker; see `LoadBalancingBroker`)."""
-MAX_CREDIT = 8
+MAX_CREDIT = 16
 """Most requests the lb broker lets one worker hold, whatever credit it announces."""
 STACK_SERVICE_S = 0.002
 """A worker whose replies lately took longer than this holds one request at a time in lb."""

@@ -53,7 +53,7 @@ HEARTBEAT_SUFFIX = ".heartbeat"
 MAX_WORKER_ID_BYTES = 128
 """Longest worker id (UTF-8): it is the routing id the broker knows it by, whole."""
 _DRAIN_BATCH = 64
-_REPLY_BATCH = 8
+_REPLY_BATCH = 16
 """Requests answered before their replies are sent together (one wake-up of the sending
 thread, of the broker and of the client instead of one each per reply)."""
 _MAX_POLL_MS = 250

@@ -152,6 +152,34 @@ def test_worker_answers_all_it_holds_in_order_and_counts_them(ctx, ipc_endpoint,
     assert backend.ready() == (6, 6)  # the next heartbeat: took six, answered them all
 
 
+def test_worker_answers_what_waits_then_sends_the_replies_together(ctx, root, monkeypatch):
+    """One wake-up answers every request waiting, then sends: fewer wake-ups all round."""
+    backend = ctx.socket(zmq.ROUTER)
+    backend.setsockopt(zmq.LINGER, 0)
+    backend.bind("inproc://backend")
+    work = ctx.socket(zmq.DEALER)
+    work.setsockopt(zmq.LINGER, 0)
+    work.setsockopt(zmq.ROUTING_ID, b"w1")
+    work.connect("inproc://backend")  # inproc: a message sent is waiting at once
+    work.send_multipart([b"", READY])
+    assert backend.poll(TIMEOUT_MS) and backend.recv_multipart()
+    worker = Worker(WorkerConfig(connect="inproc://backend", root=root, worker_id="w1"))
+    events: list[str] = []
+    respond, send = worker.rules.respond, worker._send
+    monkeypatch.setattr(worker.rules, "respond", lambda f: events.append("answer") or respond(f))
+    monkeypatch.setattr(worker, "_send", lambda w, f: events.append("send") or send(w, f))
+    for n in range(4):
+        backend.send_multipart([b"w1", b"", b"c%d" % n, b"", b'{"path":"a.txt"}'])
+
+    worker._drain(work)
+    assert events == ["answer"] * 4 + ["send"] * 4
+    assert [backend.recv_multipart(zmq.NOBLOCK)[2] for _ in range(4)] == [
+        b"c%d" % n for n in range(4)
+    ]
+    work.close()
+    backend.close()
+
+
 def test_credit_is_at_least_one(root):
     with pytest.raises(ConfigError, match="credit"):
         WorkerConfig(connect="ipc:///nowhere", root=root, credit=0)

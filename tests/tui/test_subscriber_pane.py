@@ -11,13 +11,14 @@ from fake_backend import T0, capture, event, raw_capture
 from rich.console import Console
 from textual.app import App, ComposeResult
 from textual.message import Message
-from textual.widgets import Input, Static
+from textual.widgets import Input
 
 from zmqtui.tui.panes.subscriber import (
     CaptureFilter,
     SubscriberPane,
     parse_prefixes,
 )
+from zmqtui.tui.widgets.detail_view import DetailView
 from zmqtui.tui.widgets.live_text import LiveText
 from zmqtui.tui.widgets.ring_log import RingLog
 
@@ -63,7 +64,7 @@ def stats_text(pane: SubscriberPane) -> str:
 
 
 def detail_text(app: App, pane: SubscriberPane) -> str:
-    return plain(pane.query_one("#subscriber-detail-body", Static).content)
+    return plain(pane.query_one("#subscriber-detail", DetailView).renderable)
 
 
 async def test_markup_and_control_characters_are_shown_literally(tmp_path: Path) -> None:

@@ -15,18 +15,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
-from rich.console import Console, Group, RenderableType
+from rich.console import Group, RenderableType
 from rich.json import JSON
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.containers import Horizontal, Vertical
 from textual.message import Message
-from textual.widgets import Input, Static
+from textual.widgets import Input
 
 from zmqtui.protocol import encode_json
 from zmqtui.text import printable
 from zmqtui.tui.messages import Capture
+from zmqtui.tui.widgets.detail_view import DetailView
 from zmqtui.tui.widgets.feed import (
     MAX_SHOWN_CHARS,
     RateMeter,
@@ -144,11 +145,6 @@ def export_captures(captures: list[Capture], directory: Path, now: float) -> Pat
     return path
 
 
-def rendered_height(console: Console, renderable: RenderableType, width: int) -> int:
-    """How many lines `renderable` takes at `width`."""
-    return len(console.render_lines(renderable, console.options.update_width(width), pad=False))
-
-
 def json_view(frame: bytes) -> JSON:
     """A change event's JSON, indented. A file name that is not valid Unicode (sent as
     `\\udcxx` escapes) keeps all its escapes: lone surrogates cannot reach the terminal."""
@@ -236,7 +232,6 @@ class SubscriberPane(Vertical):
         self._detail_late = False
         """The detail waits for a frame to show the newest message."""
         self._detail_shown_at = 0.0
-        self._detail_height: int | None = None
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="subscriber-inputs"):
@@ -248,8 +243,7 @@ class SubscriberPane(Vertical):
             yield Input(placeholder="filter: text or /regex/", id="subscriber-filter", compact=True)
         yield LiveText(id="subscriber-stats")
         yield RingLog[Capture](self._format_line, self.capacity, id="subscriber-log")
-        with VerticalScroll(id="subscriber-detail"):
-            yield Static(id="subscriber-detail-body")
+        yield DetailView(id="subscriber-detail")
 
     def on_mount(self) -> None:
         self.watch(self.log_view, "following", lambda _: self._show_stats(now=True), init=False)
@@ -348,14 +342,7 @@ class SubscriberPane(Vertical):
         return text
 
     def _show_detail(self, capture: Capture | None) -> None:
-        """Show a message whole. A new layout of the screen only when its height changed:
-        a flood changes the newest message many times a second, rarely its height."""
-        body = self.query_one("#subscriber-detail-body", Static)
-        detail = self._detail(capture)
-        width = body.content_region.width
-        height = rendered_height(self.app.console, detail, width) if width else None
-        body.update(detail, layout=height is None or height != self._detail_height)
-        self._detail_height = height
+        self.query_one("#subscriber-detail", DetailView).update(self._detail(capture))
         self._detail_shown_at = time.monotonic()
 
     def _detail(self, capture: Capture | None) -> RenderableType:

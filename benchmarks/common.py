@@ -13,6 +13,7 @@ import os
 import platform
 import queue
 import re
+import shlex
 import shutil
 import signal
 import statistics
@@ -439,6 +440,10 @@ class Tmux:
 
     def press(self, key: str) -> None:
         self.run("send-keys", "-t", "bench", key, check=False)
+
+    def copy_output(self, path: Path) -> None:
+        """Append everything the app writes to its terminal to `path`, as tmux receives it."""
+        self.run("pipe-pane", "-O", "-t", "bench", "exec cat >> " + shlex.quote(str(path)))
 
     def remember_family(self) -> None:
         """Note the app's descendants (a stack it started) for `stop` to check on."""

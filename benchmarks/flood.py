@@ -18,6 +18,7 @@ import shlex
 import shutil
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import psutil
 
@@ -245,6 +246,8 @@ def in_tmux(publisher: Child, plan: list[Phase], options: Options) -> Table:
             app = tmux.start(
                 "exec " + shlex.join([*zmqtui_command(), "--sub", endpoint]), scratch, TMUX_SIZE
             )
+            output = PaneOutput(scratch / "pane-output")
+            tmux.copy_output(output.path)
             publisher.send(json.dumps({"cmd": "wait_subscriber", "count": 1}))
             if not json.loads(publisher.readline(timeout=40))["subscribed"]:
                 raise RuntimeError("the app in tmux never subscribed")
@@ -252,7 +255,7 @@ def in_tmux(publisher: Child, plan: list[Phase], options: Options) -> Table:
             rows = [TmuxPhase(phase.label, options.quick) for phase in plan]
             for _ in range(options.runs):
                 for row, phase in zip(rows, plan, strict=True):
-                    row.measure(tmux, app, publisher, phase)
+                    row.measure(tmux, output, app, publisher, phase)
         finally:
             leftovers = tmux.stop()
     if leftovers:
@@ -264,11 +267,12 @@ def in_tmux(publisher: Child, plan: list[Phase], options: Options) -> Table:
                unit="ms")
     )  # fmt: skip
     table.notes.append(
-        "key: `p` sent with `tmux send-keys` about every 100 ms, to the first `capture-pane` "
-        "showing the pane flipped between following and paused (each capture takes a few ms, "
-        "which this latency includes); taken in: the pane's `received` count over the flood "
-        "and its catch-up; counts: that count against what was sent (the difference was "
-        "dropped at the high-water mark: the pane flags it as seq gaps)."
+        "key: `p` sent with `tmux send-keys` about every 100 ms, to the moment the app's "
+        "output (copied by `tmux pipe-pane`) shows the pane flipped between following and "
+        "paused (starting `send-keys` takes a few ms, which this latency includes); taken "
+        "in: the pane's `received` count over the flood and its catch-up; counts: that count "
+        "against what was sent (the difference was dropped at the high-water mark: the pane "
+        "flags it as seq gaps)."
     )
     return table
 
@@ -294,7 +298,9 @@ class TmuxPhase:
     shown: int = 0
     unanswered: int = 0
 
-    def measure(self, tmux: Tmux, app: psutil.Process, publisher: Child, phase: Phase) -> None:
+    def measure(
+        self, tmux: Tmux, output: PaneOutput, app: psutil.Process, publisher: Child, phase: Phase
+    ) -> None:
         quiet = 0.5 if self.quick else 2.0
         counted_before, _ = settle_count(tmux, quiet)  # the previous phase's backlog is shown
         before = app.memory_info().rss
@@ -305,7 +311,7 @@ class TmuxPhase:
         latencies: list[float] = []
         published = None
         while published is None:
-            latency = press_and_watch(tmux)
+            latency = output.press_and_watch(tmux)
             if latency is None:
                 self.unanswered += 1
             else:
@@ -348,16 +354,47 @@ def screen_count(screen: str) -> int:
     return int(match.group(1).replace(",", "")) if match else 0
 
 
-def press_and_watch(tmux: Tmux, timeout: float = 5.0) -> float | None:
-    """Press `p`; ms until the screen shows the subscriber pane flipped, None if it never did."""
-    paused = "paused" in tmux.screen()
-    pressed = time.perf_counter()
-    tmux.press("p")
-    while time.perf_counter() - pressed < timeout:
-        if ("paused" in tmux.screen()) != paused:
-            return (time.perf_counter() - pressed) * 1000
-        time.sleep(0.002)
-    return None
+class PaneOutput:
+    """What the app writes to its terminal, read as tmux passes it on (`Tmux.copy_output`).
+
+    Tells when the subscriber pane shows the other state (`following` or `paused, N new`)
+    without asking tmux for the screen: a `capture-pane` is a process and a few ms of CPU,
+    and polling it during a flood takes that CPU from the app being measured.
+    """
+
+    STATES = {b"following": False, b"paused,": True}
+    """Words of the pane's state line, and whether each means paused."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        path.touch()
+        self._file = path.open("rb")
+        self._tail = b""
+        self.paused = False
+
+    def _read(self) -> None:
+        data = self._file.read()
+        if not data:
+            return
+        chunk = self._tail + data
+        seen = {chunk.rfind(word): paused for word, paused in self.STATES.items()}
+        last = max(seen)
+        if last >= 0:
+            self.paused = seen[last]
+        self._tail = chunk[-16:]
+
+    def press_and_watch(self, tmux: Tmux, timeout: float = 5.0) -> float | None:
+        """Press `p`; ms until the app wrote the pane's other state, None if it never did."""
+        self._read()
+        before = self.paused
+        pressed = time.perf_counter()
+        tmux.press("p")
+        while time.perf_counter() - pressed < timeout:
+            self._read()
+            if self.paused != before:
+                return (time.perf_counter() - pressed) * 1000
+            time.sleep(0.001)
+        return None
 
 
 def settle_count(tmux: Tmux, quiet: float, timeout: float = 60.0) -> tuple[int, float]:

@@ -65,8 +65,10 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def stack(served: Path) -> Iterator[Stack]:
     """A 3-worker cluster and a `zmqtui serve`, shared by the tests that leave them healthy."""
     with running_children() as children:
-        # lb: a frozen worker holds at most one request there, which the frozen-worker test
-        # relies on; rr under killed workers is covered in tests/services/test_cluster.py.
+        # lb: a frozen worker holds at most what was stacked on it in the last few ms before
+        # it stalled (up to its credit), all re-queued once it is found silent, which the
+        # frozen-worker test relies on; rr under killed workers is covered in
+        # tests/services/test_cluster.py.
         cluster = ClusterUnderTest(children, served, "--routing", "lb", workers=3)
         endpoint = f"tcp://127.0.0.1:{free_tcp_port()}"
         serve = children.start("serve", "--root", str(served), "--bind", endpoint, "--quiet")

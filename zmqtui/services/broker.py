@@ -39,9 +39,10 @@ from zmqtui.services.sockets import recv_nowait, send_nowait
 logger = logging.getLogger(__name__)
 
 ROUTING_MODES = ("lb", "rr")
-DEFAULT_ROUTING = "rr"
-"""About 1.2 times lb's throughput in the benchmarks (its broker loop is C, lb's is Python); lb
-is the choice for uneven work or a worker that may stall."""
+DEFAULT_ROUTING = "lb"
+"""Within about 15% of rr's throughput in the benchmarks (rr's loop is libzmq's C proxy), and a
+slow or stalled worker holds up one request, not its share of all of them; rr is the choice
+for peak throughput over even work."""
 
 COUNTER_NAMES = (
     "frontend_in",

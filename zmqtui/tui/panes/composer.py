@@ -112,13 +112,14 @@ class ComposerPane(Widget):
         #composer-status.-error { color: $text-error; }
         #composer-load, #composer-progress { display: none; width: auto; }
         #composer-load {
-            max-width: 60%;
+            width: 1fr;
             padding-right: 1;
             text-wrap: nowrap;
             text-overflow: ellipsis;
         }
         #composer-status-line.-loading {
             #composer-load, #composer-progress { display: block; }
+            #composer-status { display: none; }
         }
         #composer-body { height: 1fr; }
         #composer-response, #composer-history {
@@ -382,8 +383,8 @@ class ComposerPane(Widget):
         if len(loads) > 1:
             text = f"{len(loads)} loads, the newest: {text}"
         self.query_one("#composer-load", Static).update(
-            Text(text, no_wrap=True, overflow="ellipsis")
-        )
+            Text(text, no_wrap=True, overflow="ellipsis"), layout=False
+        )  # its width is the line's rest: no layout of the screen for each progress report
         self.query_one("#composer-progress", ProgressBar).update(total=newest.count, progress=done)
 
     def _refresh_history(self, highlight: int | None = None) -> None:

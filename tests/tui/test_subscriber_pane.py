@@ -163,6 +163,23 @@ def test_capture_filter_matches_path_kind_and_notes() -> None:
     assert CaptureFilter("").matches(change)
 
 
+async def test_p_pauses_from_the_list_and_is_typed_in_the_text_fields(tmp_path: Path) -> None:
+    app = Host(tmp_path)
+    async with app.run_test(size=(120, 30)) as pilot:
+        pane = app.pane
+        log = pane.log_view
+        pane.add_captures([capture(event(n)) for n in range(1, 4)])
+        await pilot.press("p")
+        assert not log.following
+        await pilot.press("p")
+        assert log.following
+        for field in ("#subscriber-filter", "#subscriber-prefixes"):
+            text_field = pane.query_one(field, Input)
+            text_field.focus()
+            await pilot.press("p")
+            assert text_field.value == "p" and log.following
+
+
 async def test_pause_counts_arrivals_and_follow_catches_up(tmp_path: Path) -> None:
     app = Host(tmp_path)
     async with app.run_test(size=(120, 30)) as pilot:

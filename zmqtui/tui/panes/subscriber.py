@@ -156,6 +156,22 @@ def json_view(frame: bytes) -> JSON:
     return JSON.from_data(data, indent=2)
 
 
+class CaptureLog(RingLog[Capture]):
+    """The pane's list, with `p` as a priority binding: under a flood it is the key that
+    matters most, and a priority binding runs where the key first reaches the app, not after
+    it has bubbled up through every widget back to it (each hop may wait for a frame)."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("p", "toggle_follow", "Pause/follow", priority=True),
+    ]
+
+    def action_toggle_follow(self) -> None:
+        if self.following:
+            self.pause()
+        else:
+            self.follow()
+
+
 class SubscriberPane(Vertical):
     """Messages a SUB socket receives from the chosen endpoint."""
 
@@ -242,7 +258,7 @@ class SubscriberPane(Vertical):
             )
             yield Input(placeholder="filter: text or /regex/", id="subscriber-filter", compact=True)
         yield LiveText(id="subscriber-stats")
-        yield RingLog[Capture](self._format_line, self.capacity, id="subscriber-log")
+        yield CaptureLog(self._format_line, self.capacity, id="subscriber-log")
         yield DetailView(id="subscriber-detail")
 
     def on_mount(self) -> None:
@@ -253,8 +269,8 @@ class SubscriberPane(Vertical):
         self._show_detail(None)
 
     @property
-    def log_view(self) -> RingLog[Capture]:
-        return self.query_one("#subscriber-log", RingLog)
+    def log_view(self) -> CaptureLog:
+        return self.query_one("#subscriber-log", CaptureLog)
 
     # --- feeding ---------------------------------------------------------------------------
 
@@ -424,11 +440,7 @@ class SubscriberPane(Vertical):
         self._show_stats(now=True)
 
     def action_toggle_follow(self) -> None:
-        log = self.log_view
-        if log.following:
-            log.pause()
-        else:
-            log.follow()
+        self.log_view.action_toggle_follow()
 
     def action_edit_filter(self) -> None:
         self.query_one("#subscriber-filter", Input).focus()

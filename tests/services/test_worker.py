@@ -152,6 +152,20 @@ def test_worker_answers_all_it_holds_in_order_and_counts_them(ctx, ipc_endpoint,
     assert backend.ready() == (6, 6)  # the next heartbeat: took six, answered them all
 
 
+def test_a_stopped_worker_answers_what_it_holds_before_it_leaves(ctx, ipc_endpoint, run_worker):
+    endpoint = ipc_endpoint("back")
+    backend = Backend(ctx, zmq.ROUTER, endpoint)
+    worker = run_worker(endpoint)
+    assert backend.ready() == (MAX_CREDIT, 0)
+    held = 2 * MAX_CREDIT + 1  # more than one batch of replies (a credit and a bit, twice)
+    worker.stop.set()  # a restart or a scale-down, with requests already on their way
+    for n in range(held):
+        backend.sock.send_multipart([b"w1", b"", b"c%d" % n, b"", b'{"path":"a.txt"}'])
+    replies = [backend.reply() for _ in range(held)]
+    assert sorted(r[2] for r in replies) == sorted(b"c%d" % n for n in range(held))
+    assert backend.beat(final=True).counters.requests == held
+
+
 def test_worker_answers_what_waits_then_sends_the_replies_together(ctx, root, monkeypatch):
     """One wake-up answers every request waiting, then sends: fewer wake-ups all round."""
     backend = ctx.socket(zmq.ROUTER)

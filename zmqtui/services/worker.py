@@ -59,6 +59,10 @@ thread, of the broker and of the client instead of one each per reply)."""
 _MAX_POLL_MS = 250
 """Longest wait between checks of the stop flag."""
 _FINAL_BEAT_LINGER_MS = 500
+_FINISH_QUIET_MS = 50
+"""A stopped worker answers what reaches it until nothing has for this long..."""
+_FINISH_MAX_S = 1.0
+"""...or for at most this long (an rr DEALER keeps dealing until the worker disconnects)."""
 """Time the final heartbeat (a remote worker leaving) gets to be queued, then to leave."""
 
 
@@ -241,6 +245,11 @@ class Worker:
                     self._ready(work)
                 next_beat = time.monotonic() + interval
         work.disable_monitor()
+        # Stopped on purpose (restart, scale down, shutdown): the broker sends it nothing new,
+        # and what it holds, up to its credit, is answered rather than left to time out.
+        finish_by = time.monotonic() + _FINISH_MAX_S
+        while time.monotonic() < finish_by and work.poll(_FINISH_QUIET_MS):
+            self._drain(work)
 
     def _connected(self, monitor: zmq.Socket, work: zmq.Socket) -> None:
         """A (new) broker is at the other end: whatever it routes, tell it the worker is idle."""

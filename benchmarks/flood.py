@@ -242,11 +242,11 @@ def in_tmux(publisher: Child, plan: list[Phase], options: Options) -> Table:
     )  # fmt: skip
     with options.scratch() as scratch:
         tmux = Tmux(scratch / "tmux.sock")
+        output = PaneOutput(scratch / "pane-output")
         try:
             app = tmux.start(
                 "exec " + shlex.join([*zmqtui_command(), "--sub", endpoint]), scratch, TMUX_SIZE
             )
-            output = PaneOutput(scratch / "pane-output")
             tmux.copy_output(output.path)
             publisher.send(json.dumps({"cmd": "wait_subscriber", "count": 1}))
             if not json.loads(publisher.readline(timeout=40))["subscribed"]:
@@ -258,6 +258,7 @@ def in_tmux(publisher: Child, plan: list[Phase], options: Options) -> Table:
                     row.measure(tmux, output, app, publisher, phase)
         finally:
             leftovers = tmux.stop()
+            output.close()
     if leftovers:
         table.notes.append(f"{leftovers} process(es) did not quit with `q` and were killed")
     for row in rows:
@@ -382,6 +383,9 @@ class PaneOutput:
         if last >= 0:
             self.paused = seen[last]
         self._tail = chunk[-16:]
+
+    def close(self) -> None:
+        self._file.close()
 
     def press_and_watch(self, tmux: Tmux, timeout: float = 5.0) -> float | None:
         """Press `p`; ms until the app wrote the pane's other state, None if it never did."""

@@ -253,6 +253,20 @@ class TestDirectory:
             (name, "modified")
         ]
 
+    @pytest.mark.parametrize("recursive", [False, True])
+    def test_a_directory_under_several_spellings_is_watched_once(
+        self, tmp_path, monkeypatch, recursive
+    ):
+        monkeypatch.chdir(tmp_path)
+        (tmp_path / "d").mkdir()
+        (tmp_path / "alias").symlink_to(tmp_path / "d")
+        publisher = ChangePublisher(
+            zmq.asyncio.Context.instance(), "inproc://plan", ["d", "alias", "d/"],
+            recursive=recursive,
+        )  # fmt: skip
+        [watched] = publisher._dirs
+        assert [root.given for root in watched.roots] == ["d"]  # its own deletion: once
+
     async def test_directory_inside_another_is_deleted_and_created_once_each(
         self, start, feed, tmp_path, monkeypatch
     ):

@@ -186,6 +186,26 @@ class TestSend:
             assert status_text(app) == "path: required"
             assert app.focused is app.query_one("#composer-path", Input)
 
+    async def test_a_refusal_shows_while_a_load_runs_then_the_load_again(self):
+        app = Host()
+        async with app.run_test(size=(100, 30)) as pilot:
+            pane = app.query_one(ComposerPane)
+            pane.fill("README.md", 10, 2)
+            pane.action_send()
+            pane.show_progress(4, 10, send_id=pane.history[0].send_id)
+            await pilot.pause()
+            assert load_text(app) == "4 of 10 answered for README.md"
+            pane.fill("README.md", 0, 2)
+            pane.action_send()
+            await pilot.pause()
+            status = app.query_one("#composer-status", Static)
+            assert status_text(app).startswith("count: 1 to")
+            assert status.display and status.region.width > 20 and load_text(app) is None
+            pane.fill("README.md", 1, 1)
+            pane.action_send()
+            await pilot.pause()
+            assert load_text(app) == "4 of 10 answered for README.md"
+
 
 class TestResults:
     async def test_a_reply_is_highlighted_with_pid_latency_and_tries(self):

@@ -180,6 +180,22 @@ async def test_p_pauses_from_the_list_and_is_typed_in_the_text_fields(tmp_path: 
             assert text_field.value == "p" and log.following
 
 
+async def test_the_detail_takes_the_new_colours_of_a_theme(tmp_path: Path) -> None:
+    app = Host(tmp_path)
+    async with app.run_test(size=(120, 30)):
+        pane = app.pane
+        pane.add_captures([capture(event(1))])
+        await wait_for(lambda: '"seq": 1' in detail_text(app, pane))
+        detail = pane.query_one("#subscriber-detail", DetailView)
+
+        def background() -> object:
+            return next(iter(detail.render_line(0))).style.bgcolor
+
+        dark = background()
+        app.theme = "textual-light"
+        await wait_for(lambda: background() != dark)
+
+
 async def test_pause_counts_arrivals_and_follow_catches_up(tmp_path: Path) -> None:
     app = Host(tmp_path)
     async with app.run_test(size=(120, 30)) as pilot:

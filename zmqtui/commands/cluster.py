@@ -81,8 +81,10 @@ def _ms(name: str, default: float | int, help_text: str, minimum: int = 1):
     type=click.Choice(ROUTING_MODES),
     default=DEFAULT_ROUTING,
     show_default=True,
-    help="rr: the book's round-robin DEALER, forwarded by libzmq's proxy (fastest); lb: requests "
-    "go only to idle workers (zguide load-balancing broker; a slow worker holds up nothing).",
+    help="lb: the zguide load-balancing broker with credit (idle workers first, quick ones take "
+    "up to 16 requests, a slow or stalled one takes one at a time; a dead one's requests are "
+    "re-queued); rr: the book's round-robin DEALER, forwarded by libzmq's proxy (about 1.4x lb's "
+    "peak throughput over even work).",
 )
 @click.option(
     "--max-bytes",

@@ -416,6 +416,7 @@ class _Responder:
         self._rules = rules
         self._on_answer = on_answer
         self._fd = sock.getsockopt(zmq.FD)
+        self._stopped = False
         self.failed: asyncio.Future[None] = self._loop.create_future()
         """Never resolved: ends with the exception that stopped the responder, if one does."""
         self._loop.add_reader(self._fd, self._drain)
@@ -423,13 +424,19 @@ class _Responder:
         self._later: asyncio.Handle | None = self._loop.call_soon(self._drain)
 
     def stop(self) -> None:
+        self._stopped = True
         self._loop.remove_reader(self._fd)
+        self._cancel_later()
+
+    def _cancel_later(self) -> None:
         if self._later is not None:
             self._later.cancel()
             self._later = None
 
     def _drain(self) -> None:
-        self._later = None
+        if self._stopped:
+            return
+        self._cancel_later()  # the reader may run while a turn is still scheduled
         sock = self._sock
         try:
             for _ in range(REQUESTS_PER_TURN):

@@ -325,9 +325,11 @@ class ChangePublisher:
                 key = (os.path.dirname(target.location), False)
             watched = by_dir.setdefault(key, _WatchedDir(key[0], key[1], []))
             watched.targets.append(target)
-            if target.location == watched.path and not any(
-                other.covers(target.location) for other in targets
-            ):
+            if (
+                target.location == watched.path
+                and not any(other.covers(target.location) for other in targets)
+                and not any(root.location == target.location for root in watched.roots)
+            ):  # the directory itself, once, however many spellings name it
                 watched.roots.append(target)
         return list(by_dir.values())
 

@@ -121,6 +121,10 @@ class ComposerPane(Widget):
             #composer-load, #composer-progress { display: block; }
             #composer-status { display: none; }
         }
+        #composer-status-line.-loading.-error {
+            #composer-load, #composer-progress { display: none; }
+            #composer-status { display: block; }
+        }
         #composer-body { height: 1fr; }
         #composer-response, #composer-history {
             height: 1fr;
@@ -433,3 +437,5 @@ class ComposerPane(Widget):
         status = self.query_one("#composer-status", Static)
         status.update(Text(message, no_wrap=True, overflow="ellipsis"))
         status.set_class(error, "-error")
+        # An error shows even while a load run's line holds the place.
+        self.query_one("#composer-status-line").set_class(error, "-error")

@@ -393,8 +393,8 @@ class SubscriberPane(Vertical):
             frame_clock(self.app).request(self._detail_frame)
 
     def _detail_frame(self) -> None:
-        if not self._detail_late:
-            return  # shown by hand meanwhile
+        if not self._detail_late or not self.is_attached:
+            return  # shown by hand meanwhile, or the pane is gone
         if time.monotonic() - self._detail_shown_at < DETAIL_INTERVAL_S:
             frame_clock(self.app).request(self._detail_frame)
             return

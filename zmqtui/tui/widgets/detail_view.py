@@ -40,6 +40,10 @@ class DetailView(ScrollView):
     def on_resize(self) -> None:
         self._render_strips()
 
+    def notify_style_update(self) -> None:
+        super().notify_style_update()
+        self._render_strips()  # the strips carry the old colours (a theme change)
+
     def _render_strips(self) -> None:
         width = self.scrollable_content_region.width
         if not self.is_mounted or width <= 0:

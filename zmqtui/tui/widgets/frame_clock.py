@@ -3,10 +3,10 @@
 Every repaint is a pass of Textual's compositor over the screen, and most of what a monitor
 under a flood spends. With a timer per widget, two logs and two counter lines cost four passes
 per tick, each at its own moment; here they ask the app's clock for their next frame and all
-repaint in the same one: within 1/`FPS` s while things are calm, at most `FLOOD_FPS` times a
-second while a tick keeps finding work (a flood scrolls by too fast to read anyway, and the
-time it saves goes to the keys). What the user did (a key, a resize) is not a flood: widgets
-show it at once and the screen's next refresh carries it.
+repaint in the same one: at most `FRAMES_PER_S` times a second (a flood scrolls by too fast to
+read anyway, and the time it saves goes to the keys), and within 1/`TICKS_PER_S` s of a
+change after a quiet spell. What the user did (a key, a resize) is not a flood: widgets show
+it at once and the screen's next refresh carries it.
 """
 
 from __future__ import annotations
@@ -18,11 +18,11 @@ from weakref import WeakKeyDictionary
 from textual.app import App
 from textual.timer import Timer
 
-FPS = 30
-"""Most frames per second: enough to look live."""
+TICKS_PER_S = 30
+"""How often a clock with work waiting looks whether a frame is due."""
 
-FLOOD_FPS = 10
-"""Most frames per second while new items keep arriving."""
+FRAMES_PER_S = 10
+"""Most frames per second: enough to look live while items keep arriving."""
 
 Paint = Callable[[], None]
 
@@ -34,7 +34,9 @@ class FrameClock:
         self._waiting: dict[Paint, None] = {}
         """Paint callbacks for the next frame, each once, in the order asked."""
         self._painted_at = 0.0
-        self._timer: Timer = app.set_interval(1 / FPS, self._tick, name="frame clock", pause=True)
+        self._timer: Timer = app.set_interval(
+            1 / TICKS_PER_S, self._tick, name="frame clock", pause=True
+        )
 
     def request(self, paint: Paint) -> None:
         """Have `paint` called on the next frame."""
@@ -46,8 +48,8 @@ class FrameClock:
             self._timer.pause()
             return
         now = time.monotonic()
-        if now - self._painted_at < 1 / FLOOD_FPS:
-            return  # the last frame was a tick ago and there is work again: a flood
+        if now - self._painted_at < 1 / FRAMES_PER_S:
+            return  # the last frame was just now and there is work again
         self._painted_at = now
         waiting, self._waiting = self._waiting, {}
         for paint in waiting:

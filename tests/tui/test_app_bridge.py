@@ -15,9 +15,10 @@ from textual.message import Message
 
 from zmqtui.protocol import ChangeEvent, FileReply, now_ms
 from zmqtui.services import sockets
+from zmqtui.tui import bridge
 from zmqtui.tui.app import ConnectionBar, ZmqtuiApp
 from zmqtui.tui.bridge import Endpoints, ZmqBridge
-from zmqtui.tui.messages import LoadFinished, LoadProgressed, RequestFinished
+from zmqtui.tui.messages import LoadFinished, LoadProgressed, RequestFinished, SendFailed
 from zmqtui.tui.panes.composer import ComposerPane
 from zmqtui.tui.panes.publisher import PublisherPane
 from zmqtui.tui.panes.subscriber import SubscriberPane
@@ -200,6 +201,26 @@ async def test_each_outcome_and_progress_carries_the_id_of_its_send(actx, tcp_en
             assert last == {3: 3, 4: 2}, "one run's progress never stands in for the other's"
     finally:
         filer.close(linger=0)
+
+
+async def test_a_send_that_cannot_run_or_breaks_is_told_as_failed(monkeypatch, tcp_endpoint):
+    async def broken_load(*args, **kwargs):
+        raise RuntimeError("the requester broke")
+
+    monkeypatch.setattr(bridge, "run_load", broken_load)
+    messages: list[Message] = []
+    nowhere = ZmqBridge(Endpoints())
+    async with ZmqtuiApp(nowhere).run_test(size=SIZE, message_hook=messages.append):
+        nowhere.send_request("a.txt", 1, 1, send_id=1)
+        await wait_for(lambda: posted(messages, SendFailed))
+    broken = ZmqBridge(Endpoints(req=tcp_endpoint()))
+    async with ZmqtuiApp(broken).run_test(size=SIZE, message_hook=messages.append):
+        broken.send_request("b.txt", 5, 2, send_id=2)
+        await wait_for(lambda: len(posted(messages, SendFailed)) == 2)
+    assert [(m.send_id, m.path, m.count, m.reason) for m in posted(messages, SendFailed)] == [
+        (1, "a.txt", 1, "no --req endpoint given"),
+        (2, "b.txt", 5, "RuntimeError: the requester broke"),
+    ]
 
 
 async def test_a_service_down_at_start_is_retried(actx, tcp_endpoint) -> None:

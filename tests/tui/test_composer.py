@@ -18,6 +18,7 @@ from textual.widgets import Input, OptionList, ProgressBar, RichLog, Static
 from zmqtui.protocol import ErrorReply, FileReply
 from zmqtui.services.requester import LoadSummary, RequestResult
 from zmqtui.tui.app import ZmqtuiApp
+from zmqtui.tui.messages import SendFailed
 from zmqtui.tui.panes.composer import ComposerPane
 from zmqtui.tui.widgets.composer_paths import complete_path
 from zmqtui.tui.widgets.composer_render import MAX_SHOWN_LINES, Palette, render_result
@@ -421,6 +422,21 @@ class TestSendsInFlightTogether:
             pane.show_result(result("a", ErrorReply("NOT_FOUND", "gone", 1, 7)))
             await pilot.pause()
             assert [entry.outcome for entry in pane.history] == [None, None, "NOT_FOUND pid 7"]
+
+    async def test_a_load_that_breaks_is_settled_as_failed_and_its_bar_goes(self):
+        app = ZmqtuiApp(FakeBackend())
+        async with app.run_test(size=(160, 45)) as pilot:
+            pane = app.composer_pane
+            pane.fill("a.txt", 10, 2)
+            pane.action_send()
+            send_id = pane.history[0].send_id
+            pane.show_progress(4, 10, send_id=send_id)
+            await pilot.pause()
+            assert load_text(app) == "4 of 10 answered for a.txt"
+            app.post_message(SendFailed("a.txt", 10, "ZMQError: gone", send_id))
+            await wait_for(lambda: pane.history[0].outcome == "failed: ZMQError: gone")
+            assert load_text(app) is None and not pane.history[0].ok
+            assert status_text(app) == "a.txt: ZMQError: gone"
 
     async def test_through_the_app_replies_in_reverse_order_reach_their_sends(self):
         backend = FakeBackend()

@@ -35,6 +35,7 @@ from zmqtui.tui.messages import (
     LoadProgressed,
     PublisherStatus,
     RequestFinished,
+    SendFailed,
     SnapshotReceived,
 )
 from zmqtui.tui.panes.composer import ComposerPane
@@ -295,6 +296,12 @@ class ZmqtuiApp(App[None]):
     @_while_running
     def on_load_finished(self, message: LoadFinished) -> None:
         self.composer_pane.show_summary(message.summary, send_id=message.send_id)
+
+    @_while_running
+    def on_send_failed(self, message: SendFailed) -> None:
+        self.composer_pane.show_failure(
+            message.path, message.count, message.reason, send_id=message.send_id
+        )
 
     @_while_running
     def on_control_answered(self, message: ControlAnswered) -> None:

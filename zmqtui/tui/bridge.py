@@ -63,6 +63,7 @@ from zmqtui.tui.messages import (
     LoadProgressed,
     PublisherStatus,
     RequestFinished,
+    SendFailed,
     SnapshotReceived,
 )
 
@@ -486,15 +487,25 @@ class ZmqBridge:
         endpoint = self.endpoints.req
         if endpoint is None:
             self._problem("no --req endpoint given: nowhere to send requests", "warning")
+            self.app.post_message(SendFailed(path, count, "no --req endpoint given", send_id))
             return
         if count <= 1:
-            self._run(self._request_once(endpoint, path, send_id), "requests", f"request {path}")
+            work = self._request_once(endpoint, path, send_id)
+            description = f"request {path}"
         else:
-            self._run(
-                self._request_load(endpoint, path, count, concurrency, send_id),
-                "requests",
-                f"{count} requests for {path}",
-            )
+            work = self._request_load(endpoint, path, count, concurrency, send_id)
+            description = f"{count} requests for {path}"
+        self._run(self._answering(work, path, count, send_id), "requests", description)
+
+    async def _answering(
+        self, work: Coroutine[Any, Any, None], path: str, count: int, send_id: int | None
+    ) -> None:
+        """Run a send; if it breaks, tell the composer too, so the send does not wait forever."""
+        try:
+            await work
+        except Exception as exc:
+            self.app.post_message(SendFailed(path, count, f"{type(exc).__name__}: {exc}", send_id))
+            raise
 
     async def _request_once(self, endpoint: str, path: str, send_id: int | None) -> None:
         async with Requester(

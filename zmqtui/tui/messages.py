@@ -116,6 +116,16 @@ class LoadProgressed(Message):
 
 
 @dataclass
+class SendFailed(Message):
+    """A send could not run to its end (no endpoint, or something broke): no outcome comes."""
+
+    path: str
+    count: int
+    reason: str
+    send_id: int | None = None
+
+
+@dataclass
 class LoadFinished(Message):
     """A load run (count > 1) ended."""
 

@@ -232,6 +232,16 @@ class ComposerPane(Widget):
             self._settle(entry, *summary_outcome(summary))
         self._show_loads()
 
+    def show_failure(
+        self, path: str, count: int, reason: str, *, send_id: int | None = None
+    ) -> None:
+        """A send that will have no outcome (no endpoint, or it broke): settle it as failed."""
+        entry = self._in_flight_entry(send_id, path, count)
+        if entry is not None:
+            self._settle(entry, f"failed: {reason}", False)
+        self._show_loads()
+        self._status(f"{printable(path)}: {reason}", error=True)
+
     def show_progress(self, done: int, total: int, *, send_id: int | None = None) -> None:
         """Show how far the load run `send_id` has come, in its history entry and, when it is
         the newest load in flight, beside the progress bar."""

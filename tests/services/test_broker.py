@@ -139,6 +139,7 @@ class TestLoadBalancing:
         await wait_for(lambda: broker.counters()["idle_workers"] == 0)
         assert broker.counters()["queued"] == 0
         assert broker.counters()["requests_requeued"] == 1
+        assert broker.counters()["unanswered"] == 1  # given up on, and counted
 
     async def test_late_reply_of_a_dead_worker_is_delivered_but_revives_nothing(
         self, actx, brokers

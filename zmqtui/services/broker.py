@@ -357,7 +357,9 @@ class LoadBalancingBroker(Broker):
         self._held -= len(worker.held)
         if command == b"FORGET":
             for request, requeued, _sent_at in reversed(worker.held):
-                if not requeued:
+                if requeued:  # its second worker lost: given up on
+                    self.stats["unanswered"] += 1
+                else:
                     self.stats["requests_requeued"] += 1
                     self._pending.appendleft((request, True))
         return True

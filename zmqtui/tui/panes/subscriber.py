@@ -247,6 +247,7 @@ class SubscriberPane(Vertical):
         self._pending_detail: Capture | None = None
         self._detail_late = False
         """The detail waits for a frame to show the newest message."""
+        self._detail_shown: Capture | None = None
         self._detail_shown_at = 0.0
 
     def compose(self) -> ComposeResult:
@@ -359,6 +360,7 @@ class SubscriberPane(Vertical):
 
     def _show_detail(self, capture: Capture | None) -> None:
         self.query_one("#subscriber-detail", DetailView).update(self._detail(capture))
+        self._detail_shown = capture
         self._detail_shown_at = time.monotonic()
 
     def _detail(self, capture: Capture | None) -> RenderableType:
@@ -404,7 +406,7 @@ class SubscriberPane(Vertical):
     @property
     def detail_up_to_date(self) -> bool:
         """True when the detail shows the message under the cursor."""
-        return not self._detail_late
+        return self._detail_shown is self.log_view.selected
 
     # --- subscriptions, filter, follow, export ---------------------------------------------
 

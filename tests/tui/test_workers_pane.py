@@ -159,7 +159,25 @@ class TestTable:
             assert "supervisor 4242" in header and "routing lb" in header
             assert "1 ready  1 busy  1 dead" in header
             assert "frontend  in 30 · 2.0K out 30 · 4.0K" in header
-            assert "backend   in 30 · 4.0K out 30 · 2.0K  queued 0  idle_workers 3" in header
+            assert "backend   in 30 · 4.0K out 30 · 2.0K  queued 0  idle 3" in header
+
+    async def test_the_broker_line_names_lb_gauges_and_only_problems_that_happened(self):
+        app = Host()
+        async with app.run_test(size=(160, 30)) as pilot:
+            pane = app.query_one(WorkersPane)
+            quiet = snapshot([worker(0, 101)])
+            counters = {"held": 2, "requests_requeued": 0, "unanswered": 0, "backend_dropped": 0}
+            pane.update_snapshot(replace(quiet, broker={**quiet.broker, **counters}))
+            await pilot.pause()
+            header = str(app.query_one("#workers-header", Static).render())
+            assert "queued 0  idle 3  held 2" in header
+            assert "requeued" not in header and "unanswered" not in header
+            assert "dropped" not in header
+            counters |= {"unanswered": 4, "backend_dropped": 1, "future_counter": 0}
+            pane.update_snapshot(replace(quiet, broker={**quiet.broker, **counters}, seq=2))
+            await pilot.pause()
+            header = str(app.query_one("#workers-header", Static).render())
+            assert "held 2  unanswered 4  dropped out 1  future_counter 0" in header
 
     async def test_cursor_and_scroll_stay_on_the_same_worker_as_rows_come_and_go(self):
         many = [worker(slot, 100 + slot) for slot in range(40)]

@@ -87,6 +87,21 @@ def _format_number(value: float | None) -> str:
     return f"{value:.1f}" if value < 1000 else f"{value:.0f}"
 
 
+BROKER_NAMES = {
+    "held": "held",
+    "queued": "queued",
+    "idle_workers": "idle",
+    "requests_requeued": "requeued",
+    "unanswered": "unanswered",
+    "frontend_dropped": "dropped in",
+    "backend_dropped": "dropped out",
+}
+"""Short names for the lb broker's counters beside its traffic (others show as they come)."""
+
+PROBLEM_COUNTERS = {"requests_requeued", "unanswered", "frontend_dropped", "backend_dropped"}
+"""Shown only once they are not 0."""
+
+
 class WorkersPane(Widget):
     """The cluster's workers, live: one row per slot, updated in place.
 
@@ -308,9 +323,10 @@ class WorkersPane(Widget):
                 )
             lines.append(line)
         for key, count in broker.items():
-            if key not in shown:
-                name = printable(key)
-                lines[-1].append_text(Text.assemble((f"  {name} ", label), (str(count), value)))
+            if key in shown or (key in PROBLEM_COUNTERS and not count):
+                continue  # a problem counter at 0 says nothing
+            name = BROKER_NAMES.get(key) or printable(key)
+            lines[-1].append_text(Text.assemble((f"  {name} ", label), (str(count), value)))
         return Text("\n").join(lines)
 
     def _rate_text(self) -> Text:

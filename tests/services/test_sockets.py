@@ -6,6 +6,7 @@ import socket
 
 import pytest
 import zmq
+from conftest import wait_for
 
 from zmqtui.services import sockets
 from zmqtui.services.sockets import EndpointError
@@ -54,3 +55,31 @@ def test_ipc_bind_in_a_missing_directory_is_a_clear_error(ctx, tmp_path):
             sockets.bind(sock, f"ipc://{tmp_path}/absent/sock")
     finally:
         sock.close(linger=0)
+
+
+class TestQueuedMessages:
+    async def test_takes_what_waits_up_to_the_limit_and_never_waits(self, actx, ipc_endpoint):
+        pull = actx.socket(zmq.PULL)
+        push = actx.socket(zmq.PUSH)
+        try:
+            pull.bind(ipc_endpoint())
+            push.connect(ipc_endpoint())
+            for i in range(5):
+                await push.send_multipart([b"m", str(i).encode()])
+            view = sockets.plain_view(pull)
+            await wait_for(lambda: view.poll(0))
+            taken = list(sockets.queued_messages(view, 3))
+            assert 1 <= len(taken) <= 3
+            await wait_for(
+                lambda: taken.extend(sockets.queued_messages(view, 10)) or len(taken) == 5
+            )
+            assert [m[1] for m in taken] == [b"0", b"1", b"2", b"3", b"4"]
+            assert list(sockets.queued_messages(view, 10)) == []  # nothing waits: it does not block
+
+            await push.send_multipart([b"m", b"5"])
+            await wait_for(lambda: view.poll(0))
+            assert list(sockets.queued_messages(view, 10, deadline=0.0)) == []  # past the deadline
+            assert list(sockets.queued_messages(view, 10)) == [[b"m", b"5"]]
+        finally:
+            push.close(linger=0)
+            pull.close(linger=0)

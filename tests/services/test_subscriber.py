@@ -20,8 +20,6 @@ from zmqtui.services.subscriber import (
     decode_received,
     describe_raw,
     iter_event_batches,
-    plain_view,
-    queued_messages,
     topic_for,
 )
 
@@ -134,32 +132,6 @@ class TestBatches:
         await wait_for(lambda: "b/3" in files(batches))
         assert files(batches) == ["a/1", "a/2", "b/3"]
         assert subscription.topics == [topic_for("b/")]
-
-
-class TestQueuedMessages:
-    async def test_takes_what_waits_up_to_the_limit_and_never_waits(self, actx, ipc_endpoint):
-        pull = actx.socket(zmq.PULL)
-        push = actx.socket(zmq.PUSH)
-        try:
-            pull.bind(ipc_endpoint())
-            push.connect(ipc_endpoint())
-            for i in range(5):
-                await push.send_multipart([b"m", str(i).encode()])
-            view = plain_view(pull)
-            await wait_for(lambda: view.poll(0))
-            taken = list(queued_messages(view, 3))
-            assert 1 <= len(taken) <= 3
-            await wait_for(lambda: taken.extend(queued_messages(view, 10)) or len(taken) == 5)
-            assert [m[1] for m in taken] == [b"0", b"1", b"2", b"3", b"4"]
-            assert list(queued_messages(view, 10)) == []  # nothing waits: it does not block
-
-            await push.send_multipart([b"m", b"5"])
-            await wait_for(lambda: view.poll(0))
-            assert list(queued_messages(view, 10, deadline=0.0)) == []  # past the deadline
-            assert list(queued_messages(view, 10)) == [[b"m", b"5"]]
-        finally:
-            push.close(linger=0)
-            pull.close(linger=0)
 
 
 class TestTopics:

@@ -10,11 +10,15 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import math
 import os
 import socket
 import stat
+import time
+from collections.abc import Iterator
 
 import zmq
+import zmq.asyncio
 
 from zmqtui import security
 from zmqtui.config import is_loopback
@@ -135,6 +139,26 @@ def recv_nowait(sock: zmq.Socket) -> list[bytes]:
         frame = _recv(sock, _NOBLOCK, False)
         frames.append(frame.bytes)
     return frames
+
+
+def plain_view(sock: zmq.asyncio.Socket) -> zmq.Socket:
+    """A plain view of an asyncio socket, for draining what is already queued: several times
+    faster than awaiting a future per message (pyzmq's own DONTWAIT path does the same)."""
+    return zmq.Socket.shadow(sock.underlying)
+
+
+def queued_messages(
+    view: zmq.Socket, limit: int, deadline: float = math.inf
+) -> Iterator[list[bytes]]:
+    """The messages already waiting on `view` (see `plain_view`), without waiting for more:
+    at most `limit`, and none once `time.perf_counter()` passes `deadline`."""
+    for _ in range(limit):
+        if time.perf_counter() >= deadline:
+            return
+        try:
+            yield recv_nowait(view)
+        except zmq.Again:
+            return
 
 
 def send_nowait(sock: zmq.Socket, frames: list[bytes]) -> None:

@@ -15,9 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import math
-import time
-from collections.abc import AsyncIterator, Iterable, Iterator
+from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
 
 import zmq
@@ -79,26 +77,6 @@ def describe_raw(frames: list[bytes], limit: int = 200) -> str:
             text += f"... ({len(frame)} bytes)"
         parts.append(text)
     return " | ".join(parts) if parts else "(no frames)"
-
-
-def plain_view(sock: zmq.asyncio.Socket) -> zmq.Socket:
-    """A plain view of an asyncio socket, for draining what is already queued: several times
-    faster than awaiting a future per message (pyzmq's own DONTWAIT path does the same)."""
-    return zmq.Socket.shadow(sock.underlying)
-
-
-def queued_messages(
-    view: zmq.Socket, limit: int, deadline: float = math.inf
-) -> Iterator[list[bytes]]:
-    """The messages already waiting on `view` (see `plain_view`), without waiting for more:
-    at most `limit`, and none once `time.perf_counter()` passes `deadline`."""
-    for _ in range(limit):
-        if time.perf_counter() >= deadline:
-            return
-        try:
-            yield view.recv_multipart(zmq.DONTWAIT)
-        except zmq.Again:
-            return
 
 
 class EventSubscription:
@@ -164,10 +142,10 @@ async def iter_event_batches(
         sockets.configure(sock)
         sockets.connect(sock, endpoint)
         subscription._attach(sock)
-        view = plain_view(sock)
+        view = sockets.plain_view(sock)
         while True:
             batch = [decode_received(await sock.recv_multipart())]
-            batch.extend(decode_received(f) for f in queued_messages(view, max_batch - 1))
+            batch.extend(decode_received(f) for f in sockets.queued_messages(view, max_batch - 1))
             yield batch
             await asyncio.sleep(0)  # an awaited recv on a ready socket may not yield
     finally:

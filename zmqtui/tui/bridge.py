@@ -46,8 +46,6 @@ from zmqtui.services.subscriber import (
     MAX_BATCH,
     SequenceTracker,
     decode_received,
-    plain_view,
-    queued_messages,
     topic_for,
 )
 from zmqtui.services.watcher import ChangePublisher
@@ -351,7 +349,7 @@ class ZmqBridge:
         in up to DRAIN_SLICE_S of work, at most MAX_BATCH messages. Each message is decoded
         once, whatever the number of streams; each stream has its own sequence notes."""
         credit = _Credit(MAX_UNHANDLED_BATCHES)
-        view = plain_view(sock)
+        view = sockets.plain_view(sock)
         while True:
             release = await credit.take()
             first = await sock.recv_multipart()
@@ -360,7 +358,7 @@ class ZmqBridge:
             trackers = streams()
             batches: list[list[Capture]] = [[] for _ in trackers]
             count = 0
-            waiting = queued_messages(view, MAX_BATCH - 1, started + DRAIN_SLICE_S)
+            waiting = sockets.queued_messages(view, MAX_BATCH - 1, started + DRAIN_SLICE_S)
             for frames in itertools.chain([first], waiting):
                 received = decode_received(frames, received_ms)
                 event, error, held = received.event, received.error, tuple(frames)
@@ -457,9 +455,9 @@ class ZmqBridge:
     async def _drain_stats(self, sock: zmq.asyncio.Socket) -> None:
         """Post only the newest snapshot of each batch; say once when one is malformed."""
         complained = False
-        view = plain_view(sock)
+        view = sockets.plain_view(sock)
         while True:
-            batch = [await sock.recv_multipart(), *queued_messages(view, MAX_BATCH - 1)]
+            batch = [await sock.recv_multipart(), *sockets.queued_messages(view, MAX_BATCH - 1)]
             for frames in reversed(batch):
                 try:
                     snapshot = decode_snapshot(frames)

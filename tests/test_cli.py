@@ -7,6 +7,7 @@ from click.testing import CliRunner
 
 from zmqtui.cli import COMMANDS, DEFAULT_COMMAND, main, route
 from zmqtui.commands._run import load_command_settings
+from zmqtui.commands.monitor import command as monitor
 from zmqtui.security import active_profile, read_public_key_file, use_profile, write_key_pair
 
 
@@ -15,6 +16,25 @@ def test_help_lists_every_command():
     assert result.exit_code == 0
     for name in COMMANDS:
         assert name in result.output
+
+
+def test_help_lists_the_monitors_options():
+    """Bare `zmqtui` is the monitor: its top-level help says what the monitor takes."""
+    result = CliRunner().invoke(main, ["--help"])
+    assert result.exit_code == 0
+    assert "zmqtui [PATH]" in result.output
+    options = [opt for param in monitor.params for opt in param.opts if opt.startswith("-")]
+    assert {
+        "--sub",
+        "--req",
+        "--stats",
+        "--control",
+        "--workers",
+        "--recursive",
+        "--config",
+    } <= set(options)
+    for option in options:
+        assert option in result.output
 
 
 def test_version():

@@ -26,6 +26,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "keygen": ("zmqtui.commands.keygen", "Make a CURVE key pair for secured endpoints."),
 }
 DEFAULT_COMMAND = "monitor"
+MONITOR_PATH_HELP = (
+    "Embedded: the directory to watch and serve [default: the current directory]. "
+    "Attached: the root for path completion in the requests pane."
+)
 
 
 class LazyGroup(click.Group):
@@ -39,6 +43,24 @@ class LazyGroup(click.Group):
             return None
         module = importlib.import_module(COMMANDS[cmd_name][0])
         return module.command
+
+    def format_usage(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        formatter.write_usage(ctx.command_path, "[PATH] [MONITOR OPTIONS]")
+        formatter.write_usage(ctx.command_path, "COMMAND [ARGS]...", prefix="   or: ")
+
+    def format_options(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """The monitor's options first: bare `zmqtui` is the monitor, and they are its."""
+        monitor = self.get_command(ctx, DEFAULT_COMMAND)
+        assert monitor is not None
+        monitor_ctx = click.Context(monitor, info_name=DEFAULT_COMMAND, parent=ctx)
+        rows = [("PATH", MONITOR_PATH_HELP)]
+        for param in monitor.params:
+            record = param.get_help_record(monitor_ctx)
+            if isinstance(param, click.Option) and record is not None:
+                rows.append(record)
+        with formatter.section("Monitor options (zmqtui [PATH] ...)"):
+            formatter.write_dl(rows)
+        super().format_options(ctx, formatter)
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         rows = [(name, help_text) for name, (_, help_text) in COMMANDS.items()]
@@ -62,5 +84,6 @@ def main() -> None:
     """Build and watch ZeroMQ microservices.
 
     Run bare, zmqtui starts an embedded stack on loopback (a watcher on the current
-    directory and a filer cluster serving it) and opens the monitor on it.
+    directory and a filer cluster serving it) and opens the monitor on it. Given an endpoint
+    (--sub, --req, --stats, --control) the monitor starts nothing and attaches to it.
     """

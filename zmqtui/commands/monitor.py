@@ -63,6 +63,7 @@ def attach_endpoints(
 @click.option("--control", metavar="ENDPOINT", help="Attach: steer the cluster here.")
 @click.option(
     "--workers",
+    metavar="N",
     type=click.IntRange(min=1, max=MAX_WORKERS),
     help="Worker processes of the embedded cluster [default: the cluster's, one per CPU].",
 )

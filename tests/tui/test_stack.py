@@ -5,6 +5,7 @@ from __future__ import annotations
 import fcntl
 import os
 import pty
+import shutil
 import signal
 import socket
 import struct
@@ -172,3 +173,59 @@ def test_ending_the_monitor_stops_the_embedded_stack(tmp_path: Path, ending: str
             if process.is_running():
                 process.kill()
         terminal.close()
+
+
+OWNER_SCRIPT = """
+import sys, time
+from pathlib import Path
+from zmqtui.services.stack import ClusterEndpoints, EmbeddedCluster
+root = Path(sys.argv[1])
+cluster = EmbeddedCluster(
+    root, ClusterEndpoints(*(f"ipc://{root}/{name}" for name in ("req", "stats", "ctl"))), workers=1
+)
+cluster.start()
+print(cluster.process.pid, cluster.log_path.parent, flush=True)
+time.sleep(120)
+"""
+
+
+def _running(process: psutil.Process) -> bool:
+    try:
+        return process.is_running() and process.status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
+
+
+@pytest.mark.integration
+def test_a_monitor_killed_outright_leaves_no_cluster_behind(tmp_path: Path) -> None:
+    """kill -9 of the process that started the embedded cluster: the cluster notices and stops
+    its workers, instead of holding the ports forever."""
+    owner = subprocess.Popen(
+        [sys.executable, "-c", OWNER_SCRIPT, str(tmp_path)],
+        stdout=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    family: list[psutil.Process] = []
+    try:
+        assert owner.stdout is not None
+        pid, log_dir = owner.stdout.readline().split()
+        cluster = psutil.Process(int(pid))
+        family.append(cluster)
+        family += wait_for_sync(cluster.children, timeout=30)  # its worker
+
+        os.kill(owner.pid, signal.SIGKILL)
+        owner.wait(timeout=5)
+        started = time.monotonic()
+        wait_for_sync(lambda: not any(_running(p) for p in family), timeout=10)
+        print(f"the cluster and its worker ended {time.monotonic() - started:.2f}s after kill -9")
+        assert not (tmp_path / "req").exists()  # the cluster's sockets are closed and removed
+    finally:
+        if owner.poll() is None:
+            owner.kill()
+            owner.wait()
+        for process in family:
+            if _running(process):
+                process.kill()
+        if "log_dir" in locals():
+            shutil.rmtree(log_dir, ignore_errors=True)

@@ -121,6 +121,13 @@ def _ms(name: str, default: float | int, help_text: str, minimum: int = 1):
     "Interval between stats snapshots (more are sent on every change).",
     10,
 )
+@click.option(
+    "--owner-pid",
+    type=click.IntRange(min=1),
+    metavar="PID",
+    help="Stop (workers included) when process PID ends; the monitor names itself, so a "
+    "monitor killed outright leaves no cluster behind.",
+)
 @insecure_option
 @config_option
 def command(
@@ -143,6 +150,7 @@ def command(
     min_uptime_ms: int,
     max_unstable: int,
     stats_interval_ms: int,
+    owner_pid: int | None,
     insecure: bool,
     config_file: str | None,
 ) -> None:
@@ -184,6 +192,7 @@ def command(
             ),
             stats_interval_ms=stats_interval_ms,
             config_file=Path(config_file) if config_file else None,
+            owner_pid=owner_pid,
         )
         await Cluster(config).run(on_bound=_announce)
 

@@ -2,7 +2,7 @@
 
 `Cluster.run` binds everything first (so a second cluster on the same endpoints fails before
 it touches anything), starts the broker's forwarding thread and the workers, then supervises
-until `stop()`, a `stop` command or cancellation. Its sockets:
+until `stop()`, a `stop` command, cancellation or the end of its owner process (`owner_pid`). Its sockets:
 
 - frontend ROUTER (`frontend`): clients, the book's requester included;
 - backend (`backend`): the workers, `ipc://` in a private 0700 runtime directory by default;
@@ -37,6 +37,7 @@ from zmqtui.protocol import ClusterSnapshot, now_ms
 from zmqtui.services import sockets
 from zmqtui.services.broker import DEFAULT_ROUTING, ROUTING_MODES, Broker, make_broker
 from zmqtui.services.control import MAX_WORKERS, ControlRequest, ControlServer
+from zmqtui.services.owner import Owner
 from zmqtui.services.sockets import EndpointError
 from zmqtui.services.supervisor import Slot, Supervisor, Timings
 from zmqtui.services.worker import decode_heartbeat, heartbeat_endpoint_for
@@ -78,6 +79,9 @@ class ClusterConfig:
     config_file: Path | None = None
     """The settings file the cluster was given (`--config`): its workers read it too, for the
     CURVE keys. Without one they read `$ZMQTUI_CONFIG` or the user's file, as the cluster did."""
+    owner_pid: int | None = None
+    """A process to live for (the monitor that started the cluster): when it is gone, the
+    cluster stops as on SIGTERM, its workers with it."""
 
 
 def local_endpoint(endpoint: str) -> str:
@@ -143,6 +147,9 @@ class Cluster:
                 asyncio.create_task(self._supervise(), name="supervise"),
                 asyncio.create_task(control.run(), name="control"),
             ]
+            if self.config.owner_pid is not None:
+                owner = Owner(self.config.owner_pid)
+                tasks.append(asyncio.create_task(owner.gone(), name="owner"))
             done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
             for task in done:
                 task.result()  # a loop that ended on an error raises it here

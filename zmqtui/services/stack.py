@@ -4,12 +4,15 @@ The cluster runs as a child process (`python -m zmqtui cluster ...`) so its work
 processes, like in production, and a crash of one never touches the monitor. Its output goes to
 a log file in a private temp directory, which also holds the cluster's `ipc://` backend; the
 directory is removed on stop, so nothing is left behind. Stopping sends SIGTERM, waits, then
-SIGKILLs the cluster and any of its descendants still alive, each by PID.
+SIGKILLs the cluster and any of its descendants still alive, each by PID. A monitor that dies
+without stopping it (`kill -9`, the OOM killer) is noticed by the cluster itself
+(`--owner-pid`), which then stops its workers and exits.
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
 import shutil
 import signal
 import socket
@@ -129,6 +132,8 @@ class EmbeddedCluster:
             self.endpoints.control,
             "--backend",
             self.backend,
+            "--owner-pid",  # however the monitor ends, the cluster does not outlive it
+            str(os.getpid()),
         ]
         if self.workers is not None:
             args += ["--workers", str(self.workers)]

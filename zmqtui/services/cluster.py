@@ -2,7 +2,8 @@
 
 `Cluster.run` binds everything first (so a second cluster on the same endpoints fails before
 it touches anything), starts the broker's forwarding thread and the workers, then supervises
-until `stop()`, a `stop` command, cancellation or the end of its owner process (`owner_pid`). Its sockets:
+until `stop()`, a `stop` command, cancellation or the end of its owner process (`owner_pid`).
+Its sockets:
 
 - frontend ROUTER (`frontend`): clients, the book's requester included;
 - backend (`backend`): the workers, `ipc://` in a private 0700 runtime directory by default;

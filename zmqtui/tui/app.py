@@ -19,10 +19,12 @@ from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
+from textual.notifications import SeverityLevel
 from textual.screen import Screen
 from textual.widget import Widget
 from textual.widgets import Input, Static
 
+from zmqtui.text import MULTI_LINE, printable
 from zmqtui.tui.bridge import SOCKET_NAMES, Backend
 from zmqtui.tui.messages import (
     BackendProblem,
@@ -224,7 +226,8 @@ class ZmqtuiApp(App[None]):
 
     def mode_description(self) -> str:
         if self.backend.embedded:
-            return f"embedded stack on {Path(self.backend.watch_path or '.').resolve()}"
+            root = Path(self.backend.watch_path or ".").resolve()
+            return f"embedded stack on {printable(str(root))}"
         return "attached (nothing started)"
 
     def on_mount(self) -> None:
@@ -237,6 +240,27 @@ class ZmqtuiApp(App[None]):
 
     async def on_unmount(self) -> None:
         await self.backend.stop()
+
+    def notify(
+        self,
+        message: str,
+        *,
+        title: str = "",
+        severity: SeverityLevel = "information",
+        timeout: float | None = None,
+        markup: bool = False,
+    ) -> None:
+        """Show a notification as plain text, whoever asks: most carry text from a peer (a
+        control reply, a decoder's complaint about a message), which must never be parsed as
+        markup nor reach the terminal as control characters. `markup` is ignored (Textual's
+        `Widget.notify` passes True)."""
+        super().notify(
+            printable(message, keep=MULTI_LINE),
+            title=printable(title),
+            severity=severity,
+            timeout=timeout,
+            markup=False,
+        )
 
     def frame(self, name: str) -> PaneFrame:
         return self.query_one(f"#{name}-frame", PaneFrame)
@@ -342,7 +366,7 @@ class ZmqtuiApp(App[None]):
     def _show_connection(self, pane: str, socket: str, state: str, detail: str) -> None:
         endpoint = self.connection_endpoints.get(socket)
         frame = self.frame(pane)
-        frame.border_subtitle = f"{endpoint} · {state}" if endpoint else state
+        frame.border_subtitle = Text(printable(f"{endpoint} · {state}" if endpoint else state))
         frame.show_state_class(state_class(state))
         if state == "off":
             reason = f"no {ENDPOINT_OPTIONS[socket]} endpoint given: nothing to show here"

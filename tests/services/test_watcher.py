@@ -328,6 +328,26 @@ class TestDirectory:
         assert len(created) == len(set(created)), created  # each once
         assert recursive or str(watched / "sub" / "deep.txt") not in created
 
+    async def test_every_file_of_a_removed_directory_is_published_deleted(
+        self, start, tmp_path, monkeypatch
+    ):
+        monkeypatch.setattr(watcher, "REARM_INTERVAL_S", 0.01)  # looks while events still queue
+        watched = tmp_path / "watched"
+        watched.mkdir()
+        names = [f"f{i:04}" for i in range(3000)]
+        touch = await asyncio.create_subprocess_exec("touch", *names, cwd=watched)
+        assert await touch.wait() == 0
+        publisher = await start([watched])
+        deleted: set[str] = set()
+        publisher.add_listener(
+            lambda e: e.event == "deleted" and deleted.add(os.path.relpath(e.file, watched))
+        )
+        remove = await asyncio.create_subprocess_exec("rm", "-rf", str(watched))
+        assert await remove.wait() == 0  # faster than the events come through: they queue up
+        await wait_for(lambda: "." in deleted, timeout=20)
+        missing = {".", *names} - deleted
+        assert not missing, f"{len(missing)} deletions not published, e.g. {sorted(missing)[:3]}"
+
 
 class TestRobustness:
     async def test_failure_handling_an_event_is_logged_and_watching_goes_on(

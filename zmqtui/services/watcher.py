@@ -4,7 +4,9 @@ The book's `fs.watch` loses a file the first time an editor saves it by renaming
 over it, and dies with its directory. Here a watched file is followed through its parent
 directory (filtered by name), so atomic saves, backup-rename saves and delete-then-recreate all
 keep being seen; a watched directory that disappears is re-armed when it comes back (its
-existence is polled) and what it holds by then is published as created. Paths given that
+existence is polled) and what it holds by then is published as created; one removed with
+everything in it (`rm -rf`) has each entry's deletion published, its watch kept until it has
+delivered them. Paths given that
 overlap (a file and its directory, a directory inside a recursively watched one, one path under
 two spellings) share one watch, and each change is published once, under the most specific
 path given. watchdog runs handlers on its observer thread: ours only hand each event to the
@@ -48,6 +50,9 @@ POLL_INTERVAL_S = 0.5
 """How often files are compared when the operating system cannot report changes."""
 REARM_INTERVAL_S = 0.25
 """How often a watched directory's existence (and identity) is checked, to re-arm its watch."""
+DRAIN_QUIET_S = 1.0
+"""A watch whose directory went away without the watch saying so yet (it is still delivering
+what happened before) is kept until it has been quiet this long."""
 
 _KINDS = {
     "created": "created",
@@ -145,6 +150,10 @@ class _WatchedDir:
     """Whether the directory existed at the last check; None before the first."""
     failure: str | None = None
     """Why the last attempt to set the watch failed, so each reason is logged once."""
+    last_heard: float = 0.0
+    """Loop time of the last event from the current watch, or of finding its directory gone."""
+    draining: bool = False
+    """The directory is gone or replaced while its watch still delivers earlier events."""
     roots: list[_Target] = field(default_factory=list)
     """Targets that are this directory itself, unless the watch of a directory they are in
     reports their disappearance and return already."""
@@ -340,12 +349,31 @@ class ChangePublisher:
             identity = (info.st_dev, info.st_ino) if stat.S_ISDIR(info.st_mode) else None
         except OSError:
             identity = None
-        if watched.watch is not None and not watched.lost and identity == watched.identity:
+        if (
+            watched.watch is not None
+            and not watched.lost
+            and (identity == watched.identity or not self._drained(watched))
+        ):
             return
         self._disarm(watched)
         if identity is not None:
             self._arm(watched, identity)
         self._note_presence(watched, watched.watch is not None)
+
+    def _drained(self, watched: _WatchedDir) -> bool:
+        """Whether the watch of a directory found gone or replaced has delivered all it holds.
+
+        `rm -rf` empties a directory faster than its events come through watchdog's queues;
+        unscheduling the watch then would drop the queued ones. inotify's last event for a
+        watch is its directory's deletion, which marks the watch `lost`; a directory moved
+        away says nothing, so a watch quiet for `DRAIN_QUIET_S` counts as drained too.
+        """
+        assert self._loop is not None
+        now = self._loop.time()
+        if not watched.draining:
+            watched.draining = True
+            watched.last_heard = now
+        return now - watched.last_heard >= DRAIN_QUIET_S
 
     def _arm(self, watched: _WatchedDir, identity: tuple[int, int]) -> None:
         assert self._observer is not None and self._loop is not None
@@ -371,6 +399,7 @@ class ChangePublisher:
                 self._observer.unschedule(watched.watch)
         watched.watch = None
         watched.identity = None
+        watched.draining = False
 
     def _note_presence(self, watched: _WatchedDir, present: bool) -> None:
         """Publish a watched directory's disappearance and return (not its initial state).
@@ -407,6 +436,7 @@ class ChangePublisher:
         """On the loop: turn one watchdog event into events to publish."""
         if self._sock is None or generation != watched.generation:
             return  # arrived while shutting down, or from a watch replaced since
+        watched.last_heard = asyncio.get_running_loop().time()
         try:
             self._translate(watched, event)
         except Exception:

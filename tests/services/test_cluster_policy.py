@@ -132,6 +132,41 @@ async def test_control_server_answers_everything_and_runs_a_retried_command_once
         server.close()
 
 
+async def test_control_server_refuses_a_reused_id_with_another_command(
+    actx: zmq.asyncio.Context, ipc_endpoint
+):
+    ran: list[ControlRequest] = []
+
+    async def handler(request: ControlRequest) -> dict:
+        ran.append(request)
+        return {"ok": True, "message": f"did {request.cmd}"}
+
+    async def ask(**command) -> dict:
+        sock = actx.socket(zmq.REQ)
+        try:
+            sock.connect(server.endpoint)
+            await sock.send(json.dumps(command).encode())
+            assert await sock.poll(5000), "no reply"
+            return json.loads(await sock.recv())
+        finally:
+            sock.close(linger=0)
+
+    server = ControlServer(actx, ipc_endpoint("ctl"), handler)
+    serving = asyncio.create_task(server.run())
+    try:
+        assert (await ask(cmd="list", id="x1"))["message"] == "did list"
+        refused = await ask(cmd="scale", n=3, id="x1")
+        assert refused["ok"] is False and refused["id"] == "x1"
+        assert "x1" in refused["error"] and "another command" in refused["error"]
+        assert (await ask(cmd="scale", n=2, id="x2"))["ok"]
+        assert (await ask(cmd="scale", n=4, id="x2"))["ok"] is False  # the arguments count too
+        assert (await ask(cmd="list", id="x1"))["message"] == "did list"  # a true retry
+        assert [(r.cmd, r.n) for r in ran] == [("list", None), ("scale", 2)]
+    finally:
+        serving.cancel()
+        server.close()
+
+
 async def test_control_server_outlives_a_message_without_envelope(
     actx: zmq.asyncio.Context, ipc_endpoint
 ):

@@ -3,8 +3,9 @@
 A request is `{"cmd": CMD, "n"?: int, "pid"?: int, "id"?: str}` with CMD one of `COMMANDS`;
 the reply is `{"ok": true, "message": TEXT, ...}` or `{"ok": false, "error": TEXT}`, echoing the
 request's `id`. A client that gets no reply retries with a fresh socket (Lazy Pirate); the
-server answers a repeated `id` from its memory instead of running the command twice, so a
-retried `add` adds one worker, not two.
+server answers a repeated command with a repeated `id` from its memory instead of running it
+twice, so a retried `add` adds one worker, not two. An `id` repeated with another command is
+refused: answering it from memory would report a command that never ran.
 """
 
 from __future__ import annotations
@@ -111,7 +112,8 @@ class ControlServer:
         public: bool = False,
     ) -> None:
         self._handler = handler
-        self._replies: OrderedDict[str, bytes] = OrderedDict()
+        self._replies: OrderedDict[str, tuple[ControlRequest, bytes]] = OrderedDict()
+        """The latest replies by request id, each with the command it answered."""
         self._sock = ctx.socket(zmq.ROUTER)
         sockets.configure(self._sock)
         try:
@@ -137,7 +139,17 @@ class ControlServer:
         except BadCommand as exc:
             return encode_json({"ok": False, "error": str(exc)})
         if request.id is not None and request.id in self._replies:
-            return self._replies[request.id]
+            answered, raw = self._replies[request.id]
+            if answered == request:
+                return raw
+            return encode_json(
+                {
+                    "ok": False,
+                    "error": f"id {request.id!r} was already used for another command "
+                    f"({answered.cmd!r}); send each command with its own id",
+                    "id": request.id,
+                }
+            )
         try:
             reply = await self._handler(request)
         except Exception as exc:
@@ -147,7 +159,7 @@ class ControlServer:
             reply = {**reply, "id": request.id}
         raw = encode_json(reply)
         if request.id is not None:
-            self._replies[request.id] = raw
+            self._replies[request.id] = (request, raw)
             while len(self._replies) > _REMEMBERED_REPLIES:
                 self._replies.popitem(last=False)
         return raw

@@ -71,6 +71,8 @@ HEADLESS = [
     "zmqtui",
     "zmqtui.protocol",
     "zmqtui.config",
+    "zmqtui.format",
+    "zmqtui.text",
     "zmqtui.cli",
     "zmqtui.services",
     *modules_in("services"),

@@ -12,7 +12,7 @@ from textual.widgets import Footer, Sparkline, Static
 from textual.widgets._footer import FooterKey
 
 from zmqtui.protocol import WORKER_STATES, ClusterSnapshot, WorkerStats
-from zmqtui.tui.panes.workers import SCALE_PATIENCE_MS, WorkersPane, format_bytes, format_uptime
+from zmqtui.tui.panes.workers import SCALE_PATIENCE_MS, WorkersPane
 from zmqtui.tui.widgets.table import Column, LiveTable
 from zmqtui.tui.widgets.workers_rates import RateTracker
 
@@ -75,26 +75,6 @@ def posted(messages: list[Message], kind: type[Message]) -> list[Message]:
 
 def cells(pane: WorkersPane, slot: int) -> list[str]:
     return [cell.plain for cell in pane.table.get_row(slot)]
-
-
-class TestFormatting:
-    def test_uptime_like_htop(self):
-        assert [format_uptime(ms) for ms in (0, 42_000, 185_000, 7_620_000, 356_400_000)] == [
-            "0s",
-            "42s",
-            "3m05s",
-            "2h07m",
-            "4d03h",
-        ]
-        assert format_uptime(None) == "—"
-
-    def test_bytes_fit_their_column(self):
-        assert [format_bytes(n) for n in (512, 12_595, 123 * 1024**2, 3 * 1024**3)] == [
-            "512B",
-            "12.3K",
-            "123M",
-            "3.0G",
-        ]
 
 
 class TestRateTracker:

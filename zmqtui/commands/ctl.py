@@ -13,6 +13,7 @@ import zmq.asyncio
 
 from zmqtui.commands._run import config_option, load_command_settings
 from zmqtui.config import ConfigError
+from zmqtui.format import format_bytes, format_duration
 from zmqtui.services.control import COMMANDS, ControlError, send_command
 
 _NEEDS = {"scale": "N", "restart": "PID", "kill": "PID"}
@@ -134,7 +135,7 @@ def format_workers(reply: dict[str, Any], now_ms: int | None = None) -> str:
                 _text(worker.get("errors")),
                 _text(worker.get("restarts")),
                 _text(worker.get("crashes")),
-                _duration((now_ms - started) / 1000) if started and live else "-",
+                format_duration((now_ms - started) / 1000) if started and live else "-",
                 _unit(worker.get("latency_ms"), "ms"),
                 _unit(worker.get("cpu_percent"), ""),
                 _size(worker.get("memory_bytes")),
@@ -158,15 +159,4 @@ def _unit(value: float | None, unit: str) -> str:
 
 
 def _size(value: int | None) -> str:
-    if value is None:
-        return "-"
-    return f"{value / (1024 * 1024):.1f}M"
-
-
-def _duration(seconds: float) -> str:
-    seconds = max(0, int(seconds))
-    if seconds < 60:
-        return f"{seconds}s"
-    if seconds < 3600:
-        return f"{seconds // 60}m{seconds % 60:02d}s"
-    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+    return "-" if value is None else format_bytes(value)

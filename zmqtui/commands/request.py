@@ -7,12 +7,12 @@ Exit codes: 0 every request got a file; 1 an error reply (or an answer that is n
 from __future__ import annotations
 
 import json
-from datetime import datetime
 
 import click
 import zmq.asyncio
 
 from zmqtui.commands._run import config_option, load_command_settings, run_service
+from zmqtui.format import date_time, plural
 from zmqtui.protocol import ErrorReply, FileReply
 from zmqtui.services.requester import (
     MAX_REPLY_BYTES,
@@ -170,7 +170,7 @@ def report(result: RequestResult, endpoint: str, timeout_ms: int, as_json: bool)
         click.echo(result.raw.decode("utf-8", "replace"))
     elif isinstance(reply, FileReply):
         click.echo(
-            f"Received response from pid {reply.pid} at {format_ms(reply.timestamp)}"
+            f"Received response from pid {reply.pid} at {date_time(reply.timestamp)}"
             f" ({result.latency_ms:.1f} ms, {plural(result.tries, 'try', 'tries')})"
         )
         content = printable(reply.content, keep=MULTI_LINE)
@@ -216,16 +216,3 @@ def summary_exit_code(summary: LoadSummary) -> int:
     if summary.errors_by_code or summary.malformed:
         return EXIT_ERROR_REPLY
     return EXIT_OK
-
-
-def format_ms(timestamp_ms: int) -> str:
-    """Milliseconds since the epoch as local time, to the millisecond."""
-    try:
-        moment = datetime.fromtimestamp(timestamp_ms / 1000)
-    except (OverflowError, OSError, ValueError):
-        return str(timestamp_ms)
-    return moment.isoformat(sep=" ", timespec="milliseconds")
-
-
-def plural(n: int, one: str, many: str) -> str:
-    return f"{n} {one if n == 1 else many}"

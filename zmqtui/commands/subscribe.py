@@ -7,12 +7,12 @@ import json
 import os
 import sys
 from collections.abc import Sequence
-from datetime import datetime
 
 import click
 import zmq.asyncio
 
 from zmqtui.commands._run import config_option, load_command_settings, run_service
+from zmqtui.format import js_date
 from zmqtui.protocol import ChangeEvent
 from zmqtui.services.subscriber import (
     Received,
@@ -104,12 +104,3 @@ def human_line(event: ChangeEvent) -> str:
 def json_line(event: ChangeEvent) -> str:
     """The event as it was published, as one line of JSON."""
     return json.dumps(event.to_wire(), ensure_ascii=False, separators=(",", ":"))
-
-
-def js_date(ms: int) -> str:
-    """Local time like JavaScript's `new Date(ms).toString()`, with the short zone name."""
-    try:
-        local = datetime.fromtimestamp(ms / 1000).astimezone()
-    except (OverflowError, ValueError, OSError):
-        return f"{ms} ms after the epoch"
-    return local.strftime("%a %b %d %Y %H:%M:%S GMT%z (%Z)")

@@ -19,14 +19,13 @@ from textual.containers import Vertical
 from textual.message import Message
 from textual.widgets import Input
 
+from zmqtui.format import clock_time, format_rate
 from zmqtui.protocol import ChangeEvent
 from zmqtui.text import printable
 from zmqtui.tui.messages import Capture
 from zmqtui.tui.widgets.feed import (
     MAX_SHOWN_CHARS,
     RateMeter,
-    clock_time,
-    format_rate,
     printable_frame,
     printable_frames,
 )

@@ -24,6 +24,7 @@ from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.widgets import Input
 
+from zmqtui.format import clock_time, format_rate, plural
 from zmqtui.protocol import encode_json
 from zmqtui.text import printable
 from zmqtui.tui.messages import Capture
@@ -31,8 +32,6 @@ from zmqtui.tui.widgets.detail_view import DetailView
 from zmqtui.tui.widgets.feed import (
     MAX_SHOWN_CHARS,
     RateMeter,
-    clock_time,
-    format_rate,
     printable_frame,
     printable_frames,
 )
@@ -51,10 +50,6 @@ def parse_prefixes(line: str) -> tuple[str, ...]:
     """Comma-separated prefixes as typed; nothing typed means everything (`""`)."""
     prefixes = tuple(dict.fromkeys(p.strip() for p in line.split(",") if p.strip()))
     return prefixes or ("",)
-
-
-def plural(count: int, noun: str) -> str:
-    return f"{count:,} {noun}" + ("" if count == 1 else "s")
 
 
 def describe_prefixes(prefixes: tuple[str, ...]) -> str:

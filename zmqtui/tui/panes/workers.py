@@ -20,9 +20,9 @@ from textual.message import Message
 from textual.widget import Widget
 from textual.widgets import Sparkline, Static
 
+from zmqtui.format import NO_VALUE, format_bytes, format_duration, format_rate
 from zmqtui.protocol import WORKER_STATES, ClusterSnapshot, WorkerStats
 from zmqtui.text import printable
-from zmqtui.tui.widgets.feed import format_rate
 from zmqtui.tui.widgets.table import Column, LiveTable, component_style
 from zmqtui.tui.widgets.workers_rates import RateTracker
 
@@ -41,44 +41,12 @@ COLUMNS = (
 )
 """Fixed widths keep the columns from jumping as values change, as in htop."""
 
-NO_VALUE = "—"
 SCALE_PATIENCE_MS = 5000
 """How long (cluster time) a scale request may go unapplied before presses count from the
 workers the cluster reports again (it may have refused)."""
 
 LIVE_STATES = frozenset({"starting", "ready", "busy", "stale"})
 """States in which a slot has a running process with an uptime."""
-
-
-def format_uptime(ms: int | None) -> str:
-    """A duration the way htop shows it: 42s, 3m05s, 2h07m, 4d03h."""
-    if ms is None or ms < 0:
-        return NO_VALUE
-    seconds = ms // 1000
-    minutes, seconds = divmod(seconds, 60)
-    hours, minutes = divmod(minutes, 60)
-    days, hours = divmod(hours, 24)
-    if days:
-        return f"{days}d{hours:02d}h"
-    if hours:
-        return f"{hours}h{minutes:02d}m"
-    if minutes:
-        return f"{minutes}m{seconds:02d}s"
-    return f"{seconds}s"
-
-
-def format_bytes(size: float | None) -> str:
-    """A byte count in binary units, in at most 6 cells: 512B, 12.3K, 118M, 1.2G."""
-    if size is None:
-        return NO_VALUE
-    unit = "B"
-    for bigger in "KMG":
-        if size < 1024:
-            break
-        size, unit = size / 1024, bigger
-    if unit == "B":
-        return f"{size:.0f}B"
-    return f"{size:.1f}{unit}" if size < 100 else f"{size:.0f}{unit}"
 
 
 def _format_number(value: float | None) -> str:
@@ -257,7 +225,9 @@ class WorkersPane(Widget):
         state = worker.state
         state_style = self._style(state) if state in WORKER_STATES else ""
         started = worker.started
-        uptime = now_ms - started if started is not None and state in LIVE_STATES else None
+        uptime_s = (
+            (now_ms - started) / 1000 if started is not None and state in LIVE_STATES else None
+        )
         return [
             str(worker.slot),
             NO_VALUE if worker.pid is None else str(worker.pid),
@@ -266,7 +236,7 @@ class WorkersPane(Widget):
             format_rate(self._rates.rate(worker.slot), unit=""),
             Text(str(worker.errors), style=self._style("bad") if worker.errors else ""),
             Text(str(worker.restarts), style=self._style("starting") if worker.restarts else ""),
-            format_uptime(uptime),
+            format_duration(uptime_s),
             _format_number(worker.cpu_percent),
             format_bytes(worker.memory_bytes),
             _format_number(worker.latency_ms),

@@ -14,6 +14,7 @@ from rich.style import Style
 from rich.syntax import Syntax
 from rich.text import Text
 
+from zmqtui.format import plural
 from zmqtui.protocol import ErrorReply, FileReply
 from zmqtui.text import MULTI_LINE, printable
 
@@ -32,10 +33,6 @@ def lexer_for(path: str) -> str:
     """The Pygments lexer for a path's file name ("text" when unknown)."""
     lexer = Syntax.guess_lexer(path)
     return "text" if lexer == "default" else lexer
-
-
-def plural(count: int, word: str, words: str | None = None) -> str:
-    return f"{count:,} {word if count == 1 else (words or word + 's')}"
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,8 +1,7 @@
-"""Helpers for showing message feeds: payloads made safe, clock times, and rates."""
+"""Helpers for showing message feeds: payloads made safe, and rates measured."""
 
 from __future__ import annotations
 
-import time
 from collections import deque
 from collections.abc import Sequence
 
@@ -30,15 +29,6 @@ def printable_frames(frames: Sequence[bytes], limit: int | None = MAX_SHOWN_CHAR
     return " │ ".join(printable_frame(frame, limit) for frame in frames)
 
 
-def clock_time(ms: int) -> str:
-    """Local wall-clock time of a millisecond timestamp: `HH:MM:SS.mmm`."""
-    seconds, millis = divmod(int(ms), 1000)
-    try:
-        return time.strftime("%H:%M:%S", time.localtime(seconds)) + f".{millis:03d}"
-    except (OverflowError, OSError, ValueError):
-        return "??:??:??.???"
-
-
 class RateMeter:
     """Messages per second over the last `window_s` seconds, from (time, total) samples."""
 
@@ -61,18 +51,3 @@ class RateMeter:
         if t1 - t0 <= 0:
             return None
         return (n1 - n0) / (t1 - t0)
-
-
-def format_rate(rate: float | None, unit: str = "/s") -> str:
-    """A rate then `unit`: `12.3`, `999.9`, `1.2k`, `123k` (five characters at most below a
-    million a second), or `—` when unknown.
-
-    The feeds say `12.3/s`; a column already headed req/s passes `unit=""`.
-    """
-    if rate is None:
-        return f"—{unit}"
-    if rate < 999.95:
-        return f"{rate:.1f}{unit}"
-    if rate < 9_950:
-        return f"{rate / 1000:.1f}k{unit}"
-    return f"{rate / 1000:.0f}k{unit}"

@@ -167,7 +167,7 @@ class TestTable:
             pane.update_snapshot(snapshot(many))
             pane.table.focus()
             await pilot.pause()
-            pane.table.move_cursor_to_key(30)
+            pane.table.move_cursor(30)  # slot 30's row
             await pilot.pause()
             scroll_y = pane.table.scroll_y
             assert scroll_y > 0

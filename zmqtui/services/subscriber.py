@@ -1,9 +1,8 @@
 """Receive change events from a publisher (zmq-watcher-sub.js), in batches, never crashing.
 
 `iter_event_batches` owns one SUB socket and yields lists of `Received`: the raw frames, the
-decoded event or the reason it could not be decoded. `EventSubscription` holds the prefixes and
-may be changed while the generator runs. `SequenceTracker` turns the `seq` and `publisher`
-fields into notes about missed events and new or restarted publishers.
+decoded event or the reason it could not be decoded. `SequenceTracker` turns the `seq` and
+`publisher` fields into notes about missed events and new or restarted publishers.
 
 Prefixes: ZeroMQ filters on the first bytes of the message, and the message is JSON that
 starts `{"type":"changed","file":"` (ours and the book's alike). So a prefix is read as:
@@ -79,54 +78,10 @@ def describe_raw(frames: list[bytes], limit: int = 200) -> str:
     return " | ".join(parts) if parts else "(no frames)"
 
 
-class EventSubscription:
-    """The prefixes a SUB socket is subscribed to; change them while events are flowing.
-
-    Pass it as `prefixes` to `iter_event_batches`; `subscribe` and `unsubscribe` take effect on
-    the live socket at once (call them from the loop that runs the generator). A publisher may
-    send a few messages under the old filters before it sees the change.
-    """
-
-    def __init__(self, prefixes: Iterable[Prefix] = ("",)) -> None:
-        self._topics: list[bytes] = []
-        self._socket: zmq.Socket | None = None
-        for prefix in prefixes:
-            self.subscribe(prefix)
-
-    @property
-    def topics(self) -> list[bytes]:
-        """The subscribed filters as ZeroMQ sees them."""
-        return list(self._topics)
-
-    def subscribe(self, prefix: Prefix) -> None:
-        """Also receive messages matching `prefix` (subscribing twice is harmless)."""
-        topic = topic_for(prefix)
-        if topic in self._topics:
-            return
-        self._topics.append(topic)
-        if self._socket is not None:
-            self._socket.subscribe(topic)
-
-    def unsubscribe(self, prefix: Prefix) -> None:
-        """Stop receiving messages that only `prefix` matched."""
-        topic = topic_for(prefix)
-        if topic not in self._topics:
-            return
-        self._topics.remove(topic)
-        if self._socket is not None:
-            self._socket.unsubscribe(topic)
-
-    def _attach(self, sock: zmq.Socket | None) -> None:
-        self._socket = sock
-        if sock is not None:
-            for topic in self._topics:
-                sock.subscribe(topic)
-
-
 async def iter_event_batches(
     ctx: zmq.asyncio.Context,
     endpoint: str,
-    prefixes: Iterable[Prefix] | EventSubscription = ("",),
+    prefixes: Iterable[Prefix] = ("",),
     max_batch: int = MAX_BATCH,
 ) -> AsyncIterator[list[Received]]:
     """Connect a SUB socket and yield what arrives, up to `max_batch` messages at a time.
@@ -134,14 +89,12 @@ async def iter_event_batches(
     Waits as long as it takes for the next message (a publisher may be quiet for hours, and
     ZeroMQ reconnects on its own); stop it by cancelling the task that iterates it.
     """
-    subscription = (
-        prefixes if isinstance(prefixes, EventSubscription) else EventSubscription(prefixes)
-    )
     sock = ctx.socket(zmq.SUB)
     try:
         sockets.configure(sock)
         sockets.connect(sock, endpoint)
-        subscription._attach(sock)
+        for topic in dict.fromkeys(topic_for(prefix) for prefix in prefixes):
+            sock.subscribe(topic)
         view = sockets.plain_view(sock)
         while True:
             batch = [decode_received(await sock.recv_multipart())]
@@ -149,7 +102,6 @@ async def iter_event_batches(
             yield batch
             await asyncio.sleep(0)  # an awaited recv on a ready socket may not yield
     finally:
-        subscription._attach(None)
         sock.close(linger=0)
 
 

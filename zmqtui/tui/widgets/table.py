@@ -76,7 +76,6 @@ class LiveTable(ScrollView, can_focus=True):
         Binding("pagedown", "page_down", "Page down", show=False),
         Binding("home", "first", "First row", show=False),
         Binding("end", "last", "Last row", show=False),
-        Binding("enter", "select", "Select", show=False),
     ]
 
     COMPONENT_CLASSES: ClassVar[set[str]] = {"live-table--header", "live-table--cursor"}
@@ -110,17 +109,6 @@ class LiveTable(ScrollView, can_focus=True):
 
         live_table: LiveTable
         key: Hashable | None
-
-        @property
-        def control(self) -> LiveTable:
-            return self.live_table
-
-    @dataclass
-    class RowSelected(Message):
-        """Enter was pressed (or the cursor row clicked) on the row with `key`."""
-
-        live_table: LiveTable
-        key: Hashable
 
         @property
         def control(self) -> LiveTable:
@@ -230,11 +218,6 @@ class LiveTable(ScrollView, can_focus=True):
         self._scroll_cursor_into_view()
         self.post_message(self.RowHighlighted(self, self.cursor_key))
 
-    def move_cursor_to_key(self, key: Hashable) -> None:
-        """Put the cursor on the row with `key`, if there is one."""
-        if key in self._index:
-            self.move_cursor(self._index[key])
-
     # --- keys and mouse ------------------------------------------------------------------
 
     @property
@@ -259,20 +242,13 @@ class LiveTable(ScrollView, can_focus=True):
     def action_last(self) -> None:
         self.move_cursor(len(self._keys) - 1)
 
-    def action_select(self) -> None:
-        if self._keys:
-            self.post_message(self.RowSelected(self, self._keys[self._cursor]))
-
     def _on_click(self, event: events.Click) -> None:
         offset = event.get_content_offset(self)
         if offset is None or offset.y == 0:
             return
         row = round(self.scroll_offset.y) + offset.y - 1
         if 0 <= row < len(self._keys):
-            if row == self._cursor:
-                self.action_select()
-            else:
-                self.move_cursor(row)
+            self.move_cursor(row)
 
     def _scroll_cursor_into_view(self) -> None:
         top = round(self.scroll_offset.y)

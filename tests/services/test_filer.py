@@ -41,7 +41,7 @@ def rules(tree: Path) -> FileRules:
 
 
 def ask(rules: FileRules, path: object, **extra: object) -> FileReply | ErrorReply:
-    raw = rules.answer([json.dumps({"path": path, **extra}).encode()])
+    raw = rules.respond([json.dumps({"path": path, **extra}).encode()]).encode()
     return decode_reply([raw])
 
 
@@ -60,7 +60,7 @@ class TestServed:
         assert reply.timestamp > 0
 
     def test_book_request_gets_book_reply(self, rules: FileRules):
-        wire = json.loads(rules.answer([b'{"path": "target.txt"}']))
+        wire = json.loads(rules.respond([b'{"path": "target.txt"}']).encode())
         assert set(wire) == {"content", "timestamp", "pid"}
 
     def test_nested_utf8_and_id_echoed(self, rules: FileRules):
@@ -422,11 +422,13 @@ class TestBadRequests:
         ],
     )
     def test_code(self, rules: FileRules, frames: list[bytes], code: str):
-        assert_error(decode_reply([rules.answer(frames)]), code)
+        assert_error(decode_reply([rules.respond(frames).encode()]), code)
 
     def test_id_echoed_with_extra_frames(self, rules: FileRules):
         for first in (b'{"path": "target.txt", "id": "e"}', b'{"path": 1, "id": "e"}'):
-            reply = assert_error(decode_reply([rules.answer([first, b"x"])]), "BAD_REQUEST")
+            reply = assert_error(
+                decode_reply([rules.respond([first, b"x"]).encode()]), "BAD_REQUEST"
+            )
             assert reply.id == "e"
 
     def test_id_echoed_when_path_is_bad(self, rules: FileRules):
@@ -445,14 +447,18 @@ class TestBadRequests:
     @settings(max_examples=200, deadline=None)
     @given(frames=st.lists(st.binary(max_size=64), max_size=3))
     def test_any_frames_get_exactly_one_reply(self, hyp_root: Path, frames: list[bytes]):
-        reply = decode_reply([FileRules(hyp_root).answer(frames)])
+        reply = decode_reply([FileRules(hyp_root).respond(frames).encode()])
         assert isinstance(reply, ErrorReply)
         assert reply.code in ("BAD_JSON", "BAD_REQUEST", "NOT_FOUND", "NOT_A_FILE", "OUTSIDE_ROOT")
 
     @settings(max_examples=200, deadline=None)
     @given(path=st.text(max_size=80), request_id=st.none() | st.text(max_size=10))
     def test_any_path_gets_exactly_one_reply(self, hyp_root: Path, path: str, request_id):
-        raw = FileRules(hyp_root).answer([json.dumps({"path": path, "id": request_id}).encode()])
+        raw = (
+            FileRules(hyp_root)
+            .respond([json.dumps({"path": path, "id": request_id}).encode()])
+            .encode()
+        )
         reply = decode_reply([raw])
         assert isinstance(reply, ErrorReply)
         assert reply.code != "INTERNAL"

@@ -17,7 +17,7 @@ from conftest import wait_for_sync
 from zmqtui.commands.worker import command as worker_command
 from zmqtui.config import ConfigError
 from zmqtui.protocol import ErrorReply, FileReply, decode_reply
-from zmqtui.services.broker import MAX_CREDIT, make_broker
+from zmqtui.services.broker import DRAIN, MAX_CREDIT, make_broker
 from zmqtui.services.worker import (
     READY,
     CounterFile,
@@ -164,6 +164,21 @@ def test_a_stopped_worker_answers_what_it_holds_before_it_leaves(ctx, ipc_endpoi
     replies = [backend.reply() for _ in range(held)]
     assert sorted(r[2] for r in replies) == sorted(b"c%d" % n for n in range(held))
     assert backend.beat(final=True).counters.requests == held
+
+
+def test_a_drained_worker_answers_what_it_holds_and_leaves(ctx, ipc_endpoint, run_worker):
+    endpoint = ipc_endpoint("back")
+    backend = Backend(ctx, zmq.ROUTER, endpoint)
+    worker = run_worker(endpoint)
+    assert backend.ready() == (MAX_CREDIT, 0)
+    for n in range(3):
+        backend.sock.send_multipart([b"w1", b"", b"c%d" % n, b"", b'{"path":"a.txt"}'])
+    backend.sock.send_multipart([b"w1", b"", DRAIN])
+    replies = [backend.reply() for _ in range(3)]
+    assert sorted(r[2] for r in replies) == [b"c0", b"c1", b"c2"]
+    final = backend.beat(final=True)
+    assert (final.counters.requests, final.counters.dropped) == (3, 0)
+    assert worker.stop.is_set()
 
 
 def test_worker_answers_what_waits_then_sends_the_replies_together(ctx, root, monkeypatch):

@@ -15,8 +15,9 @@ from zmqtui.commands._run import config_option, load_command_settings
 from zmqtui.config import ConfigError
 from zmqtui.format import format_bytes, format_duration
 from zmqtui.services.control import COMMANDS, ControlError, send_command
+from zmqtui.text import printable
 
-_NEEDS = {"scale": "N", "restart": "PID", "kill": "PID"}
+_NEEDS = {"scale": "N", "restart": "PID", "kill": "PID", "drain": "PID"}
 _OPTIONAL = {"remove": "PID"}
 
 
@@ -51,10 +52,11 @@ def command(
     config_file: str | None,
 ) -> None:
     """Send ACTION to a cluster: list | scale N | add | remove [PID] | restart PID | kill PID
-    | stop.
+    | drain PID | stop.
 
     `kill` is like a crash (the worker is replaced, with backoff); `restart`, `remove` and
-    `scale` stop workers on purpose. Exits 1 when the cluster refuses, 2 when it does not answer.
+    `scale` stop workers on purpose; `drain` stops one, remote ones too, once it has answered
+    what it holds. Exits 1 when the cluster refuses, 2 when it does not answer.
     """
     if action in _NEEDS and value is None:
         raise click.UsageError(f"{action} needs {_NEEDS[action]}")
@@ -128,7 +130,7 @@ def format_workers(reply: dict[str, Any], now_ms: int | None = None) -> str:
         live = worker.get("state") not in ("dead", "errored")
         rows.append(
             (
-                str(worker.get("slot")) + (" (remote)" if worker.get("remote") else ""),
+                str(worker.get("slot")) + _remote_label(worker),
                 _text(worker.get("pid")),
                 str(worker.get("state")),
                 _text(worker.get("requests")),
@@ -148,6 +150,15 @@ def format_workers(reply: dict[str, Any], now_ms: int | None = None) -> str:
         for row in rows
     ]
     return "\n".join([head, *lines])
+
+
+def _remote_label(worker: dict[str, Any]) -> str:
+    """ " (remote on HOST)" for a worker that joined over the network: with its pid, it names
+    the worker wherever it runs."""
+    if not worker.get("remote"):
+        return ""
+    host = worker.get("host")
+    return f" (remote on {printable(str(host), limit=40)})" if host else " (remote)"
 
 
 def _text(value: object) -> str:

@@ -14,6 +14,7 @@ import click
 
 from zmqtui.commands._run import config_option, load_command_settings
 from zmqtui.config import HEARTBEAT_INTERVAL_MS, MAX_FILE_BYTES, ConfigError, check_endpoint
+from zmqtui.services.probe import probe_broker
 from zmqtui.services.sockets import EndpointError
 from zmqtui.services.worker import (
     MAX_WORKER_ID_BYTES,
@@ -22,6 +23,7 @@ from zmqtui.services.worker import (
     new_worker_id,
     run_worker,
 )
+from zmqtui.text import printable
 
 
 def _worker_id(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
@@ -40,9 +42,9 @@ def _worker_id(ctx: click.Context, param: click.Parameter, value: str | None) ->
 )
 @click.option(
     "--root",
-    required=True,
     type=click.Path(exists=True, file_okay=False, path_type=Path),
-    help="Directory to serve files from (the same tree the cluster serves).",
+    help="Directory to serve files from (the same tree the cluster serves); required unless "
+    "--check.",
 )
 @click.option(
     "--heartbeat",
@@ -84,10 +86,23 @@ def _worker_id(ctx: click.Context, param: click.Parameter, value: str | None) ->
     hidden=True,
     help="Started by a cluster: exit when stdin closes, ignore SIGINT.",
 )
+@click.option(
+    "--check",
+    is_flag=True,
+    help="Only check that the broker's backend and heartbeat endpoints answer a handshake "
+    "(CURVE included), then exit: 0 if they do, 1 if not (a readiness probe).",
+)
+@click.option(
+    "--check-timeout-ms",
+    type=click.IntRange(min=1),
+    default=3000,
+    show_default=True,
+    help="How long --check waits for the handshakes.",
+)
 @config_option
 def command(
     backend: str,
-    root: Path,
+    root: Path | None,
     heartbeat: str | None,
     heartbeat_ms: int,
     max_bytes: int,
@@ -95,14 +110,32 @@ def command(
     slot: int | None,
     counters: Path | None,
     supervised: bool,
+    check: bool,
+    check_timeout_ms: int,
     config_file: str | None,
 ) -> None:
-    """Answer file requests from a cluster's backend until SIGINT or SIGTERM."""
+    """Answer file requests from a cluster's backend until SIGINT, SIGTERM or a drain.
+
+    Under systemd (`NOTIFY_SOCKET` set) it says READY=1 once it has joined the broker,
+    WATCHDOG=1 while the broker answers, STOPPING=1 once it has answered what it held.
+    """
     logging.basicConfig(format="zmqtui worker: %(levelname)s: %(message)s")
+    if root is None and not check:
+        raise click.UsageError("Missing option '--root'.")
     try:
         load_command_settings(config_file)  # the CURVE keys, if the settings name any
         check_endpoint(backend)
         heartbeat = check_endpoint(heartbeat or heartbeat_endpoint_for(backend))
+        if check:
+            failure = probe_broker(backend, heartbeat, check_timeout_ms / 1000)
+            if failure is not None:
+                click.echo(
+                    f"zmqtui worker: cannot reach the broker: {printable(failure)}", err=True
+                )
+                sys.exit(1)
+            click.echo(f"broker reachable at {backend}")
+            return
+        assert root is not None
         config = WorkerConfig(
             connect=backend,
             root=root,

@@ -59,6 +59,9 @@ READY = b"READY"
 """A worker's first frame (after the empty delimiter) when it has room for work: alone from a
 zguide REQ worker (room for one), or followed by its credit and the number of requests it has
 taken so far (zmqtui's worker; see `LoadBalancingBroker`)."""
+DRAIN = b"DRAIN"
+"""The lb broker's order to a worker (`["", "DRAIN"]`, no envelope, so no client can send it):
+finish what you hold, then exit."""
 MAX_CREDIT = 16
 """Most requests the lb broker lets one worker hold, whatever credit it announces."""
 STACK_SERVICE_S = 0.002
@@ -150,6 +153,16 @@ class Broker(abc.ABC):
     def retire(self, worker_id: str) -> None:
         """The worker is stopping on purpose: send it nothing more; it finishes what it holds."""
         self._order(b"RETIRE", worker_id)
+
+    can_drain = False
+    """The broker can address one worker on the backend (to drain it)."""
+
+    def drain(self, worker_id: str) -> None:
+        """Retire the worker and tell it to finish what it holds and exit: how a worker
+        another host supervises is stopped from here. Only where `can_drain`."""
+        if not self.can_drain:
+            raise NotImplementedError(f"{self.routing} cannot address one worker")
+        self._order(DRAIN, worker_id)
 
     def _order(self, command: bytes, worker_id: str, flag: bytes = b"") -> None:
         if not self._closed:
@@ -273,6 +286,7 @@ class LoadBalancingBroker(Broker):
     """
 
     routing = "lb"
+    can_drain = True
     backend_type = zmq.ROUTER
     backend_options = ((zmq.ROUTER_MANDATORY, 1), (zmq.ROUTER_HANDOVER, 1))
     """A send to a worker that has gone raises (so the next one is tried) instead of vanishing;
@@ -346,8 +360,10 @@ class LoadBalancingBroker(Broker):
         if command == b"TERMINATE":
             return False
         worker_id, flag = args
+        if command == DRAIN:
+            self._tell_to_drain(worker_id)
         worker = self._workers.pop(worker_id, None)
-        if command == b"RETIRE" or (command == b"FORGET" and flag != b"revivable"):
+        if command != b"FORGET" or flag != b"revivable":
             self._ignored[worker_id] = None
             while len(self._ignored) > _REMEMBERED_IGNORED:
                 self._ignored.popitem(last=False)
@@ -363,6 +379,14 @@ class LoadBalancingBroker(Broker):
                     self.stats["requests_requeued"] += 1
                     self._pending.appendleft((request, True))
         return True
+
+    def _tell_to_drain(self, worker_id: bytes) -> None:
+        try:
+            send_nowait(self.backend, [worker_id, b"", DRAIN])
+        except zmq.ZMQError as exc:
+            if exc.errno not in (errno.EHOSTUNREACH, errno.EAGAIN):
+                raise
+            logger.warning("cannot tell worker %r to drain: %s", worker_id, exc.strerror)
 
     def _drain_backend(self) -> None:
         backend, frontend, stats = self.backend, self.frontend, self.stats

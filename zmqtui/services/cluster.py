@@ -42,6 +42,7 @@ from zmqtui.services.owner import Owner
 from zmqtui.services.sockets import EndpointError
 from zmqtui.services.supervisor import Slot, Supervisor, Timings
 from zmqtui.services.worker import decode_heartbeat, heartbeat_endpoint_for
+from zmqtui.text import printable
 
 logger = logging.getLogger(__name__)
 
@@ -336,6 +337,8 @@ class Cluster:
                 return {"ok": False, "error": f"no {what} to remove"}
             return {"ok": True, "message": f"removed slot {removed.index} (pid {removed.pid})"}
         assert request.pid is not None
+        if cmd == "drain":
+            return self._drain(request.pid)
         slot = supervisor.find_pid(request.pid)
         if slot is None or slot.remote:
             return {"ok": False, "error": self._not_ours(request.pid, slot)}
@@ -346,8 +349,30 @@ class Cluster:
         supervisor.kill(slot)
         return {"ok": True, "message": f"killed pid {old}; slot {slot.index} will restart"}
 
+    def _drain(self, pid: int) -> dict[str, Any]:
+        """Stop a worker on purpose once it has answered what it holds: a local one as `remove`
+        does, a remote one by telling it over the backend (its own supervisor decides what
+        comes next)."""
+        assert self.supervisor is not None and self.broker is not None
+        slots = [s for s in self.supervisor.slots if s.process is not None and s.pid == pid]
+        if not slots:
+            return {"ok": False, "error": f"no worker with pid {pid}"}
+        if len(slots) > 1:
+            hosts = ", ".join(printable(str(s.stats().host)) for s in slots)
+            return {"ok": False, "error": f"several workers have pid {pid} (on {hosts})"}
+        slot = slots[0]
+        if not slot.remote:
+            self.supervisor.remove(pid)
+            return {"ok": True, "message": f"draining pid {pid}; slot {slot.index} removed"}
+        if not self.broker.can_drain:
+            return {"ok": False, "error": f"{self.config.routing} routing cannot drain a worker"}
+        assert slot.process is not None
+        self.broker.drain(slot.process.worker_id)
+        host = printable(str(slot.stats().host))
+        return {"ok": True, "message": f"draining remote worker pid {pid} on {host}"}
+
     @staticmethod
     def _not_ours(pid: int, slot: Slot | None) -> str:
         if slot is None:
             return f"no worker with pid {pid}"
-        return f"pid {pid} is a remote worker; stop it where it runs"
+        return f"pid {pid} is a remote worker; drain it, or stop it where it runs"

@@ -26,7 +26,7 @@ from zmqtui.services import sockets
 
 logger = logging.getLogger(__name__)
 
-COMMANDS = ("list", "scale", "add", "remove", "restart", "kill", "stop")
+COMMANDS = ("list", "scale", "add", "remove", "restart", "kill", "drain", "stop")
 """Every command the cluster takes."""
 
 MAX_WORKERS = 256
@@ -86,7 +86,7 @@ def decode_command(frames: list[bytes]) -> ControlRequest:
     n = _whole_number(obj, "n", required=cmd == "scale")
     if n is not None and n > MAX_WORKERS:
         raise BadCommand(f"at most {MAX_WORKERS} workers")
-    pid = _whole_number(obj, "pid", required=cmd in ("restart", "kill"))
+    pid = _whole_number(obj, "pid", required=cmd in ("restart", "kill", "drain"))
     return ControlRequest(cmd=cmd, n=n, pid=pid, id=request_id)
 
 

@@ -19,6 +19,11 @@ The worker counts its own work (requests, errors, time spent answering) and repo
 heartbeat (PUSH, one JSON frame every `heartbeat_ms`) to the supervisor. A local worker also
 keeps its counters in a small memory-mapped file the supervisor reads, so a worker killed with
 SIGKILL leaves exact counts behind without a message per request.
+
+A worker on another host runs under that host's supervisor: under systemd (`$NOTIFY_SOCKET`) it
+says READY=1 once it has joined the broker, WATCHDOG=1 while its connection answers ZMTP
+heartbeats, and STOPPING=1 once it has answered what it held; an lb broker can ask it to
+drain (`["", "DRAIN"]` on the backend), after which it finishes what it holds and exits 0.
 """
 
 from __future__ import annotations
@@ -39,12 +44,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import zmq
+from zmq.utils.monitor import recv_monitor_message
 
-from zmqtui.config import HEARTBEAT_INTERVAL_MS, MAX_FILE_BYTES, ConfigError
+from zmqtui.config import HEARTBEAT_INTERVAL_MS, HEARTBEAT_LIVENESS, MAX_FILE_BYTES, ConfigError
 from zmqtui.protocol import encode_json, now_ms
 from zmqtui.services import sockets
-from zmqtui.services.broker import MAX_CREDIT, READY
+from zmqtui.services.broker import DRAIN, MAX_CREDIT, READY
 from zmqtui.services.filer import FileRules
+from zmqtui.services.notify import Notifier, watchdog_interval
 from zmqtui.services.sockets import recv_nowait, send_nowait
 
 logger = logging.getLogger(__name__)
@@ -64,6 +71,7 @@ _FINISH_QUIET_MS = 50
 _FINISH_MAX_S = 1.0
 """...or for at most this long (an rr DEALER keeps dealing until the worker disconnects)."""
 """Time the final heartbeat (a remote worker leaving) gets to be queued, then to leave."""
+_LINK_EVENTS = zmq.EVENT_HANDSHAKE_SUCCEEDED | zmq.EVENT_DISCONNECTED
 
 
 def heartbeat_endpoint_for(backend: str) -> str:
@@ -182,7 +190,12 @@ class WorkerConfig:
 class Worker:
     """Answers requests from the backend until `stop` is set; call `run` in one thread."""
 
-    def __init__(self, config: WorkerConfig, stop: threading.Event | None = None) -> None:
+    def __init__(
+        self,
+        config: WorkerConfig,
+        stop: threading.Event | None = None,
+        notifier: Notifier | None = None,
+    ) -> None:
         self.config = config
         self.stop = stop or threading.Event()
         self.counters = Counters()
@@ -198,6 +211,11 @@ class Worker:
         self._taken = 0
         """Messages taken from a load-balancing broker, told it in every READY."""
         self._credit = b"%d" % config.credit
+        self._notifier = notifier
+        self._joined = False
+        """The backend's connection is up (handshake done, ZMTP heartbeats answered)."""
+        self._told_ready = False
+        self._watchdog_s = watchdog_interval() or config.heartbeat_ms / 1000
 
     def run(self) -> None:
         """Connect, say READY, answer and beat until stopped; closes everything it opened."""
@@ -205,10 +223,12 @@ class Worker:
         try:
             work = ctx.socket(zmq.DEALER)
             sockets.configure(work)
+            self._watch_link(work)
             work.setsockopt(zmq.ROUTING_ID, self.config.worker_id.encode())
             sockets.connect(work, self.config.connect)
             beat = ctx.socket(zmq.PUSH)
             sockets.configure(beat)
+            self._watch_link(beat)
             # Not CONFLATE, which can lose the final heartbeat on close: a queue of one, so a
             # worker cut off from its supervisor keeps no backlog of old heartbeats.
             beat.setsockopt(zmq.SNDHWM, 1)
@@ -217,6 +237,8 @@ class Worker:
                 beat, self.config.heartbeat or heartbeat_endpoint_for(self.config.connect)
             )
             self._serve(work, beat)
+            if self._notifier is not None:
+                self._notifier.send(STOPPING=1, STATUS="answered what it held; stopping")
             self._heartbeat(beat, final=True)
             beat.close(linger=_FINAL_BEAT_LINGER_MS)
         finally:
@@ -226,12 +248,12 @@ class Worker:
 
     def _serve(self, work: zmq.Socket, beat: zmq.Socket) -> None:
         interval = self.config.heartbeat_ms / 1000
-        connected = work.get_monitor_socket(zmq.EVENT_HANDSHAKE_SUCCEEDED)
+        connected = work.get_monitor_socket(_LINK_EVENTS)
         poller = zmq.Poller()
         poller.register(work, zmq.POLLIN)
         poller.register(connected, zmq.POLLIN)
         self._heartbeat(beat)
-        next_beat = time.monotonic() + interval
+        next_beat = next_watchdog = time.monotonic() + interval
         while not self.stop.is_set():
             wait_ms = min(_MAX_POLL_MS, max(0, int((next_beat - time.monotonic()) * 1000)))
             ready = dict(poller.poll(wait_ms))
@@ -239,11 +261,16 @@ class Worker:
                 self._connected(connected, work)
             if work in ready:
                 self._drain(work)
-            if time.monotonic() >= next_beat:
+            now = time.monotonic()
+            if now >= next_beat:
                 self._heartbeat(beat)
                 if not self._round_robin:
                     self._ready(work)
                 next_beat = time.monotonic() + interval
+            if now >= next_watchdog and self._notifier is not None:
+                if self._joined:
+                    self._notifier.send(WATCHDOG=1)
+                next_watchdog = now + self._watchdog_s
         work.disable_monitor()
         # Stopped on purpose (restart, scale down, shutdown): the broker sends it nothing new,
         # and what it holds, up to its credit, is answered rather than left to time out.
@@ -251,13 +278,47 @@ class Worker:
         while time.monotonic() < finish_by and work.poll(_FINISH_QUIET_MS):
             self._drain(work)
 
+    def _watch_link(self, sock: zmq.Socket) -> None:
+        """ZMTP heartbeats over TCP: a connection whose peer stops answering is dropped (and the
+        worker reconnects) within the liveness, instead of waiting on TCP for minutes. A local
+        transport breaks at once when its peer goes."""
+        if not self.config.connect.startswith("tcp://"):
+            return
+        interval = self.config.heartbeat_ms
+        sock.setsockopt(zmq.HEARTBEAT_IVL, interval)
+        sock.setsockopt(zmq.HEARTBEAT_TIMEOUT, interval * HEARTBEAT_LIVENESS)
+        sock.setsockopt(zmq.CONNECT_TIMEOUT, interval * HEARTBEAT_LIVENESS)
+
     def _connected(self, monitor: zmq.Socket, work: zmq.Socket) -> None:
-        """A (new) broker is at the other end: whatever it routes, tell it the worker is idle."""
+        """The backend's connection went up or down. Up: a (new) broker is at the other end,
+        and whatever it routes, it is told the worker is idle."""
+        handshake = False
+        joined = self._joined
         with contextlib.suppress(zmq.Again):
             while True:
-                monitor.recv_multipart(flags=zmq.NOBLOCK)
-        self._round_robin = False
-        self._ready(work)
+                event = recv_monitor_message(monitor, flags=zmq.NOBLOCK)["event"]
+                joined = event == zmq.EVENT_HANDSHAKE_SUCCEEDED
+                handshake = handshake or joined
+        if handshake:
+            self._round_robin = False
+            self._ready(work)
+        if joined != self._joined:
+            self._joined = joined
+            self._tell_link()
+
+    def _tell_link(self) -> None:
+        """Tell systemd, if it listens, that the worker joined (the first time: READY) or lost
+        the broker (no WATCHDOG until it is back)."""
+        if self._notifier is None:
+            return
+        backend = self.config.connect
+        if not self._joined:
+            self._notifier.send(STATUS=f"waiting for the broker at {backend}")
+        elif self._told_ready:
+            self._notifier.send(WATCHDOG=1, STATUS=f"serving for {backend}")
+        else:
+            self._told_ready = True
+            self._notifier.send(READY=1, WATCHDOG=1, STATUS=f"serving for {backend}")
 
     def _ready(self, work: zmq.Socket) -> None:
         with contextlib.suppress(zmq.Again):
@@ -295,6 +356,10 @@ class Worker:
         try:
             split = rest.index(b"")
         except ValueError:
+            if balanced and rest == [DRAIN]:
+                self._taken -= 1  # an order from the broker, not a request it counted
+                self.stop.set()
+                return []
             self.counters.dropped += 1
             # lb: no reply will free its credit, a READY counting it does.
             return self._ready_message() if balanced else []
@@ -408,11 +473,17 @@ def run_worker(config: WorkerConfig, *, supervised: bool = False) -> int:
     """Run a worker in this process until SIGTERM/SIGINT (or its supervisor's death)."""
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    notifier = None
     if supervised:
         # The supervisor stops its workers itself; a Ctrl-C on the terminal must not race it.
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         watch_parent_pipe(stop)
     else:
         signal.signal(signal.SIGINT, lambda *_: stop.set())
-    Worker(config, stop).run()
+        notifier = Notifier.from_environment()
+    try:
+        Worker(config, stop, notifier).run()
+    finally:
+        if notifier is not None:
+            notifier.close()
     return 0

@@ -454,7 +454,12 @@ class ClusterSnapshot:
 
 def decode_snapshot(frames: list[bytes]) -> ClusterSnapshot:
     """A stats snapshot, or `ProtocolError`; never trusts the shape of what arrived."""
-    obj = decode_json_object(frames, max_bytes=MAX_SNAPSHOT_BYTES)
+    return snapshot_from_wire(decode_json_object(frames, max_bytes=MAX_SNAPSHOT_BYTES))
+
+
+def snapshot_from_wire(obj: dict[str, Any]) -> ClusterSnapshot:
+    """A snapshot from its JSON object (a stats message, or a `list` control reply), or
+    `ProtocolError`; every field checked for the type its readers rely on."""
     try:
         workers = [WorkerStats.from_wire(w) for w in obj["workers"]]
         return ClusterSnapshot(

@@ -5,7 +5,9 @@ Imports neither Textual nor Rich, so headless commands can use it.
 
 from __future__ import annotations
 
+import json
 import unicodedata
+from typing import Any
 
 MULTI_LINE = "\n\t"
 """What `keep` holds for text shown over several lines: newlines and tabs."""
@@ -31,6 +33,23 @@ def printable(text: str, *, keep: str = "", limit: int | None = None) -> str:
     if limit is not None and len(text) > limit:
         text = text[:limit] + "…"
     return text
+
+
+def printable_json(value: Any, *, indent: int | None = None) -> str:
+    """`value` as JSON that is safe to print: readable non-ASCII text kept, and whatever
+    `printable` escapes written as `\\uXXXX` escapes, so the output stays valid JSON whose
+    strings read back as they came. Compact (no spaces) unless `indent` is given."""
+    separators = (",", ":") if indent is None else (",", ": ")
+    text = json.dumps(value, ensure_ascii=False, indent=indent, separators=separators)
+    if text.isprintable():
+        return text
+    # outside its strings, json.dumps writes only ASCII, and control characters only as the
+    # newlines of `indent`; inside them, it has escaped every C0 control already
+    return "".join(c if c == "\n" or _harmless(c) else _json_escape(c) for c in text)
+
+
+def _json_escape(char: str) -> str:
+    return json.dumps(char, ensure_ascii=True)[1:-1]
 
 
 def _harmless(char: str) -> bool:

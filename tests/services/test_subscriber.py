@@ -219,6 +219,24 @@ class TestSequenceTracker:
         (note,) = tracker.observe(event("f", 1, publisher=None, pid=7))
         assert "restarted" in note and "from 8 to 1" in note
 
+    def test_notes_quote_a_hostile_publisher_id_escaped(self):
+        hostile = "\x1b]0;PWNED\x07evil\x1b[2J\x1b[H\u009b\u202e"
+        shown = "\\x1b]0;PWNED\\x07evil\\x1b[2J\\x1b[H\\x9b\\u202e"
+        tracker = SequenceTracker()
+        tracker.observe(event("f", 1, pid=1, timestamp=T))
+        (new,) = tracker.observe(event("f", 1, publisher=hostile, pid=2, timestamp=T + 10))
+        (gap,) = tracker.observe(event("f", 5, publisher=hostile, pid=2, timestamp=T + 20))
+        (back,) = tracker.observe(event("f", 2, publisher=hostile, pid=2, timestamp=T + 30))
+        assert new == f"new publisher: {shown} (pid 2)"
+        assert gap == f"gap: missed 3 event(s) from publisher {shown} (seq 2..4)"
+        assert back == f"publisher {shown} restarted: seq went back from 5 to 2"
+        tracker = SequenceTracker()
+        tracker.observe(event("f", 1, publisher=hostile, pid=1, timestamp=T))
+        (restart,) = tracker.observe(event("f", 1, publisher="[b]B\n", pid=1, timestamp=T))
+        assert restart == f"publisher restarted: [b]B\\n (pid 1) replaced {shown}"
+        long = tracker.observe(event("f", 1, publisher="x" * 1000, pid=3, timestamp=T))
+        assert len(long[0]) < 100
+
     def test_gaps_not_reported_when_filtering(self):
         tracker = SequenceTracker(report_gaps=False)
         tracker.observe(event("f", 1, timestamp=T))

@@ -6,8 +6,9 @@ import json
 
 import zmq
 from conftest import wait_for
-from fake_backend import FakeBackend
+from fake_backend import FakeBackend, capture, event
 from test_app_bridge import bound
+from test_subscriber_pane import Host, detail_text
 from textual.widgets._toast import Toast
 
 from zmqtui.tui.app import ConnectionBar, ZmqtuiApp
@@ -77,3 +78,15 @@ async def test_endpoints_and_paths_in_titles_are_plain_text(tmp_path) -> None:
         subtitle = app.frame("subscriber")._border_subtitle
         assert subtitle is not None and subtitle.plain == f"{endpoint} · connected"
         assert "[/bold]\\x1b[2J" in str(app.query_one(ConnectionBar).render())
+
+
+async def test_the_json_detail_escapes_c1_and_bidi_controls(tmp_path) -> None:
+    app = Host(tmp_path)
+    async with app.run_test(size=(120, 40)) as pilot:
+        pane = app.pane
+        pane.add_captures([capture(event(4, file="a\u009b2J\u202eb [b]é.txt"))])
+        await wait_for(lambda: '"seq": 4' in detail_text(app, pane))
+        await pilot.pause()
+        text = detail_text(app, pane)
+        assert '"file": "a\\u009b2J\\u202eb [b]é.txt"' in text
+        assert "\u009b" not in text and "\u202e" not in text

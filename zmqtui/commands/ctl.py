@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import sys
 import time
 from typing import Any
@@ -14,8 +13,9 @@ import zmq.asyncio
 from zmqtui.commands._run import config_option, load_command_settings
 from zmqtui.config import ConfigError
 from zmqtui.format import format_bytes, format_duration
+from zmqtui.protocol import ProtocolError, WorkerStats, snapshot_from_wire
 from zmqtui.services.control import COMMANDS, ControlError, send_command
-from zmqtui.text import printable
+from zmqtui.text import printable, printable_json
 
 _NEEDS = {"scale": "N", "restart": "PID", "kill": "PID", "drain": "PID"}
 _OPTIONAL = {"remove": "PID"}
@@ -80,11 +80,18 @@ def command(
         click.echo(f"zmqtui ctl: {exc}", err=True)
         sys.exit(2)
     if as_json:
-        click.echo(json.dumps(reply, indent=2))
+        click.echo(printable_json(reply, indent=2))
+    elif reply.get("ok") and action == "list":
+        try:
+            click.echo(format_workers(reply))
+        except ProtocolError as exc:
+            message = printable(exc.message)
+            click.echo(f"zmqtui ctl: {settings.control} answered with a {message}", err=True)
+            sys.exit(2)
     elif reply.get("ok"):
-        click.echo(format_workers(reply) if action == "list" else reply.get("message", "ok"))
+        click.echo(printable(str(reply.get("message", "ok"))))
     if not reply.get("ok"):
-        click.echo(f"zmqtui ctl: {reply.get('error', 'refused')}", err=True)
+        click.echo(f"zmqtui ctl: {printable(str(reply.get('error', 'refused')))}", err=True)
         sys.exit(1)
 
 
@@ -115,35 +122,37 @@ _COLUMNS = (
 
 
 def format_workers(reply: dict[str, Any], now_ms: int | None = None) -> str:
-    """The `list` reply as a plain-text table with a one-line header about the cluster."""
+    """The `list` reply as a plain-text table with a one-line header about the cluster;
+    `ProtocolError` when the reply is not a snapshot. Its text is escaped: it came from a peer."""
+    snapshot = snapshot_from_wire(reply)
     now_ms = int(time.time() * 1000) if now_ms is None else now_ms
-    endpoints = reply.get("endpoints", {})
-    broker = reply.get("broker", {})
-    head = (
-        f"cluster pid {reply.get('pid')} · routing {reply.get('routing')} · "
+    endpoints, broker = snapshot.endpoints, snapshot.broker
+    head = printable(
+        f"cluster pid {snapshot.pid} · routing {snapshot.routing} · "
         f"frontend {endpoints.get('frontend')} · backend {endpoints.get('backend')} · "
         f"{broker.get('frontend_in', 0)} frames in, {broker.get('frontend_out', 0)} out"
     )
     rows = [_COLUMNS]
-    for worker in reply.get("workers", []):
-        started = worker.get("started")
-        live = worker.get("state") not in ("dead", "errored")
-        rows.append(
-            (
-                str(worker.get("slot")) + _remote_label(worker),
-                _text(worker.get("pid")),
-                str(worker.get("state")),
-                _text(worker.get("requests")),
-                _text(worker.get("errors")),
-                _text(worker.get("restarts")),
-                _text(worker.get("crashes")),
-                format_duration((now_ms - started) / 1000) if started and live else "-",
-                _unit(worker.get("latency_ms"), "ms"),
-                _unit(worker.get("cpu_percent"), ""),
-                _size(worker.get("memory_bytes")),
-                _text(worker.get("last_exit")),
-            )
+    for worker in snapshot.workers:
+        live = worker.state not in ("dead", "errored")
+        uptime = "-"
+        if worker.started and live:
+            uptime = format_duration((now_ms - worker.started) / 1000)
+        cells = (
+            str(worker.slot) + _remote_label(worker),
+            _text(worker.pid),
+            worker.state,
+            str(worker.requests),
+            str(worker.errors),
+            str(worker.restarts),
+            str(worker.crashes),
+            uptime,
+            _unit(worker.latency_ms, "ms"),
+            _unit(worker.cpu_percent, ""),
+            _size(worker.memory_bytes),
+            _text(worker.last_exit),
         )
+        rows.append(tuple(printable(cell) for cell in cells))
     widths = [max(len(row[i]) for row in rows) for i in range(len(_COLUMNS))]
     lines = [
         "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
@@ -152,13 +161,12 @@ def format_workers(reply: dict[str, Any], now_ms: int | None = None) -> str:
     return "\n".join([head, *lines])
 
 
-def _remote_label(worker: dict[str, Any]) -> str:
+def _remote_label(worker: WorkerStats) -> str:
     """ " (remote on HOST)" for a worker that joined over the network: with its pid, it names
     the worker wherever it runs."""
-    if not worker.get("remote"):
+    if not worker.remote:
         return ""
-    host = worker.get("host")
-    return f" (remote on {printable(str(host), limit=40)})" if host else " (remote)"
+    return f" (remote on {printable(worker.host, limit=40)})" if worker.host else " (remote)"
 
 
 def _text(value: object) -> str:

@@ -21,7 +21,7 @@ from zmqtui.services.requester import (
     RequestResult,
     run_load,
 )
-from zmqtui.text import MULTI_LINE, printable
+from zmqtui.text import MULTI_LINE, printable, printable_json
 
 EXIT_OK = 0
 EXIT_ERROR_REPLY = 1
@@ -135,7 +135,7 @@ async def _request(
                 tries=settings.tries,
                 max_reply_bytes=max_reply_bytes,
             )
-            click.echo(json.dumps(summary.to_wire()) if as_json else format_summary(summary))
+            click.echo(printable_json(summary.to_wire()) if as_json else format_summary(summary))
             return summary_exit_code(summary)
         if not as_json:
             click.echo(f"Sending a request for {printable(path)}")
@@ -162,12 +162,12 @@ def report(result: RequestResult, endpoint: str, timeout_ms: int, as_json: bool)
         )
         return EXIT_UNAVAILABLE
     if result.outcome == "malformed":
-        click.echo(f"zmqtui: {endpoint} answered with a {result.error}", err=True)
+        click.echo(f"zmqtui: {endpoint} answered with a {printable(str(result.error))}", err=True)
         return EXIT_ERROR_REPLY
     reply = result.reply
     if as_json:
         assert result.raw is not None
-        click.echo(result.raw.decode("utf-8", "replace"))
+        click.echo(printable_json(json.loads(result.raw)))
     elif isinstance(reply, FileReply):
         click.echo(
             f"Received response from pid {reply.pid} at {date_time(reply.timestamp)}"
@@ -178,7 +178,8 @@ def report(result: RequestResult, endpoint: str, timeout_ms: int, as_json: bool)
     if isinstance(reply, ErrorReply):
         if not as_json:
             click.echo(
-                f"Received error {reply.code} from pid {reply.pid}: {printable(reply.message)}",
+                f"Received error {printable(reply.code)} from pid {reply.pid}: "
+                f"{printable(reply.message)}",
                 err=True,
             )
         return EXIT_ERROR_REPLY
@@ -188,7 +189,9 @@ def report(result: RequestResult, endpoint: str, timeout_ms: int, as_json: bool)
 def format_summary(summary: LoadSummary) -> str:
     """The load summary as aligned `label: value` lines."""
     by_pid = ", ".join(f"{pid}: {n}" for pid, n in sorted(summary.replies_by_pid.items()))
-    errors = ", ".join(f"{code} {n}" for code, n in sorted(summary.errors_by_code.items()))
+    errors = ", ".join(
+        f"{printable(code)} {n}" for code, n in sorted(summary.errors_by_code.items())
+    )
     latency = "  ".join(
         f"{name} {'-' if value is None else f'{value:.2f}'}"
         for name, value in summary.latency.items()

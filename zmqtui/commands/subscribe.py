@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import json
 import os
 import sys
 from collections.abc import Sequence
@@ -21,7 +20,7 @@ from zmqtui.services.subscriber import (
     iter_event_batches,
     topic_for,
 )
-from zmqtui.text import printable
+from zmqtui.text import printable, printable_json
 
 
 @click.command()
@@ -102,5 +101,5 @@ def human_line(event: ChangeEvent) -> str:
 
 
 def json_line(event: ChangeEvent) -> str:
-    """The event as it was published, as one line of JSON."""
-    return json.dumps(event.to_wire(), ensure_ascii=False, separators=(",", ":"))
+    """The event as it was published, as one line of JSON (controls as JSON escapes)."""
+    return printable_json(event.to_wire())

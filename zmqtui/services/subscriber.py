@@ -22,6 +22,7 @@ import zmq.asyncio
 
 from zmqtui.protocol import ChangeEvent, ProtocolError, decode_event, now_ms
 from zmqtui.services import sockets
+from zmqtui.text import printable
 
 MAX_BATCH = 500
 LATE_AFTER_MS = 1000
@@ -30,6 +31,9 @@ RESTART_PAUSE_MS = 100
 """A new publisher heard less than this after the previous one's latest event (by their
 timestamps) is not taken for its restart: stopping a process, starting another and ZeroMQ
 connecting again (it waits 100 ms between attempts) take longer."""
+
+SHOWN_PUBLISHER_CHARS = 64
+"""How much of a publisher id a note quotes."""
 
 _EVENT_START = b'{"type":"changed","file":'
 
@@ -175,21 +179,22 @@ class SequenceTracker:
         if known is None:
             return self._first_heard(key, event, seq)
         notes = []
+        name = _quoted(key)
         if key != self._newest:
             self._shared = True
             if known.replaced_by is not None:
                 notes.append(
-                    f"publisher {key} is still running: {known.replaced_by} is another "
+                    f"publisher {name} is still running: {known.replaced_by} is another "
                     "publisher, not its restart"
                 )
                 known.replaced_by = None
         last, known.seq, known.last_ms = known.seq, seq, event.timestamp
         if seq <= last:
-            notes.append(f"publisher {key} restarted: seq went back from {last} to {seq}")
+            notes.append(f"publisher {name} restarted: seq went back from {last} to {seq}")
         elif seq > last + 1 and self._report_gaps:
             missing = f"{last + 1}" if seq == last + 2 else f"{last + 1}..{seq - 1}"
             notes.append(
-                f"gap: missed {seq - last - 1} event(s) from publisher {key} (seq {missing})"
+                f"gap: missed {seq - last - 1} event(s) from publisher {name} (seq {missing})"
             )
         return notes
 
@@ -199,11 +204,13 @@ class SequenceTracker:
         self._publishers[key] = _Publisher(seq, event.timestamp, event.pid)
         if newest is None:
             return []
-        who = f"{key} (pid {event.pid})" if event.publisher and event.pid is not None else key
+        who = _quoted(key)
+        if event.publisher and event.pid is not None:
+            who += f" (pid {event.pid})"
         if replaced is None:
             return [f"new publisher: {who}"]
         self._publishers[replaced].replaced_by = who
-        note = f"publisher restarted: {who} replaced {replaced}"
+        note = f"publisher restarted: {who} replaced {_quoted(replaced)}"
         if seq > 1 and self._report_gaps:
             note += f"; missed {seq - 1} event(s) since it started"
         return [note]
@@ -216,3 +223,8 @@ class SequenceTracker:
         same_process = event.pid is not None and event.pid == old.pid
         paused = event.timestamp - old.last_ms >= self._restart_pause_ms
         return self._newest if same_process or paused else None
+
+
+def _quoted(publisher: str) -> str:
+    """A publisher id as a note quotes it: it came from the wire, so escaped and cut short."""
+    return printable(publisher, limit=SHOWN_PUBLISHER_CHARS)

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from rich.console import Group, RenderableType
-from rich.json import JSON
+from rich.highlighter import JSONHighlighter
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
@@ -26,7 +26,7 @@ from textual.widgets import Input
 
 from zmqtui.format import clock_time, format_rate, plural
 from zmqtui.protocol import encode_json
-from zmqtui.text import printable
+from zmqtui.text import printable, printable_json
 from zmqtui.tui.messages import Capture
 from zmqtui.tui.widgets.detail_view import DetailView
 from zmqtui.tui.widgets.feed import (
@@ -140,15 +140,12 @@ def export_captures(captures: list[Capture], directory: Path, now: float) -> Pat
     return path
 
 
-def json_view(frame: bytes) -> JSON:
-    """A change event's JSON, indented. A file name that is not valid Unicode (sent as
-    `\\udcxx` escapes) keeps all its escapes: lone surrogates cannot reach the terminal."""
-    data = json.loads(frame)
-    try:
-        json.dumps(data, ensure_ascii=False).encode("utf-8")
-    except UnicodeEncodeError:
-        return JSON.from_data(data, indent=2, ensure_ascii=True)
-    return JSON.from_data(data, indent=2)
+def json_view(frame: bytes) -> Text:
+    """A change event's JSON, indented and highlighted. What `printable` escapes (controls,
+    bidirectional overrides, a file name's undecodable bytes) is shown as a JSON escape."""
+    text = JSONHighlighter()(printable_json(json.loads(frame), indent=2))
+    text.no_wrap = True
+    return text
 
 
 class CaptureLog(RingLog[Capture]):

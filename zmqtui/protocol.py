@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+import orjson
+
 MAX_MESSAGE_BYTES = 64 * 1024
 """Inbound size limit for requests and events, also set as `MAXMSGSIZE` on sockets."""
 
@@ -70,6 +72,10 @@ def encode_json(obj: dict[str, Any]) -> bytes:
     A string that is not valid Unicode (a file name's undecodable bytes come through
     `os.fsdecode` as lone surrogates) is sent as `\\udcxx` escapes, still valid JSON.
     """
+    try:
+        return orjson.dumps(obj)
+    except TypeError:  # a lone surrogate, a key that is not a string, an integer over 64 bits
+        pass
     text = json.dumps(obj, separators=(",", ":"), ensure_ascii=False)
     try:
         return text.encode("utf-8")
@@ -92,7 +98,7 @@ def decode_json_object(
             ErrorCode.BAD_REQUEST, f"message of {len(data)} bytes exceeds {max_bytes}"
         )
     try:
-        obj = json.loads(data.decode("utf-8"))
+        obj = loads_json(data)
     except (UnicodeDecodeError, ValueError, RecursionError) as exc:
         raise ProtocolError(ErrorCode.BAD_JSON, f"not UTF-8 JSON: {exc}") from None
     if not isinstance(obj, dict):
@@ -100,6 +106,20 @@ def decode_json_object(
             ErrorCode.BAD_REQUEST, f"expected a JSON object, got {type(obj).__name__}"
         )
     return obj
+
+
+def loads_json(data: bytes) -> Any:
+    """`json.loads(data.decode("utf-8"))`, several times faster for what `orjson` reads the
+    same way: `json` answers what `orjson` refuses (NaN, a lone surrogate escape) or reads
+    otherwise (an integer beyond 64 bits, which `orjson` turns into a float)."""
+    try:
+        obj = orjson.loads(data)
+    except orjson.JSONDecodeError:
+        obj = None
+    else:
+        if not (isinstance(obj, dict) and any(type(v) is float for v in obj.values())):
+            return obj
+    return json.loads(data.decode("utf-8"))
 
 
 def _is_clean_text(value: str) -> bool:

@@ -20,6 +20,8 @@ from zmqtui.services import filer
 from zmqtui.services.filer import FileRules
 
 SECRET = "outside secret"
+UNICODE_TEXT = st.text(st.characters(blacklist_categories=("Cs",)), max_size=50)
+"""Text a UTF-8 file can hold (no lone surrogates)."""
 
 
 @pytest.fixture
@@ -473,3 +475,71 @@ def hyp_root(tmp_path_factory) -> Path:
 def test_negative_limit_is_refused(tree: Path):
     with pytest.raises(ValueError):
         FileRules(tree, max_bytes=-1)
+
+
+class TestKeptBetweenRequests:
+    """The root's descriptor and files' JSON are kept between requests, never served stale."""
+
+    def test_a_file_rewritten_in_the_same_second_with_the_same_size_is_served_new(
+        self, rules: FileRules, tree: Path
+    ):
+        target = tree / "same.txt"
+        for text in ("first\n", "again\n", "third\n"):  # same size, within one clock tick
+            target.write_text(text)
+            assert ask(rules, "same.txt").content == text
+
+    def test_a_kept_file_rewritten_with_the_same_size_is_served_new(
+        self, rules: FileRules, tree: Path, monkeypatch
+    ):
+        monkeypatch.setattr(rules._cache, "settle_ns", 50_000_000)
+        target = tree / "kept.txt"
+        target.write_text("first\n")
+        kept_after = target.stat().st_ctime_ns + rules._cache.settle_ns
+        while time.time_ns() <= kept_after:
+            time.sleep(0.01)
+        assert ask(rules, "kept.txt").content == "first\n"
+        assert rules._cache.get(target.stat()) is not None  # kept: it is old enough
+        before = target.stat()
+        target.write_text("again\n")
+        assert target.stat().st_size == before.st_size
+        assert ask(rules, "kept.txt").content == "again\n"
+
+    def test_a_file_changed_under_a_kept_version_is_not_served_from_it(
+        self, rules: FileRules, tree: Path, monkeypatch
+    ):
+        """A change within the kept version's clock tick: the version cannot tell it."""
+        monkeypatch.setattr(rules._cache, "settle_ns", 0)
+        target = tree / "tick.txt"
+        target.write_text("first\n")
+        assert ask(rules, "tick.txt").content == "first\n"
+        stamp = target.stat()
+        target.write_text("again\n")
+        os.utime(target, ns=(stamp.st_atime_ns, stamp.st_mtime_ns))
+        # Only st_ctime, which cannot be set by hand, may still tell the two apart.
+        if target.stat().st_ctime_ns == stamp.st_ctime_ns:
+            pytest.skip("the file system's clock did not tick between the two writes")
+        assert ask(rules, "tick.txt").content == "again\n"
+
+    def test_a_root_made_anew_is_served(self, rules: FileRules, tree: Path):
+        assert ask(rules, "target.txt").content == "hello\n"
+        tree.rename(tree.parent / "old-root")
+        tree.mkdir()
+        (tree / "target.txt").write_text("new root\n")
+        assert ask(rules, "target.txt").content == "new root\n"
+
+    def test_a_removed_root_is_internal_until_made_again(self, rules: FileRules, tree: Path):
+        assert ask(rules, "target.txt").content == "hello\n"
+        tree.rename(tree.parent / "old-root")
+        assert_error(ask(rules, "target.txt"), "INTERNAL")
+        tree.mkdir()
+        (tree / "target.txt").write_text("back\n")
+        assert ask(rules, "target.txt").content == "back\n"
+
+    @settings(max_examples=200, deadline=None)
+    @given(text=UNICODE_TEXT, request_id=st.one_of(st.none(), UNICODE_TEXT))
+    def test_a_reply_is_what_encoding_it_gave(self, hyp_root: Path, text: str, request_id):
+        """The reply written from kept JSON is, byte for byte, `FileReply.encode()`'s."""
+        (hyp_root / "any.txt").write_text(text, encoding="utf-8")
+        raw = filer.file_reply_bytes(FileRules(hyp_root).content_json("any.txt"), request_id)
+        timestamp = json.loads(raw)["timestamp"]
+        assert raw == FileReply(text, timestamp, os.getpid(), request_id).encode()

@@ -11,7 +11,6 @@ import zmq.asyncio
 
 from zmqtui.commands._run import config_option, insecure_option, load_command_settings, run_service
 from zmqtui.config import MAX_FILE_BYTES
-from zmqtui.protocol import ErrorReply
 from zmqtui.services.filer import Answer, FileRules, serve_files
 from zmqtui.text import printable
 
@@ -89,8 +88,8 @@ def print_answer(answer: Answer) -> None:
     """`Received request: PATH` like the book, plus a line for an error reply."""
     if answer.request is not None:
         click.echo(f"Received request: {printable(answer.request.path, limit=SHOWN_CHARS)}")
-    reply = answer.reply
-    if isinstance(reply, ErrorReply):
+    reply = answer.error
+    if reply is not None:
         prefix = "Replied" if answer.request is not None else "Received a bad request; replied"
         click.echo(
             f"{prefix} with error {reply.code}: {printable(reply.message, limit=SHOWN_CHARS)}"

@@ -17,6 +17,12 @@ non-regular file is refused from its `lstat` already, so devices are not even op
 is swapped in within that window, and then the `fstat` refuses it. What stays outside these
 rules: hard links (a hard link under the root is under the root) and directories renamed out
 of the root mid-walk by someone who can write on both sides.
+
+What is kept between requests, and why it changes nothing a client sees: the root's descriptor
+(reopened as soon as the root's path names another directory: `os.stat` of the path per
+request, one system call instead of an open and a close), and the JSON of a file's content
+(see `_ReplyCache`), looked up only once the file is open and `fstat`-ed as above, so every
+request still walks, opens and is refused exactly as without it.
 """
 
 from __future__ import annotations
@@ -26,11 +32,14 @@ import errno
 import logging
 import os
 import stat
-from collections import deque
+import time
+import weakref
+from collections import OrderedDict, deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import orjson
 import zmq
 import zmq.asyncio
 
@@ -38,7 +47,6 @@ from zmqtui.config import MAX_FILE_BYTES
 from zmqtui.protocol import (
     ErrorCode,
     ErrorReply,
-    FileReply,
     FileRequest,
     ProtocolError,
     decode_request,
@@ -74,21 +82,129 @@ class _Changed(Exception):
 
 @dataclass(frozen=True, slots=True)
 class Answer:
-    """What one request got: the decoded request (None if it did not decode) and the reply."""
+    """What one request got: the decoded request (None if it did not decode), the error reply
+    if it was refused, and the encoded reply."""
 
     request: FileRequest | None
-    reply: FileReply | ErrorReply
+    error: ErrorReply | None
+    data: bytes
 
     @property
     def ok(self) -> bool:
-        return isinstance(self.reply, FileReply)
+        return self.error is None
 
     def encode(self) -> bytes:
-        return self.reply.encode()
+        return self.data
+
+
+def _refused(request: FileRequest | None, reply: ErrorReply) -> Answer:
+    return Answer(request, reply, reply.encode())
+
+
+_own_pid = os.getpid()
+"""This process's id, taken once (`os.getpid` is a system call) and again after a fork."""
+
+
+def _take_pid() -> None:
+    global _own_pid
+    _own_pid = os.getpid()
+
+
+os.register_at_fork(after_in_child=_take_pid)
+
+
+def file_reply_bytes(content_json: bytes, request_id: str | None) -> bytes:
+    """`FileReply(content, now_ms(), pid, request_id).encode()`, from the content's JSON string:
+    the same bytes, with only the timestamp, pid and id written per request."""
+    if request_id is None:
+        return b'{"content":%b,"timestamp":%d,"pid":%d}' % (content_json, now_ms(), _own_pid)
+    return b'{"content":%b,"timestamp":%d,"pid":%d,"id":%b}' % (
+        content_json,
+        now_ms(),
+        _own_pid,
+        orjson.dumps(request_id),
+    )
+
+
+CACHE_SETTLE_NS = 2_000_000_000
+"""A file's JSON is kept only once its last change (`st_ctime`) is this much older than the
+clock: file systems stamp changes with a coarse clock (a kernel tick, or whole seconds), so a
+second write of the same size within one tick would otherwise look unchanged."""
+CACHE_BYTES = 16 * 1024 * 1024
+"""Most bytes of file JSON kept by one process's rules."""
+
+
+class _ReplyCache:
+    """The JSON string of files' contents, by (device, inode), with the version it was read at.
+
+    A version is (size, `st_mtime_ns`, `st_ctime_ns`) as `fstat` gave them on the descriptor
+    the content was read from. Any write, truncation, `utime`, `chmod` or rename onto the file
+    sets `st_ctime` to the time of the change, which cannot be set by hand: a file changed
+    since it was kept has another version, unless the change fell within the same tick of the
+    file system's clock as the version kept, which `CACHE_SETTLE_NS` rules out. Files whose
+    size `fstat` does not know (/proc, /sys: a read gives another size) are never kept.
+    """
+
+    def __init__(self, max_bytes: int = CACHE_BYTES, settle_ns: int = CACHE_SETTLE_NS) -> None:
+        self.max_bytes = max_bytes
+        self.settle_ns = settle_ns
+        self._entries: OrderedDict[tuple[int, int], tuple[tuple[int, int, int], bytes]] = (
+            OrderedDict()
+        )
+        self._bytes = 0
+
+    def get(self, info: os.stat_result) -> bytes | None:
+        entry = self._entries.get((info.st_dev, info.st_ino))
+        if entry is not None and entry[0] == (info.st_size, info.st_mtime_ns, info.st_ctime_ns):
+            return entry[1]
+        return None
+
+    def put(self, info: os.stat_result, content_json: bytes) -> None:
+        """Keep `content_json`, read whole (`st_size` bytes) from the file `info` describes."""
+        if info.st_ctime_ns > time.time_ns() - self.settle_ns or len(content_json) > self.max_bytes:
+            return
+        key = (info.st_dev, info.st_ino)
+        old = self._entries.pop(key, None)
+        if old is not None:
+            self._bytes -= len(old[1])
+        self._entries[key] = ((info.st_size, info.st_mtime_ns, info.st_ctime_ns), content_json)
+        self._bytes += len(content_json)
+        while self._bytes > self.max_bytes:
+            self._bytes -= len(self._entries.popitem(last=False)[1][1])
+
+
+class _RootHandle:
+    """A descriptor of the served root, reopened when its path names another directory (the
+    root removed and made again, or another directory renamed onto it)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = str(path)
+        self._fd = -1
+        self._key: tuple[int, int] | None = None
+        self._closer: weakref.finalize | None = None
+
+    def fd(self) -> int:
+        """The root's descriptor now; `OSError` when the root cannot be opened."""
+        info = os.stat(self.path)
+        key = (info.st_dev, info.st_ino)
+        if key != self._key:
+            # Replaced again before the open: the next request's stat sees it and reopens.
+            self.close()
+            fd = os.open(self.path, _ROOT_FLAGS)
+            self._fd, self._key = fd, key
+            self._closer = weakref.finalize(self, os.close, fd)
+        return self._fd
+
+    def close(self) -> None:
+        if self._closer is not None:
+            self._closer()
+        self._fd, self._key, self._closer = -1, None, None
 
 
 class FileRules:
     """Serves UTF-8 text files under `root`, at most `max_bytes` each; refuses all else.
+
+    Used by one thread at a time (it keeps the root's descriptor and recent files' JSON).
 
     Args:
         root: The directory served. A relative request path is taken relative to it; an
@@ -104,6 +220,8 @@ class FileRules:
         self.root = Path(os.path.abspath(root))
         self.max_bytes = max_bytes
         self._prefixes = tuple(dict.fromkeys((str(self.root), os.path.realpath(self.root))))
+        self._root = _RootHandle(self.root)
+        self._cache = _ReplyCache()
 
     def answer(self, frames: list[bytes]) -> bytes:
         """The encoded reply to one request's frames; never raises."""
@@ -116,34 +234,42 @@ class FileRules:
         except ProtocolError as exc:
             if exc.request_id is None and len(frames) > 1:
                 exc.request_id = _id_in_first_frame(frames)
-            return Answer(None, error_reply(exc))
+            return _refused(None, error_reply(exc))
         except Exception:
             logger.exception("unexpected failure decoding a request")
-            return Answer(None, _internal(None))
+            return _refused(None, _internal(None))
         try:
-            content = self.read_text(request.path)
+            content_json = self.content_json(request.path)
         except ProtocolError as exc:
             exc.request_id = request.id
-            return Answer(request, error_reply(exc))
+            return _refused(request, error_reply(exc))
         except Exception:
             logger.exception("unexpected failure serving %s", self._shown(request.path))
-            return Answer(request, _internal(request.id))
-        return Answer(request, FileReply(content, now_ms(), os.getpid(), request.id))
+            return _refused(request, _internal(request.id))
+        return Answer(request, None, file_reply_bytes(content_json, request.id))
 
-    def read_text(self, path: str) -> str:
-        """The text of the file `path` names, or `ProtocolError` with the code to reply with."""
+    def content_json(self, path: str) -> bytes:
+        """The text of the file `path` names as a JSON string, or `ProtocolError` with the code
+        to reply with."""
         shown = self._shown(path)
-        fd, size = self._open(path, shown)
+        fd, info = self._open(path, shown)
         try:
-            return self._read(fd, size, shown)
+            cached = self._cache.get(info)
+            if cached is not None:
+                return cached
+            text, read = self._read(fd, info.st_size, shown)
         finally:
             os.close(fd)
+        content_json = orjson.dumps(text)
+        if read == info.st_size:
+            self._cache.put(info, content_json)
+        return content_json
 
-    def _open(self, path: str, shown: str) -> tuple[int, int]:
-        """A read descriptor for the regular file `path` names, and its size."""
+    def _open(self, path: str, shown: str) -> tuple[int, os.stat_result]:
+        """A read descriptor for the regular file `path` names, and its `fstat`."""
         parts = self._relative_parts(path, shown)
         try:
-            root_fd = os.open(self.root, _ROOT_FLAGS)
+            root_fd = self._root.fd()
         except OSError as exc:
             logger.error("cannot open the served root %s: %s", self.root, exc.strerror)
             raise ProtocolError(ErrorCode.INTERNAL, "the served directory is unavailable") from None
@@ -153,7 +279,8 @@ class FileRules:
         finally:
             walk.close()
 
-    def _read(self, fd: int, size: int, shown: str) -> str:
+    def _read(self, fd: int, size: int, shown: str) -> tuple[str, int]:
+        """The file's text and how many bytes it had."""
         limit = self.max_bytes
         if size > limit:
             raise _too_large(shown, limit)
@@ -169,7 +296,7 @@ class FileRules:
         if len(data) > limit:
             raise _too_large(shown, limit)
         try:
-            return data.decode("utf-8")
+            return data.decode("utf-8"), len(data)
         except UnicodeDecodeError as exc:
             raise ProtocolError(
                 ErrorCode.NOT_TEXT, f"{shown} is not UTF-8 text (bad byte at offset {exc.start})"
@@ -210,8 +337,8 @@ class _Walk:
         self.shown = shown
         self.hops = 0
 
-    def run(self) -> tuple[int, int]:
-        """The open file and its size, or `ProtocolError`."""
+    def run(self) -> tuple[int, os.stat_result]:
+        """The open file and its `fstat`, or `ProtocolError`."""
         while self.pending:
             name = self.pending.popleft()
             if name == "..":
@@ -232,7 +359,8 @@ class _Walk:
         raise ProtocolError(ErrorCode.NOT_A_FILE, f"{self.shown} is a directory")
 
     def close(self) -> None:
-        while self.stack:
+        """Close the directories opened on the way (the root's descriptor is the rules')."""
+        while len(self.stack) > 1:
             os.close(self.stack.pop())
 
     def _hop(self) -> None:
@@ -242,7 +370,7 @@ class _Walk:
                 ErrorCode.NOT_FOUND, f"{self.shown}: too many levels of symbolic links"
             )
 
-    def _component(self, name: str) -> tuple[int, int] | None:
+    def _component(self, name: str) -> tuple[int, os.stat_result] | None:
         """Walk one component: open the file if it is the last, else descend or follow."""
         dir_fd = self.stack[-1]
         info = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
@@ -282,7 +410,9 @@ class _Walk:
         self.pending.extendleft(reversed(_split(target)))
 
 
-def _open_file(dir_fd: int, name: str, info: os.stat_result, shown: str) -> tuple[int, int]:
+def _open_file(
+    dir_fd: int, name: str, info: os.stat_result, shown: str
+) -> tuple[int, os.stat_result]:
     """Open a file `lstat` called regular, and check with `fstat` that it still is."""
     if not stat.S_ISREG(info.st_mode):
         raise _not_a_file(info, shown)
@@ -299,7 +429,7 @@ def _open_file(dir_fd: int, name: str, info: os.stat_result, shown: str) -> tupl
     except BaseException:
         os.close(fd)
         raise
-    return fd, opened.st_size
+    return fd, opened
 
 
 def _id_in_first_frame(frames: list[bytes]) -> str | None:

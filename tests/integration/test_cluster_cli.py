@@ -9,6 +9,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import psutil
@@ -170,6 +171,23 @@ def test_workers_exit_when_their_supervisor_is_killed(processes: Processes, root
         wait_for_sync(lambda: gone(pids), timeout=10)
     finally:
         shutil.rmtree(runtime_dir(listing), ignore_errors=True)
+
+
+def test_a_paused_supervisor_keeps_its_healthy_workers(processes: Processes, root: Path):
+    cluster = ClusterProcess(processes, root, "--workers", "2")
+    read_line(cluster.proc)
+    before = cluster.wait_ready(2)
+    cluster.proc.send_signal(signal.SIGSTOP)
+    try:
+        time.sleep(2.5)  # the pause itself: 12 heartbeats of 200 ms, 8 missed make one stale
+    finally:
+        cluster.proc.send_signal(signal.SIGCONT)
+    for _ in range(2):  # the first look after the pause, and one after the next heartbeats
+        after = cluster.listing()
+        assert [(w["pid"], w["state"], w["crashes"]) for w in after["workers"]] == [
+            (w["pid"], "ready", 0) for w in before["workers"]
+        ]
+        time.sleep(0.3)
 
 
 def test_second_cluster_on_the_same_endpoints_fails_fast(processes: Processes, root: Path):

@@ -5,12 +5,14 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
+import time
 
 import pytest
 import zmq.asyncio
 
 from zmqtui.commands.ctl import format_workers
 from zmqtui.protocol import ClusterSnapshot, WorkerStats
+from zmqtui.services import supervisor as supervisor_module
 from zmqtui.services.cluster import local_endpoint
 from zmqtui.services.control import (
     BadCommand,
@@ -332,3 +334,73 @@ class TestRemoteWorkers:
         assert supervisor.broker.orders == [("retire", "far-1")]
         supervisor.heard(beat(final=True))
         assert supervisor.slots == []
+
+
+class FakeTime:
+    """Stands in for the `time` module in `zmqtui.services.supervisor`: a monotonic clock the
+    test moves by hand."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def monotonic(self) -> float:
+        return self.now
+
+    @staticmethod
+    def time() -> float:
+        return time.time()
+
+
+class TestPausedSupervisor:
+    """`kill -STOP` of the supervisor, a few seconds, `kill -CONT`: the workers did nothing
+    wrong. Heartbeats every 1 s, 3 missed make a worker stale."""
+
+    @pytest.fixture
+    def clock(self, monkeypatch) -> FakeTime:
+        fake = FakeTime()
+        monkeypatch.setattr(supervisor_module, "time", fake)
+        return fake
+
+    @pytest.fixture
+    def supervisor(self, tmp_path, clock):
+        supervisor = Supervisor(
+            lambda *_: ["sleep", "60"], FakeBroker(), tmp_path, Timings(liveness=3)
+        )
+        yield supervisor
+        supervisor.kill_all()
+
+    @staticmethod
+    def look(supervisor: Supervisor, clock: FakeTime, seconds: float, beats=()) -> None:
+        """The supervisor running for `seconds`, ticking every 50 ms, hearing `beats`."""
+        for _ in range(round(seconds / 0.05)):
+            clock.now += 0.05
+            for heartbeat in beats:
+                supervisor.heard(heartbeat)
+            supervisor.tick()
+
+    def test_a_pause_longer_than_the_liveness_limit_is_not_silence(self, supervisor, clock):
+        local = supervisor.add()
+        supervisor.heard(beat("far-1"))
+        (remote,) = [slot for slot in supervisor.slots if slot.remote]
+        beats = [beat(local.process.worker_id, slot=local.index), beat("far-1")]
+        self.look(supervisor, clock, 2, beats)
+        assert (local.state, remote.state) == ("ready", "ready")
+        clock.now += 10  # stopped; no heartbeat read, nothing ticked
+        supervisor.tick()
+        assert (local.state, remote.state) == ("ready", "ready")
+        assert local.process is not None and local.process.popen.poll() is None
+        self.look(supervisor, clock, 1.5)  # looking again, and hearing nothing
+        assert (local.state, remote.state) == ("ready", "ready")
+        assert supervisor.broker.orders == []
+        worker_id = local.process.worker_id
+        self.look(supervisor, clock, 2)  # 3 beats missed while looking
+        assert {("revivable", "far-1"), ("forget", worker_id)} <= set(supervisor.broker.orders)
+
+    def test_a_pause_does_not_count_against_a_starting_worker(self, supervisor, clock):
+        slot = supervisor.add()
+        worker_id = slot.process.worker_id
+        clock.now += 30  # longer than the 10 s a new worker has for its first heartbeat
+        supervisor.tick()
+        assert slot.state == "starting"
+        self.look(supervisor, clock, 10)
+        assert ("forget", worker_id) in supervisor.broker.orders

@@ -48,6 +48,7 @@ logger = logging.getLogger(__name__)
 
 STATS_INTERVAL_MS = 1000
 _TICK_SECONDS = 0.05
+_MAX_BEATS_AT_ONCE = 10_000
 _STATS_LINGER_MS = 200
 """Time the last snapshot (every worker dead) gets to leave when the cluster stops."""
 
@@ -145,8 +146,7 @@ class Cluster:
             stopping = asyncio.create_task(self._stopping.wait(), name="stopping")
             tasks = [
                 stopping,
-                asyncio.create_task(self._receive_heartbeats(owned[0]), name="heartbeats"),
-                asyncio.create_task(self._supervise(), name="supervise"),
+                asyncio.create_task(self._supervise(owned[0]), name="supervise"),
                 asyncio.create_task(control.run(), name="control"),
             ]
             if self.config.owner_pid is not None:
@@ -260,35 +260,40 @@ class Cluster:
 
     # --- the loops ------------------------------------------------------------------------------
 
-    async def _receive_heartbeats(self, sock: zmq.asyncio.Socket) -> None:
-        assert self.supervisor is not None
-        while True:
-            frames = await sock.recv_multipart()
-            while True:
-                if len(frames) == 1 and (beat := decode_heartbeat(frames[0])) is not None:
-                    self.supervisor.heard(beat)
-                try:
-                    frames = await sock.recv_multipart(flags=zmq.NOBLOCK)
-                except zmq.Again:
-                    break
-            await asyncio.sleep(0)
-
-    async def _supervise(self) -> None:
+    async def _supervise(self, beats: zmq.asyncio.Socket) -> None:
+        """Take heartbeats as they come and tick the supervisor; every tick comes right after
+        reading the heartbeats queued, so a supervisor that was paused (SIGSTOP) reads its
+        workers' beats from the pause before it judges whether they are alive."""
         supervisor = self.supervisor
         assert supervisor is not None
         tick = min(_TICK_SECONDS, self.config.timings.heartbeat_ms / 4000)
         interval = self.config.stats_interval_ms / 1000
-        next_sample = time.monotonic()
+        next_tick = next_sample = time.monotonic()
         while True:
-            supervisor.tick()
-            due = time.monotonic() >= next_sample
-            if due:
-                supervisor.sample()
-                next_sample = time.monotonic() + interval
-            if due or supervisor.changed:
-                supervisor.changed = False
-                self._publish()
-            await asyncio.sleep(tick)
+            await self._take_heartbeats(beats)
+            if time.monotonic() >= next_tick:
+                supervisor.tick()
+                next_tick = time.monotonic() + tick
+                due = time.monotonic() >= next_sample
+                if due:
+                    supervisor.sample()
+                    next_sample = time.monotonic() + interval
+                if due or supervisor.changed:
+                    supervisor.changed = False
+                    self._publish()
+            await beats.poll(max(0.0, next_tick - time.monotonic()) * 1000, zmq.POLLIN)
+
+    async def _take_heartbeats(self, beats: zmq.asyncio.Socket) -> None:
+        """Hand the heartbeats already queued to the supervisor, without waiting for more (at
+        most `_MAX_BEATS_AT_ONCE`: a flood of them must not keep the supervisor from ticking)."""
+        assert self.supervisor is not None
+        for _ in range(_MAX_BEATS_AT_ONCE):
+            try:
+                frames = await beats.recv_multipart(flags=zmq.NOBLOCK)
+            except zmq.Again:
+                return
+            if len(frames) == 1 and (beat := decode_heartbeat(frames[0])) is not None:
+                self.supervisor.heard(beat)
 
     # --- stats and commands ---------------------------------------------------------------------
 

@@ -6,8 +6,10 @@ whatever reason, the pipe closes and the worker exits. A process that ends witho
 is a crash: the slot restarts it after a delay that starts small and doubles (capped), and
 resets once a process stayed up long enough; a slot whose processes keep dying right after
 starting stops restarting ("errored"). A process that stops heart-beating is "stale": it is
-killed and handled as a crash. Stopping a process on purpose (remove, restart, scale down,
-shutdown) is none of that.
+killed and handled as a crash. Silence is measured on a clock that stands still while the
+supervisor itself does not run (stopped, its loop held up): a worker is judged by the beats it
+missed while the supervisor was looking, never by a pause of the supervisor's own. Stopping a
+process on purpose (remove, restart, scale down, shutdown) is none of that.
 
 Workers that join from elsewhere (`zmqtui worker --connect tcp://...`) show up through their
 heartbeats as remote slots; they are watched but not started, stopped or signalled.
@@ -101,16 +103,25 @@ def describe_exit(code: int) -> str:
 
 
 class LocalProcess:
-    """One worker process this supervisor started."""
+    """One worker process this supervisor started, watched from `watched_from` (supervisor
+    clock) until its first heartbeat."""
 
-    def __init__(self, popen: subprocess.Popen[bytes], worker_id: str, counters: CounterFile):
+    def __init__(
+        self,
+        popen: subprocess.Popen[bytes],
+        worker_id: str,
+        counters: CounterFile,
+        watched_from: float,
+    ) -> None:
         self.popen = popen
         self.pid = popen.pid
         self.worker_id = worker_id
         self.counter_file = counters
         self.started = time.monotonic()
         self.started_ms = int(time.time() * 1000)
+        self.watched_from = watched_from
         self.last_heartbeat: float | None = None
+        """Supervisor clock time of the latest heartbeat."""
         self.last_heartbeat_ms: int | None = None
         self.stop_deadline: float | None = None
         self.cpu_percent: float | None = None
@@ -163,17 +174,18 @@ class LocalProcess:
 class RemoteProcess:
     """A worker that joined over the network: known only from its heartbeats."""
 
-    def __init__(self, beat: Heartbeat) -> None:
+    def __init__(self, beat: Heartbeat, at: float) -> None:
         self.worker_id = beat.worker
         self.pid = beat.pid
         self.host = beat.host
         self.started_ms = beat.started
         self.cpu_percent: float | None = None
         self.memory_bytes: int | None = None
-        self.heard(beat)
+        self.heard(beat, at)
 
-    def heard(self, beat: Heartbeat) -> None:
-        self.last_heartbeat = time.monotonic()
+    def heard(self, beat: Heartbeat, at: float) -> None:
+        """Take a heartbeat that arrived at `at` (supervisor clock)."""
+        self.last_heartbeat = at
         self.last_heartbeat_ms = int(time.time() * 1000)
         self.interval = beat.interval_ms / 1000
         self._counters = beat.counters
@@ -267,6 +279,10 @@ class Supervisor:
         """Set on every change of state; the owner clears it after publishing."""
         self._orphans: list[LocalProcess] = []
         """Processes of removed slots, still stopping."""
+        self._last_look: float | None = None
+        self._not_looking = 0.0
+        """Seconds the supervisor was held up between two looks, beyond a heartbeat interval
+        each time: left out of its clock."""
 
     # --- queries ------------------------------------------------------------------------------
 
@@ -341,6 +357,7 @@ class Supervisor:
 
     def heard(self, beat: Heartbeat) -> None:
         """A heartbeat arrived: the worker is alive (and maybe new to us)."""
+        at = self._clock()
         slot = self._by_worker(beat.worker)
         if slot is None:
             if beat.slot is not None or beat.final:
@@ -350,13 +367,13 @@ class Supervisor:
             slot = Slot(
                 index=self._free_index(), backoff=Backoff(self.timings.restart), remote=True
             )
-            slot.process = RemoteProcess(beat)
+            slot.process = RemoteProcess(beat, at)
             slot.pid = beat.pid
             self.slots.append(slot)
             logger.info("remote worker %s (pid %d on %s) joined", beat.worker, beat.pid, beat.host)
         proc = slot.process
         if isinstance(proc, RemoteProcess):
-            proc.heard(beat)
+            proc.heard(beat, at)
             if beat.final:
                 logger.info("remote worker %s left", beat.worker)
                 self.broker.retire(beat.worker)
@@ -366,17 +383,22 @@ class Supervisor:
         elif isinstance(proc, LocalProcess):
             if slot.state == "stale":
                 return  # already killed; its last words change nothing
-            proc.last_heartbeat = time.monotonic()
+            proc.last_heartbeat = at
             proc.last_heartbeat_ms = int(time.time() * 1000)
         self._set_state(slot, "busy" if beat.busy else "ready")
 
     def tick(self) -> None:
-        """Reap exited processes, find silent ones, start slots whose delay is over."""
+        """Reap exited processes, find silent ones, start slots whose delay is over.
+
+        Call it after handing over the heartbeats that arrived meanwhile (`heard`): a
+        supervisor that was held up has them queued, and they are the workers' alibi.
+        """
         now = time.monotonic()
+        clock = self._clock()
         for slot in list(self.slots):
             self._reap_retiring(slot, now)
             if slot.remote:
-                self._watch_remote(slot, now)
+                self._watch_remote(slot, clock)
                 continue
             proc = slot.process
             if isinstance(proc, LocalProcess):
@@ -384,7 +406,7 @@ class Supervisor:
                 if code is not None:
                     self._crashed(slot, proc, code, now)
                 else:
-                    self._watch_local(slot, proc, now)
+                    self._watch_local(slot, proc, clock)
             elif slot.restart_at is not None and now >= slot.restart_at:
                 slot.restarts += 1
                 self._start(slot)
@@ -433,6 +455,17 @@ class Supervisor:
 
     # --- internals ----------------------------------------------------------------------------
 
+    def _clock(self) -> float:
+        """Now, in seconds on the supervisor's clock: monotonic time less the time it was held
+        up. Every call is a look; a look more than a heartbeat interval after the previous one
+        counts the excess as time the supervisor did not run, whose silence no worker owes."""
+        now = time.monotonic()
+        if self._last_look is not None:
+            held_up = now - self._last_look - self.timings.heartbeat_ms / 1000
+            self._not_looking += max(0.0, held_up)
+        self._last_look = now
+        return now - self._not_looking
+
     def _free_index(self) -> int:
         used = {slot.index for slot in self.slots}
         return next(i for i in range(len(used) + 1) if i not in used)
@@ -466,7 +499,7 @@ class Supervisor:
             slot.process = None
             self._set_state(slot, "errored")
             return
-        slot.process = LocalProcess(popen, worker_id, counters)
+        slot.process = LocalProcess(popen, worker_id, counters, self._clock())
         slot.pid = popen.pid
         slot.restart_at = None
         self._set_state(slot, "starting")
@@ -527,24 +560,24 @@ class Supervisor:
         slot.restart_at = now + delay
         self._set_state(slot, "dead")
 
-    def _watch_local(self, slot: Slot, proc: LocalProcess, now: float) -> None:
+    def _watch_local(self, slot: Slot, proc: LocalProcess, clock: float) -> None:
         if slot.state == "stale":
             return
         if proc.last_heartbeat is None:
-            silent = now - proc.started > self.timings.start_timeout_ms / 1000
+            silent = clock - proc.watched_from > self.timings.start_timeout_ms / 1000
         else:
-            silent = now - proc.last_heartbeat > self.timings.silence_limit
+            silent = clock - proc.last_heartbeat > self.timings.silence_limit
         if silent:
             logger.warning("worker pid %d (slot %d) is silent; killing it", proc.pid, slot.index)
             self._set_state(slot, "stale")
             self.broker.forget(proc.worker_id)
             proc.signal(signal.SIGKILL)
 
-    def _watch_remote(self, slot: Slot, now: float) -> None:
+    def _watch_remote(self, slot: Slot, clock: float) -> None:
         proc = slot.process
         assert isinstance(proc, RemoteProcess)
         limit = proc.interval * self.timings.liveness
-        silent_for = now - proc.last_heartbeat
+        silent_for = clock - proc.last_heartbeat
         if silent_for > 2 * limit:
             logger.warning("remote worker %s is gone", proc.worker_id)
             self.slots.remove(slot)

@@ -71,6 +71,9 @@ class FakeBackend:
         assert self.app is not None, "not started"
         self.app.post_message(RequestFinished(result, self.send_ids[send]))
 
+    def cancel_send(self, send_id: int) -> None:
+        self.calls.append(("cancel_send", send_id))
+
     def control(self, command: str, **args: int) -> None:
         self.calls.append(("control", (command, args)))
 

@@ -122,7 +122,7 @@ async def test_keys_focus_maximise_hide_and_show_panes() -> None:
         assert app.focused is app.subscriber_pane.log_view
         await pilot.press("1")
         assert app.focused is app.publisher_pane.log_view
-        await pilot.press("3")
+        await pilot.press("3", "enter")  # enters the path field
         assert isinstance(app.focused, Input) and app.focused_frame() is app.frame("composer")
         await pilot.press("escape")  # leaves the field, stays in the pane
         assert not isinstance(app.focused, Input) and app.focused_frame() is app.frame("composer")
@@ -148,6 +148,27 @@ async def test_keys_focus_maximise_hide_and_show_panes() -> None:
         assert isinstance(app.screen, HelpScreen)
         await pilot.press("escape")
         assert not isinstance(app.screen, HelpScreen)
+
+
+async def test_pane_keys_never_fall_into_a_field_the_user_did_not_enter() -> None:
+    """After `3`, or after `h` hands focus to the requests pane, the app's and the pane's keys
+    act; typing starts with `enter` and ends with `escape`."""
+    app = RecordingApp(FakeBackend())
+    async with app.run_test(size=SIZE) as pilot:
+        path = app.query_one("#composer-path", Input)
+        await pilot.press("3", "m")
+        assert app.screen.maximized is app.frame("composer")
+        await pilot.press("m", "2", "h")  # the subscriber hides: the requests pane is next
+        assert app.focused_frame() is app.frame("composer")
+        await pilot.press("1")
+        assert app.focused is app.publisher_pane.log_view
+        await pilot.press("3", "4")
+        assert app.focused is app.workers_pane.table
+        assert path.value == ""
+        await pilot.press("3", "enter", *"a.txt")
+        assert app.focused is path and path.value == "a.txt"
+        await pilot.press("escape", "2")
+        assert app.focused is app.subscriber_pane.log_view and path.value == "a.txt"
 
 
 async def test_command_palette_offers_every_action() -> None:

@@ -375,3 +375,65 @@ async def test_attached_with_every_prefix_one_sub_feeds_both_panes(actx, tcp_end
             await pilot.press("q")
     finally:
         xpub.close(linger=0)
+
+
+LONG_LOAD = 100_000
+"""More requests than a loopback filer answers while a test runs."""
+
+
+async def test_quit_during_a_load_run_stops_it_at_once(actx, tcp_endpoint) -> None:
+    """A long load run on a filer that answers at once: `q` ends the app and the load with it
+    (a cancelled send that had completed used to be swallowed, and the app waited for the
+    whole run)."""
+    endpoint = tcp_endpoint()
+    filer = bound(actx, zmq.REP, endpoint)
+    app = ZmqtuiApp(ZmqBridge(Endpoints(req=endpoint), timeout_ms=2000, tries=2))
+
+    def file_reply(request: dict) -> bytes:
+        return FileReply("hello", now_ms(), 777, request.get("id")).encode()
+
+    try:
+        async with answering(filer, file_reply) as requests:
+            async with app.run_test(size=SIZE) as pilot:
+                app.composer_pane.fill("hello.txt", LONG_LOAD, 16)
+                app.composer_pane.action_send()
+                await wait_for(lambda: len(requests) > 500, 20)
+                await pilot.press("q")
+            served = len(requests)
+            await asyncio.sleep(0.3)
+            assert len(requests) == served, "the load kept sending after the app ended"
+            assert served < LONG_LOAD / 2
+    finally:
+        filer.close(linger=0)
+
+
+async def test_a_load_run_is_cancelled_by_its_key(actx, tcp_endpoint) -> None:
+    """`x` in the requests pane stops the load run in flight and says so; the app keeps
+    running and the next send goes out."""
+    endpoint = tcp_endpoint()
+    filer = bound(actx, zmq.REP, endpoint)
+    app = ZmqtuiApp(ZmqBridge(Endpoints(req=endpoint), timeout_ms=2000, tries=2))
+
+    def file_reply(request: dict) -> bytes:
+        return FileReply("hello", now_ms(), 777, request.get("id")).encode()
+
+    try:
+        async with (
+            answering(filer, file_reply) as requests,
+            app.run_test(size=SIZE) as pilot,
+        ):
+            composer = app.composer_pane
+            composer.fill("hello.txt", LONG_LOAD, 16)
+            composer.action_send()
+            await wait_for(lambda: len(requests) > 500, 20)
+            await pilot.press("3", "x")
+            await wait_for(lambda: composer.history[0].outcome is not None, 10)
+            assert composer.history[0].outcome.startswith("cancelled")
+            served = len(requests)
+            await asyncio.sleep(0.3)
+            assert len(requests) <= served + 16, "the load kept sending after its cancel"
+            composer.fill("hello.txt")
+            composer.action_send()
+            await wait_for(lambda: composer.history[0].ok, 10)
+    finally:
+        filer.close(linger=0)

@@ -196,9 +196,14 @@ class Requester:
 
     @staticmethod
     async def _send(sock: zmq.asyncio.Socket, payload: bytes, timeout_s: float) -> bool:
-        """Send, or False if even queueing the request took the whole try."""
+        """Send, or False if even queueing the request took the whole try.
+
+        `asyncio.timeout`, not `wait_for`: on Python 3.11 `wait_for` swallows a cancellation
+        that arrives as the send completes, so a cancelled load run went on to its end.
+        """
         try:
-            await asyncio.wait_for(sock.send(payload), max(timeout_s, 0.001))
+            async with asyncio.timeout(max(timeout_s, 0.001)):
+                await sock.send(payload)
         except TimeoutError:
             return False
         return True

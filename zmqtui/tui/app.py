@@ -324,7 +324,11 @@ class ZmqtuiApp(App[None]):
     @_while_running
     def on_send_failed(self, message: SendFailed) -> None:
         self.composer_pane.show_failure(
-            message.path, message.count, message.reason, send_id=message.send_id
+            message.path,
+            message.count,
+            message.reason,
+            send_id=message.send_id,
+            cancelled=message.cancelled,
         )
 
     @_while_running
@@ -399,6 +403,10 @@ class ZmqtuiApp(App[None]):
     def on_composer_pane_send_requested(self, message: ComposerPane.SendRequested) -> None:
         self.backend.send_request(message.path, message.count, message.concurrency, message.send_id)
 
+    def on_composer_pane_cancel_requested(self, message: ComposerPane.CancelRequested) -> None:
+        for send_id in message.send_ids:
+            self.backend.cancel_send(send_id)
+
     def on_workers_pane_kill_requested(self, message: WorkersPane.KillRequested) -> None:
         self.backend.control("kill", pid=message.pid)
 
@@ -432,21 +440,18 @@ class ZmqtuiApp(App[None]):
             self._fit_rows()
         if self.screen.maximized is not None and self.screen.maximized is not frame:
             self.screen.maximize(frame, container=False)
-        target = self._main_control(frame)
-        if target is not None:
-            target.focus()
+        self._main_control(frame).focus()
 
-    def _main_control(self, frame: PaneFrame, typing: bool = True) -> Widget | None:
-        """The control a pane's keys work from; with `typing`, a text field may be it."""
+    def _main_control(self, frame: PaneFrame) -> Widget:
+        """The control a pane's keys work from: never a text field, so that `1`, `q` or `h`
+        reach the app and the pane until the user enters a field."""
         pane = frame.pane
         if isinstance(pane, (PublisherPane, SubscriberPane)):
             return pane.log_view
         if isinstance(pane, WorkersPane):
             return pane.table
-        return next(
-            (w for w in pane.query("*") if w.focusable and (typing or not isinstance(w, Input))),
-            None,
-        )
+        assert isinstance(pane, ComposerPane)
+        return pane.main_control
 
     def focused_frame(self) -> PaneFrame | None:
         node = self.focused
@@ -464,9 +469,8 @@ class ZmqtuiApp(App[None]):
         if not isinstance(self.focused, Input):
             return
         frame = self.focused_frame()
-        target = None if frame is None else self._main_control(frame, typing=False)
-        if target is not None:
-            target.focus()
+        if frame is not None:
+            self._main_control(frame).focus()
 
     def action_toggle_maximize(self) -> None:
         if self.screen.maximized is not None:
@@ -567,6 +571,11 @@ class ZmqtuiApp(App[None]):
         )
         yield SystemCommand(
             "Workers: scale down", "-: one worker fewer", lambda: workers.action_scale(-1)
+        )
+        yield SystemCommand(
+            "Requests: cancel",
+            "x: stop the sends in flight (a load run stops at once)",
+            self.composer_pane.action_cancel,
         )
         yield SystemCommand(
             "Requests: send",

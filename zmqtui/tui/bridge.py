@@ -138,6 +138,9 @@ class Backend(Protocol):
         """Request `path` once, or `count` times with `concurrency` in flight; the outcome and
         progress messages carry `send_id`."""
 
+    def cancel_send(self, send_id: int) -> None:
+        """Stop the send `send_id` if it is still in flight; it ends as failed, "cancelled"."""
+
     def control(self, command: str, **args: int) -> None:
         """Send a control command to the cluster (kill, restart, scale...)."""
 
@@ -203,6 +206,8 @@ class ZmqBridge:
         self._pending_events: list[ChangeEvent] = []
         self._flush_handle: asyncio.TimerHandle | None = None
         self._states: dict[str, tuple[str, str | None, str]] = {}
+        self._sends: dict[int, Worker[None]] = {}
+        """The sends in flight by send id, so that one can be cancelled."""
 
     # --- lifetime --------------------------------------------------------------------------
 
@@ -493,17 +498,31 @@ class ZmqBridge:
         else:
             work = self._request_load(endpoint, path, count, concurrency, send_id)
             description = f"{count} requests for {path}"
-        self._run(self._answering(work, path, count, send_id), "requests", description)
+        worker = self._run(self._answering(work, path, count, send_id), "requests", description)
+        if send_id is not None:
+            self._sends[send_id] = worker
+
+    def cancel_send(self, send_id: int) -> None:
+        worker = self._sends.pop(send_id, None)
+        if worker is not None:
+            worker.cancel()
 
     async def _answering(
         self, work: Coroutine[Any, Any, None], path: str, count: int, send_id: int | None
     ) -> None:
-        """Run a send; if it breaks, tell the composer too, so the send does not wait forever."""
+        """Run a send; if it breaks or is cancelled, tell the composer too, so the send does not
+        wait forever."""
         try:
             await work
+        except asyncio.CancelledError:
+            self.app.post_message(SendFailed(path, count, "cancelled", send_id, cancelled=True))
+            raise
         except Exception as exc:
             self.app.post_message(SendFailed(path, count, f"{type(exc).__name__}: {exc}", send_id))
             raise
+        finally:
+            if send_id is not None:
+                self._sends.pop(send_id, None)
 
     async def _request_once(self, endpoint: str, path: str, send_id: int | None) -> None:
         async with Requester(

@@ -75,7 +75,9 @@ beginning of the file path. Exports go to the current directory.
 
 | key | action |
 |---|---|
-| `enter` or `ctrl+s` | send; `→` completes a path from the served directory |
+| `enter` | enter the path field (`escape` leaves it); in a field, send |
+| `ctrl+s` | send; `→` completes a path from the served directory |
+| `x` | cancel the sends in flight (a load run stops at once) |
 | `r` | resend the request selected in the history |
 
 ## Workers

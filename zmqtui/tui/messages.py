@@ -117,12 +117,14 @@ class LoadProgressed(Message):
 
 @dataclass
 class SendFailed(Message):
-    """A send could not run to its end (no endpoint, or something broke): no outcome comes."""
+    """A send could not run to its end (no endpoint, something broke, or the user cancelled
+    it): no outcome comes."""
 
     path: str
     count: int
     reason: str
     send_id: int | None = None
+    cancelled: bool = False
 
 
 @dataclass

@@ -70,7 +70,9 @@ class ComposerPane(Widget):
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("ctrl+s", "send", "Send"),
+        Binding("enter", "edit", "Edit"),
         Binding("r", "resend", "Resend"),
+        Binding("x", "cancel", "Cancel sends"),
     ]
 
     COMPONENT_CLASSES: ClassVar[set[str]] = {
@@ -154,6 +156,12 @@ class ComposerPane(Widget):
         send_id: int | None = None
         """Identifies the send: give it back with its outcome and progress."""
 
+    @dataclass
+    class CancelRequested(Message):
+        """The user asked to stop the sends in flight, `send_ids`."""
+
+        send_ids: tuple[int, ...]
+
     def __init__(
         self,
         root: Path | None = None,
@@ -170,6 +178,8 @@ class ComposerPane(Widget):
         self._in_flight: dict[int, HistoryEntry] = {}
         """Sends without an outcome yet by send id, oldest first (kept past the history's end)."""
         self._send_ids = itertools.count(1)
+        self._awaited: int | None = None
+        """The send whose "waiting for…" line the response panel shows."""
 
     def compose(self) -> ComposeResult:
         yield Static(id="composer-offline")
@@ -233,14 +243,27 @@ class ComposerPane(Widget):
         self._show_loads()
 
     def show_failure(
-        self, path: str, count: int, reason: str, *, send_id: int | None = None
+        self,
+        path: str,
+        count: int,
+        reason: str,
+        *,
+        send_id: int | None = None,
+        cancelled: bool = False,
     ) -> None:
-        """A send that will have no outcome (no endpoint, or it broke): settle it as failed."""
+        """A send that will have no outcome (no endpoint, it broke, or it was cancelled):
+        settle it as failed, and say so where its reply was awaited."""
         entry = self._in_flight_entry(send_id, path, count)
+        outcome = "cancelled" if cancelled else f"failed: {reason}"
         if entry is not None:
-            self._settle(entry, f"failed: {reason}", False)
+            if cancelled and entry.count > 1:
+                outcome += f" after {entry.done or 0:,} of {entry.count:,}"
+            if entry.send_id == self._awaited:
+                self._show([Text.assemble(("✖ ", self._palette().error), printable(outcome))])
+            self._settle(entry, outcome, False)
         self._show_loads()
-        self._status(f"{printable(path)}: {reason}", error=True)
+        told = outcome if cancelled else reason
+        self._status(f"{printable(path)}: {printable(told)}", error=True)
 
     def show_progress(self, done: int, total: int, *, send_id: int | None = None) -> None:
         """Show how far the load run `send_id` has come, in its history entry and, when it is
@@ -263,7 +286,18 @@ class ComposerPane(Widget):
         """Take the offline banner down."""
         self.remove_class("-offline")
 
+    @property
+    def main_control(self) -> RichLog:
+        """Where the pane's keys work: the response; `enter` goes on to the form."""
+        return self.query_one("#composer-response", RichLog)
+
     # --- the form ------------------------------------------------------------------------
+
+    def action_edit(self) -> None:
+        """Enter the path field, to type a request (`escape` leaves it)."""
+        path = self.query_one("#composer-path", Input)
+        path.focus()
+        path.action_end()
 
     def fill(self, path: str, count: int = 1, concurrency: int = 1) -> None:
         """Put a request into the form (as recalling it from the history does)."""
@@ -308,9 +342,16 @@ class ComposerPane(Widget):
             self.fill(entry.path, entry.count, entry.concurrency)
             self._send(entry.path, entry.count, entry.concurrency)
 
+    def action_cancel(self) -> None:
+        """Stop every send in flight (a load run stops sending at once)."""
+        if self._in_flight:
+            self.post_message(self.CancelRequested(tuple(self._in_flight)))
+
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "resend":
             return self._history_list.has_focus and self._highlighted_entry() is not None
+        if action == "cancel":
+            return bool(self._in_flight)
         return True
 
     def _send(self, path: str, count: int, concurrency: int) -> None:
@@ -323,6 +364,8 @@ class ComposerPane(Widget):
         noun = "request" if count == 1 else f"{count:,} requests, {concurrency} at a time,"
         self._status(f"sent {noun} for {printable(path)}")
         self._show([Text(f"waiting for {printable(path)}…", self._palette().label)])
+        self._awaited = send_id
+        self.refresh_bindings()
         self.post_message(self.SendRequested(path, count, concurrency, send_id))
 
     @on(Input.Submitted)
@@ -370,6 +413,9 @@ class ComposerPane(Widget):
 
     def _settle(self, entry: HistoryEntry, outcome: str, ok: bool) -> None:
         del self._in_flight[entry.send_id]
+        if entry.send_id == self._awaited:
+            self._awaited = None
+        self.refresh_bindings()
         entry.outcome, entry.ok = outcome, ok
         self._repaint(entry)
         self._status("")

@@ -14,8 +14,11 @@ from zmqtui.commands._run import config_option, load_command_settings
 from zmqtui.config import ConfigError
 from zmqtui.format import format_bytes, format_duration
 from zmqtui.protocol import ProtocolError, WorkerStats, snapshot_from_wire
-from zmqtui.services.control import COMMANDS, ControlError, send_command
+from zmqtui.services.control import COMMANDS, ControlError, HandshakeFailed, send_command
 from zmqtui.text import printable, printable_json
+
+EXIT_HANDSHAKE_FAILED = 4
+"""As `zmqtui request`'s."""
 
 _NEEDS = {"scale": "N", "restart": "PID", "kill": "PID", "drain": "PID"}
 _OPTIONAL = {"remove": "PID"}
@@ -56,7 +59,14 @@ def command(
 
     `kill` is like a crash (the worker is replaced, with backoff); `restart`, `remove` and
     `scale` stop workers on purpose; `drain` stops one, remote ones too, once it has answered
-    what it holds. Exits 1 when the cluster refuses, 2 when it does not answer.
+    what it holds.
+
+    \b
+    Exit status:
+      0  done
+      1  the cluster refused the command
+      2  bad usage or settings, no answer after every try, or an answer that is no reply
+      4  no answer: the handshake failed (CURVE key refused, security mismatch)
     """
     if action in _NEEDS and value is None:
         raise click.UsageError(f"{action} needs {_NEEDS[action]}")
@@ -76,6 +86,9 @@ def command(
         reply = asyncio.run(
             _send(settings.control, action, settings.timeout_ms, settings.tries, args)
         )
+    except HandshakeFailed as exc:
+        click.echo(f"zmqtui ctl: {exc}", err=True)
+        sys.exit(EXIT_HANDSHAKE_FAILED)
     except ControlError as exc:
         click.echo(f"zmqtui ctl: {exc}", err=True)
         sys.exit(2)

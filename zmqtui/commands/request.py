@@ -1,7 +1,8 @@
 """`zmqtui request PATH`: ask a filer for a file, like the book's zmq-filer-req.js.
 
 Exit codes: 0 every request got a file; 1 an error reply (or an answer that is not a reply);
-2 bad usage, settings or endpoint; 3 no answer after every try (unavailable).
+2 bad usage, settings or endpoint; 3 no answer after every try (unavailable); 4 no answer
+because the handshake failed (the server refused our CURVE key, a security mismatch).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from zmqtui.text import MULTI_LINE, printable, printable_json
 EXIT_OK = 0
 EXIT_ERROR_REPLY = 1
 EXIT_UNAVAILABLE = 3
+EXIT_HANDSHAKE_FAILED = 4
 
 
 @click.command()
@@ -94,6 +96,7 @@ def command(
       1  an error reply, or an answer that is not a reply
       2  bad usage, settings or endpoint
       3  no answer after every try (unavailable)
+      4  no answer: the handshake failed (CURVE key refused, security mismatch)
     """
     run_service(
         _request(
@@ -154,6 +157,9 @@ async def _request(
 
 def report(result: RequestResult, endpoint: str, timeout_ms: int, as_json: bool) -> int:
     """Print one request's outcome; return the exit code."""
+    if result.outcome == "unavailable" and result.handshake_failure:
+        click.echo(f"zmqtui: cannot talk to {endpoint}: {result.handshake_failure}", err=True)
+        return EXIT_HANDSHAKE_FAILED
     if result.outcome == "unavailable":
         click.echo(
             f"zmqtui: no reply from {endpoint} after {result.tries} tries of {timeout_ms} ms; "
@@ -196,13 +202,14 @@ def format_summary(summary: LoadSummary) -> str:
         f"{name} {'-' if value is None else f'{value:.2f}'}"
         for name, value in summary.latency.items()
     )
+    why = f": {summary.handshake_failure}" if summary.handshake_failure else ""
     rows = [
         ("Answered", f"{summary.answered} in {summary.elapsed_s:.2f} s ({summary.rate:.1f} req/s)"),
         ("File replies", summary.replies),
         ("Replies by pid", by_pid or "none"),
         ("Errors", errors or "none"),
         ("Malformed", summary.malformed),
-        ("Unavailable", f"{summary.unavailable} (not sent: {summary.not_sent})"),
+        ("Unavailable", f"{summary.unavailable} (not sent: {summary.not_sent}){why}"),
         ("Retries", f"{summary.retries} (stale replies discarded: {summary.discarded})"),
         ("Latency (ms)", latency),
     ]
@@ -214,6 +221,8 @@ def format_summary(summary: LoadSummary) -> str:
 
 
 def summary_exit_code(summary: LoadSummary) -> int:
+    if summary.unavailable and summary.handshake_failure:
+        return EXIT_HANDSHAKE_FAILED
     if summary.unavailable:
         return EXIT_UNAVAILABLE
     if summary.errors_by_code or summary.malformed:

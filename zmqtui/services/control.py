@@ -22,6 +22,7 @@ import zmq
 import zmq.asyncio
 
 from zmqtui.protocol import MAX_ID_CHARS, encode_json
+from zmqtui.security import HandshakeWatch
 from zmqtui.services import sockets
 
 logger = logging.getLogger(__name__)
@@ -38,6 +39,11 @@ _REPLY_LINGER_MS = 200
 
 class ControlError(RuntimeError):
     """The control endpoint did not answer (after every try), or answered nonsense."""
+
+
+class HandshakeFailed(ControlError):
+    """No answer because the handshake failed: the server refused our CURVE key, or the two
+    sides' security does not match. The message says which."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,23 +185,28 @@ async def send_command(
     tries: int = 3,
     **args: Any,
 ) -> dict[str, Any]:
-    """Send one command and return the reply; `ControlError` when no reply comes.
+    """Send one command and return the reply; `ControlError` when no reply comes
+    (`HandshakeFailed` when the handshake says why).
 
     Each try uses a fresh REQ socket (Lazy Pirate); every try carries the same `id`, so the
     server runs the command at most once.
     """
     request_id = secrets.token_hex(8)
     payload = encode_json({"cmd": cmd, **args, "id": request_id})
+    why: str | None = None
     for _ in range(max(1, tries)):
         sock = ctx.socket(zmq.REQ)
         sockets.configure(sock, max_message_bytes=None)
+        watch = HandshakeWatch(sock)
         try:
             sockets.connect(sock, endpoint)
             await sock.send(payload)
             if not await sock.poll(timeout_ms, zmq.POLLIN):
+                why = watch.failure() or why
                 continue
             raw = await sock.recv()
         finally:
+            watch.close()
             sock.close(linger=0)
         try:
             reply = json.loads(raw)
@@ -204,4 +215,6 @@ async def send_command(
         if not isinstance(reply, dict) or "ok" not in reply:
             raise ControlError(f"{endpoint} answered with something that is not a control reply")
         return reply
+    if why is not None:
+        raise HandshakeFailed(f"cannot talk to {endpoint}: {why}")
     raise ControlError(f"no reply from {endpoint} after {max(1, tries)} tries")

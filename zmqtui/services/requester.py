@@ -58,6 +58,9 @@ class RequestResult:
     """The reply exactly as it arrived (a malformed one too), for `--json` and debugging."""
     discarded: int = 0
     """Replies thrown away because they answered another request."""
+    handshake_failure: str | None = None
+    """Why there was no reply when the connection's handshake tells (the server refused our
+    CURVE key, a security mismatch, a peer that is not a ZeroMQ service)."""
 
     @property
     def outcome(self) -> Outcome:
@@ -175,7 +178,9 @@ class Requester:
                 return result(reply=reply, tries=attempt, raw=raw)
             why = self._close_after_silence() or why
         error = f"unavailable after {self.tries} tries"
-        return result(reply=None, tries=self.tries, error=f"{error}: {why}" if why else error)
+        if why is None:
+            return result(reply=None, tries=self.tries, error=error)
+        return result(reply=None, tries=self.tries, error=f"{error}: {why}", handshake_failure=why)
 
     def _socket(self) -> zmq.asyncio.Socket:
         if self._sock is None:
@@ -228,6 +233,8 @@ class LoadSummary:
     retries: int = 0
     """Tries beyond the first, summed over all requests."""
     discarded: int = 0
+    handshake_failure: str | None = None
+    """Why the latest unavailable request got no reply, when its handshake tells."""
     elapsed_s: float = 0.0
     latencies_ms: list[float] = field(default_factory=list, repr=False)
     """One per answered request (file, error or malformed)."""
@@ -267,6 +274,7 @@ class LoadSummary:
         self.discarded += result.discarded
         if result.outcome == "unavailable":
             self.unavailable += 1
+            self.handshake_failure = result.handshake_failure or self.handshake_failure
             return
         self.latencies_ms.append(result.latency_ms)
         if result.reply is None:
@@ -293,6 +301,7 @@ class LoadSummary:
             "errors_by_code": dict(sorted(self.errors_by_code.items())),
             "malformed": self.malformed,
             "unavailable": self.unavailable,
+            "handshake_failure": self.handshake_failure,
             "retries": self.retries,
             "discarded": self.discarded,
             "elapsed_s": self.elapsed_s,

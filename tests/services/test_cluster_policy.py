@@ -268,7 +268,16 @@ def test_worker_table():
     ]
     assert table[3].split()[:3] == ["1", "43", "errored"]
     assert table[3].endswith("exit code 3")
-    assert table[4].startswith("2 (remote)")
+    assert table[4].startswith("2 (remote on far)")  # named by host and pid
+
+
+def test_worker_table_escapes_a_remote_hosts_name():
+    hostile = WorkerStats(slot=0, pid=9, state="ready", remote=True, host="h\x1b[2Jx")
+    snapshot = ClusterSnapshot(
+        pid=1, timestamp=0, endpoints={}, routing="lb", broker={}, workers=[hostile]
+    )
+    reply = {"ok": True, **snapshot.to_wire()}
+    assert "(remote on h\\x1b[2Jx)" in format_workers(reply, now_ms=0)
 
 
 class FakeBroker:

@@ -12,10 +12,12 @@ from zmqtui.config import (
     HEARTBEAT_INTERVAL_MS,
     HEARTBEAT_LIVENESS,
     MAX_FILE_BYTES,
+    ConfigError,
     check_endpoint,
 )
 from zmqtui.services.broker import DEFAULT_ROUTING, ROUTING_MODES
 from zmqtui.services.cluster import STATS_INTERVAL_MS, Cluster, ClusterConfig, default_worker_count
+from zmqtui.services.metrics import MetricsAddress
 from zmqtui.services.supervisor import RestartPolicy, Timings
 
 _POLICY = RestartPolicy()
@@ -128,6 +130,12 @@ def _ms(name: str, default: float | int, help_text: str, minimum: int = 1):
     help="Stop (workers included) when process PID ends; the monitor names itself, so a "
     "monitor killed outright leaves no cluster behind.",
 )
+@click.option(
+    "--metrics",
+    metavar="[HOST:]PORT",
+    help="Serve Prometheus metrics at http://HOST:PORT/metrics (HOST 127.0.0.1 unless given; "
+    "beyond loopback only with --insecure).",
+)
 @insecure_option
 @config_option
 def command(
@@ -151,6 +159,7 @@ def command(
     max_unstable: int,
     stats_interval_ms: int,
     owner_pid: int | None,
+    metrics: str | None,
     insecure: bool,
     config_file: str | None,
 ) -> None:
@@ -166,6 +175,12 @@ def command(
         for endpoint in (backend, heartbeat):
             if endpoint is not None:
                 check_endpoint(endpoint)
+        metrics_address = None if metrics is None else MetricsAddress.parse(metrics)
+        if metrics_address is not None and not metrics_address.loopback and not insecure:
+            raise ConfigError(
+                f"refusing to serve metrics on {metrics_address.host}: not a loopback address "
+                "(pass --insecure to expose them, unauthenticated)"
+            )
         config = ClusterConfig(
             root=root,
             workers=workers,
@@ -191,6 +206,7 @@ def command(
                 ),
             ),
             stats_interval_ms=stats_interval_ms,
+            metrics=metrics_address,
             config_file=Path(config_file) if config_file else None,
             owner_pid=owner_pid,
         )
@@ -206,3 +222,5 @@ def _announce(cluster: Cluster) -> None:
         f"{cluster.config.workers} {cluster.config.routing} workers on {ends['backend']}; "
         f"stats on {ends['stats']}; control on {ends['control']}"
     )
+    if "metrics" in ends:
+        click.echo(f"Prometheus metrics on {ends['metrics']}")

@@ -38,6 +38,7 @@ from zmqtui.protocol import ClusterSnapshot, now_ms
 from zmqtui.services import sockets
 from zmqtui.services.broker import DEFAULT_ROUTING, ROUTING_MODES, Broker, make_broker
 from zmqtui.services.control import MAX_WORKERS, ControlRequest, ControlServer
+from zmqtui.services.metrics import ClusterMetrics, MetricsAddress, MetricsServer
 from zmqtui.services.owner import Owner
 from zmqtui.services.sockets import EndpointError
 from zmqtui.services.supervisor import Slot, Supervisor, Timings
@@ -79,6 +80,8 @@ class ClusterConfig:
     stats_interval_ms: int = STATS_INTERVAL_MS
     worker_command: tuple[str, ...] | None = None
     """The argv that runs a worker, before its options; None: `python -m zmqtui worker`."""
+    metrics: MetricsAddress | None = None
+    """Where to serve Prometheus' `/metrics`; None: nowhere."""
     config_file: Path | None = None
     """The settings file the cluster was given (`--config`): its workers read it too, for the
     CURVE keys. Without one they read `$ZMQTUI_CONFIG` or the user's file, as the cluster did."""
@@ -117,6 +120,8 @@ class Cluster:
         self._stopping = asyncio.Event()
         self._pub: zmq.asyncio.Socket | None = None
         self._seq = 0
+        self.metrics: MetricsServer | None = None
+        self._metrics = ClusterMetrics()
 
     def stop(self) -> None:
         """Ask `run` to shut the cluster down."""
@@ -134,6 +139,9 @@ class Cluster:
         tasks: list[asyncio.Task[None]] = []
         try:
             control = self._bind(ctx, owned)
+            if self.config.metrics is not None:
+                self.metrics = MetricsServer(self.config.metrics, self._metrics)
+                self.endpoints["metrics"] = self.metrics.url
             assert self.broker is not None
             self.broker.start()
             self.supervisor = Supervisor(
@@ -227,6 +235,8 @@ class Cluster:
         finally:
             if control is not None:
                 control.close()
+            if self.metrics is not None:
+                self.metrics.close()
             for sock in owned:
                 sockets.remove_ipc_file(sock.getsockopt_string(zmq.LAST_ENDPOINT))
                 sock.close(linger=_STATS_LINGER_MS if sock is self._pub else 0)
@@ -314,8 +324,12 @@ class Cluster:
         if self._pub is None or self.supervisor is None:
             return
         self._seq += 1
+        snapshot = self.snapshot()
         with contextlib.suppress(zmq.ZMQError):
-            self._pub.send(self.snapshot().encode(), flags=zmq.NOBLOCK)
+            self._pub.send(snapshot.encode(), flags=zmq.NOBLOCK)
+        if self.metrics is not None:
+            counters = {slot.index: slot.counters() for slot in self.supervisor.slots}
+            self._metrics.update(snapshot, counters)
 
     async def _command(self, request: ControlRequest) -> dict[str, Any]:
         supervisor = self.supervisor

@@ -28,6 +28,7 @@ drain (`["", "DRAIN"]` on the backend), after which it finishes what it holds an
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import json
 import logging
@@ -91,8 +92,11 @@ def heartbeat_endpoint_for(backend: str) -> str:
 
 # --- counters -------------------------------------------------------------------------------
 
-_COUNTERS = struct.Struct("<QQQd")
-"""requests, errors, dropped, seconds spent answering."""
+LATENCY_BOUNDS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.1, 0.5, 2.5)
+"""Upper bounds, in seconds, of the buckets a worker counts its answering times in (one more
+bucket takes the slower ones): the request latency histogram of `zmqtui cluster --metrics`."""
+_COUNTERS = struct.Struct(f"<QQQd{len(LATENCY_BOUNDS) + 1}Q")
+"""requests, errors, dropped, seconds spent answering, then requests per latency bucket."""
 
 
 @dataclass(slots=True)
@@ -104,6 +108,8 @@ class Counters:
     dropped: int = 0
     """Messages that could not be answered (no envelope) or whose reply could not be sent."""
     busy_seconds: float = 0.0
+    latency_buckets: list[int] = field(default_factory=lambda: [0] * (len(LATENCY_BOUNDS) + 1))
+    """Requests answered within each of `LATENCY_BOUNDS` (not cumulative), then slower ones."""
 
     def __add__(self, other: Counters) -> Counters:
         return Counters(
@@ -111,6 +117,7 @@ class Counters:
             self.errors + other.errors,
             self.dropped + other.dropped,
             self.busy_seconds + other.busy_seconds,
+            [a + b for a, b in zip(self.latency_buckets, other.latency_buckets, strict=True)],
         )
 
 
@@ -147,10 +154,12 @@ class CounterFile:
             counters.errors,
             counters.dropped,
             counters.busy_seconds,
+            *counters.latency_buckets,
         )
 
     def read(self) -> Counters:
-        return Counters(*_COUNTERS.unpack_from(self._map, 0))
+        requests, errors, dropped, busy, *buckets = _COUNTERS.unpack_from(self._map, 0)
+        return Counters(requests, errors, dropped, busy, buckets)
 
     def close(self) -> None:
         self._map.close()
@@ -367,7 +376,9 @@ class Worker:
         answer = self.rules.respond(rest[split + 1 :])
         reply = answer.encode()
         counters = self.counters
-        counters.busy_seconds += time.perf_counter() - began
+        took = time.perf_counter() - began
+        counters.busy_seconds += took
+        counters.latency_buckets[bisect.bisect_left(LATENCY_BOUNDS, took)] += 1
         counters.requests += 1
         if not answer.ok:
             counters.errors += 1
@@ -402,6 +413,7 @@ class Worker:
             "errors": counters.errors,
             "dropped": counters.dropped,
             "busy_seconds": counters.busy_seconds,
+            "latency_buckets": counters.latency_buckets,
             "busy": counters.requests > self._last_beat_requests,
             "final": final,
         }
@@ -449,12 +461,21 @@ def decode_heartbeat(raw: bytes) -> Heartbeat | None:
                 errors=int(obj.get("errors", 0)),
                 dropped=int(obj.get("dropped", 0)),
                 busy_seconds=float(obj.get("busy_seconds", 0.0)),
+                latency_buckets=_latency_buckets(obj.get("latency_buckets")),
             ),
             busy=bool(obj.get("busy", False)),
             final=bool(obj.get("final", False)),
         )
     except (ValueError, TypeError, KeyError, RecursionError, OverflowError):
         return None
+
+
+def _latency_buckets(value: object) -> list[int]:
+    """A heartbeat's bucket counts, or zeros when it has none of the right shape."""
+    size = len(LATENCY_BOUNDS) + 1
+    if isinstance(value, list) and len(value) == size:
+        return [max(0, int(count)) for count in value]
+    return [0] * size
 
 
 def watch_parent_pipe(stop: threading.Event) -> None:

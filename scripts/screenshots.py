@@ -98,7 +98,7 @@ async def tour(app: ZmqtuiApp, root: Path, out: Path) -> None:
         await asyncio.sleep(2.5)  # two more stats snapshots: the rates fill in
         await camera.shoot(pilot, "load")
 
-        await pilot.press("4", "down", "k")
+        await pilot.press("4", "down", "k", "k")  # the second press confirms
         await until(
             lambda: (
                 any(w.restarts for w in app.workers_pane.snapshot.workers) and workers_ready(app)

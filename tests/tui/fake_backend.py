@@ -77,6 +77,9 @@ class FakeBackend:
     def control(self, command: str, **args: int) -> None:
         self.calls.append(("control", (command, args)))
 
+    def restart_cluster(self) -> None:
+        self.calls.append(("restart_cluster", ()))
+
 
 T0 = 1_767_225_600_000
 """A fixed moment (ms) that scripted messages are stamped from."""

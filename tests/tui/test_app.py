@@ -16,6 +16,7 @@ from zmqtui.tui.help import HelpScreen
 from zmqtui.tui.messages import (
     BackendProblem,
     CapturesReceived,
+    ClusterExited,
     ConnectionChanged,
     ControlAnswered,
     EventsPublished,
@@ -254,6 +255,35 @@ async def test_problems_and_control_replies_are_told() -> None:
             ("killed 5101", "information"),
             ("scale: at most 256", "error"),
         ]
+
+
+async def test_an_exited_cluster_is_named_by_its_signal_and_can_be_restarted() -> None:
+    backend = FakeBackend()
+    app = RecordingApp(backend)
+    async with app.run_test(size=SIZE) as pilot:
+        app.post_message(SnapshotReceived(snapshot()))
+        app.post_message(ClusterExited(-9, "killed by SIGKILL", "Cluster listening [bold]"))
+        await wait_for(lambda: app.notices)
+        assert app.notices[0] == (
+            "the embedded cluster exited (killed by SIGKILL); R in the workers pane restarts "
+            "it:\nCluster listening [bold]",
+            "error",
+        )
+        bar = app.query_one(ConnectionBar)
+        assert "the cluster exited (killed by SIGKILL)" in plain(bar.content)
+        assert not app.workers_pane.live
+        commands = [c.title for c in app.get_system_commands(app.screen)]
+        assert "Workers: restart the embedded cluster" in commands
+        await pilot.press("4", "R")
+        await wait_for(lambda: ("restart_cluster", ()) in backend.calls)
+        assert "restarting the cluster" in plain(bar.content)
+
+
+async def test_attached_there_is_no_cluster_restart_to_offer() -> None:
+    app = RecordingApp(FakeBackend(embedded=False))
+    async with app.run_test(size=SIZE):
+        commands = [c.title for c in app.get_system_commands(app.screen)]
+        assert "Workers: restart the embedded cluster" not in commands
 
 
 async def test_quit_stops_the_backend() -> None:

@@ -269,6 +269,8 @@ async def test_embedded_publisher_in_process(tmp_path: Path, tcp_endpoint) -> No
 class ExitingCluster:
     """Stands in for `EmbeddedCluster`: a process that has already exited."""
 
+    process = None
+
     def start(self) -> None:
         pass
 
@@ -290,7 +292,7 @@ async def test_failures_are_told_and_the_monitor_keeps_running(tcp_endpoint) -> 
     app = TellingApp(ZmqBridge(Endpoints(req=tcp_endpoint()), cluster=ExitingCluster()))
     async with app.run_test(size=SIZE):
         bar = app.query_one(ConnectionBar)
-        await wait_for(lambda: "the cluster exited (code 3)" in bar.mode)
+        await wait_for(lambda: "the cluster exited (exit code 3)" in bar.mode)
         assert any("already in use" in text for text in told)
         # a worker that raises (run_load refuses a concurrency of 0) is told, not fatal
         app.composer_pane.post_message(ComposerPane.SendRequested("a.txt", 2, 0))

@@ -229,3 +229,21 @@ def test_a_monitor_killed_outright_leaves_no_cluster_behind(tmp_path: Path) -> N
                 process.kill()
         if "log_dir" in locals():
             shutil.rmtree(log_dir, ignore_errors=True)
+
+
+@pytest.mark.integration
+def test_an_embedded_cluster_killed_outright_starts_again_on_its_endpoints(tmp_path: Path) -> None:
+    endpoints = ClusterEndpoints(*(f"ipc://{tmp_path}/{name}" for name in ("req", "stats", "ctl")))
+    with EmbeddedCluster(tmp_path, endpoints, workers=1) as cluster:
+        assert cluster.process is not None
+        first = cluster.process
+        wait_for_sync(lambda: (tmp_path / "ctl").exists(), timeout=30)
+        first.kill()
+        first.wait()
+        assert cluster.poll() == -signal.SIGKILL
+        cluster.restart()
+        assert cluster.process is not first and cluster.poll() is None
+        second = psutil.Process(cluster.process.pid)
+        assert wait_for_sync(second.children, timeout=30), "the new cluster starts its worker"
+        assert "Cluster listening" in wait_for_sync(cluster.log_tail, timeout=30)
+    assert not second.is_running() or second.status() == psutil.STATUS_ZOMBIE

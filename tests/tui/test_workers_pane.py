@@ -62,9 +62,21 @@ THREE = [worker(0, 40), worker(1, 41), worker(2, 42)]
 
 
 class Host(App[None]):
+    """The pane alone, on a clock the test moves; keeps every notification's text."""
+
+    def __init__(self, *, embedded: bool = False) -> None:
+        super().__init__()
+        self.embedded = embedded
+        self.now = 100.0
+        self.told: list[str] = []
+
     def compose(self) -> ComposeResult:
-        yield WorkersPane()
+        yield WorkersPane(embedded=self.embedded, clock=lambda: self.now)
         yield Footer()
+
+    def notify(self, message: str, **kwargs) -> None:
+        self.told.append(message)
+        super().notify(message, **kwargs)
 
 
 def posted(messages: list[Message], kind: type[Message]) -> list[Message]:
@@ -269,9 +281,9 @@ class TestActions:
             pane = app.query_one(WorkersPane)
             pane.update_snapshot(snapshot(THREE))
             pane.table.focus()
-            await pilot.press("down", "down", "k", "up", "r")
+            await pilot.press("down", "down", "k", "k", "up", "r")
             await pilot.click("#workers-table", offset=(3, 1))  # the first row, under the header
-            await pilot.press("k")
+            await pilot.press("k", "k")
             await pilot.pause()
             assert posted(messages, WorkersPane.KillRequested) == [
                 WorkersPane.KillRequested(42),
@@ -280,6 +292,26 @@ class TestActions:
             assert posted(messages, WorkersPane.RestartRequested) == [
                 WorkersPane.RestartRequested(41)
             ]
+
+    async def test_k_asks_for_a_second_press_on_the_same_worker(self):
+        messages: list[Message] = []
+        app = Host()
+        async with app.run_test(message_hook=messages.append) as pilot:
+            pane = app.query_one(WorkersPane)
+            pane.update_snapshot(snapshot(THREE))
+            pane.table.focus()
+            await pilot.press("k")
+            await pilot.pause()
+            assert not posted(messages, WorkersPane.KillRequested)
+            assert app.told[-1].startswith("press k again to kill pid 40")
+            await pilot.press("down", "k")  # another worker: asks again
+            app.now += 10  # too late for the first press
+            await pilot.press("k")
+            await pilot.pause()
+            assert not posted(messages, WorkersPane.KillRequested)
+            await pilot.press("k")
+            await pilot.pause()
+            assert posted(messages, WorkersPane.KillRequested) == [WorkersPane.KillRequested(41)]
 
     async def test_kill_on_a_slot_without_a_process_posts_nothing(self):
         messages: list[Message] = []
@@ -292,6 +324,7 @@ class TestActions:
             await pilot.pause()
             assert not posted(messages, WorkersPane.KillRequested)
             assert pane.check_action("kill", ()) is None, "shown disabled in the footer"
+            assert app.told == ["cannot kill: slot 0 has no process"]
 
     async def test_the_footer_greys_out_kill_on_a_slot_without_a_process(self):
         app = Host()
@@ -351,3 +384,121 @@ class TestOffline:
             pane.update_snapshot(snapshot(THREE, at=T0 + 1000))
             await pilot.pause()
             assert not banner.display
+
+
+def state_colour(pane: WorkersPane, slot: int) -> object:
+    return pane.table.get_row(slot)[2].style
+
+
+class TestStale:
+    async def test_rows_no_snapshot_confirms_are_stale_not_live(self):
+        app = Host()
+        async with app.run_test() as pilot:
+            pane = app.query_one(WorkersPane)
+            pane.update_snapshot(snapshot(THREE))
+            live_colour = state_colour(pane, 0)
+            app.now += 3
+            pane.check_freshness()
+            assert pane.live and not pane.has_class("-offline")
+            app.now += 9
+            pane.check_freshness()
+            await pilot.pause()
+            assert not pane.live and pane.has_class("-offline")
+            banner = str(app.query_one("#workers-offline", Static).render())
+            assert banner == "stale: last stats 12s ago"
+            header = str(app.query_one("#workers-header", Static).render())
+            assert "last known, 12s ago: 3 ready" in header
+            assert state_colour(pane, 0) != live_colour, "no longer in the colour of ready"
+            assert cells(pane, 0)[7] == "—", "no uptime ticking for a process not heard of"
+            app.now += 1
+            pane.check_freshness()
+            banner = str(app.query_one("#workers-offline", Static).render())
+            assert banner == "stale: last stats 13s ago"
+            pane.update_snapshot(snapshot(THREE, at=T0 + 13_000))
+            await pilot.pause()
+            assert pane.live and not pane.has_class("-offline")
+            assert state_colour(pane, 0) == live_colour and cells(pane, 0)[7] == "1m18s"
+
+    async def test_a_slow_stats_interval_is_not_taken_for_silence(self):
+        app = Host()
+        async with app.run_test():
+            pane = app.query_one(WorkersPane)
+            for beat in range(3):  # a cluster started with --stats-interval-ms 10000
+                pane.update_snapshot(snapshot(THREE, at=T0 + beat * 10_000))
+                app.now += 10
+            pane.check_freshness()
+            assert pane.live
+            app.now += 25
+            pane.check_freshness()
+            assert not pane.live
+
+    async def test_an_exited_cluster_is_shown_so_and_R_starts_it_again(self):
+        messages: list[Message] = []
+        app = Host(embedded=True)
+        async with app.run_test(message_hook=messages.append) as pilot:
+            pane = app.query_one(WorkersPane)
+            pane.update_snapshot(snapshot(THREE))
+            pane.table.focus()
+            await pilot.pause()
+            assert pane.check_action("restart_cluster", ()) is False, "hidden while it runs"
+            pane.set_cluster_exited("killed by SIGKILL")
+            await pilot.pause()
+            banner = str(app.query_one("#workers-offline", Static).render())
+            assert banner == "the embedded cluster exited (killed by SIGKILL): R restarts it"
+            header = str(app.query_one("#workers-header", Static).render())
+            assert "last known, 0s ago: 3 ready" in header
+            await pilot.press("k", "plus")
+            await pilot.pause()
+            assert app.told == [
+                "cannot kill: the embedded cluster exited (killed by SIGKILL): R restarts it",
+                "cannot scale: the embedded cluster exited (killed by SIGKILL): R restarts it",
+            ]
+            await wait_for(lambda: any(key.key == "R" for key in app.query(FooterKey)))
+            await pilot.press("R")
+            await pilot.pause()
+            assert posted(messages, WorkersPane.ClusterRestartRequested)
+            banner = str(app.query_one("#workers-offline", Static).render())
+            assert banner == "restarting the embedded cluster…"
+            pane.update_snapshot(snapshot(THREE, at=T0 + 5000, pid=4343))
+            await pilot.pause()
+            assert pane.live and not pane.has_class("-offline")
+
+    async def test_attached_there_is_no_cluster_to_restart(self):
+        messages: list[Message] = []
+        app = Host()
+        async with app.run_test(message_hook=messages.append) as pilot:
+            pane = app.query_one(WorkersPane)
+            pane.update_snapshot(snapshot(THREE))
+            app.now += 60
+            pane.check_freshness()
+            pane.table.focus()
+            await pilot.press("R")
+            await pilot.pause()
+            assert not posted(messages, WorkersPane.ClusterRestartRequested)
+            assert app.told == [
+                "cannot restart the cluster: attached, the monitor started no cluster to restart"
+            ]
+
+
+class TestWithoutStats:
+    async def test_keys_that_cannot_work_say_why_and_the_pane_promises_nothing(self):
+        messages: list[Message] = []
+        app = Host()
+        async with app.run_test(message_hook=messages.append) as pilot:
+            pane = app.query_one(WorkersPane)
+            reason = "no --stats endpoint given: the cluster's workers are not shown"
+            pane.set_offline(reason, stats_may_come=False)
+            pane.table.focus()
+            await pilot.press("k", "r", "plus", "minus")
+            await pilot.pause()
+            assert app.told == [
+                f"cannot kill: {reason}",
+                f"cannot restart a worker: {reason}",
+                f"cannot scale: {reason}",
+                f"cannot scale: {reason}",
+            ]
+            assert not [m for m in messages if isinstance(m, WorkersPane.ScaleRequested)]
+            assert str(app.query_one("#workers-offline", Static).render()) == reason
+            assert str(app.query_one("#workers-header", Static).render()) == ""
+            assert not app.query_one("#workers-top").display
+            assert app.focused is pane.table, "the keys still reach the pane"

@@ -19,6 +19,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -103,6 +104,9 @@ class EmbeddedCluster:
         self._log = None
         self.process: subprocess.Popen[bytes] | None = None
         self._stopped = False
+        self._lock = threading.RLock()
+        """Start, restart (from a thread) and stop (on quit) never overlap; reentrant, for a
+        stop from a signal handler that interrupted a start on the same thread."""
 
     @property
     def backend(self) -> str:
@@ -143,12 +147,25 @@ class EmbeddedCluster:
 
     def start(self) -> None:
         """Start the cluster; returns at once (the monitor shows it coming up)."""
+        with self._lock:
+            self._start()
+
+    def restart(self, grace_s: float = STOP_GRACE_S) -> None:
+        """Stop the cluster if it still runs (as `stop` does), then start a new one on the same
+        endpoints; blocks for up to `grace_s`, so the monitor calls it from a thread."""
+        with self._lock:
+            if self._stopped:
+                raise RuntimeError("the cluster was stopped")
+            self._end(grace_s)
+            self._start()
+
+    def _start(self) -> None:
         if self.process is not None:
             raise RuntimeError("the cluster is already started")
         if self._stopped:  # e.g. the monitor quit before it got to start the cluster
             raise RuntimeError("the cluster was stopped")
         self._dir = Path(tempfile.mkdtemp(prefix="zmqtui-"))
-        self._log = open(self._dir / "cluster.log", "wb")  # noqa: SIM115 - closed in stop()
+        self._log = open(self._dir / "cluster.log", "wb")  # noqa: SIM115 - closed in _cleanup()
         try:
             self.process = subprocess.Popen(
                 self.command(),
@@ -178,7 +195,11 @@ class EmbeddedCluster:
     def stop(self, grace_s: float = STOP_GRACE_S) -> None:
         """SIGTERM, wait up to `grace_s`, then SIGKILL the cluster and its descendants; a
         cluster stopped before it started never starts."""
-        self._stopped = True
+        with self._lock:
+            self._stopped = True
+            self._end(grace_s)
+
+    def _end(self, grace_s: float) -> None:
         process, self.process = self.process, None
         if process is not None:
             stop_process_tree(process, grace_s)

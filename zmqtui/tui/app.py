@@ -220,7 +220,7 @@ class ZmqtuiApp(App[None]):
             yield PaneFrame(
                 ComposerPane(self.completion_root, id="composer"), "composer", "3", "half"
             )
-            yield PaneFrame(WorkersPane(id="workers"), "workers", "4", "half")
+            yield PaneFrame(WorkersPane(embedded=embedded, id="workers"), "workers", "4", "half")
         yield ConnectionBar(self.mode_description(), id="connection-bar")
         yield KeyBar()
 
@@ -346,15 +346,20 @@ class ZmqtuiApp(App[None]):
 
     @_while_running
     def on_cluster_exited(self, message: ClusterExited) -> None:
-        bar = self.query_one(ConnectionBar)
-        bar.mode = f"{self.mode_description()} · the cluster exited (code {message.code})"
-        bar.refresh_text()
+        self._show_mode(f"the cluster exited ({message.how})")
+        self.workers_pane.set_cluster_exited(message.how)
         tail = f":\n{message.log_tail}" if message.log_tail else ""
         self.notify(
-            f"the embedded cluster exited with code {message.code}{tail}",
+            f"the embedded cluster exited ({message.how}); R in the workers pane restarts it{tail}",
             severity="error",
             timeout=30,
+            markup=False,
         )
+
+    def _show_mode(self, note: str = "") -> None:
+        bar = self.query_one(ConnectionBar)
+        bar.mode = self.mode_description() + (f" · {note}" if note else "")
+        bar.refresh_text()
 
     @_while_running
     def on_connection_changed(self, message: ConnectionChanged) -> None:
@@ -396,7 +401,10 @@ class ZmqtuiApp(App[None]):
             "composer": self.composer_pane,
             "workers": self.workers_pane,
         }[pane]
-        target.set_offline(reason)
+        if isinstance(target, WorkersPane):
+            target.set_offline(reason, stats_may_come=False)
+        else:
+            target.set_offline(reason)
 
     # --- from the panes ------------------------------------------------------------------------
 
@@ -415,6 +423,12 @@ class ZmqtuiApp(App[None]):
 
     def on_workers_pane_scale_requested(self, message: WorkersPane.ScaleRequested) -> None:
         self.backend.control("scale", n=message.workers)
+
+    def on_workers_pane_cluster_restart_requested(
+        self, message: WorkersPane.ClusterRestartRequested
+    ) -> None:
+        self._show_mode("restarting the cluster")
+        self.backend.restart_cluster()
 
     def on_subscriber_pane_subscriptions_changed(
         self, message: SubscriberPane.SubscriptionsChanged
@@ -572,6 +586,12 @@ class ZmqtuiApp(App[None]):
         yield SystemCommand(
             "Workers: scale down", "-: one worker fewer", lambda: workers.action_scale(-1)
         )
+        if self.backend.embedded:
+            yield SystemCommand(
+                "Workers: restart the embedded cluster",
+                "R: start the cluster again once it exited or its stats went stale",
+                workers.action_restart_cluster,
+            )
         yield SystemCommand(
             "Requests: cancel",
             "x: stop the sends in flight (a load run stops at once)",

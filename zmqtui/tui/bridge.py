@@ -48,6 +48,7 @@ from zmqtui.services.subscriber import (
     decode_received,
     topic_for,
 )
+from zmqtui.services.supervisor import describe_exit
 from zmqtui.services.watcher import ChangePublisher
 from zmqtui.tui.messages import (
     BackendProblem,
@@ -143,6 +144,9 @@ class Backend(Protocol):
 
     def control(self, command: str, **args: int) -> None:
         """Send a control command to the cluster (kill, restart, scale...)."""
+
+    def restart_cluster(self) -> None:
+        """Start the embedded cluster again after it died (embedded mode only)."""
 
 
 class _Credit:
@@ -570,6 +574,24 @@ class ZmqBridge:
             return
         self.app.post_message(ControlAnswered(command, reply))
 
+    def restart_cluster(self) -> None:
+        """Stop the embedded cluster if it still runs, start it again and watch the new one."""
+        cluster = self.cluster
+        if cluster is None:
+            self._problem(
+                "no embedded cluster to restart: attached, nothing was started", "warning"
+            )
+            return
+        self._run(self._restart_cluster(cluster), "cluster", "restart the cluster")
+
+    async def _restart_cluster(self, cluster: EmbeddedCluster) -> None:
+        try:
+            await asyncio.to_thread(cluster.restart)  # waits for the old one to stop
+        except (OSError, RuntimeError) as exc:
+            self._problem(f"the embedded cluster could not restart: {exc}")
+            return
+        await self._watch_cluster(cluster)
+
     def _start_cluster(self, cluster: EmbeddedCluster) -> None:
         if self._ctx is None:  # stopped before the first frame
             return
@@ -581,9 +603,12 @@ class ZmqBridge:
         self._run(self._watch_cluster(cluster), "cluster", "the cluster process")
 
     async def _watch_cluster(self, cluster: EmbeddedCluster) -> None:
+        """Tell the app when the process started last ends by itself (not by a restart)."""
+        process = cluster.process
         while (code := cluster.poll()) is None:
             await asyncio.sleep(0.5)
-        self.app.post_message(ClusterExited(code, cluster.log_tail()))
+        if cluster.process is process:
+            self.app.post_message(ClusterExited(code, describe_exit(code), cluster.log_tail()))
 
     # --- the embedded publisher ----------------------------------------------------------------
 

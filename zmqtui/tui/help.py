@@ -84,9 +84,13 @@ beginning of the file path. Exports go to the current directory.
 
 | key | action |
 |---|---|
-| `k` | kill the selected worker (the cluster starts a replacement) |
+| `k` `k` | kill the selected worker, on a second press (the cluster starts a replacement) |
 | `r` | restart the selected worker |
 | `+` / `-` | one worker more / fewer |
+| `R` | restart the embedded cluster, once it exited or its stats went stale |
+
+Rows no stats have confirmed for 5 s are dimmed as *stale*, with their age; a key that cannot
+act now says why.
 
 Press `escape`, `q` or `f1` to close this help.
 """

@@ -147,9 +147,11 @@ class ControlAnswered(Message):
 
 @dataclass
 class ClusterExited(Message):
-    """The embedded cluster's process ended on its own (it is not restarted)."""
+    """The embedded cluster's process ended on its own (it is restarted only when asked)."""
 
     code: int
+    how: str
+    """The exit said the way `zmqtui ctl list` says it: "exit code 3", "killed by SIGKILL"."""
     log_tail: str
     """Its last lines of output, which usually say why."""
 

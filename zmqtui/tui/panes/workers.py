@@ -1,18 +1,25 @@
 """The workers pane: the cluster's live table, its throughput, and kill/restart/scale keys.
 
 The pane never talks to sockets: the app feeds it `ClusterSnapshot`s and turns the
-messages it posts (`KillRequested`, `RestartRequested`, `ScaleRequested`) into control
-commands.
+messages it posts (`KillRequested`, `RestartRequested`, `ScaleRequested`,
+`ClusterRestartRequested`) into control commands or a new embedded cluster.
+
+What it shows is never claimed live when it is not: rows that no snapshot has confirmed for a
+while, or from a cluster that exited, stay on screen dimmed, as of when they were last heard of.
+A key that cannot act says why.
 """
 
 from __future__ import annotations
 
+import time
+from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import ClassVar
 
 from rich.style import Style
 from rich.text import Text
-from textual import on
+from textual import events, on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
@@ -48,6 +55,21 @@ workers the cluster reports again (it may have refused)."""
 LIVE_STATES = frozenset({"starting", "ready", "busy", "stale"})
 """States in which a slot has a running process with an uptime."""
 
+STALE_AFTER_S = 5.0
+"""No snapshot for this long (or three of the longest gaps seen between them, if longer) and
+the rows are stale: the cluster may be gone, stopped, or cut off."""
+
+KILL_CONFIRM_S = 3.0
+"""How long a first `k` waits for the second that kills."""
+
+ACTION_VERBS = {
+    "kill": "kill",
+    "restart": "restart a worker",
+    "scale": "scale",
+    "restart_cluster": "restart the cluster",
+}
+"""The pane's actions, as a refusal names them ("cannot kill: ...")."""
+
 
 def _format_number(value: float | None) -> str:
     if value is None:
@@ -73,11 +95,14 @@ PROBLEM_COUNTERS = {"requests_requeued", "unanswered", "frontend_dropped", "back
 class WorkersPane(Widget):
     """The cluster's workers, live: one row per slot, updated in place.
 
-    Feed it with `update_snapshot` (about once a second); call `set_offline` when no
-    snapshot came for a while. Keys act on the worker under the cursor.
+    Feed it with `update_snapshot` (about once a second); call `set_offline` when the stats
+    socket is down and `set_cluster_exited` when the embedded cluster ended. Keys act on the
+    worker under the cursor.
 
     Args:
+        embedded: the monitor started the cluster, so it can start it again (`R`).
         history: How many rate samples (about one a second) the throughput graph shows.
+        clock: seconds, for how old the last snapshot is and the kill confirmation.
     """
 
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -85,6 +110,7 @@ class WorkersPane(Widget):
         Binding("r", "restart", "Restart"),
         Binding("plus", "scale(1)", "Scale up", key_display="+"),
         Binding("minus", "scale(-1)", "Scale down", key_display="-"),
+        Binding("R", "restart_cluster", "Restart cluster"),
     ]
 
     COMPONENT_CLASSES: ClassVar[set[str]] = {
@@ -118,6 +144,7 @@ class WorkersPane(Widget):
             #workers-offline { display: block; }
             #workers-top, #workers-table { opacity: 60%; }
         }
+        &.-unavailable #workers-top { display: none; }
         #workers-top { height: 4; }
         #workers-header, #workers-rate { text-wrap: nowrap; text-overflow: ellipsis; }
         #workers-header { width: 1fr; padding: 0 1; }
@@ -144,10 +171,15 @@ class WorkersPane(Widget):
 
         workers: int
 
+    class ClusterRestartRequested(Message):
+        """The user asked for the embedded cluster to be started again."""
+
     def __init__(
         self,
         *,
+        embedded: bool = False,
         history: int = 60,
+        clock: Callable[[], float] = time.monotonic,
         name: str | None = None,
         id: str | None = None,
         classes: str | None = None,
@@ -160,6 +192,19 @@ class WorkersPane(Widget):
         self._scale_target: int | None = None
         self._scale_asked_at = 0
         self._available: tuple[bool | None, ...] = ()
+        self.embedded = embedded
+        self._clock = clock
+        self._received_at: float | None = None
+        self._gaps: deque[float] = deque(maxlen=10)
+        """Seconds between the latest snapshots while they came in time."""
+        self.stale = False
+        """No snapshot for a while: the rows are as of then."""
+        self._offline_reason: str | None = None
+        self._stats_may_come = True
+        self._cluster_exit: str | None = None
+        """How the embedded cluster ended, until it is started again."""
+        self._restarting = False
+        self._kill_armed: tuple[int, float] | None = None
 
     def compose(self) -> ComposeResult:
         yield Static(id="workers-offline")
@@ -172,6 +217,7 @@ class WorkersPane(Widget):
 
     def on_mount(self) -> None:
         self.query_one("#workers-rate", Static).update(self._rate_text())
+        self.set_interval(1.0, self.check_freshness, name="workers freshness")
 
     @property
     def table(self) -> LiveTable:
@@ -189,8 +235,20 @@ class WorkersPane(Widget):
         key = self.table.cursor_key
         return self._workers.get(key) if isinstance(key, int) else None
 
+    @property
+    def live(self) -> bool:
+        """Whether the rows show the cluster as it is now, as far as the pane can tell."""
+        return not (self.stale or self._cluster_exit or self._restarting)
+
     def update_snapshot(self, snapshot: ClusterSnapshot) -> None:
         """Show `snapshot`: header, throughput and rows (only changed cells repaint)."""
+        now = self._clock()
+        if self._received_at is not None and self.live:
+            self._gaps.append(now - self._received_at)
+        self._received_at = now
+        self.stale = False
+        self._offline_reason = self._cluster_exit = None
+        self._restarting = False
         self._snapshot = snapshot
         workers: dict[int, WorkerStats] = {}
         for worker in sorted(snapshot.workers, key=lambda worker: worker.slot):
@@ -203,18 +261,70 @@ class WorkersPane(Widget):
             self._scale_target = None
         if self._rates.observe(snapshot):
             self.query_one("#workers-sparkline", Sparkline).data = list(self._rates.history)
-        self.remove_class("-offline")
-        self.query_one("#workers-header", Static).update(self._header_text(snapshot))
         self.query_one("#workers-rate", Static).update(self._rate_text())
-        self.table.set_rows(
-            (slot, self._row(worker, snapshot.timestamp)) for slot, worker in workers.items()
-        )
+        self._show()
+
+    def set_offline(self, reason: str, *, stats_may_come: bool = True) -> None:
+        """Say why no stats arrive; the last rows stay, dimmed, until a snapshot comes.
+
+        Args:
+            reason: shown above the rows.
+            stats_may_come: False when none ever will (no stats endpoint given): the pane
+                then shows only the reason, and no promise of stats.
+        """
+        self._offline_reason = reason
+        self._stats_may_come = stats_may_come
+        self._show()
+
+    def set_cluster_exited(self, how: str) -> None:
+        """The embedded cluster's process ended (`how`: "killed by SIGKILL"): nothing in the
+        rows runs any more; `R` starts the cluster again."""
+        self._cluster_exit = how
+        self._restarting = False
+        self._show()
+
+    def check_freshness(self) -> None:
+        """Mark the rows stale once no snapshot came for a while (called every second)."""
+        if self._received_at is None:
+            return
+        limit = max(STALE_AFTER_S, 3 * max(self._gaps, default=0.0))
+        stale = self._clock() - self._received_at > limit
+        if stale or self.stale:  # the age on screen changes every second
+            self.stale = stale
+            self._show()
+
+    def _show(self) -> None:
+        """Banner, header and rows for the current state."""
+        banner = self._banner()
+        self.query_one("#workers-offline", Static).update(Text(printable(banner)))
+        self.set_class(bool(banner), "-offline")
+        self.set_class(self._snapshot is None and not self._stats_may_come, "-unavailable")
+        snapshot = self._snapshot
+        header = self.query_one("#workers-header", Static)
+        if snapshot is None:
+            waiting = self._stats_may_come and not self._cluster_exit
+            header.update(Text("waiting for cluster stats…" if waiting else ""))
+        else:
+            header.update(self._header_text(snapshot))
+            self.table.set_rows(
+                (slot, self._row(worker, snapshot.timestamp))
+                for slot, worker in self._workers.items()
+            )
         self._refresh_actions()
 
-    def set_offline(self, reason: str) -> None:
-        """Say why no stats arrive; the last rows stay, dimmed, until a snapshot comes."""
-        self.query_one("#workers-offline", Static).update(Text(printable(reason)))
-        self.add_class("-offline")
+    def _banner(self) -> str:
+        """Why the rows are not live, in one line ("" when they are)."""
+        parts = []
+        if self._cluster_exit is not None:
+            parts.append(f"the embedded cluster exited ({self._cluster_exit}): R restarts it")
+        elif self._restarting:
+            parts.append("restarting the embedded cluster…")
+        elif self._offline_reason is not None:
+            parts.append(self._offline_reason)
+        if self.stale and self._received_at is not None:
+            age = format_duration(self._clock() - self._received_at)
+            parts.append(f"stale: last stats {age} ago")
+        return " · ".join(parts)
 
     # --- rendering -----------------------------------------------------------------------
 
@@ -223,11 +333,14 @@ class WorkersPane(Widget):
 
     def _row(self, worker: WorkerStats, now_ms: int) -> list[str | Text]:
         state = worker.state
-        state_style = self._style(state) if state in WORKER_STATES else ""
+        live = self.live
+        if not live:  # as last heard of, in the colour of labels: not a claim
+            state_style: Style | str = self._style("label")
+        else:
+            state_style = self._style(state) if state in WORKER_STATES else ""
         started = worker.started
-        uptime_s = (
-            (now_ms - started) / 1000 if started is not None and state in LIVE_STATES else None
-        )
+        running = started is not None and state in LIVE_STATES and live
+        uptime_s = (now_ms - started) / 1000 if running and started is not None else None
         return [
             str(worker.slot),
             NO_VALUE if worker.pid is None else str(worker.pid),
@@ -268,6 +381,9 @@ class WorkersPane(Widget):
             if state in by_state
         ]
         text.append("\n")
+        if not self.live and self._received_at is not None:
+            age = format_duration(self._clock() - self._received_at)
+            text.append(f"last known, {age} ago: ", label)
         text.append_text(Text("  ").join(states) if states else Text("no workers", label))
         text.append("\n")
         text.append_text(self._broker_text(snapshot.broker))
@@ -315,7 +431,7 @@ class WorkersPane(Widget):
 
     def _refresh_actions(self) -> None:
         """Update the footer when what the keys can act on changed (not on every snapshot)."""
-        available = (self.check_action("kill", ()), self.check_action("scale", ()))
+        available = tuple(self.check_action(action, ()) for action in ACTION_VERBS)
         if available != self._available:
             self._available = available
             self.refresh_bindings()
@@ -325,32 +441,83 @@ class WorkersPane(Widget):
         event.stop()
         self._refresh_actions()
 
-    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action in ("kill", "restart"):
-            worker = self.selected_worker
-            return True if worker is not None and worker.pid is not None else None
+    def refusal(self, action: str) -> str | None:
+        """Why `action` cannot act now, or None when it can."""
+        if action == "restart_cluster":
+            if not self.embedded:
+                return "attached, the monitor started no cluster to restart"
+            if self._restarting:
+                return "the embedded cluster is restarting"
+            if self._cluster_exit is None and not self.stale:
+                return "the embedded cluster runs (r restarts the worker under the cursor)"
+            return None
+        if action not in ACTION_VERBS:
+            return None
+        if self._cluster_exit is not None:
+            return f"the embedded cluster exited ({self._cluster_exit}): R restarts it"
+        if self._restarting:
+            return "the embedded cluster is restarting"
+        if self._snapshot is None:
+            return self._offline_reason or "no cluster stats yet: no worker is known"
         if action == "scale":
-            return True if self._snapshot is not None else None
-        return True
-
-    def _selected_pid(self) -> int | None:
+            return None
         worker = self.selected_worker
-        pid = None if worker is None else worker.pid
-        if worker is not None and pid is None:
-            self.notify(f"slot {worker.slot} has no process", severity="warning")
-        return pid
+        if worker is None:
+            return "no worker under the cursor"
+        if worker.pid is None:
+            return f"slot {worker.slot} has no process"
+        return None
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action not in ACTION_VERBS:
+            return True
+        if self.refusal(action) is None:
+            return True
+        return False if action == "restart_cluster" else None  # hidden, or shown dimmed
+
+    def _refused(self, action: str) -> bool:
+        """Say why `action` cannot act now, if it cannot."""
+        reason = self.refusal(action)
+        if reason is not None:
+            self.notify(
+                f"cannot {ACTION_VERBS[action]}: {reason}", severity="warning", markup=False
+            )
+        return reason is not None
+
+    def on_key(self, event: events.Key) -> None:
+        """A key of the pane that cannot act says why: Textual would pass it on in silence."""
+        action = KEY_ACTIONS.get(event.key)
+        if action is not None and self._refused(action):
+            event.stop()
+            event.prevent_default()
 
     def action_kill(self) -> None:
-        """Kill the worker under the cursor; the supervisor starts a replacement."""
-        pid = self._selected_pid()
-        if pid is not None:
-            self.post_message(self.KillRequested(pid))
+        """Kill the worker under the cursor on a second press (the supervisor replaces it)."""
+        if self._refused("kill"):
+            return
+        worker = self.selected_worker
+        assert worker is not None and worker.pid is not None
+        now = self._clock()
+        armed = self._kill_armed
+        if armed is None or armed[0] != worker.pid or now - armed[1] > KILL_CONFIRM_S:
+            self._kill_armed = (worker.pid, now)
+            self.notify(
+                f"press k again to kill pid {worker.pid} (slot {worker.slot}; the supervisor "
+                "starts a new one)",
+                timeout=KILL_CONFIRM_S,
+                markup=False,
+            )
+            return
+        self._kill_armed = None
+        self.post_message(self.KillRequested(worker.pid))
 
     def action_restart(self) -> None:
         """Restart the worker under the cursor."""
-        pid = self._selected_pid()
-        if pid is not None:
-            self.post_message(self.RestartRequested(pid))
+        if self._refused("restart"):
+            return
+        worker = self.selected_worker
+        assert worker is not None and worker.pid is not None
+        self.post_message(self.RestartRequested(worker.pid))
 
     def _local_workers(self) -> int:
         return sum(1 for worker in self._workers.values() if not worker.remote)
@@ -358,13 +525,30 @@ class WorkersPane(Widget):
     def action_scale(self, delta: int) -> None:
         """Ask for one worker more or fewer; presses add up until the cluster reports the
         count asked for (or `SCALE_PATIENCE_MS` passes without it)."""
-        if self._snapshot is None:
+        if self._refused("scale") or self._snapshot is None:
             return
         current = self._scale_target if self._scale_target is not None else self._local_workers()
         target = current + delta
         if target < 1:
-            self.notify("a cluster needs at least one worker", severity="warning")
+            self.notify("a cluster needs at least one worker", severity="warning", markup=False)
             return
         self._scale_target = target
         self._scale_asked_at = self._snapshot.timestamp
         self.post_message(self.ScaleRequested(target))
+
+    def action_restart_cluster(self) -> None:
+        """Start the embedded cluster again (after it died, or while its stats are stale)."""
+        if self._refused("restart_cluster"):
+            return
+        self._cluster_exit = None
+        self._restarting = True
+        self._show()
+        self.post_message(self.ClusterRestartRequested())
+
+
+KEY_ACTIONS = {
+    binding.key: binding.action.partition("(")[0]
+    for binding in WorkersPane.BINDINGS
+    if isinstance(binding, Binding)
+}
+"""Each key of the pane and the action it runs."""

@@ -24,6 +24,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "worker": ("zmqtui.commands.worker", "Run one filer worker that joins a cluster's backend."),
     "ctl": ("zmqtui.commands.ctl", "Steer a running cluster: list, scale, kill, restart, stop."),
     "keygen": ("zmqtui.commands.keygen", "Make a CURVE key pair for secured endpoints."),
+    "web": ("zmqtui.commands.web", "Serve the monitor in a browser, on loopback."),
 }
 DEFAULT_COMMAND = "monitor"
 MONITOR_PATH_HELP = (

@@ -67,3 +67,22 @@ def test_curve_keys_named_in_a_config_file_take_effect(tmp_path):
         assert profile.public_key == read_public_key_file(keys.public)
     finally:
         use_profile(None)
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["watch", "--bind", "tcp://127.0.0.1:99999", "."],
+        ["serve", "--root", ".", "--bind", "tcp://127.0.0.1:99999"],
+        ["subscribe", "--connect", "tcp://127.0.0.1:99999"],
+        ["request", "x", "--connect", "tcp://127.0.0.1:99999"],
+        ["ctl", "--control", "tcp://127.0.0.1:99999", "list"],
+        ["--sub", "tcp://127.0.0.1:99999"],
+    ],
+)
+def test_a_port_out_of_range_is_a_usage_error(args, tmp_path, monkeypatch):
+    """libzmq takes ports modulo 65536: 99999 would listen on, or connect to, 34463."""
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 2, result.output
+    assert "port 99999 is out of range" in result.output

@@ -123,6 +123,9 @@ def read_toml(path: Path) -> dict[str, Any]:
     return table
 
 
+MAX_PORT = 65535
+
+
 def check_endpoint(endpoint: str) -> str:
     """The endpoint if ZeroMQ can use it, else `ConfigError` with a hint."""
     transport, sep, address = endpoint.partition("://")
@@ -134,6 +137,9 @@ def check_endpoint(endpoint: str) -> str:
         host, colon, port = address.rpartition(":")
         if not colon or not host or not (port == "*" or port.isdigit()):
             raise ConfigError(f"endpoint {endpoint!r} must look like tcp://HOST:PORT")
+        if port != "*" and int(port) > MAX_PORT:
+            # libzmq takes the port modulo 65536: 99999 would quietly be 34463
+            raise ConfigError(f"endpoint {endpoint!r}: port {port} is out of range (0-{MAX_PORT})")
     return endpoint
 
 

@@ -89,3 +89,15 @@ def test_is_loopback(endpoint, loopback):
 
 def test_check_endpoint_accepts_wildcard_port():
     assert check_endpoint("tcp://127.0.0.1:*") == "tcp://127.0.0.1:*"
+
+
+@pytest.mark.parametrize("port", ["0", "65535"])
+def test_check_endpoint_accepts_every_port(port):
+    assert check_endpoint(f"tcp://127.0.0.1:{port}") == f"tcp://127.0.0.1:{port}"
+
+
+@pytest.mark.parametrize("port", ["65536", "99999", "0099999", "18446744073709551617"])
+def test_check_endpoint_refuses_a_port_out_of_range(port):
+    """libzmq would take it modulo 65536: 99999 listened on 34463."""
+    with pytest.raises(ConfigError, match=f"port {port} is out of range"):
+        check_endpoint(f"tcp://127.0.0.1:{port}")

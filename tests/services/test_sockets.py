@@ -12,6 +12,17 @@ from zmqtui.services import sockets
 from zmqtui.services.sockets import EndpointError
 
 
+@pytest.mark.parametrize("join", [sockets.bind, sockets.connect])
+def test_a_port_out_of_range_is_refused_not_wrapped(ctx, join):
+    sock = ctx.socket(zmq.PUB)
+    try:
+        with pytest.raises(EndpointError, match="port 99999 is out of range"):
+            join(sock, "tcp://127.0.0.1:99999")
+        assert sock.getsockopt_string(zmq.LAST_ENDPOINT) == ""
+    finally:
+        sock.close(linger=0)
+
+
 def test_ipc_bind_never_deletes_a_file_in_the_way(ctx, tmp_path):
     precious = tmp_path / "notes.txt"
     precious.write_text("keep me")

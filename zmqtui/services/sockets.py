@@ -21,7 +21,7 @@ import zmq
 import zmq.asyncio
 
 from zmqtui import security
-from zmqtui.config import is_loopback
+from zmqtui.config import ConfigError, check_endpoint, is_loopback
 from zmqtui.protocol import MAX_MESSAGE_BYTES
 from zmqtui.security import CurveProfile
 
@@ -44,6 +44,7 @@ def bind(
 
     `curve`: True serves TCP over CURVE when a profile is active, False never, or a profile.
     """
+    _check(endpoint)
     profile = security.resolve_profile(curve) if security.covers(endpoint) else None
     if not public and profile is None and not is_loopback(endpoint):
         raise EndpointError(
@@ -70,6 +71,7 @@ def connect(sock: zmq.Socket, endpoint: str, *, curve: CurveProfile | bool = Tru
     `curve`: True connects to TCP as a CURVE client when a profile is active, False never, or
     a profile. `security.HandshakeWatch` tells why a secured connection gets no reply.
     """
+    _check(endpoint)
     profile = security.resolve_profile(curve) if security.covers(endpoint) else None
     if profile is not None:
         security.make_curve_client(sock, profile)
@@ -77,6 +79,14 @@ def connect(sock: zmq.Socket, endpoint: str, *, curve: CurveProfile | bool = Tru
         sock.connect(endpoint)
     except zmq.ZMQError as exc:
         raise EndpointError(f"cannot connect to {endpoint}: {exc.strerror}") from None
+
+
+def _check(endpoint: str) -> None:
+    """Refuse an endpoint ZeroMQ would misread (a TCP port past 65535 wraps around)."""
+    try:
+        check_endpoint(endpoint)
+    except ConfigError as exc:
+        raise EndpointError(str(exc)) from None
 
 
 def _claim_ipc_path(path: str) -> None:

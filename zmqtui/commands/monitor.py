@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import sys
 import threading
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -102,18 +103,17 @@ def command(
             "--workers and --recursive apply to the embedded stack, not to attach mode"
         )
     if given:
-        _attach(given, path, settings)
-    else:
-        config = Path(config_file) if config_file else None
-        _embedded(path or Path(os.curdir), workers, recursive, settings, config)
+        sys.exit(_attach(given, path, settings))
+    config = Path(config_file) if config_file else None
+    sys.exit(_embedded(path or Path(os.curdir), workers, recursive, settings, config))
 
 
-def _attach(given: dict[str, str], path: Path | None, settings: Settings) -> None:
+def _attach(given: dict[str, str], path: Path | None, settings: Settings) -> int:
     from zmqtui.tui.app import ZmqtuiApp
     from zmqtui.tui.bridge import Endpoints, ZmqBridge
 
     bridge = ZmqBridge(Endpoints(**given), timeout_ms=settings.timeout_ms, tries=settings.tries)
-    run_until_signalled(ZmqtuiApp(bridge, completion_root=path, standalone=True))
+    return run_until_signalled(ZmqtuiApp(bridge, completion_root=path, standalone=True))
 
 
 def _embedded(
@@ -122,7 +122,7 @@ def _embedded(
     recursive: bool,
     settings: Settings,
     config_file: Path | None,
-) -> None:
+) -> int:
     """Events name files as `zmqtui watch PATH` does (under PATH as typed); the cluster serves
     PATH resolved."""
     from zmqtui.services.stack import ClusterEndpoints, EmbeddedCluster, pick_endpoint
@@ -153,13 +153,14 @@ def _embedded(
     )
     try:  # the bridge starts the cluster once the first frame is on screen
         app = ZmqtuiApp(bridge, completion_root=root, notices=notices, standalone=True)
-        run_until_signalled(app, cleanup=cluster.stop)
+        return run_until_signalled(app, cleanup=cluster.stop)
     finally:
         cluster.stop()
 
 
-def run_until_signalled(app: App[None], cleanup: Callable[[], None] = lambda: None) -> None:
+def run_until_signalled(app: App[None], cleanup: Callable[[], None] = lambda: None) -> int:
     """Run the app, then `cleanup`; SIGTERM quits as `q` does, SIGHUP (terminal closed) at once.
+    Returns the exit status: 0, or 1 when the app ended on an unhandled exception.
 
     With its terminal gone Textual can block forever writing to it, so a hangup, or a SIGTERM
     that has not ended the app within `QUIT_GRACE_S`, runs `cleanup` (stopping what the
@@ -203,3 +204,4 @@ def run_until_signalled(app: App[None], cleanup: Callable[[], None] = lambda: No
         finally:
             for signum, handler in previous.items():
                 signal.signal(signum, handler)
+    return app.return_code or 0

@@ -272,6 +272,18 @@ class TestRefused:
         path = path.replace("/ROOT", str(tree))
         assert "directory" in assert_error(ask(rules, path), "NOT_A_FILE").message
 
+    @pytest.mark.parametrize(
+        "path", ["target.txt/", "target.txt/.", "sub/nested.txt//", "link/", "/ROOT/target.txt/"]
+    )
+    def test_a_file_named_with_a_trailing_slash_is_not_served(
+        self, rules: FileRules, tree: Path, path: str
+    ):
+        """`a.txt/` names a directory (open(2) says ENOTDIR); it is not `a.txt`."""
+        (tree / "link").symlink_to("target.txt")
+        reply = assert_error(ask(rules, path.replace("/ROOT", str(tree))), "NOT_A_FILE")
+        assert "names a directory, but is a file" in reply.message
+        assert str(tree) not in reply.message
+
     def test_fifo_does_not_block(self, rules: FileRules, tree: Path):
         os.mkfifo(tree / "fifo")
         answer_within(rules, "fifo", "NOT_A_FILE")

@@ -275,9 +275,13 @@ class FileRules:
             raise ProtocolError(ErrorCode.INTERNAL, "the served directory is unavailable") from None
         walk = _Walk(self, root_fd, parts, shown)
         try:
-            return walk.run()
+            fd, info = walk.run()
         finally:
             walk.close()
+        if path.endswith(("/", "/.")):  # names a directory: `a.txt/` is not `a.txt`
+            os.close(fd)
+            raise ProtocolError(ErrorCode.NOT_A_FILE, f"{shown} names a directory, but is a file")
+        return fd, info
 
     def _read(self, fd: int, size: int, shown: str) -> tuple[str, int]:
         """The file's text and how many bytes it had."""

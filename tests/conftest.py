@@ -1,39 +1,22 @@
-"""Fixtures shared by every test layer: contexts, endpoints, deadlines and child processes."""
+"""Fixtures shared by every test layer: contexts, endpoints, a served root and child processes.
+
+Plain helpers (`wait_for`, free ports, the pane host) live in `helpers.py`, imported by name.
+"""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
+import multiprocessing.process
+import os
 import shutil
-import signal
-import socket
 import subprocess
-import sys
 import tempfile
-import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 import zmq
 import zmq.asyncio
-
-
-def free_tcp_port() -> int:
-    """A loopback TCP port nobody listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def free_tcp_ports(count: int) -> list[int]:
-    """`count` distinct loopback TCP ports nobody listens on right now."""
-    with contextlib.ExitStack() as held:
-        ports = []
-        for _ in range(count):
-            sock = held.enter_context(socket.socket(socket.AF_INET, socket.SOCK_STREAM))
-            sock.bind(("127.0.0.1", 0))
-            ports.append(sock.getsockname()[1])
-        return ports
+from helpers import Processes, free_tcp_port, make_served_root
 
 
 @pytest.fixture
@@ -66,62 +49,10 @@ def ctx() -> Iterator[zmq.Context]:
     context.destroy(linger=0)
 
 
-async def wait_for(predicate: Callable[[], object], timeout: float = 5.0, every: float = 0.02):
-    """Poll `predicate` until it is truthy (and return it) or fail after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout}s")
-        await asyncio.sleep(every)
-
-
-def wait_for_sync(predicate: Callable[[], object], timeout: float = 5.0, every: float = 0.02):
-    """Blocking `wait_for` for tests without an event loop."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout}s")
-        time.sleep(every)
-
-
-class Processes:
-    """Starts `zmqtui` subcommands as child processes and always reaps them."""
-
-    def __init__(self) -> None:
-        self.children: list[subprocess.Popen[str]] = []
-
-    def start(self, *args: str, **kwargs) -> subprocess.Popen[str]:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "zmqtui", *args],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            stdin=subprocess.DEVNULL,
-            text=True,
-            start_new_session=True,
-            **kwargs,
-        )
-        self.children.append(proc)
-        return proc
-
-    def stop_all(self) -> None:
-        for proc in self.children:
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-        for proc in self.children:
-            try:
-                proc.wait(timeout=8)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=5)
-            for stream in (proc.stdout, proc.stderr):
-                if stream:
-                    stream.close()
+@pytest.fixture
+def served_root(tmp_path: Path) -> Path:
+    """A directory to serve, holding `target.txt` with `helpers.TARGET_TEXT` in it."""
+    return make_served_root(tmp_path / "served")
 
 
 @pytest.fixture
@@ -130,3 +61,26 @@ def processes() -> Iterator[Processes]:
     procs = Processes()
     yield procs
     procs.stop_all()
+
+
+@pytest.fixture(autouse=True)
+def _processes_only_in_integration_tests(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A test (or its fixtures) that starts a process must be marked `integration`: the mark
+    is how a quick run (`-m "not integration"`) leaves the slow, process-bound tests out."""
+    if request.node.get_closest_marker("integration"):
+        return
+
+    def refusal(what: str) -> Callable[..., None]:
+        def refuse(*args: object, **kwargs: object) -> None:
+            pytest.fail(f"{what} in a test not marked integration", pytrace=False)
+
+        return refuse
+
+    monkeypatch.setattr(subprocess.Popen, "_execute_child", refusal("subprocess.Popen"))
+    monkeypatch.setattr(
+        multiprocessing.process.BaseProcess, "start", refusal("a multiprocessing start")
+    )
+    monkeypatch.setattr(os, "fork", refusal("os.fork"))
+    monkeypatch.setattr(os, "forkpty", refusal("os.forkpty"))

@@ -37,6 +37,7 @@ def test_unit_runs_a_notify_worker_with_a_watchdog_and_credentials():
     assert "ZMQTUI_CURVE_SECRET=%d/worker.key_secret" in settings["Environment"]
 
 
+@pytest.mark.integration
 def test_unit_passes_systemd_analyze_verify(tmp_path: Path):
     if shutil.which("systemd-analyze") is None:
         pytest.skip("systemd-analyze is not installed here (Debian: apt-get install systemd)")

@@ -95,6 +95,7 @@ def test_discovery_finds_the_services_and_commands():
     assert {"zmqtui.commands.serve", "zmqtui.commands.request"} <= set(HEADLESS)
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("module", HEADLESS)
 def test_module_imports_without_tui(imports, module: str):
     result = imports[module]
@@ -102,6 +103,7 @@ def test_module_imports_without_tui(imports, module: str):
     assert result["leaked"] == [], f"{module} imports {', '.join(result['leaked'])}"
 
 
+@pytest.mark.integration
 def test_probe_catches_a_leak():
     """The probe itself works: a module that pulls Rich in is reported, its neighbour is not."""
     out = subprocess.run(

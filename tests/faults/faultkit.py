@@ -26,7 +26,7 @@ from typing import IO, Any
 
 import psutil
 import zmq
-from conftest import free_tcp_port, wait_for_sync
+from helpers import free_tcp_port, wait_for_sync
 
 from zmqtui.protocol import FileReply, decode_reply
 from zmqtui.services import sockets

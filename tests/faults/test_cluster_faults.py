@@ -22,7 +22,6 @@ from pathlib import Path
 import pytest
 import zmq
 import zmq.asyncio
-from conftest import free_tcp_port, wait_for, wait_for_sync
 from faultkit import (
     START,
     Child,
@@ -32,12 +31,13 @@ from faultkit import (
     running_children,
     wait_in_thread,
 )
+from helpers import free_tcp_port, wait_for, wait_for_sync
 
 from zmqtui.protocol import FileReply
 from zmqtui.services import sockets
 from zmqtui.services.requester import Requester, RequestResult
 
-pytestmark = pytest.mark.fault
+pytestmark = [pytest.mark.fault, pytest.mark.integration]
 
 CONTENT = "served under fire ✓\n" * 40
 KILL_AT = (200, 500, 800, 1100)

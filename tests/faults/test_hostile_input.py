@@ -22,7 +22,6 @@ from pathlib import Path
 
 import pytest
 import zmq
-from conftest import free_tcp_port
 from faultkit import (
     REPLY,
     Child,
@@ -31,13 +30,14 @@ from faultkit import (
     fetch,
     running_children,
 )
+from helpers import free_tcp_port
 from zmq.utils.monitor import recv_monitor_message
 
 from zmqtui.protocol import MAX_MESSAGE_BYTES, ErrorReply, FileReply, decode_reply
 from zmqtui.services import sockets
 from zmqtui.services.subscriber import topic_for
 
-pytestmark = pytest.mark.fault
+pytestmark = [pytest.mark.fault, pytest.mark.integration]
 
 CONTENT = "good clients are served ✓\n"
 MEMORY_SLACK = 32 * 2**20

@@ -13,10 +13,10 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import free_tcp_port, wait_for_sync
 from faultkit import START, Child, Children, running_children
+from helpers import free_tcp_port, wait_for_sync
 
-pytestmark = pytest.mark.fault
+pytestmark = [pytest.mark.fault, pytest.mark.integration]
 
 BURST = 3000
 """Writes to each of two files while a subscriber is frozen: 6000 events of ~3.6 KB, more than

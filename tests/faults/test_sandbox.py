@@ -31,7 +31,7 @@ from faultkit import START, ClusterUnderTest, request_raw, running_children, unp
 from zmqtui.protocol import ErrorReply, FileReply, decode_reply
 from zmqtui.services.requester import Requester, RequestResult
 
-pytestmark = pytest.mark.fault
+pytestmark = [pytest.mark.fault, pytest.mark.integration]
 
 MARKER = f"OUTSIDE-{uuid.uuid4().hex}"
 """In every file outside the root; no reply may ever carry it."""

@@ -16,7 +16,7 @@ import psutil
 import pytest
 import zmq.asyncio
 from click.testing import CliRunner, Result
-from conftest import Processes, free_tcp_port, free_tcp_ports, wait_for_sync
+from helpers import TARGET_TEXT, Processes, free_tcp_port, free_tcp_ports, wait_for_sync
 
 from zmqtui.commands.ctl import command as ctl_command
 from zmqtui.commands.worker import command as worker_command
@@ -27,14 +27,6 @@ from zmqtui.services.control import send_command
 pytestmark = pytest.mark.integration
 START = 20.0
 """Seconds a cluster of fresh Python processes may take to come up on a busy machine."""
-
-
-@pytest.fixture
-def root(tmp_path: Path) -> Path:
-    served = tmp_path / "root"
-    served.mkdir()
-    (served / "target.txt").write_text("served by the cluster\n")
-    return served
 
 
 def read_line(proc: subprocess.Popen[str], timeout: float = START) -> str:
@@ -50,13 +42,13 @@ def read_line(proc: subprocess.Popen[str], timeout: float = START) -> str:
 class ClusterProcess:
     """A `zmqtui cluster` child on free loopback ports, with small timers."""
 
-    def __init__(self, processes: Processes, root: Path, *extra: str, ports=None) -> None:
+    def __init__(self, processes: Processes, served_root: Path, *extra: str, ports=None) -> None:
         self.ports = ports or [free_tcp_port() for _ in range(3)]
         self.frontend, self.stats, self.control = (f"tcp://127.0.0.1:{p}" for p in self.ports)
         self.proc = processes.start(
             "cluster",
             "--root",
-            str(root),
+            str(served_root),
             "--bind",
             self.frontend,
             "--stats",
@@ -124,8 +116,8 @@ def runtime_dir(listing: dict) -> Path:
     return Path(listing["endpoints"]["backend"].removeprefix("ipc://")).parent
 
 
-def test_cluster_serves_takes_orders_and_stops_cleanly(processes: Processes, root: Path):
-    cluster = ClusterProcess(processes, root, "--workers", "2")
+def test_cluster_serves_takes_orders_and_stops_cleanly(processes: Processes, served_root: Path):
+    cluster = ClusterProcess(processes, served_root, "--workers", "2")
     assert read_line(cluster.proc) == f"Cluster listening for zmq requesters on {cluster.frontend}"
     listing = cluster.wait_ready(2)
     runtime = runtime_dir(listing)
@@ -133,7 +125,7 @@ def test_cluster_serves_takes_orders_and_stops_cleanly(processes: Processes, roo
 
     answered = cluster.request("target.txt", "--connect", cluster.frontend)
     assert answered.returncode == 0, answered.stderr
-    assert "served by the cluster" in answered.stdout
+    assert TARGET_TEXT.strip() in answered.stdout
 
     table = cluster.ctl("list")
     assert table.exit_code == 0, table.output
@@ -160,8 +152,8 @@ def test_cluster_serves_takes_orders_and_stops_cleanly(processes: Processes, roo
     assert not runtime.exists()
 
 
-def test_workers_exit_when_their_supervisor_is_killed(processes: Processes, root: Path):
-    cluster = ClusterProcess(processes, root, "--workers", "2")
+def test_workers_exit_when_their_supervisor_is_killed(processes: Processes, served_root: Path):
+    cluster = ClusterProcess(processes, served_root, "--workers", "2")
     read_line(cluster.proc)
     listing = cluster.wait_ready(2)
     pids = [w["pid"] for w in listing["workers"]]
@@ -173,8 +165,8 @@ def test_workers_exit_when_their_supervisor_is_killed(processes: Processes, root
         shutil.rmtree(runtime_dir(listing), ignore_errors=True)
 
 
-def test_a_paused_supervisor_keeps_its_healthy_workers(processes: Processes, root: Path):
-    cluster = ClusterProcess(processes, root, "--workers", "2")
+def test_a_paused_supervisor_keeps_its_healthy_workers(processes: Processes, served_root: Path):
+    cluster = ClusterProcess(processes, served_root, "--workers", "2")
     read_line(cluster.proc)
     before = cluster.wait_ready(2)
     cluster.proc.send_signal(signal.SIGSTOP)
@@ -190,15 +182,15 @@ def test_a_paused_supervisor_keeps_its_healthy_workers(processes: Processes, roo
         time.sleep(0.3)
 
 
-def test_second_cluster_on_the_same_endpoints_fails_fast(processes: Processes, root: Path):
-    first = ClusterProcess(processes, root, "--workers", "1", "--routing", "rr")
+def test_second_cluster_on_the_same_endpoints_fails_fast(processes: Processes, served_root: Path):
+    first = ClusterProcess(processes, served_root, "--workers", "1", "--routing", "rr")
     read_line(first.proc)
     before = first.wait_ready(1)
     shown = json.loads(first.ctl("--json", "list").stdout)
     assert shown["ok"] and shown["routing"] == "rr"
     assert set(shown["broker"]) >= {"frontend_in", "backend_out"}
 
-    second = ClusterProcess(processes, root, "--workers", "1", ports=first.ports)
+    second = ClusterProcess(processes, served_root, "--workers", "1", ports=first.ports)
     assert second.proc.wait(timeout=15) == 2
     assert second.proc.stderr is not None
     assert "already in use" in second.proc.stderr.read()
@@ -212,7 +204,7 @@ def test_second_cluster_on_the_same_endpoints_fails_fast(processes: Processes, r
 
 
 def test_workers_read_the_clusters_config_and_its_curve_keys(
-    processes: Processes, root: Path, tmp_path: Path
+    processes: Processes, served_root: Path, tmp_path: Path
 ):
     keys = write_key_pair(tmp_path / "keys", "cluster")
     config = tmp_path / "zmqtui.toml"
@@ -221,7 +213,7 @@ def test_workers_read_the_clusters_config_and_its_curve_keys(
     *ports, backend, heartbeat = free_tcp_ports(5)
     cluster = ClusterProcess(
         processes,
-        root,
+        served_root,
         "--workers",
         "1",
         "--backend",
@@ -238,15 +230,15 @@ def test_workers_read_the_clusters_config_and_its_curve_keys(
         "target.txt", "--connect", cluster.frontend, "--config", str(config), "--tries", "8"
     )
     assert answered.returncode == 0, answered.stderr
-    assert "served by the cluster" in answered.stdout
+    assert TARGET_TEXT.strip() in answered.stdout
 
 
-def test_worker_takes_a_config_file(root: Path, tmp_path: Path):
+def test_worker_takes_a_config_file(served_root: Path, tmp_path: Path):
     config = tmp_path / "zmqtui.toml"
     config.write_text('curve_secret = "/nonexistent.key_secret"\n')
     result = CliRunner().invoke(
         worker_command,
-        ["--connect", "tcp://127.0.0.1:1", "--root", str(root), "--config", str(config)],
+        ["--connect", "tcp://127.0.0.1:1", "--root", str(served_root), "--config", str(config)],
     )
     assert result.exit_code == 2 and "nonexistent.key_secret" in result.output
 

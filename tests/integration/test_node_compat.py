@@ -21,6 +21,7 @@ from pathlib import Path
 
 import psutil
 import pytest
+from helpers import TARGET_TEXT
 
 NODE_DIR = Path(__file__).resolve().parents[1] / "node"
 NODE = shutil.which("node")
@@ -134,15 +135,6 @@ def children(tmp_path: Path) -> Iterator[Children]:
     spawned.stop_all()
 
 
-@pytest.fixture
-def root(tmp_path: Path) -> Path:
-    """A served directory holding `target.txt`."""
-    directory = tmp_path / "root"
-    directory.mkdir()
-    (directory / "target.txt").write_text("hello from the filer\n")
-    return directory
-
-
 def touch_until(path: Path, child: Child, pattern: str) -> re.Match[str]:
     """Append to `path` until `child` prints `pattern` (a subscriber may join late)."""
     deadline = time.monotonic() + START_TIMEOUT
@@ -202,22 +194,24 @@ def assert_book_requester_got(book_req: Child, content: str) -> int:
     return int(re.search(r"pid: (\d+)", output).group(1))
 
 
-def test_book_requester_gets_reply_from_our_serve(children, tcp_endpoint, root):
+def test_book_requester_gets_reply_from_our_serve(children, tcp_endpoint, served_root):
     endpoint = tcp_endpoint()
-    server = children.zmqtui("serve", "--root", str(root), "--bind", endpoint, cwd=root)
+    server = children.zmqtui(
+        "serve", "--root", str(served_root), "--bind", endpoint, cwd=served_root
+    )
     server.wait_output(r"Listening for zmq requesters on")
 
-    book_req = children.node("zmq-filer-req.js", "target.txt", endpoint=endpoint, cwd=root)
+    book_req = children.node("zmq-filer-req.js", "target.txt", endpoint=endpoint, cwd=served_root)
 
-    assert assert_book_requester_got(book_req, "hello from the filer\n") == server.pid
+    assert assert_book_requester_got(book_req, TARGET_TEXT) == server.pid
 
 
-def test_book_requester_gets_reply_from_our_cluster(children, tcp_endpoint, root):
+def test_book_requester_gets_reply_from_our_cluster(children, tcp_endpoint, served_root):
     endpoint = tcp_endpoint()
     cluster = children.zmqtui(
         "cluster",
         "--root",
-        str(root),
+        str(served_root),
         "--workers",
         "1",
         "--bind",
@@ -226,35 +220,35 @@ def test_book_requester_gets_reply_from_our_cluster(children, tcp_endpoint, root
         tcp_endpoint(),
         "--control",
         tcp_endpoint(),
-        cwd=root,
+        cwd=served_root,
     )
     cluster.wait_output(r"Cluster listening for zmq requesters on")
 
-    book_req = children.node("zmq-filer-req.js", "target.txt", endpoint=endpoint, cwd=root)
+    book_req = children.node("zmq-filer-req.js", "target.txt", endpoint=endpoint, cwd=served_root)
 
-    worker_pid = assert_book_requester_got(book_req, "hello from the filer\n")
+    worker_pid = assert_book_requester_got(book_req, TARGET_TEXT)
     workers = {proc.pid for proc in psutil.Process(cluster.pid).children(recursive=True)}
     assert worker_pid in workers
 
 
-def test_our_requester_gets_reply_from_book_responder(children, tcp_endpoint, root):
+def test_our_requester_gets_reply_from_book_responder(children, tcp_endpoint, served_root):
     endpoint = tcp_endpoint()
-    book_rep = children.node("zmq-filer-rep.js", endpoint=endpoint, cwd=root)
+    book_rep = children.node("zmq-filer-rep.js", endpoint=endpoint, cwd=served_root)
     book_rep.wait_output(r"Listening for zmq requesters")
 
-    requester = children.zmqtui("request", "target.txt", "--connect", endpoint, cwd=root)
+    requester = children.zmqtui("request", "target.txt", "--connect", endpoint, cwd=served_root)
 
     assert requester.proc.wait(timeout=20) == 0, requester.output()
     output = requester.output()
-    assert "hello from the filer" in output
+    assert TARGET_TEXT.strip() in output
     assert f"pid {book_rep.pid}" in output
     assert "Received request: target.txt" in book_rep.output()
 
 
-def test_our_requester_keeps_many_in_flight_to_book_responder(children, tcp_endpoint, root):
+def test_our_requester_keeps_many_in_flight_to_book_responder(children, tcp_endpoint, served_root):
     """The book's responder echoes no request id; our concurrent requester takes its replies."""
     endpoint = tcp_endpoint()
-    book_rep = children.node("zmq-filer-rep.js", endpoint=endpoint, cwd=root)
+    book_rep = children.node("zmq-filer-rep.js", endpoint=endpoint, cwd=served_root)
     book_rep.wait_output(r"Listening for zmq requesters")
 
     requester = children.zmqtui(
@@ -267,7 +261,7 @@ def test_our_requester_keeps_many_in_flight_to_book_responder(children, tcp_endp
         "--concurrency",
         "3",
         "--json",
-        cwd=root,
+        cwd=served_root,
     )
 
     assert requester.proc.wait(timeout=20) == 0, requester.output()

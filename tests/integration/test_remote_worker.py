@@ -14,18 +14,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import Processes, free_tcp_ports, wait_for_sync
+from helpers import TARGET_TEXT, Processes, free_tcp_ports, wait_for_sync
 from test_cluster_cli import START, ClusterProcess, read_line
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def root(tmp_path: Path) -> Path:
-    served = tmp_path / "root"
-    served.mkdir()
-    (served / "target.txt").write_text("served by a remote worker\n")
-    return served
 
 
 class FakeSystemd:
@@ -72,14 +64,14 @@ def systemd() -> Iterator[FakeSystemd]:
 class Remote:
     """A cluster without local workers, its backend and heartbeat endpoint on TCP."""
 
-    def __init__(self, processes: Processes, root: Path, *extra: str) -> None:
+    def __init__(self, processes: Processes, served_root: Path, *extra: str) -> None:
         *ports, backend, heartbeat = free_tcp_ports(5)
         self.backend = f"tcp://127.0.0.1:{backend}"
         self.heartbeat = f"tcp://127.0.0.1:{heartbeat}"
-        self.root = root
+        self.root = served_root
         self.cluster = ClusterProcess(
             processes,
-            root,
+            served_root,
             "--workers",
             "0",
             "--backend",
@@ -107,9 +99,9 @@ class Remote:
 
 
 def test_worker_speaks_systemds_notify_protocol(
-    processes: Processes, root: Path, systemd: FakeSystemd
+    processes: Processes, served_root: Path, systemd: FakeSystemd
 ):
-    remote = Remote(processes, root)
+    remote = Remote(processes, served_root)
     cluster, backend = remote.cluster, remote.backend
     env = {**os.environ, "NOTIFY_SOCKET": systemd.path, "WATCHDOG_USEC": "400000"}
     worker = processes.start(*remote.worker_args(), env=env)
@@ -119,7 +111,7 @@ def test_worker_speaks_systemds_notify_protocol(
     for _ in range(2):  # every 200 ms (half of WATCHDOG_USEC) while the broker answers
         systemd.wait_for("WATCHDOG", "1", timeout=2)
     answered = cluster.request("target.txt", "--connect", cluster.frontend)
-    assert answered.returncode == 0 and "served by a remote worker" in answered.stdout
+    assert answered.returncode == 0 and TARGET_TEXT.strip() in answered.stdout
 
     # The broker goes away: no more WATCHDOG, so systemd would restart the worker.
     assert cluster.ctl("stop").exit_code == 0
@@ -135,8 +127,8 @@ def test_worker_speaks_systemds_notify_protocol(
     assert worker.wait(timeout=10) == 0
 
 
-def test_worker_check_says_whether_the_broker_answers(processes: Processes, root: Path):
-    remote = Remote(processes, root)
+def test_worker_check_says_whether_the_broker_answers(processes: Processes, served_root: Path):
+    remote = Remote(processes, served_root)
     backend = remote.backend
     check = [sys.executable, "-m", "zmqtui", *remote.worker_args()[:5], "--check"]
     reached = subprocess.run(check, capture_output=True, text=True, timeout=30)
@@ -154,8 +146,8 @@ def test_worker_check_says_whether_the_broker_answers(processes: Processes, root
     assert "cannot reach the broker" in missed.stderr and nobody in missed.stderr
 
 
-def test_ctl_drains_a_remote_worker_named_by_host_and_pid(processes: Processes, root: Path):
-    remote = Remote(processes, root)
+def test_ctl_drains_a_remote_worker_named_by_host_and_pid(processes: Processes, served_root: Path):
+    remote = Remote(processes, served_root)
     cluster = remote.cluster
     worker = processes.start(*remote.worker_args())
     listing = cluster.wait_ready(1)
@@ -178,8 +170,8 @@ def test_ctl_drains_a_remote_worker_named_by_host_and_pid(processes: Processes, 
     assert unknown.exit_code == 1 and "no worker with pid" in unknown.output
 
 
-def test_rr_cannot_drain_a_remote_worker(processes: Processes, root: Path):
-    remote = Remote(processes, root, "--routing", "rr")
+def test_rr_cannot_drain_a_remote_worker(processes: Processes, served_root: Path):
+    remote = Remote(processes, served_root, "--routing", "rr")
     cluster = remote.cluster
     worker = processes.start(*remote.worker_args())
     cluster.wait_ready(1)

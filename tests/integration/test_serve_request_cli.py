@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 import zmq
-from conftest import wait_for_sync
+from helpers import TARGET_TEXT, wait_for_sync
 
 from zmqtui.services import sockets
 
@@ -47,16 +47,8 @@ class Output:
         return "\n".join(self.lines)
 
 
-@pytest.fixture
-def root(tmp_path: Path) -> Path:
-    served = tmp_path / "served"
-    served.mkdir()
-    (served / "target.txt").write_text("hello from the filer\n")
-    return served
-
-
-def start_serve(processes, root: Path, endpoint: str, *extra: str):
-    proc = processes.start("serve", "--root", str(root), "--bind", endpoint, *extra)
+def start_serve(processes, served_root: Path, endpoint: str, *extra: str):
+    proc = processes.start("serve", "--root", str(served_root), "--bind", endpoint, *extra)
     output = Output(proc)
     listening = output.wait_line("Listening for zmq requesters on ")
     assert listening == f"Listening for zmq requesters on {endpoint}"
@@ -73,22 +65,22 @@ def request(*args: str, env: dict[str, str] | None = None) -> subprocess.Complet
     )
 
 
-def test_request_prints_reply_error_json_and_summary(processes, root, tcp_endpoint):
+def test_request_prints_reply_error_json_and_summary(processes, served_root, tcp_endpoint):
     endpoint = tcp_endpoint()
-    server, output = start_serve(processes, root, endpoint)
+    server, output = start_serve(processes, served_root, endpoint)
 
     plain = request("target.txt", "--connect", endpoint)
     assert plain.returncode == 0, plain.stderr
     lines = plain.stdout.splitlines()
     assert lines[0] == "Sending a request for target.txt"
     assert lines[1].startswith(f"Received response from pid {server.pid} at ")
-    assert lines[2:] == ["hello from the filer"]
+    assert lines[2:] == [TARGET_TEXT.strip()]
     output.wait_line("Received request: target.txt")
 
     as_json = request("target.txt", "--json", env={"ZMQTUI_REQ": endpoint})
     assert as_json.returncode == 0, as_json.stderr
     reply = json.loads(as_json.stdout)
-    assert (reply["content"], reply["pid"]) == ("hello from the filer\n", server.pid)
+    assert (reply["content"], reply["pid"]) == (TARGET_TEXT, server.pid)
 
     missing = request("../secret", "--connect", endpoint)
     assert missing.returncode == 1
@@ -108,9 +100,9 @@ def test_request_prints_reply_error_json_and_summary(processes, root, tcp_endpoi
     assert set(summary["latency_ms"]) == {"p50", "p90", "p99", "max"}
 
 
-def test_serve_answers_garbage_and_goes_on(processes, root, ipc_endpoint, ctx):
+def test_serve_answers_garbage_and_goes_on(processes, served_root, ipc_endpoint, ctx):
     endpoint = ipc_endpoint("filer")
-    _, output = start_serve(processes, root, endpoint)
+    _, output = start_serve(processes, served_root, endpoint)
     sock = ctx.socket(zmq.REQ)
     sockets.configure(sock)
     sockets.connect(sock, endpoint)
@@ -122,7 +114,7 @@ def test_serve_answers_garbage_and_goes_on(processes, root, ipc_endpoint, ctx):
     finally:
         sock.close(linger=0)
     good = request("target.txt", "--connect", endpoint)
-    assert good.returncode == 0 and "hello from the filer" in good.stdout
+    assert good.returncode == 0 and TARGET_TEXT.strip() in good.stdout
     output.wait_line("Received a bad request; replied with error BAD_JSON")
 
 
@@ -134,9 +126,9 @@ def test_request_with_nobody_listening_exits_3(tcp_endpoint):
 
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
-def test_serve_quiet_limits_and_closes_on_signal(processes, root, ipc_endpoint, signum):
+def test_serve_quiet_limits_and_closes_on_signal(processes, served_root, ipc_endpoint, signum):
     endpoint = ipc_endpoint("filer")
-    server, output = start_serve(processes, root, endpoint, "--quiet", "--max-bytes", "5")
+    server, output = start_serve(processes, served_root, endpoint, "--quiet", "--max-bytes", "5")
     big = request("target.txt", "--connect", endpoint)
     assert big.returncode == 1 and "TOO_LARGE" in big.stderr
     server.send_signal(signum)
@@ -146,9 +138,9 @@ def test_serve_quiet_limits_and_closes_on_signal(processes, root, ipc_endpoint, 
     assert "Traceback" not in server.stderr.read()
 
 
-def test_serve_refuses_a_public_bind(processes, root, tcp_endpoint):
+def test_serve_refuses_a_public_bind(processes, served_root, tcp_endpoint):
     port = tcp_endpoint().rpartition(":")[2]
-    proc = processes.start("serve", "--root", str(root), "--bind", f"tcp://0.0.0.0:{port}")
+    proc = processes.start("serve", "--root", str(served_root), "--bind", f"tcp://0.0.0.0:{port}")
     assert proc.wait(timeout=WAIT) == 2
     assert "not a loopback address" in proc.stderr.read()
 

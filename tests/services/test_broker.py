@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import zmq
 import zmq.asyncio
-from conftest import wait_for
+from helpers import wait_for
 
 from zmqtui.config import MAX_FILE_BYTES
 from zmqtui.protocol import max_reply_bytes

@@ -20,7 +20,7 @@ import psutil
 import pytest
 import zmq
 import zmq.asyncio
-from conftest import wait_for
+from helpers import wait_for
 
 from zmqtui.protocol import ClusterSnapshot, ErrorReply, FileReply, decode_snapshot
 from zmqtui.services import cluster as cluster_module
@@ -42,20 +42,14 @@ FAST = Timings(
 START = 20.0
 """Seconds a cluster of fresh Python processes may take to come up under load."""
 
+pytestmark = pytest.mark.integration
+
 StartCluster = Callable[..., Awaitable[Cluster]]
 
 
 @pytest.fixture
-def root(tmp_path: Path) -> Path:
-    served = tmp_path / "root"
-    served.mkdir()
-    (served / "target.txt").write_text("hello from the cluster\n")
-    return served
-
-
-@pytest.fixture
 async def start_cluster(
-    root: Path, ipc_endpoint: Callable[[str], str], actx: zmq.asyncio.Context
+    served_root: Path, ipc_endpoint: Callable[[str], str], actx: zmq.asyncio.Context
 ) -> AsyncIterator[StartCluster]:
     """Starts clusters on private ipc endpoints; stops them and checks no worker survives."""
     running: list[tuple[Cluster, asyncio.Task[None]]] = []
@@ -64,7 +58,7 @@ async def start_cluster(
     async def start(**overrides) -> Cluster:
         n = next(names)
         settings = dict(
-            root=root,
+            root=served_root,
             workers=2,
             frontend=ipc_endpoint(f"front{n}"),
             stats=ipc_endpoint(f"stats{n}"),
@@ -354,7 +348,7 @@ async def test_bad_input_never_takes_down_the_broker_or_a_worker(
 
 
 async def test_remote_worker_joins_over_tcp_and_leaves(
-    start_cluster: StartCluster, actx: zmq.asyncio.Context, tcp_endpoint, processes, root
+    start_cluster: StartCluster, actx: zmq.asyncio.Context, tcp_endpoint, processes, served_root
 ):
     for _ in range(20):
         backend = tcp_endpoint()
@@ -366,7 +360,7 @@ async def test_remote_worker_joins_over_tcp_and_leaves(
         break
     assert cluster.endpoints["heartbeat"] == f"tcp://127.0.0.1:{port + 1}"
     worker = processes.start(
-        "worker", "--connect", backend, "--root", str(root), "--heartbeat-ms", "200"
+        "worker", "--connect", backend, "--root", str(served_root), "--heartbeat-ms", "200"
     )
     await wait_for(lambda: live_states(cluster) == ["ready"], timeout=START)
     slot = cluster.supervisor.slots[0]

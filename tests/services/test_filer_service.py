@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import zmq
 import zmq.asyncio
-from conftest import wait_for
+from helpers import TARGET_TEXT, wait_for
 
 from zmqtui.protocol import MAX_MESSAGE_BYTES
 from zmqtui.services import sockets
@@ -23,16 +23,8 @@ WAIT_MS = 10_000
 
 
 @pytest.fixture
-def root(tmp_path: Path) -> Path:
-    served = tmp_path / "served"
-    served.mkdir()
-    (served / "target.txt").write_text("hello\n")
-    return served
-
-
-@pytest.fixture
 async def filer(
-    actx: zmq.asyncio.Context, ipc_endpoint: Callable[[str], str], root: Path
+    actx: zmq.asyncio.Context, ipc_endpoint: Callable[[str], str], served_root: Path
 ) -> AsyncIterator[tuple[str, list[Answer]]]:
     """A running `serve_files` on ipc, and the answers it has sent so far."""
     answers: list[Answer] = []
@@ -41,7 +33,7 @@ async def filer(
         serve_files(
             actx,
             ipc_endpoint("filer"),
-            FileRules(root),
+            FileRules(served_root),
             on_bound=bound.set_result,
             on_answer=answers.append,
         )
@@ -75,7 +67,7 @@ async def exchange(
 async def test_serves_a_file(actx, filer):
     endpoint, answers = filer
     reply = await exchange(actx, endpoint, [b'{"path": "target.txt", "id": "a"}'])
-    assert (reply["content"], reply["pid"], reply["id"]) == ("hello\n", os.getpid(), "a")
+    assert (reply["content"], reply["pid"], reply["id"]) == (TARGET_TEXT, os.getpid(), "a")
     assert answers[0].ok and answers[0].request.path == "target.txt"
 
 
@@ -99,7 +91,7 @@ async def test_one_reply_per_bad_request_then_serves_on(actx, filer):
             assert await sock.poll(WAIT_MS, zmq.POLLIN), f"no reply to {frames!r}"
             reply = json.loads(await sock.recv())
             if code is None:
-                assert reply["content"] == "hello\n"
+                assert reply["content"] == TARGET_TEXT
             else:
                 assert reply["error"]["code"] == code, (frames, reply)
     finally:
@@ -111,7 +103,7 @@ async def test_one_reply_per_bad_request_then_serves_on(actx, filer):
 async def test_dealer_peer_gets_the_same_answers(actx, filer):
     endpoint, _ = filer
     reply = await exchange(actx, endpoint, [b"", b'{"path": "target.txt"}'], kind=zmq.DEALER)
-    assert reply["content"] == "hello\n"
+    assert reply["content"] == TARGET_TEXT
 
 
 async def test_oversized_request_is_dropped_and_service_goes_on(actx, filer):
@@ -125,35 +117,35 @@ async def test_oversized_request_is_dropped_and_service_goes_on(actx, filer):
     finally:
         sock.close(linger=0)
     reply = await exchange(actx, endpoint, [b'{"path": "target.txt"}'])
-    assert reply["content"] == "hello\n" and len(answers) == 1
+    assert reply["content"] == TARGET_TEXT and len(answers) == 1
 
 
-async def test_binds_a_random_tcp_port(actx, root):
+async def test_binds_a_random_tcp_port(actx, served_root):
     bound: asyncio.Future[str] = asyncio.get_running_loop().create_future()
     task = asyncio.create_task(
-        serve_files(actx, "tcp://127.0.0.1:*", FileRules(root), on_bound=bound.set_result)
+        serve_files(actx, "tcp://127.0.0.1:*", FileRules(served_root), on_bound=bound.set_result)
     )
     try:
         endpoint = await asyncio.wait_for(bound, WAIT_MS / 1000)
         assert endpoint.startswith("tcp://127.0.0.1:") and not endpoint.endswith("*")
         reply = await exchange(actx, endpoint, [b'{"path": "target.txt"}'])
-        assert reply["content"] == "hello\n"
+        assert reply["content"] == TARGET_TEXT
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
 
 
-async def test_refuses_a_public_bind_unless_asked(actx, root):
+async def test_refuses_a_public_bind_unless_asked(actx, served_root):
     with pytest.raises(sockets.EndpointError, match="loopback"):
-        await serve_files(actx, "tcp://0.0.0.0:*", FileRules(root))
+        await serve_files(actx, "tcp://0.0.0.0:*", FileRules(served_root))
 
 
-async def test_cancel_closes_the_socket_and_frees_the_endpoint(actx, root, ipc_endpoint):
+async def test_cancel_closes_the_socket_and_frees_the_endpoint(actx, served_root, ipc_endpoint):
     endpoint = ipc_endpoint("again")
     for _ in range(2):
         bound: asyncio.Future[str] = asyncio.get_running_loop().create_future()
         task = asyncio.create_task(
-            serve_files(actx, endpoint, FileRules(root), on_bound=bound.set_result)
+            serve_files(actx, endpoint, FileRules(served_root), on_bound=bound.set_result)
         )
         await asyncio.wait({task, bound}, timeout=WAIT_MS / 1000, return_when="FIRST_COMPLETED")
         assert bound.done(), task
@@ -164,24 +156,26 @@ async def test_cancel_closes_the_socket_and_frees_the_endpoint(actx, root, ipc_e
         await wait_for(lambda: not listening(sockets.ipc_path(endpoint)))
 
 
-async def test_what_on_answer_raises_ends_the_service(actx, root, ipc_endpoint):
+async def test_what_on_answer_raises_ends_the_service(actx, served_root, ipc_endpoint):
     def explode(answer: Answer) -> None:
         raise RuntimeError("on_answer failed")
 
     endpoint = ipc_endpoint("explode")
     bound: asyncio.Future[str] = asyncio.get_running_loop().create_future()
     task = asyncio.create_task(
-        serve_files(actx, endpoint, FileRules(root), on_bound=bound.set_result, on_answer=explode)
+        serve_files(
+            actx, endpoint, FileRules(served_root), on_bound=bound.set_result, on_answer=explode
+        )
     )
     await asyncio.wait_for(bound, WAIT_MS / 1000)
     reply = await exchange(actx, endpoint, [b'{"path": "target.txt"}'])  # sent before on_answer
-    assert reply["content"] == "hello\n"
+    assert reply["content"] == TARGET_TEXT
     with pytest.raises(RuntimeError, match="on_answer failed"):
         await asyncio.wait_for(task, WAIT_MS / 1000)
     await wait_for(lambda: not listening(sockets.ipc_path(endpoint)))
 
 
-async def test_a_queued_burst_from_several_peers_is_answered_in_full(actx, root):
+async def test_a_queued_burst_from_several_peers_is_answered_in_full(actx, served_root):
     """More requests than one turn answers, bad ones among them, all queued before the
     responder looks: every peer gets one reply per request with an envelope, in its order."""
     endpoint = "inproc://filer-burst"
@@ -189,7 +183,11 @@ async def test_a_queued_burst_from_several_peers_is_answered_in_full(actx, root)
     bound: asyncio.Future[str] = asyncio.get_running_loop().create_future()
     task = asyncio.create_task(
         serve_files(
-            actx, endpoint, FileRules(root), on_bound=bound.set_result, on_answer=answers.append
+            actx,
+            endpoint,
+            FileRules(served_root),
+            on_bound=bound.set_result,
+            on_answer=answers.append,
         )
     )
     peers = [actx.socket(zmq.DEALER) for _ in range(3)]
@@ -223,7 +221,7 @@ async def test_a_queued_burst_from_several_peers_is_answered_in_full(actx, root)
                 assert envelope == ([request_id.encode(), b""] if i == 0 else [b""])
                 reply = json.loads(body)
                 if code is None:
-                    assert reply["content"] == "hello\n"
+                    assert reply["content"] == TARGET_TEXT
                     got.append((reply["id"], None))
                 elif code == "BAD_JSON":  # no id to echo
                     got.append((request_id, reply["error"]["code"]) if "id" not in reply else reply)
@@ -263,7 +261,7 @@ async def test_a_message_without_envelope_is_dropped_and_service_goes_on(actx, f
     finally:
         dealer.close(linger=0)
     reply = await exchange(actx, endpoint, [b'{"path": "target.txt"}'])
-    assert reply["content"] == "hello\n" and len(answers) == 1
+    assert reply["content"] == TARGET_TEXT and len(answers) == 1
 
 
 def zmtp_dealer_greeting() -> bytes:
@@ -289,4 +287,4 @@ async def test_a_bad_request_from_a_peer_that_hung_up_costs_no_one_else_a_reply(
         while raw.recv(4096):  # blocks the loop until the server hangs up on the oversized
             pass  # frame, so the request without envelope is read after its peer is gone
     reply = await exchange(actx, endpoint, [b'{"path": "target.txt"}'])
-    assert reply["content"] == "hello\n" and len(answers) == 1
+    assert reply["content"] == TARGET_TEXT and len(answers) == 1

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import zmq
 from click.testing import CliRunner
-from conftest import wait_for, wait_for_sync
+from helpers import wait_for, wait_for_sync
 from zmq.auth import load_certificate
 
 from zmqtui import security

@@ -6,7 +6,7 @@ import socket
 
 import pytest
 import zmq
-from conftest import wait_for
+from helpers import wait_for
 
 from zmqtui.services import sockets
 from zmqtui.services.sockets import EndpointError

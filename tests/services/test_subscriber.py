@@ -7,7 +7,7 @@ import asyncio
 import pytest
 import zmq
 import zmq.asyncio
-from conftest import wait_for
+from helpers import wait_for
 from hypothesis import given
 from hypothesis import strategies as st
 

@@ -11,7 +11,7 @@ from collections.abc import Callable
 import pytest
 import zmq
 import zmq.asyncio
-from conftest import wait_for
+from helpers import wait_for
 from watchdog.events import FileModifiedEvent
 
 from zmqtui.protocol import ChangeEvent, decode_event
@@ -328,6 +328,7 @@ class TestDirectory:
         assert len(created) == len(set(created)), created  # each once
         assert recursive or str(watched / "sub" / "deep.txt") not in created
 
+    @pytest.mark.integration  # touch and rm -rf, as a user would
     async def test_every_file_of_a_removed_directory_is_published_deleted(
         self, start, tmp_path, monkeypatch
     ):

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import zmq
 from click.testing import CliRunner
-from conftest import wait_for_sync
+from helpers import wait_for_sync
 
 from zmqtui.commands.worker import command as worker_command
 from zmqtui.config import ConfigError
@@ -321,6 +321,7 @@ def test_counter_file_keeps_counts_after_the_writer_is_gone(tmp_path):
     reader.close()
 
 
+@pytest.mark.integration
 def test_supervised_worker_exits_when_its_stdin_closes(root, ipc_endpoint):
     proc = subprocess.Popen(
         [

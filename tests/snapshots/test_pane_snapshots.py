@@ -10,10 +10,9 @@ from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
-from textual.app import App, ComposeResult
+from helpers import PaneHost
 from textual.pilot import Pilot
-from textual.widget import Widget
-from textual.widgets import Footer, Input
+from textual.widgets import Input
 
 from zmqtui.protocol import ClusterSnapshot, ErrorReply, FileReply, WorkerStats
 from zmqtui.services.requester import LoadSummary, RequestResult
@@ -23,21 +22,6 @@ from zmqtui.tui.panes.workers import WorkersPane
 SIZE = (100, 26)
 T0 = 1_700_000_000_000
 STATES = ("ready", "busy", "ready", "starting", "stale", "dead", "errored", "ready")
-
-
-class Host(App[None]):
-    """One pane alone, with the footer that shows its keys."""
-
-    TITLE = "zmqtui"
-
-    def __init__(self, pane: Callable[[], Widget]) -> None:
-        super().__init__()
-        self.make_pane = pane
-        self.animation_level = "none"
-
-    def compose(self) -> ComposeResult:
-        yield self.make_pane()
-        yield Footer()
 
 
 def load_at(second: int) -> int:
@@ -96,7 +80,7 @@ async def fill_workers(pilot: Pilot) -> None:
 
 
 def test_workers_pane_live(snap_compare):
-    assert snap_compare(Host(WorkersPane), terminal_size=SIZE, run_before=fill_workers)
+    assert snap_compare(PaneHost(WorkersPane), terminal_size=SIZE, run_before=fill_workers)
 
 
 def test_workers_pane_offline(snap_compare):
@@ -106,7 +90,7 @@ def test_workers_pane_offline(snap_compare):
             "no stats from tcp://127.0.0.1:60402 — is the cluster running?"
         )
 
-    assert snap_compare(Host(WorkersPane), terminal_size=SIZE, run_before=go_offline)
+    assert snap_compare(PaneHost(WorkersPane), terminal_size=SIZE, run_before=go_offline)
 
 
 SOURCE = '''"""Serve files to the book's requesters."""
@@ -158,7 +142,7 @@ def test_composer_reply(snap_compare):
         )
         await steady(pilot)
 
-    assert snap_compare(Host(composer()), terminal_size=SIZE, run_before=reply)
+    assert snap_compare(PaneHost(composer()), terminal_size=SIZE, run_before=reply)
 
 
 def test_composer_unavailable_and_invalid_form(snap_compare):
@@ -180,7 +164,7 @@ def test_composer_unavailable_and_invalid_form(snap_compare):
         pane.action_send()
         await steady(pilot)
 
-    assert snap_compare(Host(composer()), terminal_size=SIZE, run_before=unavailable)
+    assert snap_compare(PaneHost(composer()), terminal_size=SIZE, run_before=unavailable)
 
 
 def test_composer_load_summary(snap_compare):
@@ -206,4 +190,4 @@ def test_composer_load_summary(snap_compare):
         )
         await steady(pilot)
 
-    assert snap_compare(Host(composer()), terminal_size=SIZE, run_before=load)
+    assert snap_compare(PaneHost(composer()), terminal_size=SIZE, run_before=load)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import io
 
-from conftest import wait_for
 from fake_backend import FakeBackend, capture, event, snapshot
+from helpers import wait_for
 from rich.console import Console
 from textual.command import CommandList
 from textual.widgets import Input, Static

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import zmq
 import zmq.asyncio
-from conftest import wait_for
 from fake_backend import snapshot
+from helpers import wait_for
 from textual.message import Message
 
 from zmqtui.protocol import ChangeEvent, FileReply, now_ms

@@ -7,8 +7,8 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from conftest import wait_for
 from fake_backend import FakeBackend
+from helpers import wait_for
 from rich.style import Style
 from rich.text import Text
 from textual.app import App, ComposeResult

@@ -19,7 +19,7 @@ from pathlib import Path
 import psutil
 import pytest
 from click.testing import CliRunner
-from conftest import wait_for_sync
+from helpers import wait_for_sync
 
 from zmqtui.commands.monitor import attach_endpoints
 from zmqtui.commands.monitor import command as monitor
@@ -46,6 +46,7 @@ def test_pick_endpoint_keeps_a_free_port_and_replaces_a_taken_one() -> None:
     assert pick_endpoint("ipc:///tmp/x") == "ipc:///tmp/x"
 
 
+@pytest.mark.integration
 def test_the_embedded_cluster_reads_the_monitors_config_file(tmp_path: Path) -> None:
     config = tmp_path / "zmqtui.toml"
     config.write_text('not_a_setting = "seen by the cluster"\n')

@@ -6,8 +6,8 @@ import io
 import json
 from pathlib import Path
 
-from conftest import wait_for
 from fake_backend import T0, capture, event, raw_capture
+from helpers import wait_for
 from rich.console import Console
 from textual.app import App, ComposeResult
 from textual.message import Message

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 
 import zmq
-from conftest import wait_for
 from fake_backend import FakeBackend, capture, event
+from helpers import wait_for
 from test_app_bridge import bound
 from test_subscriber_pane import Host, detail_text
 from textual.widgets._toast import Toast

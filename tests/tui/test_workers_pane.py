@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from conftest import wait_for
+from helpers import wait_for
 from rich.text import Text
 from textual.app import App, ComposeResult
 from textual.message import Message

@@ -1,0 +1,119 @@
+"""Plain helpers shared by the test layers: imported (`from helpers import wait_for`), never
+`from conftest import`; the fixtures built on them stay in `conftest.py`."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from textual.app import App, ComposeResult
+from textual.widget import Widget
+from textual.widgets import Footer
+
+TARGET_TEXT = "hello from the filer\n"
+"""What `target.txt` holds in the `served_root` fixture's directory."""
+
+
+def free_tcp_port() -> int:
+    """A loopback TCP port nobody listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def free_tcp_ports(count: int) -> list[int]:
+    """`count` distinct loopback TCP ports nobody listens on right now."""
+    with contextlib.ExitStack() as held:
+        ports = []
+        for _ in range(count):
+            sock = held.enter_context(socket.socket(socket.AF_INET, socket.SOCK_STREAM))
+            sock.bind(("127.0.0.1", 0))
+            ports.append(sock.getsockname()[1])
+        return ports
+
+
+async def wait_for(predicate: Callable[[], object], timeout: float = 5.0, every: float = 0.02):
+    """Poll `predicate` until it is truthy (and return it) or fail after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout}s")
+        await asyncio.sleep(every)
+
+
+def wait_for_sync(predicate: Callable[[], object], timeout: float = 5.0, every: float = 0.02):
+    """Blocking `wait_for` for tests without an event loop."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout}s")
+        time.sleep(every)
+
+
+def make_served_root(directory: Path) -> Path:
+    """`directory` created with `target.txt` (holding `TARGET_TEXT`) in it: a root to serve."""
+    directory.mkdir()
+    (directory / "target.txt").write_text(TARGET_TEXT)
+    return directory
+
+
+class Processes:
+    """Starts `zmqtui` subcommands as child processes and always reaps them."""
+
+    def __init__(self) -> None:
+        self.children: list[subprocess.Popen[str]] = []
+
+    def start(self, *args: str, **kwargs) -> subprocess.Popen[str]:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "zmqtui", *args],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            stdin=subprocess.DEVNULL,
+            text=True,
+            start_new_session=True,
+            **kwargs,
+        )
+        self.children.append(proc)
+        return proc
+
+    def stop_all(self) -> None:
+        for proc in self.children:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        for proc in self.children:
+            try:
+                proc.wait(timeout=8)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=5)
+            for stream in (proc.stdout, proc.stderr):
+                if stream:
+                    stream.close()
+
+
+class PaneHost(App[None]):
+    """One pane alone in an app, with the footer that shows its keys, animations off."""
+
+    TITLE = "zmqtui"
+
+    def __init__(self, make_pane: Callable[[], Widget]) -> None:
+        super().__init__()
+        self.make_pane = make_pane
+        self.animation_level = "none"
+
+    def compose(self) -> ComposeResult:
+        yield self.make_pane()
+        yield Footer()

@@ -360,6 +360,7 @@ class FakeTime:
         return time.time()
 
 
+@pytest.mark.integration  # its workers are `sleep` processes
 class TestPausedSupervisor:
     """`kill -STOP` of the supervisor, a few seconds, `kill -CONT`: the workers did nothing
     wrong. Heartbeats every 1 s, 3 missed make a worker stale."""

@@ -9,7 +9,7 @@ import pytest
 import zmq.asyncio
 from click.testing import CliRunner
 from prometheus_client.parser import text_string_to_metric_families
-from test_cluster import Snapshots, StartCluster, all_ready, root, start_cluster  # noqa: F401
+from test_cluster import Snapshots, StartCluster, all_ready, start_cluster  # noqa: F401
 
 from zmqtui.commands.cluster import command as cluster_command
 from zmqtui.config import ConfigError
@@ -33,6 +33,7 @@ def by_worker(samples: dict[tuple, float]) -> dict[int, float]:
     return {int(dict(labels)["worker"]): value for labels, value in samples.items()}
 
 
+@pytest.mark.integration
 async def test_metrics_match_the_stats_stream_during_a_load_run(
     start_cluster: StartCluster,  # noqa: F811
     actx: zmq.asyncio.Context,

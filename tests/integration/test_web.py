@@ -24,7 +24,7 @@ from typing import Any
 import aiohttp
 import psutil
 import pytest
-from conftest import Processes, free_tcp_ports, wait_for_sync
+from helpers import Processes, free_tcp_ports, wait_for_sync
 
 pytestmark = pytest.mark.integration
 

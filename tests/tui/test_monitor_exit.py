@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import free_tcp_port, wait_for_sync
+from helpers import free_tcp_port, wait_for_sync
 from test_stack import Terminal
 
 CRASHING_MONITOR = """

@@ -33,8 +33,8 @@ HEARTBEAT_LIVENESS = 3
 """Missed heartbeats before a worker counts as stale."""
 MAX_FILE_BYTES = 1024 * 1024
 """Largest file the filer serves."""
-PATH_SETTINGS = frozenset({"curve_secret", "curve_server", "curve_authorized"})
-"""Settings that name files; an empty value unsets them."""
+PATH_SETTINGS = frozenset({"curve_secret", "curve_server", "curve_authorized", "export_dir"})
+"""Settings that name files or directories; an empty value unsets them."""
 
 
 class ConfigError(ValueError):
@@ -57,6 +57,8 @@ class Settings:
     """Public key file of the server a CURVE client trusts (default: our own key)."""
     curve_authorized: str | None = None
     """Directory of client public key files (`*.key`) a CURVE server admits."""
+    export_dir: str | None = None
+    """Where the monitor exports captures (default: `captures_dir()`)."""
 
     def merged(self, values: Mapping[str, Any]) -> Settings:
         """A copy with the given non-None values set, each checked and converted."""
@@ -107,6 +109,15 @@ def user_config_path(environ: Mapping[str, str]) -> Path:
     """`$XDG_CONFIG_HOME/zmqtui/config.toml`, by default under `~/.config`."""
     config_home = environ.get("XDG_CONFIG_HOME") or Path(environ.get("HOME", "~")) / ".config"
     return Path(config_home).expanduser() / "zmqtui" / "config.toml"
+
+
+def captures_dir(environ: Mapping[str, str] | None = None) -> Path:
+    """`$XDG_DATA_HOME/zmqtui/captures`, by default under `~/.local/share`: the monitor's exports
+    land outside the directory its embedded stack watches and serves, so an export is never
+    published as a change of its own."""
+    environ = os.environ if environ is None else environ
+    data_home = environ.get("XDG_DATA_HOME") or Path(environ.get("HOME", "~")) / ".local/share"
+    return Path(data_home).expanduser() / "zmqtui" / "captures"
 
 
 def read_toml(path: Path) -> dict[str, Any]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from zmqtui.config import (
@@ -9,6 +11,7 @@ from zmqtui.config import (
     DEFAULT_REQ,
     ConfigError,
     Settings,
+    captures_dir,
     check_endpoint,
     is_loopback,
     load_settings,
@@ -30,6 +33,14 @@ def test_precedence_file_then_env_then_options(tmp_path):
     assert settings.pub == "tcp://127.0.0.1:2"
     assert settings.tries == 5
     assert settings.stats == Settings().stats
+
+
+def test_exports_go_to_the_users_data_directory_unless_set(tmp_path):
+    assert captures_dir({"HOME": "/home/ann"}) == Path("/home/ann/.local/share/zmqtui/captures")
+    assert captures_dir({"XDG_DATA_HOME": "/data"}) == Path("/data/zmqtui/captures")
+    settings = load_settings(environ={"HOME": str(tmp_path), "ZMQTUI_EXPORT_DIR": "~/caps"})
+    assert settings.export_dir == str(Path("~/caps").expanduser())
+    assert load_settings(environ={"HOME": str(tmp_path)}).export_dir is None
 
 
 def test_user_config_file_is_read(tmp_path):

@@ -286,6 +286,47 @@ async def test_export_writes_json_lines(tmp_path: Path) -> None:
         await wait_for(lambda: len(list(tmp_path.glob("zmqtui-capture-*.jsonl"))) == 2)
 
 
+async def test_export_lands_outside_the_watched_directory_and_says_where(
+    tmp_path: Path, monkeypatch
+) -> None:
+    watched = tmp_path / "watched"
+    watched.mkdir()
+    monkeypatch.chdir(watched)  # bare `zmqtui` watches and serves the current directory
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    told: list[str] = []
+
+    class DefaultHost(App[None]):
+        AUTO_FOCUS = "#subscriber-log"
+
+        def compose(self) -> ComposeResult:
+            yield SubscriberPane(clock=lambda: T0 / 1000)
+
+        def notify(self, message: str, **kwargs) -> None:
+            told.append(message)
+            super().notify(message, **kwargs)
+
+    app = DefaultHost()
+    async with app.run_test(size=(120, 30)) as pilot:
+        app.query_one(SubscriberPane).add_captures([capture(event(1))])
+        await pilot.press("e")
+        files = await wait_for(lambda: list((tmp_path / "data/zmqtui/captures").glob("*.jsonl")))
+        assert not list(watched.iterdir())
+        assert told == [f"exported 1 messages to {files[0]}"]
+
+
+async def test_clear_empties_the_list_and_what_it_says_it_shows(tmp_path: Path) -> None:
+    app = Host(tmp_path)
+    async with app.run_test(size=(120, 30)) as pilot:
+        pane = app.pane
+        pane.add_captures([capture(event(seq)) for seq in range(1, 27)])
+        await wait_for(lambda: "shown 26" in stats_text(pane))
+        await pilot.press("c")
+        await wait_for(lambda: "shown 0" in stats_text(pane))
+        assert "received 26" in stats_text(pane), "a total since start"
+        pane.add_captures([capture(event(27))])
+        await wait_for(lambda: "shown 1" in stats_text(pane))
+
+
 async def test_subscriptions_are_edited_live(tmp_path: Path) -> None:
     app = Host(tmp_path)
     async with app.run_test(size=(120, 30)) as pilot:

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 import click
 
 from zmqtui.commands._run import config_option, load_command_settings
-from zmqtui.config import ConfigError, Settings, load_settings
+from zmqtui.config import ConfigError, Settings, captures_dir, load_settings
 from zmqtui.services.control import MAX_WORKERS
 
 if TYPE_CHECKING:
@@ -113,7 +113,8 @@ def _attach(given: dict[str, str], path: Path | None, settings: Settings) -> int
     from zmqtui.tui.bridge import Endpoints, ZmqBridge
 
     bridge = ZmqBridge(Endpoints(**given), timeout_ms=settings.timeout_ms, tries=settings.tries)
-    return run_until_signalled(ZmqtuiApp(bridge, completion_root=path, standalone=True))
+    app = ZmqtuiApp(bridge, completion_root=path, export_dir=export_dir(settings), standalone=True)
+    return run_until_signalled(app)
 
 
 def _embedded(
@@ -152,10 +153,21 @@ def _embedded(
         tries=settings.tries,
     )
     try:  # the bridge starts the cluster once the first frame is on screen
-        app = ZmqtuiApp(bridge, completion_root=root, notices=notices, standalone=True)
+        app = ZmqtuiApp(
+            bridge,
+            completion_root=root,
+            export_dir=export_dir(settings),
+            notices=notices,
+            standalone=True,
+        )
         return run_until_signalled(app, cleanup=cluster.stop)
     finally:
         cluster.stop()
+
+
+def export_dir(settings: Settings) -> Path:
+    """Where `e` writes captures: the `export_dir` setting, else the user's data directory."""
+    return Path(settings.export_dir) if settings.export_dir else captures_dir()
 
 
 def run_until_signalled(app: App[None], cleanup: Callable[[], None] = lambda: None) -> int:

@@ -155,7 +155,8 @@ class ZmqtuiApp(App[None]):
         backend: where the data comes from and requests go (`ZmqBridge` for real sockets).
         clock: seconds since the epoch; rates and export names use it (tests freeze it).
         completion_root: the directory whose paths the request composer completes.
-        export_dir: where the subscriber pane exports captures (default: the current directory).
+        export_dir: where the subscriber pane exports captures (default: `captures_dir()`, in
+            the user's data directory).
         notices: told to the user once the screen is up (e.g. which ports replaced taken ones).
         standalone: running as the `zmqtui` command: after start-up, move everything alive out
             of the garbage collector's sight, so full collections under a flood stay short.

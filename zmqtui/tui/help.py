@@ -63,7 +63,8 @@ A service that is down is retried; the monitor never exits because one failed.
 | `↑` `↓` `pgup` `pgdn` `home` | move the selection (pauses) |
 
 A subscription prefix that starts with `{` filters on the raw message; any other prefix on the
-beginning of the file path. Exports go to the current directory.
+beginning of the file path. Exports go to `~/.local/share/zmqtui/captures` (`$XDG_DATA_HOME`,
+or the `export_dir` setting), never into the watched directory; the notification names the file.
 
 ## Publisher
 

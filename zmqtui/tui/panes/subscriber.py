@@ -24,6 +24,7 @@ from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.widgets import Input
 
+from zmqtui.config import captures_dir
 from zmqtui.format import clock_time, format_rate, plural
 from zmqtui.protocol import encode_json
 from zmqtui.text import printable, printable_json
@@ -123,6 +124,7 @@ def export_record(capture: Capture) -> dict[str, Any]:
 def export_captures(captures: list[Capture], directory: Path, now: float) -> Path:
     """Write captures as JSON Lines to a new timestamped file in `directory`, whole or not
     at all. Strings that are not valid Unicode are written as `\\udcxx` escapes."""
+    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
     stem = time.strftime("zmqtui-capture-%Y%m%d-%H%M%S", time.localtime(now))
     path = directory / f"{stem}.jsonl"
     suffix = 1
@@ -218,7 +220,7 @@ class SubscriberPane(Vertical):
         super().__init__(id=id)
         self.clock = clock
         self.capacity = capacity
-        self.export_dir = export_dir or Path.cwd()
+        self.export_dir = export_dir or captures_dir()
         self.captured: Ring[Capture] = Ring(capacity)
         """The newest messages received, filtered or not: what the filter and export use."""
         self.received = 0
@@ -443,9 +445,12 @@ class SubscriberPane(Vertical):
         self.query_one("#subscriber-prefixes", Input).focus()
 
     def action_clear(self) -> None:
-        """Forget what was captured (counts stay: they are totals since start)."""
+        """Forget what was captured; `received` and the alerts stay (totals since start),
+        `shown` counts what the list shows, so it starts again from 0."""
         self.captured.clear()
         self.log_view.clear()
+        self.shown, self.shown_at_least = 0, False
+        self._show_stats(now=True)
 
     def action_export(self) -> None:
         """Write what is held to `zmqtui-capture-<time>.jsonl` in the export directory."""

@@ -223,10 +223,6 @@ class FileRules:
         self._root = _RootHandle(self.root)
         self._cache = _ReplyCache()
 
-    def answer(self, frames: list[bytes]) -> bytes:
-        """The encoded reply to one request's frames; never raises."""
-        return self.respond(frames).encode()
-
     def respond(self, frames: list[bytes]) -> Answer:
         """The decoded request and its reply (a file or an error); never raises."""
         try:

@@ -251,5 +251,5 @@ def test_ctl_reports_a_missing_cluster_and_bad_usage():
     )
     assert missing.exit_code == 2 and "no reply" in missing.output
     assert runner.invoke(ctl_command, ["scale"]).exit_code == 2
-    assert runner.invoke(ctl_command, ["add", "3"]).exit_code == 2
+    assert runner.invoke(ctl_command, ["list", "3"]).exit_code == 2
     assert runner.invoke(ctl_command, ["explode"]).exit_code == 2

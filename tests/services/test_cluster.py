@@ -237,6 +237,43 @@ async def test_crash_loop_backs_off_then_marks_the_slot_errored(
     assert (slot.state, slot.restarts) == ("errored", 3)
 
 
+async def test_an_errored_slot_is_what_list_shows_to_restart_kill_and_scale(
+    start_cluster: StartCluster, actx: zmq.asyncio.Context
+):
+    policy = RestartPolicy(delay=0.01, max_delay=0.04, min_uptime=5.0, max_unstable=2)
+    cluster = await start_cluster(
+        workers=1,
+        worker_command=(sys.executable, "-c", "raise SystemExit(3)"),
+        timings=Timings(heartbeat_ms=200, restart=policy),
+    )
+    slot = cluster.supervisor.slots[0]
+
+    async def command(cmd: str, **args) -> dict:
+        return await send_command(actx, cluster.endpoints["control"], cmd, 5000, **args)
+
+    async def errored() -> int:
+        await wait_for(lambda: slot.state == "errored", timeout=START)
+        (worker,) = (await command("list"))["workers"]
+        assert worker["state"] == "errored"
+        return worker["pid"]
+
+    pid = await errored()
+    killed = await command("kill", pid=pid)
+    assert killed["ok"] is False and "already exited" in killed["error"]
+    restarted = await command("restart", pid=pid)
+    assert restarted["ok"], restarted
+    assert f"pid {pid} had exited (exit code 3)" in restarted["message"]
+    assert slot.restarts == 2
+    pid = await errored()  # its restarts given back: two more quick deaths
+    assert slot.restarts == 3
+    scaled = await command("scale", n=1)
+    assert scaled["ok"] and "errored slots started again: 0" in scaled["message"]
+    assert slot.restarts == 4 and slot.pid != pid
+    pid = await errored()
+    assert (await command("remove", pid=pid))["ok"]
+    assert cluster.supervisor.slots == []
+
+
 async def test_control_commands(
     start_cluster: StartCluster, actx: zmq.asyncio.Context, monkeypatch: pytest.MonkeyPatch
 ):
@@ -252,7 +289,8 @@ async def test_control_commands(
     assert listed["ok"] and listed["routing"] == DEFAULT_ROUTING
     assert [w["pid"] for w in listed["workers"]] == [supervisor.slots[0].pid]
 
-    assert (await command("add"))["ok"]
+    added = await command("add", n=2)
+    assert added["ok"] and added["message"].count("slot") == 2
     assert (await command("scale", n=3))["ok"]
     await all_ready(cluster, 3)
     assert sorted(s.index for s in supervisor.slots) == [0, 1, 2]
@@ -285,6 +323,7 @@ async def test_control_commands(
         command("restart", pid=999_999_999),
         command("scale"),
         command("scale", n=-1),
+        command("add", n=0),
         command("launch"),
     ):
         reply = await bad

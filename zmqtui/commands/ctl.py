@@ -21,7 +21,7 @@ EXIT_HANDSHAKE_FAILED = 4
 """As `zmqtui request`'s."""
 
 _NEEDS = {"scale": "N", "restart": "PID", "kill": "PID", "drain": "PID"}
-_OPTIONAL = {"remove": "PID"}
+_OPTIONAL = {"remove": "PID", "add": "N"}
 
 
 @click.command()
@@ -54,7 +54,7 @@ def command(
     as_json: bool,
     config_file: str | None,
 ) -> None:
-    """Send ACTION to a cluster: list | scale N | add | remove [PID] | restart PID | kill PID
+    """Send ACTION to a cluster: list | scale N | add [N] | remove [PID] | restart PID | kill PID
     | drain PID | stop.
 
     `kill` is like a crash (the worker is replaced, with backoff); `restart`, `remove` and
@@ -81,7 +81,7 @@ def command(
         sys.exit(2)
     args: dict[str, int] = {}
     if value is not None:
-        args["n" if action == "scale" else "pid"] = value
+        args["n" if action in ("scale", "add") else "pid"] = value
     try:
         reply = asyncio.run(
             _send(settings.control, action, settings.timeout_ms, settings.tries, args)

@@ -342,13 +342,23 @@ class Cluster:
             return {"ok": True, "message": "stopping the cluster"}
         if cmd == "scale":
             assert request.n is not None
-            supervisor.scale(request.n)
-            return {"ok": True, "message": f"scaled to {request.n} local workers"}
+            errored = supervisor.scale(request.n)
+            message = f"scaled to {request.n} local workers"
+            if errored:
+                again = ", ".join(f"{slot.index} (now pid {slot.pid})" for slot in errored)
+                message += f"; errored slots started again: {again}"
+            return {"ok": True, "message": message}
         if cmd == "add":
-            if len(supervisor.local_slots) >= MAX_WORKERS:
-                return {"ok": False, "error": f"already {MAX_WORKERS} local workers, the most"}
-            slot = supervisor.add()
-            return {"ok": True, "message": f"added slot {slot.index} (pid {slot.pid})"}
+            count = 1 if request.n is None else request.n
+            running = len(supervisor.local_slots)
+            if running + count > MAX_WORKERS:
+                return {
+                    "ok": False,
+                    "error": f"already {running} local workers; {MAX_WORKERS} is the most",
+                }
+            added = [supervisor.add() for _ in range(count)]
+            slots = ", ".join(f"slot {slot.index} (pid {slot.pid})" for slot in added)
+            return {"ok": True, "message": f"added {slots}"}
         if cmd == "remove":
             removed = supervisor.remove(request.pid)
             if removed is None:
@@ -362,9 +372,21 @@ class Cluster:
         if slot is None or slot.remote:
             return {"ok": False, "error": self._not_ours(request.pid, slot)}
         old = slot.pid
+        exited = slot.process is None  # listed as dead or errored
         if cmd == "restart":
             supervisor.restart(slot)
+            if slot.process is None:
+                return {"ok": False, "error": f"cannot start a worker for slot {slot.index}"}
+            if exited:
+                message = f"pid {old} had exited ({slot.last_exit}); slot {slot.index} started"
+                return {"ok": True, "message": f"{message} again as pid {slot.pid}"}
             return {"ok": True, "message": f"restarting pid {old} as pid {slot.pid}"}
+        if exited:
+            return {
+                "ok": False,
+                "error": f"pid {old} has already exited (slot {slot.index} is {slot.state}); "
+                "restart starts it again",
+            }
         supervisor.kill(slot)
         return {"ok": True, "message": f"killed pid {old}; slot {slot.index} will restart"}
 

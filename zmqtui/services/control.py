@@ -92,6 +92,8 @@ def decode_command(frames: list[bytes]) -> ControlRequest:
     n = _whole_number(obj, "n", required=cmd == "scale")
     if n is not None and n > MAX_WORKERS:
         raise BadCommand(f"at most {MAX_WORKERS} workers")
+    if cmd == "add" and n == 0:
+        raise BadCommand("'add' adds at least 1 worker")
     pid = _whole_number(obj, "pid", required=cmd in ("restart", "kill", "drain"))
     return ControlRequest(cmd=cmd, n=n, pid=pid, id=request_id)
 

@@ -291,10 +291,12 @@ class Supervisor:
         return [slot for slot in self.slots if not slot.remote]
 
     def find_pid(self, pid: int) -> Slot | None:
+        """The slot whose process has `pid`; else the local slot `list` shows with `pid`, whose
+        process has exited (dead, errored)."""
         for slot in self.slots:
             if slot.process is not None and slot.process.pid == pid:
                 return slot
-        return None
+        return next((s for s in self.local_slots if s.process is None and s.pid == pid), None)
 
     def stats(self) -> list[WorkerStats]:
         return [slot.stats() for slot in sorted(self.slots, key=lambda s: s.index)]
@@ -336,14 +338,23 @@ class Supervisor:
         self.changed = True
         return slot
 
-    def scale(self, count: int) -> None:
+    def scale(self, count: int) -> list[Slot]:
+        """Add or remove local slots until there are `count` (errored ones go first); errored
+        slots that stay are started again, as `count` workers were asked for. Returns those."""
         while len(self.local_slots) < count:
             self.add()
         while len(self.local_slots) > count:
             self.remove()
+        errored = [slot for slot in self.local_slots if slot.state == "errored"]
+        for slot in errored:
+            self.restart(slot)
+        return errored
 
     def restart(self, slot: Slot) -> None:
-        """Replace the slot's process with a fresh one; not a crash."""
+        """Replace the slot's process with a fresh one; not a crash. An errored slot gets its
+        restarts back: asking for it is a new start."""
+        if slot.state == "errored":
+            slot.backoff = Backoff(self.timings.restart)
         self._retire(slot)
         slot.restarts += 1
         self._start(slot)

@@ -9,11 +9,14 @@ from fake_backend import FakeBackend, capture, event
 from helpers import wait_for
 from test_app_bridge import bound
 from test_subscriber_pane import Host, detail_text
+from textual.widgets import Input
 from textual.widgets._toast import Toast
+from textual.widgets._tooltip import Tooltip
 
 from zmqtui.tui.app import ConnectionBar, ZmqtuiApp
 from zmqtui.tui.bridge import Endpoints, ZmqBridge
 from zmqtui.tui.messages import BackendProblem, ControlAnswered
+from zmqtui.tui.widgets.composer_paths import complete_path
 
 SIZE = (160, 45)
 
@@ -90,3 +93,25 @@ async def test_the_json_detail_escapes_c1_and_bidi_controls(tmp_path) -> None:
         text = detail_text(app, pane)
         assert '"file": "a\\u009b2J\\u202eb [b]é.txt"' in text
         assert "\u009b" not in text and "\u202e" not in text
+
+
+def test_path_completion_never_offers_a_name_it_could_not_show_as_it_is(tmp_path) -> None:
+    (tmp_path / "a\x1b[2J.txt").write_text("x")
+    (tmp_path / "a\u202eb.txt").write_text("x")
+    assert complete_path(tmp_path, "a") is None
+    (tmp_path / "a [b] é.txt").write_text("x")
+    assert complete_path(tmp_path, "a") == "a [b] é.txt"
+
+
+async def test_a_filter_error_naming_markup_is_shown_as_plain_text(tmp_path) -> None:
+    app = Host(tmp_path)
+    async with app.run_test(size=(120, 40), tooltips=True) as pilot:
+        await pilot.click("#subscriber-filter")
+        await pilot.press(*"/(?P<[/b]>x)")
+        field = app.query_one("#subscriber-filter", Input)
+        assert field.has_class("-invalid")
+        await pilot.hover("#subscriber-filter")
+        tooltip = app.screen.query_one(Tooltip)
+        await wait_for(lambda: tooltip.display)
+        await pilot.pause()
+        assert "group name '[/b]'" in tooltip.render().plain

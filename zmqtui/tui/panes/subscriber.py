@@ -422,7 +422,7 @@ class SubscriberPane(Vertical):
             self.filter = CaptureFilter(event.value)
         except re.error as exc:
             event.input.add_class("-invalid")
-            event.input.tooltip = f"not a regular expression: {exc}"
+            event.input.tooltip = Text(f"not a regular expression: {exc}")
             return
         event.input.remove_class("-invalid")
         event.input.tooltip = None

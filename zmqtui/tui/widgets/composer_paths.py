@@ -8,6 +8,8 @@ from pathlib import Path
 
 from textual.suggester import Suggester
 
+from zmqtui.text import printable
+
 MAX_ENTRIES = 5000
 """Entries looked at per directory, so a huge directory cannot stall completion."""
 
@@ -16,7 +18,8 @@ def complete_path(root: Path, value: str, max_entries: int = MAX_ENTRIES) -> str
     """The first entry under `root` that completes `value` (a path relative to `root`).
 
     Directories complete with a trailing `/` so the next keystrokes go inside; hidden
-    entries only when the typed name starts with a dot. Never looks outside `root`.
+    entries only when the typed name starts with a dot; never a name that could not be shown
+    as it is (control characters, bidirectional overrides). Never looks outside `root`.
     """
     if not value or value.startswith("/") or "\x00" in value:
         return None
@@ -32,7 +35,7 @@ def complete_path(root: Path, value: str, max_entries: int = MAX_ENTRIES) -> str
                 if count >= max_entries:
                     break
                 name = entry.name
-                if not name.startswith(prefix):
+                if not name.startswith(prefix) or printable(name) != name:
                     continue
                 if name.startswith(".") and not prefix.startswith("."):
                     continue

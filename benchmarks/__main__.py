@@ -21,6 +21,7 @@ from benchmarks.options import Options
 
 BENCHMARKS = {
     "requests": "benchmarks.throughput",
+    "book": "benchmarks.versus_book",
     "watcher": "benchmarks.watcher",
     "startup": "benchmarks.startup",
     "monitor": "benchmarks.flood",

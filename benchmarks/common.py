@@ -262,7 +262,10 @@ class Child:
         cwd: Path | None = None,
         env: dict[str, str] | None = None,
         stdin: bool = False,
+        output: Path | None = None,
     ) -> None:
+        """`output`: a file for what the child prints (then `readline` and `expect` see
+        nothing); by default it is read line by line."""
         self.argv = list(argv)
         self.lines: queue.Queue[str | None] = queue.Queue()
         self.seen: list[str] = []
@@ -270,19 +273,21 @@ class Child:
         child_env["PYTHONPATH"] = os.pathsep.join(
             p for p in (str(REPO), child_env.get("PYTHONPATH", "")) if p
         )
-        self.process = subprocess.Popen(
-            self.argv,
-            cwd=cwd,
-            env=child_env,
-            stdin=subprocess.PIPE if stdin else subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            bufsize=1,
-            start_new_session=True,
-        )
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
+        with contextlib.ExitStack() as files:
+            stdout = files.enter_context(output.open("w")) if output else subprocess.PIPE
+            self.process = subprocess.Popen(
+                self.argv,
+                cwd=cwd,
+                env=child_env,
+                stdin=subprocess.PIPE if stdin else subprocess.DEVNULL,
+                stdout=stdout,
+                stderr=subprocess.STDOUT,
+                text=True,
+                bufsize=1,
+                start_new_session=True,
+            )
+        if output is None:
+            threading.Thread(target=self._read, daemon=True).start()
 
     @property
     def pid(self) -> int:

@@ -29,6 +29,9 @@ NAME = "requests"
 SMALL_FILE = "small.txt"
 SMALL_TEXT = "The quick brown fox jumps over the lazy dog.\n" * 4
 PAYLOAD = json.dumps({"path": SMALL_FILE})
+LARGE_FILE = "large.txt"
+LARGE_TEXT = ("All work and no play makes Jack a dull boy.\n" * 1490)[: 64 * 1024]
+"""64 KiB of text, the largest request a monitor's default limits let through whole."""
 LISTENING = r"[Ll]istening for zmq requesters on (\S+)"
 LOOPBACK_ANY = "tcp://127.0.0.1:0"
 """A free loopback port, picked at bind time; the services print the one they got."""
@@ -94,6 +97,7 @@ class LoadGenerators:
         options: Options,
         *,
         by_pid: bool = False,
+        payload: str = PAYLOAD,
     ) -> Measurement:
         used = self.procs[: max(1, min(len(self.procs), inflight))]
         shares = [inflight // len(used) + (i < inflight % len(used)) for i in range(len(used))]
@@ -104,7 +108,7 @@ class LoadGenerators:
                 "inflight": share,
                 "start_at": start_at,
                 "duration": options.duration,
-                "payload": PAYLOAD,
+                "payload": payload,
                 "by_pid": by_pid,
                 "timeout": 5.0,
             }
@@ -175,11 +179,17 @@ def cpu_seconds(child: Child) -> float:
 
 
 def measure_with_cpu(
-    generators: LoadGenerators, child: Child, endpoint: str, inflight: int, options: Options
+    generators: LoadGenerators,
+    child: Child,
+    endpoint: str,
+    inflight: int,
+    options: Options,
+    *,
+    payload: str = PAYLOAD,
 ) -> tuple[Measurement, float | None]:
     """A measurement, and the server's CPU microseconds per reply over it."""
     before = cpu_seconds(child)
-    m = generators.measure(endpoint, inflight, options)
+    m = generators.measure(endpoint, inflight, options, payload=payload)
     spent = cpu_seconds(child) - before
     return m, (spent / m.replies * 1_000_000 if m.replies else None)
 

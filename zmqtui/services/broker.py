@@ -313,6 +313,8 @@ class LoadBalancingBroker(Broker):
         self._levels: list[dict[bytes, _Worker]] = [{} for _ in range(max_credit)]
         """Quick workers by the number of requests they hold (1 up), with room for one more."""
         self._held = 0
+        self._room = 0
+        """Workers in a queue for work (idle, or quick with room for one more)."""
         self._pending: deque[tuple[list[bytes], bool]] = deque()
         """Requests no worker could take (re-queued ones), served before anything new."""
         self._ignored: OrderedDict[bytes, None] = OrderedDict()
@@ -352,7 +354,7 @@ class LoadBalancingBroker(Broker):
                 logger.exception("load-balancing broker stopped")
 
     def _has_room(self) -> bool:
-        return bool(self._idle) or any(self._levels)
+        return self._room > 0
 
     def _obey(self) -> bool:
         """Run one command from the owner; False means stop."""
@@ -524,22 +526,31 @@ class LoadBalancingBroker(Broker):
         if holds == 0:
             worker.place = _IDLE
             self._idle.append(worker)
+            self._room += 1
         elif holds < worker.credit and worker.service <= STACK_SERVICE_S:
             worker.place = holds
             self._levels[holds][worker.id] = worker
+            self._room += 1
 
     def _unplace(self, worker: _Worker) -> None:
-        if worker.place == _IDLE:
+        place = worker.place
+        if place == _NOWHERE:
+            return
+        if place == _IDLE:
             self._idle.remove(worker)
-        elif worker.place != _NOWHERE:
-            del self._levels[worker.place][worker.id]
+        else:
+            del self._levels[place][worker.id]
         worker.place = _NOWHERE
+        self._room -= 1
 
     def _pick(self, now: float) -> _Worker | None:
         """The worker the next request goes to, out of its queue; None if none has room."""
+        if not self._room:
+            return None
         if self._idle:
             worker = self._idle.popleft()
             worker.place = _NOWHERE
+            self._room -= 1
             return worker
         for level in self._levels:
             while level:
@@ -547,6 +558,7 @@ class LoadBalancingBroker(Broker):
                 # and is picked again, one that sits on its requests sinks.
                 _, worker = level.popitem()
                 worker.place = _NOWHERE
+                self._room -= 1
                 if now - worker.held[0][2] < STACK_STALL_S:
                     return worker
                 # Stalled on its oldest request: it waits for its next reply or READY.

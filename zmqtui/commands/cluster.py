@@ -16,6 +16,7 @@ from zmqtui.config import (
     check_endpoint,
 )
 from zmqtui.services.broker import DEFAULT_ROUTING, ROUTING_MODES
+from zmqtui.services.budget import map_large_allocations
 from zmqtui.services.cluster import STATS_INTERVAL_MS, Cluster, ClusterConfig, default_worker_count
 from zmqtui.services.metrics import MetricsAddress
 from zmqtui.services.supervisor import RestartPolicy, Timings
@@ -169,6 +170,7 @@ def command(
     with SIGINT/SIGTERM or `zmqtui ctl stop`.
     """
     logging.basicConfig(level=logging.INFO, format="zmqtui cluster: %(levelname)s: %(message)s")
+    map_large_allocations()
 
     async def main() -> None:
         settings = load_command_settings(config_file, req=frontend, stats=stats, control=control)

@@ -11,6 +11,7 @@ import zmq.asyncio
 
 from zmqtui.commands._run import config_option, insecure_option, load_command_settings, run_service
 from zmqtui.config import MAX_FILE_BYTES
+from zmqtui.services.budget import map_large_allocations
 from zmqtui.services.filer import Answer, FileRules, serve_files
 from zmqtui.text import printable
 
@@ -55,6 +56,7 @@ def command(
     `{"content", "timestamp", "pid"}`, or an error reply with a stable code.
     """
     logging.basicConfig(format="zmqtui serve: %(levelname)s: %(message)s")
+    map_large_allocations()
     run_service(_serve(root, endpoint, max_bytes, insecure, quiet, config_file))
 
 

@@ -34,6 +34,7 @@ import zmq
 from zmqtui.config import MAX_FILE_BYTES
 from zmqtui.protocol import max_reply_bytes
 from zmqtui.services import sockets
+from zmqtui.services.budget import ReplyBudget
 from zmqtui.services.sockets import recv_nowait, send_nowait
 
 logger = logging.getLogger(__name__)
@@ -303,6 +304,7 @@ class LoadBalancingBroker(Broker):
             frontend_dropped=0,
             backend_dropped=0,
             unanswered=0,
+            replies_dropped_unread=0,
             queued=0,
             idle_workers=0,
             held=0,
@@ -319,6 +321,8 @@ class LoadBalancingBroker(Broker):
         """Requests no worker could take (re-queued ones), served before anything new."""
         self._ignored: OrderedDict[bytes, None] = OrderedDict()
         """Workers never to get work again (retired or dead), the most recent ones."""
+        self._budget = ReplyBudget()
+        """Large replies to a client that does not read them are dropped past its budget."""
 
     def _read_counters(self) -> dict[str, int]:
         stats = dict(self.stats)
@@ -392,8 +396,8 @@ class LoadBalancingBroker(Broker):
 
     def _drain_backend(self) -> None:
         backend, frontend, stats = self.backend, self.frontend, self.stats
-        workers, ignored = self._workers, self._ignored
-        frames_in = bytes_in = frames_out = bytes_out = dropped = 0
+        workers, ignored, budget = self._workers, self._ignored, self._budget
+        frames_in = bytes_in = frames_out = bytes_out = dropped = unread = 0
         try:
             for _ in range(_BATCH):
                 try:
@@ -412,12 +416,15 @@ class LoadBalancingBroker(Broker):
                         dropped += 1
                     continue
                 try:
-                    send_nowait(frontend, frames[2:])
+                    sent = budget.send(frontend, frames[2:])
                 except zmq.Again:
                     dropped += 1
                 else:
-                    frames_out += count - 2
-                    bytes_out += size - len(worker_id)
+                    if sent:
+                        frames_out += count - 2
+                        bytes_out += size - len(worker_id)
+                    else:
+                        unread += 1
                 worker = workers.get(worker_id)
                 if worker is not None:
                     self._answered(worker)
@@ -431,6 +438,7 @@ class LoadBalancingBroker(Broker):
             stats["frontend_out"] += frames_out
             stats["frontend_bytes_out"] += bytes_out
             stats["backend_dropped"] += dropped
+            stats["replies_dropped_unread"] += unread
 
     def _drain_frontend(self) -> None:
         frontend, stats = self.frontend, self.stats

@@ -54,6 +54,7 @@ from zmqtui.protocol import (
     now_ms,
 )
 from zmqtui.services import sockets
+from zmqtui.services.budget import ReplyBudget
 
 logger = logging.getLogger(__name__)
 
@@ -497,8 +498,9 @@ async def serve_files(
     """Answer file requests, as a REP socket would, on `endpoint` until cancelled.
 
     Exactly one reply per request, whatever arrived. Inbound messages over `MAXMSGSIZE`
-    (64 KiB) make libzmq drop the sender's connection; its client times out and retries.
-    Files are read on the event loop, one request at a time.
+    (64 KiB) make libzmq drop the sender's connection; its client times out and retries, as
+    does one whose large replies, unread, fill its budget (`budget.ReplyBudget`). Files are
+    read on the event loop, one request at a time.
 
     The socket is a ROUTER that keeps each request's envelope (every frame up to the first
     empty one) and sends it back before the reply, so REQ and DEALER clients see a REP. A REP
@@ -545,6 +547,7 @@ class _Responder:
         self._sock = sock
         self._rules = rules
         self._on_answer = on_answer
+        self._budget = ReplyBudget()
         self._fd = sock.getsockopt(zmq.FD)
         self._stopped = False
         self.failed: asyncio.Future[None] = self._loop.create_future()
@@ -590,7 +593,8 @@ class _Responder:
             return
         answer = self._rules.respond(frames[split + 1 :])
         frames[split + 1 :] = (answer.encode(),)
-        # A ROUTER never blocks a send: it drops a reply to a peer gone or over its HWM.
-        sockets.send_nowait(self._sock, frames)
+        # A ROUTER never blocks a send: it drops a reply to a peer gone or over its HWM, and
+        # the budget one to a peer with too many reply bytes unread.
+        self._budget.send(self._sock, frames)
         if self._on_answer is not None:
             self._on_answer(answer)

@@ -85,10 +85,17 @@ BROKER_NAMES = {
     "unanswered": "unanswered",
     "frontend_dropped": "dropped in",
     "backend_dropped": "dropped out",
+    "replies_dropped_unread": "dropped unread",
 }
 """Short names for the lb broker's counters beside its traffic (others show as they come)."""
 
-PROBLEM_COUNTERS = {"requests_requeued", "unanswered", "frontend_dropped", "backend_dropped"}
+PROBLEM_COUNTERS = {
+    "requests_requeued",
+    "unanswered",
+    "frontend_dropped",
+    "backend_dropped",
+    "replies_dropped_unread",
+}
 """Shown only once they are not 0."""
 
 

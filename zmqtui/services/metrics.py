@@ -36,6 +36,7 @@ BROKER_GAUGES = {
 BROKER_COUNTERS = {
     "requests_requeued": "Requests re-queued once after their worker died.",
     "unanswered": "Requests given up on (a second worker lost, or lost on the way).",
+    "replies_dropped_unread": "Large replies dropped: their client had 16 MiB of replies unread.",
 }
 
 

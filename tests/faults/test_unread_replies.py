@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 import zmq
-from conftest import free_tcp_port, wait_for_sync
 from faultkit import START, Child, Children, ClusterUnderTest, fetch, running_children
+from helpers import free_tcp_port, wait_for_sync
 
 from zmqtui.services.budget import PEER_REPLY_BYTES
 

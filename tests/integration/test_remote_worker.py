@@ -170,6 +170,15 @@ def test_ctl_drains_a_remote_worker_named_by_host_and_pid(processes: Processes, 
     assert unknown.exit_code == 1 and "no worker with pid" in unknown.output
 
 
+def test_ctl_drains_a_local_worker_as_remove_does(processes: Processes, served_root: Path):
+    cluster = Remote(processes, served_root, "--workers", "1").cluster
+    (local,) = cluster.wait_ready(1)["workers"]
+    drained = cluster.ctl("drain", str(local["pid"]))
+    assert drained.exit_code == 0, drained.output
+    assert f"draining pid {local['pid']}; slot {local['slot']} removed" in drained.stdout
+    wait_for_sync(lambda: not cluster.listing()["workers"], timeout=5)
+
+
 def test_rr_cannot_drain_a_remote_worker(processes: Processes, served_root: Path):
     remote = Remote(processes, served_root, "--routing", "rr")
     cluster = remote.cluster

@@ -103,12 +103,12 @@ def devtools_url(chromium: subprocess.Popen[str], timeout: float = 15) -> str:
     raise AssertionError("Chromium did not start its DevTools endpoint")
 
 
-def page_is_up(url: str) -> bool:
+def page(url: str) -> str | None:
     try:
         with urllib.request.urlopen(url, timeout=1) as response:
-            return response.status == 200
+            return response.read().decode()
     except OSError:
-        return False
+        return None
 
 
 @pytest.fixture
@@ -129,7 +129,8 @@ async def test_monitor_opens_in_a_headless_browser(
     ]
     web = processes.start("web", "--port", str(port), *attach)
     url = f"http://127.0.0.1:{port}/"
-    await asyncio.to_thread(wait_for_sync, lambda: page_is_up(url), 20, 0.1)
+    html = await asyncio.to_thread(wait_for_sync, lambda: page(url), 20, 0.1)
+    assert "xterm" in html and "https://" not in html  # nothing fetched from other hosts
 
     profile = tempfile.mkdtemp(prefix="zt-chromium-")
     chromium = subprocess.Popen(

@@ -7,8 +7,11 @@ embedded stack; with endpoint options each one attaches, as `zmqtui` does in a t
 
 from __future__ import annotations
 
+import re
 import shlex
 import sys
+import tempfile
+from pathlib import Path
 
 import click
 
@@ -34,9 +37,31 @@ def command(port: int, monitor_args: tuple[str, ...]) -> None:
     from textual_serve.server import Server
 
     monitor = shlex.join([sys.executable, "-m", "zmqtui", *monitor_args])
-    server = Server(monitor, host="127.0.0.1", port=port, title="zmqtui")
-    try:
-        server.serve()
-    except OSError as exc:
-        click.echo(f"zmqtui web: cannot serve on 127.0.0.1:{port}: {exc.strerror}", err=True)
-        sys.exit(2)
+    with tempfile.TemporaryDirectory(prefix="zmqtui-web-") as templates:
+        server = Server(
+            monitor,
+            host="127.0.0.1",
+            port=port,
+            title="zmqtui",
+            templates_path=local_templates(Path(templates)),
+        )
+        try:
+            server.serve()
+        except OSError as exc:
+            click.echo(f"zmqtui web: cannot serve on 127.0.0.1:{port}: {exc.strerror}", err=True)
+            sys.exit(2)
+
+
+_REMOTE_STYLESHEET = re.compile(r"<link\b[^>]*\bhref=\"https?://[^>]*>\s*", re.IGNORECASE)
+
+
+def local_templates(into: Path) -> Path:
+    """textual-serve's page templates, copied into `into` without the stylesheets they load from
+    other hosts (a web font): the page asks nothing of any host but the one serving it, and the
+    terminal uses a local monospace font."""
+    import textual_serve
+
+    for template in (Path(textual_serve.__file__).parent / "templates").glob("*.html"):
+        html = template.read_text(encoding="utf-8")
+        (into / template.name).write_text(_REMOTE_STYLESHEET.sub("", html), encoding="utf-8")
+    return into

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import selectors
 import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -42,7 +44,9 @@ def read_line(proc: subprocess.Popen[str], timeout: float = START) -> str:
 class ClusterProcess:
     """A `zmqtui cluster` child on free loopback ports, with small timers."""
 
-    def __init__(self, processes: Processes, served_root: Path, *extra: str, ports=None) -> None:
+    def __init__(
+        self, processes: Processes, served_root: Path, *extra: str, ports=None, env=None
+    ) -> None:
         self.ports = ports or [free_tcp_port() for _ in range(3)]
         self.frontend, self.stats, self.control = (f"tcp://127.0.0.1:{p}" for p in self.ports)
         self.proc = processes.start(
@@ -64,6 +68,7 @@ class ClusterProcess:
             "--restart-delay-ms",
             "20",
             *extra,
+            env=env,
         )
 
     def listing(self) -> dict:
@@ -180,6 +185,25 @@ def test_a_paused_supervisor_keeps_its_healthy_workers(processes: Processes, ser
             (w["pid"], "ready", 0) for w in before["workers"]
         ]
         time.sleep(0.3)
+
+
+def test_the_next_cluster_removes_what_a_killed_one_left(processes: Processes, served_root: Path):
+    temp = Path(tempfile.mkdtemp(prefix="zq"))  # short: ipc paths have a length limit
+    env = {**os.environ, "TMPDIR": str(temp)}
+    try:
+        killed = ClusterProcess(processes, served_root, "--workers", "1", env=env)
+        read_line(killed.proc)
+        left = runtime_dir(killed.wait_ready(1))
+        assert left.parent == temp and list(left.glob("*.counters"))
+        killed.proc.send_signal(signal.SIGKILL)
+        killed.proc.wait(timeout=10)
+        assert left.is_dir()  # its sockets and counter files, and no one to remove them
+        following = ClusterProcess(processes, served_root, "--workers", "0", env=env)
+        read_line(following.proc)
+        assert not left.exists()
+        assert [path.name for path in temp.iterdir()] == [runtime_dir(following.listing()).name]
+    finally:
+        shutil.rmtree(temp, ignore_errors=True)
 
 
 def test_second_cluster_on_the_same_endpoints_fails_fast(processes: Processes, served_root: Path):

@@ -12,7 +12,9 @@ Its sockets:
 - control REP (`control`): the commands of `zmqtui.services.control`.
 
 On the way out it stops accepting (the broker closes), stops the workers (SIGTERM, SIGKILL after
-the grace period), reaps them all and removes the runtime directory.
+the grace period), reaps them all and removes the runtime directory; the runtime directories
+of clusters that were killed outright are removed when the next one starts
+(`zmqtui.services.runtime_dir`).
 """
 
 from __future__ import annotations
@@ -23,7 +25,6 @@ import logging
 import os
 import shutil
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -40,6 +41,7 @@ from zmqtui.services.broker import DEFAULT_ROUTING, ROUTING_MODES, Broker, make_
 from zmqtui.services.control import MAX_WORKERS, ControlRequest, ControlServer
 from zmqtui.services.metrics import ClusterMetrics, MetricsAddress, MetricsServer
 from zmqtui.services.owner import Owner
+from zmqtui.services.runtime_dir import clear_stale_runtime_dirs, make_runtime_dir
 from zmqtui.services.sockets import EndpointError
 from zmqtui.services.supervisor import Slot, Supervisor, Timings
 from zmqtui.services.worker import decode_heartbeat, heartbeat_endpoint_for
@@ -133,7 +135,8 @@ class Cluster:
         if not root.is_dir():
             raise ConfigError(f"root {root} is not a directory")
         ctx = self._ctx or zmq.asyncio.Context()
-        self.runtime_dir = Path(tempfile.mkdtemp(prefix="zmqtui-cluster-"))
+        clear_stale_runtime_dirs()
+        self.runtime_dir = make_runtime_dir()
         owned: list[zmq.asyncio.Socket] = []
         control: ControlServer | None = None
         tasks: list[asyncio.Task[None]] = []

@@ -15,9 +15,11 @@ from pathlib import Path
 from typing import ClassVar
 
 from rich.text import Text
+from textual import actions
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
+from textual.dom import DOMNode
 from textual.message import Message
 from textual.notifications import SeverityLevel
 from textual.screen import Screen
@@ -26,6 +28,7 @@ from textual.widgets import Input, Static
 
 from zmqtui.text import MULTI_LINE, printable
 from zmqtui.tui.bridge import SOCKET_NAMES, Backend
+from zmqtui.tui.keys import declared_bindings, key_entries
 from zmqtui.tui.messages import (
     BackendProblem,
     CapturesReceived,
@@ -48,6 +51,8 @@ from zmqtui.tui.widgets.key_bar import KeyBar
 
 PANES = ("publisher", "subscriber", "composer", "workers")
 """In the order of their keys, 1 to 4."""
+
+PANE_KEYS = Binding.Group("Panes", compact=True)
 
 PANE_TITLES = {
     "publisher": "Publisher",
@@ -163,22 +168,49 @@ class ZmqtuiApp(App[None]):
     """
 
     TITLE = "zmqtui"
+    ESCAPE_TO_MINIMIZE = False  # `escape` restores through BINDINGS, or leaves a text field
     ALLOW_IN_MAXIMIZED_VIEW = "KeyBar, ConnectionBar"
     CSS_PATH = Path(__file__).with_name("app.tcss")
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("f1", "help", "Help"),
-        Binding("question_mark", "help", "Help", show=False),
-        Binding("1", "focus_pane('publisher')", "Pub", show=False),
-        Binding("2", "focus_pane('subscriber')", "Sub", show=False),
-        Binding("3", "focus_pane('composer')", "Req", show=False),
-        Binding("4", "focus_pane('workers')", "Workers", show=False),
-        Binding("m", "toggle_maximize", "Maximise"),
-        Binding("h", "hide_pane", "Hide"),
-        Binding("0", "show_all_panes", "Show all", show=False),
-        Binding("q", "quit", "Quit"),
-        Binding("escape", "leave_field", "Back to the pane", show=False),
+        *(
+            Binding(
+                str(key),
+                f"focus_pane('{name}')",
+                f"Focus {PANE_TITLES[name].lower()} pane",
+                tooltip="focus a pane (showing it if hidden)",
+                group=PANE_KEYS,
+            )
+            for key, name in enumerate(PANES, start=1)
+        ),
+        Binding("f1,question_mark", "help", "Help", tooltip="this help: every pane and key"),
+        Binding("m", "maximize", "Maximise", tooltip="the focused pane fills the screen"),
+        Binding("m,escape", "restore", "Restore", tooltip="restore the maximised pane"),
+        Binding("h", "hide_pane", "Hide", tooltip="hide the focused pane"),
+        Binding("0", "show_all_panes", "Show all panes", show=False, tooltip="show every pane"),
+        Binding("q", "quit", "Quit", tooltip="quit (stops the embedded stack)"),
+        Binding("ctrl+c,ctrl+q", "quit", "Quit", priority=True),
+        Binding(
+            "escape",
+            "leave_field",
+            "Back",
+            tooltip="leave a text field, back to the pane's list",
+            system=True,
+        ),
+        Binding(
+            "tab", "focus_next", "Next control", show=False, system=True, tooltip="next control"
+        ),
+        Binding(
+            "shift+tab",
+            "focus_previous",
+            "Previous",
+            show=False,
+            system=True,
+            tooltip="previous control",
+        ),
     ]
+    """Every key that works everywhere; the footer, the palette and the help are made from
+    these and the panes' own `BINDINGS` (a `system` binding is not a palette command)."""
 
     def __init__(
         self,
@@ -442,10 +474,10 @@ class ZmqtuiApp(App[None]):
     # --- keys ------------------------------------------------------------------------------
 
     def action_help(self) -> None:
-        from zmqtui.tui.help import HelpScreen  # markdown rendering: imported when first asked
+        from zmqtui.tui.help import HelpScreen, help_markdown  # imported when first asked
 
         if not isinstance(self.screen, HelpScreen):
-            self.push_screen(HelpScreen())
+            self.push_screen(HelpScreen(help_markdown(self)))
 
     def action_focus_pane(self, name: str) -> None:
         """Focus a pane's main control, showing the pane first if it was hidden."""
@@ -475,25 +507,35 @@ class ZmqtuiApp(App[None]):
         return node
 
     @property
-    def escape_to_minimize(self) -> bool:
-        """Escape in a text field leaves the field; elsewhere it restores a maximised pane."""
-        return not isinstance(self.focused, Input) and super().escape_to_minimize
+    def main_screen(self) -> Screen:
+        """The panes' screen (`self.screen` is the palette's or the help's while they are up)."""
+        return self.screen_stack[0]
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Hide what cannot be done now: `m` maximises or restores, `escape` leaves a field."""
+        if action == "maximize":
+            return self.main_screen.maximized is None
+        if action == "restore":
+            return self.main_screen.maximized is not None and not isinstance(self.focused, Input)
+        if action == "leave_field":
+            return isinstance(self.focused, Input)
+        return True
 
     def action_leave_field(self) -> None:
         """From a text field back to the pane's main control, where the pane's keys work."""
-        if not isinstance(self.focused, Input):
-            return
         frame = self.focused_frame()
         if frame is not None:
             self._main_control(frame).focus()
 
-    def action_toggle_maximize(self) -> None:
-        if self.screen.maximized is not None:
-            self.screen.minimize()
-            return
+    def action_maximize(self) -> None:
         frame = self.focused_frame()
         if frame is not None:
             self.screen.maximize(frame, container=False)
+            self.refresh_bindings()
+
+    def action_restore(self) -> None:
+        self.screen.minimize()
+        self.refresh_bindings()
 
     def action_hide_pane(self) -> None:
         frame = self.focused_frame()
@@ -520,89 +562,58 @@ class ZmqtuiApp(App[None]):
         for row in self.query(".pane-row"):
             row.display = any(child.display for child in row.children)
 
+    # --- keys, written once: what the palette and the help are made from -----------------
+
+    def pane_bindings(self, name: str, *, navigation: bool = False) -> list[Binding]:
+        """The keys pane `name` declares; with `navigation`, its main control's too."""
+        frame = self.frame(name)
+        bindings = declared_bindings(type(frame.pane))
+        if navigation:
+            bindings += declared_bindings(type(self._main_control(frame)))
+        return bindings
+
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
-        yield from super().get_system_commands(screen)
-        for key, name in enumerate(PANES, start=1):
+        """Textual's theme and screenshot commands, then one command per key the app and the
+        panes declare that can be used now."""
+        for command in super().get_system_commands(screen):
+            if command.title in TEXTUAL_COMMANDS_KEPT:
+                yield command
+        display = self.get_key_display
+        app_bindings = [b for b in Binding.make_bindings(self.BINDINGS) if not b.system]
+        for entry in key_entries(app_bindings, display):
+            binding = entry.binding
+            if self._action_available(self, binding.action):
+                yield SystemCommand(
+                    binding.description,
+                    f"{' '.join(entry.keys)}: {entry.text}",
+                    functools.partial(self.call_later, self.run_action, binding.action),
+                )
+        for name in PANES:
+            pane = self.frame(name).pane
             title = PANE_TITLES[name]
-            yield SystemCommand(
-                f"Focus {title.lower()} pane",
-                f"Key {key}: focus the {title.lower()} pane (showing it if hidden)",
-                lambda name=name: self.action_focus_pane(name),
-            )
-        yield SystemCommand("Help", "F1: what each pane shows, and every key", self.action_help)
-        yield SystemCommand(
-            "Maximise or restore pane",
-            "m: the focused pane fills the screen, or not",
-            self.action_toggle_maximize,
-        )
-        yield SystemCommand("Hide pane", "h: hide the focused pane", self.action_hide_pane)
-        yield SystemCommand(
-            "Show all panes", "0: show every hidden pane", self.action_show_all_panes
-        )
-        subscriber = self.subscriber_pane
-        yield SystemCommand(
-            "Subscriber: pause or follow",
-            "p: freeze the list or follow new messages",
-            subscriber.action_toggle_follow,
-        )
-        yield SystemCommand(
-            "Subscriber: edit subscriptions",
-            "s: the prefixes the SUB socket subscribes to",
-            lambda: (self.action_focus_pane("subscriber"), subscriber.action_edit_prefixes()),
-        )
-        yield SystemCommand(
-            "Subscriber: filter",
-            "/: show only messages matching text or /regex/",
-            lambda: (self.action_focus_pane("subscriber"), subscriber.action_edit_filter()),
-        )
-        yield SystemCommand(
-            "Subscriber: export capture",
-            "e: write what is held to a JSON Lines file",
-            subscriber.action_export,
-        )
-        yield SystemCommand(
-            "Subscriber: clear", "c: empty the list (counts stay)", subscriber.action_clear
-        )
-        if self.backend.embedded:
-            yield SystemCommand(
-                "Publisher: publish by hand",
-                "n: type a path (and a kind) to publish",
-                lambda: (
-                    self.action_focus_pane("publisher"),
-                    self.publisher_pane.action_compose_event(),
-                ),
-            )
-        workers = self.workers_pane
-        yield SystemCommand(
-            "Workers: kill selected", "k: kill the worker under the cursor", workers.action_kill
-        )
-        yield SystemCommand(
-            "Workers: restart selected",
-            "r: restart the worker under the cursor",
-            workers.action_restart,
-        )
-        yield SystemCommand(
-            "Workers: scale up", "+: one worker more", lambda: workers.action_scale(1)
-        )
-        yield SystemCommand(
-            "Workers: scale down", "-: one worker fewer", lambda: workers.action_scale(-1)
-        )
-        if self.backend.embedded:
-            yield SystemCommand(
-                "Workers: restart the embedded cluster",
-                "R: start the cluster again once it exited or its stats went stale",
-                workers.action_restart_cluster,
-            )
-        yield SystemCommand(
-            "Requests: cancel",
-            "x: stop the sends in flight (a load run stops at once)",
-            self.composer_pane.action_cancel,
-        )
-        yield SystemCommand(
-            "Requests: send",
-            "ctrl+s: send the request in the form",
-            lambda: (self.action_focus_pane("composer"), self.composer_pane.action_send()),
-        )
+            for entry in key_entries(self.pane_bindings(name), display):
+                binding = entry.binding
+                if binding.system or not self._action_available(pane, binding.action):
+                    continue
+                yield SystemCommand(
+                    f"{title}: {binding.description}",
+                    f"{' '.join(entry.keys)}: {entry.text}",
+                    functools.partial(self.call_later, self._run_in_pane, name, binding.action),
+                )
+
+    def _action_available(self, node: DOMNode, action: str) -> bool:
+        """Whether `node` would run `action` now (its `check_action` does not say False)."""
+        _, method, parameters = actions.parse(action)
+        return node.check_action(method, parameters) is not False
+
+    async def _run_in_pane(self, name: str, action: str) -> None:
+        """Run a pane's key from the palette: as if pressed in that pane."""
+        self.action_focus_pane(name)
+        await self.frame(name).pane.run_action(action)
+
+
+TEXTUAL_COMMANDS_KEPT = frozenset({"Theme", "Screenshot"})
+"""Textual's other palette commands duplicate ours (Quit, Keys, Maximize, Minimize)."""
 
 
 YOUNG_GC_THRESHOLD = 10_000

@@ -69,10 +69,10 @@ class ComposerPane(Widget):
     """
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("ctrl+s", "send", "Send"),
-        Binding("enter", "edit", "Edit"),
-        Binding("r", "resend", "Resend"),
-        Binding("x", "cancel", "Cancel sends"),
+        Binding("ctrl+s", "send", "Send", tooltip="send the request in the form"),
+        Binding("enter", "edit", "Edit", tooltip="enter the path field (in a field: send)"),
+        Binding("r", "resend", "Resend", tooltip="resend the request selected in the history"),
+        Binding("x", "cancel", "Cancel", tooltip="cancel the sends in flight (a load run stops)"),
     ]
 
     COMPONENT_CLASSES: ClassVar[set[str]] = {

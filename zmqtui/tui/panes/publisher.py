@@ -80,7 +80,12 @@ class PublisherPane(Vertical):
     """Events published (or, attached, received from the publisher), with counts and rate."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("n", "compose_event", "Publish"),
+        Binding(
+            "n",
+            "compose_event",
+            "Publish",
+            tooltip="publish by hand: type `FILE [created|modified|deleted|moved]`, then enter",
+        ),
     ]
 
     DEFAULT_CSS = """

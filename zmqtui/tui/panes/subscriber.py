@@ -170,11 +170,33 @@ class SubscriberPane(Vertical):
     """Messages a SUB socket receives from the chosen endpoint."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("p", "toggle_follow", "Pause/follow"),
-        Binding("slash", "edit_filter", "Filter", key_display="/"),
-        Binding("s", "edit_prefixes", "Subscribe"),
-        Binding("e", "export", "Export"),
-        Binding("c", "clear", "Clear"),
+        Binding(
+            "p",
+            "toggle_follow",
+            "Pause/follow",
+            tooltip="pause (the view stays put, a counter shows what arrives) or follow again",
+        ),
+        Binding(
+            "slash",
+            "edit_filter",
+            "Filter",
+            key_display="/",
+            tooltip="filter what is shown: plain text (any case) or `/regex/`, on path, kind "
+            "and notes",
+        ),
+        Binding(
+            "s",
+            "edit_prefixes",
+            "Subscribe",
+            tooltip="edit the subscriptions: prefixes separated by commas, empty for everything",
+        ),
+        Binding(
+            "e",
+            "export",
+            "Export",
+            tooltip="export what is held (up to 10,000 messages) to `zmqtui-capture-<time>.jsonl`",
+        ),
+        Binding("c", "clear", "Clear", tooltip="clear the list (counts are totals and stay)"),
     ]
 
     DEFAULT_CSS = """

@@ -113,11 +113,21 @@ class WorkersPane(Widget):
     """
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("k", "kill", "Kill"),
-        Binding("r", "restart", "Restart"),
-        Binding("plus", "scale(1)", "Scale up", key_display="+"),
-        Binding("minus", "scale(-1)", "Scale down", key_display="-"),
-        Binding("R", "restart_cluster", "Restart cluster"),
+        Binding(
+            "k",
+            "kill",
+            "Kill",
+            tooltip="kill the selected worker, on a second press (a replacement starts)",
+        ),
+        Binding("r", "restart", "Restart", tooltip="restart the selected worker"),
+        Binding("plus", "scale(1)", "Scale up", key_display="+", tooltip="one worker more"),
+        Binding("minus", "scale(-1)", "Scale down", key_display="-", tooltip="one worker fewer"),
+        Binding(
+            "R",
+            "restart_cluster",
+            "Restart cluster",
+            tooltip="restart the embedded cluster, once it exited or its stats went stale",
+        ),
     ]
 
     COMPONENT_CLASSES: ClassVar[set[str]] = {

@@ -2,16 +2,21 @@
 
 Textual's `Footer` builds a widget per key and rebuilds them all whenever the bindings change,
 which is every focus change: half of what switching panes cost here. This bar renders the same
-bindings (those with `show=True`, disabled ones dimmed, the command palette key on the right)
-as a single line of text.
+bindings (those with `show=True`, disabled ones dimmed, a group's keys under its one
+description, the command palette key on the right) as a single line of text; when the line is
+too narrow, the focused widget's keys give way before the app's.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from typing import ClassVar
 
 from rich.style import Style
 from rich.text import Text
+from textual.binding import ActiveBinding, Binding
+from textual.dom import DOMNode
 from textual.screen import Screen
 from textual.widget import Widget
 
@@ -43,22 +48,73 @@ class KeyBar(Widget):
         key_style = self.get_component_rich_style("key-bar--key", partial=True)
         description_style = self.get_component_rich_style("key-bar--description", partial=True)
         active = self.screen.active_bindings
-        text = Text(no_wrap=True, overflow="ellipsis")
-        actions: set[str] = set()
-        for _node, binding, enabled, _tooltip in active.values():
-            if not binding.show or binding.action in actions:
+        items: list[KeyItem] = []
+        by_group: dict[Binding.Group, KeyItem] = {}
+        for node, binding, enabled in self._in_order(active.values()):
+            if not binding.show or any(binding.action == item.action for item in items):
                 continue
-            actions.add(binding.action)
-            dim = Style.null() if enabled else Style(dim=True)
-            text.append(f" {self.app.get_key_display(binding)} ", key_style + dim)
-            text.append(f"{binding.description} ", description_style + dim)
+            key = self.app.get_key_display(binding)
+            group = binding.group
+            if group is not None and group in by_group:
+                by_group[group].keys.append(key)
+                continue
+            description = group.description if group is not None else binding.description
+            item = KeyItem(binding.action, [key], description, enabled, node is self.app, group)
+            items.append(item)
+            if group is not None:
+                by_group[group] = item
         palette = active.get(self.app.COMMAND_PALETTE_BINDING)
+        hint = Text()
         if palette is not None and self.app.ENABLE_COMMAND_PALETTE:
             hint = Text.assemble(
                 (f" {self.app.get_key_display(palette.binding)} ", key_style),
                 (f"{palette.binding.description} ", description_style),
             )
-            room = self.size.width - hint.cell_len
-            text.truncate(max(0, room), pad=True)
-            text.append_text(hint)
-        return text
+        rendered = [item.render(key_style, description_style) for item in items]
+        room = self.size.width - hint.cell_len
+        # Too wide: the focused pane's keys give way first, from the last; the app's keys
+        # (panes, help, quit) stay, and f1 lists every key.
+        for index in reversed(range(len(items))):
+            if sum(text.cell_len for text in rendered) <= room:
+                break
+            if not items[index].everywhere:
+                rendered[index] = Text()
+        text = Text(no_wrap=True, overflow="ellipsis").join(rendered)
+        text.truncate(max(0, room), overflow="ellipsis", pad=True)
+        return text + hint
+
+    def _in_order(self, active: Iterable[ActiveBinding]) -> Iterator[tuple[DOMNode, Binding, bool]]:
+        """The focused widget's keys as Textual chains them, then the app's as it declares
+        them: of two keys for one action (`q`, `ctrl+c`) the first that works is shown."""
+        declared = [binding.key for binding in Binding.make_bindings(self.app.BINDINGS)]
+
+        def rank(binding: Binding) -> int:
+            return declared.index(binding.key) if binding.key in declared else len(declared)
+
+        widgets = [(n, b, e) for n, b, e, _ in active if n is not self.app]
+        app = sorted(
+            ((n, b, e) for n, b, e, _ in active if n is self.app), key=lambda a: rank(a[1])
+        )
+        yield from widgets
+        yield from app
+
+
+@dataclass(slots=True)
+class KeyItem:
+    """One entry of the bar: a key (or a group of keys) and what it does."""
+
+    action: str
+    keys: list[str]
+    description: str
+    enabled: bool
+    everywhere: bool
+    """An app key (it stays when the bar is too narrow)."""
+    group: Binding.Group | None = None
+
+    def render(self, key_style: Style, description_style: Style) -> Text:
+        dim = Style.null() if self.enabled else Style(dim=True)
+        joiner = "" if self.group is not None and self.group.compact else " "
+        return Text.assemble(
+            (f" {joiner.join(self.keys)} ", key_style + dim),
+            (f"{self.description} ", description_style + dim),
+        )

@@ -91,12 +91,12 @@ class RingLog(ScrollView, Generic[T], can_focus=True):
     """
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("up", "cursor_up", "Up", show=False),
-        Binding("down", "cursor_down", "Down", show=False),
-        Binding("pageup", "page_up", "Page up", show=False),
-        Binding("pagedown", "page_down", "Page down", show=False),
-        Binding("home", "first", "Oldest", show=False),
-        Binding("end", "follow", "Follow", show=False),
+        Binding("up", "cursor_up", "Up", show=False, tooltip="select the line above (pauses)"),
+        Binding("down", "cursor_down", "Down", show=False, tooltip="select the line below"),
+        Binding("pageup", "page_up", "Page up", show=False, tooltip="a page up (pauses)"),
+        Binding("pagedown", "page_down", "Page down", show=False, tooltip="a page down"),
+        Binding("home", "first", "Oldest", show=False, tooltip="the oldest line held (pauses)"),
+        Binding("end", "follow", "Follow", show=False, tooltip="follow new lines again"),
     ]
 
     COMPONENT_CLASSES: ClassVar[set[str]] = {"ring-log--cursor"}

@@ -273,7 +273,7 @@ async def test_an_exited_cluster_is_named_by_its_signal_and_can_be_restarted() -
         assert "the cluster exited (killed by SIGKILL)" in plain(bar.content)
         assert not app.workers_pane.live
         commands = [c.title for c in app.get_system_commands(app.screen)]
-        assert "Workers: restart the embedded cluster" in commands
+        assert "Workers: Restart cluster" in commands
         await pilot.press("4", "R")
         await wait_for(lambda: ("restart_cluster", ()) in backend.calls)
         assert "restarting the cluster" in plain(bar.content)
@@ -283,7 +283,7 @@ async def test_attached_there_is_no_cluster_restart_to_offer() -> None:
     app = RecordingApp(FakeBackend(embedded=False))
     async with app.run_test(size=SIZE):
         commands = [c.title for c in app.get_system_commands(app.screen)]
-        assert "Workers: restart the embedded cluster" not in commands
+        assert "Workers: Restart cluster" not in commands
 
 
 async def test_quit_stops_the_backend() -> None:

@@ -215,11 +215,11 @@ class TestRequester:
     async def test_cancelled_request_leaves_a_usable_requester(self, actx, filer, tcp_endpoint):
         requester = Requester(actx, tcp_endpoint(), timeout_ms=5000, tries=1)
         task = asyncio.create_task(requester.request("target.txt"))
-        await wait_for(lambda: requester._sock is not None)  # sent into the void
+        await wait_for(lambda: requester._pirate._sock is not None)  # sent into the void
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
-        requester.endpoint = filer
+        requester._pirate.endpoint = filer
         result = await requester.request("target.txt")
         requester.close()
         assert result.outcome == "reply"

@@ -22,8 +22,8 @@ import zmq
 import zmq.asyncio
 
 from zmqtui.protocol import MAX_ID_CHARS, encode_json
-from zmqtui.security import HandshakeWatch
 from zmqtui.services import sockets
+from zmqtui.services.reqrep import LazyPirate, envelope_end
 
 logger = logging.getLogger(__name__)
 
@@ -102,13 +102,10 @@ Handler = Callable[[ControlRequest], Awaitable[dict[str, Any]]]
 
 
 class ControlServer:
-    """Answers like a REP socket, running each command through `handler`; always answers.
+    """Answers like a REP socket (a ROUTER, see `reqrep`), running each command through
+    `handler`; always answers.
 
-    The socket binds in the constructor, so a taken endpoint fails before anything starts. It
-    is a ROUTER that keeps each request's envelope (every frame up to the first empty one) and
-    sends it back before the reply: libzmq's REP loses the next reply it sends, whoever it is
-    for, after reading a request without envelope from a peer it can no longer write to. A
-    message without envelope has no one to answer.
+    The socket binds in the constructor, so a taken endpoint fails before anything starts.
     """
 
     def __init__(
@@ -134,12 +131,11 @@ class ControlServer:
         """Answer commands until cancelled."""
         while True:
             frames = await self._sock.recv_multipart()
-            try:
-                split = frames.index(b"", 1)
-            except ValueError:
+            start = envelope_end(frames)
+            if start is None:
                 continue
-            reply = await self._answer(frames[split + 1 :])
-            await self._sock.send_multipart([*frames[: split + 1], reply])
+            reply = await self._answer(frames[start:])
+            await self._sock.send_multipart([*frames[:start], reply])
 
     async def _answer(self, frames: list[bytes]) -> bytes:
         try:
@@ -190,33 +186,25 @@ async def send_command(
     """Send one command and return the reply; `ControlError` when no reply comes
     (`HandshakeFailed` when the handshake says why).
 
-    Each try uses a fresh REQ socket (Lazy Pirate); every try carries the same `id`, so the
-    server runs the command at most once.
+    Each try uses a fresh REQ socket (`reqrep.LazyPirate`); every try carries the same `id`,
+    so the server runs the command at most once.
     """
-    request_id = secrets.token_hex(8)
-    payload = encode_json({"cmd": cmd, **args, "id": request_id})
-    why: str | None = None
-    for _ in range(max(1, tries)):
-        sock = ctx.socket(zmq.REQ)
-        sockets.configure(sock, max_message_bytes=None)
-        watch = HandshakeWatch(sock)
-        try:
-            sockets.connect(sock, endpoint)
-            await sock.send(payload)
-            if not await sock.poll(timeout_ms, zmq.POLLIN):
-                why = watch.failure() or why
-                continue
-            raw = await sock.recv()
-        finally:
-            watch.close()
-            sock.close(linger=0)
-        try:
-            reply = json.loads(raw)
-        except ValueError:
-            raise ControlError(f"{endpoint} answered with something that is not JSON") from None
-        if not isinstance(reply, dict) or "ok" not in reply:
-            raise ControlError(f"{endpoint} answered with something that is not a control reply")
-        return reply
-    if why is not None:
-        raise HandshakeFailed(f"cannot talk to {endpoint}: {why}")
-    raise ControlError(f"no reply from {endpoint} after {max(1, tries)} tries")
+    payload = encode_json({"cmd": cmd, **args, "id": secrets.token_hex(8)})
+    pirate = LazyPirate(
+        ctx, endpoint, timeout_ms=max(1, timeout_ms), tries=max(1, tries), max_reply_bytes=None
+    )
+    try:
+        exchange = await pirate.ask(payload, lambda frames: frames[0])
+    finally:
+        pirate.close()
+    if exchange.taken is None:
+        if exchange.why is not None:
+            raise HandshakeFailed(f"cannot talk to {endpoint}: {exchange.why}")
+        raise ControlError(f"no reply from {endpoint} after {exchange.tries} tries")
+    try:
+        reply = json.loads(exchange.taken)
+    except ValueError:
+        raise ControlError(f"{endpoint} answered with something that is not JSON") from None
+    if not isinstance(reply, dict) or "ok" not in reply:
+        raise ControlError(f"{endpoint} answered with something that is not a control reply")
+    return reply

@@ -55,6 +55,7 @@ from zmqtui.protocol import (
 )
 from zmqtui.services import sockets
 from zmqtui.services.budget import ReplyBudget
+from zmqtui.services.reqrep import envelope_end
 
 logger = logging.getLogger(__name__)
 
@@ -502,11 +503,7 @@ async def serve_files(
     does one whose large replies, unread, fill its budget (`budget.ReplyBudget`). Files are
     read on the event loop, one request at a time.
 
-    The socket is a ROUTER that keeps each request's envelope (every frame up to the first
-    empty one) and sends it back before the reply, so REQ and DEALER clients see a REP. A REP
-    socket cannot be used: libzmq's loses the next reply it sends, whoever it is for, after
-    reading a request without envelope from a peer it can no longer write to, so one hostile
-    connection could silence the others. A message without envelope has no one to answer.
+    The socket is a ROUTER that answers like a REP (see `reqrep` for why not a REP).
 
     Args:
         public: Allow a non-loopback bind.
@@ -587,12 +584,11 @@ class _Responder:
                 self.failed.set_exception(exc)
 
     def _answer(self, frames: list[bytes]) -> None:
-        try:
-            split = frames.index(b"", 1)
-        except ValueError:
+        start = envelope_end(frames)
+        if start is None:
             return
-        answer = self._rules.respond(frames[split + 1 :])
-        frames[split + 1 :] = (answer.encode(),)
+        answer = self._rules.respond(frames[start:])
+        frames[start:] = (answer.encode(),)
         # A ROUTER never blocks a send: it drops a reply to a peer gone or over its HWM, and
         # the budget one to a peer with too many reply bytes unread.
         self._budget.send(self._sock, frames)

@@ -1,16 +1,16 @@
 """The requester: file requests that never hang (Lazy Pirate) and many of them in flight.
 
-A REQ socket that missed a reply is stuck, so each try waits at most `timeout_ms`; then the
-socket is closed with linger 0, a fresh one connects and the request goes again, up to `tries`
-times. A reply can only arrive on the socket that sent the request, and each request carries a
-unique `id`: a reply that echoes another id (a stale answer routed back by a confused broker)
-is discarded and the request re-sent within the same try. Replies that echo no id, like the
-book's `zmq-filer-rep.js` sends, are taken as they are.
+Each try waits at most `timeout_ms`, then a fresh socket asks again, up to `tries` times (see
+`reqrep.LazyPirate`). A reply can only arrive on the socket that sent the request, and each
+request carries a unique `id`: a reply that echoes another id (a stale answer routed back by a
+confused broker) is discarded and the request re-sent within the same try. Replies that echo no
+id, like the book's `zmq-filer-rep.js` sends, are taken as they are.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import itertools
 import math
 import secrets
@@ -32,8 +32,7 @@ from zmqtui.protocol import (
     decode_reply,
     max_reply_bytes,
 )
-from zmqtui.security import HandshakeWatch
-from zmqtui.services import sockets
+from zmqtui.services.reqrep import LazyPirate
 
 MAX_REPLY_BYTES = max_reply_bytes(MAX_FILE_BYTES)
 """Inbound limit for replies: what a server with the default file limit can send. For a server
@@ -74,7 +73,7 @@ class RequestResult:
 
 
 class Requester:
-    """One REQ socket at a time to `endpoint`, for one request at a time, Lazy Pirate style.
+    """File requests to `endpoint`, one at a time, on a Lazy Pirate (see `reqrep`).
 
     Create it inside a running event loop; close it (or use `async with`) when done. Concurrent
     `request` calls on one requester wait for each other; use several for concurrency.
@@ -89,18 +88,15 @@ class Requester:
         tries: int = REQUEST_TRIES,
         max_reply_bytes: int = MAX_REPLY_BYTES,
     ) -> None:
-        if timeout_ms < 1 or tries < 1:
-            raise ValueError("timeout_ms and tries must be at least 1")
-        self.ctx = ctx
-        self.endpoint = endpoint
-        self.timeout_ms = timeout_ms
-        self.tries = tries
-        self.max_reply_bytes = max_reply_bytes
-        self._sock: zmq.asyncio.Socket | None = None
-        self._watch: HandshakeWatch | None = None
-        """Tells why a connection gave no reply (a refused CURVE key, a non-ZeroMQ peer)."""
+        self._pirate = LazyPirate(
+            ctx, endpoint, timeout_ms=timeout_ms, tries=tries, max_reply_bytes=max_reply_bytes
+        )
         self._lock = asyncio.Lock()
         self._ids = (f"{secrets.token_hex(4)}-{n}" for n in itertools.count(1))
+
+    @property
+    def endpoint(self) -> str:
+        return self._pirate.endpoint
 
     async def __aenter__(self) -> Requester:
         return self
@@ -110,108 +106,52 @@ class Requester:
 
     def close(self) -> None:
         """Close the socket (linger 0); the next request opens a new one."""
-        if self._watch is not None:
-            self._watch.close()
-            self._watch = None
-        if self._sock is not None:
-            self._sock.close(linger=0)
-            self._sock = None
-
-    def _close_after_silence(self) -> str | None:
-        """Close a socket that got no answer; why it got none, when the handshake tells."""
-        why = self._watch.failure() if self._watch is not None else None
-        self.close()
-        return why
+        self._pirate.close()
 
     async def request(self, path: str) -> RequestResult:
         """Ask for `path`; never raises for a missing or bad answer, never waits forever."""
         async with self._lock:
-            try:
-                return await self._request(path)
-            except BaseException:
-                self.close()  # a REQ socket left mid-request is stuck
-                raise
+            return await self._request(path)
 
     async def _request(self, path: str) -> RequestResult:
         request_id = next(self._ids)
-        payload = FileRequest(path=path, id=request_id).encode()
-        loop = asyncio.get_running_loop()
         started = time.perf_counter()
-        discarded = 0
 
-        def result(**fields: Any) -> RequestResult:
-            latency_ms = (time.perf_counter() - started) * 1000
-            return RequestResult(
-                path=path,
-                latency_ms=latency_ms,
-                request_id=request_id,
-                discarded=discarded,
-                **fields,
-            )
-
-        why: str | None = None
-        for attempt in range(1, self.tries + 1):
-            sock = self._socket()
-            deadline = loop.time() + self.timeout_ms / 1000
-            if not await self._send(sock, payload, deadline - loop.time()):
-                why = self._close_after_silence() or why
-                continue
-            while (remaining := deadline - loop.time()) > 0:
-                if not await sock.poll(max(1, math.ceil(remaining * 1000)), zmq.POLLIN):
-                    break
-                frames = await sock.recv_multipart(flags=zmq.NOBLOCK)
-                raw = frames[0] if len(frames) == 1 else b"".join(frames)
-                try:
-                    reply = decode_reply(frames)
-                except ProtocolError as exc:
-                    return result(
-                        reply=None,
-                        tries=attempt,
-                        error=f"malformed reply: {exc.message}",
-                        raw=raw,
-                    )
-                if reply.id is not None and reply.id != request_id:
-                    discarded += 1  # another request's answer: ask again on this socket
-                    if not await self._send(sock, payload, deadline - loop.time()):
-                        break
-                    continue
-                return result(reply=reply, tries=attempt, raw=raw)
-            why = self._close_after_silence() or why
-        error = f"unavailable after {self.tries} tries"
-        if why is None:
-            return result(reply=None, tries=self.tries, error=error)
-        return result(reply=None, tries=self.tries, error=f"{error}: {why}", handshake_failure=why)
-
-    def _socket(self) -> zmq.asyncio.Socket:
-        if self._sock is None:
-            sock = self.ctx.socket(zmq.REQ)
+        def take(frames: list[bytes]) -> _Taken | None:
+            raw = frames[0] if len(frames) == 1 else b"".join(frames)
             try:
-                sockets.configure(sock, max_message_bytes=self.max_reply_bytes)
-                watch = HandshakeWatch(sock)
-            except BaseException:
-                sock.close(linger=0)
-                raise
-            self._sock, self._watch = sock, watch
-            try:
-                sockets.connect(sock, self.endpoint)
-            except BaseException:
-                self.close()
-                raise
-        return self._sock
+                reply = decode_reply(frames)
+            except ProtocolError as exc:
+                return _Taken(None, raw, f"malformed reply: {exc.message}")
+            if reply.id is not None and reply.id != request_id:
+                return None  # another request's answer
+            return _Taken(reply, raw)
 
-    @staticmethod
-    async def _send(sock: zmq.asyncio.Socket, payload: bytes, timeout_s: float) -> bool:
-        """Send, or False if even queueing the request took the whole try.
+        exchange = await self._pirate.ask(FileRequest(path=path, id=request_id).encode(), take)
+        result = functools.partial(
+            RequestResult,
+            path=path,
+            latency_ms=(time.perf_counter() - started) * 1000,
+            tries=exchange.tries,
+            request_id=request_id,
+            discarded=exchange.discarded,
+        )
+        if (taken := exchange.taken) is not None:
+            return result(reply=taken.reply, raw=taken.raw, error=taken.error)
+        error = f"unavailable after {exchange.tries} tries"
+        if exchange.why is None:
+            return result(reply=None, error=error)
+        why = exchange.why
+        return result(reply=None, error=f"{error}: {why}", handshake_failure=why)
 
-        `asyncio.timeout`, not `wait_for`: on Python 3.11 `wait_for` swallows a cancellation
-        that arrives as the send completes, so a cancelled load run went on to its end.
-        """
-        try:
-            async with asyncio.timeout(max(timeout_s, 0.001)):
-                await sock.send(payload)
-        except TimeoutError:
-            return False
-        return True
+
+@dataclass(frozen=True, slots=True)
+class _Taken:
+    """A reply as a request takes it: decoded, or malformed and why."""
+
+    reply: FileReply | ErrorReply | None
+    raw: bytes
+    error: str | None = None
 
 
 @dataclass(slots=True)

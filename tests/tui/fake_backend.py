@@ -57,8 +57,8 @@ class FakeBackend:
     def set_prefixes(self, prefixes: Sequence[str]) -> None:
         self.calls.append(("set_prefixes", tuple(prefixes)))
 
-    def publish(self, file: str, event: str) -> None:
-        self.calls.append(("publish", (file, event)))
+    def publish(self, file: str, event: str, dest: str | None = None) -> None:
+        self.calls.append(("publish", (file, event, dest)))
 
     def send_request(
         self, path: str, count: int, concurrency: int, send_id: int | None = None

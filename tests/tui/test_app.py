@@ -111,7 +111,7 @@ async def test_pane_requests_reach_the_backend() -> None:
                 ("control", ("restart", {"pid": 5102})),
                 ("control", ("scale", {"n": 3})),
                 ("set_prefixes", ("src/",)),
-                ("publish", ("x.txt", "created")),
+                ("publish", ("x.txt", "created", None)),
             ],
             key=str,
         )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 
+import pytest
 from fake_backend import T0, capture, event, raw_capture
 from helpers import wait_for
 from rich.console import Console
@@ -12,7 +13,12 @@ from textual.message import Message
 from textual.widgets import Input
 
 from zmqtui.services.subscriber import topic_for
-from zmqtui.tui.panes.publisher import PublisherPane, format_subscriptions, parse_manual_event
+from zmqtui.tui.panes.publisher import (
+    ManualEvent,
+    PublisherPane,
+    format_subscriptions,
+    parse_manual_event,
+)
 from zmqtui.tui.widgets.live_text import LiveText
 from zmqtui.tui.widgets.ring_log import RingLog
 
@@ -80,19 +86,36 @@ async def test_undecodable_file_names_are_shown_escaped() -> None:
         assert lines[0] == "#1      created  00:00:00.000  caf\\udce9.txt"
 
 
-async def test_publish_by_hand_posts_file_and_kind() -> None:
+async def test_publish_by_hand_posts_file_kind_and_destination_then_leaves_the_field() -> None:
     app = Host()
     async with app.run_test(size=(100, 20)) as pilot:
         await pilot.press("n")
         assert isinstance(app.focused, Input)
-        await pilot.press(*"my file.txt deleted", "enter")
-        await pilot.press(*"b.txt", "enter")
-        await wait_for(lambda: len(app.posted) == 2)
-        assert [(m.file, m.event) for m in app.posted] == [
-            ("my file.txt", "deleted"),
-            ("b.txt", "modified"),
+        await pilot.press(*"'my file.txt' deleted", "enter")
+        assert app.focused is app.pane.log_view, "the next n is a key, not a letter of a name"
+        await pilot.press("n", *"b.txt", "enter", "n", *"a.txt moved b/a.txt", "enter")
+        await wait_for(lambda: len(app.posted) == 3)
+        assert [(m.file, m.event, m.dest) for m in app.posted] == [
+            ("my file.txt", "deleted", None),
+            ("b.txt", "modified", None),
+            ("a.txt", "moved", "b/a.txt"),
         ]
-        assert app.focused.value == ""
+        assert app.pane.query_one(Input).value == ""
+
+
+async def test_publish_by_hand_refuses_what_it_cannot_publish() -> None:
+    app = Host()
+    async with app.run_test(size=(100, 20)) as pilot:
+        await pilot.press("n", *"a.txt chnaged", "enter")
+        await pilot.pause()
+        field = app.pane.query_one(Input)
+        assert app.focused is field and field.value == "a.txt chnaged", "kept, to correct"
+        assert app.notices[-1].startswith("unknown kind 'chnaged': FILE [created|modified|")
+        field.value = "a.txt moved"
+        await pilot.press("enter")
+        await pilot.pause()
+        assert app.notices[-1] == "a move takes one destination: a.txt moved DEST"
+        assert not app.posted
 
 
 async def test_attached_pane_shows_what_a_subscriber_receives() -> None:
@@ -108,6 +131,7 @@ async def test_attached_pane_shows_what_a_subscriber_receives() -> None:
         assert "✗ not UTF-8 JSON: \\x00[i]" in lines[1]
         stats = stats_text(pane)
         assert "received 2" in stats and "only for the embedded publisher" in stats
+        assert pane.check_action("compose_event", ()) is False, "not offered in the footer"
         await pilot.press("n")
         await wait_for(lambda: app.notices)
         assert "embedded publisher" in app.notices[0]
@@ -115,9 +139,13 @@ async def test_attached_pane_shows_what_a_subscriber_receives() -> None:
 
 def test_parse_manual_event() -> None:
     assert parse_manual_event("  ") is None
-    assert parse_manual_event("a.txt") == ("a.txt", "modified")
-    assert parse_manual_event("a b.txt moved") == ("a b.txt", "moved")
-    assert parse_manual_event("created") == ("created", "modified")
+    assert parse_manual_event("a.txt") == ManualEvent("a.txt", "modified")
+    assert parse_manual_event('"a b.txt" created') == ManualEvent("a b.txt", "created")
+    assert parse_manual_event("created") == ManualEvent("created", "modified")
+    assert parse_manual_event("a moved 'b c'") == ManualEvent("a", "moved", "b c")
+    for wrong in ("a.txt chnaged", "a b.txt", "a moved", "a moved b c", "a deleted x", "'a"):
+        with pytest.raises(ValueError):
+            parse_manual_event(wrong)
 
 
 def test_format_subscriptions() -> None:

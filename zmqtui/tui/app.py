@@ -469,7 +469,7 @@ class ZmqtuiApp(App[None]):
         self.backend.set_prefixes(message.prefixes)
 
     def on_publisher_pane_publish_requested(self, message: PublisherPane.PublishRequested) -> None:
-        self.backend.publish(message.file, message.event)
+        self.backend.publish(message.file, message.event, message.dest)
 
     # --- keys ------------------------------------------------------------------------------
 

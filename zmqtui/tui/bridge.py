@@ -130,8 +130,8 @@ class Backend(Protocol):
     def set_prefixes(self, prefixes: Sequence[str]) -> None:
         """Change what the subscriber pane's SUB socket subscribes to."""
 
-    def publish(self, file: str, event: str) -> None:
-        """Publish an event by hand (embedded publisher only)."""
+    def publish(self, file: str, event: str, dest: str | None = None) -> None:
+        """Publish an event by hand (embedded publisher only); `dest` is where a move went."""
 
     def send_request(
         self, path: str, count: int, concurrency: int, send_id: int | None = None
@@ -670,11 +670,11 @@ class ZmqBridge:
         if events and self._app is not None:
             self.app.post_message(EventsPublished(events))
 
-    def publish(self, file: str, event: str) -> None:
+    def publish(self, file: str, event: str, dest: str | None = None) -> None:
         if self.publisher is None:
             self._problem("publishing by hand needs the embedded publisher", "warning")
             return
         try:
-            self.publisher.publish(file, event)
+            self.publisher.publish(file, event, dest=dest)
         except RuntimeError as exc:
             self._problem(f"could not publish: {exc}")

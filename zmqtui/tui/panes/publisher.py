@@ -8,11 +8,13 @@ who else subscribes is then only known to that publisher.
 
 from __future__ import annotations
 
+import shlex
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import ClassVar
 
 from rich.text import Text
+from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
@@ -35,18 +37,46 @@ from zmqtui.tui.widgets.ring_log import RingLog
 EVENT_KINDS = ("created", "modified", "deleted", "moved")
 """Kinds of change a hand-made event can have; `modified` when none is given."""
 
+MANUAL_EVENT_HELP = "FILE [created|modified|deleted], or FILE moved DEST; quote names with spaces"
+
 PublishedItem = ChangeEvent | Capture
 
 
-def parse_manual_event(line: str) -> tuple[str, str] | None:
-    """`FILE [KIND]` typed by the user as (file, kind), or None for an empty line."""
-    line = line.strip()
-    if not line:
+@dataclass(frozen=True, slots=True)
+class ManualEvent:
+    """An event typed by the user: `file`, its kind, and where a move went."""
+
+    file: str
+    kind: str = "modified"
+    dest: str | None = None
+
+
+def parse_manual_event(line: str) -> ManualEvent | None:
+    """`FILE [KIND]` or `FILE moved DEST` as typed (shell quoting for names with spaces), or
+    None for an empty line.
+
+    Raises:
+        ValueError: the line says something else; the message says what is expected.
+    """
+    try:
+        words = shlex.split(line)
+    except ValueError as exc:  # an unclosed quote
+        raise ValueError(f"{exc}: {MANUAL_EVENT_HELP}") from None
+    if not words:
         return None
-    head, _, last = line.rpartition(" ")
-    if head.strip() and last in EVENT_KINDS:
-        return head.strip(), last
-    return line, "modified"
+    file, *rest = words
+    if not rest:
+        return ManualEvent(file)
+    kind, *dest = rest
+    if kind not in EVENT_KINDS:
+        raise ValueError(f"unknown kind {kind!r}: {MANUAL_EVENT_HELP}")
+    if kind == "moved":
+        if len(dest) != 1:
+            raise ValueError(f"a move takes one destination: {file} moved DEST")
+        return ManualEvent(file, kind, dest[0])
+    if dest:
+        raise ValueError(f"too many words after {kind!r}: {MANUAL_EVENT_HELP}")
+    return ManualEvent(file, kind)
 
 
 PATH_TOPIC = b'{"type":"changed","file":"'
@@ -84,7 +114,8 @@ class PublisherPane(Vertical):
             "n",
             "compose_event",
             "Publish",
-            tooltip="publish by hand: type `FILE [created|modified|deleted|moved]`, then enter",
+            tooltip="publish by hand: type `FILE KIND` (created, modified when left out, "
+            "deleted) or `FILE moved DEST`, quoting names with spaces, then enter",
         ),
     ]
 
@@ -110,10 +141,11 @@ class PublisherPane(Vertical):
 
     @dataclass
     class PublishRequested(Message):
-        """The user typed an event to publish by hand."""
+        """The user typed an event to publish by hand (`dest`: where a move went)."""
 
         file: str
         event: str
+        dest: str | None = None
 
     def __init__(
         self,
@@ -138,7 +170,7 @@ class PublisherPane(Vertical):
         yield LiveText(id="publisher-stats")
         yield RingLog[PublishedItem](self._format_line, self.capacity, id="publisher-log")
         yield Input(
-            placeholder="publish by hand: FILE [created|modified|deleted|moved] ⏎",
+            placeholder="publish: FILE [KIND] or FILE moved DEST ⏎",
             id="publisher-input",
             compact=True,
         )
@@ -243,6 +275,15 @@ class PublisherPane(Vertical):
 
     # --- publishing by hand ----------------------------------------------------------------
 
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Attached, publishing by hand cannot work: not offered (the key still says why)."""
+        return self.embedded or action != "compose_event"
+
+    def on_key(self, event: events.Key) -> None:
+        if event.key == "n" and not self.embedded:
+            event.stop()
+            self.action_compose_event()
+
     def action_compose_event(self) -> None:
         if self.embedded:
             self.query_one("#publisher-input", Input).focus()
@@ -250,12 +291,19 @@ class PublisherPane(Vertical):
             self.notify(
                 "publishing by hand needs the embedded publisher (run zmqtui without --sub)",
                 severity="warning",
+                markup=False,
             )
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
+        """Publish what was typed and go back to the list; a line that does not parse stays,
+        to be corrected, and the notification says what is expected."""
         event.stop()
-        parsed = parse_manual_event(event.value)
-        if parsed is None:
+        try:
+            parsed = parse_manual_event(event.value)
+        except ValueError as exc:
+            self.notify(str(exc), severity="warning", markup=False)
             return
         event.input.clear()
-        self.post_message(self.PublishRequested(*parsed))
+        self.log_view.focus()
+        if parsed is not None:
+            self.post_message(self.PublishRequested(parsed.file, parsed.kind, parsed.dest))

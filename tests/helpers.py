@@ -5,18 +5,28 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
+import os
+import pty
+import re
 import signal
 import socket
+import struct
 import subprocess
 import sys
+import termios
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import IO
 
 from textual.app import App, ComposeResult
 from textual.widget import Widget
 from textual.widgets import Footer
 
+CHILD_TIMEOUT = 10.0
+"""Seconds a child process may take to print an expected line or to exit."""
 TARGET_TEXT = "hello from the filer\n"
 """What `target.txt` holds in the `served_root` fixture's directory."""
 
@@ -102,6 +112,74 @@ class Processes:
             for stream in (proc.stdout, proc.stderr):
                 if stream:
                     stream.close()
+
+
+class Lines:
+    """Collects a child's output stream line by line on a thread, so reads can time out."""
+
+    def __init__(self, stream: IO[str]) -> None:
+        self.lines: list[str] = []
+        self._thread = threading.Thread(target=self._read, args=(stream,), daemon=True)
+        self._thread.start()
+
+    def _read(self, stream: IO[str]) -> None:
+        for line in stream:
+            self.lines.append(line.rstrip("\n"))
+
+    def wait(self, pattern: str, timeout: float = CHILD_TIMEOUT) -> str:
+        """The first line matching `pattern`, waiting for it to appear."""
+        deadline = time.monotonic() + timeout
+        while True:
+            for line in list(self.lines):
+                if re.search(pattern, line):
+                    return line
+            if time.monotonic() > deadline or not self._thread.is_alive():
+                raise AssertionError(f"no line matching /{pattern}/ in {self.lines}")
+            time.sleep(0.02)
+
+    def finish(self) -> list[str]:
+        """Everything, once the child has exited and the stream is at its end."""
+        self._thread.join(timeout=CHILD_TIMEOUT)
+        return self.lines
+
+
+def stop(proc: subprocess.Popen, signum: int) -> int:
+    """Signal `proc` and return its exit status once it has ended."""
+    proc.send_signal(signum)
+    return proc.wait(timeout=CHILD_TIMEOUT)
+
+
+class Terminal:
+    """A pseudo-terminal for a full-screen child process, its output drained in a thread."""
+
+    def __init__(self, columns: int = 160, lines: int = 45) -> None:
+        self.master, self.slave = pty.openpty()
+        fcntl.ioctl(self.slave, termios.TIOCSWINSZ, struct.pack("HHHH", lines, columns, 0, 0))
+        self.output = bytearray()
+        self._reader = threading.Thread(target=self._drain, daemon=True)
+
+    def start(self) -> None:
+        os.close(self.slave)
+        self._reader.start()
+
+    def _drain(self) -> None:
+        while True:
+            try:
+                data = os.read(self.master, 65536)
+            except OSError:
+                return
+            if not data:
+                return
+            self.output += data
+
+    def type(self, keys: bytes) -> None:
+        os.write(self.master, keys)
+
+    def close(self) -> None:
+        """Hang up, as a closed terminal window does (once)."""
+        if self.master >= 0:
+            os.close(self.master)
+            self.master = -1
 
 
 class PaneHost(App[None]):

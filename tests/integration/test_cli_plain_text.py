@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterator
 import pytest
 import zmq
 from click.testing import CliRunner
-from test_watch_subscribe_cli import Lines, stop
+from helpers import Lines, stop
 
 from zmqtui.cli import main
 from zmqtui.protocol import ChangeEvent, now_ms

@@ -2,109 +2,26 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
-import selectors
 import shutil
 import signal
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import psutil
 import pytest
-import zmq.asyncio
-from click.testing import CliRunner, Result
+from click.testing import CliRunner
+from clusters import ClusterProcess, read_line
 from helpers import TARGET_TEXT, Processes, free_tcp_port, free_tcp_ports, wait_for_sync
 
 from zmqtui.commands.ctl import command as ctl_command
 from zmqtui.commands.worker import command as worker_command
 from zmqtui.security import write_key_pair
 from zmqtui.services.broker import DEFAULT_ROUTING
-from zmqtui.services.control import send_command
 
 pytestmark = pytest.mark.integration
-START = 20.0
-"""Seconds a cluster of fresh Python processes may take to come up on a busy machine."""
-
-
-def read_line(proc: subprocess.Popen[str], timeout: float = START) -> str:
-    """The next stdout line of `proc`, failing after `timeout` seconds."""
-    assert proc.stdout is not None
-    with selectors.DefaultSelector() as selector:
-        selector.register(proc.stdout, selectors.EVENT_READ)
-        if not selector.select(timeout):
-            raise AssertionError(f"no output within {timeout}s")
-    return proc.stdout.readline().strip()
-
-
-class ClusterProcess:
-    """A `zmqtui cluster` child on free loopback ports, with small timers."""
-
-    def __init__(
-        self, processes: Processes, served_root: Path, *extra: str, ports=None, env=None
-    ) -> None:
-        self.ports = ports or [free_tcp_port() for _ in range(3)]
-        self.frontend, self.stats, self.control = (f"tcp://127.0.0.1:{p}" for p in self.ports)
-        self.proc = processes.start(
-            "cluster",
-            "--root",
-            str(served_root),
-            "--bind",
-            self.frontend,
-            "--stats",
-            self.stats,
-            "--control",
-            self.control,
-            "--heartbeat-ms",
-            "200",
-            "--liveness",
-            "8",
-            "--grace-ms",
-            "3000",
-            "--restart-delay-ms",
-            "20",
-            *extra,
-            env=env,
-        )
-
-    def listing(self) -> dict:
-        async def ask() -> dict:
-            ctx = zmq.asyncio.Context()
-            try:
-                return await send_command(ctx, self.control, "list", 2000, tries=3)
-            finally:
-                ctx.destroy(linger=0)
-
-        return asyncio.run(ask())
-
-    def wait_ready(self, count: int, without: int | None = None) -> dict:
-        """The listing once `count` workers are ready (and pid `without` is not among them)."""
-
-        def ready() -> dict | None:
-            listing = self.listing()
-            states = [w["state"] for w in listing["workers"]]
-            pids = [w["pid"] for w in listing["workers"]]
-            if len(states) == count and set(states) <= {"ready", "busy"} and without not in pids:
-                return listing
-            return None
-
-        return wait_for_sync(ready, timeout=START, every=0.1)
-
-    def request(self, *args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "zmqtui", "request", *args],
-            capture_output=True,
-            text=True,
-            timeout=30,
-        )
-
-    def ctl(self, *args: str) -> Result:
-        """`zmqtui ctl` in this process (the cluster is the subprocess that matters here)."""
-        return CliRunner().invoke(ctl_command, ["--control", self.control, *args])
 
 
 def gone(pids: list[int]) -> bool:

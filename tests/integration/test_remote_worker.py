@@ -14,8 +14,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from clusters import START, ClusterProcess, read_line
 from helpers import TARGET_TEXT, Processes, free_tcp_ports, wait_for_sync
-from test_cluster_cli import START, ClusterProcess, read_line
 
 pytestmark = pytest.mark.integration
 

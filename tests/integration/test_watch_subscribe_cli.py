@@ -5,52 +5,16 @@ from __future__ import annotations
 import json
 import re
 import signal
-import subprocess
-import threading
 import time
-from typing import IO
 
 import pytest
 import zmq
+from helpers import Lines, stop
 
 from zmqtui.commands.subscribe import human_line, js_date, printable
 from zmqtui.protocol import ChangeEvent, now_ms
 
 TIMEOUT = 10.0
-
-
-class Lines:
-    """Collects a child's output stream line by line on a thread, so reads can time out."""
-
-    def __init__(self, stream: IO[str]) -> None:
-        self.lines: list[str] = []
-        self._thread = threading.Thread(target=self._read, args=(stream,), daemon=True)
-        self._thread.start()
-
-    def _read(self, stream: IO[str]) -> None:
-        for line in stream:
-            self.lines.append(line.rstrip("\n"))
-
-    def wait(self, pattern: str, timeout: float = TIMEOUT) -> str:
-        """The first line matching `pattern`, waiting for it to appear."""
-        deadline = time.monotonic() + timeout
-        while True:
-            for line in list(self.lines):
-                if re.search(pattern, line):
-                    return line
-            if time.monotonic() > deadline or not self._thread.is_alive():
-                raise AssertionError(f"no line matching /{pattern}/ in {self.lines}")
-            time.sleep(0.02)
-
-    def finish(self) -> list[str]:
-        """Everything, once the child has exited and the stream is at its end."""
-        self._thread.join(timeout=TIMEOUT)
-        return self.lines
-
-
-def stop(proc: subprocess.Popen, signum: int) -> int:
-    proc.send_signal(signum)
-    return proc.wait(timeout=TIMEOUT)
 
 
 @pytest.mark.integration

@@ -7,139 +7,32 @@ processes, stopped and reaped when the test ends (checked with psutil).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import random
 import signal
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable
-from pathlib import Path
 
-import psutil
 import pytest
 import zmq
 import zmq.asyncio
+from clusters import START, Snapshots, StartCluster, all_ready, live_states, process_alive
 from helpers import wait_for
 
-from zmqtui.protocol import ClusterSnapshot, ErrorReply, FileReply, decode_snapshot
+from zmqtui.protocol import ErrorReply, FileReply
 from zmqtui.services import cluster as cluster_module
 from zmqtui.services.broker import DEFAULT_ROUTING
-from zmqtui.services.cluster import Cluster, ClusterConfig
 from zmqtui.services.control import send_command
 from zmqtui.services.requester import Requester, RequestResult, run_load
 from zmqtui.services.sockets import EndpointError
 from zmqtui.services.supervisor import RestartPolicy, Timings
 
-FAST = Timings(
-    heartbeat_ms=200,
-    liveness=8,
-    start_timeout_ms=15_000,
-    grace_ms=3_000,
-    restart=RestartPolicy(delay=0.02, max_delay=0.2, stable_after=30, min_uptime=1.0),
-)
-"""Small timers; the 1.6 s silence limit still tolerates a busy 2-core machine."""
-START = 20.0
-"""Seconds a cluster of fresh Python processes may take to come up under load."""
-
 pytestmark = pytest.mark.integration
-
-StartCluster = Callable[..., Awaitable[Cluster]]
-
-
-@pytest.fixture
-async def start_cluster(
-    served_root: Path, ipc_endpoint: Callable[[str], str], actx: zmq.asyncio.Context
-) -> AsyncIterator[StartCluster]:
-    """Starts clusters on private ipc endpoints; stops them and checks no worker survives."""
-    running: list[tuple[Cluster, asyncio.Task[None]]] = []
-    names = iter(range(1000))
-
-    async def start(**overrides) -> Cluster:
-        n = next(names)
-        settings = dict(
-            root=served_root,
-            workers=2,
-            frontend=ipc_endpoint(f"front{n}"),
-            stats=ipc_endpoint(f"stats{n}"),
-            control=ipc_endpoint(f"ctl{n}"),
-            timings=FAST,
-            stats_interval_ms=200,
-        )
-        settings.update(overrides)
-        cluster = Cluster(ClusterConfig(**settings), actx)
-        task = asyncio.create_task(cluster.run())
-        running.append((cluster, task))
-        await wait_for(lambda: cluster.bound.is_set() or task.done(), timeout=10)
-        if task.done():
-            task.result()
-        return cluster
-
-    yield start
-    pids: list[int] = []
-    for cluster, task in running:
-        if cluster.supervisor is not None:
-            pids.extend(cluster.supervisor.pids())
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await task
-    assert not [pid for pid in pids if psutil.pid_exists(pid) and _alive(pid)]
-    for cluster, _ in running:
-        assert cluster.runtime_dir is None or not cluster.runtime_dir.exists()
-        left = [e for e in cluster.endpoints.values() if Path(e.removeprefix("ipc://")).exists()]
-        assert not left, f"stale ipc files: {left}"
-
-
-def _alive(pid: int) -> bool:
-    try:
-        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return False
-
-
-def live_states(cluster: Cluster) -> list[str]:
-    assert cluster.supervisor is not None
-    return [slot.state for slot in cluster.supervisor.slots]
-
-
-async def all_ready(cluster: Cluster, count: int) -> None:
-    await wait_for(
-        lambda: (
-            len(live_states(cluster)) == count
-            and all(s in ("ready", "busy") for s in live_states(cluster))
-        ),
-        timeout=START,
-    )
 
 
 async def ask(actx: zmq.asyncio.Context, endpoint: str, path: str = "target.txt") -> RequestResult:
     async with Requester(actx, endpoint, timeout_ms=2000, tries=5) as requester:
         return await requester.request(path)
-
-
-class Snapshots:
-    """The latest stats snapshot a SUB socket received."""
-
-    def __init__(self, actx: zmq.asyncio.Context, endpoint: str) -> None:
-        self.sock = actx.socket(zmq.SUB)
-        self.sock.setsockopt(zmq.LINGER, 0)
-        self.sock.subscribe(b"")
-        self.sock.connect(endpoint)
-        self.latest: ClusterSnapshot | None = None
-
-    async def wait(self, predicate: Callable[[ClusterSnapshot], bool], timeout: float = 10):
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        while self.latest is None or not predicate(self.latest):
-            remaining = deadline - loop.time()
-            if remaining <= 0:
-                raise AssertionError(f"no matching snapshot; last: {self.latest}")
-            if await self.sock.poll(int(remaining * 1000) + 1, zmq.POLLIN):
-                self.latest = decode_snapshot(await self.sock.recv_multipart())
-        return self.latest
-
-    def close(self) -> None:
-        self.sock.close(linger=0)
 
 
 @pytest.mark.parametrize("routing", ["lb", "rr"])
@@ -188,7 +81,7 @@ async def test_killed_worker_is_replaced_in_its_slot(
     os.kill(victim, signal.SIGKILL)
     await wait_for(lambda: slot.pid != victim and slot.state == "ready", timeout=START)
     assert (slot.crashes, slot.restarts, slot.last_exit) == (1, 1, "killed by SIGKILL")
-    assert not _alive(victim)
+    assert not process_alive(victim)
     result = await ask(actx, cluster.endpoints["frontend"])
     assert isinstance(result.reply, FileReply)
 
@@ -304,14 +197,14 @@ async def test_control_commands(
     assert reply["ok"] and str(removed) in reply["message"]
     assert (await command("scale", n=1))["ok"]
     assert len(supervisor.slots) == 1
-    await wait_for(lambda: not _alive(removed), timeout=10)
+    await wait_for(lambda: not process_alive(removed), timeout=10)
 
     slot = supervisor.slots[0]
     old = slot.pid
     assert (await command("restart", pid=old))["ok"]
     await wait_for(lambda: slot.pid != old and slot.state == "ready", timeout=START)
     assert (slot.restarts, slot.crashes) == (1, 0)
-    await wait_for(lambda: not _alive(old), timeout=10)
+    await wait_for(lambda: not process_alive(old), timeout=10)
 
     old = slot.pid
     assert (await command("kill", pid=old))["ok"]

@@ -8,8 +8,8 @@ import urllib.request
 import pytest
 import zmq.asyncio
 from click.testing import CliRunner
+from clusters import Snapshots, StartCluster, all_ready
 from prometheus_client.parser import text_string_to_metric_families
-from test_cluster import Snapshots, StartCluster, all_ready, start_cluster  # noqa: F401
 
 from zmqtui.commands.cluster import command as cluster_command
 from zmqtui.config import ConfigError
@@ -35,7 +35,7 @@ def by_worker(samples: dict[tuple, float]) -> dict[int, float]:
 
 @pytest.mark.integration
 async def test_metrics_match_the_stats_stream_during_a_load_run(
-    start_cluster: StartCluster,  # noqa: F811
+    start_cluster: StartCluster,
     actx: zmq.asyncio.Context,
 ):
     cluster = await start_cluster(metrics=MetricsAddress("127.0.0.1", 0))

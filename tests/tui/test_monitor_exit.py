@@ -8,8 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from helpers import free_tcp_port, wait_for_sync
-from test_stack import Terminal
+from helpers import Terminal, free_tcp_port, wait_for_sync
 
 CRASHING_MONITOR = """
 import sys

@@ -2,24 +2,19 @@
 
 from __future__ import annotations
 
-import fcntl
 import os
-import pty
 import shutil
 import signal
 import socket
-import struct
 import subprocess
 import sys
-import termios
-import threading
 import time
 from pathlib import Path
 
 import psutil
 import pytest
 from click.testing import CliRunner
-from helpers import wait_for_sync
+from helpers import Terminal, wait_for_sync
 
 from zmqtui.commands.monitor import attach_endpoints
 from zmqtui.commands.monitor import command as monitor
@@ -78,39 +73,6 @@ def test_attach_mode_comes_from_options_config_or_environment(tmp_path: Path) ->
     }
     with pytest.raises(ConfigError):
         attach_endpoints({"pub": "nonsense"}, None, environ)
-
-
-class Terminal:
-    """A pseudo-terminal for a full-screen child process, its output drained in a thread."""
-
-    def __init__(self, columns: int = 160, lines: int = 45) -> None:
-        self.master, self.slave = pty.openpty()
-        fcntl.ioctl(self.slave, termios.TIOCSWINSZ, struct.pack("HHHH", lines, columns, 0, 0))
-        self.output = bytearray()
-        self._reader = threading.Thread(target=self._drain, daemon=True)
-
-    def start(self) -> None:
-        os.close(self.slave)
-        self._reader.start()
-
-    def _drain(self) -> None:
-        while True:
-            try:
-                data = os.read(self.master, 65536)
-            except OSError:
-                return
-            if not data:
-                return
-            self.output += data
-
-    def type(self, keys: bytes) -> None:
-        os.write(self.master, keys)
-
-    def close(self) -> None:
-        """Hang up, as a closed terminal window does (once)."""
-        if self.master >= 0:
-            os.close(self.master)
-            self.master = -1
 
 
 @pytest.mark.integration

@@ -28,10 +28,12 @@ request still walks, opens and is refused exactly as without it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import logging
 import os
 import stat
+import threading
 import time
 import weakref
 from collections import OrderedDict, deque
@@ -481,10 +483,9 @@ def _internal(request_id: str | None) -> ErrorReply:
 
 
 REQUESTS_PER_TURN = 64
-"""Requests answered in one go before the event loop's other callbacks get their turn."""
+"""Requests answered in one go before the responder looks whether it is told to stop."""
 
-_EVENTS = int(zmq.EVENTS)  # pyzmq's enums cost a Python call per lookup or operator
-_POLLIN = int(zmq.POLLIN)
+_POLLIN = int(zmq.POLLIN)  # pyzmq's enums cost a Python call per lookup or operator
 
 
 async def serve_files(
@@ -501,7 +502,7 @@ async def serve_files(
     Exactly one reply per request, whatever arrived. Inbound messages over `MAXMSGSIZE`
     (64 KiB) make libzmq drop the sender's connection; its client times out and retries, as
     does one whose large replies, unread, fill its budget (`budget.ReplyBudget`). Files are
-    read on the event loop, one request at a time.
+    read in a thread of the service's own, one request at a time; `on_answer` runs there.
 
     The socket is a ROUTER that answers like a REP (see `reqrep` for why not a REP).
 
@@ -518,7 +519,7 @@ async def serve_files(
         bound = sockets.bind(sock, endpoint, public=public)
         if on_bound is not None:
             on_bound(bound)
-        responder = _Responder(sock, rules, on_answer)
+        responder = _Responder(ctx, sock, rules, on_answer)
         await responder.failed
     finally:
         if responder is not None:
@@ -527,61 +528,65 @@ async def serve_files(
 
 
 class _Responder:
-    """Answers what waits on a ROUTER socket from the event loop's reader callback.
+    """Answers what waits on a ROUTER socket in a thread of its own.
 
-    The work runs in the callback itself, like an asyncio `Protocol`'s: a request costs no
-    future, task switch or loop turn of its own, which through `zmq.asyncio` cost several
-    times what reading the file does. The socket's descriptor signals changes, not messages,
-    so every wake-up receives until the socket says nothing waits (`Again`, or `EVENTS`
-    without `POLLIN`: either re-arms the descriptor), or hands the rest to the next loop turn
-    after `REQUESTS_PER_TURN`.
+    Between requests the thread waits in libzmq's poll, on the socket and on a stop pair;
+    a request costs no event-loop turn, future or task switch, which through `zmq.asyncio` or
+    a reader callback cost more than reading the file does. Each wake-up answers what waits,
+    up to `REQUESTS_PER_TURN` before it looks at the stop pair again. The thread owns the
+    socket until `stop` returns.
     """
 
     def __init__(
-        self, sock: zmq.Socket, rules: FileRules, on_answer: Callable[[Answer], None] | None
+        self,
+        ctx: zmq.Context,
+        sock: zmq.Socket,
+        rules: FileRules,
+        on_answer: Callable[[Answer], None] | None,
     ) -> None:
         self._loop = asyncio.get_running_loop()
         self._sock = sock
         self._rules = rules
         self._on_answer = on_answer
         self._budget = ReplyBudget()
-        self._fd = sock.getsockopt(zmq.FD)
-        self._stopped = False
         self.failed: asyncio.Future[None] = self._loop.create_future()
         """Never resolved: ends with the exception that stopped the responder, if one does."""
-        self._loop.add_reader(self._fd, self._drain)
-        # and once now, for what was queued before the reader was added
-        self._later: asyncio.Handle | None = self._loop.call_soon(self._drain)
+        stop_endpoint = f"inproc://filer-stop-{id(self):x}"
+        self._stop_in = ctx.socket(zmq.PAIR, socket_class=zmq.Socket)
+        self._stop_in.bind(stop_endpoint)
+        self._stop_out = ctx.socket(zmq.PAIR, socket_class=zmq.Socket)
+        self._stop_out.connect(stop_endpoint)
+        self._thread = threading.Thread(target=self._run, name="filer-responder", daemon=True)
+        self._thread.start()
 
     def stop(self) -> None:
-        self._stopped = True
-        self._loop.remove_reader(self._fd)
-        self._cancel_later()
+        """Stop answering and wait for the thread (it ends its turn first)."""
+        with contextlib.suppress(zmq.ZMQError):
+            self._stop_out.send(b"", zmq.NOBLOCK)
+        self._thread.join()
+        self._stop_in.close(linger=0)
+        self._stop_out.close(linger=0)
 
-    def _cancel_later(self) -> None:
-        if self._later is not None:
-            self._later.cancel()
-            self._later = None
-
-    def _drain(self) -> None:
-        if self._stopped:
-            return
-        self._cancel_later()  # the reader may run while a turn is still scheduled
-        sock = self._sock
+    def _run(self) -> None:
+        sock, stop = self._sock, self._stop_in
+        items = [(sock, _POLLIN), (stop, _POLLIN)]
         try:
-            for _ in range(REQUESTS_PER_TURN):
-                try:
-                    frames = sockets.recv_nowait(sock)
-                except zmq.Again:
+            while True:
+                ready = zmq.zmq_poll(items, -1)
+                if len(ready) > 1 or ready[0][0] is stop:
                     return
-                self._answer(frames)
-                if not sock.get(_EVENTS) & _POLLIN:  # cheaper than the Again a receive raises
-                    return
-            self._later = self._loop.call_soon(self._drain)
+                for _ in range(REQUESTS_PER_TURN):
+                    try:
+                        frames = sockets.recv_nowait(sock)
+                    except zmq.Again:
+                        break
+                    self._answer(frames)
         except Exception as exc:
-            self.stop()
-            if not self.failed.done():
-                self.failed.set_exception(exc)
+            self._loop.call_soon_threadsafe(self._fail, exc)
+
+    def _fail(self, exc: Exception) -> None:
+        if not self.failed.done():
+            self.failed.set_exception(exc)
 
     def _answer(self, frames: list[bytes]) -> None:
         start = envelope_end(frames)

@@ -74,6 +74,8 @@ HEADLESS = [
     "zmqtui.format",
     "zmqtui.text",
     "zmqtui.cli",
+    "zmqtui.security",
+    *modules_in("security"),
     "zmqtui.services",
     *modules_in("services"),
     *modules_in("commands", skip=TUI_COMMANDS),

@@ -24,6 +24,7 @@ from zmqtui.security import (
     use_profile,
     write_key_pair,
 )
+from zmqtui.security import profile as profile_module
 from zmqtui.services import sockets
 from zmqtui.services.requester import Requester
 from zmqtui.services.sockets import EndpointError
@@ -283,7 +284,7 @@ class TestBindRules:
         assert_answered(rep, req)
 
     def test_active_profile_comes_from_the_environment(self, peers, keys, monkeypatch):
-        monkeypatch.setattr(security, "_active", security._Unset())
+        monkeypatch.setattr(profile_module, "_active", profile_module._Unset())
         monkeypatch.setenv("ZMQTUI_CONFIG", os.devnull)
         monkeypatch.setenv("ZMQTUI_CURVE_SECRET", str(keys["server_secret"]))
         monkeypatch.setenv("ZMQTUI_CURVE_AUTHORIZED", str(keys["authorized"]))

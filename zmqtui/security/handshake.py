@@ -1,0 +1,113 @@
+"""Telling a client why it gets no reply: the monitor events of a failed handshake, described."""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import os
+import struct
+
+import zmq
+
+HANDSHAKE_EVENTS = (
+    zmq.EVENT_CONNECTED
+    | zmq.EVENT_DISCONNECTED
+    | zmq.EVENT_HANDSHAKE_SUCCEEDED
+    | zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL
+    | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL
+    | zmq.EVENT_HANDSHAKE_FAILED_AUTH
+)
+
+
+def describe_handshake_failure(event: int, value: int, *, curve_client: bool) -> str:
+    """A message a user can act on for a `HANDSHAKE_FAILED_*` monitor event."""
+    if event == zmq.EVENT_HANDSHAKE_FAILED_AUTH:
+        return (
+            f"authentication failed: the server refused this client's CURVE key (ZAP status "
+            f"{value}); its operator must add our public key to its curve_authorized directory"
+        )
+    if event == zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL:
+        if value == zmq.PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH:
+            if curve_client:
+                return "security mismatch: this client uses CURVE and the server does not"
+            return (
+                "security mismatch: the server requires CURVE and this client has no keys "
+                "(set ZMQTUI_CURVE_SECRET and ZMQTUI_CURVE_SERVER)"
+            )
+        return f"ZeroMQ handshake failed: protocol error {value:#x}"
+    if curve_client:
+        return (
+            "CURVE handshake failed: the server does not hold the key this client trusts "
+            "(check curve_server, ZMQTUI_CURVE_SERVER)"
+        )
+    return f"ZeroMQ handshake failed ({os.strerror(value) if value else 'no detail'})"
+
+
+class HandshakeWatch:
+    """Why a client gets no reply: reads its socket's monitor for failed handshakes.
+
+    Create it before `connect` (so no event is missed) and ask `failure()` after waiting in
+    vain: a Lazy Pirate client can then say "the server refused our CURVE key" instead of a
+    bare timeout. It belongs to the socket's owner; close it before the socket.
+    """
+
+    _addresses = itertools.count()
+
+    def __init__(self, sock: zmq.Socket) -> None:
+        self._sock = sock
+        address = f"inproc://zmqtui-handshake-{os.getpid()}-{next(self._addresses)}"
+        sock.monitor(address, HANDSHAKE_EVENTS)
+        self._events = sock.context.socket(zmq.PAIR, socket_class=zmq.Socket)
+        self._events.setsockopt(zmq.LINGER, 0)
+        self._events.connect(address)
+        self._failure: str | None = None
+        self._pending: str | None = None
+        """Endpoint connected to whose handshake has not finished yet."""
+
+    def failure(self) -> str | None:
+        """Why the last handshake failed or stalled, or None if none did (as far as we know)."""
+        while True:
+            try:
+                frames = self._events.recv_multipart(zmq.NOBLOCK)
+            except zmq.Again:
+                break
+            if len(frames) == 2 and len(frames[0]) == 6:
+                event, value = struct.unpack("=HI", frames[0])
+                self._observe(event, value, frames[1].decode("utf-8", "replace"))
+        if self._failure is None and self._pending is not None:
+            return (
+                f"connected to {self._pending}, but the handshake never completed: it may not "
+                "be a ZeroMQ service, or its CURVE authentication handler is not running"
+            )
+        return self._failure
+
+    def _observe(self, event: int, value: int, endpoint: str) -> None:
+        if event == zmq.EVENT_CONNECTED:
+            self._pending = endpoint
+        elif event == zmq.EVENT_DISCONNECTED:
+            self._pending = None
+        elif event == zmq.EVENT_HANDSHAKE_SUCCEEDED:
+            self._pending = self._failure = None
+        elif event & (
+            zmq.EVENT_HANDSHAKE_FAILED_AUTH
+            | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL
+            | zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL
+        ):
+            self._pending = None
+            curve_client = (
+                not self._sock.closed and self._sock.getsockopt(zmq.MECHANISM) == zmq.CURVE
+            )
+            self._failure = describe_handshake_failure(event, value, curve_client=curve_client)
+
+    def close(self) -> None:
+        """Stop watching; call before closing the socket."""
+        if not self._sock.closed:
+            with contextlib.suppress(zmq.ZMQError):
+                self._sock.disable_monitor()
+        self._events.close(linger=0)
+
+    def __enter__(self) -> HandshakeWatch:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()

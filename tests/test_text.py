@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import io
 import json
+import logging
 
+from zmqtui.commands._run import PlainTextFormatter
 from zmqtui.text import MULTI_LINE, printable, printable_json
 
 
@@ -46,3 +49,31 @@ def test_printable_json_escapes_lone_surrogates_and_astral_controls() -> None:
     out = printable_json(value)
     assert out == '["caf\\udce9","\\udb80\\udc00"]'
     assert json.loads(out) == value
+
+
+def test_log_lines_quoting_a_peer_are_plain_text() -> None:
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(PlainTextFormatter("zmqtui cluster: %(levelname)s: %(message)s"))
+    logger = logging.getLogger("test.plain_text")
+    logger.addHandler(handler)
+    logger.propagate = False
+    try:
+        host = "\x1b]0;PWNED\x07evil\x1b[2J\u202e\nfake line"
+        logger.warning("remote worker %s (pid %d on %s) joined", "w1", 7, host)
+        try:
+            raise ValueError(f"bad host {host}")
+        except ValueError:
+            logger.exception("a heartbeat failed")
+    finally:
+        logger.removeHandler(handler)
+    lines = stream.getvalue().splitlines()
+    assert lines[0] == (
+        "zmqtui cluster: WARNING: remote worker w1 (pid 7 on "
+        "\\x1b]0;PWNED\\x07evil\\x1b[2J\\u202e\\nfake line) joined"
+    )
+    assert lines[1] == "zmqtui cluster: ERROR: a heartbeat failed"
+    assert lines[2] == "Traceback (most recent call last):"  # a traceback keeps its lines
+    assert "ValueError: bad host \\x1b]0;PWNED\\x07evil\\x1b[2J\\u202e" in lines[-2]
+    assert lines[-1] == "fake line"
+    assert not any(c in stream.getvalue() for c in "\x1b\x07\u202e")

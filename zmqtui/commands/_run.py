@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import signal
 import sys
 from collections.abc import Coroutine
+from types import TracebackType
 from typing import Any
 
 import click
@@ -13,6 +15,7 @@ import click
 from zmqtui.config import ConfigError, Settings, load_settings
 from zmqtui.security import CurveProfile, use_profile
 from zmqtui.services.sockets import EndpointError
+from zmqtui.text import MULTI_LINE, printable
 
 config_option = click.option(
     "--config",
@@ -28,6 +31,32 @@ insecure_option = click.option(
     help="Allow binding a non-loopback address without CURVE keys.",
 )
 """The `--insecure` option of every command that binds."""
+
+
+ExcInfo = tuple[type[BaseException], BaseException, TracebackType | None] | tuple[None, None, None]
+"""What `sys.exc_info()` returns, as `logging.Formatter.formatException` takes it."""
+
+
+class PlainTextFormatter(logging.Formatter):
+    """Log lines that may quote a peer (a remote worker's host name and id, a request path)
+    escaped like everything else printed: a message stays one line and cannot drive the
+    terminal; a traceback keeps its lines."""
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        return printable(super().formatMessage(record))
+
+    def formatException(self, ei: ExcInfo) -> str:
+        return printable(super().formatException(ei), keep=MULTI_LINE)
+
+    def formatStack(self, stack_info: str) -> str:
+        return printable(super().formatStack(stack_info), keep=MULTI_LINE)
+
+
+def log_to_stderr(command: str, level: int = logging.WARNING) -> None:
+    """Log to stderr as `zmqtui COMMAND: LEVEL: message`, plain text (`PlainTextFormatter`)."""
+    handler = logging.StreamHandler()
+    handler.setFormatter(PlainTextFormatter(f"zmqtui {command}: %(levelname)s: %(message)s"))
+    logging.basicConfig(level=level, handlers=[handler])
 
 
 def load_command_settings(config_file: str | None, **overrides: Any) -> Settings:

@@ -7,7 +7,13 @@ from pathlib import Path
 
 import click
 
-from zmqtui.commands._run import config_option, insecure_option, load_command_settings, run_service
+from zmqtui.commands._run import (
+    config_option,
+    insecure_option,
+    load_command_settings,
+    log_to_stderr,
+    run_service,
+)
 from zmqtui.config import (
     HEARTBEAT_INTERVAL_MS,
     HEARTBEAT_LIVENESS,
@@ -169,7 +175,7 @@ def command(
     Prints `Cluster listening for zmq requesters on ENDPOINT` once everything is bound. Stop it
     with SIGINT/SIGTERM or `zmqtui ctl stop`.
     """
-    logging.basicConfig(level=logging.INFO, format="zmqtui cluster: %(levelname)s: %(message)s")
+    log_to_stderr("cluster", logging.INFO)
     map_large_allocations()
 
     async def main() -> None:

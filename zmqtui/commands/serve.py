@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 from pathlib import Path
 
 import click
 import zmq.asyncio
 
-from zmqtui.commands._run import config_option, insecure_option, load_command_settings, run_service
+from zmqtui.commands._run import (
+    config_option,
+    insecure_option,
+    load_command_settings,
+    log_to_stderr,
+    run_service,
+)
 from zmqtui.config import MAX_FILE_BYTES
 from zmqtui.services.budget import map_large_allocations
 from zmqtui.services.filer import Answer, FileRules, serve_files
@@ -55,7 +60,7 @@ def command(
     Each request `{"path": PATH}` (PATH relative to ROOT, or absolute under it) gets
     `{"content", "timestamp", "pid"}`, or an error reply with a stable code.
     """
-    logging.basicConfig(format="zmqtui serve: %(levelname)s: %(message)s")
+    log_to_stderr("serve")
     map_large_allocations()
     run_service(_serve(root, endpoint, max_bytes, insecure, quiet, config_file))
 

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 
 import click
 import zmq.asyncio
 
-from zmqtui.commands._run import config_option, insecure_option, load_command_settings, run_service
+from zmqtui.commands._run import (
+    config_option,
+    insecure_option,
+    load_command_settings,
+    log_to_stderr,
+    run_service,
+)
 from zmqtui.services.watcher import COALESCE_MS, ChangePublisher
 
 
@@ -46,7 +51,7 @@ def command(
     directory's name joined with the changed file's path inside it. Each change is published
     once, under the most specific path given (a file given with its directory: the file's).
     """
-    logging.basicConfig(format="zmqtui watch: %(levelname)s: %(message)s")
+    log_to_stderr("watch")
     run_service(_watch(paths, endpoint, coalesce_ms, recursive, insecure, config_file))
 
 

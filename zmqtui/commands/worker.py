@@ -6,13 +6,12 @@ whose backend is bound on TCP (`zmqtui cluster --backend tcp://0.0.0.0:PORT --in
 
 from __future__ import annotations
 
-import logging
 import sys
 from pathlib import Path
 
 import click
 
-from zmqtui.commands._run import config_option, load_command_settings
+from zmqtui.commands._run import config_option, load_command_settings, log_to_stderr
 from zmqtui.config import HEARTBEAT_INTERVAL_MS, MAX_FILE_BYTES, ConfigError, check_endpoint
 from zmqtui.services.probe import probe_broker
 from zmqtui.services.sockets import EndpointError
@@ -119,7 +118,7 @@ def command(
     Under systemd (`NOTIFY_SOCKET` set) it says READY=1 once it has joined the broker,
     WATCHDOG=1 while the broker answers, STOPPING=1 once it has answered what it held.
     """
-    logging.basicConfig(format="zmqtui worker: %(levelname)s: %(message)s")
+    log_to_stderr("worker")
     if root is None and not check:
         raise click.UsageError("Missing option '--root'.")
     try:

@@ -44,6 +44,8 @@ def cluster(second: int) -> ClusterSnapshot:
             cpu_percent=1.5 + slot * 2.25,
             memory_bytes=(28 + slot) * 1024 * 1024,
             remote=slot == 7,
+            crashes=slot // 3,
+            last_exit=("killed by SIGKILL", "exit code 1")[slot % 2] if slot >= 3 else None,
         )
         for slot, state in enumerate(STATES)
     ]

@@ -144,6 +144,8 @@ class TestTable:
                 "2.0",
                 "30.0M",
                 "1.5",
+                "0",
+                "—",
             ]
             assert cells(pane, 1)[1:3] == ["—", "dead"]
             assert cells(pane, 1)[7] == "—", "a dead slot has no uptime"
@@ -152,6 +154,31 @@ class TestTable:
             assert "1 ready  1 busy  1 dead" in header
             assert "frontend  in 30 · 2.0K out 30 · 4.0K" in header
             assert "backend   in 30 · 4.0K out 30 · 2.0K  queued 0  idle 3" in header
+
+    async def test_crashes_and_the_last_exit_are_shown_and_give_way_first(self):
+        app = Host()
+        async with app.run_test(size=(120, 20)) as pilot:
+            pane = app.query_one(WorkersPane)
+            crashed = worker(1, 41, crashes=3, last_exit="killed by SIGKILL", restarts=3)
+            pane.update_snapshot(snapshot([worker(0, 40), crashed]))
+            await pilot.pause()
+            assert cells(pane, 1)[-2:] == ["3", "killed by SIGKILL"]
+            assert "crash last exit" in pane.table.render_line(0).text
+            assert "killed by SIGKILL" in pane.table.render_line(2).text
+            await pilot.resize_terminal(60, 20)
+            await pilot.pause()
+            shown = [column.key for column in pane.table.shown_columns]
+            assert shown[:4] == ["slot", "pid", "state", "requests"]
+            assert "last_exit" not in shown and "crashes" not in shown, "the first to go"
+            dropped = [c for c in pane.table.columns if c.key not in shown]
+            kept = [c for c in pane.table.columns if c.key in shown and c.drop_order]
+            assert max(c.drop_order or 0 for c in dropped) < min(c.drop_order or 0 for c in kept)
+            header = pane.table.render_line(0).text
+            assert "last exit" not in header and "uptime" in header
+            assert pane.table.virtual_size.width <= pane.table.scrollable_content_region.width
+            await pilot.resize_terminal(120, 20)
+            await pilot.pause()
+            assert len(pane.table.shown_columns) == len(pane.table.columns)
 
     async def test_the_broker_line_names_lb_gauges_and_only_problems_that_happened(self):
         app = Host()

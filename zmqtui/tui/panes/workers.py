@@ -38,15 +38,18 @@ COLUMNS = (
     Column("pid", "pid", 7, "right"),
     Column("state", "state", 8),
     Column("requests", "reqs", 8, "right"),
-    Column("rate", "req/s", 6, "right"),
-    Column("errors", "errs", 5, "right"),
-    Column("restarts", "rst", 3, "right"),
-    Column("uptime", "uptime", 6, "right"),
-    Column("cpu", "cpu%", 5, "right"),
-    Column("memory", "mem", 6, "right"),
-    Column("latency", "lat ms", 6, "right"),
+    Column("rate", "req/s", 6, "right", drop_order=9),
+    Column("errors", "errs", 5, "right", drop_order=8),
+    Column("restarts", "rst", 3, "right", drop_order=6),
+    Column("uptime", "uptime", 6, "right", drop_order=7),
+    Column("cpu", "cpu%", 5, "right", drop_order=5),
+    Column("memory", "mem", 6, "right", drop_order=3),
+    Column("latency", "lat ms", 6, "right", drop_order=4),
+    Column("crashes", "crash", 5, "right", drop_order=2),
+    Column("last_exit", "last exit", 17, drop_order=1),
 )
-"""Fixed widths keep the columns from jumping as values change, as in htop."""
+"""Fixed widths keep the columns from jumping as values change, as in htop; in a narrow pane
+the columns with a `drop_order` give way, the lowest first (the last exit before anything)."""
 
 SCALE_PATIENCE_MS = 5000
 """How long (cluster time) a scale request may go unapplied before presses count from the
@@ -370,6 +373,8 @@ class WorkersPane(Widget):
             _format_number(worker.cpu_percent),
             format_bytes(worker.memory_bytes),
             _format_number(worker.latency_ms),
+            Text(str(worker.crashes), style=self._style("bad") if worker.crashes else ""),
+            worker.last_exit or NO_VALUE,
         ]
 
     def _header_text(self, snapshot: ClusterSnapshot) -> Text:

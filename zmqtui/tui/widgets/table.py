@@ -44,6 +44,27 @@ class Column:
     label: str
     width: int
     justify: Literal["left", "right"] = "left"
+    drop_order: int | None = None
+    """When the table is narrower than its columns, those with a `drop_order` are left out,
+    the lowest first, until the rest fit; None: always shown."""
+
+
+def columns_that_fit(columns: Sequence[Column], width: int) -> tuple[Column, ...]:
+    """`columns` less the droppable ones, lowest `drop_order` first, until they fit `width`."""
+    shown = list(columns)
+    droppable = sorted(
+        (column for column in columns if column.drop_order is not None),
+        key=lambda column: column.drop_order or 0,
+    )
+    for column in droppable:
+        if _total_width(shown) <= width:
+            break
+        shown.remove(column)
+    return tuple(shown)
+
+
+def _total_width(columns: Sequence[Column]) -> int:
+    return sum(column.width for column in columns) + max(0, len(columns) - 1)
 
 
 def _as_text(cell: Cell) -> Text:
@@ -125,7 +146,9 @@ class LiveTable(ScrollView, can_focus=True):
     ) -> None:
         super().__init__(name=name, id=id, classes=classes, disabled=disabled)
         self._columns = tuple(columns)
-        self._width = sum(column.width for column in self._columns) + len(self._columns) - 1
+        self._shown: tuple[int, ...] = tuple(range(len(self._columns)))
+        """Indexes of the columns that fit the table's width."""
+        self._width = _total_width(self._columns)
         self._keys: list[Hashable] = []
         self._index: dict[Hashable, int] = {}
         self._cells: dict[Hashable, tuple[Text, ...]] = {}
@@ -137,6 +160,11 @@ class LiveTable(ScrollView, can_focus=True):
     @property
     def columns(self) -> tuple[Column, ...]:
         return self._columns
+
+    @property
+    def shown_columns(self) -> tuple[Column, ...]:
+        """The columns on screen: those that fit, the droppable ones left out first."""
+        return tuple(self._columns[index] for index in self._shown)
 
     @property
     def row_count(self) -> int:
@@ -258,6 +286,17 @@ class LiveTable(ScrollView, can_focus=True):
         elif self._cursor >= top + visible:
             self.scroll_to(y=self._cursor - visible + 1, animate=False, immediate=True)
 
+    def _on_resize(self, event: events.Resize) -> None:
+        fitting = columns_that_fit(self._columns, self.scrollable_content_region.width)
+        shown = tuple(index for index, column in enumerate(self._columns) if column in fitting)
+        if shown != self._shown:
+            self._shown = shown
+            self._width = _total_width(fitting)
+            self.virtual_size = Size(self._width, len(self._keys) + 1)
+            self._header_strip = None
+            self._strips.clear()
+            self.refresh()
+
     def _on_focus(self, event: events.Focus) -> None:
         self.refresh()
 
@@ -274,7 +313,8 @@ class LiveTable(ScrollView, can_focus=True):
 
     def _render_cells(self, cells: Sequence[Text]) -> Strip:
         line = Text(no_wrap=True, end="")
-        for column, cell in zip(self._columns, cells, strict=True):
+        for index in self._shown:
+            column, cell = self._columns[index], cells[index]
             if line:
                 line.append(" ")
             cell = cell.copy()

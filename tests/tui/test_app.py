@@ -208,6 +208,19 @@ async def test_command_palette_offers_every_action() -> None:
         await wait_for(lambda: ("nothing captured yet", "warning") in app.notices)
 
 
+async def test_a_refused_palette_command_says_why_as_its_key_does() -> None:
+    app = RecordingApp(FakeBackend(embedded=False, endpoints=Endpoints(control="ipc:///x")))
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(lambda: app.workers_pane.has_class("-offline"))
+        commands = {c.title: c for c in app.get_system_commands(app.screen)}
+        commands["Workers: Kill"].callback()
+        await pilot.pause()
+        reason = "no --stats endpoint given: the cluster's workers are not shown"
+        await wait_for(lambda: (f"cannot kill: {reason}", "warning") in app.notices)
+        await pilot.press("plus")
+        await wait_for(lambda: (f"cannot scale: {reason}", "warning") in app.notices)
+
+
 async def test_connection_states_are_shown_and_offline_panes_say_so() -> None:
     app = RecordingApp(FakeBackend())
     async with app.run_test(size=SIZE) as pilot:

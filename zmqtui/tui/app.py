@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import gc
+import inspect
 import time
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
@@ -607,9 +608,17 @@ class ZmqtuiApp(App[None]):
         return node.check_action(method, parameters) is not False
 
     async def _run_in_pane(self, name: str, action: str) -> None:
-        """Run a pane's key from the palette: as if pressed in that pane."""
+        """Run a pane's key from the palette: as if pressed in that pane. A key shown dimmed
+        (`check_action` None) runs too: its action says why it cannot act, as its key does."""
         self.action_focus_pane(name)
-        await self.frame(name).pane.run_action(action)
+        pane = self.frame(name).pane
+        _, method, parameters = actions.parse(action)
+        if pane.check_action(method, parameters) is None:
+            ran = getattr(pane, f"action_{method}")(*parameters)
+            if inspect.isawaitable(ran):
+                await ran
+        else:
+            await pane.run_action(action)
 
 
 TEXTUAL_COMMANDS_KEPT = frozenset({"Theme", "Screenshot"})

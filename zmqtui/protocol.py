@@ -11,6 +11,7 @@ import json
 import math
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -72,10 +73,11 @@ def encode_json(obj: dict[str, Any]) -> bytes:
     A string that is not valid Unicode (a file name's undecodable bytes come through
     `os.fsdecode` as lone surrogates) is sent as `\\udcxx` escapes, still valid JSON.
     """
-    try:
-        return orjson.dumps(obj)
-    except TypeError:  # a lone surrogate, a key that is not a string, an integer over 64 bits
-        pass
+    if not _holds_float(obj, _is_non_finite):  # orjson writes inf and NaN as null
+        try:
+            return orjson.dumps(obj)
+        except TypeError:  # a lone surrogate, a key that is not a string, an integer over 64 bits
+            pass
     text = json.dumps(obj, separators=(",", ":"), ensure_ascii=False)
     try:
         return text.encode("utf-8")
@@ -115,11 +117,31 @@ def loads_json(data: bytes) -> Any:
     try:
         obj = orjson.loads(data)
     except orjson.JSONDecodeError:
-        obj = None
+        pass
     else:
-        if not (isinstance(obj, dict) and any(type(v) is float for v in obj.values())):
+        if not _holds_float(obj, _may_be_a_long_integer):
             return obj
     return json.loads(data.decode("utf-8"))
+
+
+def _is_non_finite(value: float) -> bool:
+    return value != value or value in (math.inf, -math.inf)
+
+
+def _may_be_a_long_integer(value: float) -> bool:
+    """orjson reads an integer literal beyond 64 bits as a float; `json` keeps it an int."""
+    return abs(value) >= 2.0**63
+
+
+def _holds_float(obj: Any, test: Callable[[float], bool]) -> bool:
+    """Whether a float passing `test` is anywhere in a decoded JSON value."""
+    if type(obj) is float:
+        return test(obj)
+    if isinstance(obj, dict):
+        return any(_holds_float(v, test) for v in obj.values())
+    if isinstance(obj, list):
+        return any(_holds_float(v, test) for v in obj)
+    return False
 
 
 def _is_clean_text(value: str) -> bool:

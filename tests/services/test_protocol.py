@@ -170,3 +170,16 @@ def test_a_snapshot_of_256_workers_decodes():
     wire = snap.encode()
     assert len(wire) > MAX_MESSAGE_BYTES
     assert decode_snapshot([wire]) == snap
+
+
+def test_non_finite_extra_fields_round_trip_as_python_json_writes_them():
+    event = ChangeEvent(file="a.txt", timestamp=1, extra={"score": float("inf")})
+    assert decode_event([event.encode()]) == event
+
+
+def test_an_integer_past_64_bits_in_a_nested_field_stays_an_integer():
+    worker = WorkerStats(slot=0, pid=7, state="ready", memory_bytes=2**70)
+    snap = ClusterSnapshot(
+        pid=1, timestamp=2, endpoints={}, routing="lb", broker={}, workers=[worker]
+    )
+    assert decode_snapshot([snap.encode()]).workers[0].memory_bytes == 2**70

@@ -35,8 +35,14 @@ WORKERS = 2
 INFLIGHT = 64
 HEADLINE = f"{WORKERS} workers, {INFLIGHT} in flight"
 FILES = {"small": SMALL_FILE, "64 KiB": LARGE_FILE}
-BOOK_REP = "book's `zmq-filer-rep.js`"
-BOOK_CLUSTER = "book's `zmq-filer-rep-cluster.js`"
+SERVE = "`zmqtui serve`, sequential"
+SERVE_LOADED = f"`zmqtui serve`, {INFLIGHT} in flight"
+BOOK_REP = "book's `zmq-filer-rep.js`, sequential"
+BOOK_CLUSTER = f"book's `zmq-filer-rep-cluster.js`, {HEADLINE}"
+
+
+def cluster_label(routing: str) -> str:
+    return f"`zmqtui cluster` {routing}, {HEADLINE}"
 
 
 @dataclass(slots=True)
@@ -45,7 +51,6 @@ class Server:
     child: Child
     endpoint: str
     inflight: int
-    ours: bool
 
 
 @dataclass(slots=True)
@@ -87,23 +92,17 @@ def start_servers(
     }
     bound(list(clusters.values()))
     wait_until_ready(list(clusters.values()), WORKERS)
-    servers = [Server("`zmqtui serve`", serve_child, serve_endpoint, 1, True)]
+    servers = [
+        Server(SERVE, serve_child, serve_endpoint, 1),
+        Server(SERVE_LOADED, serve_child, serve_endpoint, INFLIGHT),
+    ]
     if with_book:
-        servers.append(
-            Server(
-                BOOK_REP,
-                *book.start_rep(children, root, scratch, SMALL_FILE),
-                1,
-                False,
-            )
-        )
+        servers.append(Server(BOOK_REP, *book.start_rep(children, root, scratch, SMALL_FILE), 1))
     for routing, cluster in clusters.items():
-        servers.append(
-            Server(f"`zmqtui cluster` {routing}", cluster.child, cluster.endpoint, INFLIGHT, True)
-        )
+        servers.append(Server(cluster_label(routing), cluster.child, cluster.endpoint, INFLIGHT))
     if with_book:
         node_cluster = book.start_cluster(children, root, scratch, WORKERS, SMALL_FILE)
-        servers.append(Server(BOOK_CLUSTER, *node_cluster, INFLIGHT, False))
+        servers.append(Server(BOOK_CLUSTER, *node_cluster, INFLIGHT))
     return servers
 
 
@@ -130,19 +129,19 @@ def measure(
         for kind in FILES:
             ratios.add(
                 f"serve/rep {kind}",
-                rates.get(("`zmqtui serve`", kind)),
+                rates.get((SERVE, kind)),
                 rates.get((BOOK_REP, kind)),
             )
             for routing in ("lb", "rr"):
                 ratios.add(
                     f"{routing}/node cluster {kind}",
-                    rates.get((f"`zmqtui cluster` {routing}", kind)),
+                    rates.get((cluster_label(routing), kind)),
                     rates.get((BOOK_CLUSTER, kind)),
                 )
             ratios.add(
                 f"lb/rr {kind}",
-                rates.get(("`zmqtui cluster` lb", kind)),
-                rates.get(("`zmqtui cluster` rr", kind)),
+                rates.get((cluster_label("lb"), kind)),
+                rates.get((cluster_label("rr"), kind)),
             )
     return series, ratios
 
@@ -161,13 +160,7 @@ def table(
     )
     for kind in FILES:
         for server in servers:
-            how = (
-                "sequential" if server.inflight == 1 else f"{WORKERS} workers, {INFLIGHT} in flight"
-            )
-            result.add(
-                **series[(server.label, kind)].row(f"{server.label}, {how}"),
-                file=kind,
-            )
+            result.add(**series[(server.label, kind)].row(server.label), file=kind)
     lines = []
     for kind in FILES:
         lines.append(
@@ -204,7 +197,7 @@ def table(
             unit="x",
         )
     )
-    lb = series.get(("`zmqtui cluster` lb", "small"))
+    lb = series.get((cluster_label("lb"), "small"))
     result.targets.append(
         target(
             f"server CPU per request, lb, {HEADLINE}, small file",

@@ -39,6 +39,10 @@ class TestRules:
 
 
 class TestLeadingToken:
+    def test_separators_topics_use(self):
+        assert leading_token(b"sensor/7 21.5") == b"sensor/7"
+        assert leading_token(b"log:warn-x_y.z disk") == b"log:warn-x_y.z"
+
     @pytest.mark.parametrize(
         "frame",
         [
@@ -47,6 +51,8 @@ class TestLeadingToken:
             b"x" * 33 + b" too long",
             b"caf\xc3\xa9 not ascii",
             b"tab\there",
+            b'{"a": 1}',
+            b"[1, 2]",
             b"",
         ],
     )

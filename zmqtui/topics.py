@@ -23,8 +23,9 @@ TOPIC_RULES: tuple[TopicRule, ...] = get_args(TopicRule)
 MAX_TOKEN_BYTES = 32
 """The longest leading word taken for a topic; a longer one is payload, not a topic."""
 
-_TOKEN_BYTES = frozenset(range(0x21, 0x7F))
-"""Printable ASCII without the space: what a topic token is made of."""
+_TOKEN_BYTES = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-:/")
+"""What a topic word is made of: letters, digits and the separators topics use (`md.AAPL`,
+`sensor/7`, `log:warn`); a frame starting with `{"type":` or `[1,` starts with a payload."""
 
 
 def topic_of(frames: Sequence[bytes], rule: TopicRule = "auto") -> bytes | None:
@@ -37,7 +38,7 @@ def topic_of(frames: Sequence[bytes], rule: TopicRule = "auto") -> bytes | None:
 
 
 def leading_token(frame: bytes) -> bytes | None:
-    """The short printable word `frame` starts with when a space follows it, else None."""
+    """The short word `frame` starts with when a space follows it, else None."""
     space = frame.find(b" ", 0, MAX_TOKEN_BYTES + 1)
     if space <= 0:
         return None

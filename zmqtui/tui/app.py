@@ -382,11 +382,12 @@ class ZmqtuiApp(App[None]):
     def on_cluster_exited(self, message: ClusterExited) -> None:
         self._show_mode(f"the cluster exited ({message.how})")
         self.workers_pane.set_cluster_exited(message.how)
-        tail = f":\n{message.log_tail}" if message.log_tail else ""
+        # A crash leaves its reason in the log; a signal (kill -9, the OOM killer) does not.
+        tail = f":\n{message.log_tail}" if message.log_tail and message.code >= 0 else ""
         self.notify(
             f"the embedded cluster exited ({message.how}); R in the workers pane restarts it{tail}",
             severity="error",
-            timeout=30,
+            timeout=30 if tail else 10,
             markup=False,
         )
 

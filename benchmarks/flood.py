@@ -56,7 +56,12 @@ class Phase:
     rss_after: list[float] = field(default_factory=list)
     growth: list[float] = field(default_factory=list)
     cpu_us: list[float] = field(default_factory=list)
-    """The app's CPU time per message taken in: what a loaded machine does not change."""
+    """The screen process's CPU time per message taken in: what a loaded machine does not
+    change."""
+    screen_cpu: list[float] = field(default_factory=list)
+    """The screen process's CPU, % of a core over the phase."""
+    ingest_cpu: list[float] = field(default_factory=list)
+    """The ingest child's CPU, % of a core over the phase."""
     sent: int = 0
     lost: int = 0
     inexact: int = 0
@@ -120,6 +125,10 @@ def measure(app, publisher, phase: Phase) -> None:
     phase.fps.append(seen["fps"])
     if seen["delivered"]:
         phase.cpu_us.append(seen["cpu_s"] / seen["delivered"] * 1_000_000)
+    spent = seen["flood_s"] + seen["catch_up_s"]
+    phase.screen_cpu.append(100 * seen["cpu_s"] / spent)
+    if seen["ingest_cpu_s"] is not None:
+        phase.ingest_cpu.append(100 * seen["ingest_cpu_s"] / spent)
     phase.rss_before.append(seen["rss_before"] / MB)
     phase.rss_after.append(seen["rss_after"] / MB)
     phase.growth.append((seen["rss_after"] - seen["rss_before"]) / MB)
@@ -133,7 +142,9 @@ def report(plan: list[Phase], ready_rss: int, options: Options) -> Table:
             "publisher",
             "sent msg/s",
             "taken in msg/s",
-            "app CPU per msg",
+            "screen CPU",
+            "ingest CPU",
+            "screen CPU per msg",
             "key p50",
             "key p99",
             "key handled p50",
@@ -150,7 +161,9 @@ def report(plan: list[Phase], ready_rss: int, options: Options) -> Table:
             "key handled p50": "ms",
             "key handled p99": "ms",
             "frames/s": "",
-            "app CPU per msg": "µs",
+            "screen CPU": "%",
+            "ingest CPU": "%",
+            "screen CPU per msg": "µs",
             "memory before": "MB",
             "memory after": "MB",
             "growth": "MB",
@@ -166,7 +179,9 @@ def report(plan: list[Phase], ready_rss: int, options: Options) -> Table:
             **{
                 "sent msg/s": Summary.of(phase.sent_rate),
                 "taken in msg/s": Summary.of(phase.intake),
-                "app CPU per msg": Summary.of(phase.cpu_us),
+                "screen CPU": Summary.of(phase.screen_cpu),
+                "ingest CPU": Summary.of(phase.ingest_cpu),
+                "screen CPU per msg": Summary.of(phase.cpu_us),
                 "key p50": Summary.of(phase.p50),
                 "key p99": Summary.of(phase.p99),
                 "key handled p50": Summary.of(phase.handled_p50),
@@ -180,6 +195,24 @@ def report(plan: list[Phase], ready_rss: int, options: Options) -> Table:
             },
         )
     fastest = plan[-1]
+    table.targets.append(
+        target(
+            f"taken in at {fastest.label}, % of sent",
+            Summary.of([100.0 * (fastest.sent - fastest.lost) / max(1, fastest.sent)]),
+            at_least=99.0,
+            unit="%",
+        )
+    )
+    paced = next((p for p in plan if p.rate == 10_000), None)
+    if paced is not None:
+        table.targets.append(
+            target(
+                "screen process CPU at 10k msg/s",
+                Summary.of(paced.screen_cpu),
+                below=25.0,
+                unit="% of a core",
+            )
+        )
     table.targets.append(
         target(f"key p99 at {fastest.label}", Summary.of(fastest.p99), below=100.0, unit="ms")
     )
@@ -217,8 +250,10 @@ def report(plan: list[Phase], ready_rss: int, options: Options) -> Table:
         "waiting for a frame); memory: resident set size."
     )
     table.notes.append(
-        "attached with `--sub` and subscribed to everything, the app receives and decodes each "
-        "message once, on one SUB socket that feeds the publisher and the subscriber panes."
+        "attached with `--sub`, one SUB socket in the ingest child process takes in each "
+        "message once for the publisher and the subscriber panes; the screen asks it for what "
+        "it shows once per frame. Screen CPU: the app's process; ingest CPU: its child, both "
+        "in % of a core over the phase."
     )
     return table
 
@@ -235,10 +270,10 @@ def in_tmux(publisher: Child, plan: list[Phase], options: Options) -> Table:
     table = Table(
         f"The monitor under a flood in a real terminal (`zmqtui --sub` in tmux, "
         f"{TMUX_SIZE[0]}x{TMUX_SIZE[1]})",
-        ["publisher", "sent msg/s", "taken in msg/s", "key p50", "key p99", "memory before",
-         "memory after", "growth", "counts"],
+        ["publisher", "sent msg/s", "taken in msg/s", "screen CPU", "ingest CPU", "key p50",
+         "key p99", "memory before", "memory after", "growth", "counts"],
         units={"key p50": "ms", "key p99": "ms", "memory before": "MB", "memory after": "MB",
-               "growth": "MB"},
+               "growth": "MB", "screen CPU": "%", "ingest CPU": "%"},
     )  # fmt: skip
     with options.scratch() as scratch:
         tmux = Tmux(scratch / "tmux.sock")
@@ -266,6 +301,11 @@ def in_tmux(publisher: Child, plan: list[Phase], options: Options) -> Table:
     table.targets.append(
         target(f"key p99 at {plan[-1].label}, in tmux", Summary.of(rows[-1].p99), below=100.0,
                unit="ms")
+    )  # fmt: skip
+    last = rows[-1]
+    table.targets.append(
+        target(f"taken in at {plan[-1].label}, in tmux, % of sent",
+               Summary.of([100.0 * last.shown / max(1, last.sent)]), at_least=99.0, unit="%")
     )  # fmt: skip
     table.notes.append(
         "key: `p` sent with `tmux send-keys` about every 100 ms, to the moment the app's "
@@ -295,6 +335,8 @@ class TmuxPhase:
     rss_before: list[float] = field(default_factory=list)
     rss_after: list[float] = field(default_factory=list)
     growth: list[float] = field(default_factory=list)
+    screen_cpu: list[float] = field(default_factory=list)
+    ingest_cpu: list[float] = field(default_factory=list)
     sent: int = 0
     shown: int = 0
     unanswered: int = 0
@@ -305,6 +347,7 @@ class TmuxPhase:
         quiet = 0.5 if self.quick else 2.0
         counted_before, _ = settle_count(tmux, quiet)  # the previous phase's backlog is shown
         before = app.memory_info().rss
+        cpu_before = _cpu(app), sum(_cpu(child) for child in app.children())
         publisher.send(
             json.dumps({"cmd": "publish", "rate": phase.rate, "duration": phase.duration})
         )
@@ -321,6 +364,10 @@ class TmuxPhase:
             line = publisher.poll_line()
             published = json.loads(line) if line else None
         counted, settled = settle_count(tmux, quiet)
+        spent = settled - began
+        self.screen_cpu.append(100 * (_cpu(app) - cpu_before[0]) / spent)
+        ingest = sum(_cpu(child) for child in app.children()) - cpu_before[1]
+        self.ingest_cpu.append(100 * ingest / spent)
         self.sent += published["sent"]
         self.shown += counted - counted_before
         self.sent_rate.append(published["sent"] / published["elapsed"])
@@ -339,6 +386,8 @@ class TmuxPhase:
             "publisher": self.label,
             "sent msg/s": Summary.of(self.sent_rate),
             "taken in msg/s": Summary.of(self.intake),
+            "screen CPU": Summary.of(self.screen_cpu),
+            "ingest CPU": Summary.of(self.ingest_cpu),
             "key p50": Summary.of(self.p50),
             "key p99": Summary.of(self.p99),
             "memory before": Summary.of(self.rss_before),
@@ -348,6 +397,14 @@ class TmuxPhase:
             + (f" ({dropped:,} dropped at the high-water mark)" if dropped else "")
             + keys,
         }
+
+
+def _cpu(process: psutil.Process) -> float:
+    try:
+        times = process.cpu_times()
+    except psutil.Error:
+        return 0.0
+    return times.user + times.system
 
 
 def screen_count(screen: str) -> int:

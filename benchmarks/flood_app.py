@@ -26,8 +26,9 @@ import psutil
 from textual import events
 
 from zmqtui.tui.app import ZmqtuiApp
-from zmqtui.tui.bridge import Endpoints, ZmqBridge
-from zmqtui.tui.messages import CapturesReceived
+from zmqtui.tui.backend import Endpoints
+from zmqtui.tui.bridge import ZmqBridge
+from zmqtui.tui.messages import FeedViewed
 
 PRESS_EVERY_S = 0.1
 QUIET_S = 1.0
@@ -52,11 +53,13 @@ class Probe:
         self.handled_at: float | None = None
 
     def hook(self, message: object) -> None:
-        if not isinstance(message, CapturesReceived) or message.stream != "sub":
+        if not isinstance(message, FeedViewed) or message.view.stream != "sub":
             return
-        self.delivered += len(message.captures)
-        self.last_arrival = time.perf_counter()
-        for capture in reversed(message.captures):
+        view = message.view
+        if view.received != self.delivered:
+            self.delivered = view.received
+            self.last_arrival = time.perf_counter()
+        for capture in reversed(view.rows):
             if capture.event is not None and capture.event.seq is not None:
                 self.last_seq = capture.event.seq
                 break
@@ -108,9 +111,21 @@ def rss() -> int:
     return psutil.Process().memory_info().rss
 
 
-def cpu_seconds() -> float:
-    times = psutil.Process().cpu_times()
+def cpu_seconds(pid: int | None = None) -> float:
+    times = psutil.Process(pid).cpu_times()
     return times.user + times.system
+
+
+def ingest_cpu_seconds(app: ZmqtuiApp) -> float | None:
+    """The ingest child's CPU time (None when it runs on a thread of the app's process)."""
+    ingest = getattr(app.backend, "_ingest", None)
+    process = getattr(ingest, "process", None)
+    if process is None:
+        return None
+    try:
+        return cpu_seconds(process.pid)
+    except psutil.Error:
+        return None
 
 
 async def commands() -> asyncio.Queue[dict]:
@@ -128,8 +143,9 @@ async def commands() -> asyncio.Queue[dict]:
     return queue
 
 
-async def run(endpoint: str, size: tuple[int, int], settle: float) -> None:
-    app = ZmqtuiApp(ZmqBridge(Endpoints(pub=endpoint)), standalone=True)
+async def run(endpoint: str, size: tuple[int, int], settle: float, ingest_thread: bool) -> None:
+    bridge = ZmqBridge(Endpoints(pub=endpoint), ingest_thread=ingest_thread)
+    app = ZmqtuiApp(bridge, standalone=True)
     probe = Probe(app)
     async with app.run_test(size=size, message_hook=probe.hook) as pilot:
         probe.install()
@@ -173,6 +189,7 @@ async def begin(probe: Probe) -> dict[str, object]:
         counted=pane.received,
         rss=rss(),
         cpu=cpu_seconds(),
+        ingest_cpu=ingest_cpu_seconds(probe.app) or 0.0,
     )
     return {"rss": _phase["rss"]}
 
@@ -187,6 +204,9 @@ async def end(probe: Probe, sent: int, last_seq: int) -> dict[str, object]:
         await asyncio.sleep(0.02)
     caught_up = min(time.perf_counter(), probe.last_arrival)
     cpu = cpu_seconds() - _phase["cpu"]
+    ingest_cpu = ingest_cpu_seconds(probe.app)
+    if ingest_cpu is not None:
+        ingest_cpu -= _phase["ingest_cpu"]
     await asyncio.sleep(0.2)  # the last batch's frame
     began = _phase["began"]
     frames = [t for t in probe.frames if t <= ended]
@@ -198,6 +218,7 @@ async def end(probe: Probe, sent: int, last_seq: int) -> dict[str, object]:
         "flood_s": ended - began,
         "catch_up_s": max(0.0, caught_up - ended),
         "cpu_s": cpu,
+        "ingest_cpu_s": ingest_cpu,
         "frames": len(frames),
         "fps": len(frames) / (ended - began),
         "key_latencies_ms": probe.latencies_ms[:],
@@ -213,9 +234,12 @@ def main() -> None:
     parser.add_argument("--sub", required=True)
     parser.add_argument("--size", default="160x45")
     parser.add_argument("--settle", type=float, default=1.5, help="seconds before `ready`")
+    parser.add_argument(
+        "--ingest-thread", action="store_true", help="take the feed in on a thread, not a child"
+    )
     options = parser.parse_args()
     width, height = (int(x) for x in options.size.split("x"))
-    asyncio.run(run(options.sub, (width, height), options.settle))
+    asyncio.run(run(options.sub, (width, height), options.settle, options.ingest_thread))
 
 
 if __name__ == "__main__":

@@ -109,3 +109,24 @@ def js_date(ms: int) -> str:
     except (OverflowError, ValueError, OSError):
         return f"{ms} ms after the epoch"
     return local.strftime("%a %b %d %Y %H:%M:%S GMT%z (%Z)")
+
+
+MAX_SHOWN_CHARS = 200
+"""How much of a frame a one-line view shows."""
+
+
+def printable_frame(data: bytes, limit: int | None = MAX_SHOWN_CHARS) -> str:
+    """A frame as one line of plain text: UTF-8 as is, other bytes and anything unprintable
+    escaped (see `zmqtui.text.printable`). Meant for `rich.text.Text`, never for markup."""
+    shown = data if limit is None else data[: limit * 4]
+    text = printable(shown.decode("utf-8", "backslashreplace"), limit=limit)
+    if limit is not None and len(shown) < len(data) and not text.endswith("…"):
+        text += "…"
+    return text
+
+
+def printable_frames(
+    frames: tuple[bytes, ...] | list[bytes], limit: int | None = MAX_SHOWN_CHARS
+) -> str:
+    """Several frames on one line, separated by │."""
+    return " │ ".join(printable_frame(frame, limit) for frame in frames)

@@ -12,16 +12,16 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
+from local_feed import LocalFeed
 from textual.app import App
 from textual.pilot import Pilot
 
+from zmqtui.captures import NS_PER_MS, Capture
 from zmqtui.protocol import ChangeEvent, ClusterSnapshot, FileReply, WorkerStats
 from zmqtui.services.requester import LoadSummary, RequestResult
 from zmqtui.tui.app import ZmqtuiApp
-from zmqtui.tui.bridge import SOCKET_NAMES, Endpoints
+from zmqtui.tui.backend import SOCKET_NAMES, Endpoints
 from zmqtui.tui.messages import (
-    Capture,
-    CapturesReceived,
     ConnectionChanged,
     EventsPublished,
     LoadFinished,
@@ -64,14 +64,17 @@ def received() -> list[Capture]:
         captures.append(
             Capture(
                 (event.encode(),),
-                event.timestamp + lag,
+                (event.timestamp + lag) * NS_PER_MS,
                 event,
                 None,
                 notes if event.seq == 27 else (),
             )
         )
     captures.insert(
-        -2, Capture((b"[bold]not json[/bold] \x1b[31m",), T0 + 10_300, None, "not UTF-8 JSON")
+        -2,
+        Capture(
+            (b"[bold]not json[/bold] \x1b[31m",), (T0 + 10_300) * NS_PER_MS, None, "not UTF-8 JSON"
+        ),
     )
     return captures
 
@@ -130,16 +133,18 @@ def load() -> LoadSummary:
     return summary
 
 
-class ScriptedBackend:
+class ScriptedBackend(LocalFeed):
     """Posts a fixed story on start; records nothing, opens nothing."""
 
     def __init__(self, *, embedded: bool = True, endpoints: Endpoints = ENDPOINTS) -> None:
+        super().__init__()
         self.embedded = embedded
         self.endpoints = endpoints
         self.watch_path = Path("/srv/files") if embedded else None
         self.states: dict[str, str] = {}
 
     def start(self, app: App) -> None:
+        self.app = app
         for socket in SOCKET_NAMES:
             endpoint = getattr(self.endpoints, "pub" if socket == "sub" else socket)
             state = self.states.get(
@@ -149,10 +154,10 @@ class ScriptedBackend:
         if self.embedded:
             app.post_message(EventsPublished(published()))
             app.post_message(PublisherStatus(30, 2, {b"": 1, b'{"type":"changed","file":"src/': 1}))
-            app.post_message(CapturesReceived("sub", received()))
+            self.add("sub", received())
         elif self.endpoints.pub:
-            app.post_message(CapturesReceived("observer", received()))
-            app.post_message(CapturesReceived("sub", received()))
+            self.add("observer", received())
+            self.add("sub", received())
         if self.endpoints.stats and self.states.get("stats", "connected") == "connected":
             app.post_message(SnapshotReceived(cluster()))
         if self.endpoints.req:
@@ -249,7 +254,7 @@ def test_subscriber_maximised_filtered_and_paused(snap_compare, tmp_path: Path) 
         await settled(pilot)
         await pilot.press("2", "m", "slash", *"/^src/", "escape", "p")
         more = [c for c in received() if c.event is not None][:8]
-        app.post_message(CapturesReceived("sub", more))
+        app.backend.add("sub", more)
         await settled(pilot)
 
     assert snap_compare(app, terminal_size=SIZE, run_before=run_before)

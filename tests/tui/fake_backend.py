@@ -6,11 +6,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from local_feed import LocalFeed
 from textual.app import App
 
+from zmqtui.captures import NS_PER_MS, Capture
 from zmqtui.protocol import ChangeEvent, ClusterSnapshot, WorkerStats
-from zmqtui.tui.bridge import SOCKET_NAMES, Endpoints
-from zmqtui.tui.messages import Capture, ConnectionChanged, RequestFinished
+from zmqtui.tui.backend import SOCKET_NAMES, Endpoints
+from zmqtui.tui.messages import ConnectionChanged, RequestFinished
 
 EMBEDDED_ENDPOINTS = Endpoints(
     pub="tcp://127.0.0.1:60400",
@@ -20,9 +22,9 @@ EMBEDDED_ENDPOINTS = Endpoints(
 )
 
 
-class FakeBackend:
+class FakeBackend(LocalFeed):
     """Posts a fixed connection state for every socket on start, then records calls; answers a
-    request only when a test says so (`finish`)."""
+    request only when a test says so (`finish`); holds scripted messages in process (`add`)."""
 
     def __init__(
         self,
@@ -31,6 +33,7 @@ class FakeBackend:
         endpoints: Endpoints = EMBEDDED_ENDPOINTS,
         watch_path: Path | None = Path("/srv/files"),
     ) -> None:
+        super().__init__()
         self.embedded = embedded
         self.endpoints = endpoints
         self.watch_path = watch_path if embedded else None
@@ -94,11 +97,12 @@ def event(
 
 
 def capture(change: ChangeEvent, lag_ms: int = 3, notes: Sequence[str] = ()) -> Capture:
-    return Capture((change.encode(),), change.timestamp + lag_ms, change, None, tuple(notes))
+    received_ns = (change.timestamp + lag_ms) * NS_PER_MS
+    return Capture((change.encode(),), received_ns, change, None, tuple(notes))
 
 
 def raw_capture(frames: list[bytes], error: str, at: int = 0) -> Capture:
-    return Capture(tuple(frames), T0 + at, None, error)
+    return Capture(tuple(frames), (T0 + at) * NS_PER_MS, None, error)
 
 
 def snapshot(pids: Sequence[int] = (5101, 5102)) -> ClusterSnapshot:

@@ -11,11 +11,10 @@ from textual.command import CommandList
 from textual.widgets import Input, Static
 
 from zmqtui.tui.app import ConnectionBar, ZmqtuiApp
-from zmqtui.tui.bridge import Endpoints
+from zmqtui.tui.backend import Endpoints
 from zmqtui.tui.help import HelpScreen
 from zmqtui.tui.messages import (
     BackendProblem,
-    CapturesReceived,
     ClusterExited,
     ConnectionChanged,
     ControlAnswered,
@@ -53,7 +52,8 @@ def plain(renderable) -> str:
 
 
 async def test_backend_messages_reach_their_panes(monkeypatch) -> None:
-    app = RecordingApp(FakeBackend())
+    backend = FakeBackend()
+    app = RecordingApp(backend)
     async with app.run_test(size=SIZE) as pilot:
         calls: list[tuple[str, object]] = []
         composer = app.composer_pane
@@ -68,17 +68,14 @@ async def test_backend_messages_reach_their_panes(monkeypatch) -> None:
             "show_progress",
             lambda d, t, send_id: calls.append(("progress", (d, t, send_id))),
         )
-        handled = []
         app.post_message(EventsPublished([event(1), event(2)]))
         app.post_message(PublisherStatus(2, 1, {b"": 1}))
-        app.post_message(
-            CapturesReceived("sub", [capture(event(1))], on_handled=lambda: handled.append(1))
-        )
+        backend.add("sub", [capture(event(1))])
         app.post_message(SnapshotReceived(snapshot()))
         app.post_message(RequestFinished("a result", 1))
         app.post_message(LoadProgressed(3, 10, 2))
         app.post_message(LoadFinished("a summary", 2))
-        await wait_for(lambda: len(calls) == 3 and handled)
+        await wait_for(lambda: len(calls) == 3 and app.subscriber_pane.received == 1)
         await pilot.pause()
         assert app.publisher_pane.published == 2 and app.publisher_pane.subscribers == 1
         assert app.subscriber_pane.received == 1

@@ -7,12 +7,14 @@ import io
 import pytest
 from fake_backend import T0, capture, event, raw_capture
 from helpers import wait_for
+from local_feed import LocalFeed
 from rich.console import Console
 from textual.app import App, ComposeResult
 from textual.message import Message
 from textual.widgets import Input
 
 from zmqtui.services.subscriber import topic_for
+from zmqtui.tui.messages import FeedViewed, ViewWanted
 from zmqtui.tui.panes.publisher import (
     ManualEvent,
     PublisherPane,
@@ -29,6 +31,8 @@ class Host(App[None]):
     def __init__(self, embedded: bool = True) -> None:
         super().__init__()
         self.embedded = embedded
+        self.feed = LocalFeed()
+        self.feed.app = self
         self.posted: list[Message] = []
         self.notices: list[str] = []
 
@@ -41,6 +45,12 @@ class Host(App[None]):
 
     def on_publisher_pane_publish_requested(self, message: Message) -> None:
         self.posted.append(message)
+
+    def on_view_wanted(self, message: ViewWanted) -> None:
+        self.feed.view(message.stream, message.query)
+
+    def on_feed_viewed(self, message: FeedViewed) -> None:
+        self.pane.show_view(message.view)
 
     @property
     def pane(self) -> PublisherPane:
@@ -123,7 +133,7 @@ async def test_attached_pane_shows_what_a_subscriber_receives() -> None:
     async with app.run_test(size=(100, 20)) as pilot:
         pane = app.pane
         assert not pane.query_one(Input).display
-        pane.add_captures([capture(event(9)), raw_capture([b"\x00[i]"], "not UTF-8 JSON")])
+        app.feed.add("observer", [capture(event(9)), raw_capture([b"\x00[i]"], "not UTF-8 JSON")])
         lines = await wait_for(
             lambda: len(on_screen(pane.log_view)) == 2 and on_screen(pane.log_view)
         )

@@ -8,34 +8,59 @@ from pathlib import Path
 
 from fake_backend import T0, capture, event, raw_capture
 from helpers import wait_for
+from local_feed import LocalFeed
 from rich.console import Console
 from textual.app import App, ComposeResult
 from textual.message import Message
 from textual.widgets import Input
 
-from zmqtui.tui.panes.subscriber import (
-    CaptureFilter,
-    SubscriberPane,
-    parse_prefixes,
+from zmqtui.captures import CaptureFilter
+from zmqtui.tui.messages import (
+    ClearWanted,
+    ExportFinished,
+    ExportWanted,
+    FeedViewed,
+    FilterChanged,
+    ViewWanted,
 )
+from zmqtui.tui.panes.subscriber import SubscriberPane, parse_prefixes
 from zmqtui.tui.widgets.detail_view import DetailView
 from zmqtui.tui.widgets.live_text import LiveText
 from zmqtui.tui.widgets.ring_log import RingLog
 
 
 class Host(App[None]):
+    """The pane alone, on the ingest side's streams in this process (`feed`)."""
+
     AUTO_FOCUS = "#subscriber-log"
 
     def __init__(self, tmp_path: Path, capacity: int = 1000) -> None:
         super().__init__()
         self.tmp_path = tmp_path
-        self.capacity = capacity
+        self.feed = LocalFeed(capacity)
+        self.feed.app = self
         self.posted: list[Message] = []
 
     def compose(self) -> ComposeResult:
-        yield SubscriberPane(
-            clock=lambda: T0 / 1000, capacity=self.capacity, export_dir=self.tmp_path, id="sub"
-        )
+        yield SubscriberPane(clock=lambda: T0 / 1000, export_dir=self.tmp_path, id="sub")
+
+    def on_view_wanted(self, message: ViewWanted) -> None:
+        self.feed.view(message.stream, message.query)
+
+    def on_filter_changed(self, message: FilterChanged) -> None:
+        self.feed.set_filter(message.stream, message.expression)
+
+    def on_clear_wanted(self, message: ClearWanted) -> None:
+        self.feed.clear(message.stream)
+
+    def on_export_wanted(self, message: ExportWanted) -> None:
+        self.feed.export(message.stream, message.directory, message.now)
+
+    def on_feed_viewed(self, message: FeedViewed) -> None:
+        self.pane.show_view(message.view)
+
+    def on_export_finished(self, message: ExportFinished) -> None:
+        self.pane.export_finished(message.result)
 
     def on_subscriber_pane_subscriptions_changed(self, message: Message) -> None:
         self.posted.append(message)
@@ -71,12 +96,13 @@ async def test_markup_and_control_characters_are_shown_literally(tmp_path: Path)
     app = Host(tmp_path)
     async with app.run_test(size=(120, 30)) as pilot:
         pane = app.pane
-        pane.add_captures(
+        app.feed.add(
+            "sub",
             [
                 raw_capture([b"[bold]loud[/bold] \x1b[31mred"], "not UTF-8 JSON"),
                 raw_capture([b"topic", b"\xff\x00binary"], "expected one frame, got 2"),
                 capture(event(1, file="[red]x[/red].txt")),
-            ]
+            ],
         )
         lines = await wait_for(lambda: [line for line in on_screen(pane.log_view) if line])
         await pilot.pause()
@@ -91,7 +117,7 @@ async def test_selected_message_is_shown_whole_as_json(tmp_path: Path) -> None:
     app = Host(tmp_path)
     async with app.run_test(size=(120, 40)) as pilot:
         pane = app.pane
-        pane.add_captures([capture(event(7, file="[bold]b.txt"), lag_ms=12)])
+        app.feed.add("sub", [capture(event(7, file="[bold]b.txt"), lag_ms=12)])
         await wait_for(lambda: '"seq": 7' in detail_text(app, pane))
         text = detail_text(app, pane)
         assert '"file": "[bold]b.txt"' in text
@@ -107,7 +133,7 @@ async def test_undecodable_file_name_is_shown_escaped_and_exported(tmp_path: Pat
     app = Host(tmp_path)
     async with app.run_test(size=(120, 40)) as pilot:
         pane = app.pane
-        pane.add_captures([capture(event(3, file=UNDECODABLE))])
+        app.feed.add("sub", [capture(event(3, file=UNDECODABLE))])
         await wait_for(lambda: '"seq": 3' in detail_text(app, pane))
         await pilot.pause()
         assert any("caf\\udce9.txt" in line for line in on_screen(pane.log_view))
@@ -123,7 +149,7 @@ async def test_gaps_and_lag_are_visible(tmp_path: Path) -> None:
     async with app.run_test(size=(120, 30)):
         pane = app.pane
         note = "gap: missed 2 event(s)"
-        pane.add_captures([capture(event(1)), capture(event(4), lag_ms=1500, notes=[note])])
+        app.feed.add("sub", [capture(event(1)), capture(event(4), lag_ms=1500, notes=[note])])
         lines = await wait_for(lambda: [line for line in on_screen(pane.log_view) if line])
         assert len(lines) == 2
         assert "1500ms" in lines[1] and f"⚠ {note}" in lines[1]
@@ -135,8 +161,9 @@ async def test_filter_by_text_and_regex(tmp_path: Path) -> None:
     app = Host(tmp_path)
     async with app.run_test(size=(120, 30)) as pilot:
         pane = app.pane
-        pane.add_captures(
-            [capture(event(n, file=f"{'src' if n % 2 else 'docs'}/f{n}.txt")) for n in range(1, 7)]
+        app.feed.add(
+            "sub",
+            [capture(event(n, file=f"{'src' if n % 2 else 'docs'}/f{n}.txt")) for n in range(1, 7)],
         )
         await pilot.press("slash")
         assert app.focused is pane.query_one("#subscriber-filter", Input)
@@ -146,7 +173,7 @@ async def test_filter_by_text_and_regex(tmp_path: Path) -> None:
         pane.query_one("#subscriber-filter", Input).value = "/^src/f[15]/"
         await wait_for(lambda: len([line for line in on_screen(pane.log_view) if line]) == 2)
         # arrivals are filtered too, and the count of shown ones stays exact
-        pane.add_captures([capture(event(9, file="src/f5.txt")), capture(event(10, "x.txt"))])
+        app.feed.add("sub", [capture(event(9, file="src/f5.txt")), capture(event(10, "x.txt"))])
         await wait_for(lambda: len([line for line in on_screen(pane.log_view) if line]) == 3)
         pane.query_one("#subscriber-filter", Input).value = "/([/"
         await pilot.pause()
@@ -168,7 +195,7 @@ async def test_p_pauses_from_the_list_and_is_typed_in_the_text_fields(tmp_path: 
     async with app.run_test(size=(120, 30)) as pilot:
         pane = app.pane
         log = pane.log_view
-        pane.add_captures([capture(event(n)) for n in range(1, 4)])
+        app.feed.add("sub", [capture(event(n)) for n in range(1, 4)])
         await pilot.press("p")
         assert not log.following
         await pilot.press("p")
@@ -184,7 +211,7 @@ async def test_the_detail_takes_the_new_colours_of_a_theme(tmp_path: Path) -> No
     app = Host(tmp_path)
     async with app.run_test(size=(120, 30)):
         pane = app.pane
-        pane.add_captures([capture(event(1))])
+        app.feed.add("sub", [capture(event(1))])
         await wait_for(lambda: '"seq": 1' in detail_text(app, pane))
         detail = pane.query_one("#subscriber-detail", DetailView)
 
@@ -201,12 +228,12 @@ async def test_pause_counts_arrivals_and_follow_catches_up(tmp_path: Path) -> No
     async with app.run_test(size=(120, 30)) as pilot:
         pane = app.pane
         log = pane.log_view
-        pane.add_captures([capture(event(n)) for n in range(1, 51)])
+        app.feed.add("sub", [capture(event(n)) for n in range(1, 51)])
         await wait_for(lambda: "#50" in " ".join(on_screen(log)))
         await pilot.press("p")
         assert not log.following
         before = on_screen(log)
-        pane.add_captures([capture(event(n)) for n in range(51, 71)])
+        app.feed.add("sub", [capture(event(n)) for n in range(51, 71)])
         await wait_for(lambda: "paused, 20 new" in stats_text(pane))
         await pilot.pause(0.1)
         assert on_screen(log) == before  # the view stayed put
@@ -221,7 +248,7 @@ async def test_moving_up_stops_following(tmp_path: Path) -> None:
     async with app.run_test(size=(120, 30)) as pilot:
         pane = app.pane
         log = pane.log_view
-        pane.add_captures([capture(event(n)) for n in range(1, 41)])
+        app.feed.add("sub", [capture(event(n)) for n in range(1, 41)])
         await wait_for(lambda: "#40" in " ".join(on_screen(log)))
         await pilot.press("up", "up")
         assert not log.following
@@ -232,7 +259,7 @@ async def test_moving_up_stops_following(tmp_path: Path) -> None:
         cursor_row = log.cursor - log.ring.first - int(log.scroll_offset.y)
         assert highlighted == [cursor_row] and "#38" in on_screen(log)[cursor_row]
         await wait_for(lambda: '"seq": 38' in detail_text(app, pane))
-        pane.add_captures([capture(event(41))])
+        app.feed.add("sub", [capture(event(41))])
         await wait_for(lambda: "paused, 1 new" in stats_text(pane))
         assert "#41" not in " ".join(on_screen(log))
 
@@ -242,10 +269,10 @@ async def test_counts_stay_exact_when_old_lines_fall_out(tmp_path: Path) -> None
     async with app.run_test(size=(120, 30)):
         pane = app.pane
         for start in range(0, 1000, 250):
-            pane.add_captures([capture(event(n)) for n in range(start + 1, start + 251)])
+            app.feed.add("sub", [capture(event(n)) for n in range(start + 1, start + 251)])
         await wait_for(lambda: "#1000" in " ".join(on_screen(pane.log_view)))
         assert len(pane.log_view.ring) == 100
-        assert pane.log_view.ring[0].event.seq == 901
+        assert pane.log_view.ring.first == 900
         assert "received 1,000" in stats_text(pane) and "shown 1,000" in stats_text(pane)
 
 
@@ -255,12 +282,12 @@ async def test_shown_after_a_filter_change_says_when_it_is_a_lower_bound(
     app = Host(tmp_path, capacity=100)
     async with app.run_test(size=(120, 30)):
         pane = app.pane
-        pane.add_captures([capture(event(n)) for n in range(1, 251)])
+        app.feed.add("sub", [capture(event(n)) for n in range(1, 251)])
         await wait_for(lambda: "#250" in " ".join(on_screen(pane.log_view)))
         filter_input = pane.query_one("#subscriber-filter", Input)
         filter_input.value = "todo"  # every message passes, but only 100 are still held
         await wait_for(lambda: "shown ≥100" in stats_text(pane))
-        pane.add_captures([capture(event(251))])
+        app.feed.add("sub", [capture(event(251))])
         await wait_for(lambda: "shown ≥101" in stats_text(pane))
         filter_input.value = ""  # no filter: every message received passes, exactly
         await wait_for(lambda: "shown 251" in stats_text(pane))
@@ -269,9 +296,8 @@ async def test_shown_after_a_filter_change_says_when_it_is_a_lower_bound(
 async def test_export_writes_json_lines(tmp_path: Path) -> None:
     app = Host(tmp_path)
     async with app.run_test(size=(120, 30)) as pilot:
-        pane = app.pane
-        pane.add_captures(
-            [capture(event(1), lag_ms=5), raw_capture([b"[bold]", b"\xff"], "not JSON")]
+        app.feed.add(
+            "sub", [capture(event(1), lag_ms=5), raw_capture([b"[bold]", b"\xff"], "not JSON")]
         )
         await pilot.press("e")
         files = await wait_for(lambda: list(tmp_path.glob("zmqtui-capture-*.jsonl")))

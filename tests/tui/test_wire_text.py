@@ -14,7 +14,8 @@ from textual.widgets._toast import Toast
 from textual.widgets._tooltip import Tooltip
 
 from zmqtui.tui.app import ConnectionBar, ZmqtuiApp
-from zmqtui.tui.bridge import Endpoints, ZmqBridge
+from zmqtui.tui.backend import Endpoints
+from zmqtui.tui.bridge import ZmqBridge
 from zmqtui.tui.messages import BackendProblem, ControlAnswered
 from zmqtui.tui.widgets.composer_paths import complete_path
 
@@ -87,7 +88,7 @@ async def test_the_json_detail_escapes_c1_and_bidi_controls(tmp_path) -> None:
     app = Host(tmp_path)
     async with app.run_test(size=(120, 40)) as pilot:
         pane = app.pane
-        pane.add_captures([capture(event(4, file="a\u009b2J\u202eb [b]é.txt"))])
+        app.feed.add("sub", [capture(event(4, file="a\u009b2J\u202eb [b]é.txt"))])
         await wait_for(lambda: '"seq": 4' in detail_text(app, pane))
         await pilot.pause()
         text = detail_text(app, pane)

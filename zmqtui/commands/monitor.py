@@ -110,11 +110,12 @@ def command(
 
 def _attach(given: dict[str, str], path: Path | None, settings: Settings) -> int:
     from zmqtui.tui.app import ZmqtuiApp
-    from zmqtui.tui.bridge import Endpoints, ZmqBridge
+    from zmqtui.tui.backend import Endpoints
+    from zmqtui.tui.bridge import ZmqBridge
 
     bridge = ZmqBridge(Endpoints(**given), timeout_ms=settings.timeout_ms, tries=settings.tries)
     app = ZmqtuiApp(bridge, completion_root=path, export_dir=export_dir(settings), standalone=True)
-    return run_until_signalled(app)
+    return run_until_signalled(app, cleanup=bridge.abandon)
 
 
 def _embedded(
@@ -128,7 +129,8 @@ def _embedded(
     PATH resolved."""
     from zmqtui.services.stack import ClusterEndpoints, EmbeddedCluster, pick_endpoint
     from zmqtui.tui.app import ZmqtuiApp
-    from zmqtui.tui.bridge import Endpoints, ZmqBridge
+    from zmqtui.tui.backend import Endpoints
+    from zmqtui.tui.bridge import ZmqBridge
 
     chosen: dict[str, str] = {}
     notices = []
@@ -160,7 +162,7 @@ def _embedded(
             notices=notices,
             standalone=True,
         )
-        return run_until_signalled(app, cleanup=cluster.stop)
+        return run_until_signalled(app, cleanup=lambda: (bridge.abandon(), cluster.stop()))
     finally:
         cluster.stop()
 

@@ -160,6 +160,8 @@ class SequenceTracker:
         self._shared = False
         """Publishers have been heard side by side: a new one is not taken for a restart."""
         self._late = False
+        self.missed = 0
+        """Events the gaps reported so far leave out: what the publisher sent that never came."""
 
     def observe(self, event: ChangeEvent, received_ms: int | None = None) -> list[str]:
         """Notes (one line each) about what this event reveals; usually none."""
@@ -192,6 +194,7 @@ class SequenceTracker:
         if seq <= last:
             notes.append(f"publisher {name} restarted: seq went back from {last} to {seq}")
         elif seq > last + 1 and self._report_gaps:
+            self.missed += seq - last - 1
             missing = f"{last + 1}" if seq == last + 2 else f"{last + 1}..{seq - 1}"
             notes.append(
                 f"gap: missed {seq - last - 1} event(s) from publisher {name} (seq {missing})"
@@ -212,6 +215,7 @@ class SequenceTracker:
         self._publishers[replaced].replaced_by = who
         note = f"publisher restarted: {who} replaced {_quoted(replaced)}"
         if seq > 1 and self._report_gaps:
+            self.missed += seq - 1
             note += f"; missed {seq - 1} event(s) since it started"
         return [note]
 

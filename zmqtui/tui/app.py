@@ -28,21 +28,26 @@ from textual.widget import Widget
 from textual.widgets import Input, Static
 
 from zmqtui.text import MULTI_LINE, printable
-from zmqtui.tui.bridge import SOCKET_NAMES, Backend
+from zmqtui.tui.backend import SOCKET_NAMES, Backend
 from zmqtui.tui.keys import declared_bindings, key_entries
 from zmqtui.tui.messages import (
     BackendProblem,
-    CapturesReceived,
+    ClearWanted,
     ClusterExited,
     ConnectionChanged,
     ControlAnswered,
     EventsPublished,
+    ExportFinished,
+    ExportWanted,
+    FeedViewed,
+    FilterChanged,
     LoadFinished,
     LoadProgressed,
     PublisherStatus,
     RequestFinished,
     SendFailed,
     SnapshotReceived,
+    ViewWanted,
 )
 from zmqtui.tui.panes.composer import ComposerPane
 from zmqtui.tui.panes.publisher import PublisherPane
@@ -317,17 +322,16 @@ class ZmqtuiApp(App[None]):
 
     # --- from the backend ----------------------------------------------------------------------
 
-    def on_captures_received(self, message: CapturesReceived) -> None:
-        try:
-            if not self.is_running:
-                return
-            if message.stream == "sub":
-                self.subscriber_pane.add_captures(message.captures)
-            else:
-                self.publisher_pane.add_captures(message.captures)
-        finally:
-            if message.on_handled is not None:
-                message.on_handled()
+    @_while_running
+    def on_feed_viewed(self, message: FeedViewed) -> None:
+        if message.view.stream == SubscriberPane.STREAM:
+            self.subscriber_pane.show_view(message.view)
+        else:
+            self.publisher_pane.show_view(message.view)
+
+    @_while_running
+    def on_export_finished(self, message: ExportFinished) -> None:
+        self.subscriber_pane.export_finished(message.result)
 
     @_while_running
     def on_events_published(self, message: EventsPublished) -> None:
@@ -464,6 +468,18 @@ class ZmqtuiApp(App[None]):
     ) -> None:
         self._show_mode("restarting the cluster")
         self.backend.restart_cluster()
+
+    def on_view_wanted(self, message: ViewWanted) -> None:
+        self.backend.view(message.stream, message.query)
+
+    def on_filter_changed(self, message: FilterChanged) -> None:
+        self.backend.set_filter(message.stream, message.expression)
+
+    def on_clear_wanted(self, message: ClearWanted) -> None:
+        self.backend.clear(message.stream)
+
+    def on_export_wanted(self, message: ExportWanted) -> None:
+        self.backend.export(message.stream, message.directory, message.now)
 
     def on_subscriber_pane_subscriptions_changed(
         self, message: SubscriberPane.SubscriptionsChanged

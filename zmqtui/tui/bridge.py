@@ -1,8 +1,10 @@
-"""The bridge: the only part of the app that owns ZeroMQ sockets.
+"""The bridge: the only part of the app that owns ZeroMQ sockets; it only pumps.
 
-It runs on Textual's event loop. Every socket belongs to one Textual worker, is drained in
-batches with DONTWAIT, and each batch becomes one Textual message. A socket monitor on every
-socket turns ZeroMQ's connection events into `ConnectionChanged` messages. Nothing a socket or a
+It runs on Textual's event loop. The feed's messages are taken in by the ingest engine
+(`zmqtui.services.ingest`) in a child process: the bridge hands it the panes' queries and
+commands, asks it once per frame for what the panes show, and posts each answer as one Textual
+message. The cluster's sockets belong to Textual workers here; a socket monitor on each turns
+ZeroMQ's connection events into `ConnectionChanged` messages. Nothing a socket or a
 service does ends the app: failures become `BackendProblem` messages and the socket is retried.
 
 In embedded mode the watcher's `ChangePublisher` runs in-process, owned by the bridge: that is
@@ -16,12 +18,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import itertools
-import time
 from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import zmq
 import zmq.asyncio
@@ -29,6 +29,7 @@ from textual.app import App
 from textual.worker import Worker, WorkerCancelled, WorkerFailed
 from zmq.utils.monitor import recv_monitor_message
 
+from zmqtui.captures import NOTHING_CAPTURED, ExportResult, FeedView, ViewQuery
 from zmqtui.config import REQUEST_TIMEOUT_MS, REQUEST_TRIES
 from zmqtui.protocol import (
     MAX_MESSAGE_BYTES,
@@ -36,28 +37,24 @@ from zmqtui.protocol import (
     ChangeEvent,
     ProtocolError,
     decode_snapshot,
-    now_ms,
 )
 from zmqtui.services import sockets
 from zmqtui.services.control import ControlError, send_command
+from zmqtui.services.ingest import IngestProcess, StreamSpec
 from zmqtui.services.requester import Requester, run_load
 from zmqtui.services.stack import EmbeddedCluster
-from zmqtui.services.subscriber import (
-    MAX_BATCH,
-    SequenceTracker,
-    decode_received,
-    topic_for,
-)
+from zmqtui.services.subscriber import MAX_BATCH
 from zmqtui.services.supervisor import describe_exit
 from zmqtui.services.watcher import ChangePublisher
+from zmqtui.tui.backend import Endpoints
 from zmqtui.tui.messages import (
     BackendProblem,
-    Capture,
-    CapturesReceived,
     ClusterExited,
     ConnectionChanged,
     ControlAnswered,
     EventsPublished,
+    ExportFinished,
+    FeedViewed,
     LoadFinished,
     LoadProgressed,
     PublisherStatus,
@@ -65,24 +62,10 @@ from zmqtui.tui.messages import (
     SendFailed,
     SnapshotReceived,
 )
+from zmqtui.tui.widgets.frame_clock import FRAMES_PER_S
 
-SOCKET_NAMES = ("pub", "sub", "req", "stats", "control")
-"""Sockets the status bar shows: the publisher (embedded XPUB or attached SUB), the
-subscriber pane's SUB, and the request, stats and control endpoints."""
-
-MAX_UNHANDLED_BATCHES = 4
-"""Batches posted but not yet handled by the app before a pump stops reading: the socket's
-high-water mark then makes the publisher drop (visible as `seq` gaps), memory stays flat."""
-
-DRAIN_SLICE_S = 0.005
-"""Most time a pump spends receiving and decoding before it posts what it has and yields: a
-key press never waits behind a long batch, whatever the size of the messages."""
-
-FLOOD_PAUSE_FACTOR = 3.0
-"""After a slice cut short by time or by `MAX_BATCH` a pump rests this many times as long as
-the slice took: each pump then uses at most a quarter of the loop, and the two SUB pumps leave
-the screen and the keys half of it. What arrives meanwhile waits in the socket; past its
-high-water mark the publisher drops it."""
+VIEW_INTERVAL_S = 1 / FRAMES_PER_S
+"""How often the bridge asks the ingest side for what the panes show (when it changed)."""
 
 FLUSH_INTERVAL_S = 1 / 30
 """How often events the embedded publisher sent are handed to the app as one message."""
@@ -104,70 +87,6 @@ _MONITOR_EVENTS = (
 )
 
 
-@dataclass(frozen=True, slots=True)
-class Endpoints:
-    """Where the app connects; None for an endpoint it was not given (attach mode)."""
-
-    pub: str | None = None
-    req: str | None = None
-    stats: str | None = None
-    control: str | None = None
-
-
-class Backend(Protocol):
-    """What the app asks of its backend; `ZmqBridge` is the real one, tests script others."""
-
-    embedded: bool
-    endpoints: Endpoints
-    watch_path: Path | None
-
-    def start(self, app: App) -> None:
-        """Begin: open sockets and post messages to `app`."""
-
-    async def stop(self) -> None:
-        """End every socket and worker; called as the app closes."""
-
-    def set_prefixes(self, prefixes: Sequence[str]) -> None:
-        """Change what the subscriber pane's SUB socket subscribes to."""
-
-    def publish(self, file: str, event: str, dest: str | None = None) -> None:
-        """Publish an event by hand (embedded publisher only); `dest` is where a move went."""
-
-    def send_request(
-        self, path: str, count: int, concurrency: int, send_id: int | None = None
-    ) -> None:
-        """Request `path` once, or `count` times with `concurrency` in flight; the outcome and
-        progress messages carry `send_id`."""
-
-    def cancel_send(self, send_id: int) -> None:
-        """Stop the send `send_id` if it is still in flight; it ends as failed, "cancelled"."""
-
-    def control(self, command: str, **args: int) -> None:
-        """Send a control command to the cluster (kill, restart, scale...)."""
-
-    def restart_cluster(self) -> None:
-        """Start the embedded cluster again after it died (embedded mode only)."""
-
-
-class _Credit:
-    """Lets a pump post only a few unhandled batches at a time (backpressure)."""
-
-    def __init__(self, limit: int) -> None:
-        self._free = asyncio.Semaphore(limit)
-
-    async def take(self) -> Callable[[], None]:
-        await self._free.acquire()
-        released = False
-
-        def release() -> None:
-            nonlocal released
-            if not released:
-                released = True
-                self._free.release()
-
-        return release
-
-
 class ZmqBridge:
     """The real backend: sockets on Textual's loop, an in-process publisher when embedded.
 
@@ -178,6 +97,8 @@ class ZmqBridge:
         cluster: in embedded mode, the cluster child process to start (after the first frame)
             and keep an eye on; whoever made it stops it.
         timeout_ms, tries: Lazy Pirate settings for requests.
+        ingest_thread: take the feed in on a thread of this process instead of a child
+            process (to compare the two).
     """
 
     def __init__(
@@ -189,6 +110,7 @@ class ZmqBridge:
         cluster: EmbeddedCluster | None = None,
         timeout_ms: int = REQUEST_TIMEOUT_MS,
         tries: int = REQUEST_TRIES,
+        ingest_thread: bool = False,
     ) -> None:
         self.endpoints = endpoints
         self.watch_path = watch_path
@@ -202,11 +124,16 @@ class ZmqBridge:
         self._ctx: zmq.asyncio.Context | None = None
         self._workers: list[Worker[None]] = []
         self._prefixes: tuple[str, ...] = ("",)
-        self._sub_socket: zmq.asyncio.Socket | None = None
-        self._sharing = False
-        """Attach mode with the default prefixes: the publisher pane's SUB feeds both panes."""
-        self._subscriber: Worker[None] | None = None
-        self._sub_tracker = SequenceTracker()
+        self.ingest_thread = ingest_thread
+        self._ingest: IngestProcess | None = None
+        self._observed = False
+        """Attached: the feed's stream "observer" feeds the publisher pane."""
+        self._queries: dict[str, ViewQuery] = {}
+        """What each pane last asked to see."""
+        self._shown: dict[str, tuple[int, ViewQuery | None]] = {}
+        self._in_flight: set[str] = set()
+        self._asked: set[str] = set()
+        self._exports = 0
         self._pending_events: list[ChangeEvent] = []
         self._flush_handle: asyncio.TimerHandle | None = None
         self._states: dict[str, tuple[str, str | None, str]] = {}
@@ -232,10 +159,7 @@ class ZmqBridge:
         if self.embedded:
             self._run(self._run_publisher(), "publisher", "the embedded publisher")
         elif pub is not None:
-            self._sharing = self._prefixes == ("",)
-            self._run(self._pump_observer(pub), "observer", f"observe {pub}")
-            if not self._sharing:
-                self._start_subscriber(pub)
+            self._start_ingest(pub, observer=True)
         else:
             self._post_state("pub", "off", None)
             self._post_state("sub", "off", None)
@@ -267,6 +191,12 @@ class ZmqBridge:
             self._ctx.destroy(linger=0)
             self._ctx = None
 
+    def abandon(self) -> None:
+        """End the processes the bridge started, at once, without the event loop (the monitor
+        is ending on a signal)."""
+        if self._ingest is not None:
+            self._ingest.kill()
+
     def _run(self, work: Coroutine[Any, Any, None], group: str, description: str) -> Worker[None]:
         """Run `work` as a Textual worker; an error in it is told, never fatal."""
         worker = self.app.run_worker(
@@ -292,8 +222,6 @@ class ZmqBridge:
             return
         self._states[socket] = (state, endpoint, detail)
         self.app.post_message(ConnectionChanged(socket, state, endpoint, detail))
-        if socket == "pub" and self._sharing:
-            self._post_state("sub", state, endpoint, detail)
 
     def _problem(self, text: str, severity: str = "error") -> None:
         self.app.post_message(BackendProblem(text, severity))
@@ -347,107 +275,96 @@ class ZmqBridge:
                 self._post_state(name, "failed", endpoint, str(exc))
                 await asyncio.sleep(RETRY_DELAY_S)
 
-    # --- SUB pumps --------------------------------------------------------------------------
+    # --- ingest: the feed's messages, taken in outside the screen's loop ------------------
 
-    async def _drain(
-        self,
-        sock: zmq.asyncio.Socket,
-        streams: Callable[[], Sequence[tuple[str, SequenceTracker]]],
-    ) -> None:
-        """Receive forever, posting one `CapturesReceived` per slice and stream: what arrived
-        in up to DRAIN_SLICE_S of work, at most MAX_BATCH messages. Each message is decoded
-        once, whatever the number of streams; each stream has its own sequence notes."""
-        credit = _Credit(MAX_UNHANDLED_BATCHES)
-        view = sockets.plain_view(sock)
+    def _start_ingest(self, endpoint: str, *, observer: bool) -> None:
+        streams = [StreamSpec("sub", self._prefixes)]
+        if observer:  # attached: the publisher pane lists everything the publisher sends
+            streams.insert(0, StreamSpec("observer", track=False))
+        self._observed = observer
+        ingest = IngestProcess(self.ctx, endpoint, streams, thread=self.ingest_thread)
+        ingest.start()
+        self._ingest = ingest
+        self._run(self._read_ingest(ingest), "ingest", f"take in {endpoint}")
+        self._run(self._poll_views(), "views", "ask for views")
+
+    async def _read_ingest(self, ingest: IngestProcess) -> None:
+        """Hand the engine's answers and reports to the app; say so if the engine dies."""
+        try:
+            while True:
+                reply = await ingest.replies()
+                kind, args = reply[0], reply[1:]
+                if kind == "view":
+                    self._viewed(args[0])
+                elif kind == "state":
+                    for socket in ("pub", "sub") if self._observed else ("sub",):
+                        self._post_state(socket, *args)
+                elif kind == "problem":
+                    self._problem(*args)
+                elif kind == "exported":
+                    self.app.post_message(ExportFinished(args[1]))
+        finally:
+            if self._ingest is ingest:
+                self._ingest = None
+                with contextlib.suppress(Exception):
+                    await ingest.stop()
+
+    def _viewed(self, view: FeedView) -> None:
+        stream = view.stream
+        self._in_flight.discard(stream)
+        query = self._queries.get(stream)
+        shown = (view.generation, query)
+        if self._shown.get(stream) != shown:
+            self._shown[stream] = shown
+            self.app.post_message(FeedViewed(view))
+        if stream in self._asked:  # the query changed while this view was on its way
+            self._asked.discard(stream)
+            self._ask(stream)
+
+    def _ask(self, stream: str) -> None:
+        query = self._queries.get(stream)
+        if self._ingest is None or query is None:
+            return
+        if stream in self._in_flight:
+            self._asked.add(stream)
+            return
+        self._in_flight.add(stream)
+        self._ingest.send("view", stream, query)
+
+    async def _poll_views(self) -> None:
+        """Once per frame, ask for each stream's view (posted only when it changed)."""
         while True:
-            release = await credit.take()
-            first = await sock.recv_multipart()
-            started = time.perf_counter()
-            received_ms = now_ms()
-            trackers = streams()
-            batches: list[list[Capture]] = [[] for _ in trackers]
-            count = 0
-            waiting = sockets.queued_messages(view, MAX_BATCH - 1, started + DRAIN_SLICE_S)
-            for frames in itertools.chain([first], waiting):
-                received = decode_received(frames, received_ms)
-                event, error, held = received.event, received.error, tuple(frames)
-                for (_, tracker), captures in zip(trackers, batches, strict=True):
-                    notes = tracker.observe(event, received_ms) if event is not None else ()
-                    captures.append(Capture(held, received_ms, event, error, tuple(notes)))
-                count += 1
-            flooded = count == MAX_BATCH or time.perf_counter() >= started + DRAIN_SLICE_S
-            for index, ((stream, _), captures) in enumerate(zip(trackers, batches, strict=True)):
-                last = index == len(trackers) - 1  # handled after the others: it gives the credit
-                self.app.post_message(CapturesReceived(stream, captures, release if last else None))
-            if flooded:  # leave the screen and the keys their share
-                await asyncio.sleep((time.perf_counter() - started) * FLOOD_PAUSE_FACTOR)
-            else:
-                await asyncio.sleep(0)  # an awaited recv on a ready socket may not yield
+            await asyncio.sleep(VIEW_INTERVAL_S)
+            for stream in self._queries:
+                self._ask(stream)
 
-    def _start_subscriber(self, endpoint: str) -> None:
-        self._subscriber = self._run(
-            self._pump_subscriber(endpoint), "subscriber", f"subscribe to {endpoint}"
-        )
-
-    async def _pump_subscriber(self, endpoint: str) -> None:
-        async def run() -> None:
-            async with self._connected("sub", zmq.SUB, endpoint) as sock:
-                for prefix in self._prefixes:
-                    sock.subscribe(topic_for(prefix))
-                self._sub_socket = sock
-                try:
-                    await self._drain(sock, lambda: [("sub", self._sub_tracker)])
-                finally:
-                    if self._sub_socket is sock:  # not a newer pump's
-                        self._sub_socket = None
-
-        await self._retrying("sub", endpoint, run)
-
-    async def _pump_observer(self, endpoint: str) -> None:
-        """The publisher pane's SUB; the subscriber pane's too while `_sharing`."""
-
-        async def run() -> None:
-            async with self._connected("pub", zmq.SUB, endpoint) as sock:
-                sock.subscribe(b"")
-                tracker = SequenceTracker()
-                observer = [("observer", tracker)]
-                await self._drain(
-                    sock,
-                    lambda: [*observer, ("sub", self._sub_tracker)] if self._sharing else observer,
-                )
-
-        await self._retrying("pub", endpoint, run)
+    def view(self, stream: str, query: ViewQuery) -> None:
+        if self._queries.get(stream) != query:
+            self._queries[stream] = query
+            self._ask(stream)
 
     def set_prefixes(self, prefixes: Sequence[str]) -> None:
-        old = {topic_for(p) for p in self._prefixes}
         self._prefixes = tuple(prefixes) or ("",)
-        new = {topic_for(p) for p in self._prefixes}
-        # seq counts every event, so a prefix filter makes gaps that mean nothing
-        self._sub_tracker = SequenceTracker(report_gaps=self._prefixes == ("",))
-        if not self.embedded and self.endpoints.pub is not None:
-            self._share_or_not(self.endpoints.pub)
-        sock = None if self._sharing else self._sub_socket  # a cancelled pump's is closing
-        if sock is None:
-            return
-        for topic in new - old:
-            sock.subscribe(topic)
-        for topic in old - new:
-            sock.unsubscribe(topic)
+        if self._ingest is not None:
+            self._ingest.send("prefixes", "sub", self._prefixes)
+            self._ask("sub")
 
-    def _share_or_not(self, endpoint: str) -> None:
-        """Attached: one SUB for both panes while the prefixes are the default, else two."""
-        sharing = self._prefixes == ("",)
-        if sharing == self._sharing:
+    def set_filter(self, stream: str, expression: str) -> None:
+        if self._ingest is not None:
+            self._ingest.send("filter", stream, expression)
+            self._ask(stream)
+
+    def clear(self, stream: str) -> None:
+        if self._ingest is not None:
+            self._ingest.send("clear", stream)
+            self._ask(stream)
+
+    def export(self, stream: str, directory: Path, now: float) -> None:
+        if self._ingest is None:
+            self.app.post_message(ExportFinished(ExportResult(None, 0, 0, NOTHING_CAPTURED)))
             return
-        self._sharing = sharing
-        if sharing:
-            if self._subscriber is not None:
-                self._subscriber.cancel()
-                self._subscriber = self._sub_socket = None
-            if "pub" in self._states:
-                self._post_state("sub", *self._states["pub"])
-        else:
-            self._start_subscriber(endpoint)
+        self._exports += 1
+        self._ingest.send("export", stream, str(directory), now, self._exports)
 
     # --- the cluster: stats, probes, requests, control ----------------------------------------
 
@@ -642,7 +559,7 @@ class ZmqBridge:
         publisher.add_listener(self._on_published)
         self._post_state("pub", "bound", endpoint)
         self.endpoints = replace(self.endpoints, pub=endpoint)
-        self._run(self._pump_subscriber(endpoint), "subscriber", f"subscribe to {endpoint}")
+        self._start_ingest(endpoint, observer=False)
         last = None
         try:
             while not running.done():

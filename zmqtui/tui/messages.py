@@ -1,4 +1,5 @@
-"""Messages the bridge posts to the app: one per drained batch, never one per ZeroMQ message.
+"""Messages the bridge posts to the app: at most one view per stream and frame, never one per
+ZeroMQ message.
 
 Messages that carry the latest state (`can_replace`) replace an older one still queued, so a
 slow screen skips stale states instead of falling behind.
@@ -6,36 +7,14 @@ slow screen skips stale states instead of falling behind.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from textual.message import Message
 
+from zmqtui.captures import ExportResult, FeedView, ViewQuery
 from zmqtui.protocol import ChangeEvent, ClusterSnapshot
-
-
-@dataclass(slots=True)
-class Capture:
-    """One message as a SUB socket received it, decoded when it is a change event.
-
-    Like `zmqtui.services.subscriber.Received`, plus what the sequence tracker noted. Frames
-    and notes are tuples: the garbage collector stops tracking a tuple of strings, and the
-    panes hold tens of thousands of captures, which every full collection would walk.
-    """
-
-    frames: tuple[bytes, ...]
-    received_ms: int
-    event: ChangeEvent | None = None
-    error: str | None = None
-    """Why the frames are not a change event (not JSON, binary, several frames...)."""
-    notes: tuple[str, ...] = ()
-    """What the sequence tracker saw: a gap in `seq`, a publisher that restarted."""
-
-    @property
-    def lag_ms(self) -> int | None:
-        """Receive time minus the event's own timestamp."""
-        return None if self.event is None else self.received_ms - self.event.timestamp
 
 
 @dataclass
@@ -58,14 +37,21 @@ class PublisherStatus(Message):
 
 
 @dataclass
-class CapturesReceived(Message):
-    """A batch from a SUB socket: `stream` is "sub" (the subscriber pane's socket) or
-    "observer" (the publisher pane's socket when attached to someone else's publisher)."""
+class FeedViewed(Message):
+    """What a pane shows of a stream, as the ingest side answered its query; a newer view of
+    the same stream replaces any still queued."""
 
-    stream: str
-    captures: list[Capture]
-    on_handled: Callable[[], None] | None = None
-    """Call once the batch is shown: the bridge reads more only when batches get handled."""
+    view: FeedView
+
+    def can_replace(self, message: Message) -> bool:
+        return isinstance(message, FeedViewed) and message.view.stream == self.view.stream
+
+
+@dataclass
+class ExportFinished(Message):
+    """An export asked of the ingest side was written, or could not be."""
+
+    result: ExportResult
 
 
 @dataclass
@@ -162,3 +148,38 @@ class BackendProblem(Message):
 
     text: str
     severity: str = "error"
+
+
+# --- from the panes, for the backend ------------------------------------------------------
+
+
+@dataclass
+class ViewWanted(Message):
+    """A pane needs other rows of its stream (it scrolled, resized, paused or followed)."""
+
+    stream: str
+    query: ViewQuery
+
+
+@dataclass
+class FilterChanged(Message):
+    """The user typed a filter: the stream lists only what matches."""
+
+    stream: str
+    expression: str
+
+
+@dataclass
+class ClearWanted(Message):
+    """The user asked to forget the messages held (counts stay)."""
+
+    stream: str
+
+
+@dataclass
+class ExportWanted(Message):
+    """The user asked to write what the stream holds to a file in `directory`."""
+
+    stream: str
+    directory: Path
+    now: float

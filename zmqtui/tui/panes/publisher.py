@@ -21,10 +21,11 @@ from textual.containers import Vertical
 from textual.message import Message
 from textual.widgets import Input
 
+from zmqtui.captures import Capture, FeedView, ViewQuery
 from zmqtui.format import clock_time, format_rate
 from zmqtui.protocol import ChangeEvent
 from zmqtui.text import printable
-from zmqtui.tui.messages import Capture
+from zmqtui.tui.messages import ViewWanted
 from zmqtui.tui.widgets.feed import (
     MAX_SHOWN_CHARS,
     RateMeter,
@@ -32,7 +33,7 @@ from zmqtui.tui.widgets.feed import (
     printable_frames,
 )
 from zmqtui.tui.widgets.live_text import LiveText
-from zmqtui.tui.widgets.ring_log import RingLog
+from zmqtui.tui.widgets.ring_log import RingLog, Window
 
 EVENT_KINDS = ("created", "modified", "deleted", "moved")
 """Kinds of change a hand-made event can have; `modified` when none is given."""
@@ -109,6 +110,9 @@ def format_subscriptions(subscriptions: dict[bytes, int], limit: int = 6) -> str
 class PublisherPane(Vertical):
     """Events published (or, attached, received from the publisher), with counts and rate."""
 
+    STREAM = "observer"
+    """Attached, the ingest side's name for what this pane lists."""
+
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding(
             "n",
@@ -168,7 +172,9 @@ class PublisherPane(Vertical):
 
     def compose(self) -> ComposeResult:
         yield LiveText(id="publisher-stats")
-        yield RingLog[PublishedItem](self._format_line, self.capacity, id="publisher-log")
+        yield RingLog[PublishedItem](
+            self._format_line, self.capacity, fetched=not self.embedded, id="publisher-log"
+        )
         yield Input(
             placeholder="publish: FILE [KIND] or FILE moved DEST ⏎",
             id="publisher-input",
@@ -193,12 +199,16 @@ class PublisherPane(Vertical):
         self._rates.observe(self.clock(), self.published)
         self._show_stats()
 
-    def add_captures(self, captures: list[Capture]) -> None:
-        """What a SUB socket received from a publisher elsewhere."""
-        self.published += len(captures)
-        self.log_view.extend(captures)
+    def show_view(self, view: FeedView) -> None:
+        """Attached: what the ingest side took in from the publisher, and the rows asked for."""
+        self.published = view.received
+        self.log_view.show(Window(view.first, view.appended, view.rows_start, view.rows))
         self._rates.observe(self.clock(), self.published)
         self._show_stats()
+
+    def on_ring_log_window_moved(self, event: RingLog.WindowMoved) -> None:
+        event.stop()
+        self.post_message(ViewWanted(self.STREAM, ViewQuery(event.start, event.count)))
 
     def set_status(self, published: int, subscribers: int, subscriptions: dict[bytes, int]) -> None:
         """The embedded publisher's own counters."""

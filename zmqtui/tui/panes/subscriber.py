@@ -1,8 +1,9 @@
 """The subscriber pane: what a SUB socket receives, with live subscriptions and a filter.
 
-Everything received is kept in a bounded ring (for the filter and for export); the log shows
-the part that passes the filter. Counts are kept apart from both, so they stay exact when old
-lines fall out. Payloads are always shown as plain, escaped text, never as markup.
+The messages are held on the ingest side (`zmqtui.services.ingest`), which also filters,
+counts and exports them: the pane shows the counters and the rows on screen it asks for
+(`ViewWanted`, answered by a `FeedView` at most once per frame). Payloads are always shown as
+plain, escaped text, never as markup.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from rich.console import Group, RenderableType
 from rich.highlighter import JSONHighlighter
@@ -24,11 +25,18 @@ from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.widgets import Input
 
+from zmqtui.captures import (
+    NOTHING_CAPTURED,
+    Capture,
+    CaptureFilter,
+    ExportResult,
+    FeedView,
+    ViewQuery,
+)
 from zmqtui.config import captures_dir
 from zmqtui.format import clock_time, format_rate, plural
-from zmqtui.protocol import encode_json
 from zmqtui.text import printable, printable_json
-from zmqtui.tui.messages import Capture
+from zmqtui.tui.messages import ClearWanted, ExportWanted, FilterChanged, ViewWanted
 from zmqtui.tui.widgets.detail_view import DetailView
 from zmqtui.tui.widgets.feed import (
     MAX_SHOWN_CHARS,
@@ -38,7 +46,7 @@ from zmqtui.tui.widgets.feed import (
 )
 from zmqtui.tui.widgets.frame_clock import frame_clock
 from zmqtui.tui.widgets.live_text import LiveText
-from zmqtui.tui.widgets.ring_log import Ring, RingLog
+from zmqtui.tui.widgets.ring_log import RingLog, Window
 
 DETAIL_INTERVAL_S = 0.25
 """While following, the newest message's detail is redrawn at most this often."""
@@ -57,89 +65,6 @@ def describe_prefixes(prefixes: tuple[str, ...]) -> str:
     if prefixes == ("",):
         return "everything"
     return ", ".join(f'"{printable(p, limit=24)}"' for p in prefixes)
-
-
-class CaptureFilter:
-    """What the filter input holds: plain text (case-insensitive) or `/regex/`."""
-
-    def __init__(self, expression: str = "") -> None:
-        self.expression = expression
-        self.pattern: re.Pattern[str] | None = None
-        self.text = ""
-        if expression.startswith("/") and len(expression) > 1:
-            body = (
-                expression[1:-1]
-                if expression.endswith("/") and len(expression) > 2
-                else expression[1:]
-            )
-            self.pattern = re.compile(body)  # re.error is the caller's to show
-        else:
-            self.text = expression.casefold()
-
-    @property
-    def active(self) -> bool:
-        return bool(self.pattern or self.text)
-
-    def matches(self, capture: Capture) -> bool:
-        if not self.active:
-            return True
-        haystack = searchable_text(capture)
-        if self.pattern is not None:
-            return self.pattern.search(haystack) is not None
-        return self.text in haystack.casefold()
-
-
-def searchable_text(capture: Capture) -> str:
-    """What the filter looks at: path, kind, destination and notes (or the escaped payload)."""
-    event = capture.event
-    if event is None:
-        return printable_frames(capture.frames, None)
-    parts = [event.file, event.event or event.type]
-    if event.dest:
-        parts.append(event.dest)
-    parts.extend(capture.notes)
-    return " ".join(parts)
-
-
-def export_record(capture: Capture) -> dict[str, Any]:
-    """One line of an export: the message as JSON when it is, else its frames."""
-    record: dict[str, Any] = {"received_ms": capture.received_ms}
-    if capture.event is not None:
-        record["lag_ms"] = capture.lag_ms
-        if capture.notes:
-            record["notes"] = capture.notes
-        record["message"] = json.loads(capture.frames[0])
-        return record
-    record["error"] = capture.error
-    frames: list[Any] = []
-    for frame in capture.frames:
-        try:
-            frames.append(frame.decode("utf-8"))
-        except UnicodeDecodeError:
-            frames.append({"hex": frame.hex()})
-    record["frames"] = frames
-    return record
-
-
-def export_captures(captures: list[Capture], directory: Path, now: float) -> Path:
-    """Write captures as JSON Lines to a new timestamped file in `directory`, whole or not
-    at all. Strings that are not valid Unicode are written as `\\udcxx` escapes."""
-    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-    stem = time.strftime("zmqtui-capture-%Y%m%d-%H%M%S", time.localtime(now))
-    path = directory / f"{stem}.jsonl"
-    suffix = 1
-    while path.exists():
-        suffix += 1
-        path = directory / f"{stem}-{suffix}.jsonl"
-    lines = b"".join(encode_json(export_record(capture)) + b"\n" for capture in captures)
-    out = path.open("xb")
-    try:
-        with out:
-            out.write(lines)
-    except OSError:  # e.g. the disk filled: leave no partial file behind
-        path.unlink(missing_ok=True)
-        raise
-    return path
 
 
 def json_view(frame: bytes) -> Text:
@@ -168,6 +93,9 @@ class CaptureLog(RingLog[Capture]):
 
 class SubscriberPane(Vertical):
     """Messages a SUB socket receives from the chosen endpoint."""
+
+    STREAM = "sub"
+    """The ingest side's name for what this pane lists."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding(
@@ -235,35 +163,22 @@ class SubscriberPane(Vertical):
         self,
         *,
         clock: Callable[[], float],
-        capacity: int = 10_000,
         export_dir: Path | None = None,
         id: str | None = None,
     ) -> None:
         super().__init__(id=id)
         self.clock = clock
-        self.capacity = capacity
         self.export_dir = export_dir or captures_dir()
-        self.captured: Ring[Capture] = Ring(capacity)
-        """The newest messages received, filtered or not: what the filter and export use."""
-        self.received = 0
-        self.shown = 0
-        """Messages received that pass the filter: exact, whatever the log holds, unless
-        `shown_at_least` says messages that fell out of the ring could not be judged."""
-        self.shown_at_least = False
-        """True after a filter change when older messages were no longer held: `shown` then
-        counts the held ones that pass plus every later one, a lower bound (shown as ≥)."""
-        self.not_events = 0
-        self.alerts = 0
-        self.last_lag_ms: int | None = None
-        self.max_lag_ms: int | None = None
+        self.view = FeedView(self.STREAM)
+        """The latest counters and rows the ingest side sent."""
         self.prefixes: tuple[str, ...] = ("",)
         self.filter = CaptureFilter()
         self.offline_reason: str | None = None
         self._rates = RateMeter()
-        self._pending_detail: Capture | None = None
         self._detail_late = False
         """The detail waits for a frame to show the newest message."""
-        self._detail_shown: Capture | None = None
+        self._detail_index: int | None = -1
+        """The row (absolute index) the detail shows; None: nothing selected."""
         self._detail_shown_at = 0.0
 
     def compose(self) -> ComposeResult:
@@ -275,7 +190,7 @@ class SubscriberPane(Vertical):
             )
             yield Input(placeholder="filter: text or /regex/", id="subscriber-filter", compact=True)
         yield LiveText(id="subscriber-stats")
-        yield CaptureLog(self._format_line, self.capacity, id="subscriber-log")
+        yield CaptureLog(self._format_line, fetched=True, id="subscriber-log")
         yield DetailView(id="subscriber-detail")
 
     def on_mount(self) -> None:
@@ -283,7 +198,7 @@ class SubscriberPane(Vertical):
         self.watch(self.log_view, "missed", lambda _: self._show_stats(), init=False)
         self.set_interval(1.0, self._tick, name="subscriber rate")
         self._show_stats()
-        self._show_detail(None)
+        self._show_detail(None, None)
 
     @property
     def log_view(self) -> CaptureLog:
@@ -291,24 +206,32 @@ class SubscriberPane(Vertical):
 
     # --- feeding ---------------------------------------------------------------------------
 
-    def add_captures(self, captures: list[Capture]) -> None:
-        """A batch from the SUB socket."""
-        self.captured.extend(captures)
-        self.received += len(captures)
-        for capture in captures:
-            if capture.event is None:
-                self.not_events += 1
-            else:
-                lag = capture.lag_ms
-                self.last_lag_ms = lag
-                if lag is not None and (self.max_lag_ms is None or lag > self.max_lag_ms):
-                    self.max_lag_ms = lag
-            self.alerts += len(capture.notes)
-        shown = [c for c in captures if self.filter.matches(c)] if self.filter.active else captures
-        self.shown += len(shown)
-        self.log_view.extend(shown)
-        self._rates.observe(self.clock(), self.received)
+    @property
+    def received(self) -> int:
+        return self.view.received
+
+    @property
+    def shown(self) -> int:
+        """Messages received that pass the filter: exact, unless `view.shown_at_least` says
+        messages no longer held could not be judged after a filter change (shown as ≥)."""
+        return self.view.shown
+
+    @property
+    def not_events(self) -> int:
+        return self.view.not_events
+
+    def show_view(self, view: FeedView) -> None:
+        """What the ingest side holds now: counters, and the rows the log asked for."""
+        self.view = view
+        self.log_view.show(Window(view.first, view.appended, view.rows_start, view.rows))
+        self._rates.observe(self.clock(), view.received)
         self._show_stats()
+        self._refresh_detail()
+
+    def on_ring_log_window_moved(self, event: RingLog.WindowMoved) -> None:
+        event.stop()
+        query = ViewQuery(event.start, event.count, event.selected)
+        self.post_message(ViewWanted(self.STREAM, query))
 
     def set_offline(self, reason: str) -> None:
         """No endpoint to subscribe to: say so instead of an empty list."""
@@ -317,7 +240,7 @@ class SubscriberPane(Vertical):
         self._show_stats()
 
     def _tick(self) -> None:
-        self._rates.observe(self.clock(), self.received)
+        self._rates.observe(self.clock(), self.view.received)
         self._show_stats()
 
     # --- showing ---------------------------------------------------------------------------
@@ -333,23 +256,28 @@ class SubscriberPane(Vertical):
             stats.set_text(Text(self.offline_reason, style=self._style("error")), now=True)
             return
         log = self.log_view
+        view = self.view
         text = Text.assemble(
             ("received ", label),
-            f"{self.received:,}",
+            f"{view.received:,}",
             ("  rate ", label),
             format_rate(self._rates.rate),
             ("  shown ", label),
-            f"{'≥' if self.shown_at_least else ''}{self.shown:,}",
+            f"{'≥' if view.shown_at_least else ''}{view.shown:,}",
         )
-        if self.alerts:
-            text.append(f"  ⚠ {plural(self.alerts, 'alert')}", self._style("warning"))
-        if self.not_events:
-            text.append(f"  ✗ {self.not_events:,} not change events", self._style("error"))
+        if view.alerts:
+            text.append(f"  ⚠ {plural(view.alerts, 'alert')}", self._style("warning"))
+        if view.not_events:
+            text.append(f"  ✗ {view.not_events:,} not change events", self._style("error"))
+        if view.dropped:
+            text.append(f"  ⚠ {view.dropped:,} never arrived", self._style("warning"))
+        if view.behind_s:
+            text.append(f"  ⚠ behind for {view.behind_s:.0f} s", self._style("warning"))
         text.append("\nsubscribed ", label)
         text.append(describe_prefixes(self.prefixes))
-        if self.last_lag_ms is not None:
+        if view.last_lag_ms is not None:
             text.append("  lag ", label)
-            text.append(f"{self.last_lag_ms} ms (max {self.max_lag_ms} ms)")
+            text.append(f"{view.last_lag_ms} ms (max {view.max_lag_ms} ms)")
         if log.following:
             text.append("  following", label)
         else:
@@ -374,9 +302,9 @@ class SubscriberPane(Vertical):
             text.append(f"  ⚠ {note}", self._style("warning"))
         return text
 
-    def _show_detail(self, capture: Capture | None) -> None:
+    def _show_detail(self, capture: Capture | None, index: int | None) -> None:
         self.query_one("#subscriber-detail", DetailView).update(self._detail(capture))
-        self._detail_shown = capture
+        self._detail_index = index
         self._detail_shown_at = time.monotonic()
 
     def _detail(self, capture: Capture | None) -> RenderableType:
@@ -399,13 +327,19 @@ class SubscriberPane(Vertical):
         return Group(header, *frames)
 
     def on_ring_log_cursor_moved(self, event: RingLog.CursorMoved) -> None:
-        """A selection by hand shows at once; while following, the newest at most every
-        DETAIL_INTERVAL_S, on a frame (the detail is too costly to redraw on every frame)."""
         event.stop()
-        self._pending_detail = event.item
-        if not event.ring_log.following:
+        self._refresh_detail()
+
+    def _refresh_detail(self) -> None:
+        """A selection by hand shows at once (once its row has come); while following, the
+        newest at most every DETAIL_INTERVAL_S, on a frame (the detail is too costly to redraw
+        on every frame)."""
+        log = self.log_view
+        if log.cursor == self._detail_index or (log.cursor is not None and log.selected is None):
+            return
+        if not log.following:
             self._detail_late = False
-            self._show_detail(event.item)
+            self._show_detail(log.selected, log.cursor)
         elif not self._detail_late:
             self._detail_late = True
             frame_clock(self.app).request(self._detail_frame)
@@ -417,12 +351,14 @@ class SubscriberPane(Vertical):
             frame_clock(self.app).request(self._detail_frame)
             return
         self._detail_late = False
-        self._show_detail(self._pending_detail)
+        log = self.log_view
+        if log.cursor is None or log.selected is not None:
+            self._show_detail(log.selected, log.cursor)
 
     @property
     def detail_up_to_date(self) -> bool:
         """True when the detail shows the message under the cursor."""
-        return self._detail_shown is self.log_view.selected
+        return self._detail_index == self.log_view.cursor
 
     # --- subscriptions, filter, follow, export ---------------------------------------------
 
@@ -448,13 +384,8 @@ class SubscriberPane(Vertical):
             return
         event.input.remove_class("-invalid")
         event.input.tooltip = None
-        passing = [c for c in self.captured if self.filter.matches(c)]
-        self.log_view.replace(passing)
-        if self.filter.active:
-            self.shown = len(passing)
-            self.shown_at_least = len(self.captured) < self.received
-        else:
-            self.shown, self.shown_at_least = self.received, False
+        self.post_message(FilterChanged(self.STREAM, event.value))
+        self.log_view.restart()
         self._show_stats(now=True)
 
     def action_toggle_follow(self) -> None:
@@ -469,21 +400,18 @@ class SubscriberPane(Vertical):
     def action_clear(self) -> None:
         """Forget what was captured; `received` and the alerts stay (totals since start),
         `shown` counts what the list shows, so it starts again from 0."""
-        self.captured.clear()
-        self.log_view.clear()
-        self.shown, self.shown_at_least = 0, False
-        self._show_stats(now=True)
+        self.post_message(ClearWanted(self.STREAM))
+        self.log_view.restart()
 
     def action_export(self) -> None:
         """Write what is held to `zmqtui-capture-<time>.jsonl` in the export directory."""
-        captures = list(self.captured)
-        if not captures:
-            self.notify("nothing captured yet", severity="warning")
+        self.post_message(ExportWanted(self.STREAM, self.export_dir, self.clock()))
+
+    def export_finished(self, result: ExportResult) -> None:
+        if result.path is None:
+            warning = result.error == NOTHING_CAPTURED
+            self.notify(str(result.error), severity="warning" if warning else "error")
             return
-        try:
-            path = export_captures(captures, self.export_dir, self.clock())
-        except OSError as exc:
-            self.notify(f"export failed: {exc}", severity="error")
-            return
-        held = "" if len(captures) == self.received else f" (the newest of {self.received:,})"
-        self.notify(f"exported {len(captures):,} messages{held} to {path}")
+        written, received = result.written, result.received
+        held = "" if written == received else f" (the newest of {received:,})"
+        self.notify(f"exported {written:,} messages{held} to {result.path}")

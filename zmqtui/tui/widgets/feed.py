@@ -3,30 +3,15 @@
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Sequence
 
-from zmqtui.text import printable
+from zmqtui.format import MAX_SHOWN_CHARS, printable_frame, printable_frames
 
-MAX_SHOWN_CHARS = 200
-"""How much of a frame a one-line view shows."""
-
-
-def printable_frame(data: bytes, limit: int | None = MAX_SHOWN_CHARS) -> str:
-    """A frame as one line of plain text: UTF-8 as is, other bytes and anything unprintable
-    escaped (see `zmqtui.text.printable`).
-
-    The result is meant for `rich.text.Text`, never for markup.
-    """
-    shown = data if limit is None else data[: limit * 4]
-    text = printable(shown.decode("utf-8", "backslashreplace"), limit=limit)
-    if limit is not None and len(shown) < len(data) and not text.endswith("…"):
-        text += "…"
-    return text
-
-
-def printable_frames(frames: Sequence[bytes], limit: int | None = MAX_SHOWN_CHARS) -> str:
-    """Several frames on one line, separated by │."""
-    return " │ ".join(printable_frame(frame, limit) for frame in frames)
+__all__ = [
+    "MAX_SHOWN_CHARS",
+    "RateMeter",
+    "printable_frame",
+    "printable_frames",
+]
 
 
 class RateMeter:

@@ -83,6 +83,26 @@ class Ring(Generic[T]):
         self._len = 0
 
 
+class Window(Generic[T]):
+    """Some rows of a list held elsewhere (the ingest side), read like a `Ring`: the list's
+    absolute numbering (`first`, `appended`), and the rows fetched from `start` on. A row not
+    fetched reads as None."""
+
+    def __init__(self, first: int, appended: int, start: int, rows: list[T]) -> None:
+        self.first = first
+        self.appended = appended
+        self.start = start
+        self.rows = rows
+
+    def __len__(self) -> int:
+        return self.appended - self.first
+
+    def __getitem__(self, position: int) -> T | None:
+        """The row at `position` counted from the oldest held (0), if it was fetched."""
+        index = self.first + position - self.start
+        return self.rows[index] if 0 <= index < len(self.rows) else None
+
+
 class RingLog(ScrollView, Generic[T], can_focus=True):
     """Shows the items of a `Ring`, one line each, following the newest unless told not to.
 
@@ -120,6 +140,20 @@ class RingLog(ScrollView, Generic[T], can_focus=True):
     """Items that arrived while not following (shown by the log's owner)."""
 
     @dataclass
+    class WindowMoved(Message):
+        """The rows the log needs changed (it scrolled, resized, paused or followed): fetch
+        them and `show` them. `start` None means the newest `count`."""
+
+        ring_log: RingLog[Any]
+        start: int | None
+        count: int
+        selected: int | None
+
+        @property
+        def control(self) -> RingLog[Any]:
+            return self.ring_log
+
+    @dataclass
     class CursorMoved(Message):
         """The cursor is on a different item (sent at most once per frame)."""
 
@@ -135,13 +169,16 @@ class RingLog(ScrollView, Generic[T], can_focus=True):
         format_line: Callable[[T], Text],
         capacity: int = 10_000,
         *,
+        fetched: bool = False,
         name: str | None = None,
         id: str | None = None,
         classes: str | None = None,
     ) -> None:
         super().__init__(name=name, id=id, classes=classes)
         self.format_line = format_line
-        self.ring: Ring[T] = Ring(capacity)
+        self.ring: Ring[T] | Window[T] = Window(0, 0, 0, []) if fetched else Ring(capacity)
+        """The items shown: held here (`extend`), or, `fetched`, held elsewhere and shown a
+        window at a time (`show`, asked for with `WindowMoved`)."""
         self.cursor: int | None = None
         """Absolute index of the selected item, or None before anything arrived."""
         self._dirty = False
@@ -153,6 +190,7 @@ class RingLog(ScrollView, Generic[T], can_focus=True):
         """Absolute index of the item on the top line while not following."""
         self._adjusting = False
         """True while the widget scrolls itself (which must not stop following)."""
+        self._window_wanted: tuple[int | None, int, int | None] | None = None
 
     # --- feeding -----------------------------------------------------------------------------
 
@@ -160,6 +198,7 @@ class RingLog(ScrollView, Generic[T], can_focus=True):
         """Add items; the screen catches up on the next frame."""
         if not items:
             return
+        assert isinstance(self.ring, Ring), "rows fetched from elsewhere come through `show`"
         self.ring.extend(items)
         if not self.following:
             self.missed += len(items)
@@ -168,10 +207,31 @@ class RingLog(ScrollView, Generic[T], can_focus=True):
             if self.is_mounted:
                 frame_clock(self.app).request(self._repaint)
 
+    def show(self, window: Window[T]) -> None:
+        """Show rows fetched from a list held elsewhere; the screen catches up on the next
+        frame. While not following, what the list grew by counts as missed."""
+        grew = window.appended - self.ring.appended
+        self.ring = window
+        if not self.following and grew > 0:
+            self.missed += grew
+        self._view = None  # the same positions may hold other rows
+        if not self._dirty:
+            self._dirty = True
+            if self.is_mounted:
+                frame_clock(self.app).request(self._repaint)
+
+    def restart(self) -> None:
+        """The list was rebuilt elsewhere (a new filter, cleared): follow its newest rows."""
+        self.cursor = None
+        self.following = True
+        self._mark_dirty()
+
     def replace(self, items: Iterable[T]) -> None:
         """Show exactly these items (e.g. after the filter changed) and follow the newest."""
-        self.ring.clear()
-        self.ring.extend(items)
+        ring = self.ring
+        assert isinstance(ring, Ring), "rows fetched from elsewhere are replaced there"
+        ring.clear()
+        ring.extend(items)
         self.cursor = None
         self.following = True
         self._mark_dirty()
@@ -244,7 +304,21 @@ class RingLog(ScrollView, Generic[T], can_focus=True):
         finally:
             self._adjusting = False
 
+    def _report_window(self) -> None:
+        """Say which rows the next frames need, when that changed (only for `show`n rows)."""
+        if isinstance(self.ring, Ring):
+            return
+        height = max(1, self.scrollable_content_region.height)
+        if self.following:
+            wanted = (None, 2 * height, None)  # a page more: `up` and page up find rows
+        else:
+            wanted = (max(0, self._top_item - height), 3 * height, self.cursor)
+        if wanted != self._window_wanted:
+            self._window_wanted = wanted
+            self.post_message(self.WindowMoved(self, *wanted))
+
     def _report_cursor(self) -> None:
+        self._report_window()
         if self.cursor != self._reported_cursor:
             self._reported_cursor = self.cursor
             self.post_message(self.CursorMoved(self, self.selected))
@@ -263,9 +337,10 @@ class RingLog(ScrollView, Generic[T], can_focus=True):
     def render_line(self, y: int) -> Strip:
         width, top, base, cursor = self._line_setup
         position = top + y
-        if not 0 <= position < len(self.ring):
+        item = self.ring[position] if 0 <= position < len(self.ring) else None
+        if item is None:
             return Strip.blank(width, base)
-        text = self.format_line(self.ring[position])
+        text = self.format_line(item)
         text.truncate(width, pad=True)  # exactly one line, `width` cells
         if self.ring.first + position == self.cursor:
             text.stylize(cursor)  # over the line's own colours
@@ -289,12 +364,15 @@ class RingLog(ScrollView, Generic[T], can_focus=True):
         self._top_item = self.ring.first + int(new_value)
         if not self.following and new_value > old_value and new_value >= self.max_scroll_y:
             self.follow()  # scrolled back to the bottom by hand
+        else:
+            self._report_window()
 
     def _stop_following(self) -> None:
         if self.following:
             self.following = False
             self.missed = 0
             self._top_item = self.ring.first + int(self.scroll_offset.y)
+            self._report_window()
 
     def follow(self) -> None:
         """Stick to the newest line again."""

@@ -1,0 +1,138 @@
+"""The ingest engine: streams that count, list, filter and export; the child process that takes
+a feed in and answers views; a connection libzmq gave up on, told and made again."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from pathlib import Path
+
+import pytest
+import zmq
+import zmq.asyncio
+
+from zmqtui.captures import NOTHING_CAPTURED, FeedView, ViewQuery
+from zmqtui.protocol import MAX_MESSAGE_BYTES, ChangeEvent
+from zmqtui.services.ingest import Feed, IngestProcess, Stream, StreamSpec, stamp_of
+
+
+def wire(seq: int, file: str = "a.txt", at: int | None = None) -> list[bytes]:
+    stamp = int(time.time() * 1000) if at is None else at
+    return [ChangeEvent(file, stamp, "modified", seq, "p1", 7).encode()]
+
+
+def now_ns() -> int:
+    return time.time_ns()
+
+
+def test_stamp_is_judged_as_decode_event_does() -> None:
+    assert stamp_of(wire(3)).seq == 3
+    assert stamp_of([b'{"file": "a", "timestamp": 1.5, "seq": true}']).seq is None
+    assert stamp_of([b'{"file": "a", "timestamp": NaN}']) is None
+    assert stamp_of([b"not json"]) is None
+    assert stamp_of([b'{"file": "a", "timestamp": 1}', b"two frames"]) is None
+
+
+def test_a_stream_counts_every_message_and_notes_gaps() -> None:
+    stream = Stream("sub", capacity=3)
+    for seq in (1, 2, 5, 6):
+        stream.take(wire(seq), now_ns(), stamp_of(wire(seq)))
+    stream.take([b"\xff"], now_ns(), None)
+    view = stream.view(ViewQuery(None, 10))
+    assert (view.received, view.not_events, view.dropped, view.alerts) == (5, 1, 2, 1)
+    assert (view.first, view.appended) == (2, 5)  # the oldest two fell out, counts did not
+    assert [c.event.seq if c.event else None for c in view.rows] == [5, 6, None]
+    assert "gap: missed 2 event(s)" in view.rows[0].notes[0]
+    assert view.rows[2].error is not None and view.last_lag_ms is not None
+
+
+def test_a_stream_filters_what_it_holds_and_what_arrives() -> None:
+    stream = Stream("sub")
+    for seq, file in enumerate(("src/a", "docs/b", "src/c"), start=1):
+        stream.take(wire(seq, file), now_ns(), stamp_of(wire(seq, file)))
+    stream.set_filter("/^src/")
+    stream.take(wire(4, "src/d"), now_ns(), stamp_of(wire(4, "src/d")))
+    stream.take(wire(5, "docs/e"), now_ns(), stamp_of(wire(5, "docs/e")))
+    view = stream.view(ViewQuery(None, 10))
+    assert [c.event.file for c in view.rows] == ["src/a", "src/c", "src/d"]
+    assert (view.shown, view.received, view.shown_at_least) == (3, 5, False)
+    stream.set_filter("/([/")  # not a regex: the screen says so, the list shows everything
+    assert stream.view(ViewQuery(None, 10)).shown == 5
+
+
+def test_a_window_and_the_selected_row() -> None:
+    stream = Stream("sub")
+    for seq in range(1, 21):
+        stream.take(wire(seq), now_ns(), stamp_of(wire(seq)))
+    view = stream.view(ViewQuery(start=5, count=3, selected=15))
+    assert view.rows_start == 5 and [c.event.seq for c in view.rows] == [6, 7, 8]
+    assert view.selected is not None and view.selected.event.seq == 16
+
+
+def test_a_feed_hands_each_stream_what_its_prefixes_select() -> None:
+    observer, sub = Stream("observer", track=False), Stream("sub", ("b/",))
+    feed = Feed("tcp://127.0.0.1:1", [observer, sub])
+    assert feed.topics() == {b""}
+    for seq, file in enumerate(("a/1", "b/2", "a/3"), start=1):
+        feed.take(wire(seq, file), now_ns())
+    assert (observer.received, sub.received) == (3, 1)
+
+
+def test_export_writes_what_is_held(tmp_path: Path) -> None:
+    stream = Stream("sub")
+    assert stream.export(tmp_path, time.time()).error == NOTHING_CAPTURED
+    stream.take(wire(1), now_ns(), stamp_of(wire(1)))
+    result = stream.export(tmp_path, time.time())
+    assert result.path is not None and result.written == 1
+    assert json.loads(result.path.read_text())["message"]["seq"] == 1
+
+
+async def next_view(ingest: IngestProcess, stream: str = "sub") -> FeedView:
+    while True:
+        reply = await asyncio.wait_for(ingest.replies(), 10)
+        if reply[0] == "view" and reply[1].stream == stream:
+            return reply[1]
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("thread", [False, True], ids=["process", "thread"])
+async def test_an_oversized_message_is_told_and_the_feed_taken_in_again(
+    actx: zmq.asyncio.Context, tcp_endpoint, thread: bool
+) -> None:
+    """libzmq ends a session for good on a message over MAXMSGSIZE; the engine reconnects."""
+    endpoint = tcp_endpoint()
+    pub = actx.socket(zmq.PUB)
+    pub.setsockopt(zmq.LINGER, 0)
+    pub.bind(endpoint)
+    ingest = IngestProcess(actx, endpoint, [StreamSpec("sub")], thread=thread)
+    ingest.start()
+    replies: list[tuple] = []
+
+    async def read() -> None:
+        while True:
+            replies.append(await ingest.replies())
+
+    reader = asyncio.create_task(read())
+
+    async def received(seq: int) -> bool:
+        """Publish `seq` until a view lists it (a slow joiner misses the first ones)."""
+        for _ in range(200):
+            await pub.send(wire(seq)[0])
+            ingest.send("view", "sub", ViewQuery(None, 5))
+            await asyncio.sleep(0.05)
+            views = [r[1] for r in replies if r[0] == "view"]
+            if any(c.event and c.event.seq == seq for v in views[-3:] for c in v.rows):
+                return True
+        return False
+
+    try:
+        assert await received(1)
+        await pub.send(b"x" * (MAX_MESSAGE_BYTES + 1))
+        assert await received(2), "the feed never came back after an oversized message"
+        problems = [r[1] for r in replies if r[0] == "problem"]
+        assert any("gave it up" in text for text in problems)
+    finally:
+        reader.cancel()
+        await ingest.stop()
+        pub.close(linger=0)

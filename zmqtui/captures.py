@@ -1,0 +1,186 @@
+"""Captured messages, as the ingest side keeps them and the screen shows them (headless).
+
+A message is its frames (bytes), its receive time in ns and the feed it came from; it is
+decoded only for what is shown, filtered or exported. The screen never holds the messages: it
+asks the ingest side for a `FeedView` (counters and the rows of a window) with a `ViewQuery`.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from zmqtui.format import printable_frames
+from zmqtui.protocol import ChangeEvent, encode_json
+
+NS_PER_MS = 1_000_000
+
+NOTHING_CAPTURED = "nothing captured yet"
+"""Why an export wrote no file when no message is held."""
+
+
+@dataclass(slots=True)
+class Capture:
+    """One message as a SUB socket received it, decoded when it is a change event.
+
+    Frames and notes are tuples: the garbage collector stops tracking a tuple of strings.
+    """
+
+    frames: tuple[bytes, ...]
+    received_ns: int
+    """Wall-clock receive time (`time.time_ns()`)."""
+    event: ChangeEvent | None = None
+    error: str | None = None
+    """Why the frames are not a change event (not JSON, binary, several frames...)."""
+    notes: tuple[str, ...] = ()
+    """What the sequence tracker saw: a gap in `seq`, a publisher that restarted."""
+    feed: str = ""
+    """The feed (endpoint) it came from."""
+
+    @property
+    def received_ms(self) -> int:
+        return self.received_ns // NS_PER_MS
+
+    @property
+    def lag_ms(self) -> int | None:
+        """Receive time minus the event's own timestamp."""
+        return None if self.event is None else self.received_ms - self.event.timestamp
+
+
+@dataclass(frozen=True, slots=True)
+class ViewQuery:
+    """The part of a stream's list the screen shows: `count` rows from absolute index `start`
+    (None: the newest), and the selected row (absolute index) whose detail it shows."""
+
+    start: int | None = None
+    count: int = 50
+    selected: int | None = None
+
+
+@dataclass(slots=True)
+class FeedView:
+    """What a pane shows of one stream, at one moment: counters and a window of its list.
+
+    Rows are numbered absolutely: `first` is the oldest held, `appended` the number ever listed
+    (so `appended - first` are held); `rows[i]` is row `rows_start + i`.
+    """
+
+    stream: str
+    received: int = 0
+    """Messages the stream took in, exact."""
+    first: int = 0
+    appended: int = 0
+    rows_start: int = 0
+    rows: list[Capture] = field(default_factory=list)
+    selected: Capture | None = None
+    shown: int = 0
+    """Messages taken in that pass the filter (see `shown_at_least`)."""
+    shown_at_least: bool = False
+    """After a filter change older messages were no longer held: `shown` is a lower bound."""
+    not_events: int = 0
+    alerts: int = 0
+    last_lag_ms: int | None = None
+    max_lag_ms: int | None = None
+    dropped: int = 0
+    """Events the publisher sent that never arrived, from `seq` gaps."""
+    behind_s: float = 0.0
+    """How long the ingest has had messages waiting without pause (it cannot keep up)."""
+    generation: int = 0
+    """Changes with every message or command: equal generations show the same thing."""
+
+
+@dataclass(frozen=True, slots=True)
+class ExportResult:
+    """What an export wrote (or why it could not)."""
+
+    path: Path | None
+    written: int
+    received: int
+    error: str | None = None
+
+
+class CaptureFilter:
+    """What the filter input holds: plain text (case-insensitive) or `/regex/`."""
+
+    def __init__(self, expression: str = "") -> None:
+        self.expression = expression
+        self.pattern: re.Pattern[str] | None = None
+        self.text = ""
+        if expression.startswith("/") and len(expression) > 1:
+            body = (
+                expression[1:-1]
+                if expression.endswith("/") and len(expression) > 2
+                else expression[1:]
+            )
+            self.pattern = re.compile(body)  # re.error is the caller's to show
+        else:
+            self.text = expression.casefold()
+
+    @property
+    def active(self) -> bool:
+        return bool(self.pattern or self.text)
+
+    def matches(self, capture: Capture) -> bool:
+        if not self.active:
+            return True
+        haystack = searchable_text(capture)
+        if self.pattern is not None:
+            return self.pattern.search(haystack) is not None
+        return self.text in haystack.casefold()
+
+
+def searchable_text(capture: Capture) -> str:
+    """What the filter looks at: path, kind, destination and notes (or the escaped payload)."""
+    event = capture.event
+    if event is None:
+        return printable_frames(capture.frames, None)
+    parts = [event.file, event.event or event.type]
+    if event.dest:
+        parts.append(event.dest)
+    parts.extend(capture.notes)
+    return " ".join(parts)
+
+
+def export_record(capture: Capture) -> dict[str, Any]:
+    """One line of an export: the message as JSON when it is, else its frames."""
+    record: dict[str, Any] = {"received_ms": capture.received_ms}
+    if capture.event is not None:
+        record["lag_ms"] = capture.lag_ms
+        if capture.notes:
+            record["notes"] = capture.notes
+        record["message"] = json.loads(capture.frames[0])
+        return record
+    record["error"] = capture.error
+    frames: list[Any] = []
+    for frame in capture.frames:
+        try:
+            frames.append(frame.decode("utf-8"))
+        except UnicodeDecodeError:
+            frames.append({"hex": frame.hex()})
+    record["frames"] = frames
+    return record
+
+
+def export_captures(captures: list[Capture], directory: Path, now: float) -> Path:
+    """Write captures as JSON Lines to a new timestamped file in `directory`, whole or not
+    at all. Strings that are not valid Unicode are written as `\\udcxx` escapes."""
+    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    stem = time.strftime("zmqtui-capture-%Y%m%d-%H%M%S", time.localtime(now))
+    path = directory / f"{stem}.jsonl"
+    suffix = 1
+    while path.exists():
+        suffix += 1
+        path = directory / f"{stem}-{suffix}.jsonl"
+    lines = b"".join(encode_json(export_record(capture)) + b"\n" for capture in captures)
+    out = path.open("xb")
+    try:
+        with out:
+            out.write(lines)
+    except OSError:  # e.g. the disk filled: leave no partial file behind
+        path.unlink(missing_ok=True)
+        raise
+    return path

@@ -1,0 +1,685 @@
+"""The ingest engine: takes in every message of a feed, off the screen's event loop.
+
+One SUB socket per feed, drained in batches with `NOBLOCK` receives into bounded rings; the
+counters are exact. Each message is kept as it arrived (frames, receive time in ns) and
+decoded only as far as the counters need (the fields of a change event that give lag, `seq`
+gaps and publisher notes, with msgspec); the full decode is done for the rows a screen shows,
+for the filter and for export. A feed serves one or more *streams* (what a pane lists): each
+has its own prefixes (the socket subscribes to their union), filter, counters and sequence
+notes.
+
+`run_engine` serves the feed and answers commands on a PAIR socket; `IngestProcess` runs it in
+a child process (free of the screen's GIL, the screen keeps a core) and talks to it from
+asyncio. The screen asks for a `FeedView` at most once per frame, so its work per frame is
+bounded by its size, not by the message rate.
+
+A message over the socket's size limit makes libzmq end the session for good (it does not
+reconnect): a disconnection that is not followed by a reconnection attempt is reported and the
+socket connects again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import math
+import os
+import pickle
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections import deque
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from itertools import islice
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import zmq
+import zmq.asyncio
+from zmq.utils.monitor import parse_monitor_message
+
+from zmqtui.captures import (
+    NOTHING_CAPTURED,
+    NS_PER_MS,
+    Capture,
+    CaptureFilter,
+    ExportResult,
+    FeedView,
+    ViewQuery,
+    export_captures,
+)
+from zmqtui.protocol import MAX_MESSAGE_BYTES, ProtocolError, decode_event
+from zmqtui.services import sockets
+from zmqtui.services.subscriber import SequenceTracker, topic_for
+
+CAPACITY = 10_000
+"""Messages each stream holds for its list, filter and export (the counts cover all)."""
+
+RECEIVE_HWM = 100_000
+"""Messages libzmq queues for the SUB socket: a burst of a second at 100k msg/s."""
+
+BATCH = 2_000
+"""Most messages taken in before commands are looked at again."""
+
+BEHIND_AFTER_S = 1.0
+"""Messages waiting without pause for this long mean the ingest cannot keep up."""
+
+SILENT_DEATH_S = 1.5
+"""A disconnection with no reconnection attempt within this long was a session libzmq ended
+for good (it retries a lost peer every 100 ms)."""
+
+_MONITOR_EVENTS = (
+    zmq.EVENT_CONNECTED
+    | zmq.EVENT_CONNECT_DELAYED
+    | zmq.EVENT_CONNECT_RETRIED
+    | zmq.EVENT_DISCONNECTED
+    | zmq.EVENT_HANDSHAKE_SUCCEEDED
+    | zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL
+    | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL
+    | zmq.EVENT_HANDSHAKE_FAILED_AUTH
+)
+_STATES = {
+    zmq.EVENT_HANDSHAKE_SUCCEEDED: "connected",
+    zmq.EVENT_CONNECT_RETRIED: "retrying",
+    zmq.EVENT_DISCONNECTED: "disconnected",
+    zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL: "failed",
+    zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL: "failed",
+    zmq.EVENT_HANDSHAKE_FAILED_AUTH: "failed",
+}
+_ATTEMPTS = {zmq.EVENT_CONNECT_DELAYED, zmq.EVENT_CONNECT_RETRIED, zmq.EVENT_CONNECTED}
+
+
+# --- what a message is taken in as --------------------------------------------------------
+
+
+class _Stamp(msgspec.Struct):
+    """The fields of a change event the counters need (the rest is decoded when shown)."""
+
+    file: str
+    timestamp: int | float
+    seq: int | None = None
+    publisher: str | None = None
+    pid: int | None = None
+
+
+_decode_stamp = msgspec.json.Decoder(_Stamp).decode
+
+
+def stamp_of(frames: list[bytes]) -> Any:
+    """The counters' view of a change event (`seq`, `publisher`, `pid`, `timestamp`), or None
+    for a message that is not one. Cheap for well-formed events; anything unusual is judged
+    by `decode_event` itself, so the count of messages that are not events stays exact."""
+    if len(frames) == 1:
+        try:
+            stamp = _decode_stamp(frames[0])
+        except msgspec.DecodeError:
+            pass
+        else:
+            if isinstance(stamp.timestamp, int) or math.isfinite(stamp.timestamp):
+                return stamp
+    try:
+        return decode_event(frames)
+    except ProtocolError:
+        return None
+
+
+Held = tuple[tuple[bytes, ...], int, bool, tuple[str, ...]]
+"""A message as a stream keeps it: frames, receive time (ns), is an event, sequence notes."""
+
+
+def capture_of(held: Held | Capture, feed: str = "") -> Capture:
+    """A held message, decoded for showing (one decoded already is shown as it is)."""
+    if isinstance(held, Capture):
+        return held
+    frames, received_ns, _, notes = held
+    try:
+        return Capture(frames, received_ns, decode_event(list(frames)), None, notes, feed)
+    except ProtocolError as exc:
+        return Capture(frames, received_ns, None, exc.message, notes, feed)
+
+
+class _Rows:
+    """The newest `capacity` items, numbered absolutely from the first ever appended."""
+
+    def __init__(self, capacity: int) -> None:
+        self.items: deque[Held | Capture] = deque(maxlen=capacity)
+        self.appended = 0
+
+    @property
+    def first(self) -> int:
+        return self.appended - len(self.items)
+
+    def append(self, item: Held | Capture) -> None:
+        self.items.append(item)
+        self.appended += 1
+
+    def get(self, index: int) -> Held | Capture | None:
+        position = index - self.first
+        return self.items[position] if 0 <= position < len(self.items) else None
+
+    def window(self, start: int, count: int) -> Iterator[Held | Capture]:
+        position = start - self.first
+        return islice(self.items, position, position + count)
+
+
+class Stream:
+    """What one pane lists of a feed: its prefixes, its filter, its counters and notes.
+
+    Args:
+        name: how the screen asks for it ("sub", "observer").
+        prefixes: what it receives (`zmqtui.services.subscriber.topic_for` rules).
+        track: check `seq`, lag and publishers (the subscriber pane shows them).
+    """
+
+    def __init__(
+        self,
+        name: str,
+        prefixes: Iterable[str] = ("",),
+        *,
+        track: bool = True,
+        capacity: int = CAPACITY,
+        feed: str = "",
+    ) -> None:
+        self.name = name
+        self.track = track
+        self.feed = feed
+        self.capacity = capacity
+        self.held = _Rows(capacity)
+        """Everything the stream took in (what the filter and export look at)."""
+        self.listed = _Rows(capacity)
+        """What passes the filter: the pane's list."""
+        self.filter = CaptureFilter()
+        self.received = self.shown = self.not_events = self.alerts = 0
+        self.shown_at_least = False
+        self.last_lag_ms: int | None = None
+        self.max_lag_ms: int | None = None
+        self.generation = 0
+        self.set_prefixes(prefixes)
+
+    def set_prefixes(self, prefixes: Iterable[str]) -> None:
+        self.prefixes = tuple(prefixes) or ("",)
+        self.topics = tuple(topic_for(p) for p in self.prefixes)
+        self.everything = b"" in self.topics
+        # seq counts every event, so a prefix filter makes gaps that mean nothing
+        self.tracker = SequenceTracker(report_gaps=self.everything)
+        self.generation += 1
+
+    def wants(self, frames: list[bytes]) -> bool:
+        return self.everything or (bool(frames) and frames[0].startswith(self.topics))
+
+    def take(self, frames: list[bytes], received_ns: int, stamp: Any) -> None:
+        """One message the socket received for this stream."""
+        self.received += 1
+        notes: tuple[str, ...] = ()
+        if stamp is None:
+            self.not_events += 1
+        elif self.track:
+            received_ms = received_ns // NS_PER_MS
+            self._lagged(received_ms - int(stamp.timestamp))
+            found = self.tracker.observe(stamp, received_ms)
+            if found:
+                notes = tuple(found)
+                self.alerts += len(notes)
+        self._keep((tuple(frames), received_ns, stamp is not None, notes))
+
+    def add_capture(self, capture: Capture) -> None:
+        """A message decoded elsewhere (a test's script), kept with its notes as they are."""
+        self.received += 1
+        if capture.event is None:
+            self.not_events += 1
+        else:
+            self._lagged(capture.received_ms - capture.event.timestamp)
+            self.alerts += len(capture.notes)
+        self._keep(capture)
+
+    def _lagged(self, lag: int) -> None:
+        self.last_lag_ms = lag
+        if self.max_lag_ms is None or lag > self.max_lag_ms:
+            self.max_lag_ms = lag
+
+    def _keep(self, held: Held | Capture) -> None:
+        self.generation += 1
+        self.held.append(held)
+        if not self.filter.active or self.filter.matches(capture_of(held, self.feed)):
+            self.listed.append(held)
+            self.shown += 1
+
+    def set_filter(self, expression: str) -> None:
+        """List only what matches (an invalid regex lists everything: the screen says so)."""
+        try:
+            self.filter = CaptureFilter(expression)
+        except re.error:
+            self.filter = CaptureFilter()
+        self.listed.items.clear()
+        passing = (
+            [h for h in self.held.items if self.filter.matches(capture_of(h, self.feed))]
+            if self.filter.active
+            else list(self.held.items)
+        )
+        for held in passing:
+            self.listed.append(held)
+        if self.filter.active:
+            self.shown = len(passing)
+            self.shown_at_least = len(self.held.items) < self.received
+        else:
+            self.shown, self.shown_at_least = self.received, False
+        self.generation += 1
+
+    def clear(self) -> None:
+        """Forget the messages held; `received` and the alerts stay (totals since start),
+        `shown` counts what the list shows, so it starts again from 0."""
+        self.held.items.clear()
+        self.listed.items.clear()
+        self.shown, self.shown_at_least = 0, False
+        self.generation += 1
+
+    def view(self, query: ViewQuery, behind_s: float = 0.0) -> FeedView:
+        listed = self.listed
+        count = max(0, query.count)
+        start = listed.appended - count if query.start is None else query.start
+        start = max(start, listed.first)
+        rows = [capture_of(h, self.feed) for h in listed.window(start, count)]
+        selected = None
+        if query.selected is not None:
+            if start <= query.selected < start + len(rows):
+                selected = rows[query.selected - start]
+            elif (held := listed.get(query.selected)) is not None:
+                selected = capture_of(held, self.feed)
+        return FeedView(
+            stream=self.name,
+            received=self.received,
+            first=listed.first,
+            appended=listed.appended,
+            rows_start=start,
+            rows=rows,
+            selected=selected,
+            shown=self.shown,
+            shown_at_least=self.shown_at_least,
+            not_events=self.not_events,
+            alerts=self.alerts,
+            last_lag_ms=self.last_lag_ms,
+            max_lag_ms=self.max_lag_ms,
+            dropped=self.tracker.missed,
+            behind_s=behind_s,
+            generation=self.generation,
+        )
+
+    def export(self, directory: Path, now: float) -> ExportResult:
+        captures = [capture_of(h, self.feed) for h in self.held.items]
+        if not captures:
+            return ExportResult(None, 0, self.received, NOTHING_CAPTURED)
+        try:
+            path = export_captures(captures, directory, now)
+        except OSError as exc:
+            return ExportResult(None, 0, self.received, f"export failed: {exc}")
+        return ExportResult(path, len(captures), self.received)
+
+
+class Feed:
+    """One endpoint's messages, handed to every stream that wants each."""
+
+    def __init__(self, endpoint: str, streams: Iterable[Stream]) -> None:
+        self.endpoint = endpoint
+        self.streams = {stream.name: stream for stream in streams}
+
+    def topics(self) -> set[bytes]:
+        """What the socket subscribes to: the union of the streams' prefixes."""
+        topics = {t for s in self.streams.values() for t in s.topics}
+        return {b""} if b"" in topics else topics
+
+    def take(self, frames: list[bytes], received_ns: int) -> None:
+        stamp = stamp_of(frames)
+        for stream in self.streams.values():
+            if stream.wants(frames):
+                stream.take(frames, received_ns, stamp)
+
+
+# --- the engine -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class StreamSpec:
+    """A stream to serve: its name, prefixes, and whether it tracks `seq` and lag."""
+
+    name: str
+    prefixes: tuple[str, ...] = ("",)
+    track: bool = True
+
+
+class Engine:
+    """Serves one feed on `ctx` and answers the commands of `control` (a connected PAIR).
+
+    Commands (pickled tuples): `("view", stream, ViewQuery)`, `("prefixes", stream, prefixes)`,
+    `("filter", stream, expression)`, `("clear", stream)`, `("export", stream, dir, now, id)`,
+    `("stop",)`. Answers and reports: `("view", FeedView)`, `("exported", id, ExportResult)`,
+    `("state", state, endpoint, detail)`, `("problem", text, severity)`.
+    """
+
+    def __init__(
+        self,
+        ctx: zmq.Context,
+        control: zmq.Socket,
+        endpoint: str,
+        streams: Iterable[StreamSpec],
+        *,
+        max_message_bytes: int = MAX_MESSAGE_BYTES,
+        capacity: int = CAPACITY,
+    ) -> None:
+        self.ctx = ctx
+        self.control = control
+        self.endpoint = endpoint
+        self.max_message_bytes = max_message_bytes
+        self.feed = Feed(
+            endpoint,
+            [Stream(s.name, s.prefixes, track=s.track, capacity=capacity, feed=endpoint)
+             for s in streams],
+        )  # fmt: skip
+        self._busy_since: float | None = None
+        self._silent_since: float | None = None
+        """When the socket was disconnected without libzmq trying again."""
+        self._running = True
+
+    def behind_s(self) -> float:
+        if self._busy_since is None:
+            return 0.0
+        busy = time.monotonic() - self._busy_since
+        return busy if busy >= BEHIND_AFTER_S else 0.0
+
+    def _send(self, *message: object) -> None:
+        with contextlib.suppress(zmq.Again):
+            self.control.send(pickle.dumps(message, pickle.HIGHEST_PROTOCOL), zmq.NOBLOCK)
+
+    def _open(self) -> tuple[zmq.Socket, zmq.Socket]:
+        sock = self.ctx.socket(zmq.SUB)
+        sockets.configure(sock, max_message_bytes=self.max_message_bytes)
+        sock.setsockopt(zmq.RCVHWM, RECEIVE_HWM)
+        monitor = sock.get_monitor_socket(_MONITOR_EVENTS)
+        for topic in self.feed.topics():
+            sock.subscribe(topic)
+        self._send("state", "connecting", self.endpoint, "")
+        sockets.connect(sock, self.endpoint)
+        return sock, monitor
+
+    def run(self, parent: int | None = None) -> None:
+        """Until told to stop (or, with `parent`, a file descriptor, until it closes)."""
+        try:
+            sock, monitor = self._open()
+        except (zmq.ZMQError, sockets.EndpointError) as exc:
+            self._send("state", "failed", self.endpoint, str(exc))
+            self._send("problem", f"cannot subscribe to {self.endpoint}: {exc}", "error")
+            self._wait_for_stop(parent)
+            return
+        poller = zmq.Poller()
+        for item in (sock, monitor, self.control):
+            poller.register(item, zmq.POLLIN)
+        if parent is not None:
+            poller.register(parent, zmq.POLLIN)
+        take = self.feed.take
+        recv = sockets.recv_nowait
+        clock = time.time_ns
+        try:
+            while self._running:
+                timeout = 0 if self._busy_since is not None else 100
+                ready = dict(poller.poll(timeout))
+                taken = 0
+                while taken < BATCH:
+                    try:
+                        frames = recv(sock)
+                    except zmq.Again:
+                        break
+                    take(frames, clock())
+                    taken += 1
+                if taken == BATCH:
+                    if self._busy_since is None:
+                        self._busy_since = time.monotonic()
+                else:
+                    self._busy_since = None
+                if monitor in ready:
+                    self._watch(monitor)
+                if self._silent_since is not None:
+                    sock = self._revive(sock)
+                if self.control in ready:
+                    self._answer(sock)
+                if parent is not None and parent in ready and not os.read(parent, 4096):
+                    return  # the screen's process is gone
+        finally:
+            with contextlib.suppress(zmq.ZMQError):
+                sock.disable_monitor()
+            monitor.close(linger=0)
+            sock.close(linger=0)
+
+    def _wait_for_stop(self, parent: int | None) -> None:
+        poller = zmq.Poller()
+        poller.register(self.control, zmq.POLLIN)
+        if parent is not None:
+            poller.register(parent, zmq.POLLIN)
+        while self._running:
+            ready = dict(poller.poll())
+            if parent is not None and parent in ready and not os.read(parent, 4096):
+                return
+            if self.control in ready:
+                self._answer(None)
+
+    def _watch(self, monitor: zmq.Socket) -> None:
+        while True:
+            try:
+                event = parse_monitor_message(monitor.recv_multipart(zmq.NOBLOCK))
+            except zmq.Again:
+                return
+            kind = event["event"]
+            if kind == zmq.EVENT_DISCONNECTED:
+                self._silent_since = time.monotonic()
+            elif kind in _ATTEMPTS:
+                self._silent_since = None
+            state = _STATES.get(kind)
+            if state is not None:
+                self._send("state", state, self.endpoint, "")
+
+    def _revive(self, sock: zmq.Socket) -> zmq.Socket:
+        """Connect again after libzmq gave a session up for good (an oversized message)."""
+        assert self._silent_since is not None
+        if time.monotonic() - self._silent_since < SILENT_DEATH_S:
+            return sock
+        self._silent_since = None
+        self._send(
+            "problem",
+            f"{self.endpoint} ended the connection and libzmq gave it up (a message over "
+            f"{self.max_message_bytes:,} bytes does that): connecting again",
+            "warning",
+        )
+        with contextlib.suppress(zmq.ZMQError):
+            sock.disconnect(self.endpoint)
+        sockets.connect(sock, self.endpoint)
+        return sock
+
+    def _answer(self, sock: zmq.Socket | None) -> None:
+        while True:
+            try:
+                command = pickle.loads(self.control.recv(zmq.NOBLOCK))
+            except zmq.Again:
+                return
+            self._command(sock, *command)
+
+    def _command(self, sock: zmq.Socket | None, name: str, *args: Any) -> None:
+        if name == "stop":
+            self._running = False
+            return
+        stream = self.feed.streams.get(args[0])
+        if stream is None:
+            return
+        if name == "view":
+            self._send("view", stream.view(args[1], self.behind_s()))
+        elif name == "prefixes":
+            before = self.feed.topics()
+            stream.set_prefixes(args[1])
+            after = self.feed.topics()
+            if sock is not None:
+                for topic in after - before:
+                    sock.subscribe(topic)
+                for topic in before - after:
+                    sock.unsubscribe(topic)
+        elif name == "filter":
+            stream.set_filter(args[1])
+        elif name == "clear":
+            stream.clear()
+        elif name == "export":
+            directory, now, export_id = args[1:]
+            self._send("exported", export_id, stream.export(Path(directory), now))
+
+
+def run_engine(control: str, settings: tuple[Any, ...], parent: int | None = None) -> None:
+    """Serve the feed `settings` describe (see `IngestProcess`), answering on `control`, until
+    told to stop or, with `parent` (a file descriptor), until it closes."""
+    ctx = zmq.Context()
+    pair = ctx.socket(zmq.PAIR)
+    pair.setsockopt(zmq.LINGER, 0)
+    try:
+        pair.connect(control)
+        _serve(ctx, pair, settings, parent)
+    finally:
+        pair.close(linger=0)
+        ctx.destroy(linger=0)
+
+
+def _serve(
+    ctx: zmq.Context, pair: zmq.Socket, settings: tuple[Any, ...], parent: int | None
+) -> None:
+    endpoint, specs, max_bytes, capacity = settings
+    engine = Engine(ctx, pair, endpoint, specs, max_message_bytes=max_bytes, capacity=capacity)
+    pair.send(pickle.dumps(("ready",)))
+    engine.run(parent)
+
+
+# --- the screen's side ------------------------------------------------------------------------
+
+
+class IngestProcess:
+    """Runs the engine for one feed in a child process (or a thread), from asyncio.
+
+    `send` a command at any time; `replies` yields what the engine sends back. `stop` ends the
+    child and removes its private directory. The child also ends when this process does: it
+    watches a pipe whose other end only this process holds.
+    """
+
+    def __init__(
+        self,
+        ctx: zmq.asyncio.Context,
+        endpoint: str,
+        streams: Iterable[StreamSpec],
+        *,
+        max_message_bytes: int = MAX_MESSAGE_BYTES,
+        capacity: int = CAPACITY,
+        thread: bool = False,
+    ) -> None:
+        self.ctx = ctx
+        self.settings = (endpoint, tuple(streams), max_message_bytes, capacity)
+        self.thread = thread
+        self.process: subprocess.Popen[bytes] | None = None
+        self._runner: asyncio.Future[None] | None = None
+        self._dir: Path | None = None
+        self._pair: zmq.asyncio.Socket | None = None
+        self._pending: list[tuple[object, ...]] | None = []
+        """Commands sent before the engine said it is ready."""
+
+    def start(self) -> None:
+        self._pair = self.ctx.socket(zmq.PAIR)
+        self._pair.setsockopt(zmq.LINGER, 0)
+        self._pair.setsockopt(zmq.SNDHWM, 10_000)
+        if self.thread:
+            address = f"inproc://zmqtui-ingest-{id(self)}"
+            self._pair.bind(address)
+            loop = asyncio.get_running_loop()
+            self._runner = loop.run_in_executor(
+                None, _run_in_thread, self.ctx, address, self.settings
+            )
+        else:
+            self._dir = Path(tempfile.mkdtemp(prefix="zmqtui-ingest-"))
+            address = f"ipc://{self._dir}/control"
+            self._pair.bind(address)
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "zmqtui.services.ingest", address],
+                stdin=subprocess.PIPE,
+                start_new_session=True,  # the terminal's Ctrl-C is the screen's to handle
+            )
+            assert self.process.stdin is not None
+            self.process.stdin.write(pickle.dumps(self.settings))
+            self.process.stdin.flush()
+
+    def send(self, *command: object) -> None:
+        """Hand the engine a command; those sent before it is ready wait for it."""
+        if self._pair is None:
+            return
+        if self._pending is not None:
+            self._pending.append(command)
+            return
+        with contextlib.suppress(zmq.Again, zmq.ZMQError):
+            self._pair.send(pickle.dumps(command, pickle.HIGHEST_PROTOCOL), zmq.NOBLOCK)
+
+    async def replies(self) -> Any:
+        """The engine's next answer or report (a tuple, see `Engine`)."""
+        assert self._pair is not None, "not started"
+        reply = pickle.loads(await self._pair.recv())
+        if reply == ("ready",) and self._pending is not None:
+            pending, self._pending = self._pending, None
+            for command in pending:
+                self.send(*command)
+        return reply
+
+    def alive(self) -> bool:
+        if self.process is not None:
+            return self.process.poll() is None
+        return self._runner is not None and not self._runner.done()
+
+    def kill(self) -> None:
+        """End the child at once (the screen's process is about to end without its loop)."""
+        process, self.process = self.process, None
+        if process is not None:
+            process.kill()
+            process.wait()
+        if self._dir is not None:
+            shutil.rmtree(self._dir, ignore_errors=True)
+            self._dir = None
+
+    async def stop(self) -> None:
+        if self._pending is None:
+            self.send("stop")
+        process, self.process = self.process, None
+        if process is not None:
+            if process.stdin is not None:
+                process.stdin.close()
+            try:
+                await asyncio.wait_for(asyncio.to_thread(process.wait), 2.0)
+            except TimeoutError:
+                process.kill()
+                await asyncio.to_thread(process.wait)
+        if self._runner is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._runner, 2.0)
+            self._runner = None
+        if self._pair is not None:
+            self._pair.close(linger=0)
+            self._pair = None
+        if self._dir is not None:
+            shutil.rmtree(self._dir, ignore_errors=True)
+            self._dir = None
+
+
+def _run_in_thread(ctx: zmq.asyncio.Context, control: str, settings: tuple[Any, ...]) -> None:
+    """The engine on a thread of this process, on the caller's Context (for `inproc://`)."""
+    plain = zmq.Context.shadow(ctx.underlying)
+    pair = plain.socket(zmq.PAIR)
+    pair.setsockopt(zmq.LINGER, 0)
+    try:
+        pair.connect(control)
+        _serve(plain, pair, settings, None)
+    finally:
+        pair.close(linger=0)
+
+
+if __name__ == "__main__":
+    run_engine(sys.argv[1], pickle.load(sys.stdin.buffer), parent=sys.stdin.fileno())

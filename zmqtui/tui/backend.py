@@ -1,0 +1,86 @@
+"""What the app asks of its backend, and where it connects: the contract, without zmq.
+
+The app and the test backends depend on this module; `zmqtui.tui.bridge.ZmqBridge` is the real
+backend, the only part of the monitor that imports zmq.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from textual.app import App
+
+from zmqtui.captures import ViewQuery
+
+SOCKET_NAMES = ("pub", "sub", "req", "stats", "control")
+"""Sockets the status bar shows: the publisher (embedded XPUB or attached SUB), the
+subscriber pane's SUB, and the request, stats and control endpoints."""
+
+STREAMS = ("observer", "sub")
+"""What the ingest side lists: the publisher pane's stream when attached (everything the
+publisher sends), and the subscriber pane's (what its prefixes select)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoints:
+    """Where the app connects; None for an endpoint it was not given (attach mode)."""
+
+    pub: str | None = None
+    req: str | None = None
+    stats: str | None = None
+    control: str | None = None
+
+
+class Backend(Protocol):
+    """What the app asks of its backend; `ZmqBridge` is the real one, tests script others.
+
+    Messages are taken in on the backend's side. A pane asks for what it shows with `view`
+    (at most once per frame); the answer comes as a `FeedViewed` message.
+    """
+
+    embedded: bool
+    endpoints: Endpoints
+    watch_path: Path | None
+
+    def start(self, app: App) -> None:
+        """Begin: open sockets and post messages to `app`."""
+
+    async def stop(self) -> None:
+        """End every socket and worker; called as the app closes."""
+
+    def view(self, stream: str, query: ViewQuery) -> None:
+        """Ask for a stream's counters and rows (see `STREAMS`): a `FeedViewed` answers, now
+        and again whenever the stream changes, until another query replaces this one."""
+
+    def set_prefixes(self, prefixes: Sequence[str]) -> None:
+        """Change what the subscriber pane's stream subscribes to."""
+
+    def set_filter(self, stream: str, expression: str) -> None:
+        """List only the messages matching `expression` (text or `/regex/`)."""
+
+    def clear(self, stream: str) -> None:
+        """Forget the messages held (counts stay)."""
+
+    def export(self, stream: str, directory: Path, now: float) -> None:
+        """Write what the stream holds to a JSON Lines file: an `ExportFinished` answers."""
+
+    def publish(self, file: str, event: str, dest: str | None = None) -> None:
+        """Publish an event by hand (embedded publisher only); `dest` is where a move went."""
+
+    def send_request(
+        self, path: str, count: int, concurrency: int, send_id: int | None = None
+    ) -> None:
+        """Request `path` once, or `count` times with `concurrency` in flight; the outcome and
+        progress messages carry `send_id`."""
+
+    def cancel_send(self, send_id: int) -> None:
+        """Stop the send `send_id` if it is still in flight; it ends as failed, "cancelled"."""
+
+    def control(self, command: str, **args: int) -> None:
+        """Send a control command to the cluster (kill, restart, scale...)."""
+
+    def restart_cluster(self) -> None:
+        """Start the embedded cluster again after it died (embedded mode only)."""

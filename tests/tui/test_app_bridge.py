@@ -7,6 +7,7 @@ import contextlib
 import json
 from pathlib import Path
 
+import pytest
 import zmq
 import zmq.asyncio
 from fake_backend import snapshot
@@ -55,6 +56,7 @@ async def answering(sock: zmq.asyncio.Socket, answer):
             await task
 
 
+@pytest.mark.integration
 async def test_attached_to_live_services(actx, tcp_endpoint) -> None:
     endpoints = Endpoints(
         pub=tcp_endpoint(), req=tcp_endpoint(), stats=tcp_endpoint(), control=tcp_endpoint()
@@ -246,6 +248,7 @@ async def test_a_service_down_at_start_is_retried(actx, tcp_endpoint) -> None:
         await wait_for(lambda: app.connection_states["stats"] != "connected", 10)
 
 
+@pytest.mark.integration
 async def test_embedded_publisher_in_process(tmp_path: Path, tcp_endpoint) -> None:
     bridge = ZmqBridge(Endpoints(pub=tcp_endpoint()), watch_path=tmp_path)
     app = ZmqtuiApp(bridge)
@@ -326,6 +329,7 @@ async def test_control_commands_use_the_configured_tries(actx, tcp_endpoint) -> 
         silent.close(linger=0)
 
 
+@pytest.mark.integration
 async def test_attached_one_sub_feeds_both_panes_whatever_the_prefixes(actx, tcp_endpoint) -> None:
     """Attached, one SUB socket takes in the feed for both panes (each message received once):
     it subscribes to everything, for the publisher pane; the subscriber pane's prefixes select

@@ -321,9 +321,7 @@ async def test_export_lands_outside_the_watched_directory_and_says_where(
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
     told: list[str] = []
 
-    class DefaultHost(App[None]):
-        AUTO_FOCUS = "#subscriber-log"
-
+    class DefaultHost(Host):
         def compose(self) -> ComposeResult:
             yield SubscriberPane(clock=lambda: T0 / 1000)
 
@@ -331,9 +329,9 @@ async def test_export_lands_outside_the_watched_directory_and_says_where(
             told.append(message)
             super().notify(message, **kwargs)
 
-    app = DefaultHost()
+    app = DefaultHost(tmp_path)
     async with app.run_test(size=(120, 30)) as pilot:
-        app.query_one(SubscriberPane).add_captures([capture(event(1))])
+        app.feed.add("sub", [capture(event(1))])
         await pilot.press("e")
         files = await wait_for(lambda: list((tmp_path / "data/zmqtui/captures").glob("*.jsonl")))
         assert not list(watched.iterdir())
@@ -344,12 +342,12 @@ async def test_clear_empties_the_list_and_what_it_says_it_shows(tmp_path: Path) 
     app = Host(tmp_path)
     async with app.run_test(size=(120, 30)) as pilot:
         pane = app.pane
-        pane.add_captures([capture(event(seq)) for seq in range(1, 27)])
+        app.feed.add("sub", [capture(event(seq)) for seq in range(1, 27)])
         await wait_for(lambda: "shown 26" in stats_text(pane))
         await pilot.press("c")
         await wait_for(lambda: "shown 0" in stats_text(pane))
         assert "received 26" in stats_text(pane), "a total since start"
-        pane.add_captures([capture(event(27))])
+        app.feed.add("sub", [capture(event(27))])
         await wait_for(lambda: "shown 1" in stats_text(pane))
 
 

@@ -1,7 +1,7 @@
 """The filer: the rules for reading a file on request, and the responder that applies them.
 
-`FileRules.answer` turns one request's frames into exactly one encoded reply and never raises,
-so the responder loop here and every cluster worker can call it without guarding it.
+`FileRules.respond` turns one request's frames into exactly one reply (decoded request, encoded
+reply) and never raises, so the responder here and every cluster worker call it unguarded.
 
 How a path is opened, and why that is race-free: the request path is split into components
 and walked from a descriptor of the root, one `openat` per component with `O_NOFOLLOW`, so the

@@ -254,3 +254,40 @@ class TestSequenceTracker:
         assert tracker.observe(old, received_ms=published + 2500) == []
         tracker.observe(old, received_ms=published + 5)  # caught up
         assert len(tracker.observe(old, received_ms=published + 1200)) == 1
+
+
+async def test_an_oversized_message_is_told_and_the_subscriber_connects_again(
+    actx, tcp_endpoint
+) -> None:
+    """libzmq ends a session for good on a message over MAXMSGSIZE: the subscriber says so and
+    connects again, so the next message arrives."""
+    endpoint = tcp_endpoint()
+    pub = actx.socket(zmq.PUB)
+    sockets.configure(pub)
+    pub.bind(endpoint)
+    told: list[str] = []
+    files: list[str] = []
+
+    async def collect() -> None:
+        async for batch in iter_event_batches(actx, endpoint, on_problem=told.append):
+            files.extend(r.event.file for r in batch if r.event)
+
+    task = asyncio.create_task(collect())
+
+    async def arrives(file: str) -> None:
+        for _ in range(200):  # a slow joiner misses the first ones
+            await pub.send(event(file).encode())
+            await asyncio.sleep(0.05)
+            if file in files:
+                return
+        raise AssertionError(f"{file} never arrived")
+
+    try:
+        await arrives("before.txt")
+        await pub.send(b"x" * (sockets.MAX_MESSAGE_BYTES + 1))
+        await arrives("after.txt")
+        assert any("gave it up" in text for text in told)
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        pub.close(linger=0)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -14,7 +15,7 @@ from fake_backend import snapshot
 from helpers import wait_for
 from textual.message import Message
 
-from zmqtui.protocol import ChangeEvent, FileReply, now_ms
+from zmqtui.protocol import MAX_SNAPSHOT_BYTES, ChangeEvent, FileReply, now_ms
 from zmqtui.services import sockets
 from zmqtui.tui import bridge
 from zmqtui.tui.app import ConnectionBar, ZmqtuiApp
@@ -246,6 +247,35 @@ async def test_a_service_down_at_start_is_retried(actx, tcp_endpoint) -> None:
         finally:
             stats.close(linger=0)
         await wait_for(lambda: app.connection_states["stats"] != "connected", 10)
+
+
+async def test_the_stats_sub_connects_again_after_an_oversized_snapshot(actx, tcp_endpoint) -> None:
+    """libzmq ends a session for good on a message over MAXMSGSIZE: the bridge says so and
+    connects again, so the next snapshot is shown."""
+    told: list[str] = []
+
+    class TellingApp(ZmqtuiApp):
+        def notify(self, message: str, **kwargs) -> None:
+            told.append(message)
+            super().notify(message, **kwargs)
+
+    endpoint = tcp_endpoint()
+    stats = bound(actx, zmq.PUB, endpoint)
+    app = TellingApp(ZmqBridge(Endpoints(stats=endpoint)))
+    try:
+        async with app.run_test(size=SIZE):
+
+            async def shown(seq: int) -> bool:
+                await stats.send(replace(snapshot(), seq=seq).encode())
+                current = app.workers_pane.snapshot
+                return current is not None and current.seq == seq
+
+            await wait_for_async(lambda: shown(1))
+            await stats.send(b"x" * (MAX_SNAPSHOT_BYTES + 1))
+            await wait_for(lambda: any("gave it up" in text for text in told), 10)
+            await wait_for_async(lambda: shown(2))
+    finally:
+        stats.close(linger=0)
 
 
 @pytest.mark.integration

@@ -60,7 +60,7 @@ async def _subscribe(
     tracker = SequenceTracker(report_gaps=any(topic_for(p) == b"" for p in prefixes))
     ctx = zmq.asyncio.Context()
     try:
-        async for batch in iter_event_batches(ctx, settings.pub, prefixes):
+        async for batch in iter_event_batches(ctx, settings.pub, prefixes, on_problem=_warn):
             _print_batch(batch, tracker, as_json)
     except BrokenPipeError:  # `zmqtui subscribe | head`: the reader has had enough
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())

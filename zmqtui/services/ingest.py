@@ -69,15 +69,8 @@ BATCH = 2_000
 BEHIND_AFTER_S = 1.0
 """Messages waiting without pause for this long mean the ingest cannot keep up."""
 
-SILENT_DEATH_S = 1.5
-"""A disconnection with no reconnection attempt within this long was a session libzmq ended
-for good (it retries a lost peer every 100 ms)."""
-
 _MONITOR_EVENTS = (
-    zmq.EVENT_CONNECTED
-    | zmq.EVENT_CONNECT_DELAYED
-    | zmq.EVENT_CONNECT_RETRIED
-    | zmq.EVENT_DISCONNECTED
+    sockets.WATCHED_EVENTS
     | zmq.EVENT_HANDSHAKE_SUCCEEDED
     | zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL
     | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL
@@ -91,7 +84,6 @@ _STATES = {
     zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL: "failed",
     zmq.EVENT_HANDSHAKE_FAILED_AUTH: "failed",
 }
-_ATTEMPTS = {zmq.EVENT_CONNECT_DELAYED, zmq.EVENT_CONNECT_RETRIED, zmq.EVENT_CONNECTED}
 
 
 # --- what a message is taken in as --------------------------------------------------------
@@ -380,8 +372,7 @@ class Engine:
              for s in streams],
         )  # fmt: skip
         self._busy_since: float | None = None
-        self._silent_since: float | None = None
-        """When the socket was disconnected without libzmq trying again."""
+        self._session = sockets.SessionWatch()
         self._running = True
 
     def behind_s(self) -> float:
@@ -441,8 +432,13 @@ class Engine:
                     self._busy_since = None
                 if monitor in ready:
                     self._watch(monitor)
-                if self._silent_since is not None:
-                    sock = self._revive(sock)
+                if self._session.given_up():
+                    self._send(
+                        "problem",
+                        sockets.given_up_text(self.endpoint, self.max_message_bytes),
+                        "warning",
+                    )
+                    sockets.reconnect(sock, self.endpoint)
                 if self.control in ready:
                     self._answer(sock)
                 if parent is not None and parent in ready and not os.read(parent, 4096):
@@ -472,30 +468,10 @@ class Engine:
             except zmq.Again:
                 return
             kind = event["event"]
-            if kind == zmq.EVENT_DISCONNECTED:
-                self._silent_since = time.monotonic()
-            elif kind in _ATTEMPTS:
-                self._silent_since = None
+            self._session.saw(kind)
             state = _STATES.get(kind)
             if state is not None:
                 self._send("state", state, self.endpoint, "")
-
-    def _revive(self, sock: zmq.Socket) -> zmq.Socket:
-        """Connect again after libzmq gave a session up for good (an oversized message)."""
-        assert self._silent_since is not None
-        if time.monotonic() - self._silent_since < SILENT_DEATH_S:
-            return sock
-        self._silent_since = None
-        self._send(
-            "problem",
-            f"{self.endpoint} ended the connection and libzmq gave it up (a message over "
-            f"{self.max_message_bytes:,} bytes does that): connecting again",
-            "warning",
-        )
-        with contextlib.suppress(zmq.ZMQError):
-            sock.disconnect(self.endpoint)
-        sockets.connect(sock, self.endpoint)
-        return sock
 
     def _answer(self, sock: zmq.Socket | None) -> None:
         while True:

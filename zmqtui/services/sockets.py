@@ -180,3 +180,56 @@ def send_nowait(sock: zmq.Socket, frames: list[bytes]) -> None:
     for frame in frames[:-1]:
         _send(sock, frame, _MORE_NOBLOCK)
     _send(sock, frames[-1], _NOBLOCK)
+
+
+GIVEN_UP_AFTER_S = 1.5
+"""A disconnection with no reconnection attempt within this long was a session libzmq ended
+for good (it retries a lost peer every 100 ms)."""
+
+WATCHED_EVENTS = (
+    zmq.EVENT_DISCONNECTED
+    | zmq.EVENT_CONNECT_DELAYED
+    | zmq.EVENT_CONNECT_RETRIED
+    | zmq.EVENT_CONNECTED
+)
+"""What a `SessionWatch` needs from a socket monitor."""
+
+
+class SessionWatch:
+    """Notices a connection libzmq ended and will not make again.
+
+    A message over `MAXMSGSIZE` ends a session for good: the socket monitor says
+    `EVENT_DISCONNECTED` and nothing follows, where a peer that went away is retried at once.
+    Feed `saw` every monitor event; `given_up` says (once) when the socket must connect again.
+    """
+
+    def __init__(self, patience_s: float = GIVEN_UP_AFTER_S) -> None:
+        self.patience_s = patience_s
+        self._since: float | None = None
+
+    def saw(self, event: int) -> None:
+        if event == zmq.EVENT_DISCONNECTED:
+            self._since = time.monotonic()
+        elif event & (zmq.EVENT_CONNECT_DELAYED | zmq.EVENT_CONNECT_RETRIED | zmq.EVENT_CONNECTED):
+            self._since = None
+
+    def given_up(self) -> bool:
+        if self._since is None or time.monotonic() - self._since < self.patience_s:
+            return False
+        self._since = None
+        return True
+
+
+def reconnect(sock: zmq.Socket, endpoint: str) -> None:
+    """Connect `sock` to `endpoint` again, after libzmq gave the connection up."""
+    with contextlib.suppress(zmq.ZMQError):
+        sock.disconnect(endpoint)
+    connect(sock, endpoint)
+
+
+def given_up_text(endpoint: str, max_message_bytes: int) -> str:
+    """What to tell the user when a `SessionWatch` says the connection was given up."""
+    return (
+        f"{endpoint} ended the connection and libzmq gave it up (a message over "
+        f"{max_message_bytes:,} bytes does that): connecting again"
+    )

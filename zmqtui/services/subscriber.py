@@ -12,19 +12,22 @@ string the beginning of the published file path; `bytes` exactly those bytes.
 
 from __future__ import annotations
 
-import asyncio
+import contextlib
 import json
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass
 
 import zmq
 import zmq.asyncio
+from zmq.utils.monitor import parse_monitor_message
 
 from zmqtui.protocol import ChangeEvent, ProtocolError, decode_event, now_ms
 from zmqtui.services import sockets
 from zmqtui.text import printable
 
 MAX_BATCH = 500
+SESSION_CHECK_MS = 500
+"""How often a quiet subscriber looks whether libzmq gave its connection up."""
 LATE_AFTER_MS = 1000
 """An event received this long after it was published means the subscriber is falling behind."""
 RESTART_PAUSE_MS = 100
@@ -87,25 +90,43 @@ async def iter_event_batches(
     endpoint: str,
     prefixes: Iterable[Prefix] = ("",),
     max_batch: int = MAX_BATCH,
+    on_problem: Callable[[str], None] | None = None,
 ) -> AsyncIterator[list[Received]]:
     """Connect a SUB socket and yield what arrives, up to `max_batch` messages at a time.
 
     Waits as long as it takes for the next message (a publisher may be quiet for hours, and
-    ZeroMQ reconnects on its own); stop it by cancelling the task that iterates it.
+    ZeroMQ reconnects on its own); stop it by cancelling the task that iterates it. A
+    connection libzmq gives up for good (a message over the size limit ends it) is told to
+    `on_problem` and made again.
     """
     sock = ctx.socket(zmq.SUB)
+    monitor = sock.get_monitor_socket(sockets.WATCHED_EVENTS)
     try:
         sockets.configure(sock)
         sockets.connect(sock, endpoint)
         for topic in dict.fromkeys(topic_for(prefix) for prefix in prefixes):
             sock.subscribe(topic)
-        view = sockets.plain_view(sock)
+        view, events = sockets.plain_view(sock), sockets.plain_view(monitor)
+        session = sockets.SessionWatch()
+        poller = zmq.asyncio.Poller()
+        poller.register(sock, zmq.POLLIN)
+        poller.register(monitor, zmq.POLLIN)
         while True:
-            batch = [decode_received(await sock.recv_multipart())]
-            batch.extend(decode_received(f) for f in sockets.queued_messages(view, max_batch - 1))
-            yield batch
-            await asyncio.sleep(0)  # an awaited recv on a ready socket may not yield
+            ready = dict(await poller.poll(SESSION_CHECK_MS))
+            for frames in sockets.queued_messages(events, max_batch):
+                session.saw(parse_monitor_message(frames)["event"])
+            if session.given_up():
+                if on_problem is not None:
+                    on_problem(sockets.given_up_text(endpoint, sockets.MAX_MESSAGE_BYTES))
+                sockets.reconnect(sock, endpoint)
+            if sock in ready:
+                batch = [decode_received(f) for f in sockets.queued_messages(view, max_batch)]
+                if batch:
+                    yield batch
     finally:
+        with contextlib.suppress(zmq.ZMQError):
+            sock.disable_monitor()
+        monitor.close(linger=0)
         sock.close(linger=0)
 
 

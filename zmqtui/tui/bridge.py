@@ -43,7 +43,7 @@ from zmqtui.services.control import ControlError, send_command
 from zmqtui.services.ingest import IngestProcess, StreamSpec
 from zmqtui.services.requester import Requester, run_load
 from zmqtui.services.stack import EmbeddedCluster
-from zmqtui.services.subscriber import MAX_BATCH
+from zmqtui.services.subscriber import MAX_BATCH, SESSION_CHECK_MS
 from zmqtui.services.supervisor import describe_exit
 from zmqtui.services.watcher import ChangePublisher
 from zmqtui.tui.backend import Endpoints
@@ -236,7 +236,9 @@ class ZmqBridge:
         sock = self.ctx.socket(kind)
         sockets.configure(sock, max_message_bytes=max_message_bytes)
         monitor = sock.get_monitor_socket(_MONITOR_EVENTS)
-        watcher = asyncio.create_task(self._watch_monitor(name, endpoint, monitor))
+        watcher = asyncio.create_task(
+            self._watch_monitor(name, endpoint, monitor, sock, max_message_bytes)
+        )
         try:
             self._post_state(name, "connecting", endpoint)
             sockets.connect(sock, endpoint)
@@ -250,7 +252,16 @@ class ZmqBridge:
             monitor.close(linger=0)
             sock.close(linger=0)
 
-    async def _watch_monitor(self, name: str, endpoint: str, monitor: zmq.asyncio.Socket) -> None:
+    async def _watch_monitor(
+        self,
+        name: str,
+        endpoint: str,
+        monitor: zmq.asyncio.Socket,
+        sock: zmq.asyncio.Socket,
+        max_message_bytes: int,
+    ) -> None:
+        """Report `sock`'s connection states; connect it again if libzmq gave it up."""
+        session = sockets.SessionWatch()
         states = {
             zmq.EVENT_HANDSHAKE_SUCCEEDED: "connected",
             zmq.EVENT_CONNECT_RETRIED: "retrying",
@@ -260,10 +271,15 @@ class ZmqBridge:
             zmq.EVENT_HANDSHAKE_FAILED_AUTH: "failed",
         }
         while True:
-            event = await recv_monitor_message(monitor)
-            state = states.get(event["event"])
-            if state is not None:
-                self._post_state(name, state, endpoint)
+            if await monitor.poll(SESSION_CHECK_MS):
+                event = await recv_monitor_message(monitor)
+                session.saw(event["event"])
+                state = states.get(event["event"])
+                if state is not None:
+                    self._post_state(name, state, endpoint)
+            if session.given_up():
+                self._problem(f"{name}: {sockets.given_up_text(endpoint, max_message_bytes)}")
+                sockets.reconnect(sock, endpoint)
 
     async def _retrying(self, name: str, endpoint: str, run: Callable[[], object]) -> None:
         """Run `run()` (a coroutine function) again after any socket error, forever."""

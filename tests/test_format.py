@@ -1,5 +1,5 @@
-"""How numbers, sizes, durations and times are written: one helper per kind, shared by the
-commands and the panes (`zmqtui.format`)."""
+"""How numbers, sizes, durations, times and frames are written: one helper per kind, shared by
+the commands and the panes (`zmqtui.format`)."""
 
 from __future__ import annotations
 
@@ -15,6 +15,8 @@ from zmqtui.format import (
     format_rate,
     js_date,
     plural,
+    printable_frame,
+    printable_frames,
 )
 
 
@@ -105,3 +107,23 @@ class TestTimes:
         assert clock_time(ms) == "??:??:??.???"
         assert date_time(ms) == str(ms)
         assert js_date(ms) == f"{ms} ms after the epoch"
+
+
+class TestFrames:
+    def test_utf8_as_is_and_markup_left_alone(self):
+        """Shown through `rich.text.Text`, so `[bold]` stays text (escaping is not its job)."""
+        assert printable_frame("[bold]é ✓".encode()) == "[bold]é ✓"
+
+    def test_controls_and_other_bytes_escaped_on_one_line(self):
+        assert printable_frame(b"a\x1b[31m\nb\xff") == "a\\x1b[31m\\nb\\xff"
+
+    def test_a_long_frame_is_cut_and_says_so(self):
+        assert printable_frame(b"x" * 300, limit=10) == "x" * 10 + "…"
+        assert printable_frame(b"x" * 300, limit=None) == "x" * 300
+
+    def test_a_frame_cut_in_a_multibyte_character_shows_no_half_of_it(self):
+        """Only `limit * 4` bytes are decoded: here the cut falls inside the fourth €."""
+        assert printable_frame("a€€€€€".encode(), limit=3) == "a€€…"
+
+    def test_frames_on_one_line(self):
+        assert printable_frames([b"topic", b"\x00\x01"]) == "topic │ \\x00\\x01"

@@ -69,11 +69,7 @@ def modules_in(folder: str, skip: set[str] = frozenset()) -> list[str]:
 
 HEADLESS = [
     "zmqtui",
-    "zmqtui.protocol",
-    "zmqtui.config",
-    "zmqtui.format",
-    "zmqtui.text",
-    "zmqtui.cli",
+    *(f"zmqtui.{path.stem}" for path in sorted(PACKAGE.glob("*.py")) if path.stem[0] != "_"),
     "zmqtui.security",
     *modules_in("security"),
     "zmqtui.services",

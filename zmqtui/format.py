@@ -1,4 +1,5 @@
-"""How numbers, sizes, durations and times are written, the same in the commands and the TUI.
+"""How numbers, sizes, durations, times and frames are written, the same in the commands and
+the TUI.
 
 Headless: imports neither Textual nor Rich. Text from the wire is escaped by `zmqtui.text`;
 `printable` is re-exported here so a caller formatting a line needs one import.
@@ -12,6 +13,7 @@ from datetime import datetime
 from zmqtui.text import printable
 
 __all__ = [
+    "MAX_SHOWN_CHARS",
     "NO_VALUE",
     "clock_time",
     "date_time",
@@ -21,6 +23,8 @@ __all__ = [
     "js_date",
     "plural",
     "printable",
+    "printable_frame",
+    "printable_frames",
 ]
 
 NO_VALUE = "—"

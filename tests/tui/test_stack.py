@@ -19,6 +19,7 @@ from helpers import Terminal, wait_for_sync
 from zmqtui.commands.monitor import attach_endpoints
 from zmqtui.commands.monitor import command as monitor
 from zmqtui.config import ConfigError
+from zmqtui.services.runtime_dir import clear_stale_runtime_dirs
 from zmqtui.services.stack import (
     ClusterEndpoints,
     EmbeddedCluster,
@@ -183,6 +184,9 @@ def test_a_monitor_killed_outright_leaves_no_cluster_behind(tmp_path: Path) -> N
         wait_for_sync(lambda: not any(_running(p) for p in family), timeout=10)
         print(f"the cluster and its worker ended {time.monotonic() - started:.2f}s after kill -9")
         assert not (tmp_path / "req").exists()  # the cluster's sockets are closed and removed
+        assert clear_stale_runtime_dirs(Path(log_dir).parent) == [Path(log_dir)], (
+            "the next cluster clears the directory the killed monitor left"
+        )
     finally:
         if owner.poll() is None:
             owner.kill()

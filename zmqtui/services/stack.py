@@ -6,7 +6,8 @@ a log file in a private temp directory, which also holds the cluster's `ipc://` 
 directory is removed on stop, so nothing is left behind. Stopping sends SIGTERM, waits, then
 SIGKILLs the cluster and any of its descendants still alive, each by PID. A monitor that dies
 without stopping it (`kill -9`, the OOM killer) is noticed by the cluster itself
-(`--owner-pid`), which then stops its workers and exits.
+(`--owner-pid`), which then stops its workers and exits; the directory, named after the
+monitor's pid like a cluster's runtime directory, is removed by the next cluster started.
 """
 
 from __future__ import annotations
@@ -18,12 +19,13 @@ import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import threading
 from dataclasses import dataclass
 from pathlib import Path
 
 import psutil
+
+from zmqtui.services.runtime_dir import make_runtime_dir
 
 STOP_GRACE_S = 2.0
 """How long the cluster gets to stop its workers after SIGTERM before everything is killed."""
@@ -164,7 +166,7 @@ class EmbeddedCluster:
             raise RuntimeError("the cluster is already started")
         if self._stopped:  # e.g. the monitor quit before it got to start the cluster
             raise RuntimeError("the cluster was stopped")
-        self._dir = Path(tempfile.mkdtemp(prefix="zmqtui-"))
+        self._dir = make_runtime_dir()  # named after the monitor: cleared if it is killed
         self._log = open(self._dir / "cluster.log", "wb")  # noqa: SIM115 - closed in _cleanup()
         try:
             self.process = subprocess.Popen(

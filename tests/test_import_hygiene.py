@@ -70,6 +70,8 @@ def modules_in(folder: str, skip: set[str] = frozenset()) -> list[str]:
 HEADLESS = [
     "zmqtui",
     *(f"zmqtui.{path.stem}" for path in sorted(PACKAGE.glob("*.py")) if path.stem[0] != "_"),
+    "zmqtui.decoders",
+    *modules_in("decoders"),
     "zmqtui.security",
     *modules_in("security"),
     "zmqtui.services",

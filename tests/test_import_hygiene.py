@@ -61,7 +61,7 @@ module starts from the same clean `sys.modules` without paying for a fresh inter
 
 def modules_in(folder: str, skip: set[str] = frozenset()) -> list[str]:
     return sorted(
-        f"zmqtui.{folder}.{path.stem}"
+        f"zmqtui.{folder.replace('/', '.')}.{path.stem}"
         for path in (PACKAGE / folder).glob("*.py")
         if path.stem != "__init__" and path.stem not in skip
     )
@@ -115,3 +115,28 @@ def test_probe_catches_a_leak():
     results = json.loads(out.stdout)
     assert "rich.markup" in results["rich.markup"]["leaked"]
     assert results["json"] == {"error": None, "leaked": []}
+
+
+SCREEN = ["zmqtui.tui.app", *modules_in("tui/panes")]
+"""The app and its panes: they talk to a backend (`zmqtui.tui.backend`), never to a socket."""
+SOCKET_SIDE = """
+import importlib, sys
+for name in sys.argv[1:]:
+    importlib.import_module(name)
+print(*sorted(m for m in sys.modules if m == "zmq" or m.startswith(("zmq.", "zmqtui.services"))))
+"""
+
+
+def socket_side_loaded_by(modules: list[str]) -> list[str]:
+    """The zmq and `zmqtui.services` modules importing `modules` loads, in a fresh interpreter."""
+    run = subprocess.run(
+        [sys.executable, "-c", SOCKET_SIDE, *modules], capture_output=True, text=True, timeout=60
+    )
+    assert run.returncode == 0, run.stderr
+    return run.stdout.split()
+
+
+@pytest.mark.integration
+def test_the_app_and_its_panes_load_neither_zmq_nor_the_services():
+    assert socket_side_loaded_by(SCREEN) == []
+    assert "zmq" in socket_side_loaded_by(["zmqtui.tui.bridge"])  # the check itself sees them

@@ -1,0 +1,185 @@
+"""Lag and loss for any feed, from the fields its messages carry.
+
+A decoded JSON or msgpack mapping may say when it was sent (a numeric `timestamp`, `ts` or
+`time`: seconds, milliseconds, microseconds or nanoseconds since the epoch, told apart by
+magnitude; or an ISO 8601 string) and its place in a sequence (`seq`). The send time gives a
+lag; `GapTracker` turns sequence numbers into gaps per stream (a feed and topic). The field
+names are settings. The book's change events keep their own tracker
+(`zmqtui.services.subscriber.SequenceTracker`), with its notes about publishers.
+
+Headless: imports neither zmq nor Textual.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Hashable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from zmqtui.decoders import Decoded
+
+DEFAULT_TIMESTAMP_FIELDS = ("timestamp", "ts", "time")
+DEFAULT_SEQUENCE_FIELDS = ("seq",)
+
+NS_PER_S = 1_000_000_000
+EARLIEST_NS = 946_684_800 * NS_PER_S
+"""2000-01-01: an earlier "timestamp" is a count or a duration, not a send time."""
+LATEST_NS = 4_102_444_800 * NS_PER_S
+"""2100-01-01."""
+_UNITS = ((1e11, NS_PER_S), (1e14, 1_000_000), (1e17, 1_000), (1e20, 1))
+"""(below this magnitude, ns per unit): seconds reach 1e11 in the year 5138, and each finer
+unit is a thousand times larger for the same moment."""
+
+
+@dataclass(frozen=True, slots=True)
+class FieldNames:
+    """Which fields of a message carry its send time and its sequence number, first found wins."""
+
+    timestamp: tuple[str, ...] = DEFAULT_TIMESTAMP_FIELDS
+    sequence: tuple[str, ...] = DEFAULT_SEQUENCE_FIELDS
+
+
+DEFAULT_FIELDS = FieldNames()
+
+
+@dataclass(frozen=True, slots=True)
+class Meta:
+    """What a message says about itself: when it was sent (ns since the epoch) and its place
+    in its sequence; None where it does not say."""
+
+    sent_ns: int | None = None
+    seq: int | None = None
+
+    def lag_ms(self, received_ns: int) -> float | None:
+        """Receive time minus send time, in ms (negative when the clocks disagree)."""
+        return None if self.sent_ns is None else (received_ns - self.sent_ns) / 1_000_000
+
+
+NO_META = Meta()
+
+
+def meta_of(value: Any, names: FieldNames = DEFAULT_FIELDS) -> Meta:
+    """The send time and sequence number a decoded message carries at its top level."""
+    if not isinstance(value, Mapping):
+        return NO_META
+    sent = next(
+        (ns for name in names.timestamp if (ns := epoch_ns(value.get(name))) is not None), None
+    )
+    seq = next((n for name in names.sequence if (n := _whole(value.get(name))) is not None), None)
+    return Meta(sent, seq) if sent is not None or seq is not None else NO_META
+
+
+def meta_of_parts(parts: Sequence[Decoded], names: FieldNames = DEFAULT_FIELDS) -> Meta:
+    """The meta of the first JSON or msgpack mapping among a message's decoded frames."""
+    for part in parts:
+        if part.decoder in ("json", "msgpack") and not part.failed:
+            meta = meta_of(part.value, names)
+            if meta is not NO_META:
+                return meta
+    return NO_META
+
+
+def epoch_ns(value: Any) -> int | None:
+    """A timestamp as ns since the epoch: a number in s, ms, µs or ns (told apart by its
+    magnitude) or an ISO 8601 string; None for anything else or a moment outside 2000-2100."""
+    if isinstance(value, str):
+        return _iso_ns(value)
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    for below, ns_per_unit in _UNITS:
+        if abs(value) < below:
+            # a float's last digits are noise at this magnitude: keep whole µs
+            if isinstance(value, int):
+                ns = value * ns_per_unit
+            else:
+                ns = round(value * ns_per_unit / 1_000) * 1_000
+            return ns if EARLIEST_NS <= ns < LATEST_NS else None
+    return None
+
+
+def _iso_ns(text: str) -> int | None:
+    if not 10 <= len(text) <= 40:
+        return None
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    try:
+        ns = int(moment.timestamp() * 1_000_000) * 1_000
+    except (OverflowError, OSError, ValueError):
+        return None
+    return ns if EARLIEST_NS <= ns < LATEST_NS else None
+
+
+def _whole(value: Any) -> int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class Gap:
+    """What one sequence number revealed about its stream: messages missed before it
+    (`expected..got-1`), or a restart when it went back (`got <= previous`)."""
+
+    stream: Hashable
+    previous: int
+    got: int
+
+    @property
+    def restarted(self) -> bool:
+        return self.got <= self.previous
+
+    @property
+    def missed(self) -> int:
+        return 0 if self.restarted else self.got - self.previous - 1
+
+    def note(self, name: str = "") -> str:
+        """One line for a log or a status: `gap: missed 2 message(s) on md.AAPL (seq 4..5)`."""
+        where = f" on {name}" if name else ""
+        if self.restarted:
+            return f"sequence restarted{where}: seq went back from {self.previous} to {self.got}"
+        first, last = self.previous + 1, self.got - 1
+        span = f"{first}" if first == last else f"{first}..{last}"
+        return f"gap: missed {self.missed} message(s){where} (seq {span})"
+
+
+class GapTracker:
+    """Follows the sequence number of each stream (a feed and topic, or any key) and reports
+    what a new one reveals. Bounded: it forgets the least recently seen streams past
+    `max_streams`."""
+
+    def __init__(self, max_streams: int = 100_000) -> None:
+        self._last: dict[Hashable, int] = {}
+        self._max_streams = max_streams
+        self.missed: dict[Hashable, int] = {}
+        """Messages missed so far, per stream that missed any."""
+
+    def observe(self, stream: Hashable, seq: int) -> Gap | None:
+        """The gap or restart `seq` reveals on `stream`, or None when it follows on."""
+        previous = self._last.pop(stream, None)
+        self._last[stream] = seq
+        if previous is None:
+            if len(self._last) > self._max_streams:
+                del self._last[next(iter(self._last))]
+            return None
+        if seq == previous + 1:
+            return None
+        gap = Gap(stream, previous, seq)
+        if gap.missed:
+            self.missed[stream] = self.missed.get(stream, 0) + gap.missed
+        return gap
+
+    def total_missed(self, streams: Sequence[Hashable] | None = None) -> int:
+        """Messages missed on `streams` (all when None)."""
+        if streams is None:
+            return sum(self.missed.values())
+        return sum(self.missed.get(stream, 0) for stream in streams)

@@ -15,6 +15,15 @@ from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
+from zmqtui.decoders import parse_decoder_name
+from zmqtui.feedmeta import (
+    DEFAULT_FIELDS,
+    DEFAULT_SEQUENCE_FIELDS,
+    DEFAULT_TIMESTAMP_FIELDS,
+    FieldNames,
+)
+from zmqtui.topics import TopicRule, parse_topic_rule
+
 DEFAULT_PUB = "tcp://127.0.0.1:60400"
 """Where the watcher publishes change events."""
 DEFAULT_REQ = "tcp://127.0.0.1:60401"
@@ -33,12 +42,54 @@ HEARTBEAT_LIVENESS = 3
 """Missed heartbeats before a worker counts as stale."""
 MAX_FILE_BYTES = 1024 * 1024
 """Largest file the filer serves."""
+DEFAULT_MAX_FEED_BYTES = 4 * 1024 * 1024
+"""Largest message a feed (`[[feeds]]`) accepts by default: real feeds carry bigger messages
+than the book's events, and a bound keeps one peer from pinning memory."""
+TABLE_SETTINGS = frozenset({"feeds", "decoders"})
+"""Settings only a TOML file holds (`[[feeds]]`, `[decoders]`), never an environment variable."""
 PATH_SETTINGS = frozenset({"curve_secret", "curve_server", "curve_authorized", "export_dir"})
 """Settings that name files or directories; an empty value unsets them."""
 
 
 class ConfigError(ValueError):
     """A setting that cannot be used, with a message fit to show the user."""
+
+
+DecoderPairs = tuple[tuple[str, str], ...]
+"""Topic prefix -> decoder name, as `[decoders]` tables give them (`zmqtui.decoders.DecoderMap`
+takes them)."""
+
+
+@dataclass(frozen=True, slots=True)
+class FeedConfig:
+    """One `[[feeds]]` table: a publisher to subscribe to and how to read its messages."""
+
+    name: str
+    endpoint: str
+    subscribe: tuple[str, ...] = ("",)
+    """Topic prefixes to subscribe to (raw ZeroMQ prefixes; "" is everything)."""
+    topic: TopicRule = "auto"
+    """Where its messages carry their topic (`zmqtui.topics`)."""
+    decoders: DecoderPairs = ()
+    """Its own topic prefix -> decoder overrides, over the `[decoders]` table's."""
+    curve_server: str | None = None
+    """Public key file of the publisher, for a feed secured with CURVE."""
+    max_message_bytes: int = DEFAULT_MAX_FEED_BYTES
+    fields: FieldNames = DEFAULT_FIELDS
+    """Which payload fields carry a send time and a sequence number."""
+
+
+_FEED_KEYS = (
+    "name",
+    "endpoint",
+    "subscribe",
+    "topic",
+    "decoders",
+    "curve_server",
+    "max_message_bytes",
+    "timestamp_fields",
+    "sequence_fields",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +110,16 @@ class Settings:
     """Directory of client public key files (`*.key`) a CURVE server admits."""
     export_dir: str | None = None
     """Where the monitor exports captures (default: `captures_dir()`)."""
+    feeds: tuple[FeedConfig, ...] = ()
+    """`[[feeds]]`: publishers to subscribe to, each with its own way of reading messages."""
+    decoders: DecoderPairs = ()
+    """`[decoders]`: topic prefix -> decoder, for every feed."""
+
+    def decoders_for(self, feed: FeedConfig | None = None) -> DecoderPairs:
+        """The `[decoders]` overrides with `feed`'s own over them."""
+        if feed is None:
+            return self.decoders
+        return tuple({**dict(self.decoders), **dict(feed.decoders)}.items())
 
     def merged(self, values: Mapping[str, Any]) -> Settings:
         """A copy with the given non-None values set, each checked and converted."""
@@ -69,7 +130,11 @@ class Settings:
                 continue
             if key not in known:
                 raise ConfigError(f"unknown setting {key!r} (known: {', '.join(known)})")
-            if known[key] == "int":
+            if key == "feeds":
+                value = parse_feeds(value)
+            elif key == "decoders":
+                value = parse_decoders(value, "[decoders]")
+            elif known[key] == "int":
                 try:
                     value = int(value)
                 except (TypeError, ValueError):
@@ -100,7 +165,7 @@ def load_settings(
     from_env = {
         f.name: environ[f"ZMQTUI_{f.name.upper()}"]
         for f in fields(Settings)
-        if f"ZMQTUI_{f.name.upper()}" in environ
+        if f"ZMQTUI_{f.name.upper()}" in environ and f.name not in TABLE_SETTINGS
     }
     return settings.merged(from_env).merged(overrides)
 
@@ -131,7 +196,80 @@ def read_toml(path: Path) -> dict[str, Any]:
     table = data.get("zmqtui", data)
     if not isinstance(table, dict):
         raise ConfigError(f"config file {path}: [zmqtui] must be a table")
+    if table is not data:  # [[feeds]] and [decoders] may sit beside a [zmqtui] table
+        table = {**{k: data[k] for k in TABLE_SETTINGS if k in data}, **table}
     return table
+
+
+def parse_feeds(value: Any) -> tuple[FeedConfig, ...]:
+    """`[[feeds]]` tables checked and converted, or `ConfigError` naming the feed and key."""
+    if not isinstance(value, list) or not all(isinstance(t, dict) for t in value):
+        raise ConfigError("feeds must be an array of tables ([[feeds]] with endpoint = ...)")
+    feeds = tuple(_feed(table, index) for index, table in enumerate(value, 1))
+    names = [feed.name for feed in feeds]
+    if twice := sorted({name for name in names if names.count(name) > 1}):
+        raise ConfigError(f"[[feeds]]: two feeds are named {twice[0]!r}; give each its own name")
+    return feeds
+
+
+def _feed(table: dict[str, Any], index: int) -> FeedConfig:
+    where = f"[[feeds]] #{index}" + (f" ({table['name']!r})" if "name" in table else "")
+    if unknown := sorted(set(table) - set(_FEED_KEYS)):
+        raise ConfigError(f"{where}: unknown key {unknown[0]!r} (known: {', '.join(_FEED_KEYS)})")
+    if "endpoint" not in table:
+        raise ConfigError(f'{where}: endpoint is missing (endpoint = "tcp://HOST:PORT")')
+    try:
+        endpoint = check_endpoint(_text(table["endpoint"], "endpoint"))
+        name = _text(table.get("name", endpoint), "name")
+        topic = parse_topic_rule(_text(table.get("topic", "auto"), "topic"))
+        size = table.get("max_message_bytes", DEFAULT_MAX_FEED_BYTES)
+        if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+            raise ConfigError("max_message_bytes must be a whole number of bytes, at least 1")
+        server = table.get("curve_server")
+        return FeedConfig(
+            name=name,
+            endpoint=endpoint,
+            subscribe=_texts(table.get("subscribe", [""]), "subscribe"),
+            topic=topic,
+            decoders=parse_decoders(table.get("decoders", {}), "decoders"),
+            curve_server=None
+            if server is None
+            else str(Path(_text(server, "curve_server")).expanduser()),
+            max_message_bytes=size,
+            fields=FieldNames(
+                _texts(table.get("timestamp_fields", DEFAULT_TIMESTAMP_FIELDS), "timestamp_fields"),
+                _texts(table.get("sequence_fields", DEFAULT_SEQUENCE_FIELDS), "sequence_fields"),
+            ),
+        )
+    except ValueError as exc:  # ConfigError, and the topic rule's ValueError
+        raise ConfigError(f"{where}: {exc}") from None
+
+
+def parse_decoders(value: Any, where: str) -> DecoderPairs:
+    """A table of topic prefix -> decoder name, checked (`"md." = "msgpack"`)."""
+    if not isinstance(value, dict):
+        raise ConfigError(f'{where} must be a table of topic prefix = decoder ("md." = "msgpack")')
+    try:
+        return tuple(
+            (prefix, parse_decoder_name(_text(name, prefix))) for prefix, name in value.items()
+        )
+    except ValueError as exc:
+        raise ConfigError(f"{where}: {exc}") from None
+
+
+def _text(value: Any, key: str) -> str:
+    if not isinstance(value, str):
+        raise ConfigError(f"{key} must be a string, not {value!r}")
+    return value
+
+
+def _texts(value: Any, key: str) -> tuple[str, ...]:
+    """A string or a list of strings, as a tuple."""
+    if isinstance(value, str):
+        return (value,)
+    if isinstance(value, list | tuple) and value and all(isinstance(v, str) for v in value):
+        return tuple(value)
+    raise ConfigError(f"{key} must be a string or a non-empty list of strings")
 
 
 MAX_PORT = 65535

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from zmqtui.config import (
+    DEFAULT_MAX_FEED_BYTES,
     DEFAULT_PUB,
     DEFAULT_REQ,
     ConfigError,
@@ -112,3 +113,92 @@ def test_check_endpoint_refuses_a_port_out_of_range(port):
     """libzmq would take it modulo 65536: 99999 listened on 34463."""
     with pytest.raises(ConfigError, match=f"port {port} is out of range"):
         check_endpoint(f"tcp://127.0.0.1:{port}")
+
+
+class TestFeeds:
+    """`[[feeds]]` and `[decoders]` tables: parsed, validated, with errors that name the feed."""
+
+    def load(self, tmp_path, text: str) -> Settings:
+        config = tmp_path / "config.toml"
+        config.write_text(text)
+        return load_settings(config, environ={"HOME": str(tmp_path)})
+
+    def test_feeds_and_decoders(self, tmp_path):
+        settings = self.load(
+            tmp_path,
+            """
+            [decoders]
+            "md." = "msgpack"
+            "log." = "json"
+
+            [[feeds]]
+            name = "market"
+            endpoint = "tcp://127.0.0.1:5556"
+            subscribe = ["md.", "status"]
+            topic = "frame0"
+            decoders = { "md.raw." = "hex", "log." = "text" }
+            curve_server = "~/keys/market.key"
+            max_message_bytes = 1048576
+            timestamp_fields = ["sent_at"]
+
+            [[feeds]]
+            endpoint = "ipc:///tmp/weather"
+            subscribe = "10001"
+            """,
+        )
+        market, weather = settings.feeds
+        assert (market.name, market.endpoint, market.subscribe) == (
+            "market", "tcp://127.0.0.1:5556", ("md.", "status")
+        )  # fmt: skip
+        assert market.topic == "frame0" and market.max_message_bytes == 1024 * 1024
+        assert market.curve_server == str(Path("~/keys/market.key").expanduser())
+        assert market.fields.timestamp == ("sent_at",) and market.fields.sequence == ("seq",)
+        assert settings.decoders == (("md.", "msgpack"), ("log.", "json"))
+        assert dict(settings.decoders_for(market)) == {
+            "md.": "msgpack", "log.": "text", "md.raw.": "hex"
+        }  # fmt: skip
+        assert weather.name == "ipc:///tmp/weather" and weather.subscribe == ("10001",)
+        assert weather.topic == "auto" and weather.max_message_bytes == DEFAULT_MAX_FEED_BYTES
+        assert weather.curve_server is None and settings.decoders_for(None) == settings.decoders
+
+    def test_beside_a_zmqtui_table(self, tmp_path):
+        settings = self.load(
+            tmp_path,
+            '[zmqtui]\npub = "tcp://127.0.0.1:1"\n[decoders]\nx = "hex"\n'
+            '[[feeds]]\nendpoint = "tcp://127.0.0.1:2"\n',
+        )
+        assert settings.pub == "tcp://127.0.0.1:1" and settings.decoders == (("x", "hex"),)
+        assert settings.feeds[0].endpoint == "tcp://127.0.0.1:2"
+
+    def test_none_by_default_and_never_from_the_environment(self, tmp_path):
+        settings = load_settings(environ={"HOME": str(tmp_path), "ZMQTUI_FEEDS": "x"})
+        assert settings.feeds == () and settings.decoders == ()
+
+    @pytest.mark.parametrize(
+        ("text", "message"),
+        [
+            ('feeds = "x"', "feeds must be an array of tables"),
+            ("[[feeds]]\nname = 'a'", r"\[\[feeds\]\] #1 \('a'\): endpoint is missing"),
+            ('[[feeds]]\nendpoint = "tcp://h"', "#1: endpoint 'tcp://h' must look like"),
+            ('[[feeds]]\nendpoint = "tcp://127.0.0.1:1"\nport = 2', "unknown key 'port'"),
+            ('[[feeds]]\nendpoint = "tcp://127.0.0.1:1"\ntopic = "last"', "topic rule must be"),
+            (
+                '[[feeds]]\nendpoint = "tcp://127.0.0.1:1"\ndecoders = {"a" = "yaml"}',
+                "decoders: decoder must be one of",
+            ),
+            (
+                '[[feeds]]\nendpoint = "tcp://127.0.0.1:1"\nmax_message_bytes = 0',
+                "max_message_bytes must be a whole number",
+            ),
+            ('[[feeds]]\nendpoint = "tcp://127.0.0.1:1"\nsubscribe = 5', "subscribe must be"),
+            (
+                '[[feeds]]\nendpoint = "tcp://127.0.0.1:1"\n[[feeds]]\nendpoint = "tcp://127.0.0.1:1"',
+                "two feeds are named 'tcp://127.0.0.1:1'",
+            ),
+            ('decoders = "msgpack"', r"\[decoders\] must be a table"),
+            ('[decoders]\n"md." = "yaml"', r"\[decoders\]: decoder must be one of"),
+        ],
+    )
+    def test_clear_errors(self, tmp_path, text, message):
+        with pytest.raises(ConfigError, match=message):
+            self.load(tmp_path, text)

@@ -286,6 +286,12 @@ async def test_an_exited_cluster_is_named_by_its_signal_and_can_be_restarted() -
         await pilot.press("4", "R")
         await wait_for(lambda: ("restart_cluster", ()) in backend.calls)
         assert "restarting the cluster" in plain(bar.content)
+        await pilot.press("R")  # a restart that failed can be asked for again
+        await wait_for(lambda: backend.calls.count(("restart_cluster", ())) == 2)
+        app.post_message(SnapshotReceived(snapshot()))
+        await wait_for(lambda: "restarting" not in plain(bar.content))
+        assert plain(bar.content).rstrip().endswith("embedded stack on /srv/files")
+        assert app.workers_pane.live
 
 
 async def test_attached_there_is_no_cluster_restart_to_offer() -> None:

@@ -237,6 +237,8 @@ class ZmqtuiApp(App[None]):
         self.standalone = standalone
         self.connection_states: dict[str, str] = dict.fromkeys(SOCKET_NAMES, "connecting")
         self.connection_endpoints: dict[str, str | None] = {}
+        self._mode_note = ""
+        """What the connection bar adds to the mode: the cluster exited, or is restarting."""
 
     # --- layout ------------------------------------------------------------------------------
 
@@ -346,6 +348,8 @@ class ZmqtuiApp(App[None]):
     @_while_running
     def on_snapshot_received(self, message: SnapshotReceived) -> None:
         self.workers_pane.update_snapshot(message.snapshot)
+        if self._mode_note:  # a cluster answers again: no longer exited or restarting
+            self._show_mode()
 
     @_while_running
     def on_request_finished(self, message: RequestFinished) -> None:
@@ -396,6 +400,7 @@ class ZmqtuiApp(App[None]):
         )
 
     def _show_mode(self, note: str = "") -> None:
+        self._mode_note = note
         bar = self.query_one(ConnectionBar)
         bar.mode = self.mode_description() + (f" · {note}" if note else "")
         bar.refresh_text()

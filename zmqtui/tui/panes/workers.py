@@ -468,11 +468,9 @@ class WorkersPane(Widget):
         if action == "restart_cluster":
             if not self.embedded:
                 return "attached, the monitor started no cluster to restart"
-            if self._restarting:
-                return "the embedded cluster is restarting"
-            if self._cluster_exit is None and not self.stale:
+            if self._cluster_exit is None and not self.stale and not self._restarting:
                 return "the embedded cluster runs (r restarts the worker under the cursor)"
-            return None
+            return None  # restarting too: a restart that failed can be asked for again
         if action not in ACTION_VERBS:
             return None
         if self._cluster_exit is not None:

@@ -21,9 +21,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO
 
+import zmq
 from textual.app import App, ComposeResult
 from textual.widget import Widget
 from textual.widgets import Footer
+
+from zmqtui.services.reqrep import envelope_end
 
 CHILD_TIMEOUT = 10.0
 """Seconds a child process may take to print an expected line or to exit."""
@@ -195,3 +198,40 @@ class PaneHost(App[None]):
     def compose(self) -> ComposeResult:
         yield self.make_pane()
         yield Footer()
+
+
+class EchoRouter:
+    """A ROUTER on a thread of its own that answers like a REP: each message's envelope back,
+    then `answer(body)` (the body itself by default). Stop it with `close`."""
+
+    def __init__(
+        self,
+        ctx: zmq.Context,
+        endpoint: str,
+        answer: Callable[[list[bytes]], list[bytes]] = lambda body: body,
+    ) -> None:
+        self.answered = 0
+        self._stopping = threading.Event()
+        self._sock = ctx.socket(zmq.ROUTER)
+        self._sock.setsockopt(zmq.LINGER, 0)
+        self._sock.bind(endpoint)
+        self.endpoint = self._sock.getsockopt_string(zmq.LAST_ENDPOINT)
+        self._answer = answer
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+
+    def _serve(self) -> None:
+        try:
+            while not self._stopping.is_set():
+                if not self._sock.poll(50):
+                    continue
+                frames = self._sock.recv_multipart()
+                start = envelope_end(frames) or 1
+                self._sock.send_multipart([*frames[:start], *self._answer(frames[start:])])
+                self.answered += 1
+        finally:
+            self._sock.close(linger=0)
+
+    def close(self) -> None:
+        self._stopping.set()
+        self._thread.join(timeout=CHILD_TIMEOUT)

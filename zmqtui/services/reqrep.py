@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
@@ -86,8 +86,11 @@ class LazyPirate:
             self._sock.close(linger=0)
             self._sock = None
 
-    async def ask(self, payload: bytes, take: Callable[[list[bytes]], T | None]) -> Exchange[T]:
-        """Send `payload` until a reply comes that `take` accepts (returns other than None).
+    async def ask(
+        self, payload: bytes | Sequence[bytes], take: Callable[[list[bytes]], T | None]
+    ) -> Exchange[T]:
+        """Send `payload` (a frame, or a sequence of frames) until a reply comes that `take`
+        accepts (returns other than None).
 
         A reply `take` turns down is another request's answer (a stale reply a confused broker
         routed back): the request goes again on the same socket, within the same try. Never
@@ -99,7 +102,9 @@ class LazyPirate:
             self.close()  # a REQ socket left mid-request is stuck
             raise
 
-    async def _ask(self, payload: bytes, take: Callable[[list[bytes]], T | None]) -> Exchange[T]:
+    async def _ask(
+        self, payload: bytes | Sequence[bytes], take: Callable[[list[bytes]], T | None]
+    ) -> Exchange[T]:
         loop = asyncio.get_running_loop()
         discarded = 0
         why: str | None = None
@@ -142,7 +147,9 @@ class LazyPirate:
         return self._sock
 
 
-async def _send(sock: zmq.asyncio.Socket, payload: bytes, timeout_s: float) -> bool:
+async def _send(
+    sock: zmq.asyncio.Socket, payload: bytes | Sequence[bytes], timeout_s: float
+) -> bool:
     """Send, or False if even queueing the request took the whole try.
 
     `asyncio.timeout`, not `wait_for`: on Python 3.11 `wait_for` swallows a cancellation that
@@ -150,7 +157,10 @@ async def _send(sock: zmq.asyncio.Socket, payload: bytes, timeout_s: float) -> b
     """
     try:
         async with asyncio.timeout(max(timeout_s, 0.001)):
-            await sock.send(payload)
+            if isinstance(payload, bytes):
+                await sock.send(payload)
+            else:
+                await sock.send_multipart(payload)
     except TimeoutError:
         return False
     return True

@@ -1,0 +1,113 @@
+"""`zmqtui send` as a real process: to a ROUTER that echoes frames, and to `zmqtui serve`."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+from click.testing import CliRunner
+from helpers import TARGET_TEXT, EchoRouter, Lines
+
+from zmqtui.commands.send import command as send_command
+
+WAIT = 20.0
+
+MESSAGE = ['json:{"a": [1, 2]}', "text:hello world", "hex:00 ff 10"]
+SHOWN = ['json:{"a":[1,2]}', "text:hello world", "hex:00ff10"]
+
+
+def send(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "zmqtui", "send", *args],
+        capture_output=True,
+        text=True,
+        timeout=WAIT,
+    )
+
+
+@pytest.fixture
+def echo(ctx, tcp_endpoint):
+    router = EchoRouter(ctx, tcp_endpoint())
+    yield router
+    router.close()
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("dealer", [[], ["--dealer"]], ids=["REQ", "DEALER"])
+def test_a_multi_frame_message_comes_back_from_an_echo(echo, dealer):
+    result = send(echo.endpoint, *MESSAGE, *dealer)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    kind = "DEALER" if dealer else "REQ"
+    assert lines[0] == f"Sending 3 frames to {echo.endpoint} over {kind}"
+    assert lines[1].startswith("Received 3 frames in ")
+    assert lines[2:] == SHOWN
+
+    as_json = send(echo.endpoint, *MESSAGE, *dealer, "--json")
+    assert as_json.returncode == 0, as_json.stderr
+    line = json.loads(as_json.stdout)
+    assert line["socket"] == kind
+    assert line["reply"] == [{"json": {"a": [1, 2]}}, {"text": "hello world"}, {"b64": "AP8Q"}]
+
+
+@pytest.mark.integration
+def test_a_load_over_one_dealer_prints_the_summary(echo):
+    result = send(echo.endpoint, '{"pid": 5}', "--dealer", "--count", "200", "--concurrency", "16")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0] == (
+        f"Sent 200 of 200 messages of 1 frame to {echo.endpoint} over DEALER, 16 in flight"
+    )
+    assert "Replies by pid: 5: 200" in lines
+    assert echo.answered == 200
+
+
+@pytest.mark.integration
+def test_a_file_request_built_by_hand_against_zmqtui_serve(processes, served_root, tcp_endpoint):
+    endpoint = tcp_endpoint()
+    server = processes.start("serve", "--root", str(served_root), "--bind", endpoint, "-q")
+    Lines(server.stdout).wait("Listening for zmq requesters")
+
+    found = send(endpoint, 'json:{"path": "target.txt"}', "--json")
+    assert found.returncode == 0, found.stderr
+    reply = json.loads(found.stdout)["reply"]
+    assert len(reply) == 1
+    assert reply[0]["json"]["content"] == TARGET_TEXT
+    assert reply[0]["json"]["pid"] == server.pid
+
+    missing = send(endpoint, '{"path": "missing.txt"}', "--dealer")
+    assert missing.returncode == 1
+    assert missing.stdout.splitlines()[2].startswith('json:{"error":{"code":"NOT_FOUND"')
+    assert missing.stderr == f"Received error NOT_FOUND from pid {server.pid}\n"
+
+    load = send(endpoint, 'json:{"path": "target.txt"}', "--count", "50", "--concurrency", "4")
+    assert load.returncode == 0, load.stderr
+    assert f"Replies by pid: {server.pid}: 50" in load.stdout.splitlines()
+
+    extra = send(endpoint, 'json:{"path": "target.txt"}', "text:second frame")
+    assert extra.returncode == 1
+    assert "BAD_REQUEST" in extra.stdout
+
+
+@pytest.mark.integration
+def test_silence_exits_3_after_every_try(tcp_endpoint):
+    endpoint = tcp_endpoint()
+    result = send(endpoint, "x", "--timeout-ms", "100", "--tries", "2", "--dealer")
+    assert result.returncode == 3
+    assert result.stderr == f"zmqtui: no reply from {endpoint} after 2 tries of 100 ms\n"
+
+
+def test_a_bad_frame_exits_2_showing_where():
+    result = CliRunner().invoke(send_command, ["tcp://127.0.0.1:1", "text:ok", "hex:0g"])
+    assert result.exit_code == 2
+    assert result.output == (
+        "zmqtui: frame 2: hex: 'g' is not a hex digit (at character 6)\n  hex:0g\n       ^\n"
+    )
+
+
+def test_a_bad_endpoint_exits_2():
+    result = CliRunner().invoke(send_command, ["tcp://127.0.0.1:99999", "x"])
+    assert result.exit_code == 2
+    assert "port" in result.output

@@ -1,0 +1,252 @@
+"""`zmqtui send ENDPOINT FRAME...`: send any message to any request/reply service.
+
+Exit codes as `zmqtui request`'s: 0 every message got a reply; 1 an error reply; 2 bad usage,
+frame, settings or endpoint; 3 no reply after every try; 4 no reply because the handshake failed.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import click
+import zmq.asyncio
+
+from zmqtui.commands._run import config_option, load_command_settings, run_service
+from zmqtui.commands.request import (
+    EXIT_ERROR_REPLY,
+    EXIT_HANDSHAKE_FAILED,
+    EXIT_OK,
+    EXIT_UNAVAILABLE,
+)
+from zmqtui.format import plural
+from zmqtui.frames import FrameSyntaxError, format_frame, frame_value, parse_frames
+from zmqtui.services.requester import MAX_REPLY_BYTES
+from zmqtui.services.sender import (
+    SendResult,
+    SendSummary,
+    SocketKind,
+    error_code,
+    open_client,
+    reply_pid,
+    run_send_load,
+)
+from zmqtui.text import printable, printable_json
+
+EXIT_USAGE = 2
+
+
+@click.command()
+@click.argument("endpoint")
+@click.argument("frames", nargs=-1, required=True, metavar="FRAME...")
+@click.option(
+    "--dealer",
+    is_flag=True,
+    help="Send on one DEALER socket, many in flight, replies matched by envelope [default: REQ].",
+)
+@click.option(
+    "--count",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Messages to send; more than one prints a summary instead of the reply.",
+)
+@click.option(
+    "--concurrency",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Messages in flight at once (REQ: each on its own socket; DEALER: all on one).",
+)
+@click.option(
+    "--timeout",
+    "--timeout-ms",
+    "timeout_ms",
+    type=click.IntRange(min=1),
+    metavar="MS",
+    help="Wait this long for a reply before retrying [default: `timeout_ms` setting, 2500].",
+)
+@click.option(
+    "--tries",
+    type=click.IntRange(min=1),
+    help="Give up after this many tries [default: the `tries` setting, 3].",
+)
+@click.option(
+    "--max-reply-bytes",
+    type=click.IntRange(min=1),
+    default=MAX_REPLY_BYTES,
+    show_default=True,
+    help="Largest reply accepted; a bigger one is dropped and counts as no answer.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the reply (or summary) as JSON.")
+@config_option
+def command(
+    endpoint: str,
+    frames: tuple[str, ...],
+    dealer: bool,
+    count: int,
+    concurrency: int,
+    timeout_ms: int | None,
+    tries: int | None,
+    max_reply_bytes: int,
+    as_json: bool,
+    config_file: str | None,
+) -> None:
+    """Send a message of one frame per FRAME to ENDPOINT and print the reply.
+
+    \b
+    A FRAME is written
+      json:{"a":1}   JSON, checked before sending
+      text:hello     text (UTF-8)
+      hex:00ff       bytes in hex, spaces allowed
+      b64:AP8=       bytes in base64
+      @file.bin      a file's bytes (at most 16 MiB)
+      hello          anything else: the text as it is
+
+    Replies are printed a frame a line in the same syntax. With --count N, N messages go with
+    --concurrency C in flight and a summary is printed, as `zmqtui request` does.
+
+    \b
+    Exit status:
+      0  every message got a reply
+      1  an error reply ({"error": {"code": ...}} in a JSON reply)
+      2  bad usage, frame, settings or endpoint
+      3  no reply after every try (unavailable)
+      4  no reply: the handshake failed (CURVE key refused, security mismatch)
+    """
+    try:
+        message = parse_frames(list(frames))
+    except FrameSyntaxError as exc:
+        click.echo(describe_syntax_error(exc), err=True)
+        sys.exit(EXIT_USAGE)
+    kind: SocketKind = "DEALER" if dealer else "REQ"
+    run_service(
+        _send(
+            endpoint,
+            message,
+            kind,
+            count,
+            concurrency,
+            timeout_ms,
+            tries,
+            max_reply_bytes,
+            as_json,
+            config_file,
+        )
+    )
+
+
+def describe_syntax_error(exc: FrameSyntaxError) -> str:
+    """The error, then the argument with a caret under where it goes wrong."""
+    column = len(printable(exc.argument[: exc.offset]))
+    return f"zmqtui: {exc}\n  {printable(exc.argument)}\n  {' ' * column}^"
+
+
+async def _send(
+    endpoint: str,
+    message: list[bytes],
+    kind: SocketKind,
+    count: int,
+    concurrency: int,
+    timeout_ms: int | None,
+    tries: int | None,
+    max_reply_bytes: int,
+    as_json: bool,
+    config_file: str | None,
+) -> int:
+    settings = load_command_settings(config_file, timeout_ms=timeout_ms, tries=tries)
+    options = {
+        "kind": kind,
+        "timeout_ms": settings.timeout_ms,
+        "tries": settings.tries,
+        "max_reply_bytes": max_reply_bytes,
+    }
+    ctx = zmq.asyncio.Context()
+    try:
+        if count > 1:
+            summary = await run_send_load(ctx, endpoint, message, count, concurrency, **options)
+            click.echo(printable_json(summary.to_wire()) if as_json else format_summary(summary))
+            return summary_exit_code(summary)
+        if not as_json:
+            click.echo(f"Sending {plural(len(message), 'frame')} to {endpoint} over {kind}")
+        client = open_client(ctx, endpoint, **options)
+        try:
+            result = await client.request(message)
+        finally:
+            client.close()
+        return report(result, endpoint, kind, settings.timeout_ms, as_json)
+    finally:
+        ctx.destroy(linger=0)
+
+
+def report(result: SendResult, endpoint: str, kind: SocketKind, timeout_ms: int, as_json: bool):
+    """Print one message's reply, a frame a line (or one JSON line); return the exit code."""
+    if result.reply is None:
+        if result.handshake_failure:
+            click.echo(f"zmqtui: cannot talk to {endpoint}: {result.handshake_failure}", err=True)
+            return EXIT_HANDSHAKE_FAILED
+        click.echo(
+            f"zmqtui: no reply from {endpoint} after {result.tries} tries of {timeout_ms} ms",
+            err=True,
+        )
+        return EXIT_UNAVAILABLE
+    if as_json:
+        line = {
+            "endpoint": endpoint,
+            "socket": kind,
+            "latency_ms": result.latency_ms,
+            "tries": result.tries,
+            "reply": [frame_value(frame) for frame in result.reply],
+        }
+        click.echo(printable_json(line))
+    else:
+        click.echo(
+            f"Received {plural(len(result.reply), 'frame')} in {result.latency_ms:.1f} ms"
+            f" ({plural(result.tries, 'try', 'tries')})"
+        )
+        for frame in result.reply:
+            click.echo(format_frame(frame))
+    code = error_code(result.reply)
+    if code is None:
+        return EXIT_OK
+    if not as_json:
+        pid = reply_pid(result.reply)
+        who = "" if pid is None else f" from pid {pid}"
+        click.echo(f"Received error {printable(code)}{who}", err=True)
+    return EXIT_ERROR_REPLY
+
+
+def format_summary(summary: SendSummary) -> str:
+    """The load summary as aligned `label: value` lines, as `zmqtui request` prints its own."""
+    by_pid = ", ".join(f"{pid}: {n}" for pid, n in sorted(summary.replies_by_pid.items()))
+    errors = ", ".join(
+        f"{printable(code)} {n}" for code, n in sorted(summary.errors_by_code.items())
+    )
+    latency = "  ".join(
+        f"{name} {'-' if value is None else f'{value:.2f}'}"
+        for name, value in summary.latency.items()
+    )
+    why = f": {summary.handshake_failure}" if summary.handshake_failure else ""
+    rows = [
+        ("Answered", f"{summary.answered} in {summary.elapsed_s:.2f} s ({summary.rate:.1f} req/s)"),
+        ("Replies by pid", by_pid or "none"),
+        ("Errors", errors or "none"),
+        ("Unavailable", f"{summary.unavailable} (not sent: {summary.not_sent}){why}"),
+        ("Retries", f"{summary.retries} (stale replies discarded: {summary.discarded})"),
+        ("Latency (ms)", latency),
+    ]
+    head = (
+        f"Sent {summary.sent} of {summary.count} messages of"
+        f" {plural(summary.frames, 'frame')} to {summary.endpoint} over {summary.kind},"
+        f" {summary.concurrency} in flight"
+    )
+    return "\n".join([head, *(f"{label + ':':<16}{value}" for label, value in rows)])
+
+
+def summary_exit_code(summary: SendSummary) -> int:
+    if summary.unavailable and summary.handshake_failure:
+        return EXIT_HANDSHAKE_FAILED
+    if summary.unavailable:
+        return EXIT_UNAVAILABLE
+    if summary.errors_by_code:
+        return EXIT_ERROR_REPLY
+    return EXIT_OK

@@ -1,0 +1,369 @@
+"""Send any message (one or more frames) to any request/reply service and take its reply.
+
+Two ways to ask:
+- REQ (the default), one request at a time per socket on a Lazy Pirate (`reqrep.LazyPirate`):
+  what the book's requester does, for services behind REP, a ROUTER that answers like REP, or
+  a broker in front of either.
+- DEALER, many requests in flight on one socket. Each message goes behind an envelope of its
+  own, a request id frame and the empty delimiter (what REQ does with `ZMQ_REQ_CORRELATE`); a
+  service that answers like REP sends the envelope back, so every reply finds its request
+  whatever order replies come in, through any number of brokers. A request with no reply
+  within `timeout_ms` goes again with the same id, up to `tries` times; a reply to an id that
+  is no longer waited for (a duplicate, a late one) is discarded and counted.
+
+Replies are taken as they come: any reply answers. One whose first frame is a JSON object with
+an `error` object (the filer's error reply) is counted by its code, and a JSON `pid` by pid.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import json
+import math
+import secrets
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import zmq
+import zmq.asyncio
+
+from zmqtui.config import REQUEST_TIMEOUT_MS, REQUEST_TRIES
+from zmqtui.security import HandshakeWatch
+from zmqtui.services import sockets
+from zmqtui.services.reqrep import LazyPirate
+from zmqtui.services.requester import MAX_REPLY_BYTES
+
+SocketKind = Literal["REQ", "DEALER"]
+Outcome = Literal["reply", "error", "unavailable"]
+
+
+@dataclass(frozen=True, slots=True)
+class SendResult:
+    """How one message went: its reply's frames, or why there was none."""
+
+    reply: list[bytes] | None
+    """The reply's frames (the envelope taken off); None when no reply came."""
+    latency_ms: float
+    """From the first send to the reply (or to giving up), retries included."""
+    tries: int
+    discarded: int = 0
+    """Replies turned down as another request's (REQ only; a DEALER counts them per socket)."""
+    handshake_failure: str | None = None
+
+    @property
+    def outcome(self) -> Outcome:
+        """reply, error (an error reply, see `error_code`) or unavailable (no reply)."""
+        if self.reply is None:
+            return "unavailable"
+        return "error" if error_code(self.reply) is not None else "reply"
+
+
+def reply_json(reply: Sequence[bytes]) -> dict[str, Any] | None:
+    """The reply's first frame as a JSON object, or None when it is not one."""
+    if not reply or reply[0].lstrip()[:1] != b"{":
+        return None
+    try:
+        value = json.loads(reply[0])
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def error_code(reply: Sequence[bytes]) -> str | None:
+    """The code of an error reply as the filer sends it (`{"error": {"code": CODE, ...}}`), or
+    "ERROR" for an `error` object without a string code; None for any other reply."""
+    value = reply_json(reply)
+    if value is None or not isinstance(value.get("error"), dict):
+        return None
+    code = value["error"].get("code")
+    return code if isinstance(code, str) else "ERROR"
+
+
+def reply_pid(reply: Sequence[bytes]) -> int | None:
+    """The `pid` a JSON reply names (who answered), or None."""
+    value = reply_json(reply)
+    pid = None if value is None else value.get("pid")
+    return pid if isinstance(pid, int) and not isinstance(pid, bool) else None
+
+
+class DealerClient:
+    """Requests on one DEALER socket, as many in flight as callers ask; replies matched by
+    the envelope's request id (see the module's docstring).
+
+    Create it inside a running event loop; close it (or use `async with`) when done.
+    """
+
+    def __init__(
+        self,
+        ctx: zmq.asyncio.Context,
+        endpoint: str,
+        *,
+        timeout_ms: int = REQUEST_TIMEOUT_MS,
+        tries: int = REQUEST_TRIES,
+        max_reply_bytes: int | None = MAX_REPLY_BYTES,
+    ) -> None:
+        if timeout_ms < 1 or tries < 1:
+            raise ValueError("timeout_ms and tries must be at least 1")
+        self.endpoint = endpoint
+        self.timeout_ms = timeout_ms
+        self.tries = tries
+        self.discarded = 0
+        """Replies that answered no request waiting for one (a duplicate, a late reply, a
+        reply without our envelope)."""
+        self._waiting: dict[bytes, asyncio.Future[list[bytes]]] = {}
+        self._prefix = secrets.token_bytes(4)
+        self._ids = itertools.count(1)
+        self._reader: asyncio.Task[None] | None = None
+        self._sock = ctx.socket(zmq.DEALER)
+        try:
+            sockets.configure(self._sock, max_message_bytes=max_reply_bytes)
+            self._watch = HandshakeWatch(self._sock)
+        except BaseException:
+            self._sock.close(linger=0)
+            raise
+        try:
+            sockets.connect(self._sock, endpoint)
+        except BaseException:
+            self.close()
+            raise
+        self._reader = asyncio.get_running_loop().create_task(self._read())
+
+    async def __aenter__(self) -> DealerClient:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Stop reading, close the socket (linger 0); requests still waiting get no reply."""
+        if self._reader is not None:
+            self._reader.cancel()
+        self._watch.close()
+        self._sock.close(linger=0)
+
+    async def request(self, frames: Sequence[bytes]) -> SendResult:
+        """Send `frames` until its reply comes or every try has waited `timeout_ms`."""
+        loop = asyncio.get_running_loop()
+        request_id = self._prefix + next(self._ids).to_bytes(8, "big")
+        reply = self._waiting[request_id] = loop.create_future()
+        started = time.perf_counter()
+        try:
+            for attempt in range(1, self.tries + 1):
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(self.timeout_ms / 1000):
+                        await self._sock.send_multipart([request_id, b"", *frames])
+                        frames_back = await asyncio.shield(reply)
+                        return SendResult(frames_back, _since(started), attempt)
+        finally:
+            del self._waiting[request_id]
+        why = self._watch.failure()
+        return SendResult(None, _since(started), self.tries, handshake_failure=why)
+
+    async def _read(self) -> None:
+        while True:
+            frames = await self._sock.recv_multipart()
+            waiting = self._waiting.get(frames[0]) if len(frames) > 1 and frames[1] == b"" else None
+            if waiting is None or waiting.done():
+                self.discarded += 1
+            else:
+                waiting.set_result(frames[2:])
+
+
+class ReqClient:
+    """Requests on a Lazy Pirate REQ socket, one at a time (see `reqrep.LazyPirate`)."""
+
+    discarded = 0
+    """Always 0: a REQ socket only ever hands over the reply to its own request."""
+
+    def __init__(
+        self,
+        ctx: zmq.asyncio.Context,
+        endpoint: str,
+        *,
+        timeout_ms: int = REQUEST_TIMEOUT_MS,
+        tries: int = REQUEST_TRIES,
+        max_reply_bytes: int | None = MAX_REPLY_BYTES,
+    ) -> None:
+        self.endpoint = endpoint
+        self._pirate = LazyPirate(
+            ctx, endpoint, timeout_ms=timeout_ms, tries=tries, max_reply_bytes=max_reply_bytes
+        )
+        self._lock = asyncio.Lock()
+
+    async def __aenter__(self) -> ReqClient:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._pirate.close()
+
+    async def request(self, frames: Sequence[bytes]) -> SendResult:
+        """Send `frames` until a reply comes or every try has waited; never raises for that."""
+        async with self._lock:
+            started = time.perf_counter()
+            exchange = await self._pirate.ask(list(frames), lambda reply: reply)
+            return SendResult(
+                exchange.taken, _since(started), exchange.tries, exchange.discarded, exchange.why
+            )
+
+
+def open_client(
+    ctx: zmq.asyncio.Context,
+    endpoint: str,
+    kind: SocketKind,
+    *,
+    timeout_ms: int = REQUEST_TIMEOUT_MS,
+    tries: int = REQUEST_TRIES,
+    max_reply_bytes: int | None = MAX_REPLY_BYTES,
+) -> ReqClient | DealerClient:
+    """A client of `kind`; inside a running event loop."""
+    client = DealerClient if kind == "DEALER" else ReqClient
+    return client(
+        ctx, endpoint, timeout_ms=timeout_ms, tries=tries, max_reply_bytes=max_reply_bytes
+    )
+
+
+@dataclass(slots=True)
+class SendSummary:
+    """What `run_send_load` saw: who answered, what failed, how fast."""
+
+    endpoint: str
+    kind: SocketKind
+    frames: int
+    """Frames in each message sent."""
+    count: int
+    concurrency: int
+    sent: int = 0
+    replies_by_pid: Counter[int] = field(default_factory=Counter)
+    """Every reply that names a JSON `pid`, by that pid."""
+    errors_by_code: Counter[str] = field(default_factory=Counter)
+    unavailable: int = 0
+    retries: int = 0
+    discarded: int = 0
+    handshake_failure: str | None = None
+    elapsed_s: float = 0.0
+    latencies_ms: list[float] = field(default_factory=list, repr=False)
+
+    @property
+    def answered(self) -> int:
+        return len(self.latencies_ms)
+
+    @property
+    def not_sent(self) -> int:
+        return self.count - self.sent
+
+    @property
+    def rate(self) -> float:
+        return self.answered / self.elapsed_s if self.elapsed_s > 0 else 0.0
+
+    @property
+    def latency(self) -> dict[str, float | None]:
+        ordered = sorted(self.latencies_ms)
+
+        def rank(p: float) -> float | None:
+            return ordered[max(0, math.ceil(p / 100 * len(ordered)) - 1)] if ordered else None
+
+        return {
+            "p50": rank(50),
+            "p90": rank(90),
+            "p99": rank(99),
+            "max": ordered[-1] if ordered else None,
+        }
+
+    def add(self, result: SendResult) -> None:
+        self.retries += result.tries - 1
+        self.discarded += result.discarded
+        if result.reply is None:
+            self.unavailable += 1
+            self.handshake_failure = result.handshake_failure or self.handshake_failure
+            return
+        self.latencies_ms.append(result.latency_ms)
+        if (pid := reply_pid(result.reply)) is not None:
+            self.replies_by_pid[pid] += 1
+        if (code := error_code(result.reply)) is not None:
+            self.errors_by_code[code] += 1
+
+    def to_wire(self) -> dict[str, Any]:
+        """A JSON-ready dict (pids as strings, as JSON object keys must be)."""
+        return {
+            "endpoint": self.endpoint,
+            "socket": self.kind,
+            "frames": self.frames,
+            "count": self.count,
+            "concurrency": self.concurrency,
+            "sent": self.sent,
+            "not_sent": self.not_sent,
+            "answered": self.answered,
+            "replies_by_pid": {str(pid): n for pid, n in sorted(self.replies_by_pid.items())},
+            "errors_by_code": dict(sorted(self.errors_by_code.items())),
+            "unavailable": self.unavailable,
+            "handshake_failure": self.handshake_failure,
+            "retries": self.retries,
+            "discarded": self.discarded,
+            "elapsed_s": self.elapsed_s,
+            "rate": self.rate,
+            "latency_ms": self.latency,
+        }
+
+
+async def run_send_load(
+    ctx: zmq.asyncio.Context,
+    endpoint: str,
+    frames: Sequence[bytes],
+    count: int,
+    concurrency: int,
+    *,
+    kind: SocketKind = "REQ",
+    timeout_ms: int = REQUEST_TIMEOUT_MS,
+    tries: int = REQUEST_TRIES,
+    max_reply_bytes: int | None = MAX_REPLY_BYTES,
+    on_result: Callable[[SendResult], None] | None = None,
+) -> SendSummary:
+    """Send `frames` `count` times, `concurrency` in flight: on as many REQ sockets, or on one
+    DEALER. The first message with no reply after every try stops further sends."""
+    if count < 1 or concurrency < 1:
+        raise ValueError("count and concurrency must be at least 1")
+    summary = SendSummary(endpoint, kind, len(frames), count, concurrency)
+    stop = asyncio.Event()
+    options: dict[str, Any] = {
+        "timeout_ms": timeout_ms,
+        "tries": tries,
+        "max_reply_bytes": max_reply_bytes,
+    }
+
+    async def slot(client: ReqClient | DealerClient) -> None:
+        while summary.sent < count and not stop.is_set():
+            summary.sent += 1
+            result = await client.request(frames)
+            summary.add(result)
+            if on_result is not None:
+                on_result(result)
+            if result.reply is None:
+                stop.set()
+
+    slots = min(count, concurrency)
+    started = time.perf_counter()
+    clients: list[ReqClient | DealerClient] = []
+    try:
+        for _ in range(1 if kind == "DEALER" else slots):
+            clients.append(open_client(ctx, endpoint, kind, **options))
+        async with asyncio.TaskGroup() as group:
+            for n in range(slots):
+                group.create_task(slot(clients[n % len(clients)]))
+    finally:
+        summary.elapsed_s = time.perf_counter() - started
+        for client in clients:
+            summary.discarded += client.discarded
+            client.close()
+    return summary
+
+
+def _since(started: float) -> float:
+    return (time.perf_counter() - started) * 1000

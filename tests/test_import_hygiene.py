@@ -7,6 +7,7 @@ so services and commands added later are covered without touching this file.
 
 from __future__ import annotations
 
+import ast
 import json
 import subprocess
 import sys
@@ -140,3 +141,19 @@ def socket_side_loaded_by(modules: list[str]) -> list[str]:
 def test_the_app_and_its_panes_load_neither_zmq_nor_the_services():
     assert socket_side_loaded_by(SCREEN) == []
     assert "zmq" in socket_side_loaded_by(["zmqtui.tui.bridge"])  # the check itself sees them
+
+
+def test_the_screen_never_names_zmq_nor_the_services():
+    """Not even for type checking: the screen's types live beside it or in headless modules."""
+    tui = PACKAGE / "tui"
+    screen = [tui / "app.py", *(tui / "panes").rglob("*.py"), *(tui / "widgets").rglob("*.py")]
+    for path in screen:
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                names = [node.module or ""]
+            else:
+                continue
+            named = [n for n in names if n == "zmq" or n.startswith(("zmq.", "zmqtui.services"))]
+            assert not named, f"{path.relative_to(PACKAGE)} imports {', '.join(named)}"

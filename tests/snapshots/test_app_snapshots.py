@@ -18,7 +18,7 @@ from textual.pilot import Pilot
 
 from zmqtui.captures import NS_PER_MS, Capture
 from zmqtui.protocol import ChangeEvent, ClusterSnapshot, FileReply, WorkerStats
-from zmqtui.services.requester import LoadSummary, RequestResult
+from zmqtui.results import LoadSummary, RequestResult
 from zmqtui.tui.app import ZmqtuiApp
 from zmqtui.tui.backend import SOCKET_NAMES, Endpoints
 from zmqtui.tui.messages import (

@@ -15,7 +15,7 @@ from textual.pilot import Pilot
 from textual.widgets import Input
 
 from zmqtui.protocol import ClusterSnapshot, ErrorReply, FileReply, WorkerStats
-from zmqtui.services.requester import LoadSummary, RequestResult
+from zmqtui.results import LoadSummary, RequestResult
 from zmqtui.tui.panes.composer import ComposerPane
 from zmqtui.tui.panes.workers import WorkersPane
 

@@ -16,7 +16,7 @@ from textual.message import Message
 from textual.widgets import Input, OptionList, ProgressBar, RichLog, Static
 
 from zmqtui.protocol import ErrorReply, FileReply
-from zmqtui.services.requester import LoadSummary, RequestResult
+from zmqtui.results import LoadSummary, RequestResult
 from zmqtui.tui.app import ZmqtuiApp
 from zmqtui.tui.messages import SendFailed
 from zmqtui.tui.panes.composer import ComposerPane

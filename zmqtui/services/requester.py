@@ -12,13 +12,10 @@ from __future__ import annotations
 import asyncio
 import functools
 import itertools
-import math
 import secrets
 import time
-from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any, Literal
+from dataclasses import dataclass
 
 import zmq
 import zmq.asyncio
@@ -32,44 +29,12 @@ from zmqtui.protocol import (
     decode_reply,
     max_reply_bytes,
 )
+from zmqtui.results import LoadSummary, RequestResult
 from zmqtui.services.reqrep import LazyPirate
 
 MAX_REPLY_BYTES = max_reply_bytes(MAX_FILE_BYTES)
 """Inbound limit for replies: what a server with the default file limit can send. For a server
 with `--max-bytes N`, `max_reply_bytes(N)`."""
-
-Outcome = Literal["reply", "error", "malformed", "unavailable"]
-
-
-@dataclass(frozen=True, slots=True)
-class RequestResult:
-    """How one request ended, and what it took."""
-
-    path: str
-    reply: FileReply | ErrorReply | None
-    latency_ms: float
-    """From the first send to the accepted reply (or to giving up), retries included."""
-    tries: int
-    error: str | None = None
-    """Why there is no reply, e.g. "unavailable after 3 tries"; None when there is one."""
-    request_id: str | None = None
-    raw: bytes | None = None
-    """The reply exactly as it arrived (a malformed one too), for `--json` and debugging."""
-    discarded: int = 0
-    """Replies thrown away because they answered another request."""
-    handshake_failure: str | None = None
-    """Why there was no reply when the connection's handshake tells (the server refused our
-    CURVE key, a security mismatch, a peer that is not a ZeroMQ service)."""
-
-    @property
-    def outcome(self) -> Outcome:
-        """reply (a file), error (an error reply), malformed (an answer that is no reply), or
-        unavailable (no answer after every try)."""
-        if isinstance(self.reply, FileReply):
-            return "reply"
-        if isinstance(self.reply, ErrorReply):
-            return "error"
-        return "unavailable" if self.raw is None else "malformed"
 
 
 class Requester:
@@ -152,102 +117,6 @@ class _Taken:
     reply: FileReply | ErrorReply | None
     raw: bytes
     error: str | None = None
-
-
-@dataclass(slots=True)
-class LoadSummary:
-    """What `run_load` saw: who answered, what failed, how fast."""
-
-    endpoint: str
-    path: str
-    count: int
-    concurrency: int
-    sent: int = 0
-    replies: int = 0
-    """File replies."""
-    replies_by_pid: Counter[int] = field(default_factory=Counter)
-    """Every answer (file or error reply) by the pid that sent it."""
-    errors_by_code: Counter[str] = field(default_factory=Counter)
-    malformed: int = 0
-    unavailable: int = 0
-    retries: int = 0
-    """Tries beyond the first, summed over all requests."""
-    discarded: int = 0
-    handshake_failure: str | None = None
-    """Why the latest unavailable request got no reply, when its handshake tells."""
-    elapsed_s: float = 0.0
-    latencies_ms: list[float] = field(default_factory=list, repr=False)
-    """One per answered request (file, error or malformed)."""
-
-    @property
-    def answered(self) -> int:
-        return len(self.latencies_ms)
-
-    @property
-    def not_sent(self) -> int:
-        """Requests never sent because the load stopped when the service was unavailable."""
-        return self.count - self.sent
-
-    @property
-    def rate(self) -> float:
-        """Answered requests per second of wall time."""
-        return self.answered / self.elapsed_s if self.elapsed_s > 0 else 0.0
-
-    def percentile(self, p: float) -> float | None:
-        """The nearest-rank `p`th percentile of the latencies in ms, None without any."""
-        if not self.latencies_ms:
-            return None
-        ordered = sorted(self.latencies_ms)
-        return ordered[max(0, math.ceil(p / 100 * len(ordered)) - 1)]
-
-    @property
-    def latency(self) -> dict[str, float | None]:
-        return {
-            "p50": self.percentile(50),
-            "p90": self.percentile(90),
-            "p99": self.percentile(99),
-            "max": max(self.latencies_ms, default=None),
-        }
-
-    def add(self, result: RequestResult) -> None:
-        self.retries += result.tries - 1
-        self.discarded += result.discarded
-        if result.outcome == "unavailable":
-            self.unavailable += 1
-            self.handshake_failure = result.handshake_failure or self.handshake_failure
-            return
-        self.latencies_ms.append(result.latency_ms)
-        if result.reply is None:
-            self.malformed += 1
-            return
-        self.replies_by_pid[result.reply.pid] += 1
-        if isinstance(result.reply, ErrorReply):
-            self.errors_by_code[result.reply.code] += 1
-        else:
-            self.replies += 1
-
-    def to_wire(self) -> dict[str, Any]:
-        """A JSON-ready dict (pids as strings, as JSON object keys must be)."""
-        return {
-            "endpoint": self.endpoint,
-            "path": self.path,
-            "count": self.count,
-            "concurrency": self.concurrency,
-            "sent": self.sent,
-            "not_sent": self.not_sent,
-            "answered": self.answered,
-            "replies": self.replies,
-            "replies_by_pid": {str(pid): n for pid, n in sorted(self.replies_by_pid.items())},
-            "errors_by_code": dict(sorted(self.errors_by_code.items())),
-            "malformed": self.malformed,
-            "unavailable": self.unavailable,
-            "handshake_failure": self.handshake_failure,
-            "retries": self.retries,
-            "discarded": self.discarded,
-            "elapsed_s": self.elapsed_s,
-            "rate": self.rate,
-            "latency_ms": self.latency,
-        }
 
 
 async def run_load(

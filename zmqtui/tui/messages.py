@@ -83,7 +83,7 @@ class RequestFinished(Message):
     """A single request got its reply, an error reply, or none (`result.error`)."""
 
     result: Any
-    """A `zmqtui.services.requester.RequestResult`."""
+    """A `zmqtui.results.RequestResult`."""
     send_id: int | None = None
     """The id of the send it answers (`ComposerPane.SendRequested.send_id`)."""
 
@@ -118,7 +118,7 @@ class LoadFinished(Message):
     """A load run (count > 1) ended."""
 
     summary: Any
-    """A `zmqtui.services.requester.LoadSummary`."""
+    """A `zmqtui.results.LoadSummary`."""
     send_id: int | None = None
     """The id of the send that started the run."""
 

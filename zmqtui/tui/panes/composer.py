@@ -37,7 +37,7 @@ from zmqtui.tui.widgets.composer_render import (
 from zmqtui.tui.widgets.table import component_style
 
 if TYPE_CHECKING:
-    from zmqtui.services.requester import LoadSummary, RequestResult
+    from zmqtui.results import LoadSummary, RequestResult
 
 MAX_COUNT = 100_000
 MAX_CONCURRENCY = 100

@@ -19,7 +19,7 @@ from zmqtui.protocol import ErrorReply, FileReply
 from zmqtui.text import MULTI_LINE, printable
 
 if TYPE_CHECKING:
-    from zmqtui.services.requester import LoadSummary, RequestResult
+    from zmqtui.results import LoadSummary, RequestResult
 
 MAX_SHOWN_LINES = 500
 MAX_SHOWN_CHARS = 64 * 1024

@@ -73,7 +73,7 @@ class ReplyBudget:
         if account is None:
             account = self._held[peer] = _Account()
         elif account.settle() and account.bytes + size > self.per_peer:
-            self._drop(peer, account)
+            self._drop(account)
             return False
         tracked = zmq.Frame(reply, track=True, copy=False)
         for frame in frames[:-1]:
@@ -91,7 +91,7 @@ class ReplyBudget:
         for peer in [peer for peer, account in self._held.items() if not account.settle()]:
             del self._held[peer]
 
-    def _drop(self, peer: bytes, account: _Account) -> None:
+    def _drop(self, account: _Account) -> None:
         self.dropped += 1
         if not account.warned:
             account.warned = True

@@ -17,6 +17,7 @@ from textual.message import Message
 
 from zmqtui.protocol import MAX_SNAPSHOT_BYTES, ChangeEvent, FileReply, now_ms
 from zmqtui.services import sockets
+from zmqtui.services.stack import EmbeddedStack
 from zmqtui.tui import bridge
 from zmqtui.tui.app import ConnectionBar, ZmqtuiApp
 from zmqtui.tui.backend import Endpoints
@@ -280,7 +281,8 @@ async def test_the_stats_sub_connects_again_after_an_oversized_snapshot(actx, tc
 
 @pytest.mark.integration
 async def test_embedded_publisher_in_process(tmp_path: Path, tcp_endpoint) -> None:
-    bridge = ZmqBridge(Endpoints(pub=tcp_endpoint()), watch_path=tmp_path)
+    endpoint = tcp_endpoint()
+    bridge = ZmqBridge(Endpoints(pub=endpoint), stack=EmbeddedStack(tmp_path, endpoint))
     app = ZmqtuiApp(bridge)
     async with app.run_test(size=SIZE) as pilot:
         publisher = app.publisher_pane
@@ -298,6 +300,13 @@ async def test_embedded_publisher_in_process(tmp_path: Path, tcp_endpoint) -> No
         )
         await pilot.press("q")
     assert bridge.publisher is None
+
+
+class ExitingStack(EmbeddedStack):
+    """An embedded stack whose publisher cannot bind and whose cluster has already exited."""
+
+    async def start_publisher(self, ctx, on_failed) -> None:
+        on_failed(self.pub, "cannot bind")
 
 
 class ExitingCluster:
@@ -323,7 +332,8 @@ async def test_failures_are_told_and_the_monitor_keeps_running(tcp_endpoint) -> 
             told.append(message)
             super().notify(message, **kwargs)
 
-    app = TellingApp(ZmqBridge(Endpoints(req=tcp_endpoint()), cluster=ExitingCluster()))
+    stack = ExitingStack(Path("."), tcp_endpoint(), ExitingCluster())  # type: ignore[arg-type]
+    app = TellingApp(ZmqBridge(Endpoints(req=tcp_endpoint()), stack=stack))
     async with app.run_test(size=SIZE):
         bar = app.query_one(ConnectionBar)
         await wait_for(lambda: "the cluster exited (exit code 3)" in bar.mode)

@@ -127,7 +127,12 @@ def _embedded(
 ) -> int:
     """Events name files as `zmqtui watch PATH` does (under PATH as typed); the cluster serves
     PATH resolved."""
-    from zmqtui.services.stack import ClusterEndpoints, EmbeddedCluster, pick_endpoint
+    from zmqtui.services.stack import (
+        ClusterEndpoints,
+        EmbeddedCluster,
+        EmbeddedStack,
+        pick_endpoint,
+    )
     from zmqtui.tui.app import ZmqtuiApp
     from zmqtui.tui.backend import Endpoints
     from zmqtui.tui.bridge import ZmqBridge
@@ -146,15 +151,11 @@ def _embedded(
         workers=workers,
         config_file=config_file,
     )
+    stack = EmbeddedStack(path, chosen["pub"], cluster, recursive=recursive)
     bridge = ZmqBridge(
-        Endpoints(**chosen),
-        watch_path=path,
-        recursive=recursive,
-        cluster=cluster,
-        timeout_ms=settings.timeout_ms,
-        tries=settings.tries,
+        Endpoints(**chosen), stack=stack, timeout_ms=settings.timeout_ms, tries=settings.tries
     )
-    try:  # the bridge starts the cluster once the first frame is on screen
+    try:  # the bridge has the cluster started once the first frame is on screen
         app = ZmqtuiApp(
             bridge,
             completion_root=root,
@@ -162,9 +163,9 @@ def _embedded(
             notices=notices,
             standalone=True,
         )
-        return run_until_signalled(app, cleanup=lambda: (bridge.abandon(), cluster.stop()))
+        return run_until_signalled(app, cleanup=lambda: (bridge.abandon(), stack.stop()))
     finally:
-        cluster.stop()
+        stack.stop()
 
 
 def export_dir(settings: Settings) -> Path:

@@ -89,7 +89,7 @@ _STATES = {
 # --- what a message is taken in as --------------------------------------------------------
 
 
-class _Stamp(msgspec.Struct):
+class _Stamp(msgspec.Struct, gc=False):
     """The fields of a change event the counters need (the rest is decoded when shown)."""
 
     file: str

@@ -1,4 +1,5 @@
-"""The embedded stack: the filer cluster that bare `zmqtui` starts, and stops, for the monitor.
+"""The embedded stack that bare `zmqtui` starts, and stops, for the monitor: `EmbeddedStack`
+owns the watcher's publisher, run in the monitor's process, and the filer cluster.
 
 The cluster runs as a child process (`python -m zmqtui cluster ...`) so its workers are real OS
 processes, like in production, and a crash of one never touches the monitor. Its output goes to
@@ -12,6 +13,7 @@ monitor's pid like a cluster's runtime directory, is removed by the next cluster
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import shutil
@@ -20,12 +22,15 @@ import socket
 import subprocess
 import sys
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import psutil
+import zmq.asyncio
 
 from zmqtui.services.runtime_dir import make_runtime_dir
+from zmqtui.services.watcher import ChangePublisher
 
 STOP_GRACE_S = 2.0
 """How long the cluster gets to stop its workers after SIGTERM before everything is killed."""
@@ -266,3 +271,73 @@ def _kill_all(family: list[psutil.Process]) -> None:
                 member.kill()
                 alive.append(member)
     psutil.wait_procs(alive, timeout=2)
+
+
+FALLBACK_ENDPOINT = "tcp://127.0.0.1:0"
+"""Where the publisher binds when its own endpoint cannot be bound: any free loopback port."""
+
+
+class EmbeddedStack:
+    """Everything bare `zmqtui` starts: the watcher's publisher, in the monitor's process (so
+    the publisher pane sees it from inside), and the filer cluster, a child process. Whoever
+    makes it calls `stop` (safe to call twice, and from a signal handler); the bridge only
+    shows what it does.
+
+    Args:
+        watch_path: the directory the publisher watches (events name files under it as typed).
+        pub: where the publisher binds (a free loopback port if it cannot).
+        cluster: the cluster child, started by `start_cluster`; None for none.
+        recursive: watch the subdirectories too.
+    """
+
+    def __init__(
+        self,
+        watch_path: Path,
+        pub: str,
+        cluster: EmbeddedCluster | None = None,
+        *,
+        recursive: bool = False,
+    ) -> None:
+        self.watch_path = watch_path
+        self.pub = pub
+        self.cluster = cluster
+        self.recursive = recursive
+        self.publisher: ChangePublisher | None = None
+        self.running: asyncio.Task[None] | None = None
+        """The publisher's task, once it is bound."""
+
+    async def start_publisher(
+        self, ctx: zmq.asyncio.Context, on_failed: Callable[[str, str], None]
+    ) -> ChangePublisher | None:
+        """Bind and run the publisher on `pub`, else on a free port (`on_failed(endpoint,
+        why)` is told of each endpoint that failed); None when none could be bound."""
+        for endpoint in (self.pub, FALLBACK_ENDPOINT):
+            publisher = ChangePublisher(
+                ctx, endpoint, [str(self.watch_path)], recursive=self.recursive
+            )
+            running = asyncio.create_task(publisher.run())
+            bound = asyncio.create_task(publisher.bound.wait())
+            await asyncio.wait({running, bound}, return_when=asyncio.FIRST_COMPLETED)
+            if bound.done():
+                self.publisher, self.running = publisher, running
+                return publisher
+            bound.cancel()
+            error = running.exception() if not running.cancelled() else None
+            on_failed(endpoint, str(error))
+        return None
+
+    async def stop_publisher(self) -> None:
+        running, self.running, self.publisher = self.running, None, None
+        if running is not None:
+            running.cancel()
+            with contextlib.suppress(BaseException):
+                await running
+
+    def start_cluster(self) -> None:
+        if self.cluster is not None:
+            self.cluster.start()
+
+    def stop(self) -> None:
+        """Stop the cluster and what it started (the publisher ends with the monitor's loop)."""
+        if self.cluster is not None:
+            self.cluster.stop()

@@ -7,11 +7,11 @@ message. The cluster's sockets belong to Textual workers here; a socket monitor 
 ZeroMQ's connection events into `ConnectionChanged` messages. Nothing a socket or a
 service does ends the app: failures become `BackendProblem` messages and the socket is retried.
 
-In embedded mode the watcher's `ChangePublisher` runs in-process, owned by the bridge: that is
-how the publisher pane sees every event published, the subscriber count and the subscriptions
-of its XPUB socket, and can publish by hand. The filer cluster runs as a child process
-(`zmqtui.services.stack`); the bridge starts it once the first frame is on screen, watches
-it and reports an early exit.
+In embedded mode the stack (`zmqtui.services.stack.EmbeddedStack`) owns the watcher's
+`ChangePublisher`, run in this process, and the filer cluster, a child process; whoever made
+the stack stops it. The bridge shows what the publisher does (every event published, the
+subscriber count and the subscriptions of its XPUB socket), publishes by hand, has the cluster
+started once the first frame is on screen, watches it and reports an early exit.
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ from zmqtui.services import sockets
 from zmqtui.services.control import ControlError, send_command
 from zmqtui.services.ingest import IngestProcess, StreamSpec
 from zmqtui.services.requester import Requester, run_load
-from zmqtui.services.stack import EmbeddedCluster
+from zmqtui.services.stack import EmbeddedCluster, EmbeddedStack
 from zmqtui.services.subscriber import MAX_BATCH, SESSION_CHECK_MS
 from zmqtui.services.supervisor import describe_exit
 from zmqtui.services.watcher import ChangePublisher
@@ -105,18 +105,16 @@ class ZmqBridge:
         self,
         endpoints: Endpoints,
         *,
-        watch_path: Path | None = None,
-        recursive: bool = False,
-        cluster: EmbeddedCluster | None = None,
+        stack: EmbeddedStack | None = None,
         timeout_ms: int = REQUEST_TIMEOUT_MS,
         tries: int = REQUEST_TRIES,
         ingest_thread: bool = False,
     ) -> None:
         self.endpoints = endpoints
-        self.watch_path = watch_path
-        self.embedded = watch_path is not None
-        self.recursive = recursive
-        self.cluster = cluster
+        self.stack = stack
+        self.embedded = stack is not None
+        self.watch_path = None if stack is None else stack.watch_path
+        self.cluster = None if stack is None else stack.cluster
         self.timeout_ms = timeout_ms
         self.tries = tries
         self.publisher: ChangePublisher | None = None
@@ -156,8 +154,8 @@ class ZmqBridge:
         self._app = app
         self._ctx = zmq.asyncio.Context()
         pub = self.endpoints.pub
-        if self.embedded:
-            self._run(self._run_publisher(), "publisher", "the embedded publisher")
+        if self.stack is not None:
+            self._run(self._run_publisher(self.stack), "publisher", "the embedded publisher")
         elif pub is not None:
             self._start_ingest(pub, observer=True)
         else:
@@ -173,9 +171,9 @@ class ZmqBridge:
                 self._post_state(name, "off", None)
             else:
                 self._run(self._probe(name, endpoint), name, f"watch {endpoint}")
-        if self.cluster is not None:
+        if self.stack is not None and self.stack.cluster is not None:
             # its processes start Python while the first frame is drawn: after that frame
-            app.call_after_refresh(self._start_cluster, self.cluster)
+            app.call_after_refresh(self._start_cluster, self.stack)
 
     async def stop(self) -> None:
         """Cancel every worker, wait for their sockets to close, then end the Context."""
@@ -525,15 +523,15 @@ class ZmqBridge:
             return
         await self._watch_cluster(cluster)
 
-    def _start_cluster(self, cluster: EmbeddedCluster) -> None:
-        if self._ctx is None:  # stopped before the first frame
+    def _start_cluster(self, stack: EmbeddedStack) -> None:
+        if self._ctx is None or stack.cluster is None:  # stopped before the first frame
             return
         try:
-            cluster.start()
+            stack.start_cluster()
         except (OSError, RuntimeError) as exc:
             self._problem(f"the embedded cluster could not start: {exc}")
             return
-        self._run(self._watch_cluster(cluster), "cluster", "the cluster process")
+        self._run(self._watch_cluster(stack.cluster), "cluster", "the cluster process")
 
     async def _watch_cluster(self, cluster: EmbeddedCluster) -> None:
         """Tell the app when the process started last ends by itself (not by a restart)."""
@@ -545,28 +543,18 @@ class ZmqBridge:
 
     # --- the embedded publisher ----------------------------------------------------------------
 
-    async def _run_publisher(self) -> None:
-        assert self.watch_path is not None and self.endpoints.pub is not None
-        for endpoint in (self.endpoints.pub, "tcp://127.0.0.1:0"):
-            publisher = ChangePublisher(
-                self.ctx, endpoint, [str(self.watch_path)], recursive=self.recursive
-            )
-            running = asyncio.create_task(publisher.run())
-            bound = asyncio.create_task(publisher.bound.wait())
-            try:
-                await asyncio.wait({running, bound}, return_when=asyncio.FIRST_COMPLETED)
-                if not bound.done():
-                    error = running.exception() if not running.cancelled() else None
-                    self._post_state("pub", "failed", endpoint, str(error))
-                    self._problem(f"the embedded publisher could not start: {error}")
-                    continue
-                await self._serve_publisher(publisher, running)
-                return
-            finally:
-                for task in (running, bound):
-                    task.cancel()
-                with contextlib.suppress(BaseException):
-                    await running
+    async def _run_publisher(self, stack: EmbeddedStack) -> None:
+        def failed(endpoint: str, why: str) -> None:
+            self._post_state("pub", "failed", endpoint, why)
+            self._problem(f"the embedded publisher could not start: {why}")
+
+        publisher = await stack.start_publisher(self.ctx, failed)
+        if publisher is None or stack.running is None:
+            return
+        try:
+            await self._serve_publisher(publisher, stack.running)
+        finally:
+            await stack.stop_publisher()
 
     async def _serve_publisher(self, publisher: ChangePublisher, running: asyncio.Task) -> None:
         self.publisher = publisher

@@ -10,9 +10,10 @@ back once the peer leaves.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import psutil
 import pytest
 import zmq
 from faultkit import START, Child, Children, ClusterUnderTest, fetch, running_children
@@ -66,14 +67,14 @@ class Reader:
 
 
 def rss(pid: int) -> int:
-    import psutil
-
     return psutil.Process(pid).memory_info().rss
 
 
 def assert_bounded_then_given_back(
-    server_pid: int, endpoint: str, answered: callable, before: int
+    server_pid: int, endpoint: str, answered: Callable[[], int], before: int
 ) -> None:
+    """One peer asks `REQUESTS` times and never reads; the server's memory stays within the
+    budget while others are still served, and falls back once the peer leaves."""
     reader = Reader(endpoint)
     try:
         reader.ask(REQUESTS)

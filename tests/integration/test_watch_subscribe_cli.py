@@ -65,7 +65,8 @@ def test_subscribe_reports_gaps_restarts_and_malformed_messages(processes, tcp_e
 
     send("src/a", 1, "A")
     send("other/x", 2, "A")
-    xpub.send(b'{"bad\x1b[31m \xff')
+    xpub.send(b'{"bad\x1b[31m \xff')  # not a change event: any feed's message, in hex
+    xpub.send('{"type":"changed","file":"src/\u202e","timestamp":"soon"}'.encode())
     send("src/b", 4, "A")
     send("src/c", 1, "B")
 
@@ -75,23 +76,29 @@ def test_subscribe_reports_gaps_restarts_and_malformed_messages(processes, tcp_e
     human_out.wait("src/c")
     assert stop(everything, signal.SIGTERM) == 0 and stop(filtered, signal.SIGINT) == 0
 
-    assert [json.loads(line)["file"] for line in json_out.finish()] == [
-        "src/a", "other/x", "src/b", "src/c"
-    ]  # fmt: skip
-    assert json.loads(json_out.lines[0]) == {
+    objects = [json.loads(line) for line in json_out.finish()]
+    assert [obj.get("file") for obj in objects] == ["src/a", "other/x", None, "src/b", "src/c"]
+    assert objects[0] == {
         "type": "changed", "file": "src/a", "timestamp": now,
         "event": "modified", "seq": 1, "publisher": "A", "pid": 7,
     }  # fmt: skip
+    assert objects[2]["topic"] is None
+    assert objects[2]["frames"] == [
+        {"decoder": "hex", "hex": '{"bad\x1b[31m \xff'.encode("latin-1").hex()}
+    ]
     warnings = json_err.finish()
     assert len(warnings) == 3, warnings
     malformed, gap, restart = warnings
-    assert "malformed message" in malformed and "\\x1b" in malformed and "\x1b" not in malformed
+    assert "malformed message" in malformed and "\\xe2\\x80\\xae" in malformed
+    assert "\u202e" not in malformed
     assert "gap: missed 1 event(s) from publisher A (seq 3)" in gap
     assert "publisher restarted: B" in restart
 
-    assert [line.split(" changed at ")[0] for line in human_out.finish()] == [
+    lines = human_out.finish()
+    assert [line.split(" changed at ")[0] for line in lines if line.startswith("File")] == [
         "File src/a", "File src/b", "File src/c"
     ]  # fmt: skip
+    assert re.fullmatch(r"\d\d:\d\d:\d\d\.\d{3} 7b 22 62 61 64 1b 5b 33 31 6d 20 ff", lines[1])
     warnings = human_err.finish()  # filtered: the seq gaps are not gaps, restarts still count
     assert len(warnings) == 2 and "malformed" in warnings[0] and "restarted" in warnings[1]
     assert not any("Traceback" in line for line in warnings)

@@ -1,93 +1,278 @@
-"""`zmqtui subscribe`: print change events, like the book's zmq-watcher-sub.js."""
+"""`zmqtui subscribe`: print what publishers send. The book's change events as its
+zmq-watcher-sub.js prints them; any other message as its time, topic and decoded payload."""
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 import io
 import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 import click
 import zmq.asyncio
 
+from zmqtui import security
 from zmqtui.commands._run import config_option, load_command_settings, run_service
-from zmqtui.format import js_date
-from zmqtui.protocol import ChangeEvent
+from zmqtui.config import ConfigError, FeedConfig, Settings, check_endpoint
+from zmqtui.decoders import CHOICES, DecodedMessage, DecoderMap, decode_message
+from zmqtui.feedmeta import GapTracker, Meta, meta_of_parts
+from zmqtui.format import clock_time, js_date
+from zmqtui.protocol import ChangeEvent, ProtocolError, decode_event
+from zmqtui.security import CurveProfile
 from zmqtui.services.subscriber import (
-    Received,
+    Arrival,
     SequenceTracker,
     describe_raw,
-    iter_event_batches,
+    iter_frame_batches,
     topic_for,
 )
 from zmqtui.text import printable, printable_json
+from zmqtui.topics import TOPIC_RULES
+
+NS_PER_MS = 1_000_000
 
 
 @click.command()
 @click.option(
     "--connect",
-    "endpoint",
+    "endpoints",
+    multiple=True,
     metavar="ENDPOINT",
-    help="The publisher to connect to [default: the `pub` setting, tcp://127.0.0.1:60400].",
+    help="A publisher to connect to (repeatable: one feed each) [default: the `pub` setting, "
+    "tcp://127.0.0.1:60400].",
+)
+@click.option(
+    "--feed",
+    "feed_names",
+    multiple=True,
+    metavar="NAME",
+    help="A feed named in the config's [[feeds]] tables (repeatable).",
 )
 @click.option(
     "--prefix",
     "prefixes",
     multiple=True,
     metavar="P",
-    help="Only events whose file path starts with P (repeatable; P starting with `{` is a raw "
-    "prefix of the JSON message) [default: everything].",
+    help="Only change events whose file path starts with P (repeatable; P starting with `{` is "
+    "a raw prefix of the JSON message) [default: everything].",
 )
-@click.option("--json", "as_json", is_flag=True, help="Print each event as one line of JSON.")
+@click.option(
+    "--topic",
+    "topics",
+    multiple=True,
+    metavar="T",
+    help="Only messages starting with T: a ZeroMQ subscription, such as a topic frame's or a "
+    "leading word's beginning (repeatable) [default: everything].",
+)
+@click.option(
+    "--decoder",
+    type=click.Choice(CHOICES),
+    help="Read every payload frame with this decoder [default: auto, the first that fits, "
+    "or the one the config's [decoders] table names for the topic].",
+)
+@click.option(
+    "--topic-rule",
+    type=click.Choice(TOPIC_RULES),
+    help="Where messages carry their topic: frame 0 of a multipart message and the leading "
+    "word of a single frame (auto), frame0, token, none [default: auto, or the feed's].",
+)
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Print each message as one line of JSON (a change event as it was published).",
+)
 @config_option
 def command(
-    endpoint: str | None, prefixes: tuple[str, ...], as_json: bool, config_file: str | None
+    endpoints: tuple[str, ...],
+    feed_names: tuple[str, ...],
+    prefixes: tuple[str, ...],
+    topics: tuple[str, ...],
+    decoder: str | None,
+    topic_rule: str | None,
+    as_json: bool,
+    config_file: str | None,
 ) -> None:
-    """Print `File <file> changed at <date>` for each change event a publisher sends.
+    """Print each message publishers send: `File <file> changed at <date>` for a change event
+    (as the book's zmq-watcher-sub.js does), `<time> [<feed>] <topic> <payload>` for any other.
 
-    Missed events (when not filtering by prefix), a new or restarted publisher and malformed
-    messages are reported on stderr, one line each.
+    Missed change events (when not filtering by prefix), a new or restarted publisher, gaps in
+    another message's `seq` per topic and malformed change events are reported on stderr, one
+    line each. A payload is decoded as JSON, msgpack, text, protobuf wire format or hex,
+    whichever fits first; `--decoder` forces one, and a frame it cannot read is shown with ✗.
     """
-    run_service(_subscribe(endpoint, prefixes or ("",), as_json, config_file))
+    options = _Options(endpoints, feed_names, prefixes, topics, decoder, topic_rule, as_json)
+    run_service(_subscribe(options, config_file))
 
 
-async def _subscribe(
-    endpoint: str | None, prefixes: Sequence[str], as_json: bool, config_file: str | None
-) -> int:
-    settings = load_command_settings(config_file, pub=endpoint)
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Options:
+    endpoints: tuple[str, ...]
+    feed_names: tuple[str, ...]
+    prefixes: tuple[str, ...]
+    topics: tuple[str, ...]
+    decoder: str | None
+    topic_rule: str | None
+    as_json: bool
+
+
+async def _subscribe(options: _Options, config_file: str | None) -> int:
+    pub = options.endpoints[0] if options.endpoints else None
+    settings = load_command_settings(config_file, pub=pub)
+    feeds = chosen_feeds(settings, options)
     if isinstance(sys.stdout, io.TextIOWrapper):
         sys.stdout.reconfigure(errors="backslashreplace")
-    tracker = SequenceTracker(report_gaps=any(topic_for(p) == b"" for p in prefixes))
+    curves = [_curve_for(feed) for feed in feeds]
+    printer = FeedPrinter(settings, feeds, options.decoder, options.as_json)
     ctx = zmq.asyncio.Context()
+    pumps = [
+        asyncio.create_task(_pump(ctx, f, c, printer)) for f, c in zip(feeds, curves, strict=True)
+    ]
     try:
-        async for batch in iter_event_batches(ctx, settings.pub, prefixes, on_problem=_warn):
-            _print_batch(batch, tracker, as_json)
+        done, _ = await asyncio.wait(pumps, return_when=asyncio.FIRST_EXCEPTION)
+        for pump in done:
+            pump.result()  # a feed that cannot connect ends them all, saying why
     except BrokenPipeError:  # `zmqtui subscribe | head`: the reader has had enough
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     finally:
+        for pump in pumps:
+            pump.cancel()
+        await asyncio.gather(*pumps, return_exceptions=True)
         ctx.destroy(linger=0)
     return 0
 
 
-def _print_batch(batch: list[Received], tracker: SequenceTracker, as_json: bool) -> None:
-    lines: list[str] = []
-    for received in batch:
-        if received.event is None:
-            _flush(lines)
-            _warn(f"malformed message ({received.error}): {describe_raw(received.raw)}")
-            continue
-        for note in tracker.observe(received.event, received.received_ms):
-            _flush(lines)
-            _warn(note)
-        lines.append(json_line(received.event) if as_json else human_line(received.event))
-    _flush(lines)
+async def _pump(
+    ctx: zmq.asyncio.Context, feed: FeedConfig, curve: CurveProfile | bool, printer: FeedPrinter
+) -> None:
+    batches = iter_frame_batches(
+        ctx,
+        feed.endpoint,
+        [topic.encode("utf-8", "surrogatepass") for topic in feed.subscribe],
+        on_problem=_warn,
+        max_message_bytes=feed.max_message_bytes,
+        curve=curve,
+    )
+    async for batch in batches:
+        printer.print_batch(feed, batch)
 
 
-def _flush(lines: list[str]) -> None:
-    if lines:
-        sys.stdout.write("\n".join(lines) + "\n")
-        sys.stdout.flush()
-        lines.clear()
+def chosen_feeds(settings: Settings, options: _Options) -> list[FeedConfig]:
+    """The feeds to print: each `--connect` endpoint and each `--feed` named in the config,
+    or the `pub` setting when neither is given; with the prefixes, topics and topic rule
+    given on the command line."""
+    known = {feed.name: feed for feed in settings.feeds}
+    feeds = []
+    for name in options.feed_names:
+        if name not in known:
+            names = ", ".join(known) or "none"
+            raise ConfigError(f"no feed named {name!r} in the config (its feeds: {names})")
+        feeds.append(known[name])
+    endpoints = [check_endpoint(e) for e in options.endpoints] or ([] if feeds else [settings.pub])
+    feeds += [FeedConfig(name=endpoint, endpoint=endpoint) for endpoint in endpoints]
+    subscriptions = [topic_for(p).decode("utf-8", "surrogatepass") for p in options.prefixes]
+    subscriptions += options.topics
+    changes: dict[str, object] = {}
+    if subscriptions:
+        changes["subscribe"] = tuple(subscriptions)
+    if options.topic_rule is not None:
+        changes["topic"] = options.topic_rule
+    return [dataclasses.replace(feed, **changes) for feed in dict.fromkeys(feeds)]
+
+
+def _curve_for(feed: FeedConfig) -> CurveProfile | bool:
+    """The process's CURVE profile, trusting the feed's own server key when it names one."""
+    if feed.curve_server is None:
+        return True
+    profile = security.active_profile()
+    if profile is None:
+        raise ConfigError(
+            f"feed {feed.name!r}: curve_server needs curve_secret (ZMQTUI_CURVE_SECRET), this "
+            "process's own .key_secret file"
+        )
+    server_key = security.read_public_key_file(Path(feed.curve_server))
+    return dataclasses.replace(profile, server_key=server_key)
+
+
+class FeedPrinter:
+    """Prints the messages of one or more feeds as they arrive, with the notes they call for
+    on stderr: the book's change events through a `SequenceTracker` per feed, other
+    messages' `seq` through a `GapTracker` per feed and topic."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        feeds: Sequence[FeedConfig],
+        decoder: str | None = None,
+        as_json: bool = False,
+    ) -> None:
+        self._decoder = decoder
+        self._as_json = as_json
+        self._show_feed = len(feeds) > 1
+        self._decoders = {feed.name: DecoderMap(settings.decoders_for(feed)) for feed in feeds}
+        self._events = {
+            feed.name: SequenceTracker(report_gaps="" in feed.subscribe) for feed in feeds
+        }
+        self._gaps = GapTracker()
+        self._lines: list[str] = []
+
+    def print_batch(self, feed: FeedConfig, batch: list[Arrival]) -> None:
+        for frames, received_ns in batch:
+            message = decode_message(frames, feed.topic, self._decoders[feed.name], self._decoder)
+            if _claims_to_be_an_event(frames, message):
+                self._print_event(feed, frames, received_ns)
+            else:
+                self._print_message(feed, message, received_ns)
+        self._flush()
+
+    def _print_event(self, feed: FeedConfig, frames: list[bytes], received_ns: int) -> None:
+        try:
+            event = decode_event(frames)
+        except ProtocolError as exc:
+            self._note(f"malformed message ({exc.message}): {describe_raw(frames)}")
+            return
+        for note in self._events[feed.name].observe(event, received_ns // NS_PER_MS):
+            self._note(note)
+        self._lines.append(json_line(event) if self._as_json else human_line(event))
+
+    def _print_message(self, feed: FeedConfig, message: DecodedMessage, received_ns: int) -> None:
+        meta = meta_of_parts(message.parts, feed.fields)
+        if meta.seq is not None:
+            gap = self._gaps.observe((feed.name, message.topic), meta.seq)
+            if gap is not None:
+                where = message.topic_text() or "the feed"
+                self._note(gap.note(f"{where} of {feed.name}" if self._show_feed else where))
+        name = feed.name if self._show_feed else None
+        if self._as_json:
+            self._lines.append(message_json(message, received_ns, feed.name, meta))
+        else:
+            self._lines.append(message_line(message, received_ns, name))
+
+    def _note(self, text: str) -> None:
+        self._flush()
+        _warn(text)
+
+    def _flush(self) -> None:
+        if self._lines:
+            sys.stdout.write("\n".join(self._lines) + "\n")
+            sys.stdout.flush()
+            self._lines.clear()
+
+
+def _claims_to_be_an_event(frames: list[bytes], message: DecodedMessage) -> bool:
+    """A single JSON object with `"type": "changed"`: the book's change event, or a malformed
+    one (told as such)."""
+    if len(frames) != 1 or len(message.parts) != 1:
+        return False
+    part = message.parts[0]
+    return (
+        part.decoder == "json"
+        and isinstance(part.value, dict)
+        and part.value.get("type") == "changed"
+    )
 
 
 def _warn(text: str) -> None:
@@ -103,3 +288,27 @@ def human_line(event: ChangeEvent) -> str:
 def json_line(event: ChangeEvent) -> str:
     """The event as it was published, as one line of JSON (controls as JSON escapes)."""
     return printable_json(event.to_wire())
+
+
+def message_line(message: DecodedMessage, received_ns: int, feed: str | None = None) -> str:
+    """`<time> [<feed>] <topic> <payload>`: the feed only when given, the topic when there is
+    one, each frame of the payload decoded, separated by ` │ `, escaped."""
+    words = [clock_time(received_ns // NS_PER_MS)]
+    if feed is not None:
+        words.append(f"[{printable(feed)}]")
+    if message.topic is not None:
+        words.append(message.topic_text())
+    words.append(message.summary())
+    return " ".join(words)
+
+
+def message_json(message: DecodedMessage, received_ns: int, feed: str, meta: Meta) -> str:
+    """One JSON object: receive time (ns), feed, topic, payload frames decoded, and the
+    message's `seq` and lag in ms when it carries them."""
+    obj: dict[str, object] = {"time_ns": received_ns, "feed": feed, **message.to_plain()}
+    if meta.seq is not None:
+        obj["seq"] = meta.seq
+    lag = meta.lag_ms(received_ns)
+    if lag is not None:
+        obj["lag_ms"] = round(lag, 3)
+    return printable_json(obj)

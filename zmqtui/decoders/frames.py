@@ -9,6 +9,7 @@ not msgpack. Decoders never raise.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal, get_args
@@ -26,8 +27,8 @@ CHOICES: tuple[str, ...] = (AUTO, *DECODER_NAMES)
 """What a user may name: "auto" or a decoder; the order a key cycles through them."""
 
 _JSON_STARTS = frozenset(b' \t\r\n{["-0123456789tfn')
-_TEXT_CONTROLS = frozenset("\t\n\r\x1b")
-"""Controls that text carries (a log line's tabs, newlines and colours)."""
+_BINARY_BYTE = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1a\x1c-\x1f\x7f]")
+"""Control bytes text does not carry: all but a log line's tabs, newlines and colours."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,7 +135,7 @@ def _auto(frame: bytes) -> Decoded:
             if isinstance(value, dict | list) and value:
                 return Decoded("msgpack", value, frame)
     text = _text_of(frame)
-    if text is not None and _looks_like_text(text):
+    if text is not None and not _BINARY_BYTE.search(frame):
         return Decoded("text", text, frame)
     fields = parse_message(frame)
     if fields is not None:
@@ -153,7 +154,3 @@ def _text_of(frame: bytes) -> str | None:
         return frame.decode("utf-8")
     except UnicodeDecodeError:
         return None
-
-
-def _looks_like_text(text: str) -> bool:
-    return text.isprintable() or all(c.isprintable() or c in _TEXT_CONTROLS for c in text)

@@ -1,7 +1,8 @@
 """Receive change events from a publisher (zmq-watcher-sub.js), in batches, never crashing.
 
-`iter_event_batches` owns one SUB socket and yields lists of `Received`: the raw frames, the
-decoded event or the reason it could not be decoded. `SequenceTracker` turns the `seq` and
+`iter_frame_batches` owns one SUB socket to any publisher and yields lists of messages (frames
+and receive time); `iter_event_batches` yields them as `Received`: the raw frames, the decoded
+change event or the reason it could not be decoded. `SequenceTracker` turns the `seq` and
 `publisher` fields into notes about missed events and new or restarted publishers.
 
 Prefixes: ZeroMQ filters on the first bytes of the message, and the message is JSON that
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import time
 from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass
 
@@ -22,6 +24,7 @@ import zmq.asyncio
 from zmq.utils.monitor import parse_monitor_message
 
 from zmqtui.protocol import ChangeEvent, ProtocolError, decode_event, now_ms
+from zmqtui.security import CurveProfile
 from zmqtui.services import sockets
 from zmqtui.text import printable
 
@@ -92,19 +95,41 @@ async def iter_event_batches(
     max_batch: int = MAX_BATCH,
     on_problem: Callable[[str], None] | None = None,
 ) -> AsyncIterator[list[Received]]:
-    """Connect a SUB socket and yield what arrives, up to `max_batch` messages at a time.
+    """Connect a SUB socket and yield what arrives, decoded as change events, up to
+    `max_batch` messages at a time (see `iter_frame_batches`)."""
+    topics = (topic_for(prefix) for prefix in prefixes)
+    async for batch in iter_frame_batches(ctx, endpoint, topics, max_batch, on_problem):
+        yield [decode_received(frames, received_ns // 1_000_000) for frames, received_ns in batch]
+
+
+Arrival = tuple[list[bytes], int]
+"""A message's frames and its receive time (`time.time_ns()`)."""
+
+
+async def iter_frame_batches(
+    ctx: zmq.asyncio.Context,
+    endpoint: str,
+    topics: Iterable[bytes] = (b"",),
+    max_batch: int = MAX_BATCH,
+    on_problem: Callable[[str], None] | None = None,
+    *,
+    max_message_bytes: int = sockets.MAX_MESSAGE_BYTES,
+    curve: CurveProfile | bool = True,
+) -> AsyncIterator[list[Arrival]]:
+    """Connect a SUB socket to any publisher and yield the messages that arrive with their
+    receive times, up to `max_batch` at a time.
 
     Waits as long as it takes for the next message (a publisher may be quiet for hours, and
     ZeroMQ reconnects on its own); stop it by cancelling the task that iterates it. A
-    connection libzmq gives up for good (a message over the size limit ends it) is told to
-    `on_problem` and made again.
+    connection libzmq gives up for good (a message over `max_message_bytes` ends it) is told
+    to `on_problem` and made again.
     """
     sock = ctx.socket(zmq.SUB)
     monitor = sock.get_monitor_socket(sockets.WATCHED_EVENTS)
     try:
-        sockets.configure(sock)
-        sockets.connect(sock, endpoint)
-        for topic in dict.fromkeys(topic_for(prefix) for prefix in prefixes):
+        sockets.configure(sock, max_message_bytes=max_message_bytes)
+        sockets.connect(sock, endpoint, curve=curve)
+        for topic in dict.fromkeys(topics):
             sock.subscribe(topic)
         view, events = sockets.plain_view(sock), sockets.plain_view(monitor)
         session = sockets.SessionWatch()
@@ -117,10 +142,10 @@ async def iter_event_batches(
                 session.saw(parse_monitor_message(frames)["event"])
             if session.given_up():
                 if on_problem is not None:
-                    on_problem(sockets.given_up_text(endpoint, sockets.MAX_MESSAGE_BYTES))
+                    on_problem(sockets.given_up_text(endpoint, max_message_bytes))
                 sockets.reconnect(sock, endpoint)
             if sock in ready:
-                batch = [decode_received(f) for f in sockets.queued_messages(view, max_batch)]
+                batch = [(f, time.time_ns()) for f in sockets.queued_messages(view, max_batch)]
                 if batch:
                     yield batch
     finally:

@@ -21,6 +21,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "Request a file and print the reply (zmq-filer-req.js).",
     ),
     "send": ("zmqtui.commands.send", "Send any message (frames) to any REQ/REP service."),
+    "tap": ("zmqtui.commands.tap", "Proxy requests to a service, printing each with its reply."),
     "cluster": ("zmqtui.commands.cluster", "Run the filer cluster: broker plus worker processes."),
     "worker": ("zmqtui.commands.worker", "Run one filer worker that joins a cluster's backend."),
     "ctl": ("zmqtui.commands.ctl", "Steer a running cluster: list, scale, kill, restart, stop."),

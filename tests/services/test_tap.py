@@ -1,0 +1,173 @@
+"""The tap on its own: exact pairs in any reply order, flags, bounds, and what a pair shows."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import zmq
+from helpers import EchoRouter, wait_for_sync
+
+from zmqtui.services.tap import KEPT_BYTES, Kept, Pair, Tap, client_label
+
+WAIT_MS = 5000
+
+
+@pytest.fixture
+def service(ctx, ipc_endpoint):
+    """A ROUTER the test answers by hand."""
+    sock = ctx.socket(zmq.ROUTER)
+    sock.setsockopt(zmq.LINGER, 0)
+    sock.setsockopt(zmq.RCVTIMEO, WAIT_MS)
+    sock.bind(ipc_endpoint("service"))
+    yield sock
+    sock.close(linger=0)
+
+
+def start_tap(ctx, ipc_endpoint, forward: str, **options) -> Tap:
+    tap = Tap(ctx, ipc_endpoint("tap"), forward, **options)
+    tap.start()
+    return tap
+
+
+def client(ctx, endpoint: str, kind: int = zmq.DEALER, identity: bytes | None = None):
+    sock = ctx.socket(kind)
+    sock.setsockopt(zmq.LINGER, 0)
+    sock.setsockopt(zmq.RCVTIMEO, WAIT_MS)
+    if identity is not None:
+        sock.setsockopt(zmq.ROUTING_ID, identity)
+    sock.connect(endpoint)
+    return sock
+
+
+def drained(tap: Tap, count: int) -> list[Pair]:
+    pairs: list[Pair] = []
+    wait_for_sync(lambda: pairs.extend(tap.drain()) or len(pairs) >= count)
+    return pairs
+
+
+def test_pairs_are_exact_when_the_service_answers_in_reverse_order(ctx, ipc_endpoint, service):
+    tap = start_tap(ctx, ipc_endpoint, service.getsockopt_string(zmq.LAST_ENDPOINT))
+    try:
+        dealer = client(ctx, tap.bound, identity=b"dealer-1")
+        for n in range(5):
+            dealer.send_multipart([b"", f"q{n}".encode()])
+        requests = [service.recv_multipart() for _ in range(5)]
+        assert all(len(frames) == 5 for frames in requests)  # tap, client, marker, "", body
+        for frames in reversed(requests):
+            service.send_multipart([*frames[:4], b"re:" + frames[4]])
+        replies = [dealer.recv_multipart() for _ in range(5)]
+        pairs = drained(tap, 5)
+    finally:
+        tap.stop()
+    assert replies == [[b"", f"re:q{n}".encode()] for n in reversed(range(5))]
+    assert [(p.request.frames, p.reply.frames) for p in pairs] == [
+        ((f"q{n}".encode(),), (f"re:q{n}".encode(),)) for n in reversed(range(5))
+    ]
+    assert {client_label(p.client) for p in pairs} == {"dealer-1"}
+    assert all(p.latency_ms is not None and p.latency_ms >= 0 for p in pairs)
+    assert (tap.counts.requests, tap.counts.pairs, tap.counts.pending) == (5, 5, 0)
+
+
+def test_a_req_client_through_the_tap_to_an_echo(ctx, ipc_endpoint):
+    echo = EchoRouter(ctx, ipc_endpoint("echo"), lambda body: [b'{"pid": 42}', *body])
+    tap = start_tap(ctx, ipc_endpoint, echo.endpoint)
+    try:
+        req = client(ctx, tap.bound, zmq.REQ)
+        req.send_multipart([b"a", b"\x00\xff"])
+        assert req.recv_multipart() == [b'{"pid": 42}', b"a", b"\x00\xff"]
+        (pair,) = drained(tap, 1)
+    finally:
+        tap.stop()
+        echo.close()
+    assert pair.pid == 42
+    assert pair.request.summary() == "text:a | hex:00ff"
+    wire = pair.to_wire()
+    assert (wire["request_bytes"], wire["reply_bytes"], wire["no_reply"]) == (3, 14, None)
+    json.dumps(wire)
+
+
+def test_silence_is_flagged_and_a_late_reply_still_reaches_its_client(ctx, ipc_endpoint, service):
+    tap = start_tap(ctx, ipc_endpoint, service.getsockopt_string(zmq.LAST_ENDPOINT), timeout_ms=50)
+    try:
+        dealer = client(ctx, tap.bound)
+        dealer.send_multipart([b"", b"slow"])
+        frames = service.recv_multipart()
+        (flagged,) = drained(tap, 1)
+        service.send_multipart([*frames[:4], b"at last"])
+        assert dealer.recv_multipart() == [b"", b"at last"]
+        wait_for_sync(lambda: tap.counts.late == 1)
+    finally:
+        tap.stop()
+    assert (flagged.reply, flagged.why, flagged.request.frames) == (None, "timeout", (b"slow",))
+    assert tap.counts.timeouts == 1
+
+
+def test_waiting_requests_are_bounded_the_oldest_given_up_first(ctx, ipc_endpoint, service):
+    forward = service.getsockopt_string(zmq.LAST_ENDPOINT)
+    tap = start_tap(ctx, ipc_endpoint, forward, max_pending=2)
+    try:
+        dealer = client(ctx, tap.bound)
+        for n in range(3):
+            dealer.send_multipart([b"", str(n).encode()])
+        (evicted,) = drained(tap, 1)
+    finally:
+        tap.stop()
+    assert (evicted.request.frames, evicted.why) == ((b"0",), "evicted")
+    assert (tap.counts.evicted, tap.counts.pending) == (1, 2)
+
+
+def test_a_reply_without_the_marker_is_forwarded_and_counted(ctx, ipc_endpoint, service):
+    tap = start_tap(ctx, ipc_endpoint, service.getsockopt_string(zmq.LAST_ENDPOINT))
+    try:
+        dealer = client(ctx, tap.bound)
+        dealer.send_multipart([b"", b"q"])
+        frames = service.recv_multipart()
+        service.send_multipart([frames[0], frames[1], b"", b"rebuilt envelope"])
+        assert dealer.recv_multipart() == [b"", b"rebuilt envelope"]
+        wait_for_sync(lambda: tap.counts.unmatched == 1)
+    finally:
+        tap.stop()
+    assert tap.counts.pairs == 0
+
+
+def test_a_pair_the_reader_does_not_take_is_lost_not_queued_forever(ctx, ipc_endpoint):
+    echo = EchoRouter(ctx, ipc_endpoint("echo"))
+    tap = start_tap(ctx, ipc_endpoint, echo.endpoint, max_queued=1)
+    try:
+        req = client(ctx, tap.bound, zmq.REQ)
+        for _ in range(3):
+            req.send(b"q")
+            req.recv()
+        wait_for_sync(lambda: tap.counts.pairs == 3)
+        assert len(tap.drain()) == 1
+    finally:
+        tap.stop()
+        echo.close()
+    assert tap.counts.lost == 2
+
+
+def test_a_big_frame_is_kept_cut_and_its_pid_read_from_the_tail():
+    content = "é" * KEPT_BYTES  # two bytes each: the cut falls in the middle of one
+    reply = json.dumps({"content": content, "pid": 4242}, ensure_ascii=False).encode()
+    kept = Kept.of([reply], with_tail=True)
+    assert len(kept.frames[0]) == KEPT_BYTES and not kept.whole
+    assert kept.pid() == 4242
+    summary = kept.summary(20)
+    assert summary.startswith('text:{"content": "éé') and summary.endswith("…")
+    binary = Kept.of([b"\xff" * (KEPT_BYTES + 1)])
+    assert binary.summary(8) == "hex:ffffffff…"
+
+
+def test_more_frames_than_kept_are_counted():
+    kept = Kept.of([b"a"] * 6)
+    assert kept.summary() == "text:a | text:a | text:a | text:a | +2 frames"
+    assert kept.size == 6
+
+
+@pytest.mark.parametrize(
+    ("identity", "label"),
+    [(b"worker-1", "worker-1"), (b"\x00\x80\x1b\x5c\x2a", "00801b5c2a"), (b"a\x1b", "611b")],
+)
+def test_a_client_is_named_by_its_identity_printable_or_in_hex(identity, label):
+    assert client_label(identity) == label

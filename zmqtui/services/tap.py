@@ -1,0 +1,374 @@
+"""The tap: a ROUTER-to-DEALER proxy that pairs each request with its reply.
+
+Clients connect to the tap's ROUTER as they would to the service; its DEALER connects to the
+service. Each request goes on with a marker frame of the tap's own pushed onto its envelope,
+just after the client's identity, as any ROUTER in a chain pushes one: a service that answers
+like REP (REP, a ROUTER that keeps envelopes, a broker in front of either) sends the envelope
+back, so the reply brings the marker back, and the tap takes it off before the client sees
+the reply. The marker names one request, so pairs are exact whatever order replies come in:
+a DEALER client with many requests in flight to a cluster whose workers answer out of order is
+paired as well as a REQ client with one. A reply that comes back without a marker (a service
+that rebuilds envelopes of its own) is still forwarded, and counted as unmatched.
+
+The proxy runs on a thread of its own with plain sockets: a message is forwarded first, then
+recorded, and recording keeps only the first bytes of each frame. Requests waiting for a reply
+are bounded (`max_pending`, the oldest is let go first) and flagged once `timeout_ms` passes
+with no reply. Finished pairs wait in a bounded queue for a reader (`drain`): a reader that
+falls behind loses pairs (counted), never slows the traffic.
+"""
+
+from __future__ import annotations
+
+import codecs
+import collections
+import re
+import secrets
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import zmq
+
+from zmqtui.frames import format_frame
+from zmqtui.protocol import MAX_MESSAGE_BYTES
+from zmqtui.services import sockets
+from zmqtui.services.sender import reply_pid
+
+KEPT_BYTES = 512
+"""Bytes of each frame the tap keeps to show."""
+KEPT_FRAMES = 4
+"""Frames of each message the tap keeps to show."""
+MAX_PENDING = 100_000
+"""Requests waiting for a reply, at most; past it the oldest is given up on."""
+MAX_QUEUED = 100_000
+"""Pairs waiting for a reader, at most; past it new pairs are lost (counted)."""
+TIMEOUT_MS = 2500
+"""How long a request may wait for its reply before it is flagged."""
+
+_BATCH = 256
+_POLL_MS = 50
+_MARKER_PREFIX_BYTES = 4
+_MARKER_BYTES = _MARKER_PREFIX_BYTES + 8
+_PID_IN_TAIL = re.compile(rb'"pid"\s*:\s*(\d{1,10})\s*[,}]')
+
+
+@dataclass(frozen=True, slots=True)
+class Kept:
+    """A message's body as the tap keeps it: its first frames, each cut to its first bytes."""
+
+    frames: tuple[bytes, ...]
+    sizes: tuple[int, ...]
+    """The kept frames' sizes before the cut."""
+    frame_count: int
+    size: int
+    """Bytes in all its frames."""
+    tail: bytes = b""
+    """The last bytes of the first frame when it was cut (where a JSON reply's `pid` is)."""
+
+    @classmethod
+    def of(cls, body: Sequence[bytes], *, with_tail: bool = False) -> Kept:
+        first = body[:KEPT_FRAMES]
+        kept = tuple(frame[:KEPT_BYTES] for frame in first)
+        sizes = tuple(map(len, first))
+        tail = body[0][-64:] if with_tail and body and sizes[0] > KEPT_BYTES else b""
+        return cls(kept, sizes, len(body), sum(map(len, body)), tail)
+
+    @property
+    def whole(self) -> bool:
+        return self.frame_count == len(self.frames) and self.size == sum(map(len, self.frames))
+
+    def summary(self, limit: int = 80) -> str:
+        """The frames in the frame syntax (`zmqtui.frames`), one line, at most about `limit`
+        characters each; a frame the tap cut ends in `…`."""
+        shown = [
+            _show(frame, len(frame) < size, limit)
+            for frame, size in zip(self.frames, self.sizes, strict=True)
+        ]
+        if self.frame_count > len(self.frames):
+            shown.append(f"+{self.frame_count - len(self.frames)} frames")
+        return " | ".join(shown)
+
+    def pid(self) -> int | None:
+        """The `pid` a JSON reply names, when it does."""
+        if self.whole:
+            return reply_pid(self.frames)
+        match = _PID_IN_TAIL.search(self.tail) if self.tail else None
+        return int(match.group(1)) if match else None
+
+
+@dataclass(frozen=True, slots=True)
+class Pair:
+    """A request and its reply, or a request that got none."""
+
+    sent_ms: float
+    """Wall-clock time the tap received the request, in ms since the epoch."""
+    client: bytes
+    """The client's identity on the tap's ROUTER."""
+    request: Kept
+    reply: Kept | None
+    """None: no reply within the timeout, or given up on to bound memory."""
+    latency_ms: float | None
+    """From the request reaching the tap to its reply reaching the tap."""
+    why: str | None = None
+    """Why there is no reply: `timeout` or `evicted`."""
+
+    @property
+    def pid(self) -> int | None:
+        return None if self.reply is None else self.reply.pid()
+
+    def to_wire(self, limit: int = 80) -> dict[str, Any]:
+        """A JSON-ready dict: summaries in the frame syntax, sizes, latency, pid."""
+        return {
+            "time_ms": round(self.sent_ms, 3),
+            "client": client_label(self.client),
+            "request": self.request.summary(limit),
+            "request_bytes": self.request.size,
+            "reply": None if self.reply is None else self.reply.summary(limit),
+            "reply_bytes": None if self.reply is None else self.reply.size,
+            "latency_ms": None if self.latency_ms is None else round(self.latency_ms, 3),
+            "pid": self.pid,
+            "no_reply": self.why,
+        }
+
+
+def client_label(identity: bytes) -> str:
+    """A client's identity as text when it set a printable one, else in hex."""
+    if identity and identity.isascii() and identity.decode("ascii").isprintable():
+        return identity.decode("ascii")
+    return identity.hex()
+
+
+def _show(frame: bytes, cut: bool, limit: int) -> str:
+    if not cut:
+        return format_frame(frame, limit=limit)
+    try:  # a character split by the cut is not an error
+        text = codecs.getincrementaldecoder("utf-8")().decode(frame, final=False)
+    except UnicodeDecodeError:
+        shown = "hex:" + frame.hex()[:limit]
+    else:
+        shown = format_frame(text.encode(), limit=limit)
+        if shown.startswith("hex:"):
+            shown = "hex:" + frame.hex()[:limit]
+    return shown if shown.endswith("…") else shown + "…"
+
+
+@dataclass(slots=True)
+class TapCounts:
+    """What the tap has seen since it started; written by its thread only."""
+
+    requests: int = 0
+    pairs: int = 0
+    timeouts: int = 0
+    evicted: int = 0
+    late: int = 0
+    """Replies that came after their request was flagged (or given up on)."""
+    unmatched: int = 0
+    """Replies without the tap's marker (forwarded all the same)."""
+    lost: int = 0
+    """Pairs no reader took before the queue was full."""
+    pending: int = 0
+
+
+class Tap:
+    """The proxy and its capture (see the module's docstring). `start`, `drain`, `stop`."""
+
+    def __init__(
+        self,
+        ctx: zmq.Context,
+        listen: str,
+        forward: str,
+        *,
+        timeout_ms: int = TIMEOUT_MS,
+        max_pending: int = MAX_PENDING,
+        max_queued: int = MAX_QUEUED,
+        max_request_bytes: int | None = MAX_MESSAGE_BYTES,
+        public: bool = False,
+    ) -> None:
+        if timeout_ms < 1 or max_pending < 1 or max_queued < 1:
+            raise ValueError("timeout_ms, max_pending and max_queued must be at least 1")
+        self.ctx = ctx
+        self.listen = listen
+        self.forward = forward
+        self.timeout_ms = timeout_ms
+        self.max_pending = max_pending
+        self.max_queued = max_queued
+        self.max_request_bytes = max_request_bytes
+        self.public = public
+        self.counts = TapCounts()
+        self.bound: str | None = None
+        self._out: collections.deque[Pair] = collections.deque()
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._error: BaseException | None = None
+
+    def start(self) -> str:
+        """Bind and connect (raising `EndpointError` here), then proxy on a thread; returns
+        the endpoint bound."""
+        frontend = self.ctx.socket(zmq.ROUTER)
+        backend = self.ctx.socket(zmq.DEALER)
+        try:
+            sockets.configure(frontend, max_message_bytes=self.max_request_bytes)
+            sockets.configure(backend, max_message_bytes=None)
+            self.bound = sockets.bind(frontend, self.listen, public=self.public)
+            sockets.connect(backend, self.forward)
+        except BaseException:
+            frontend.close(linger=0)
+            backend.close(linger=0)
+            raise
+        self._thread = threading.Thread(
+            target=self._run, args=(frontend, backend), name="zmqtui-tap", daemon=True
+        )
+        self._thread.start()
+        return self.bound
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Stop proxying and close the sockets (requests still waiting are dropped)."""
+        self._stopping.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    @property
+    def failed(self) -> BaseException | None:
+        """What ended the proxy's thread, if something did."""
+        return self._error
+
+    def drain(self, limit: int | None = None) -> list[Pair]:
+        """The pairs finished since the last call, oldest first (at most `limit`)."""
+        out, taken = self._out, []
+        while out and (limit is None or len(taken) < limit):
+            taken.append(out.popleft())
+        return taken
+
+    # --- the proxy's thread ---------------------------------------------------------------
+
+    def _run(self, frontend: zmq.Socket, backend: zmq.Socket) -> None:
+        try:
+            _Proxy(self, frontend, backend).run()
+        except BaseException as exc:
+            self._error = exc
+        finally:
+            sockets.remove_ipc_file(self.bound or "")
+            frontend.close(linger=0)
+            backend.close(linger=0)
+
+    def _emit(self, pair: Pair) -> None:
+        if len(self._out) >= self.max_queued:
+            self.counts.lost += 1
+        else:
+            self._out.append(pair)
+
+
+@dataclass(slots=True)
+class _Proxy:
+    """The loop of the tap's thread; owns the sockets while it runs."""
+
+    tap: Tap
+    frontend: zmq.Socket
+    backend: zmq.Socket
+    pending: collections.OrderedDict[bytes, tuple[int, bytes, Kept]] = field(
+        default_factory=collections.OrderedDict
+    )
+    held: list[bytes] | None = None
+    """A request the backend could not take yet (its queue full): sent before reading more."""
+
+    def run(self) -> None:
+        tap, frontend, backend = self.tap, self.frontend, self.backend
+        prefix = secrets.token_bytes(_MARKER_PREFIX_BYTES)
+        seq = 0
+        wall_offset_ms = time.time() * 1000 - time.perf_counter_ns() / 1e6
+        timeout_ns = tap.timeout_ms * 1_000_000
+        counts, pending = tap.counts, self.pending
+        poller = zmq.Poller()
+        poller.register(backend, zmq.POLLIN)
+        poller.register(frontend, zmq.POLLIN)
+        next_expiry = 0
+        while not tap._stopping.is_set():
+            if self.held is not None:
+                poller.modify(backend, zmq.POLLIN | zmq.POLLOUT)
+                poller.modify(frontend, 0)
+            ready = dict(poller.poll(_POLL_MS))
+            if ready.get(backend, 0) & zmq.POLLIN:
+                self._replies(prefix, wall_offset_ms)
+            if self.held is not None and ready.get(backend, 0) & zmq.POLLOUT:
+                try:
+                    sockets.send_nowait(backend, self.held)
+                    self.held = None
+                    poller.modify(backend, zmq.POLLIN)
+                    poller.modify(frontend, zmq.POLLIN)
+                except zmq.Again:
+                    pass
+            if self.held is None and ready.get(frontend, 0) & zmq.POLLIN:
+                for _ in range(_BATCH):
+                    try:
+                        frames = sockets.recv_nowait(frontend)
+                    except zmq.Again:
+                        break
+                    seq += 1
+                    marker = prefix + seq.to_bytes(8, "big")
+                    frames.insert(1, marker)
+                    try:
+                        sockets.send_nowait(backend, frames)
+                    except zmq.Again:
+                        self.held = frames
+                    counts.requests += 1
+                    if len(pending) >= tap.max_pending:
+                        self._give_up(pending.popitem(last=False)[1], "evicted", wall_offset_ms)
+                    body = frames[_body_start(frames, 2) :]
+                    pending[marker] = (time.perf_counter_ns(), frames[0], Kept.of(body))
+                    if self.held is not None:
+                        break
+            now = time.perf_counter_ns()
+            if now >= next_expiry:
+                next_expiry = now + _POLL_MS * 1_000_000
+                cutoff = now - timeout_ns
+                while pending:
+                    first = next(iter(pending.values()))
+                    if first[0] > cutoff:
+                        break
+                    self._give_up(pending.popitem(last=False)[1], "timeout", wall_offset_ms)
+            counts.pending = len(pending)
+
+    def _replies(self, prefix: bytes, wall_offset_ms: float) -> None:
+        tap, counts, pending = self.tap, self.tap.counts, self.pending
+        for _ in range(_BATCH):
+            try:
+                frames = sockets.recv_nowait(self.backend)
+            except zmq.Again:
+                return
+            marker = frames[1] if len(frames) > 1 else b""
+            if len(marker) != _MARKER_BYTES or not marker.startswith(prefix):
+                counts.unmatched += 1
+                sockets.send_nowait(self.frontend, frames)
+                continue
+            del frames[1]
+            sockets.send_nowait(self.frontend, frames)
+            now = time.perf_counter_ns()
+            request = pending.pop(marker, None)
+            if request is None:
+                counts.late += 1
+                continue
+            counts.pairs += 1
+            sent_ns, client, kept = request
+            reply = Kept.of(frames[_body_start(frames, 1) :], with_tail=True)
+            latency_ms = (now - sent_ns) / 1e6
+            tap._emit(Pair(wall_offset_ms + sent_ns / 1e6, client, kept, reply, latency_ms))
+
+    def _give_up(self, request: tuple[int, bytes, Kept], why: str, wall_offset_ms: float) -> None:
+        sent_ns, client, kept = request
+        counts = self.tap.counts
+        if why == "timeout":
+            counts.timeouts += 1
+        else:
+            counts.evicted += 1
+        self.tap._emit(Pair(wall_offset_ms + sent_ns / 1e6, client, kept, None, None, why))
+
+
+def _body_start(frames: list[bytes], first: int) -> int:
+    """Where a message's body starts: past its envelope's empty delimiter, or at `first` (past
+    the identity and marker) when it has none (a DEALER client that sends no delimiter)."""
+    try:
+        return frames.index(b"", first) + 1
+    except ValueError:
+        return first

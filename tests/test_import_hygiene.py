@@ -61,11 +61,15 @@ module starts from the same clean `sys.modules` without paying for a fresh inter
 
 
 def modules_in(folder: str, skip: set[str] = frozenset()) -> list[str]:
-    return sorted(
-        f"zmqtui.{folder.replace('/', '.')}.{path.stem}"
-        for path in (PACKAGE / folder).glob("*.py")
-        if path.stem != "__init__" and path.stem not in skip
-    )
+    """The modules under `folder`, packages in it and their modules included."""
+    names = []
+    for path in (PACKAGE / folder).rglob("*.py"):
+        parts = path.relative_to(PACKAGE).with_suffix("").parts
+        if parts[-1] == "__init__":
+            parts = parts[:-1]
+        if parts[-1] not in skip and len(parts) > len(Path(folder).parts):
+            names.append(".".join(("zmqtui", *parts)))
+    return sorted(names)
 
 
 HEADLESS = [
@@ -92,7 +96,8 @@ def imports() -> dict[str, dict]:
 
 
 def test_discovery_finds_the_services_and_commands():
-    assert {"zmqtui.services.filer", "zmqtui.services.requester"} <= set(HEADLESS)
+    assert {"zmqtui.services.filer", "zmqtui.services.filer.rules"} <= set(HEADLESS)
+    assert "zmqtui.services.requester" in HEADLESS
     assert {"zmqtui.commands.serve", "zmqtui.commands.request"} <= set(HEADLESS)
 
 

@@ -163,7 +163,7 @@ class TestSwappedBetweenCheckAndOpen:
                 swap()
             return result
 
-        monkeypatch.setattr(filer.os, "stat", stat_then_swap)
+        monkeypatch.setattr(os, "stat", stat_then_swap)
 
     def test_file_swapped_for_outside_link(self, rules: FileRules, tree: Path, monkeypatch):
         victim = tree / "target.txt"
@@ -306,7 +306,7 @@ class TestRefused:
             sparse.truncate(1 << 40)
         reads = []
         real_read = os.read
-        monkeypatch.setattr(filer.os, "read", lambda fd, n: reads.append(n) or real_read(fd, n))
+        monkeypatch.setattr(os, "read", lambda fd, n: reads.append(n) or real_read(fd, n))
         rules = FileRules(tree, max_bytes=100)
         assert_error(ask(rules, "big"), "TOO_LARGE")
         assert_error(ask(rules, "sparse"), "TOO_LARGE")
@@ -321,7 +321,7 @@ class TestRefused:
             reads.append(len(data))
             return data
 
-        monkeypatch.setattr(filer.os, "read", counting_read)
+        monkeypatch.setattr(os, "read", counting_read)
         rules = FileRules("/proc/self", max_bytes=64)  # st_size of /proc/self/status is 0
         assert os.stat("/proc/self/status").st_size == 0
         assert_error(ask(rules, "status"), "TOO_LARGE")
@@ -338,13 +338,13 @@ class TestRefused:
                 more.write("y" * 200)
             return result
 
-        monkeypatch.setattr(filer.os, "fstat", fstat_then_grow)
+        monkeypatch.setattr(os, "fstat", fstat_then_grow)
         assert_error(ask(FileRules(tree, max_bytes=100), "growing"), "TOO_LARGE")
 
     def test_a_file_is_read_in_one_read_of_its_size(self, rules: FileRules, monkeypatch):
         asked = []
         real_read = os.read
-        monkeypatch.setattr(filer.os, "read", lambda fd, n: asked.append(n) or real_read(fd, n))
+        monkeypatch.setattr(os, "read", lambda fd, n: asked.append(n) or real_read(fd, n))
         assert ask(rules, "target.txt").content == "hello\n"
         assert asked == [len("hello\n") + 1]  # not the whole limit: os.read allocates it
 
@@ -362,7 +362,7 @@ class TestRefused:
                 writer.write("more" if change == "a" else "new")
             return result
 
-        monkeypatch.setattr(filer.os, "fstat", fstat_then_change)
+        monkeypatch.setattr(os, "fstat", fstat_then_change)
         assert ask(FileRules(tree), "changing").content == served
 
     def test_a_file_whose_size_fstat_does_not_know_is_read_whole(self):
@@ -392,7 +392,7 @@ class TestRefused:
                 raise PermissionError(errno.EACCES, "Permission denied", path)
             return real_open(path, flags, *args, **kwargs)
 
-        monkeypatch.setattr(filer.os, "open", refusing_open)
+        monkeypatch.setattr(os, "open", refusing_open)
         reply = assert_error(ask(rules, "target.txt", id="p"), "PERMISSION_DENIED")
         assert reply.id == "p"
 
@@ -400,7 +400,7 @@ class TestRefused:
         def failing_read(fd, n):
             raise OSError(errno.EIO, "Input/output error")
 
-        monkeypatch.setattr(filer.os, "read", failing_read)
+        monkeypatch.setattr(os, "read", failing_read)
         with caplog.at_level(logging.ERROR, logger="zmqtui.services.filer"):
             reply = assert_error(ask(rules, "target.txt", id="i"), "INTERNAL")
         assert reply.id == "i"

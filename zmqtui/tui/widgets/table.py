@@ -167,10 +167,6 @@ class LiveTable(ScrollView, can_focus=True):
         return tuple(self._columns[index] for index in self._shown)
 
     @property
-    def row_count(self) -> int:
-        return len(self._keys)
-
-    @property
     def row_keys(self) -> tuple[Hashable, ...]:
         """Keys of the rows in display order."""
         return tuple(self._keys)

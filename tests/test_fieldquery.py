@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from zmqtui.decoders import decode_frame, plain
+from zmqtui.decoders import decode_frame, decode_message, plain
 from zmqtui.fieldquery import QueryError, looks_like_query, parse_query, values_at
 
 MESSAGE = {
@@ -89,6 +89,11 @@ class TestMatching:
     def test_any_frame_of_a_message(self):
         assert parse_query("a=1").matches_any([{"b": 2}, {"a": 1}])
         assert not parse_query("a=1").matches_any(["text", None])
+
+    def test_a_decoded_message(self):
+        message = decode_message([b"md.X", b"text", b'{"bid": 101}', b"\x08\x05"])
+        assert message.values() == [{"bid": 101}, {"1": 5}]
+        assert parse_query("bid>100").matches_any(message.values())
 
     def test_values_at_a_path(self):
         assert list(values_at(MESSAGE, ("items", "sku"))) == ["A1", "B2"]

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from zmqtui.decoders.frames import AUTO, Decoded, decode_frame, parse_decoder_name
-from zmqtui.decoders.render import decoded_plain, one_line
+from zmqtui.decoders.render import decoded_plain, one_line, plain
 from zmqtui.text import printable
 from zmqtui.topics import TopicRule, leading_token
 
+_STRUCTURED = frozenset({"json", "msgpack", "protobuf"})
 PART_SEPARATOR = " │ "
 """Between the frames of a message shown on one line."""
 
@@ -73,6 +75,15 @@ class DecodedMessage:
     def summary(self, limit: int | None = None) -> str:
         """The payload on one line, its frames separated by ` │ `, cut to about `limit`."""
         return PART_SEPARATOR.join(one_line(part, limit) for part in self.parts)
+
+    def values(self) -> list[Any]:
+        """The structured payload frames (JSON, msgpack, protobuf) as plain values: what a
+        field query looks into."""
+        return [
+            plain(part.value)
+            for part in self.parts
+            if part.decoder in _STRUCTURED and not part.failed
+        ]
 
     def to_plain(self) -> dict[str, object]:
         """Topic and frames as JSON can hold them (see `decoded_plain`)."""

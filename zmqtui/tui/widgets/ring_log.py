@@ -4,7 +4,8 @@ A stock `Log` repaints on every write, and a new line changes its virtual size, 
 layout of the whole screen; here new items go into a fixed-size ring, the widget repaints on
 the app's frame clock (`frame_clock`) and only the lines on screen, and a new size moves only
 the scrollbar. The oldest items fall out of the ring; whoever feeds the log keeps the exact
-counts.
+counts. A log whose items are held elsewhere (the ingest side, for a feed) holds only the
+`Window` of rows it asked for (`WindowMoved`) and was shown (`show`).
 """
 
 from __future__ import annotations

@@ -482,3 +482,21 @@ async def test_a_load_run_is_cancelled_by_its_key(actx, tcp_endpoint) -> None:
             await wait_for(lambda: composer.history[0].ok, 10)
     finally:
         filer.close(linger=0)
+
+
+@pytest.mark.integration
+async def test_an_ingest_process_that_dies_is_told(tcp_endpoint) -> None:
+    told: list[str] = []
+
+    class TellingApp(ZmqtuiApp):
+        def notify(self, message: str, **kwargs) -> None:
+            told.append(message)
+            super().notify(message, **kwargs)
+
+    bridge = ZmqBridge(Endpoints(pub=tcp_endpoint()))
+    app = TellingApp(bridge)
+    async with app.run_test(size=SIZE):
+        await wait_for(lambda: bridge._ingest is not None and bridge._ingest.process, 10)
+        bridge._ingest.process.kill()
+        await wait_for(lambda: any("ended: nothing more is received" in t for t in told), 10)
+        assert app.connection_states["sub"] == "failed" and app.is_running

@@ -14,7 +14,7 @@ from textual.app import App, ComposeResult
 from textual.message import Message
 from textual.widgets import Input
 
-from zmqtui.captures import CaptureFilter
+from zmqtui.captures import CaptureFilter, FeedView
 from zmqtui.tui.messages import (
     ClearWanted,
     ExportFinished,
@@ -366,3 +366,13 @@ async def test_subscriptions_are_edited_live(tmp_path: Path) -> None:
 def test_parse_prefixes() -> None:
     assert parse_prefixes("") == ("",)
     assert parse_prefixes(" a , b,a ,, ") == ("a", "b")
+
+
+async def test_a_monitor_that_cannot_keep_up_says_so(tmp_path: Path) -> None:
+    """Events that never arrived (seq gaps) and a backlog the ingest side reports are shown."""
+    app = Host(tmp_path)
+    async with app.run_test(size=(120, 30)):
+        pane = app.pane
+        pane.show_view(FeedView("sub", received=10, shown=10, dropped=1234, behind_s=3.2))
+        await wait_for(lambda: "⚠ 1,234 never arrived" in stats_text(pane))
+        assert "⚠ behind for 3 s" in stats_text(pane)

@@ -300,7 +300,7 @@ class ZmqBridge:
         ingest.start()
         self._ingest = ingest
         self._run(self._read_ingest(ingest), "ingest", f"take in {endpoint}")
-        self._run(self._poll_views(), "views", "ask for views")
+        self._run(self._poll_views(ingest, endpoint), "views", "ask for views")
 
     async def _read_ingest(self, ingest: IngestProcess) -> None:
         """Hand the engine's answers and reports to the app; say so if the engine dies."""
@@ -345,12 +345,16 @@ class ZmqBridge:
         self._in_flight.add(stream)
         self._ingest.send("view", stream, query)
 
-    async def _poll_views(self) -> None:
-        """Once per frame, ask for each stream's view (posted only when it changed)."""
-        while True:
+    async def _poll_views(self, ingest: IngestProcess, endpoint: str) -> None:
+        """Once per frame, ask for each stream's view (posted only when it changed); say so if
+        the ingest process ends."""
+        while ingest.alive():
             await asyncio.sleep(VIEW_INTERVAL_S)
             for stream in self._queries:
                 self._ask(stream)
+        for socket in ("pub", "sub") if self._observed else ("sub",):
+            self._post_state(socket, "failed", endpoint, "the ingest process ended")
+        self._problem(f"the process taking in {endpoint} ended: nothing more is received")
 
     def view(self, stream: str, query: ViewQuery) -> None:
         if self._queries.get(stream) != query:

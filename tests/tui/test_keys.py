@@ -74,7 +74,10 @@ async def test_the_help_shows_each_entry_whole() -> None:
         console = Console(file=io.StringIO(), width=200, color_system=None)
         console.print(app.screen.query_one(Static).content)
         shown = console.file.getvalue()
-        assert "publish by hand: type FILE [created|modified|deleted|moved], then enter" in shown
+        assert (
+            "publish by hand: type FILE [created|modified|deleted] or FILE moved DEST (quote "
+            "names with spaces), then enter"
+        ) in shown
 
 
 async def test_the_footer_shows_the_pane_keys_and_restore() -> None:

@@ -118,8 +118,8 @@ class PublisherPane(Vertical):
             "n",
             "compose_event",
             "Publish",
-            tooltip="publish by hand: type `FILE KIND` (created, modified when left out, "
-            "deleted) or `FILE moved DEST`, quoting names with spaces, then enter",
+            tooltip="publish by hand: type `FILE [created|modified|deleted]` or "
+            "`FILE moved DEST` (quote names with spaces), then enter",
         ),
     ]
 

@@ -1,0 +1,199 @@
+"""Counts per feed and topic, for a topics view that answers "what is flooding this bus?".
+
+`TopicStats.count` is called once per message taken in (a dict lookup and a few additions);
+`sample` once a second or so turns the counts into rates and rate histories (per feed, and for
+one watched topic: the sparklines); `rows` gives the table, sorted. Bounded: past
+`max_topics` topics, new ones are counted together in one `OTHER_TOPICS` row per feed.
+
+Headless: imports neither zmq nor Textual.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+from typing import Literal, get_args
+
+from zmqtui.text import printable
+
+SortKey = Literal["messages", "rate", "bytes", "last", "missed", "topic", "feed"]
+SORT_KEYS: tuple[SortKey, ...] = get_args(SortKey)
+OTHER_TOPICS = b"\x00other topics"
+"""Where topics past the limit are counted (no real topic starts with a NUL byte)."""
+NO_TOPIC_TEXT = "(no topic)"
+OTHER_TOPICS_TEXT = "(other topics)"
+NS_PER_S = 1_000_000_000
+
+TopicKey = tuple[str, bytes | None]
+"""A feed's name and a topic (None: messages without one)."""
+
+
+@dataclass(slots=True)
+class _Counter:
+    messages: int = 0
+    bytes: int = 0
+    last_ns: int = 0
+    missed: int = 0
+    rate: float = 0.0
+    marked: int = 0
+    """`messages` at the previous sample."""
+
+
+@dataclass(frozen=True, slots=True)
+class TopicRow:
+    """One line of the topics view."""
+
+    feed: str
+    topic: bytes | None
+    messages: int
+    bytes: int
+    rate: float
+    """Messages per second over the latest sample interval."""
+    share: float
+    """This topic's fraction of all messages counted (0..1)."""
+    last_ns: int
+    """Receive time of its latest message."""
+    missed: int
+    """Messages its `seq` says were missed."""
+
+    @property
+    def topic_text(self) -> str:
+        """The topic as the screen shows it: escaped, or `(no topic)`/`(other topics)`."""
+        if self.topic is None:
+            return NO_TOPIC_TEXT
+        if self.topic == OTHER_TOPICS:
+            return OTHER_TOPICS_TEXT
+        return printable(self.topic.decode("utf-8", "backslashreplace"))
+
+
+class TopicStats:
+    """Messages, bytes, rate, last seen and gaps per feed and topic; rate histories per feed
+    and for the watched topic."""
+
+    def __init__(
+        self, max_topics: int = 10_000, history: int = 60, sample_every_s: float = 1.0
+    ) -> None:
+        self.max_topics = max_topics
+        self.sample_every_ns = int(sample_every_s * NS_PER_S)
+        self._history_length = history
+        self._watched: TopicKey | None = None
+        self.clear()
+
+    def clear(self) -> None:
+        """Forget every count and history (the watched topic stays watched)."""
+        self.total = 0
+        """Messages counted, every feed and topic."""
+        self._counters: dict[TopicKey, _Counter] = {}
+        self._feeds: dict[str, _Counter] = {}
+        self._feed_history: dict[str, deque[float]] = {}
+        self._watched_history: deque[float] = deque(maxlen=self._history_length)
+        self._sampled_ns: int | None = None
+
+    def count(self, feed: str, topic: bytes | None, size: int, received_ns: int) -> None:
+        """One message of `size` bytes taken in on `feed` under `topic`."""
+        counter = self._counters.get((feed, topic))
+        if counter is None:
+            counter = self._new_counter(feed, topic)
+        counter.messages += 1
+        counter.bytes += size
+        counter.last_ns = received_ns
+        self.total += 1
+
+    def _new_counter(self, feed: str, topic: bytes | None) -> _Counter:
+        if len(self._counters) >= self.max_topics:
+            key: TopicKey = (feed, OTHER_TOPICS)
+            counter = self._counters.get(key)
+            if counter is not None:
+                return counter
+        else:
+            key = (feed, topic)
+        counter = self._counters[key] = _Counter()
+        if feed not in self._feeds:
+            self._feeds[feed] = _Counter()
+            self._feed_history[feed] = deque(maxlen=self._history_length)
+        return counter
+
+    def count_missed(self, feed: str, topic: bytes | None, missed: int) -> None:
+        """Messages a gap in `seq` says were lost on `feed` under `topic`."""
+        counter = self._counters.get((feed, topic)) or self._counters.get((feed, OTHER_TOPICS))
+        if counter is not None:
+            counter.missed += missed
+
+    def watch(self, feed: str | None, topic: bytes | None = None) -> None:
+        """Keep a rate history for this topic (None: none), for its sparkline."""
+        key = None if feed is None else (feed, topic)
+        if key != self._watched:
+            self._watched = key
+            self._watched_history.clear()
+
+    def sample(self, now_ns: int) -> bool:
+        """Turn the counts since the previous sample into rates, when `sample_every_s` has
+        passed (the first call only sets the start); True when it did."""
+        if self._sampled_ns is None:
+            self._sampled_ns = now_ns
+            return False
+        elapsed = now_ns - self._sampled_ns
+        if elapsed < self.sample_every_ns:
+            return False
+        seconds = elapsed / NS_PER_S
+        self._sampled_ns = now_ns
+        per_feed = dict.fromkeys(self._feeds, 0)
+        for (feed, _), counter in self._counters.items():
+            fresh = counter.messages - counter.marked
+            counter.rate, counter.marked = fresh / seconds, counter.messages
+            per_feed[feed] += fresh
+        for feed, fresh in per_feed.items():
+            self._feeds[feed].rate = fresh / seconds
+            self._feed_history[feed].append(fresh / seconds)
+        if self._watched is not None:
+            watched = self._counters.get(self._watched)
+            self._watched_history.append(0.0 if watched is None else watched.rate)
+        return True
+
+    def feed_rate(self, feed: str) -> float:
+        """Messages per second on `feed` over the latest sample interval."""
+        counter = self._feeds.get(feed)
+        return 0.0 if counter is None else counter.rate
+
+    def history(self, feed: str | None = None) -> list[float]:
+        """Rates per sample, oldest first: of `feed`, or of the watched topic when None."""
+        if feed is None:
+            return list(self._watched_history)
+        return list(self._feed_history.get(feed, ()))
+
+    @property
+    def feeds(self) -> list[str]:
+        return list(self._feeds)
+
+    def rows(
+        self, sort: SortKey = "messages", descending: bool = True, feed: str | None = None
+    ) -> list[TopicRow]:
+        """The table: every topic (of `feed`, or of all feeds), sorted by `sort`."""
+        total = self.total or 1
+        rows = [
+            TopicRow(
+                key_feed,
+                topic,
+                c.messages,
+                c.bytes,
+                c.rate,
+                c.messages / total,
+                c.last_ns,
+                c.missed,
+            )
+            for (key_feed, topic), c in self._counters.items()
+            if feed is None or key_feed == feed
+        ]
+        rows.sort(key=_SORTS[sort], reverse=descending)
+        return rows
+
+
+_SORTS = {
+    "messages": lambda row: (row.messages, row.bytes),
+    "rate": lambda row: (row.rate, row.messages),
+    "bytes": lambda row: (row.bytes, row.messages),
+    "last": lambda row: row.last_ns,
+    "missed": lambda row: (row.missed, row.messages),
+    "topic": lambda row: (row.topic is not None, row.topic or b"", row.feed),
+    "feed": lambda row: (row.feed, row.topic or b""),
+}

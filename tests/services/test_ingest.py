@@ -57,8 +57,11 @@ def test_a_stream_filters_what_it_holds_and_what_arrives() -> None:
     view = stream.view(ViewQuery(None, 10))
     assert [c.event.file for c in view.rows] == ["src/a", "src/c", "src/d"]
     assert (view.shown, view.received, view.shown_at_least) == (3, 5, False)
+    before = stream.view(ViewQuery(None, 10)).appended
     stream.set_filter("/([/")  # not a regex: the screen says so, the list shows everything
-    assert stream.view(ViewQuery(None, 10)).shown == 5
+    view = stream.view(ViewQuery(None, 10))
+    assert view.shown == 5 and len(view.rows) == 5
+    assert view.first >= before, "row numbers only grow: a row number is never reused"
 
 
 def test_a_window_and_the_selected_row() -> None:

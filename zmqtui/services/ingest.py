@@ -183,8 +183,8 @@ class Stream:
         self.capacity = capacity
         self.held = _Rows(capacity)
         """Everything the stream took in (what the filter and export look at)."""
-        self.listed = _Rows(capacity)
-        """What passes the filter: the pane's list."""
+        self.listed = self.held
+        """What passes the filter: the pane's list (`held` itself while there is no filter)."""
         self.filter = CaptureFilter()
         self.received = self.shown = self.not_events = self.alerts = 0
         self.shown_at_least = False
@@ -236,8 +236,12 @@ class Stream:
 
     def _keep(self, held: Held | Capture) -> None:
         self.generation += 1
-        self.held.append(held)
-        if not self.filter.active or self.filter.matches(capture_of(held, self.feed)):
+        rows = self.held
+        rows.items.append(held)
+        rows.appended += 1
+        if self.listed is rows:  # no filter: the list is everything held
+            self.shown += 1
+        elif self.filter.matches(capture_of(held, self.feed)):
             self.listed.append(held)
             self.shown += 1
 
@@ -247,18 +251,19 @@ class Stream:
             self.filter = CaptureFilter(expression)
         except re.error:
             self.filter = CaptureFilter()
-        self.listed.items.clear()
-        passing = (
-            [h for h in self.held.items if self.filter.matches(capture_of(h, self.feed))]
-            if self.filter.active
-            else list(self.held.items)
-        )
-        for held in passing:
-            self.listed.append(held)
+        numbered = self.listed.appended  # the list's row numbers only ever grow
         if self.filter.active:
-            self.shown = len(passing)
+            listed = _Rows(self.capacity)
+            listed.appended = numbered
+            for held in self.held.items:
+                if self.filter.matches(capture_of(held, self.feed)):
+                    listed.append(held)
+            self.listed = listed
+            self.shown = len(listed.items)
             self.shown_at_least = len(self.held.items) < self.received
         else:
+            self.held.appended = max(self.held.appended, numbered + len(self.held.items))
+            self.listed = self.held
             self.shown, self.shown_at_least = self.received, False
         self.generation += 1
 
@@ -318,6 +323,7 @@ class Feed:
     def __init__(self, endpoint: str, streams: Iterable[Stream]) -> None:
         self.endpoint = endpoint
         self.streams = {stream.name: stream for stream in streams}
+        self._streams = tuple(self.streams.values())
 
     def topics(self) -> set[bytes]:
         """What the socket subscribes to: the union of the streams' prefixes."""
@@ -326,8 +332,8 @@ class Feed:
 
     def take(self, frames: list[bytes], received_ns: int) -> None:
         stamp = stamp_of(frames)
-        for stream in self.streams.values():
-            if stream.wants(frames):
+        for stream in self._streams:
+            if stream.everything or stream.wants(frames):
                 stream.take(frames, received_ns, stamp)
 
 

@@ -226,6 +226,9 @@ class SequenceTracker:
         known = self._publishers.get(key)
         if known is None:
             return self._first_heard(key, event, seq)
+        last, known.seq, known.last_ms = known.seq, seq, event.timestamp
+        if seq == last + 1 and key == self._newest:
+            return []  # the usual case, and the hot path of a flood: nothing to say
         notes = []
         name = _quoted(key)
         if key != self._newest:
@@ -236,7 +239,6 @@ class SequenceTracker:
                     "publisher, not its restart"
                 )
                 known.replaced_by = None
-        last, known.seq, known.last_ms = known.seq, seq, event.timestamp
         if seq <= last:
             notes.append(f"publisher {name} restarted: seq went back from {last} to {seq}")
         elif seq > last + 1 and self._report_gaps:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import pytest
+import zmq
 
-from zmqtui.commands.subscribe import _Options, chosen_feeds, message_line
+from zmqtui import security
+from zmqtui.commands.subscribe import _curve_for, _Options, chosen_feeds, message_line
 from zmqtui.config import DEFAULT_PUB, ConfigError, FeedConfig, Settings
 from zmqtui.decoders import decode_message
 
@@ -52,3 +54,20 @@ def test_message_line():
     message = decode_message([b"md.A", b'{"bid": 1}'])
     assert message_line(message, 0, "f\x1b").endswith(' [f\\x1b] md.A {"bid":1}')
     assert message_line(decode_message([b"{}"]), 0).endswith(":00.000 {}")
+
+
+def test_a_feeds_curve_server_key(monkeypatch, tmp_path):
+    feed = FeedConfig("secure", "tcp://127.0.0.1:1", curve_server=str(tmp_path / "server.key"))
+    assert _curve_for(MARKET) is True  # the process's profile, if any
+    monkeypatch.setattr(security, "active_profile", lambda: None)
+    with pytest.raises(ConfigError, match="'secure': curve_server needs curve_secret"):
+        _curve_for(feed)
+    public, secret = zmq.curve_keypair()
+    server_public, _ = zmq.curve_keypair()
+    (tmp_path / "server.key").write_text(
+        f'metadata\ncurve\n    public-key = "{server_public.decode()}"\n'
+    )
+    own = security.CurveProfile(public, secret, public)
+    monkeypatch.setattr(security, "active_profile", lambda: own)
+    profile = _curve_for(feed)
+    assert profile.server_key == server_public and profile.public_key == public

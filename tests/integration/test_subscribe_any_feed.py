@@ -8,6 +8,7 @@ import re
 import signal
 import subprocess
 import sys
+import time
 
 import msgpack
 import pytest
@@ -166,3 +167,29 @@ def test_the_demo_feed(processes, tcp_endpoint):
         "msgpack", "json", "protobuf", "hex"
     }  # fmt: skip
     assert not [line for line in err.finish() if "malformed" in line or "Traceback" in line]
+
+
+def test_a_configured_feed_and_its_size_limit(processes, tcp_endpoint, ctx, tmp_path):
+    endpoint = tcp_endpoint()
+    config = tmp_path / "config.toml"
+    config.write_text(
+        f'[decoders]\n"raw." = "hex"\n'
+        f'[[feeds]]\nname = "small"\nendpoint = "{endpoint}"\nsubscribe = ["raw.", "x"]\n'
+        "max_message_bytes = 1000\n"
+    )
+    xpub = subscribed_xpub(ctx, endpoint)
+    subscriber = processes.start("subscribe", "--feed", "small", "--config", str(config))
+    assert sorted(wait_subscriptions(xpub, 2)) == [b"\x01raw.", b"\x01x"]
+    out, err = Lines(subscriber.stdout), Lines(subscriber.stderr)
+    xpub.send_multipart([b"raw.a", b"AB"])
+    out.wait("raw.a")
+    xpub.send_multipart([b"x", b"y" * 2000])  # over the feed's limit: libzmq ends the session
+    err.wait("gave it up")
+    deadline = time.monotonic() + TIMEOUT
+    while not any("after" in line for line in out.lines):  # until it has connected again
+        assert time.monotonic() < deadline, "never connected again"
+        xpub.send_multipart([b"x", b"after"])
+        time.sleep(0.1)
+    assert stop(subscriber, signal.SIGTERM) == 0
+    shown = [line.split(" ", 1)[1] for line in out.finish()]
+    assert shown[0] == "raw.a 41 42" and set(shown[1:]) == {"x after"}

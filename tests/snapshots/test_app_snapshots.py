@@ -264,3 +264,34 @@ def test_help_screen(snap_compare, tmp_path: Path) -> None:
     """F1: the panes and every key."""
     app = monitor(ScriptedBackend(), tmp_path)
     assert snap_compare(app, terminal_size=SIZE, run_before=settled, press=["f1"])
+
+
+SMALL = (80, 24)
+"""The most common default terminal: every pane must be usable at this size."""
+
+
+def test_small_terminal(snap_compare, tmp_path: Path) -> None:
+    """80x24: the request form on two lines with a wide path field, the workers' columns
+    that give way dropped, the footer's app keys kept."""
+    app = monitor(ScriptedBackend(), tmp_path)
+
+    async def run_before(pilot: Pilot) -> None:
+        await settled(pilot)
+        app.composer_pane.fill("data/target.txt", 100_000, 16)
+        await settled(pilot)
+
+    assert snap_compare(app, terminal_size=SMALL, run_before=run_before)
+
+
+@pytest.mark.parametrize("size", [SMALL, SIZE], ids=["80x24", "160x45"])
+def test_requests_maximised(snap_compare, tmp_path: Path, size: tuple[int, int]) -> None:
+    """The requests pane alone, a filled form and a reply, small and large."""
+    app = monitor(ScriptedBackend(), tmp_path)
+
+    async def run_before(pilot: Pilot) -> None:
+        await settled(pilot)
+        app.composer_pane.fill("data/target.txt", 100_000, 16)
+        await pilot.press("3", "m")
+        await settled(pilot)
+
+    assert snap_compare(app, terminal_size=size, run_before=run_before)

@@ -173,6 +173,7 @@ class TestSend:
         app = Host()
         async with app.run_test(message_hook=messages.append) as pilot:
             app.query_one(ComposerPane).fill("a.txt", 0, 1000)
+            await pilot.pause()  # the form is laid out for the pane's width
             await pilot.click("#composer-send")
             await pilot.pause()
             assert sent(messages) == []

@@ -7,12 +7,14 @@ import io
 from fake_backend import FakeBackend
 from helpers import wait_for
 from rich.console import Console
+from rich.markdown import Markdown
 from textual import actions
+from textual.binding import Binding
 from textual.widgets import Input, Static
 
 from zmqtui.tui.app import ZmqtuiApp
 from zmqtui.tui.help import HelpScreen, help_markdown
-from zmqtui.tui.keys import declared_bindings
+from zmqtui.tui.keys import KeyEntry, declared_bindings, key_table
 from zmqtui.tui.widgets.key_bar import KeyBar
 
 SMALL = (80, 24)
@@ -66,18 +68,24 @@ async def test_every_declared_key_is_in_the_palette_and_the_help() -> None:
 
 
 async def test_the_help_shows_each_entry_whole() -> None:
-    """The `n` entry used to be cut at the first `|` of `FILE [created|modified|…]`."""
+    """Every key's text whole; the `n` entry used to be cut at the first `|` of
+    `FILE [created|modified|…]`, as any `|` ends a Markdown table cell."""
     app = ZmqtuiApp(FakeBackend())
     async with app.run_test(size=LARGE) as pilot:
         await pilot.press("f1")
         assert isinstance(app.screen, HelpScreen)
-        console = Console(file=io.StringIO(), width=200, color_system=None)
-        console.print(app.screen.query_one(Static).content)
-        shown = console.file.getvalue()
-        assert (
-            "publish by hand: type FILE [created|modified|deleted] or FILE moved DEST (quote "
-            "names with spaces), then enter"
-        ) in shown
+        shown = rendered(app.screen.query_one(Static).content)
+        for name in ("publisher", "subscriber", "composer", "workers"):
+            for binding in app.pane_bindings(name):
+                assert (binding.tooltip or binding.description).replace("`", "") in shown
+    piped = KeyEntry(("n",), Binding("n", "x", "X", tooltip="type `FILE [created|deleted]`"))
+    assert "type FILE [created|deleted]" in rendered(Markdown(key_table([piped])))
+
+
+def rendered(renderable: object) -> str:
+    console = Console(file=io.StringIO(), width=250, color_system=None)
+    console.print(renderable)
+    return console.file.getvalue()
 
 
 async def test_the_footer_shows_the_pane_keys_and_restore() -> None:

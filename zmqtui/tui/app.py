@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import ClassVar
 
 from rich.text import Text
-from textual import actions
+from textual import actions, events
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
@@ -75,6 +75,9 @@ ENDPOINT_OPTIONS["control"] = "--control"
 
 GOOD_STATES = frozenset({"bound", "connected"})
 
+NARROW_PANE = 60
+"""Columns under which a pane's secondary parts give way (the workers' throughput graph)."""
+
 
 class PaneFrame(Vertical):
     """The border, title and connection line around one pane; what `m` maximises."""
@@ -87,6 +90,10 @@ class PaneFrame(Vertical):
         self.pane_name = name
         self.border_title = f"{key} {PANE_TITLES[name]}"
         self.state_class: str | None = None
+
+    def on_resize(self, event: events.Resize) -> None:
+        """Below `NARROW_PANE` columns the frame is `-tight`: app.tcss lets parts give way."""
+        self.set_class(event.size.width < NARROW_PANE, "-tight")
 
     def show_state_class(self, name: str) -> None:
         """Colour the connection line as `name` (good, waiting, bad, off). Restyles the frame
@@ -261,7 +268,9 @@ class ZmqtuiApp(App[None]):
             yield PaneFrame(
                 ComposerPane(self.completion_root, id="composer"), "composer", "3", "half"
             )
-            yield PaneFrame(WorkersPane(embedded=embedded, id="workers"), "workers", "4", "half")
+            # the app's clock: a frozen one keeps pictures of the pane from going stale
+            workers = WorkersPane(embedded=embedded, clock=self.clock, id="workers")
+            yield PaneFrame(workers, "workers", "4", "half")
         yield ConnectionBar(self.mode_description(), id="connection-bar")
         yield KeyBar()
 

@@ -9,20 +9,22 @@ each load run in flight its own progress.
 from __future__ import annotations
 
 import itertools
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
+from rich.console import RenderableType
 from rich.style import Style
 from rich.text import Text
-from textual import on
+from textual import events, on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
 from textual.message import Message
 from textual.validation import Integer
 from textual.widget import Widget
-from textual.widgets import Button, Input, OptionList, ProgressBar, RichLog, Static
+from textual.widgets import Button, Input, Label, OptionList, ProgressBar, RichLog, Static
 from textual.widgets.option_list import Option
 
 from zmqtui.text import printable
@@ -45,6 +47,13 @@ MAX_CONCURRENCY = 100
 
 MAX_HISTORY = 100
 
+ONE_LINE_FORM = 90
+"""Columns from which the form is one line (its path field keeps 40 or more)."""
+WITH_HISTORY = 60
+"""Columns from which the history shows beside a response of 30 or more."""
+WITH_SEND = 42
+"""Columns the numbers' line needs with the Send button."""
+
 
 @dataclass(slots=True)
 class HistoryEntry:
@@ -59,6 +68,31 @@ class HistoryEntry:
     ok: bool | None = None
     done: int | None = None
     """A load run's requests finished so far (None until its first progress)."""
+
+
+class ResponseLog(RichLog):
+    """The response panel: what it shows is wrapped again when its width changes (a RichLog
+    keeps lines as wide as the panel was when they were written: maximised, a reply kept the
+    narrow pane's wrapping)."""
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(min_width=20, wrap=True, auto_scroll=False, id=id)
+        self._renderables: list[RenderableType] = []
+        self._width = 0
+
+    def show(self, renderables: Sequence[RenderableType]) -> None:
+        """Show `renderables` from the top, in place of what was shown."""
+        self._renderables = list(renderables)
+        self.clear()
+        for renderable in self._renderables:
+            self.write(renderable)
+        self.scroll_home(animate=False)
+
+    def on_resize(self, event: events.Resize) -> None:
+        if event.size.width != self._width:
+            self._width = event.size.width
+            if self._renderables:
+                self.show(self._renderables)
 
 
 class ComposerPane(Widget):
@@ -98,12 +132,31 @@ class ComposerPane(Widget):
             text-style: bold;
         }
         &.-offline #composer-offline { display: block; }
-        #composer-form { height: 3; }
-        #composer-form Input { border-title-color: $text-muted; }
+        #composer-form { height: 1; margin: 0 1; }
+        #composer-path-row { width: 1fr; height: 1; }
+        #composer-numbers { width: auto; height: 1; }
+        #composer-form Input {
+            border: none;
+            height: 1;
+            padding: 0 1;
+            background: $panel;
+            &:focus { background: $panel-lighten-2; }
+            &.-invalid { background: $error 40%; }
+        }
+        .composer-label { width: auto; color: $text-muted; padding: 0 1; }
+        #composer-path-row .composer-label { padding: 0 1 0 0; }
         #composer-path { width: 1fr; }
-        #composer-count { width: 12; }
-        #composer-concurrency { width: 17; }
-        #composer-send { min-width: 8; width: 8; }
+        #composer-count { width: 9; }
+        #composer-concurrency { width: 6; }
+        #composer-send { height: 1; min-width: 6; width: 6; border: none; margin-left: 1; }
+        /* narrower: the numbers go below the path, which keeps the whole width */
+        &.-two-line-form {
+            #composer-form { height: 2; layout: vertical; }
+            #composer-numbers { width: 1fr; }
+            #composer-numbers .composer-label:first-of-type { padding: 0 1 0 0; }
+        }
+        &.-no-history #composer-history { display: none; }
+        &.-no-send #composer-send { display: none; }
         #composer-status-line { height: 1; padding: 0 1; }
         #composer-status {
             width: 1fr;
@@ -184,45 +237,48 @@ class ComposerPane(Widget):
     def compose(self) -> ComposeResult:
         yield Static(id="composer-offline")
         with Horizontal(id="composer-form"):
-            suggester = PathSuggester(self.root) if self.root is not None else None
-            placeholder = "path (→ completes)" if suggester else "path"
-            path = Input(placeholder=placeholder, suggester=suggester, id="composer-path")
-            path.border_title = "path"
-            yield path
-            count = Input(
-                "1",
-                type="integer",
-                validators=[Integer(1, MAX_COUNT, f"count: 1 to {MAX_COUNT:,}")],
-                id="composer-count",
-            )
-            count.border_title = "count"
-            yield count
-            concurrency = Input(
-                "1",
-                type="integer",
-                validators=[
-                    Integer(
-                        1,
-                        MAX_CONCURRENCY,
-                        f"concurrency: 1 to {MAX_CONCURRENCY}",
-                    )
-                ],
-                id="composer-concurrency",
-            )
-            concurrency.border_title = "concurrency"
-            yield concurrency
-            yield Button("Send", id="composer-send", variant="primary")
+            with Horizontal(id="composer-path-row"):
+                suggester = PathSuggester(self.root) if self.root is not None else None
+                placeholder = "a file under the served root (→ completes)" if suggester else ""
+                yield Label("path", classes="composer-label")
+                yield Input(placeholder=placeholder, suggester=suggester, id="composer-path")
+            with Horizontal(id="composer-numbers"):
+                yield Label("count", classes="composer-label")
+                yield Input(
+                    "1",
+                    type="integer",
+                    validators=[Integer(1, MAX_COUNT, f"count: 1 to {MAX_COUNT:,}")],
+                    id="composer-count",
+                )
+                yield Label("concurrency", classes="composer-label")
+                yield Input(
+                    "1",
+                    type="integer",
+                    validators=[
+                        Integer(1, MAX_CONCURRENCY, f"concurrency: 1 to {MAX_CONCURRENCY}")
+                    ],
+                    id="composer-concurrency",
+                )
+                yield Button("Send", id="composer-send", variant="primary")
         with Horizontal(id="composer-status-line"):
             yield Static(id="composer-status")
             yield Static(id="composer-load")
             yield ProgressBar(show_eta=False, id="composer-progress")
         with Horizontal(id="composer-body"):
-            response = RichLog(min_width=20, wrap=True, auto_scroll=False, id="composer-response")
+            response = ResponseLog(id="composer-response")
             response.border_title = "response"
             yield response
             history = OptionList(id="composer-history")
             history.border_title = "history"
             yield history
+
+    def on_resize(self, event: events.Resize) -> None:
+        """Parts give way as the pane narrows: the form takes two lines, then the history goes
+        (recalled when maximised), then the Send button (enter and ctrl+s send)."""
+        width = event.size.width
+        self.set_class(width < ONE_LINE_FORM, "-two-line-form")
+        self.set_class(width < WITH_HISTORY, "-no-history")
+        self.set_class(width < WITH_SEND, "-no-send")
 
     # --- what the app calls --------------------------------------------------------------
 
@@ -287,9 +343,9 @@ class ComposerPane(Widget):
         self.remove_class("-offline")
 
     @property
-    def main_control(self) -> RichLog:
+    def main_control(self) -> ResponseLog:
         """Where the pane's keys work: the response; `enter` goes on to the form."""
-        return self.query_one("#composer-response", RichLog)
+        return self.query_one("#composer-response", ResponseLog)
 
     # --- the form ------------------------------------------------------------------------
 
@@ -483,11 +539,7 @@ class ComposerPane(Widget):
         )
 
     def _show(self, renderables: list) -> None:
-        response = self.query_one("#composer-response", RichLog)
-        response.clear()
-        for renderable in renderables:
-            response.write(renderable)
-        response.scroll_home(animate=False)
+        self.query_one("#composer-response", ResponseLog).show(renderables)
 
     def _status(self, message: str, *, error: bool = False) -> None:
         status = self.query_one("#composer-status", Static)

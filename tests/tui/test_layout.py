@@ -1,0 +1,64 @@
+"""Every pane usable at 80x24: fields that give way, columns that drop by priority."""
+
+from __future__ import annotations
+
+from fake_backend import FakeBackend
+from textual.widgets import Button, Input
+
+from zmqtui.tui.app import ZmqtuiApp
+from zmqtui.tui.panes.composer import ResponseLog
+from zmqtui.tui.widgets.key_bar import KeyBar
+
+SMALL = (80, 24)
+MIDDLE = (100, 30)
+LARGE = (160, 45)
+
+
+def field_width(app: ZmqtuiApp, field_id: str) -> int:
+    """Cells a field has for text (its width less padding and border)."""
+    return app.query_one(f"#{field_id}", Input).content_region.width
+
+
+async def test_the_request_form_gives_way_at_every_size() -> None:
+    """At 80x24 the path field had no width and Send showed as "S"; at 100x30 the path was 5
+    characters wide; the count scrolled its digits out of view."""
+    for size, path_at_least in ((SMALL, 20), (MIDDLE, 30), (LARGE, 40)):
+        app = ZmqtuiApp(FakeBackend())
+        async with app.run_test(size=size) as pilot:
+            app.composer_pane.fill("a.txt", 100_000, 100)
+            await pilot.pause()
+            assert field_width(app, "composer-path") >= path_at_least, size
+            assert field_width(app, "composer-count") > len("100000"), size  # and the cursor
+            assert field_width(app, "composer-concurrency") > len("100"), size
+            await pilot.press("3", "m")  # maximised, the form has it all on one line
+            send = app.query_one("#composer-send", Button)
+            assert send.display and send.content_region.width >= len("Send"), size
+            assert field_width(app, "composer-path") >= 20, size
+            assert "q Quit" in app.query_one(KeyBar).render().plain, size
+
+
+async def test_a_reply_is_wrapped_again_when_its_panel_widens() -> None:
+    app = ZmqtuiApp(FakeBackend())
+    async with app.run_test(size=SMALL) as pilot:
+        response = app.query_one("#composer-response", ResponseLog)
+        response.show(["word " * 40])
+        await pilot.pause()
+        narrow = max(line.cell_length for line in response.lines)
+        await pilot.press("3", "m")
+        await pilot.pause()
+        assert max(line.cell_length for line in response.lines) > narrow + 10
+
+
+async def test_the_workers_table_drops_columns_by_priority() -> None:
+    app = ZmqtuiApp(FakeBackend())
+    async with app.run_test(size=SMALL) as pilot:
+        table = app.workers_pane.table
+        await pilot.pause()
+        shown = [column.key for column in table.shown_columns]
+        assert {"pid", "state", "requests"} <= set(shown)
+        assert "memory" not in shown and "cpu" not in shown
+        assert sum(c.width + 1 for c in table.shown_columns) - 1 <= table.size.width
+        grid = len(table.shown_columns)
+        await pilot.press("4", "m")
+        await pilot.pause()
+        assert len(table.shown_columns) > grid

@@ -72,7 +72,9 @@ def one_line(decoded: Decoded, limit: int | None = None) -> str:
     notation for raw, `✗ decoder: why` and hex digits for a decoder that failed."""
     if decoded.error is not None:
         text = f"✗ {decoded.decoder}: {decoded.error} {_hex_digits(decoded.frame, limit)}"
-    elif decoded.decoder in ("json", "msgpack"):
+    elif decoded.decoder == "json":
+        text = _json_text(decoded.value)
+    elif decoded.decoder == "msgpack":
         text = compact_json(decoded.value)
     elif decoded.decoder == "protobuf":
         text = protobuf.render(decoded.value)
@@ -83,6 +85,14 @@ def one_line(decoded: Decoded, limit: int | None = None) -> str:
     else:
         text = repr(decoded.frame[: limit or None])
     return printable(text, limit=limit)
+
+
+def _json_text(value: Any) -> str:
+    """A value orjson read, written back by orjson (the fast path), else as `compact_json`."""
+    try:
+        return orjson.dumps(value).decode("utf-8")
+    except (TypeError, UnicodeDecodeError):  # a value read by another JSON decoder
+        return compact_json(value)
 
 
 def compact_json(value: Any) -> str:

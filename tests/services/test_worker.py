@@ -89,7 +89,7 @@ def run_worker(root: Path, tmp_path: Path) -> Iterator:
             WorkerConfig(
                 connect=endpoint,
                 root=root,
-                heartbeat_ms=50,
+                heartbeat_ms=config.pop("heartbeat_ms", 50),
                 worker_id="w1",
                 counters_path=tmp_path / "w1.counters",
                 **config,
@@ -240,7 +240,8 @@ async def test_worker_forgotten_while_silent_gets_work_again(actx, ipc_endpoint,
     broker = make_broker("lb", front, back)
     broker.start()
     try:
-        run_worker(back)
+        # heartbeats far enough apart that the forgotten worker is seen gone before one revives it
+        run_worker(back, heartbeat_ms=1000)
         wait_for_sync(lambda: broker.counters()["idle_workers"] == 1)
         broker.forget("w1", revivable=True)
         wait_for_sync(lambda: broker.counters()["idle_workers"] == 0)

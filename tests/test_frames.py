@@ -90,7 +90,10 @@ def test_an_error_escapes_what_it_quotes(tmp_path):
 @pytest.mark.parametrize(
     ("frame", "shown", "value"),
     [
-        (b'{"a": [1, 2]}', 'json:{"a":[1,2]}', {"json": {"a": [1, 2]}}),
+        (b'{"a": [1, 2]}', 'json:{"a": [1, 2]}', {"json": {"a": [1, 2]}}),
+        (b'{\n "a": 1\n}', 'json:{\\n "a": 1\\n}', {"json": {"a": 1}}),
+        (b"[NaN]", "text:[NaN]", {"text": "[NaN]"}),
+        (b"[100000000000000000000000]", "json:[100000000000000000000000]", {"json": [10**23]}),
         (b"[1]", "json:[1]", {"json": [1]}),
         (b"42", "text:42", {"text": "42"}),
         (b"{not json", "text:{not json", {"text": "{not json"}),
@@ -99,7 +102,7 @@ def test_an_error_escapes_what_it_quotes(tmp_path):
         (b"\x00\xff", "hex:00ff", {"b64": "AP8="}),
         (b"bell\x07", "hex:62656c6c07", {"b64": "YmVsbAc="}),
         ("\u009b31m".encode(), "hex:c29b33316d", {"b64": "wpszMW0="}),
-        (b'{"x": "\\u001b[2J"}', 'json:{"x":"\\u001b[2J"}', {"json": {"x": "\x1b[2J"}}),
+        (b'{"x": "\\u001b[2J"}', 'json:{"x": "\\u001b[2J"}', {"json": {"x": "\x1b[2J"}}),
         ("\u202eevil".encode(), "text:\\u202eevil", {"text": "\u202eevil"}),
     ],
 )

@@ -16,7 +16,8 @@ cannot surprise (`42` stays two characters); `json:` is how to ask for the check
 starts with a prefix (`@`, `hex:`...) is written `text:@...`.
 
 A frame is shown back in the same syntax (`format_frame`): `json:` for a JSON object or array,
-`text:` for UTF-8 without control characters other than tab and newlines, else `hex:`.
+`text:` for UTF-8 without control characters other than tab and newlines, else `hex:`; JSON and
+text as they came (escaped, one line), so what is shown is what was sent.
 """
 
 from __future__ import annotations
@@ -28,7 +29,9 @@ import re
 from pathlib import Path
 from typing import Any
 
-from zmqtui.text import printable, printable_json
+import orjson
+
+from zmqtui.text import printable
 
 MAX_FILE_BYTES = 16 * 1024 * 1024
 """Largest file `@file` reads into a frame."""
@@ -83,30 +86,47 @@ def parse_frames(arguments: list[str], *, max_file_bytes: int = MAX_FILE_BYTES) 
 
 
 def format_frame(frame: bytes, *, limit: int | None = None) -> str:
-    """`frame` written in the frame syntax, safe to print on one line (see `printable`)."""
-    value = frame_value(frame)
-    if "json" in value:
-        return "json:" + printable(printable_json(value["json"]), limit=limit)
-    if "text" in value:
-        return "text:" + printable(value["text"], limit=limit)
-    return "hex:" + printable(frame.hex(), limit=limit)
+    """`frame` written in the frame syntax, safe to print on one line (see `printable`): JSON
+    and text as they came, newlines and tabs escaped."""
+    kind, text = _read(frame)
+    if text is None:
+        return "hex:" + printable(frame.hex(), limit=limit)
+    return f"{kind}:" + printable(text, limit=limit)
 
 
 def frame_value(frame: bytes) -> dict[str, Any]:
     """`frame` as a JSON-ready value of one key saying how it reads: `{"json": VALUE}` for a JSON
     object or array, `{"text": STR}` for text, else `{"b64": STR}`."""
+    kind, text = _read(frame)
+    if text is None:
+        return {"b64": base64.b64encode(frame).decode("ascii")}
+    if kind == "json":
+        return {"json": json.loads(text)}
+    return {"text": text}
+
+
+def _read(frame: bytes) -> tuple[str, str | None]:
+    """How `frame` is shown: ("json", text), ("text", text) or ("hex", None)."""
     try:
         text = frame.decode("utf-8")
     except UnicodeDecodeError:
-        return {"b64": base64.b64encode(frame).decode("ascii")}
+        return "hex", None
     if _CONTROLS.search(text):
-        return {"b64": base64.b64encode(frame).decode("ascii")}
-    if text.lstrip()[:1] in ("{", "["):
+        return "hex", None
+    if text.lstrip()[:1] in ("{", "[") and _is_json(frame, text):
+        return "json", text
+    return "text", text
+
+
+def _is_json(frame: bytes, text: str) -> bool:
+    try:
+        orjson.loads(frame)
+    except orjson.JSONDecodeError:  # json reads a few things orjson refuses (lone surrogates)
         try:
-            return {"json": json.loads(text, parse_constant=_refuse_constant)}
+            json.loads(text, parse_constant=_refuse_constant)
         except ValueError:
-            pass
-    return {"text": text}
+            return False
+    return True
 
 
 def _utf8(text: str) -> bytes:

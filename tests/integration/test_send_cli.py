@@ -15,7 +15,7 @@ from zmqtui.commands.send import command as send_command
 WAIT = 20.0
 
 MESSAGE = ['json:{"a": [1, 2]}', "text:hello world", "hex:00 ff 10"]
-SHOWN = ['json:{"a":[1,2]}', "text:hello world", "hex:00ff10"]
+SHOWN = ['json:{"a": [1, 2]}', "text:hello world", "hex:00ff10"]
 
 
 def send(*args: str) -> subprocess.CompletedProcess[str]:

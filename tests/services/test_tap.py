@@ -150,7 +150,7 @@ def test_a_pair_the_reader_does_not_take_is_lost_not_queued_forever(ctx, ipc_end
 def test_a_big_frame_is_kept_cut_and_its_pid_read_from_the_tail():
     content = "é" * KEPT_BYTES  # two bytes each: the cut falls in the middle of one
     reply = json.dumps({"content": content, "pid": 4242}, ensure_ascii=False).encode()
-    kept = Kept.of([reply], with_tail=True)
+    kept = Kept.of([reply])
     assert len(kept.frames[0]) == KEPT_BYTES and not kept.whole
     assert kept.pid() == 4242
     summary = kept.summary(20)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import sys
 
 import click
@@ -25,6 +26,8 @@ PRINT_EVERY_S = 0.1
 SHOWN_CHARS = 60
 """Longest part of a frame printed per request or reply in a line."""
 CLIENT_CHARS = 16
+SWITCH_INTERVAL_S = 0.0005
+"""How long a thread holding the GIL runs before one that waits for it gets a turn."""
 
 
 @click.command()
@@ -86,6 +89,9 @@ def command(
     printed to stderr.
     """
     log_to_stderr("tap")
+    # The proxy's thread waits for the GIL whenever printing holds it: switch sooner than the
+    # default 5 ms so a burst of printing delays forwarding by at most about this long.
+    sys.setswitchinterval(SWITCH_INTERVAL_S)
     run_service(
         _tap(
             listen,
@@ -153,7 +159,8 @@ def print_pairs(pairs: list[Pair], as_json: bool, timeout_ms: int) -> None:
 
 def format_pair(pair: Pair, timeout_ms: int) -> str:
     """`TIME CLIENT LATENCY pid PID REQUEST -> REPLY`, or the request flagged as unanswered."""
-    when = clock_time(int(pair.sent_ms))
+    seconds, millis = divmod(int(pair.sent_ms), 1000)
+    when = f"{_clock(seconds)}.{millis:03d}"
     client = printable(client_label(pair.client), limit=CLIENT_CHARS)
     request = pair.request.summary(SHOWN_CHARS)
     if pair.reply is None or pair.latency_ms is None:
@@ -163,6 +170,12 @@ def format_pair(pair: Pair, timeout_ms: int) -> str:
     latency = f"{pair.latency_ms:.2f} ms"
     reply = pair.reply.summary(SHOWN_CHARS)
     return f"{when} {client:<16} {latency:>10}  pid {pid:<8}  {request} -> {reply}"
+
+
+@functools.lru_cache(maxsize=4)
+def _clock(seconds: int) -> str:
+    """`HH:MM:SS`, worked out once a second rather than once a pair."""
+    return clock_time(seconds * 1000)[:8]
 
 
 def format_counts(counts: TapCounts) -> str:

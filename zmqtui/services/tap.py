@@ -34,7 +34,6 @@ import zmq
 from zmqtui.frames import format_frame
 from zmqtui.protocol import MAX_MESSAGE_BYTES
 from zmqtui.services import sockets
-from zmqtui.services.sender import reply_pid
 
 KEPT_BYTES = 512
 """Bytes of each frame the tap keeps to show."""
@@ -51,10 +50,10 @@ _BATCH = 256
 _POLL_MS = 50
 _MARKER_PREFIX_BYTES = 4
 _MARKER_BYTES = _MARKER_PREFIX_BYTES + 8
-_PID_IN_TAIL = re.compile(rb'"pid"\s*:\s*(\d{1,10})\s*[,}]')
+_PID = re.compile(rb'"pid"\s*:\s*(\d{1,10})\s*[,}]')
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Kept:
     """A message's body as the tap keeps it: its first frames, each cut to its first bytes."""
 
@@ -68,11 +67,11 @@ class Kept:
     """The last bytes of the first frame when it was cut (where a JSON reply's `pid` is)."""
 
     @classmethod
-    def of(cls, body: Sequence[bytes], *, with_tail: bool = False) -> Kept:
+    def of(cls, body: Sequence[bytes]) -> Kept:
         first = body[:KEPT_FRAMES]
         kept = tuple(frame[:KEPT_BYTES] for frame in first)
         sizes = tuple(map(len, first))
-        tail = body[0][-64:] if with_tail and body and sizes[0] > KEPT_BYTES else b""
+        tail = body[0][-64:] if body and sizes[0] > KEPT_BYTES else b""
         return cls(kept, sizes, len(body), sum(map(len, body)), tail)
 
     @property
@@ -91,11 +90,19 @@ class Kept:
         return " | ".join(shown)
 
     def pid(self) -> int | None:
-        """The `pid` a JSON reply names, when it does."""
-        if self.whole:
-            return reply_pid(self.frames)
-        match = _PID_IN_TAIL.search(self.tail) if self.tail else None
+        """The `"pid"` a JSON reply's first frame names (read from its last bytes when the
+        frame was cut), when it does."""
+        if not self.frames or self.frames[0][:1] != b"{":
+            return None
+        match = _PID.search(self.frames[0] if self.whole else self.tail)
         return int(match.group(1)) if match else None
+
+
+_Body = list[bytes] | Kept
+"""A message's body as the proxy's thread keeps it (see `_keep`)."""
+_Record = tuple[int, bytes, _Body, _Body | None, int | None, str | None]
+"""A finished pair as the proxy's thread leaves it for `drain`: sent (perf ns), client, request,
+reply, latency (ns), why there is no reply."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,7 +205,8 @@ class Tap:
         self.public = public
         self.counts = TapCounts()
         self.bound: str | None = None
-        self._out: collections.deque[Pair] = collections.deque()
+        self._out: collections.deque[_Record] = collections.deque()
+        self._wall_offset_ms = time.time() * 1000 - time.perf_counter_ns() / 1e6
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
         self._error: BaseException | None = None
@@ -237,8 +245,19 @@ class Tap:
     def drain(self, limit: int | None = None) -> list[Pair]:
         """The pairs finished since the last call, oldest first (at most `limit`)."""
         out, taken = self._out, []
+        offset = self._wall_offset_ms
         while out and (limit is None or len(taken) < limit):
-            taken.append(out.popleft())
+            sent_ns, client, request, reply, latency_ns, why = out.popleft()
+            taken.append(
+                Pair(
+                    offset + sent_ns / 1e6,
+                    client,
+                    _kept(request),
+                    None if reply is None else _kept(reply),
+                    None if latency_ns is None else latency_ns / 1e6,
+                    why,
+                )
+            )
         return taken
 
     # --- the proxy's thread ---------------------------------------------------------------
@@ -253,11 +272,11 @@ class Tap:
             frontend.close(linger=0)
             backend.close(linger=0)
 
-    def _emit(self, pair: Pair) -> None:
+    def _emit(self, record: _Record) -> None:
         if len(self._out) >= self.max_queued:
             self.counts.lost += 1
         else:
-            self._out.append(pair)
+            self._out.append(record)
 
 
 @dataclass(slots=True)
@@ -267,7 +286,7 @@ class _Proxy:
     tap: Tap
     frontend: zmq.Socket
     backend: zmq.Socket
-    pending: collections.OrderedDict[bytes, tuple[int, bytes, Kept]] = field(
+    pending: collections.OrderedDict[bytes, tuple[int, bytes, _Body]] = field(
         default_factory=collections.OrderedDict
     )
     held: list[bytes] | None = None
@@ -277,7 +296,6 @@ class _Proxy:
         tap, frontend, backend = self.tap, self.frontend, self.backend
         prefix = secrets.token_bytes(_MARKER_PREFIX_BYTES)
         seq = 0
-        wall_offset_ms = time.time() * 1000 - time.perf_counter_ns() / 1e6
         timeout_ns = tap.timeout_ms * 1_000_000
         counts, pending = tap.counts, self.pending
         poller = zmq.Poller()
@@ -290,7 +308,7 @@ class _Proxy:
                 poller.modify(frontend, 0)
             ready = dict(poller.poll(_POLL_MS))
             if ready.get(backend, 0) & zmq.POLLIN:
-                self._replies(prefix, wall_offset_ms)
+                self._replies(prefix)
             if self.held is not None and ready.get(backend, 0) & zmq.POLLOUT:
                 try:
                     sockets.send_nowait(backend, self.held)
@@ -314,9 +332,9 @@ class _Proxy:
                         self.held = frames
                     counts.requests += 1
                     if len(pending) >= tap.max_pending:
-                        self._give_up(pending.popitem(last=False)[1], "evicted", wall_offset_ms)
+                        self._give_up(pending.popitem(last=False)[1], "evicted")
                     body = frames[_body_start(frames, 2) :]
-                    pending[marker] = (time.perf_counter_ns(), frames[0], Kept.of(body))
+                    pending[marker] = (time.perf_counter_ns(), frames[0], _keep(body))
                     if self.held is not None:
                         break
             now = time.perf_counter_ns()
@@ -327,10 +345,10 @@ class _Proxy:
                     first = next(iter(pending.values()))
                     if first[0] > cutoff:
                         break
-                    self._give_up(pending.popitem(last=False)[1], "timeout", wall_offset_ms)
+                    self._give_up(pending.popitem(last=False)[1], "timeout")
             counts.pending = len(pending)
 
-    def _replies(self, prefix: bytes, wall_offset_ms: float) -> None:
+    def _replies(self, prefix: bytes) -> None:
         tap, counts, pending = self.tap, self.tap.counts, self.pending
         for _ in range(_BATCH):
             try:
@@ -351,18 +369,36 @@ class _Proxy:
                 continue
             counts.pairs += 1
             sent_ns, client, kept = request
-            reply = Kept.of(frames[_body_start(frames, 1) :], with_tail=True)
-            latency_ms = (now - sent_ns) / 1e6
-            tap._emit(Pair(wall_offset_ms + sent_ns / 1e6, client, kept, reply, latency_ms))
+            reply = _keep(frames[_body_start(frames, 1) :])
+            tap._emit((sent_ns, client, kept, reply, now - sent_ns, None))
 
-    def _give_up(self, request: tuple[int, bytes, Kept], why: str, wall_offset_ms: float) -> None:
+    def _give_up(self, request: tuple[int, bytes, _Body], why: str) -> None:
         sent_ns, client, kept = request
         counts = self.tap.counts
         if why == "timeout":
             counts.timeouts += 1
         else:
             counts.evicted += 1
-        self.tap._emit(Pair(wall_offset_ms + sent_ns / 1e6, client, kept, None, None, why))
+        self.tap._emit((sent_ns, client, kept, None, None, why))
+
+
+_Record = tuple[
+    int, bytes, "list[bytes] | Kept", "list[bytes] | Kept | None", int | None, str | None
+]
+"""A finished pair as the proxy's thread leaves it for `drain`: sent (perf ns), client, request,
+reply, latency (ns), why there is no reply."""
+
+
+def _keep(body: list[bytes]) -> _Body:
+    """A small body as it is (nothing copied: the common case costs the proxy nothing more), a
+    big one cut to what is shown (memory stays bounded)."""
+    if len(body) <= KEPT_FRAMES and sum(map(len, body)) <= KEPT_BYTES:
+        return body
+    return Kept.of(body)
+
+
+def _kept(body: _Body) -> Kept:
+    return body if isinstance(body, Kept) else Kept.of(body)
 
 
 def _body_start(frames: list[bytes], first: int) -> int:

@@ -25,6 +25,7 @@ BENCHMARKS = {
     "watcher": "benchmarks.watcher",
     "startup": "benchmarks.startup",
     "monitor": "benchmarks.flood",
+    "tap": "benchmarks.tap",
 }
 """Name -> module with `run(options) -> list[Table]`, in the order they run."""
 

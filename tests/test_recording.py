@@ -149,9 +149,10 @@ def test_a_malformed_line_is_told_by_its_number(tmp_path, line, reason):
     assert caught.value.line == 3 and reason in caught.value.reason
     assert str(caught.value).startswith(f"{path} line 3: ")
 
-    with RecordingReader(path, skip_malformed=True) as reader:
+    malformed: list[RecordingError] = []
+    with RecordingReader(path, on_malformed=malformed.append) as reader:
         assert list(reader) == [Recorded(1, "a", (b"x",))] * 2
-    assert [error.line for error in reader.malformed] == [3]
+    assert [error.line for error in malformed] == [3]
 
 
 def test_a_line_cut_short_at_the_end_is_reported(tmp_path):

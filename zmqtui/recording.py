@@ -22,7 +22,7 @@ import binascii
 import io
 import os
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from itertools import chain
 from pathlib import Path
@@ -373,15 +373,19 @@ def _frame_bytes(frame: Any) -> bytes:
 class RecordingReader:
     """Reads a recording as a stream: the header at once, then its messages one by one.
 
-    A malformed line raises `RecordingError` with its line number; with `skip_malformed`,
-    it is kept in `malformed` instead and reading goes on. Compression is told by the
-    file's first bytes, whatever its name.
+    A malformed line raises `RecordingError` with its line number; with `on_malformed`, it is
+    handed to that instead and reading goes on. Compression is told by the file's first
+    bytes, whatever its name.
     """
 
-    def __init__(self, path: str | os.PathLike[str], *, skip_malformed: bool = False) -> None:
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        on_malformed: Callable[[RecordingError], None] | None = None,
+    ) -> None:
         self.path = os.fspath(path)
-        self.skip_malformed = skip_malformed
-        self.malformed: list[RecordingError] = []
+        self.on_malformed = on_malformed
         try:
             self._file: IO[bytes] = open(self.path, "rb")  # noqa: SIM115
         except OSError as exc:
@@ -410,9 +414,9 @@ class RecordingReader:
             self._malformed(RecordingError(self.path, None, exc.strerror or str(exc)))
 
     def _malformed(self, error: RecordingError) -> None:
-        if not self.skip_malformed:
+        if self.on_malformed is None:
             raise error
-        self.malformed.append(error)
+        self.on_malformed(error)
 
     def close(self) -> None:
         self._file.close()

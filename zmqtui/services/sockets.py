@@ -15,7 +15,7 @@ import os
 import socket
 import stat
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 import zmq
 import zmq.asyncio
@@ -171,7 +171,7 @@ def queued_messages(
             return
 
 
-def send_nowait(sock: zmq.Socket, frames: list[bytes]) -> None:
+def send_nowait(sock: zmq.Socket, frames: Sequence[bytes]) -> None:
     """`sock.send_multipart(frames, zmq.NOBLOCK)` for the same loops: int flags, no checks.
 
     All or nothing, as libzmq queues a message's parts together: `zmq.Again`, or EHOSTUNREACH

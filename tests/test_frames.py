@@ -104,6 +104,17 @@ def test_an_error_escapes_what_it_quotes(tmp_path):
         ("\u009b31m".encode(), "hex:c29b33316d", {"b64": "wpszMW0="}),
         (b'{"x": "\\u001b[2J"}', 'json:{"x": "\\u001b[2J"}', {"json": {"x": "\x1b[2J"}}),
         ("\u202eevil".encode(), "text:\\u202eevil", {"text": "\u202eevil"}),
+        (
+            bytes.fromhex("82a16101a162920102"),
+            'msgpack:{"a":1,"b":[1,2]}',
+            {"b64": "gqFhAaFikgEC", "msgpack": {"a": 1, "b": [1, 2]}},
+        ),
+        (bytes.fromhex("089601"), "protobuf:1: 150", {"b64": "CJYB", "protobuf": {"1": 150}}),
+        (
+            bytes.fromhex("81a178a61b5b324ac29b"),  # {"x": "\x1b[2J\x9b"}: controls escaped
+            'msgpack:{"x":"\\u001b[2J\\x9b"}',
+            {"b64": "gaF4phtbMkrCmw==", "msgpack": {"x": "\x1b[2J\x9b"}},
+        ),
     ],
 )
 def test_a_frame_is_shown_in_the_syntax_safe_to_print(frame, shown, value):

@@ -17,7 +17,8 @@ starts with a prefix (`@`, `hex:`...) is written `text:@...`.
 
 A frame is shown back in the same syntax (`format_frame`): `json:` for a JSON object or array,
 `text:` for UTF-8 without control characters other than tab and newlines, else `hex:`; JSON and
-text as they came (escaped, one line), so what is shown is what was sent.
+text as they came (escaped, one line), so what is shown is what was sent. Bytes that read as
+msgpack or protobuf wire format are shown decoded (`msgpack:{...}`, `protobuf:1: 150`).
 """
 
 from __future__ import annotations
@@ -31,12 +32,16 @@ from typing import Any
 
 import orjson
 
+from zmqtui.decoders import decode_frame, one_line, plain
 from zmqtui.text import printable
 
 MAX_FILE_BYTES = 16 * 1024 * 1024
 """Largest file `@file` reads into a frame."""
 PREFIXES = ("json:", "text:", "hex:", "b64:", "@")
 """What a frame argument may start with to say how it is written."""
+BINARY_DECODERS = ("msgpack", "protobuf")
+"""Decoders (`zmqtui.decoders`) a frame that is not text is shown through when it reads as
+theirs; shown only: such a frame is sent written as `hex:` or `b64:`."""
 
 _HEX_DIGITS = frozenset("0123456789abcdefABCDEF")
 _CONTROLS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
@@ -89,17 +94,25 @@ def format_frame(frame: bytes, *, limit: int | None = None) -> str:
     """`frame` written in the frame syntax, safe to print on one line (see `printable`): JSON
     and text as they came, newlines and tabs escaped."""
     kind, text = _read(frame)
-    if text is None:
-        return "hex:" + printable(frame.hex(), limit=limit)
-    return f"{kind}:" + printable(text, limit=limit)
+    if text is not None:
+        return f"{kind}:" + printable(text, limit=limit)
+    decoded = decode_frame(frame)
+    if decoded.decoder in BINARY_DECODERS:
+        return f"{decoded.decoder}:" + one_line(decoded, limit)
+    return "hex:" + printable(frame.hex(), limit=limit)
 
 
 def frame_value(frame: bytes) -> dict[str, Any]:
-    """`frame` as a JSON-ready value of one key saying how it reads: `{"json": VALUE}` for a JSON
-    object or array, `{"text": STR}` for text, else `{"b64": STR}`."""
+    """`frame` as a JSON-ready value saying how it reads: `{"json": VALUE}` for a JSON object or
+    array, `{"text": STR}` for text, else `{"b64": STR}`, with `"msgpack"` or `"protobuf"`
+    beside it (the decoded value) when the bytes read as one of them."""
     kind, text = _read(frame)
     if text is None:
-        return {"b64": base64.b64encode(frame).decode("ascii")}
+        value = {"b64": base64.b64encode(frame).decode("ascii")}
+        decoded = decode_frame(frame)
+        if decoded.decoder in BINARY_DECODERS:
+            value[decoded.decoder] = plain(decoded.value)
+        return value
     if kind == "json":
         return {"json": json.loads(text)}
     return {"text": text}

@@ -62,3 +62,17 @@ async def test_the_workers_table_drops_columns_by_priority() -> None:
         await pilot.press("4", "m")
         await pilot.pause()
         assert len(table.shown_columns) > grid
+
+
+async def test_a_load_run_shows_its_progress_and_cancel_key_at_80x24() -> None:
+    app = ZmqtuiApp(FakeBackend())
+    async with app.run_test(size=SMALL) as pilot:
+        pane = app.composer_pane
+        pane.fill("hello.txt", 100_000, 16)
+        pane.action_send()
+        pane.show_progress(4771, 100_000, send_id=pane.history[0].send_id)
+        await pilot.press("3")
+        await pilot.pause()
+        load = app.query_one("#composer-load")
+        assert load.content_region.width >= 15  # "4,771 of 100,0…" beside the bar
+        assert "x Cancel" in app.query_one(KeyBar).render().plain

@@ -104,9 +104,9 @@ class ComposerPane(Widget):
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("ctrl+s", "send", "Send", tooltip="send the request in the form"),
+        Binding("x", "cancel", "Cancel", tooltip="cancel the sends in flight (a load run stops)"),
         Binding("enter", "edit", "Edit", tooltip="enter the path field (in a field: send)"),
         Binding("r", "resend", "Resend", tooltip="resend the request selected in the history"),
-        Binding("x", "cancel", "Cancel", tooltip="cancel the sends in flight (a load run stops)"),
     ]
 
     COMPONENT_CLASSES: ClassVar[set[str]] = {
@@ -166,6 +166,7 @@ class ComposerPane(Widget):
         }
         #composer-status.-error { color: $text-error; }
         #composer-load, #composer-progress { display: none; width: auto; }
+        #composer-progress Bar { width: 12; }
         #composer-load {
             width: 1fr;
             padding-right: 1;

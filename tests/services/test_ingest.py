@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import shutil
 import time
 from pathlib import Path
 
@@ -13,7 +14,10 @@ import zmq
 import zmq.asyncio
 
 from zmqtui.captures import NOTHING_CAPTURED, FeedView, ViewQuery
+from zmqtui.config import Settings
 from zmqtui.protocol import MAX_MESSAGE_BYTES, ChangeEvent
+from zmqtui.security import CurveProfile, use_profile, write_key_pair
+from zmqtui.services import sockets
 from zmqtui.services.ingest import Feed, IngestProcess, Stream, StreamSpec, stamp_of
 
 
@@ -137,5 +141,50 @@ async def test_an_oversized_message_is_told_and_the_feed_taken_in_again(
         assert any("gave it up" in text for text in problems)
     finally:
         reader.cancel()
+        await ingest.stop()
+        pub.close(linger=0)
+
+
+@pytest.mark.integration
+async def test_the_child_takes_a_curve_feed_in_with_this_process_keys(
+    actx: zmq.asyncio.Context, tmp_path: Path
+) -> None:
+    """The keys the monitor uses (`--config` included) reach the ingest child process."""
+    authorized = tmp_path / "authorized"
+    authorized.mkdir()
+    server, client = (write_key_pair(tmp_path / name, name) for name in ("server", "client"))
+    shutil.copy(client.public, authorized)
+    server_profile = CurveProfile.from_settings(
+        Settings(curve_secret=str(server.secret), curve_authorized=str(authorized))
+    )
+    client_profile = CurveProfile.from_settings(
+        Settings(curve_secret=str(client.secret), curve_server=str(server.public))
+    )
+    pub = actx.socket(zmq.PUB)
+    sockets.configure(pub)
+    endpoint = sockets.bind(pub, "tcp://127.0.0.1:0", curve=server_profile)
+    use_profile(client_profile)
+    ingest = IngestProcess(actx, endpoint, [StreamSpec("sub")])
+    try:
+        ingest.start()
+        views: list[FeedView] = []
+
+        async def read() -> None:
+            while True:
+                reply = await ingest.replies()
+                if reply[0] == "view":
+                    views.append(reply[1])
+
+        reader = asyncio.create_task(read())
+        for _ in range(200):  # a slow joiner misses the first ones
+            await pub.send(wire(1)[0])
+            ingest.send("view", "sub", ViewQuery(None, 5))
+            await asyncio.sleep(0.05)
+            if views and views[-1].received:
+                break
+        reader.cancel()
+        assert views and views[-1].received, "nothing arrived over CURVE"
+    finally:
+        use_profile(None)
         await ingest.stop()
         pub.close(linger=0)

@@ -43,6 +43,7 @@ import zmq
 import zmq.asyncio
 from zmq.utils.monitor import parse_monitor_message
 
+from zmqtui import security
 from zmqtui.captures import (
     NOTHING_CAPTURED,
     NS_PER_MS,
@@ -589,7 +590,9 @@ class IngestProcess:
                 start_new_session=True,  # the terminal's Ctrl-C is the screen's to handle
             )
             assert self.process.stdin is not None
-            self.process.stdin.write(pickle.dumps(self.settings))
+            # with the CURVE keys this process uses (`--config` included): a private pipe
+            profile = security.active_profile()
+            self.process.stdin.write(pickle.dumps((*self.settings, profile)))
             self.process.stdin.flush()
 
     def send(self, *command: object) -> None:
@@ -663,5 +666,12 @@ def _run_in_thread(ctx: zmq.asyncio.Context, control: str, settings: tuple[Any, 
         pair.close(linger=0)
 
 
+def _main(control: str) -> None:
+    """The child process: settings and the parent's CURVE profile come on stdin."""
+    *settings, profile = pickle.load(sys.stdin.buffer)
+    security.use_profile(profile)
+    run_engine(control, tuple(settings), parent=sys.stdin.fileno())
+
+
 if __name__ == "__main__":
-    run_engine(sys.argv[1], pickle.load(sys.stdin.buffer), parent=sys.stdin.fileno())
+    _main(sys.argv[1])

@@ -26,6 +26,7 @@ BENCHMARKS = {
     "startup": "benchmarks.startup",
     "monitor": "benchmarks.flood",
     "tap": "benchmarks.tap",
+    "record": "benchmarks.recording",
 }
 """Name -> module with `run(options) -> list[Table]`, in the order they run."""
 

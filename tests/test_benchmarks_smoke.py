@@ -22,7 +22,7 @@ import pytest
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 REPO = Path(__file__).resolve().parent.parent
-BENCHMARKS = ("requests", "book", "watcher", "startup", "monitor", "tap")
+BENCHMARKS = ("requests", "book", "watcher", "startup", "monitor", "tap", "record")
 """What `python -m benchmarks` runs (`benchmarks/__main__.py`); start-up needs tmux."""
 
 

@@ -9,9 +9,10 @@ import time
 
 import pytest
 import zmq
+from click.testing import CliRunner
 from helpers import CHILD_TIMEOUT, EchoRouter, Lines, stop
 
-pytestmark = pytest.mark.integration
+from zmqtui.commands.tap import command as tap_command
 
 CLIENTS = 8
 IN_FLIGHT = 8
@@ -75,6 +76,7 @@ def run_dealers(ctx: zmq.Context, endpoint: str) -> dict[bytes, int]:
     return got
 
 
+@pytest.mark.integration
 def test_ten_thousand_requests_at_64_in_flight_are_paired(processes, ctx, tcp_endpoint):
     echo = EchoRouter(ctx, tcp_endpoint(), lambda body: [body[0][:-1] + PID])
     try:
@@ -103,6 +105,7 @@ def test_ten_thousand_requests_at_64_in_flight_are_paired(processes, ctx, tcp_en
     )
 
 
+@pytest.mark.integration
 def test_a_request_the_service_leaves_unanswered_is_flagged(processes, ctx, tcp_endpoint):
     service = ctx.socket(zmq.ROUTER)
     service.setsockopt(zmq.LINGER, 0)
@@ -119,3 +122,17 @@ def test_a_request_the_service_leaves_unanswered_is_flagged(processes, ctx, tcp_
     client.close(linger=0)
     service.close(linger=0)
     assert ", 1 without a reply in time," in errors.finish()[-1]
+
+
+@pytest.mark.parametrize(
+    ("listen", "forward", "says"),
+    [
+        ("tcp://192.0.2.1:5555", "tcp://127.0.0.1:5556", "not a loopback address"),
+        ("tcp://127.0.0.1:5555", "tcp://127.0.0.1:99999", "port"),
+    ],
+)
+def test_an_endpoint_it_cannot_use_exits_2_saying_why(listen, forward, says):
+    result = CliRunner().invoke(tap_command, ["--listen", listen, "--forward", forward])
+    assert result.exit_code == 2
+    assert says in result.output
+    assert "Tapped" not in result.output

@@ -89,9 +89,6 @@ def command(
     printed to stderr.
     """
     log_to_stderr("tap")
-    # The proxy's thread waits for the GIL whenever printing holds it: switch sooner than the
-    # default 5 ms so a burst of printing delays forwarding by at most about this long.
-    sys.setswitchinterval(SWITCH_INTERVAL_S)
     run_service(
         _tap(
             listen,
@@ -129,13 +126,22 @@ async def _tap(
     )
     try:
         bound = tap.start()
-        click.echo(f"Tapping clients on {bound}, forwarding to {forward}", err=True)
+    except BaseException:
+        ctx.destroy(linger=0)
+        raise
+    click.echo(f"Tapping clients on {bound}, forwarding to {forward}", err=True)
+    # The proxy's thread waits for the GIL whenever printing holds it: switch sooner than the
+    # default 5 ms so a burst of printing delays forwarding by at most about this long.
+    switch_interval = sys.getswitchinterval()
+    sys.setswitchinterval(SWITCH_INTERVAL_S)
+    try:
         while tap.failed is None:
             await asyncio.sleep(PRINT_EVERY_S)
             print_pairs(tap.drain(), as_json, settings.timeout_ms)
         click.echo(f"zmqtui tap: stopped: {printable(str(tap.failed))}", err=True)
         return 1
     finally:
+        sys.setswitchinterval(switch_interval)
         tap.stop()
         print_pairs(tap.drain(), as_json, settings.timeout_ms)
         click.echo(format_counts(tap.counts), err=True)

@@ -268,3 +268,40 @@ def test_our_requester_keeps_many_in_flight_to_book_responder(children, tcp_endp
     summary = json.loads(requester.output().strip().splitlines()[-1])
     assert summary["replies_by_pid"] == {str(book_rep.pid): 10}
     assert (summary["errors_by_code"], summary["unavailable"]) == ({}, 0)
+
+
+def test_our_tap_pairs_the_book_requester_with_the_book_responder(
+    children, tcp_endpoint, served_root
+):
+    backend, frontend = tcp_endpoint(), tcp_endpoint()
+    book_rep = children.node("zmq-filer-rep.js", endpoint=backend, cwd=served_root)
+    book_rep.wait_output(r"Listening for zmq requesters")
+    tap = children.zmqtui(
+        "tap", "--listen", frontend, "--forward", backend, "--json", cwd=served_root
+    )
+    tap.wait_output(r"Tapping clients on")
+
+    book_req = children.node("zmq-filer-req.js", "target.txt", endpoint=frontend, cwd=served_root)
+    assert assert_book_requester_got(book_req, TARGET_TEXT) == book_rep.pid
+
+    line = tap.wait_output(r'\{"time_ms".*\}').group(0)
+    pair = json.loads(line)
+    assert pair["request"] == 'json:{"path":"target.txt"}'
+    assert pair["reply"].startswith('json:{"content":')
+    assert (pair["pid"], pair["no_reply"]) == (book_rep.pid, None)
+
+
+@pytest.mark.parametrize("dealer", [[], ["--dealer"]], ids=["REQ", "DEALER"])
+def test_our_send_gets_a_reply_from_the_book_responder(children, tcp_endpoint, served_root, dealer):
+    endpoint = tcp_endpoint()
+    book_rep = children.node("zmq-filer-rep.js", endpoint=endpoint, cwd=served_root)
+    book_rep.wait_output(r"Listening for zmq requesters")
+
+    sender = children.zmqtui(
+        "send", endpoint, 'json:{"path": "target.txt"}', "--json", *dealer, cwd=served_root
+    )
+
+    assert sender.proc.wait(timeout=20) == 0, sender.output()
+    (reply,) = json.loads(sender.output().strip().splitlines()[-1])["reply"]
+    assert reply["json"]["content"] == TARGET_TEXT
+    assert reply["json"]["pid"] == book_rep.pid

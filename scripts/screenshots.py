@@ -23,9 +23,10 @@ from pathlib import Path
 from textual.pilot import Pilot
 
 from zmqtui.config import Settings
-from zmqtui.services.stack import ClusterEndpoints, EmbeddedCluster, pick_endpoint
+from zmqtui.services.stack import ClusterEndpoints, EmbeddedCluster, EmbeddedStack, pick_endpoint
 from zmqtui.tui.app import ZmqtuiApp
-from zmqtui.tui.bridge import Endpoints, ZmqBridge
+from zmqtui.tui.backend import Endpoints
+from zmqtui.tui.bridge import ZmqBridge
 
 SIZE = (160, 45)
 WORKERS = 3
@@ -130,17 +131,15 @@ def main() -> None:
             ClusterEndpoints(chosen["req"], chosen["stats"], chosen["control"]),
             workers=WORKERS,
         )
-        bridge = ZmqBridge(
-            Endpoints(**chosen), watch_path=Path("site"), recursive=True, cluster=cluster
-        )
+        stack = EmbeddedStack(Path("site"), chosen["pub"], cluster, recursive=True)
+        bridge = ZmqBridge(Endpoints(**chosen), stack=stack)
         app = ZmqtuiApp(bridge, completion_root=root, export_dir=Path(scratch))
         out = args.out.resolve()
         os.chdir(scratch)  # events name files under the watched path as given: site/...
-        cluster.start()
-        try:
+        try:  # the bridge has the cluster started once the first frame is on screen
             asyncio.run(tour(app, root, out))
         finally:
-            cluster.stop()
+            stack.stop()
 
 
 if __name__ == "__main__":

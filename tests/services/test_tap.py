@@ -171,3 +171,28 @@ def test_more_frames_than_kept_are_counted():
 )
 def test_a_client_is_named_by_its_identity_printable_or_in_hex(identity, label):
     assert client_label(identity) == label
+
+
+def test_a_service_not_yet_up_holds_requests_back_and_loses_none(ctx, tcp_endpoint):
+    """The DEALER's queue fills while nobody answers: the tap stops reading clients (they queue
+    on their side) rather than dropping, and forwards every request once the service is up."""
+    forward = tcp_endpoint()
+    tap = Tap(ctx, tcp_endpoint(), forward, timeout_ms=60_000)
+    tap.start()
+    dealer = client(ctx, tap.bound)
+    dealer.setsockopt(zmq.SNDHWM, 0)
+    count = 3000
+    echo = None
+    try:
+        for n in range(count):
+            dealer.send_multipart([b"", str(n).encode()])
+        wait_for_sync(lambda: tap.counts.requests > 0)
+        assert tap.counts.requests < count
+        echo = EchoRouter(ctx, forward)
+        replies = [dealer.recv_multipart() for _ in range(count)]
+    finally:
+        tap.stop()
+        if echo is not None:
+            echo.close()
+    assert sorted(int(body) for _, body in replies) == list(range(count))
+    assert (tap.counts.pairs, tap.counts.pending) == (count, 0)

@@ -56,7 +56,7 @@ EXIT_USAGE = 2
     metavar="FILE",
     help="The recording to write; a name ending in .zst compresses it with zstd.",
 )
-@click.option("--count", type=click.IntRange(min=1), help="Stop after N messages.")
+@click.option("--count", type=click.IntRange(min=1), metavar="N", help="Stop after N messages.")
 @click.option(
     "--duration", type=click.FloatRange(min=0, min_open=True), metavar="S", help="Stop after S s."
 )
@@ -64,6 +64,7 @@ EXIT_USAGE = 2
 @click.option(
     "--max-message-bytes",
     type=click.IntRange(min=1),
+    metavar="N",
     default=DEFAULT_MAX_FEED_BYTES,
     show_default=True,
     help="Largest message (frame) accepted; a bigger one is counted and reported.",

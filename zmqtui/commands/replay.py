@@ -53,6 +53,7 @@ class Speed(click.ParamType):
 @click.option(
     "--speed",
     type=Speed(),
+    metavar="X|max",
     default=1.0,
     show_default=True,
     help="Times faster than recorded (0.5 is half as fast); max sends as fast as subscribers take.",

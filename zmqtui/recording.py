@@ -91,9 +91,6 @@ class Header:
     """When recording began, in ns since the epoch."""
     version: int = VERSION
 
-    def feed(self, name: str) -> RecordedFeed | None:
-        return next((f for f in self.feeds if f.name == name), None)
-
     def to_json(self) -> dict[str, Any]:
         start = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(self.start_ns // 1_000_000_000))
         return {

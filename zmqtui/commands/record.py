@@ -162,13 +162,13 @@ def _record(
         except OSError as exc:
             _warn(f"writing {writer.path} failed: {exc.strerror or exc}", "error")
             code = EXIT_WRITE_FAILED
-    result.messages = writer.messages
     click.echo(summary(result, writer))
     return code
 
 
 def summary(result: RecordResult, writer: RecordingWriter) -> str:
-    """What was written where: `recorded 10,000 messages in 3.2 s to F (1.2M; 3.4M as JSON)`."""
+    """What was written where: `recorded 10,000 messages in 3.2 s to F (61.2K, 1.1M uncompressed)`
+    and the messages over the size limit, per feed."""
     size = writer.file_bytes if writer.path.exists() else 0
     sizes = format_bytes(size)
     if writer.raw_bytes != size:

@@ -41,8 +41,6 @@ class RecordResult:
     """What a recording run wrote, and why it ended."""
 
     messages: int = 0
-    raw_bytes: int = 0
-    """JSON Lines written (before compression)."""
     seconds: float = 0.0
     stopped_by: StopReason = "stopped"
     oversized: dict[str, int] = field(default_factory=dict)
@@ -180,7 +178,6 @@ class Recorder:
                 break
         writer.flush()
         result.messages = writer.messages
-        result.raw_bytes = writer.raw_bytes
         result.seconds = time.monotonic() - started
         return result
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fcntl
+import io
 import os
 import pty
 import re
@@ -22,10 +23,13 @@ from pathlib import Path
 from typing import IO
 
 import zmq
+import zmq.asyncio
+from rich.console import Console
 from textual.app import App, ComposeResult
 from textual.widget import Widget
 from textual.widgets import Footer
 
+from zmqtui.services import sockets
 from zmqtui.services.reqrep import envelope_end
 
 CHILD_TIMEOUT = 10.0
@@ -183,6 +187,21 @@ class Terminal:
         if self.master >= 0:
             os.close(self.master)
             self.master = -1
+
+
+def bound(ctx: zmq.asyncio.Context, kind: int, endpoint: str) -> zmq.asyncio.Socket:
+    """A socket of `kind` bound to `endpoint` as the services bind theirs (limits, CURVE)."""
+    sock = ctx.socket(kind)
+    sockets.configure(sock)
+    sockets.bind(sock, endpoint)
+    return sock
+
+
+def plain(renderable: object, width: int = 200) -> str:
+    """What Rich prints for `renderable`, without colours: the text a user reads."""
+    console = Console(file=io.StringIO(), width=width, color_system=None)
+    console.print(renderable)
+    return console.file.getvalue()
 
 
 class PaneHost(App[None]):

@@ -6,13 +6,26 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from helpers import plain
 from local_feed import LocalFeed
-from textual.app import App
+from textual.app import App, ComposeResult
+from textual.message import Message
 
 from zmqtui.captures import NS_PER_MS, Capture
 from zmqtui.protocol import ChangeEvent, ClusterSnapshot, WorkerStats
 from zmqtui.tui.backend import SOCKET_NAMES, Endpoints
-from zmqtui.tui.messages import ConnectionChanged, RequestFinished
+from zmqtui.tui.messages import (
+    ClearWanted,
+    ConnectionChanged,
+    ExportFinished,
+    ExportWanted,
+    FeedViewed,
+    FilterChanged,
+    RequestFinished,
+    ViewWanted,
+)
+from zmqtui.tui.panes.subscriber import SubscriberPane
+from zmqtui.tui.widgets.detail_view import DetailView
 
 EMBEDDED_ENDPOINTS = Endpoints(
     pub="tcp://127.0.0.1:60400",
@@ -129,3 +142,48 @@ def snapshot(pids: Sequence[int] = (5101, 5102)) -> ClusterSnapshot:
         workers=workers,
         seq=1,
     )
+
+
+class SubscriberHost(App[None]):
+    """The pane alone, on the ingest side's streams in this process (`feed`)."""
+
+    AUTO_FOCUS = "#subscriber-log"
+
+    def __init__(self, tmp_path: Path, capacity: int = 1000) -> None:
+        super().__init__()
+        self.tmp_path = tmp_path
+        self.feed = LocalFeed(capacity)
+        self.feed.app = self
+        self.posted: list[Message] = []
+
+    def compose(self) -> ComposeResult:
+        yield SubscriberPane(clock=lambda: T0 / 1000, export_dir=self.tmp_path, id="sub")
+
+    def on_view_wanted(self, message: ViewWanted) -> None:
+        self.feed.view(message.stream, message.query)
+
+    def on_filter_changed(self, message: FilterChanged) -> None:
+        self.feed.set_filter(message.stream, message.expression)
+
+    def on_clear_wanted(self, message: ClearWanted) -> None:
+        self.feed.clear(message.stream)
+
+    def on_export_wanted(self, message: ExportWanted) -> None:
+        self.feed.export(message.stream, message.directory, message.now)
+
+    def on_feed_viewed(self, message: FeedViewed) -> None:
+        self.pane.show_view(message.view)
+
+    def on_export_finished(self, message: ExportFinished) -> None:
+        self.pane.export_finished(message.result)
+
+    def on_subscriber_pane_subscriptions_changed(self, message: Message) -> None:
+        self.posted.append(message)
+
+    @property
+    def pane(self) -> SubscriberPane:
+        return self.query_one(SubscriberPane)
+
+
+def detail_text(app: App, pane: SubscriberPane) -> str:
+    return plain(pane.query_one("#subscriber-detail", DetailView).renderable)

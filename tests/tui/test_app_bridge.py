@@ -12,11 +12,10 @@ import pytest
 import zmq
 import zmq.asyncio
 from fake_backend import snapshot
-from helpers import wait_for
+from helpers import bound, wait_for
 from textual.message import Message
 
 from zmqtui.protocol import MAX_SNAPSHOT_BYTES, ChangeEvent, FileReply, now_ms
-from zmqtui.services import sockets
 from zmqtui.services.stack import EmbeddedStack
 from zmqtui.tui import bridge
 from zmqtui.tui.app import ConnectionBar, ZmqtuiApp
@@ -29,13 +28,6 @@ from zmqtui.tui.panes.subscriber import SubscriberPane
 from zmqtui.tui.panes.workers import WorkersPane
 
 SIZE = (160, 45)
-
-
-def bound(ctx: zmq.asyncio.Context, kind: int, endpoint: str) -> zmq.asyncio.Socket:
-    sock = ctx.socket(kind)
-    sockets.configure(sock)
-    sockets.bind(sock, endpoint)
-    return sock
 
 
 @contextlib.asynccontextmanager

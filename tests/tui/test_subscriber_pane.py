@@ -2,72 +2,19 @@
 
 from __future__ import annotations
 
-import io
 import json
 from pathlib import Path
 
-from fake_backend import T0, capture, event, raw_capture
-from helpers import wait_for
-from local_feed import LocalFeed
-from rich.console import Console
-from textual.app import App, ComposeResult
-from textual.message import Message
+from fake_backend import T0, SubscriberHost, capture, detail_text, event, raw_capture
+from helpers import plain, wait_for
+from textual.app import ComposeResult
 from textual.widgets import Input
 
 from zmqtui.captures import CaptureFilter, FeedView
-from zmqtui.tui.messages import (
-    ClearWanted,
-    ExportFinished,
-    ExportWanted,
-    FeedViewed,
-    FilterChanged,
-    ViewWanted,
-)
 from zmqtui.tui.panes.subscriber import SubscriberPane, parse_prefixes
 from zmqtui.tui.widgets.detail_view import DetailView
 from zmqtui.tui.widgets.live_text import LiveText
 from zmqtui.tui.widgets.ring_log import RingLog
-
-
-class Host(App[None]):
-    """The pane alone, on the ingest side's streams in this process (`feed`)."""
-
-    AUTO_FOCUS = "#subscriber-log"
-
-    def __init__(self, tmp_path: Path, capacity: int = 1000) -> None:
-        super().__init__()
-        self.tmp_path = tmp_path
-        self.feed = LocalFeed(capacity)
-        self.feed.app = self
-        self.posted: list[Message] = []
-
-    def compose(self) -> ComposeResult:
-        yield SubscriberPane(clock=lambda: T0 / 1000, export_dir=self.tmp_path, id="sub")
-
-    def on_view_wanted(self, message: ViewWanted) -> None:
-        self.feed.view(message.stream, message.query)
-
-    def on_filter_changed(self, message: FilterChanged) -> None:
-        self.feed.set_filter(message.stream, message.expression)
-
-    def on_clear_wanted(self, message: ClearWanted) -> None:
-        self.feed.clear(message.stream)
-
-    def on_export_wanted(self, message: ExportWanted) -> None:
-        self.feed.export(message.stream, message.directory, message.now)
-
-    def on_feed_viewed(self, message: FeedViewed) -> None:
-        self.pane.show_view(message.view)
-
-    def on_export_finished(self, message: ExportFinished) -> None:
-        self.pane.export_finished(message.result)
-
-    def on_subscriber_pane_subscriptions_changed(self, message: Message) -> None:
-        self.posted.append(message)
-
-    @property
-    def pane(self) -> SubscriberPane:
-        return self.query_one(SubscriberPane)
 
 
 def on_screen(log: RingLog) -> list[str]:
@@ -78,22 +25,12 @@ def on_screen(log: RingLog) -> list[str]:
     ]
 
 
-def plain(renderable) -> str:
-    console = Console(file=io.StringIO(), width=200, color_system=None)
-    console.print(renderable)
-    return console.file.getvalue()
-
-
 def stats_text(pane: SubscriberPane) -> str:
     return plain(pane.query_one("#subscriber-stats", LiveText).text)
 
 
-def detail_text(app: App, pane: SubscriberPane) -> str:
-    return plain(pane.query_one("#subscriber-detail", DetailView).renderable)
-
-
 async def test_markup_and_control_characters_are_shown_literally(tmp_path: Path) -> None:
-    app = Host(tmp_path)
+    app = SubscriberHost(tmp_path)
     async with app.run_test(size=(120, 30)) as pilot:
         pane = app.pane
         app.feed.add(
@@ -114,7 +51,7 @@ async def test_markup_and_control_characters_are_shown_literally(tmp_path: Path)
 
 
 async def test_selected_message_is_shown_whole_as_json(tmp_path: Path) -> None:
-    app = Host(tmp_path)
+    app = SubscriberHost(tmp_path)
     async with app.run_test(size=(120, 40)) as pilot:
         pane = app.pane
         app.feed.add("sub", [capture(event(7, file="[bold]b.txt"), lag_ms=12)])
@@ -130,7 +67,7 @@ UNDECODABLE = b"caf\xe9.txt".decode("utf-8", "surrogateescape")
 
 
 async def test_undecodable_file_name_is_shown_escaped_and_exported(tmp_path: Path) -> None:
-    app = Host(tmp_path)
+    app = SubscriberHost(tmp_path)
     async with app.run_test(size=(120, 40)) as pilot:
         pane = app.pane
         app.feed.add("sub", [capture(event(3, file=UNDECODABLE))])
@@ -145,7 +82,7 @@ async def test_undecodable_file_name_is_shown_escaped_and_exported(tmp_path: Pat
 
 
 async def test_gaps_and_lag_are_visible(tmp_path: Path) -> None:
-    app = Host(tmp_path)
+    app = SubscriberHost(tmp_path)
     async with app.run_test(size=(120, 30)):
         pane = app.pane
         note = "gap: missed 2 event(s)"
@@ -158,7 +95,7 @@ async def test_gaps_and_lag_are_visible(tmp_path: Path) -> None:
 
 
 async def test_filter_by_text_and_regex(tmp_path: Path) -> None:
-    app = Host(tmp_path)
+    app = SubscriberHost(tmp_path)
     async with app.run_test(size=(120, 30)) as pilot:
         pane = app.pane
         app.feed.add(
@@ -191,7 +128,7 @@ def test_capture_filter_matches_path_kind_and_notes() -> None:
 
 
 async def test_p_pauses_from_the_list_and_is_typed_in_the_text_fields(tmp_path: Path) -> None:
-    app = Host(tmp_path)
+    app = SubscriberHost(tmp_path)
     async with app.run_test(size=(120, 30)) as pilot:
         pane = app.pane
         log = pane.log_view
@@ -208,7 +145,7 @@ async def test_p_pauses_from_the_list_and_is_typed_in_the_text_fields(tmp_path: 
 
 
 async def test_the_detail_takes_the_new_colours_of_a_theme(tmp_path: Path) -> None:
-    app = Host(tmp_path)
+    app = SubscriberHost(tmp_path)
     async with app.run_test(size=(120, 30)):
         pane = app.pane
         app.feed.add("sub", [capture(event(1))])
@@ -224,7 +161,7 @@ async def test_the_detail_takes_the_new_colours_of_a_theme(tmp_path: Path) -> No
 
 
 async def test_pause_counts_arrivals_and_follow_catches_up(tmp_path: Path) -> None:
-    app = Host(tmp_path)
+    app = SubscriberHost(tmp_path)
     async with app.run_test(size=(120, 30)) as pilot:
         pane = app.pane
         log = pane.log_view
@@ -244,7 +181,7 @@ async def test_pause_counts_arrivals_and_follow_catches_up(tmp_path: Path) -> No
 
 
 async def test_moving_up_stops_following(tmp_path: Path) -> None:
-    app = Host(tmp_path)
+    app = SubscriberHost(tmp_path)
     async with app.run_test(size=(120, 30)) as pilot:
         pane = app.pane
         log = pane.log_view
@@ -265,7 +202,7 @@ async def test_moving_up_stops_following(tmp_path: Path) -> None:
 
 
 async def test_counts_stay_exact_when_old_lines_fall_out(tmp_path: Path) -> None:
-    app = Host(tmp_path, capacity=100)
+    app = SubscriberHost(tmp_path, capacity=100)
     async with app.run_test(size=(120, 30)):
         pane = app.pane
         for start in range(0, 1000, 250):
@@ -279,7 +216,7 @@ async def test_counts_stay_exact_when_old_lines_fall_out(tmp_path: Path) -> None
 async def test_shown_after_a_filter_change_says_when_it_is_a_lower_bound(
     tmp_path: Path,
 ) -> None:
-    app = Host(tmp_path, capacity=100)
+    app = SubscriberHost(tmp_path, capacity=100)
     async with app.run_test(size=(120, 30)):
         pane = app.pane
         app.feed.add("sub", [capture(event(n)) for n in range(1, 251)])
@@ -294,7 +231,7 @@ async def test_shown_after_a_filter_change_says_when_it_is_a_lower_bound(
 
 
 async def test_export_writes_json_lines(tmp_path: Path) -> None:
-    app = Host(tmp_path)
+    app = SubscriberHost(tmp_path)
     async with app.run_test(size=(120, 30)) as pilot:
         app.feed.add(
             "sub", [capture(event(1), lag_ms=5), raw_capture([b"[bold]", b"\xff"], "not JSON")]
@@ -321,7 +258,7 @@ async def test_export_lands_outside_the_watched_directory_and_says_where(
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
     told: list[str] = []
 
-    class DefaultHost(Host):
+    class DefaultHost(SubscriberHost):
         def compose(self) -> ComposeResult:
             yield SubscriberPane(clock=lambda: T0 / 1000)
 
@@ -339,7 +276,7 @@ async def test_export_lands_outside_the_watched_directory_and_says_where(
 
 
 async def test_clear_empties_the_list_and_what_it_says_it_shows(tmp_path: Path) -> None:
-    app = Host(tmp_path)
+    app = SubscriberHost(tmp_path)
     async with app.run_test(size=(120, 30)) as pilot:
         pane = app.pane
         app.feed.add("sub", [capture(event(seq)) for seq in range(1, 27)])
@@ -352,7 +289,7 @@ async def test_clear_empties_the_list_and_what_it_says_it_shows(tmp_path: Path) 
 
 
 async def test_subscriptions_are_edited_live(tmp_path: Path) -> None:
-    app = Host(tmp_path)
+    app = SubscriberHost(tmp_path)
     async with app.run_test(size=(120, 30)) as pilot:
         await pilot.press("s")
         assert app.focused is app.pane.query_one("#subscriber-prefixes", Input)
@@ -370,7 +307,7 @@ def test_parse_prefixes() -> None:
 
 async def test_a_monitor_that_cannot_keep_up_says_so(tmp_path: Path) -> None:
     """Events that never arrived (seq gaps) and a backlog the ingest side reports are shown."""
-    app = Host(tmp_path)
+    app = SubscriberHost(tmp_path)
     async with app.run_test(size=(120, 30)):
         pane = app.pane
         pane.show_view(FeedView("sub", received=10, shown=10, dropped=1234, behind_s=3.2))

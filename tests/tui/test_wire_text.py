@@ -5,10 +5,8 @@ from __future__ import annotations
 import json
 
 import zmq
-from fake_backend import FakeBackend, capture, event
-from helpers import wait_for
-from test_app_bridge import bound
-from test_subscriber_pane import Host, detail_text
+from fake_backend import FakeBackend, SubscriberHost, capture, detail_text, event
+from helpers import bound, wait_for
 from textual.widgets import Input
 from textual.widgets._toast import Toast
 from textual.widgets._tooltip import Tooltip
@@ -85,7 +83,7 @@ async def test_endpoints_and_paths_in_titles_are_plain_text(tmp_path) -> None:
 
 
 async def test_the_json_detail_escapes_c1_and_bidi_controls(tmp_path) -> None:
-    app = Host(tmp_path)
+    app = SubscriberHost(tmp_path)
     async with app.run_test(size=(120, 40)) as pilot:
         pane = app.pane
         app.feed.add("sub", [capture(event(4, file="a\u009b2J\u202eb [b]é.txt"))])
@@ -105,7 +103,7 @@ def test_path_completion_never_offers_a_name_it_could_not_show_as_it_is(tmp_path
 
 
 async def test_a_filter_error_naming_markup_is_shown_as_plain_text(tmp_path) -> None:
-    app = Host(tmp_path)
+    app = SubscriberHost(tmp_path)
     async with app.run_test(size=(120, 40), tooltips=True) as pilot:
         await pilot.click("#subscriber-filter")
         await pilot.press(*"/(?P<[/b]>x)")

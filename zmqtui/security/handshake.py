@@ -61,6 +61,8 @@ class HandshakeWatch:
         self._events.setsockopt(zmq.LINGER, 0)
         self._events.connect(address)
         self._failure: str | None = None
+        self._failure_is_bare = False
+        """The failure came without detail (a reset or broken pipe), so a later one may say more."""
         self._pending: str | None = None
         """Endpoint connected to whose handshake has not finished yet."""
 
@@ -94,10 +96,14 @@ class HandshakeWatch:
             | zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL
         ):
             self._pending = None
+            bare = event == zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL
+            if bare and self._failure is not None and not self._failure_is_bare:
+                return  # a server that refused us may also just drop a retry: keep its reason
             curve_client = (
                 not self._sock.closed and self._sock.getsockopt(zmq.MECHANISM) == zmq.CURVE
             )
             self._failure = describe_handshake_failure(event, value, curve_client=curve_client)
+            self._failure_is_bare = bare
 
     def close(self) -> None:
         """Stop watching; call before closing the socket."""

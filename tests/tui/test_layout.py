@@ -76,3 +76,19 @@ async def test_a_load_run_shows_its_progress_and_cancel_key_at_80x24() -> None:
         load = app.query_one("#composer-load")
         assert load.content_region.width >= 15  # "4,771 of 100,0…" beside the bar
         assert "x Cancel" in app.query_one(KeyBar).render().plain
+
+
+async def test_a_failed_send_replaces_its_waiting_line() -> None:
+    """A send that broke used to leave "waiting for hello.txt…" in the response panel."""
+    app = ZmqtuiApp(FakeBackend())
+    async with app.run_test(size=SMALL) as pilot:
+        pane = app.composer_pane
+        pane.fill("hello.txt")
+        pane.action_send()
+        response = app.query_one("#composer-response", ResponseLog)
+        await pilot.pause()
+        assert "waiting for hello.txt" in "".join(line.text for line in response.lines)
+        pane.show_failure("hello.txt", 1, "ZMQError: gone", send_id=pane.history[0].send_id)
+        await pilot.pause()
+        shown = "".join(line.text for line in response.lines)
+        assert "waiting" not in shown and "failed: ZMQError: gone" in shown

@@ -11,11 +11,13 @@ it at once and the screen's next refresh carries it.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable
 from weakref import WeakKeyDictionary
 
 from textual.app import App
+from textual.css.query import NoMatches
 from textual.timer import Timer
 
 TICKS_PER_S = 30
@@ -53,7 +55,9 @@ class FrameClock:
         self._painted_at = now
         waiting, self._waiting = self._waiting, {}
         for paint in waiting:
-            paint()
+            # what a paint shows may have been taken down after it asked (a closing app)
+            with contextlib.suppress(NoMatches):
+                paint()
 
 
 _clocks: WeakKeyDictionary[App, FrameClock] = WeakKeyDictionary()

@@ -18,7 +18,6 @@ from zmqtui.config import (
     HEARTBEAT_INTERVAL_MS,
     HEARTBEAT_LIVENESS,
     MAX_FILE_BYTES,
-    ConfigError,
     check_endpoint,
 )
 from zmqtui.services.broker import DEFAULT_ROUTING, ROUTING_MODES
@@ -184,11 +183,8 @@ def command(
             if endpoint is not None:
                 check_endpoint(endpoint)
         metrics_address = None if metrics is None else MetricsAddress.parse(metrics)
-        if metrics_address is not None and not metrics_address.loopback and not insecure:
-            raise ConfigError(
-                f"refusing to serve metrics on {metrics_address.host}: not a loopback address "
-                "(pass --insecure to expose them, unauthenticated)"
-            )
+        if metrics_address is not None:
+            metrics_address.check(insecure)
         config = ClusterConfig(
             root=root,
             workers=workers,

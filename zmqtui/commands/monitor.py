@@ -19,12 +19,14 @@ from typing import TYPE_CHECKING
 
 import click
 
-from zmqtui.commands._run import config_option, load_command_settings
+from zmqtui.commands._run import config_option, insecure_option, load_command_settings
 from zmqtui.config import ConfigError, Settings, captures_dir, load_settings
 from zmqtui.services.control import MAX_WORKERS
 
 if TYPE_CHECKING:
     from textual.app import App
+
+    from zmqtui.services.metrics import MetricsAddress
 
 ENDPOINT_KEYS = ("pub", "req", "stats", "control")
 
@@ -74,6 +76,13 @@ def attach_endpoints(
     is_flag=True,
     help="The embedded watcher also watches PATH's subdirectories.",
 )
+@click.option(
+    "--metrics",
+    metavar="[HOST:]PORT",
+    help="Serve the feed's Prometheus metrics at http://HOST:PORT/metrics (HOST 127.0.0.1 "
+    "unless given; beyond loopback only with --insecure).",
+)
+@insecure_option
 @config_option
 def command(
     path: Path | None,
@@ -83,6 +92,8 @@ def command(
     control: str | None,
     workers: int | None,
     recursive: bool,
+    metrics: str | None,
+    insecure: bool,
     config_file: str | None,
 ) -> None:
     """Open the monitor: publisher, subscriber, requests and workers panes, live.
@@ -96,6 +107,7 @@ def command(
             {"pub": sub, "req": req, "stats": stats, "control": control}, config_file
         )
         settings = load_command_settings(config_file)
+        metrics_address = None if metrics is None else _metrics_address(metrics, insecure)
     except ConfigError as exc:
         raise click.UsageError(str(exc)) from None
     if given and (workers is not None or recursive):
@@ -103,17 +115,31 @@ def command(
             "--workers and --recursive apply to the embedded stack, not to attach mode"
         )
     if given:
-        sys.exit(_attach(given, path, settings))
+        sys.exit(_attach(given, path, settings, metrics_address))
     config = Path(config_file) if config_file else None
-    sys.exit(_embedded(path or Path(os.curdir), workers, recursive, settings, config))
+    sys.exit(
+        _embedded(path or Path(os.curdir), workers, recursive, settings, config, metrics_address)
+    )
 
 
-def _attach(given: dict[str, str], path: Path | None, settings: Settings) -> int:
+def _metrics_address(text: str, insecure: bool) -> MetricsAddress:
+    from zmqtui.services.metrics import MetricsAddress  # prometheus_client: only when asked
+
+    address = MetricsAddress.parse(text)
+    address.check(insecure)
+    return address
+
+
+def _attach(
+    given: dict[str, str], path: Path | None, settings: Settings, metrics: MetricsAddress | None
+) -> int:
     from zmqtui.tui.app import ZmqtuiApp
     from zmqtui.tui.backend import Endpoints
     from zmqtui.tui.bridge import ZmqBridge
 
-    bridge = ZmqBridge(Endpoints(**given), timeout_ms=settings.timeout_ms, tries=settings.tries)
+    bridge = ZmqBridge(
+        Endpoints(**given), timeout_ms=settings.timeout_ms, tries=settings.tries, metrics=metrics
+    )
     app = ZmqtuiApp(bridge, completion_root=path, export_dir=export_dir(settings), standalone=True)
     return run_until_signalled(app, cleanup=bridge.abandon)
 
@@ -124,6 +150,7 @@ def _embedded(
     recursive: bool,
     settings: Settings,
     config_file: Path | None,
+    metrics: MetricsAddress | None,
 ) -> int:
     """Events name files as `zmqtui watch PATH` does (under PATH as typed); the cluster serves
     PATH resolved."""
@@ -153,7 +180,11 @@ def _embedded(
     )
     stack = EmbeddedStack(path, chosen["pub"], cluster, recursive=recursive)
     bridge = ZmqBridge(
-        Endpoints(**chosen), stack=stack, timeout_ms=settings.timeout_ms, tries=settings.tries
+        Endpoints(**chosen),
+        stack=stack,
+        timeout_ms=settings.timeout_ms,
+        tries=settings.tries,
+        metrics=metrics,
     )
     try:  # the bridge has the cluster started once the first frame is on screen
         app = ZmqtuiApp(

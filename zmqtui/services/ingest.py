@@ -11,7 +11,9 @@ notes.
 `run_engine` serves the feed and answers commands on a PAIR socket; `IngestProcess` runs it in
 a child process (free of the screen's GIL, the screen keeps a core) and talks to it from
 asyncio. The screen asks for a `FeedView` at most once per frame, so its work per frame is
-bounded by its size, not by the message rate.
+bounded by its size, not by the message rate. With a metrics address the engine also counts
+messages, bytes and lag per topic and serves them at `/metrics` from its own process
+(`zmqtui.services.feedmetrics`): no message crosses to the screen for them.
 
 A message over the socket's size limit makes libzmq end the session for good (it does not
 reconnect): a disconnection that is not followed by a reconnection attempt is reported and the
@@ -36,7 +38,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from itertools import islice
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 import zmq
@@ -57,6 +59,10 @@ from zmqtui.captures import (
 from zmqtui.protocol import MAX_MESSAGE_BYTES, ProtocolError, decode_event
 from zmqtui.services import sockets
 from zmqtui.services.subscriber import SequenceTracker, topic_for
+
+if TYPE_CHECKING:  # imported when asked for: prometheus_client would slow every start
+    from zmqtui.services.feedmetrics import TopicCounts
+    from zmqtui.services.metrics import MetricsAddress, MetricsServer
 
 CAPACITY = 10_000
 """Messages each stream holds for its list, filter and export (the counts cover all)."""
@@ -319,12 +325,20 @@ class Stream:
 
 
 class Feed:
-    """One endpoint's messages, handed to every stream that wants each."""
+    """One endpoint's messages, handed to every stream that wants each (and, with `counts`,
+    counted per topic for `/metrics`)."""
 
-    def __init__(self, endpoint: str, streams: Iterable[Stream]) -> None:
+    def __init__(
+        self, endpoint: str, streams: Iterable[Stream], counts: TopicCounts | None = None
+    ) -> None:
         self.endpoint = endpoint
         self.streams = {stream.name: stream for stream in streams}
         self._streams = tuple(self.streams.values())
+        self.counts = counts
+
+    def missed(self) -> int:
+        """Messages the tracking streams' `seq` says were missed (the screen's `dropped`)."""
+        return max((s.tracker.missed for s in self._streams if s.track), default=0)
 
     def topics(self) -> set[bytes]:
         """What the socket subscribes to: the union of the streams' prefixes."""
@@ -333,6 +347,8 @@ class Feed:
 
     def take(self, frames: list[bytes], received_ns: int) -> None:
         stamp = stamp_of(frames)
+        if self.counts is not None:
+            self.counts.count(frames, received_ns, stamp)
         for stream in self._streams:
             if stream.everything or stream.wants(frames):
                 stream.take(frames, received_ns, stamp)
@@ -356,7 +372,8 @@ class Engine:
     Commands (pickled tuples): `("view", stream, ViewQuery)`, `("prefixes", stream, prefixes)`,
     `("filter", stream, expression)`, `("clear", stream)`, `("export", stream, dir, now, id)`,
     `("stop",)`. Answers and reports: `("view", FeedView)`, `("exported", id, ExportResult)`,
-    `("state", state, endpoint, detail)`, `("problem", text, severity)`.
+    `("state", state, endpoint, detail)`, `("problem", text, severity)`, `("metrics", url)`
+    (where `/metrics` is served, with `metrics`).
     """
 
     def __init__(
@@ -368,15 +385,18 @@ class Engine:
         *,
         max_message_bytes: int = MAX_MESSAGE_BYTES,
         capacity: int = CAPACITY,
+        metrics: MetricsAddress | None = None,
     ) -> None:
         self.ctx = ctx
         self.control = control
         self.endpoint = endpoint
         self.max_message_bytes = max_message_bytes
+        self.metrics = metrics
         self.feed = Feed(
             endpoint,
             [Stream(s.name, s.prefixes, track=s.track, capacity=capacity, feed=endpoint)
              for s in streams],
+            None if metrics is None else _topic_counts(),
         )  # fmt: skip
         self._busy_since: float | None = None
         self._session = sockets.SessionWatch()
@@ -405,6 +425,31 @@ class Engine:
 
     def run(self, parent: int | None = None) -> None:
         """Until told to stop (or, with `parent`, a file descriptor, until it closes)."""
+        server = self._serve_metrics()
+        try:
+            self._run(parent)
+        finally:
+            if server is not None:
+                server.close()
+
+    def _serve_metrics(self) -> MetricsServer | None:
+        """`/metrics` from this engine's counters, on a thread of its own; told to the screen
+        as `("metrics", url)`, or as a problem when the address cannot be bound."""
+        if self.metrics is None or self.feed.counts is None:
+            return None
+        from zmqtui.services.feedmetrics import FeedMetrics
+        from zmqtui.services.metrics import MetricsServer
+
+        collector = FeedMetrics(self.endpoint, self.feed.counts, self.feed.missed, self.behind_s)
+        try:
+            server = MetricsServer(self.metrics, collector)
+        except sockets.EndpointError as exc:
+            self._send("problem", str(exc), "error")
+            return None
+        self._send("metrics", server.url)
+        return server
+
+    def _run(self, parent: int | None) -> None:
         try:
             sock, monitor = self._open()
         except (zmq.ZMQError, sockets.EndpointError) as exc:
@@ -515,6 +560,12 @@ class Engine:
             self._send("exported", export_id, stream.export(Path(directory), now))
 
 
+def _topic_counts() -> TopicCounts:
+    from zmqtui.services.feedmetrics import TopicCounts
+
+    return TopicCounts()
+
+
 def run_engine(control: str, settings: tuple[Any, ...], parent: int | None = None) -> None:
     """Serve the feed `settings` describe (see `IngestProcess`), answering on `control`, until
     told to stop or, with `parent` (a file descriptor), until it closes."""
@@ -532,8 +583,10 @@ def run_engine(control: str, settings: tuple[Any, ...], parent: int | None = Non
 def _serve(
     ctx: zmq.Context, pair: zmq.Socket, settings: tuple[Any, ...], parent: int | None
 ) -> None:
-    endpoint, specs, max_bytes, capacity = settings
-    engine = Engine(ctx, pair, endpoint, specs, max_message_bytes=max_bytes, capacity=capacity)
+    endpoint, specs, max_bytes, capacity, metrics = settings
+    engine = Engine(
+        ctx, pair, endpoint, specs, max_message_bytes=max_bytes, capacity=capacity, metrics=metrics
+    )
     pair.send(pickle.dumps(("ready",)))
     engine.run(parent)
 
@@ -557,10 +610,11 @@ class IngestProcess:
         *,
         max_message_bytes: int = MAX_MESSAGE_BYTES,
         capacity: int = CAPACITY,
+        metrics: MetricsAddress | None = None,
         thread: bool = False,
     ) -> None:
         self.ctx = ctx
-        self.settings = (endpoint, tuple(streams), max_message_bytes, capacity)
+        self.settings = (endpoint, tuple(streams), max_message_bytes, capacity, metrics)
         self.thread = thread
         self.process: subprocess.Popen[bytes] | None = None
         self._runner: asyncio.Future[None] | None = None

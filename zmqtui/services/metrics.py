@@ -56,6 +56,14 @@ class MetricsAddress:
             raise ConfigError(f"--metrics wants [HOST:]PORT, got {text!r}")
         return cls(host, int(port))
 
+    def check(self, insecure: bool) -> None:
+        """ConfigError for an address beyond loopback, unless `insecure` (`--insecure`)."""
+        if not self.loopback and not insecure:
+            raise ConfigError(
+                f"refusing to serve metrics on {self.host}: not a loopback address "
+                "(pass --insecure to expose them, unauthenticated)"
+            )
+
     @property
     def loopback(self) -> bool:
         if self.host == "localhost":
@@ -156,9 +164,10 @@ def _cumulative(buckets: list[int]) -> list[tuple[str, float]]:
 
 
 class MetricsServer:
-    """`/metrics` for one `ClusterMetrics`, on its own registry and HTTP thread."""
+    """`/metrics` for one collector (the cluster's, a feed's), on its own registry and HTTP
+    thread."""
 
-    def __init__(self, address: MetricsAddress, metrics: ClusterMetrics) -> None:
+    def __init__(self, address: MetricsAddress, metrics: Collector) -> None:
         registry = CollectorRegistry(auto_describe=False)
         registry.register(metrics)
         try:

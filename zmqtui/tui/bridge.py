@@ -21,7 +21,7 @@ import contextlib
 from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import zmq
 import zmq.asyncio
@@ -64,6 +64,9 @@ from zmqtui.tui.messages import (
 )
 from zmqtui.tui.widgets.frame_clock import FRAMES_PER_S
 
+if TYPE_CHECKING:
+    from zmqtui.services.metrics import MetricsAddress
+
 VIEW_INTERVAL_S = 1 / FRAMES_PER_S
 """How often the bridge asks the ingest side for what the panes show (when it changed)."""
 
@@ -99,6 +102,7 @@ class ZmqBridge:
         timeout_ms, tries: Lazy Pirate settings for requests.
         ingest_thread: take the feed in on a thread of this process instead of a child
             process (to compare the two).
+        metrics: serve the feed's figures for Prometheus here (from the ingest engine).
     """
 
     def __init__(
@@ -109,6 +113,7 @@ class ZmqBridge:
         timeout_ms: int = REQUEST_TIMEOUT_MS,
         tries: int = REQUEST_TRIES,
         ingest_thread: bool = False,
+        metrics: MetricsAddress | None = None,
     ) -> None:
         self.endpoints = endpoints
         self.stack = stack
@@ -123,6 +128,7 @@ class ZmqBridge:
         self._workers: list[Worker[None]] = []
         self._prefixes: tuple[str, ...] = ("",)
         self.ingest_thread = ingest_thread
+        self.metrics = metrics
         self._ingest: IngestProcess | None = None
         self._observed = False
         """Attached: the feed's stream "observer" feeds the publisher pane."""
@@ -296,7 +302,9 @@ class ZmqBridge:
         if observer:  # attached: the publisher pane lists everything the publisher sends
             streams.insert(0, StreamSpec("observer", track=False))
         self._observed = observer
-        ingest = IngestProcess(self.ctx, endpoint, streams, thread=self.ingest_thread)
+        ingest = IngestProcess(
+            self.ctx, endpoint, streams, metrics=self.metrics, thread=self.ingest_thread
+        )
         ingest.start()
         self._ingest = ingest
         self._run(self._read_ingest(ingest), "ingest", f"take in {endpoint}")

@@ -24,8 +24,9 @@ MAX_TOPICS = 100
 """`topic` label values per feed, `(other topics)` included: the first 99 topics are counted
 apart, any later one under `(other topics)`."""
 
-MESSAGES, BYTES, LAG_MS = range(3)
-"""The slots of a topic's counts: messages, bytes (all frames), the latest event's lag."""
+MESSAGES, BYTES, RECEIVED_NS, STAMP = range(4)
+"""The slots of a topic's counts: messages, bytes (all frames), the latest change event's
+receive time and stamp (its lag is worked out at a scrape, not per message)."""
 
 
 class TopicCounts:
@@ -43,23 +44,25 @@ class TopicCounts:
         if counts is None:
             counts = self._new(topic)
         counts[MESSAGES] += 1
-        counts[BYTES] += sum(map(len, frames))
+        counts[BYTES] += len(frames[0]) if len(frames) == 1 else sum(map(len, frames))
         if stamp is not None:
-            counts[LAG_MS] = received_ns // NS_PER_MS - int(stamp.timestamp)
+            counts[RECEIVED_NS] = received_ns
+            counts[STAMP] = stamp
 
     def _new(self, topic: bytes | None) -> list[Any]:
         if len(self.topics) >= self.max_topics - 1:  # the last label value is for the rest
             topic = OTHER_TOPICS
             if topic in self.topics:
                 return self.topics[topic]
-        counts = self.topics[topic] = [0, 0, None]
+        counts = self.topics[topic] = [0, 0, 0, None]
         return counts
 
     def snapshot(self) -> dict[str, tuple[int, int, int | None]]:
         """The counts by label value (safe from another thread: the dict is copied at once)."""
         merged: dict[str, tuple[int, int, int | None]] = {}
-        for topic, (messages, size, lag_ms) in self.topics.copy().items():
+        for topic, (messages, size, received_ns, stamp) in self.topics.copy().items():
             label = topic_label(topic)
+            lag_ms = None if stamp is None else received_ns // NS_PER_MS - int(stamp.timestamp)
             if label in merged:  # two raw topics that read the same once escaped
                 before = merged[label]
                 messages, size = messages + before[0], size + before[1]

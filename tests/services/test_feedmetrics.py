@@ -4,6 +4,7 @@ served at `/metrics` by the ingest child and equal to the monitor's own counts."
 from __future__ import annotations
 
 import asyncio
+import socket
 import time
 
 import pytest
@@ -157,6 +158,29 @@ async def test_the_ingest_child_serves_its_counts_per_topic(
         reader.cancel()
         await ingest.stop()
         pub.close(linger=0)
+
+
+@pytest.mark.integration
+async def test_a_metrics_port_in_use_is_told_and_the_engine_runs_on(
+    actx: zmq.asyncio.Context, tcp_endpoint
+) -> None:
+    taken = socket.create_server(("127.0.0.1", 0))
+    port = taken.getsockname()[1]
+    endpoint = tcp_endpoint()
+    ingest = IngestProcess(
+        actx, endpoint, [StreamSpec("sub")], metrics=MetricsAddress("127.0.0.1", port), thread=True
+    )
+    ingest.start()
+    try:
+        replies = []
+        while not any(r[0] == "problem" for r in replies):
+            replies.append(await asyncio.wait_for(ingest.replies(), 10))
+        problem = next(r for r in replies if r[0] == "problem")
+        assert f"cannot serve metrics on 127.0.0.1:{port}" in problem[1]
+        assert problem[2] == "error" and ingest.alive()
+    finally:
+        await ingest.stop()
+        taken.close()
 
 
 def test_the_monitor_refuses_metrics_beyond_loopback_unless_insecure() -> None:

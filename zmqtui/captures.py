@@ -14,18 +14,36 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from zmqtui.format import printable_frames
-from zmqtui.protocol import ChangeEvent, encode_json
+import orjson
+
+from zmqtui.decoders import AUTO, decode_message, detail_lines
+from zmqtui.format import MAX_SHOWN_CHARS, printable_frames
+from zmqtui.protocol import ChangeEvent, ProtocolError, decode_event, encode_json
 
 NS_PER_MS = 1_000_000
+
+MAX_DETAIL_LINES = 500
+"""The most lines of one frame a message's detail shows."""
 
 NOTHING_CAPTURED = "nothing captured yet"
 """Why an export wrote no file when no message is held."""
 
 
+@dataclass(frozen=True, slots=True)
+class FrameDetail:
+    """One payload frame of a message as its detail shows it: the decoder that read it, its
+    size and its lines (escaped); `failed` when the decoder the user chose could not read it."""
+
+    decoder: str
+    size: int
+    lines: tuple[str, ...]
+    failed: bool = False
+
+
 @dataclass(slots=True)
 class Capture:
-    """One message as a SUB socket received it, decoded when it is a change event.
+    """One message as a SUB socket received it: a change event, or any other message with its
+    topic and payload decoded for showing.
 
     Frames and notes are tuples: the garbage collector stops tracking a tuple of strings.
     """
@@ -35,11 +53,27 @@ class Capture:
     """Wall-clock receive time (`time.time_ns()`)."""
     event: ChangeEvent | None = None
     error: str | None = None
-    """Why the frames are not a change event (not JSON, binary, several frames...)."""
+    """Why a message that claims to be a change event (a JSON object with `"type":
+    "changed"`) is not a valid one."""
     notes: tuple[str, ...] = ()
     """What the sequence tracker saw: a gap in `seq`, a publisher that restarted."""
     feed: str = ""
     """The feed (endpoint) it came from."""
+    topic: str | None = None
+    """Another message's topic, escaped (None: it has none)."""
+    summary: str = ""
+    """Another message's payload decoded, on one line, escaped."""
+    decoder: str = AUTO
+    """The decoder the user chose for this message ("auto": each frame's fitting one)."""
+    failed: bool = False
+    """The decoder the user chose could not read a frame (the payload is shown as malformed)."""
+    parts: tuple[FrameDetail, ...] = ()
+    """Each payload frame decoded whole: only for the message whose detail is shown."""
+
+    @property
+    def other(self) -> bool:
+        """Neither a change event nor a message claiming to be one."""
+        return self.event is None and self.error is None
 
     @property
     def received_ms(self) -> int:
@@ -51,14 +85,73 @@ class Capture:
         return None if self.event is None else self.received_ms - self.event.timestamp
 
 
+def claims_to_be_event(frames: tuple[bytes, ...] | list[bytes]) -> bool:
+    """A single JSON object with `"type": "changed"`: the book's change event, or a malformed
+    one (shown as such)."""
+    if len(frames) != 1 or frames[0].lstrip()[:1] != b"{":
+        return False
+    try:
+        value = orjson.loads(frames[0])
+    except orjson.JSONDecodeError:
+        return False
+    return isinstance(value, dict) and value.get("type") == "changed"
+
+
+def decoded_capture(
+    frames: tuple[bytes, ...],
+    received_ns: int,
+    notes: tuple[str, ...] = (),
+    feed: str = "",
+    *,
+    is_event: bool = False,
+    decoder: str = AUTO,
+    detail: bool = False,
+) -> Capture:
+    """A message decoded for showing: a change event (`is_event`, as the ingest found it) as
+    one, a message claiming to be one and not valid as a ✗ with the reason, any other message
+    as its topic and payload read by `decoder` ("auto": each frame by the first decoder that
+    fits), with each frame's lines when `detail`."""
+    if is_event or claims_to_be_event(frames):
+        try:
+            return Capture(frames, received_ns, decode_event(list(frames)), None, notes, feed)
+        except ProtocolError as exc:
+            return Capture(frames, received_ns, None, exc.message, notes, feed)
+    message = decode_message(frames, decoder=None if decoder == AUTO else decoder)
+    parts: tuple[FrameDetail, ...] = ()
+    if detail:
+        parts = tuple(
+            FrameDetail(
+                part.decoder,
+                len(part.frame),
+                tuple(detail_lines(part)[:MAX_DETAIL_LINES]),
+                part.failed,
+            )
+            for part in message.parts
+        )
+    return Capture(
+        frames,
+        received_ns,
+        notes=notes,
+        feed=feed,
+        topic=None if message.topic is None else message.topic_text(),
+        summary=message.summary(limit=MAX_SHOWN_CHARS),
+        decoder=decoder,
+        failed=message.failed,
+        parts=parts,
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class ViewQuery:
     """The part of a stream's list the screen shows: `count` rows from absolute index `start`
-    (None: the newest), and the selected row (absolute index) whose detail it shows."""
+    (None: the newest), the selected row (absolute index) whose detail it shows (None: the
+    newest, while following), and the decoders the user chose for some rows (absolute index,
+    decoder name)."""
 
     start: int | None = None
     count: int = 50
     selected: int | None = None
+    decoders: tuple[tuple[int, str], ...] = ()
 
 
 @dataclass(slots=True)
@@ -77,11 +170,14 @@ class FeedView:
     rows_start: int = 0
     rows: list[Capture] = field(default_factory=list)
     selected: Capture | None = None
+    """The selected row (or, following, the newest) with its frames' detail."""
+    selected_index: int | None = None
     shown: int = 0
     """Messages taken in that pass the filter (see `shown_at_least`)."""
     shown_at_least: bool = False
     """After a filter change older messages were no longer held: `shown` is a lower bound."""
     not_events: int = 0
+    """Messages that are not change events (any other message of the feed)."""
     alerts: int = 0
     last_lag_ms: int | None = None
     max_lag_ms: int | None = None
@@ -134,8 +230,11 @@ class CaptureFilter:
 
 
 def searchable_text(capture: Capture) -> str:
-    """What the filter looks at: path, kind, destination and notes (or the escaped payload)."""
+    """What the filter looks at: path, kind, destination and notes; another message's topic
+    and decoded payload as its row shows them; a malformed event's escaped frames."""
     event = capture.event
+    if capture.other:
+        return capture.summary if capture.topic is None else f"{capture.topic} {capture.summary}"
     if event is None:
         return printable_frames(capture.frames, None)
     parts = [event.file, event.event or event.type]
@@ -154,7 +253,8 @@ def export_record(capture: Capture) -> dict[str, Any]:
             record["notes"] = capture.notes
         record["message"] = json.loads(capture.frames[0])
         return record
-    record["error"] = capture.error
+    if capture.error is not None:
+        record["error"] = capture.error
     frames: list[Any] = []
     for frame in capture.frames:
         try:

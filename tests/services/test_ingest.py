@@ -48,7 +48,8 @@ def test_a_stream_counts_every_message_and_notes_gaps() -> None:
     assert (view.first, view.appended) == (2, 5)  # the oldest two fell out, counts did not
     assert [c.event.seq if c.event else None for c in view.rows] == [5, 6, None]
     assert "gap: missed 2 event(s)" in view.rows[0].notes[0]
-    assert view.rows[2].error is not None and view.last_lag_ms is not None
+    assert view.rows[2].other and view.rows[2].summary == "ff"
+    assert view.last_lag_ms is not None
 
 
 def test_a_stream_filters_what_it_holds_and_what_arrives() -> None:

@@ -133,14 +133,17 @@ async def test_attached_pane_shows_what_a_subscriber_receives() -> None:
     async with app.run_test(size=(100, 20)) as pilot:
         pane = app.pane
         assert not pane.query_one(Input).display
-        app.feed.add("observer", [capture(event(9)), raw_capture([b"\x00[i]"], "not UTF-8 JSON")])
+        claimed = raw_capture([b'{"type": "changed", "[i]": 1}'], "")
+        others = [raw_capture([b"log.warn", b'{"msg": "[b]"}'], ""), claimed]
+        app.feed.add("observer", [capture(event(9)), *others])
         lines = await wait_for(
-            lambda: len(on_screen(pane.log_view)) == 2 and on_screen(pane.log_view)
+            lambda: len(on_screen(pane.log_view)) == 3 and on_screen(pane.log_view)
         )
         assert "#9      modified" in lines[0]
-        assert "✗ not UTF-8 JSON: \\x00[i]" in lines[1]
+        assert lines[1].endswith('  log.warn {"msg":"[b]"}')
+        assert '✗ event has no string \'file\': {"type": "changed", "[i]": 1}' in lines[2]
         stats = stats_text(pane)
-        assert "received 2" in stats and "only for the embedded publisher" in stats
+        assert "received 3" in stats and "only for the embedded publisher" in stats
         assert pane.check_action("compose_event", ()) is False, "not offered in the footer"
         await pilot.press("n")
         await wait_for(lambda: app.notices)

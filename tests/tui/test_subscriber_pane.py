@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import msgpack
 from fake_backend import T0, SubscriberHost, capture, detail_text, event, raw_capture
 from helpers import plain, wait_for
 from textual.app import ComposeResult
@@ -45,9 +46,10 @@ async def test_markup_and_control_characters_are_shown_literally(tmp_path: Path)
         await pilot.pause()
         lines = on_screen(pane.log_view)
         assert "[bold]loud[/bold] \\x1b[31mred" in lines[0]
-        assert "topic │ \\xff\\x00binary" in lines[1]
+        assert "topic ff 00 62 69 6e 61 72 79" in lines[1]
         assert "[red]x[/red].txt" in lines[2]
-        assert "✗ 2 not change events" in stats_text(pane)
+        assert "2 other messages" in stats_text(pane)
+        assert not any("✗" in line for line in lines)
 
 
 async def test_selected_message_is_shown_whole_as_json(tmp_path: Path) -> None:
@@ -242,7 +244,6 @@ async def test_export_writes_json_lines(tmp_path: Path) -> None:
         assert records[0]["message"]["seq"] == 1 and records[0]["lag_ms"] == 5
         assert records[1] == {
             "received_ms": T0,
-            "error": "not JSON",
             "frames": ["[bold]", {"hex": "ff"}],
         }
         await pilot.press("e")  # a second export in the same second gets its own file
@@ -313,3 +314,70 @@ async def test_a_monitor_that_cannot_keep_up_says_so(tmp_path: Path) -> None:
         pane.show_view(FeedView("sub", received=10, shown=10, dropped=1234, behind_s=3.2))
         await wait_for(lambda: "⚠ 1,234 never arrived" in stats_text(pane))
         assert "⚠ behind for 3 s" in stats_text(pane)
+
+
+ANY_FEED = [
+    [b"md.AAPL", msgpack.packb({"sym": "AAPL", "bid": 189.01})],
+    [b'log.warn {"level": "warn", "msg": "[b]disk[/b] 81% full"}'],
+    [b"10001 23 45"],
+    [b"bin.blob", bytes([0x00, 0xFF, 0x1B, 0x10])],
+]
+"""Messages of an ordinary feed: multipart msgpack, a JSON log line with a leading topic,
+the guide's weather text, a binary frame."""
+
+
+async def test_any_feed_shows_topics_and_decoded_payloads_never_errors(tmp_path: Path) -> None:
+    app = SubscriberHost(tmp_path)
+    async with app.run_test(size=(120, 30)) as pilot:
+        pane = app.pane
+        app.feed.add("sub", [raw_capture(frames, "", at=n) for n, frames in enumerate(ANY_FEED)])
+        app.feed.add("sub", [capture(event(7, file="src/a.txt"))])
+        await wait_for(lambda: len([line for line in on_screen(pane.log_view) if line]) == 5)
+        lines = on_screen(pane.log_view)
+        assert lines[0].endswith('  md.AAPL {"sym":"AAPL","bid":189.01}')
+        assert lines[1].endswith('  log.warn {"level":"warn","msg":"[b]disk[/b] 81% full"}')
+        assert lines[2].endswith("  10001 23 45")
+        assert lines[3].endswith("  bin.blob 00 ff 1b 10")
+        assert "#7      modified src/a.txt" in lines[4], "the book's events keep their columns"
+        assert not any("✗" in line for line in [*lines, stats_text(pane)])
+        assert "4 other messages" in stats_text(pane)
+
+        await pilot.press("up", "up", "up", "up")  # the msgpack message
+        await wait_for(lambda: "frame 0 · msgpack" in detail_text(app, pane))
+        detail = detail_text(app, pane)
+        assert "topic md.AAPL" in detail and "decoder auto" in detail
+        assert '"bid": 189.01' in detail
+        await pilot.press("down", "down", "down")  # the binary frame, as a hex dump
+        await wait_for(lambda: "frame 0 · hex (4 bytes)" in detail_text(app, pane))
+        assert "00000000  00 ff 1b 10" in detail_text(app, pane)
+
+        pane.query_one("#subscriber-filter", Input).value = "DISK"
+        await wait_for(lambda: len([line for line in on_screen(pane.log_view) if line]) == 1)
+        assert "log.warn" in on_screen(pane.log_view)[0]
+
+
+async def test_d_cycles_the_selected_messages_decoder(tmp_path: Path) -> None:
+    app = SubscriberHost(tmp_path)
+    async with app.run_test(size=(120, 30)) as pilot:
+        pane = app.pane
+        app.feed.add("sub", [raw_capture(ANY_FEED[0], ""), raw_capture(ANY_FEED[2], "")])
+        await wait_for(lambda: "10001 23 45" in " ".join(on_screen(pane.log_view)))
+        await pilot.press("up")  # the msgpack message
+        await wait_for(lambda: "frame 0 · msgpack" in detail_text(app, pane))
+        seen = []
+        for name in ("json", "msgpack", "protobuf", "text", "hex", "raw", "auto"):
+            await pilot.press("d")
+            await wait_for(
+                lambda name=name: (
+                    f"decoder {name} (d: next)" in detail_text(app, pane)
+                    and "frame 0 ·" in detail_text(app, pane)
+                )
+            )
+            seen.append(detail_text(app, pane))
+        # json cannot read msgpack: the one case a message is shown as malformed
+        assert "✗ json: not JSON" in seen[0]
+        assert "frame 0 · hex (23 bytes)" in seen[4]
+        assert not pane.log_view.following, "d stays on the message it reads"
+        first = on_screen(pane.log_view)[0]
+        assert first.endswith('md.AAPL {"sym":"AAPL","bid":189.01}'), "auto again"
+        assert "10001 23 45" in on_screen(pane.log_view)[1], "the other rows stay as they were"

@@ -54,8 +54,10 @@ from zmqtui.captures import (
     ExportResult,
     FeedView,
     ViewQuery,
+    decoded_capture,
     export_captures,
 )
+from zmqtui.decoders import AUTO
 from zmqtui.protocol import MAX_MESSAGE_BYTES, ProtocolError, decode_event
 from zmqtui.services import sockets
 from zmqtui.services.subscriber import SequenceTracker, topic_for
@@ -131,15 +133,17 @@ Held = tuple[tuple[bytes, ...], int, bool, tuple[str, ...]]
 """A message as a stream keeps it: frames, receive time (ns), is an event, sequence notes."""
 
 
-def capture_of(held: Held | Capture, feed: str = "") -> Capture:
-    """A held message, decoded for showing (one decoded already is shown as it is)."""
+def capture_of(
+    held: Held | Capture, feed: str = "", decoder: str = AUTO, *, detail: bool = False
+) -> Capture:
+    """A held message, decoded for showing by `decoder` when it is not a change event, with
+    its frames' detail when `detail` (a change event decoded already is shown as it is)."""
     if isinstance(held, Capture):
         return held
-    frames, received_ns, _, notes = held
-    try:
-        return Capture(frames, received_ns, decode_event(list(frames)), None, notes, feed)
-    except ProtocolError as exc:
-        return Capture(frames, received_ns, None, exc.message, notes, feed)
+    frames, received_ns, is_event, notes = held
+    return decoded_capture(
+        frames, received_ns, notes, feed, is_event=is_event, decoder=decoder, detail=detail
+    )
 
 
 class _Rows:
@@ -227,13 +231,15 @@ class Stream:
         self._keep((tuple(frames), received_ns, stamp is not None, notes))
 
     def add_capture(self, capture: Capture) -> None:
-        """A message decoded elsewhere (a test's script), kept with its notes as they are."""
+        """A message decoded elsewhere (a test's script), kept with its notes as they are; one
+        that is not a change event is kept as its frames, to be decoded as the socket's are."""
         self.received += 1
         if capture.event is None:
             self.not_events += 1
-        else:
-            self._lagged(capture.received_ms - capture.event.timestamp)
-            self.alerts += len(capture.notes)
+            self._keep((capture.frames, capture.received_ns, False, capture.notes))
+            return
+        self._lagged(capture.received_ms - capture.event.timestamp)
+        self.alerts += len(capture.notes)
         self._keep(capture)
 
     def _lagged(self, lag: int) -> None:
@@ -287,13 +293,16 @@ class Stream:
         count = max(0, query.count)
         start = listed.appended - count if query.start is None else query.start
         start = max(start, listed.first)
-        rows = [capture_of(h, self.feed) for h in listed.window(start, count)]
+        chosen = dict(query.decoders)
+        rows = [
+            capture_of(held, self.feed, chosen.get(index, AUTO))
+            for index, held in enumerate(listed.window(start, count), start)
+        ]
+        index = listed.appended - 1 if query.selected is None else query.selected
+        held = listed.get(index)
         selected = None
-        if query.selected is not None:
-            if start <= query.selected < start + len(rows):
-                selected = rows[query.selected - start]
-            elif (held := listed.get(query.selected)) is not None:
-                selected = capture_of(held, self.feed)
+        if held is not None:
+            selected = capture_of(held, self.feed, chosen.get(index, AUTO), detail=True)
         return FeedView(
             stream=self.name,
             received=self.received,
@@ -302,6 +311,7 @@ class Stream:
             rows_start=start,
             rows=rows,
             selected=selected,
+            selected_index=None if selected is None else index,
             shown=self.shown,
             shown_at_least=self.shown_at_least,
             not_events=self.not_events,

@@ -29,8 +29,8 @@ from zmqtui.tui.messages import ViewWanted
 from zmqtui.tui.widgets.feed import (
     MAX_SHOWN_CHARS,
     RateMeter,
+    message_text,
     printable_frame,
-    printable_frames,
 )
 from zmqtui.tui.widgets.live_text import LiveText
 from zmqtui.tui.widgets.ring_log import RingLog, Window
@@ -261,12 +261,10 @@ class PublisherPane(Vertical):
     def _format_line(self, item: PublishedItem) -> Text:
         if isinstance(item, Capture):
             if item.event is None:
-                return Text.assemble(
-                    clock_time(item.received_ms),
-                    "  ",
-                    (f"✗ {item.error}: ", self._style("error")),
-                    printable_frames(item.frames),
-                )
+                text = Text(clock_time(item.received_ms) + "  ")
+                style = self._style
+                text.append_text(message_text(item, topic=style("kind"), error=style("error")))
+                return text
             event = item.event
         else:
             event = item

@@ -2,8 +2,10 @@
 
 The messages are held on the ingest side (`zmqtui.services.ingest`), which also filters,
 counts and exports them: the pane shows the counters and the rows on screen it asks for
-(`ViewWanted`, answered by a `FeedView` at most once per frame). Payloads are always shown as
-plain, escaped text, never as markup.
+(`ViewWanted`, answered by a `FeedView` at most once per frame). The book's change events show
+their own columns; any other message its topic and payload, decoded on the ingest side (`d`
+chooses the selected message's decoder). Payloads are always shown as plain, escaped text,
+never as markup.
 """
 
 from __future__ import annotations
@@ -31,9 +33,11 @@ from zmqtui.captures import (
     CaptureFilter,
     ExportResult,
     FeedView,
+    FrameDetail,
     ViewQuery,
 )
 from zmqtui.config import captures_dir
+from zmqtui.decoders import AUTO, next_choice
 from zmqtui.format import clock_time, format_rate, plural
 from zmqtui.text import printable, printable_json
 from zmqtui.tui.messages import ClearWanted, ExportWanted, FilterChanged, ViewWanted
@@ -41,8 +45,8 @@ from zmqtui.tui.widgets.detail_view import DetailView
 from zmqtui.tui.widgets.feed import (
     MAX_SHOWN_CHARS,
     RateMeter,
+    message_text,
     printable_frame,
-    printable_frames,
 )
 from zmqtui.tui.widgets.frame_clock import frame_clock
 from zmqtui.tui.widgets.live_text import LiveText
@@ -82,7 +86,23 @@ class CaptureLog(RingLog[Capture]):
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("p", "toggle_follow", "Pause/follow", priority=True),
+        Binding(
+            "d",
+            "cycle_decoder",
+            "Decoder",
+            tooltip="read the selected message's frames with the next decoder: auto, json, "
+            "msgpack, protobuf, text, hex, raw",
+        ),
     ]
+
+    @dataclass
+    class DecoderCycled(Message):
+        """The user asked for the next decoder of the message under the cursor."""
+
+        cursor: int | None
+
+    def action_cycle_decoder(self) -> None:
+        self.post_message(self.DecoderCycled(self.cursor))
 
     def action_toggle_follow(self) -> None:
         if self.following:
@@ -110,7 +130,7 @@ class SubscriberPane(Vertical):
             "Filter",
             key_display="/",
             tooltip="filter what is shown: plain text (any case) or `/regex/`, on path, kind "
-            "and notes",
+            "and notes, or another message's topic and decoded payload",
         ),
         Binding(
             "s",
@@ -179,6 +199,12 @@ class SubscriberPane(Vertical):
         """The detail waits for a frame to show the newest message."""
         self._detail_index: int | None = -1
         """The row (absolute index) the detail shows; None: nothing selected."""
+        self._detail_key: tuple[object, ...] | None = None
+        """What the detail shows: row, decoder, and whether its frames' detail had come."""
+        self._decoders: dict[int, str] = {}
+        """The decoder the user chose (`d`) for some rows, by absolute index."""
+        self._window: tuple[int | None, int, int | None] = (None, 0, None)
+        """The rows the list last asked for: start, count, selected."""
         self._detail_shown_at = 0.0
 
     def compose(self) -> ComposeResult:
@@ -230,8 +256,19 @@ class SubscriberPane(Vertical):
 
     def on_ring_log_window_moved(self, event: RingLog.WindowMoved) -> None:
         event.stop()
-        query = ViewQuery(event.start, event.count, event.selected)
-        self.post_message(ViewWanted(self.STREAM, query))
+        self._window = (event.start, event.count, event.selected)
+        self._ask_view()
+
+    def _ask_view(self) -> None:
+        """Ask for the rows the list needs, with the decoders chosen for them."""
+        start, count, selected = self._window
+        first = self.view.appended - count if start is None else start
+        chosen = tuple(
+            (index, name)
+            for index, name in sorted(self._decoders.items())
+            if first <= index < first + count or index == selected
+        )
+        self.post_message(ViewWanted(self.STREAM, ViewQuery(start, count, selected, chosen)))
 
     def set_offline(self, reason: str) -> None:
         """No endpoint to subscribe to: say so instead of an empty list."""
@@ -268,7 +305,7 @@ class SubscriberPane(Vertical):
         if view.alerts:
             text.append(f"  ⚠ {plural(view.alerts, 'alert')}", self._style("warning"))
         if view.not_events:
-            text.append(f"  ✗ {view.not_events:,} not change events", self._style("error"))
+            text.append("  " + plural(view.not_events, "other message"), label)
         if view.dropped:
             text.append(f"  ⚠ {view.dropped:,} never arrived", self._style("warning"))
         if view.behind_s:
@@ -288,8 +325,8 @@ class SubscriberPane(Vertical):
         text = Text(clock_time(capture.received_ms) + "  ")
         event = capture.event
         if event is None:
-            text.append(f"✗ {capture.error}: ", self._style("error"))
-            text.append(printable_frames(capture.frames))
+            style = self._style
+            text.append_text(message_text(capture, topic=style("kind"), error=style("error")))
             return text
         lag = capture.lag_ms or 0
         text.append(f"{lag:>5}ms ", self._style("warning") if lag > SLOW_LAG_MS else "")
@@ -305,7 +342,15 @@ class SubscriberPane(Vertical):
     def _show_detail(self, capture: Capture | None, index: int | None) -> None:
         self.query_one("#subscriber-detail", DetailView).update(self._detail(capture))
         self._detail_index = index
+        self._detail_key = _detail_key(capture, index)
         self._detail_shown_at = time.monotonic()
+
+    def _selected(self) -> Capture | None:
+        """The message under the cursor, with its frames' detail once the ingest side sent it."""
+        log = self.log_view
+        if self.view.selected is not None and self.view.selected_index == log.cursor:
+            return self.view.selected
+        return log.selected
 
     def _detail(self, capture: Capture | None) -> RenderableType:
         label = self._style("label")
@@ -317,6 +362,8 @@ class SubscriberPane(Vertical):
             for note in capture.notes:
                 header.append(f"\n⚠ {note}", self._style("warning"))
             return Group(header, json_view(capture.frames[0]))
+        if capture.other:
+            return self._message_detail(header, capture)
         header.append(f"\n✗ {capture.error}", self._style("error"))
         frames = [
             Text.assemble(
@@ -325,6 +372,44 @@ class SubscriberPane(Vertical):
             for index, frame in enumerate(capture.frames)
         ]
         return Group(header, *frames)
+
+    def _message_detail(self, header: Text, capture: Capture) -> RenderableType:
+        """Any other message: its topic, then each payload frame by the decoder that read it."""
+        label = self._style("label")
+        if capture.topic is not None:
+            header.append_text(Text.assemble(("  topic ", label), (capture.topic, "")))
+        chosen = "auto" if capture.decoder == AUTO else capture.decoder
+        header.append_text(Text.assemble(("  decoder ", label), chosen, (" (d: next)", label)))
+        if not capture.parts:  # the frames' detail is on its way
+            return Group(header, Text(capture.summary))
+        return Group(header, *(self._frame_detail(i, part) for i, part in enumerate(capture.parts)))
+
+    def _frame_detail(self, index: int, part: FrameDetail) -> Text:
+        title = f"frame {index} · {part.decoder} ({plural(part.size, 'byte')})"
+        text = Text(title, style=self._style("error" if part.failed else "label"))
+        text.append("\n" + "\n".join(part.lines), self._style("error") if part.failed else "")
+        return text
+
+    def on_capture_log_decoder_cycled(self, event: CaptureLog.DecoderCycled) -> None:
+        """Read the selected message with the next decoder; a change event stays one."""
+        event.stop()
+        cursor = event.cursor
+        selected = self._selected()
+        if cursor is None or (selected is not None and not selected.other):
+            self.notify(
+                "d reads messages that are not change events with another decoder",
+                severity="warning",
+                markup=False,
+            )
+            return
+        self.log_view.pause()  # stay on the message whose decoder changes
+        choice = next_choice(self._decoders.get(cursor, AUTO))
+        if choice == AUTO:
+            self._decoders.pop(cursor, None)
+        else:
+            self._decoders[cursor] = choice
+        self._window = (*self._window[:2], cursor)
+        self._ask_view()
 
     def on_ring_log_cursor_moved(self, event: RingLog.CursorMoved) -> None:
         event.stop()
@@ -335,11 +420,13 @@ class SubscriberPane(Vertical):
         newest at most every DETAIL_INTERVAL_S, on a frame (the detail is too costly to redraw
         on every frame)."""
         log = self.log_view
-        if log.cursor == self._detail_index or (log.cursor is not None and log.selected is None):
+        if log.cursor is not None and log.selected is None:
+            return
+        if _detail_key(self._selected(), log.cursor) == self._detail_key:
             return
         if not log.following:
             self._detail_late = False
-            self._show_detail(log.selected, log.cursor)
+            self._show_detail(self._selected(), log.cursor)
         elif not self._detail_late:
             self._detail_late = True
             frame_clock(self.app).request(self._detail_frame)
@@ -353,7 +440,7 @@ class SubscriberPane(Vertical):
         self._detail_late = False
         log = self.log_view
         if log.cursor is None or log.selected is not None:
-            self._show_detail(log.selected, log.cursor)
+            self._show_detail(self._selected(), log.cursor)
 
     @property
     def detail_up_to_date(self) -> bool:
@@ -384,6 +471,7 @@ class SubscriberPane(Vertical):
             return
         event.input.remove_class("-invalid")
         event.input.tooltip = None
+        self._decoders.clear()  # the list is numbered anew
         self.post_message(FilterChanged(self.STREAM, event.value))
         self.log_view.restart()
         self._show_stats(now=True)
@@ -400,6 +488,7 @@ class SubscriberPane(Vertical):
     def action_clear(self) -> None:
         """Forget what was captured; `received` and the alerts stay (totals since start),
         `shown` counts what the list shows, so it starts again from 0."""
+        self._decoders.clear()
         self.post_message(ClearWanted(self.STREAM))
         self.log_view.restart()
 
@@ -415,3 +504,10 @@ class SubscriberPane(Vertical):
         written, received = result.written, result.received
         held = "" if written == received else f" (the newest of {received:,})"
         self.notify(f"exported {written:,} messages{held} to {result.path}")
+
+
+def _detail_key(capture: Capture | None, index: int | None) -> tuple[object, ...]:
+    """What a detail shows: the row, its decoder, whether its frames' detail had come."""
+    if capture is None:
+        return (index,)
+    return (index, capture.decoder, bool(capture.parts))

@@ -4,14 +4,32 @@ from __future__ import annotations
 
 from collections import deque
 
+from rich.style import Style
+from rich.text import Text
+
+from zmqtui.captures import Capture
 from zmqtui.format import MAX_SHOWN_CHARS, printable_frame, printable_frames
 
 __all__ = [
     "MAX_SHOWN_CHARS",
     "RateMeter",
+    "message_text",
     "printable_frame",
     "printable_frames",
 ]
+
+
+def message_text(capture: Capture, *, topic: Style | str, error: Style | str) -> Text:
+    """A message that is not a change event, on one line: its topic and decoded payload (in
+    `error` style when the decoder the user chose failed), or `✗ why` and its frames for one
+    that claims to be a change event and is not. Already escaped, never markup."""
+    if capture.error is not None:
+        return Text.assemble((f"✗ {capture.error}: ", error), printable_frames(capture.frames))
+    text = Text()
+    if capture.topic is not None:
+        text.append(capture.topic + " ", topic)
+    text.append(capture.summary, error if capture.failed else "")
+    return text
 
 
 class RateMeter:

@@ -11,6 +11,7 @@ from collections import Counter
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
+import msgpack
 import pytest
 from local_feed import LocalFeed
 from textual.app import App
@@ -255,6 +256,38 @@ def test_subscriber_maximised_filtered_and_paused(snap_compare, tmp_path: Path) 
         await pilot.press("2", "m", "slash", *"/^src/", "escape", "p")
         more = [c for c in received() if c.event is not None][:8]
         app.backend.add("sub", more)
+        await settled(pilot)
+
+    assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
+
+
+def any_feed() -> list[Capture]:
+    """An ordinary feed's messages: multipart msgpack and JSON with topics, the guide's weather
+    text, protobuf, binary, and a JSON object claiming to be a change event that is not."""
+    messages = [
+        [b"md.AAPL", msgpack.packb({"sym": "AAPL", "bid": 189.01, "ask": 189.03, "seq": 1})],
+        [b'log.warn {"level": "warn", "msg": "disk 81% full", "host": "db-1"}'],
+        [b"10001 23 45"],
+        [b"pb.order", bytes.fromhex("080112044141504c22050865120158")],
+        [b"bin.blob", bytes(range(0xF0, 0x100)) + b"\x1b[31m"],
+        [b'{"type": "changed", "path": "x"}'],
+        [b"md.MSFT", msgpack.packb({"sym": "MSFT", "bid": 415.82, "ask": 415.84, "seq": 1})],
+    ]
+    return [
+        Capture(tuple(frames), (T0 + 11_000 + 50 * n) * NS_PER_MS)
+        for n, frames in enumerate(messages)
+    ]
+
+
+def test_subscriber_on_any_feed(snap_compare, tmp_path: Path) -> None:
+    """The subscriber pane alone on any feed: topics and decoded payloads beside the book's
+    events, a msgpack message selected and each of its frames decoded below."""
+    app = monitor(ScriptedBackend(), tmp_path)
+
+    async def run_before(pilot: Pilot) -> None:
+        await settled(pilot)
+        app.backend.add("sub", any_feed())
+        await pilot.press("2", "m", *["up"] * 6)  # md.AAPL
         await settled(pilot)
 
     assert snap_compare(app, terminal_size=SIZE, run_before=run_before)

@@ -9,6 +9,7 @@ import shutil
 import time
 from pathlib import Path
 
+import msgpack
 import pytest
 import zmq
 import zmq.asyncio
@@ -28,6 +29,32 @@ def wire(seq: int, file: str = "a.txt", at: int | None = None) -> list[bytes]:
 
 def now_ns() -> int:
     return time.time_ns()
+
+
+def test_other_messages_are_rows_decoded_as_asked_with_the_selected_ones_frames() -> None:
+    stream = Stream("sub")
+    messages = [
+        [b"md.A", msgpack.packb({"bid": 1.5})],
+        [b'{"type": "changed", "path": "x"}'],  # claims to be an event: a malformed one
+        wire(1)[0:1],
+        [b"10001 23 45"],
+    ]
+    for frames in messages:
+        stream.take(frames, now_ns(), stamp_of(frames))
+    view = stream.view(ViewQuery(None, 10, decoders=((3, "hex"),)))
+    first, claimed, event, weather = view.rows
+    assert (first.topic, first.summary, first.error) == ("md.A", '{"bid":1.5}', None)
+    assert claimed.error == "event has no string 'file'" and not claimed.other
+    assert event.event is not None and event.event.seq == 1
+    assert (weather.topic, weather.summary, weather.decoder) == ("10001", "32 33 20 34 35", "hex")
+    assert view.not_events == 3
+    # following, the newest is the selected one, whole: each frame's lines
+    assert view.selected_index == 3 and view.selected is not None
+    assert view.selected.parts[0].decoder == "hex"
+    assert view.selected.parts[0].lines[0].startswith("00000000  32 33 20 34 35")
+    chosen = stream.view(ViewQuery(0, 1, selected=0, decoders=((0, "json"),)))
+    assert chosen.rows[0].failed and chosen.selected is not None
+    assert chosen.selected.parts[0].failed and chosen.selected.parts[0].lines[0].startswith("✗")
 
 
 def test_stamp_is_judged_as_decode_event_does() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import shutil
 import time
 from pathlib import Path
@@ -20,6 +21,7 @@ from zmqtui.protocol import MAX_MESSAGE_BYTES, ChangeEvent
 from zmqtui.security import CurveProfile, use_profile, write_key_pair
 from zmqtui.services import sockets
 from zmqtui.services.ingest import Feed, IngestProcess, Stream, StreamSpec, stamp_of
+from zmqtui.services.runtime_dir import PREFIX
 
 
 def wire(seq: int, file: str = "a.txt", at: int | None = None) -> list[bytes]:
@@ -216,3 +218,25 @@ async def test_the_child_takes_a_curve_feed_in_with_this_process_keys(
         use_profile(None)
         await ingest.stop()
         pub.close(linger=0)
+
+
+@pytest.mark.integration
+async def test_the_childs_directory_is_named_after_the_monitor_and_a_killed_ones_cleared(
+    actx: zmq.asyncio.Context, tcp_endpoint, monkeypatch, tmp_path: Path
+) -> None:
+    """A monitor killed outright cannot remove its ingest's directory: the next one does."""
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    monkeypatch.setattr("tempfile.tempdir", None)
+    dead_pid = int(Path("/proc/sys/kernel/pid_max").read_text()) + 1
+    left = tmp_path / f"{PREFIX}{dead_pid}-abc"
+    left.mkdir(mode=0o700)
+    (left / "control").touch()
+    ingest = IngestProcess(actx, tcp_endpoint(), [StreamSpec("sub")])
+    ingest.start()
+    try:
+        assert not left.exists()
+        (made,) = tmp_path.iterdir()
+        assert made.name.startswith(f"{PREFIX}{os.getpid()}-")
+    finally:
+        await ingest.stop()
+    assert list(tmp_path.iterdir()) == []

@@ -31,7 +31,6 @@ import re
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from collections import deque
 from collections.abc import Iterable, Iterator
@@ -60,6 +59,7 @@ from zmqtui.captures import (
 from zmqtui.decoders import AUTO
 from zmqtui.protocol import MAX_MESSAGE_BYTES, ProtocolError, decode_event
 from zmqtui.services import sockets
+from zmqtui.services.runtime_dir import clear_stale_runtime_dirs, make_runtime_dir
 from zmqtui.services.subscriber import SequenceTracker, topic_for
 
 if TYPE_CHECKING:  # imported when asked for: prometheus_client would slow every start
@@ -645,7 +645,8 @@ class IngestProcess:
                 None, _run_in_thread, self.ctx, address, self.settings
             )
         else:
-            self._dir = Path(tempfile.mkdtemp(prefix="zmqtui-ingest-"))
+            clear_stale_runtime_dirs()
+            self._dir = make_runtime_dir()  # named after the monitor: cleared if it is killed
             address = f"ipc://{self._dir}/control"
             self._pair.bind(address)
             self.process = subprocess.Popen(

@@ -1,10 +1,12 @@
-"""The cluster's private runtime directory, and the clearing of those left by killed clusters.
+"""The private runtime directory of a cluster or a monitor, and the clearing of those left by
+killed ones.
 
 A cluster keeps its backend and heartbeat `ipc://` sockets and its workers' counter files in a
-0700 directory under the temp directory, removed when it stops. A cluster killed outright
-(SIGKILL, the OOM killer) cannot remove it: its name carries the owner's pid, so the next
-cluster this user starts removes every such directory of this user whose owner is gone, and
-nothing else (another user's, a live cluster's, one whose pid is in use again).
+0700 directory under the temp directory, removed when it stops; a monitor keeps its ingest's
+`ipc://` control socket and its embedded cluster's log in one. One killed outright (SIGKILL,
+the OOM killer) cannot remove it: its name carries the owner's pid, so the next cluster or
+monitor this user starts removes every such directory of this user whose owner is gone, and
+nothing else (another user's, a live process's, one whose pid is in use again).
 """
 
 from __future__ import annotations
@@ -26,13 +28,13 @@ _NAME = re.compile(re.escape(PREFIX) + r"(\d+)-\w+")
 
 
 def make_runtime_dir() -> Path:
-    """A new 0700 directory named after this process, for one cluster's run."""
+    """A new 0700 directory named after this process, for one cluster's or monitor's run."""
     return Path(tempfile.mkdtemp(prefix=f"{PREFIX}{os.getpid()}-"))
 
 
 def clear_stale_runtime_dirs(parent: Path | None = None) -> list[Path]:
-    """Remove the runtime directories in `parent` (the temp directory) that clusters of this
-    user left behind when they were killed; return them."""
+    """Remove the runtime directories in `parent` (the temp directory) that clusters and
+    monitors of this user left behind when they were killed; return them."""
     parent = Path(tempfile.gettempdir()) if parent is None else parent
     try:
         candidates = [(path, _NAME.fullmatch(path.name)) for path in parent.iterdir()]
@@ -51,7 +53,7 @@ def clear_stale_runtime_dirs(parent: Path | None = None) -> list[Path]:
         shutil.rmtree(path, ignore_errors=True)
         removed.append(path)
     if removed:
-        logger.info("removed %d runtime directories of killed clusters", len(removed))
+        logger.info("removed %d runtime directories of killed clusters or monitors", len(removed))
     return removed
 
 

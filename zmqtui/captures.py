@@ -16,7 +16,7 @@ from typing import Any
 
 import orjson
 
-from zmqtui.decoders import AUTO, decode_message, detail_lines
+from zmqtui.decoders import AUTO, NO_OVERRIDES, DecoderMap, decode_message, detail_lines
 from zmqtui.format import MAX_SHOWN_CHARS, printable_frames
 from zmqtui.protocol import ChangeEvent, ProtocolError, decode_event, encode_json
 
@@ -105,18 +105,19 @@ def decoded_capture(
     *,
     is_event: bool = False,
     decoder: str = AUTO,
+    decoders: DecoderMap = NO_OVERRIDES,
     detail: bool = False,
 ) -> Capture:
     """A message decoded for showing: a change event (`is_event`, as the ingest found it) as
     one, a message claiming to be one and not valid as a ✗ with the reason, any other message
-    as its topic and payload read by `decoder` ("auto": each frame by the first decoder that
-    fits), with each frame's lines when `detail`."""
+    as its topic and payload read by `decoder` ("auto": the one `decoders` names for its topic,
+    else each frame by the first that fits), with each frame's lines when `detail`."""
     if is_event or claims_to_be_event(frames):
         try:
             return Capture(frames, received_ns, decode_event(list(frames)), None, notes, feed)
         except ProtocolError as exc:
             return Capture(frames, received_ns, None, exc.message, notes, feed)
-    message = decode_message(frames, decoder=None if decoder == AUTO else decoder)
+    message = decode_message(frames, "auto", decoders, None if decoder == AUTO else decoder)
     parts: tuple[FrameDetail, ...] = ()
     if detail:
         parts = tuple(

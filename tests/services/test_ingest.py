@@ -17,6 +17,7 @@ import zmq.asyncio
 
 from zmqtui.captures import NOTHING_CAPTURED, FeedView, ViewQuery
 from zmqtui.config import Settings
+from zmqtui.decoders import DecoderMap
 from zmqtui.protocol import MAX_MESSAGE_BYTES, ChangeEvent
 from zmqtui.security import CurveProfile, use_profile, write_key_pair
 from zmqtui.services import sockets
@@ -57,6 +58,15 @@ def test_other_messages_are_rows_decoded_as_asked_with_the_selected_ones_frames(
     chosen = stream.view(ViewQuery(0, 1, selected=0, decoders=((0, "json"),)))
     assert chosen.rows[0].failed and chosen.selected is not None
     assert chosen.selected.parts[0].failed and chosen.selected.parts[0].lines[0].startswith("✗")
+
+
+def test_the_decoders_table_names_a_topics_decoder_and_d_still_overrides_it() -> None:
+    stream = Stream("sub", decoders=DecoderMap({"raw.": "hex"}))
+    for frames in ([b"raw.x", b"hi"], [b"log", b"hi"]):
+        stream.take(frames, now_ns(), None)
+    view = stream.view(ViewQuery(None, 10, decoders=((0, "text"),)))
+    assert [row.summary for row in view.rows] == ["hi", "hi"]
+    assert stream.view(ViewQuery(None, 10)).rows[0].summary == "68 69"
 
 
 def test_stamp_is_judged_as_decode_event_does() -> None:

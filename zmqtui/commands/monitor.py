@@ -138,7 +138,11 @@ def _attach(
     from zmqtui.tui.bridge import ZmqBridge
 
     bridge = ZmqBridge(
-        Endpoints(**given), timeout_ms=settings.timeout_ms, tries=settings.tries, metrics=metrics
+        Endpoints(**given),
+        timeout_ms=settings.timeout_ms,
+        tries=settings.tries,
+        metrics=metrics,
+        decoders=settings.decoders,
     )
     app = ZmqtuiApp(bridge, completion_root=path, export_dir=export_dir(settings), standalone=True)
     return run_until_signalled(app, cleanup=bridge.abandon)
@@ -185,6 +189,7 @@ def _embedded(
         timeout_ms=settings.timeout_ms,
         tries=settings.tries,
         metrics=metrics,
+        decoders=settings.decoders,
     )
     try:  # the bridge has the cluster started once the first frame is on screen
         app = ZmqtuiApp(

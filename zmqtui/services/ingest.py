@@ -56,7 +56,7 @@ from zmqtui.captures import (
     decoded_capture,
     export_captures,
 )
-from zmqtui.decoders import AUTO
+from zmqtui.decoders import AUTO, NO_OVERRIDES, DecoderMap
 from zmqtui.protocol import MAX_MESSAGE_BYTES, ProtocolError, decode_event
 from zmqtui.services import sockets
 from zmqtui.services.runtime_dir import clear_stale_runtime_dirs, make_runtime_dir
@@ -134,15 +134,28 @@ Held = tuple[tuple[bytes, ...], int, bool, tuple[str, ...]]
 
 
 def capture_of(
-    held: Held | Capture, feed: str = "", decoder: str = AUTO, *, detail: bool = False
+    held: Held | Capture,
+    feed: str = "",
+    decoder: str = AUTO,
+    *,
+    decoders: DecoderMap = NO_OVERRIDES,
+    detail: bool = False,
 ) -> Capture:
-    """A held message, decoded for showing by `decoder` when it is not a change event, with
-    its frames' detail when `detail` (a change event decoded already is shown as it is)."""
+    """A held message, decoded for showing by `decoder` (or `decoders` by topic) when it is
+    not a change event, with its frames' detail when `detail` (a change event decoded already
+    is shown as it is)."""
     if isinstance(held, Capture):
         return held
     frames, received_ns, is_event, notes = held
     return decoded_capture(
-        frames, received_ns, notes, feed, is_event=is_event, decoder=decoder, detail=detail
+        frames,
+        received_ns,
+        notes,
+        feed,
+        is_event=is_event,
+        decoder=decoder,
+        decoders=decoders,
+        detail=detail,
     )
 
 
@@ -177,6 +190,7 @@ class Stream:
         name: how the screen asks for it ("sub", "observer").
         prefixes: what it receives (`zmqtui.services.subscriber.topic_for` rules).
         track: check `seq`, lag and publishers (the subscriber pane shows them).
+        decoders: the decoder named for a topic's prefix (else each frame's fitting one).
     """
 
     def __init__(
@@ -187,10 +201,12 @@ class Stream:
         track: bool = True,
         capacity: int = CAPACITY,
         feed: str = "",
+        decoders: DecoderMap = NO_OVERRIDES,
     ) -> None:
         self.name = name
         self.track = track
         self.feed = feed
+        self.decoders = decoders
         self.capacity = capacity
         self.held = _Rows(capacity)
         """Everything the stream took in (what the filter and export look at)."""
@@ -242,6 +258,12 @@ class Stream:
         self.alerts += len(capture.notes)
         self._keep(capture)
 
+    def _capture(
+        self, held: Held | Capture, decoder: str = AUTO, *, detail: bool = False
+    ) -> Capture:
+        """`held` decoded for showing, with this stream's feed and decoders."""
+        return capture_of(held, self.feed, decoder, decoders=self.decoders, detail=detail)
+
     def _lagged(self, lag: int) -> None:
         self.last_lag_ms = lag
         if self.max_lag_ms is None or lag > self.max_lag_ms:
@@ -254,7 +276,7 @@ class Stream:
         rows.appended += 1
         if self.listed is rows:  # no filter: the list is everything held
             self.shown += 1
-        elif self.filter.matches(capture_of(held, self.feed)):
+        elif self.filter.matches(self._capture(held)):
             self.listed.append(held)
             self.shown += 1
 
@@ -269,7 +291,7 @@ class Stream:
             listed = _Rows(self.capacity)
             listed.appended = numbered
             for held in self.held.items:
-                if self.filter.matches(capture_of(held, self.feed)):
+                if self.filter.matches(self._capture(held)):
                     listed.append(held)
             self.listed = listed
             self.shown = len(listed.items)
@@ -295,14 +317,14 @@ class Stream:
         start = max(start, listed.first)
         chosen = dict(query.decoders)
         rows = [
-            capture_of(held, self.feed, chosen.get(index, AUTO))
+            self._capture(held, chosen.get(index, AUTO))
             for index, held in enumerate(listed.window(start, count), start)
         ]
         index = listed.appended - 1 if query.selected is None else query.selected
         held = listed.get(index)
         selected = None
         if held is not None:
-            selected = capture_of(held, self.feed, chosen.get(index, AUTO), detail=True)
+            selected = self._capture(held, chosen.get(index, AUTO), detail=True)
         return FeedView(
             stream=self.name,
             received=self.received,
@@ -324,7 +346,7 @@ class Stream:
         )
 
     def export(self, directory: Path, now: float) -> ExportResult:
-        captures = [capture_of(h, self.feed) for h in self.held.items]
+        captures = [self._capture(h) for h in self.held.items]
         if not captures:
             return ExportResult(None, 0, self.received, NOTHING_CAPTURED)
         try:
@@ -369,11 +391,13 @@ class Feed:
 
 @dataclass(frozen=True, slots=True)
 class StreamSpec:
-    """A stream to serve: its name, prefixes, and whether it tracks `seq` and lag."""
+    """A stream to serve: its name, prefixes, whether it tracks `seq` and lag, and the
+    decoders named per topic prefix (the `[decoders]` table)."""
 
     name: str
     prefixes: tuple[str, ...] = ("",)
     track: bool = True
+    decoders: tuple[tuple[str, str], ...] = ()
 
 
 class Engine:
@@ -404,7 +428,8 @@ class Engine:
         self.metrics = metrics
         self.feed = Feed(
             endpoint,
-            [Stream(s.name, s.prefixes, track=s.track, capacity=capacity, feed=endpoint)
+            [Stream(s.name, s.prefixes, track=s.track, capacity=capacity, feed=endpoint,
+                    decoders=DecoderMap(s.decoders))
              for s in streams],
             None if metrics is None else _topic_counts(),
         )  # fmt: skip

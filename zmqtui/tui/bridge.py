@@ -103,6 +103,7 @@ class ZmqBridge:
         ingest_thread: take the feed in on a thread of this process instead of a child
             process (to compare the two).
         metrics: serve the feed's figures for Prometheus here (from the ingest engine).
+        decoders: topic prefix -> decoder for the feed's other messages (`[decoders]`).
     """
 
     def __init__(
@@ -114,6 +115,7 @@ class ZmqBridge:
         tries: int = REQUEST_TRIES,
         ingest_thread: bool = False,
         metrics: MetricsAddress | None = None,
+        decoders: tuple[tuple[str, str], ...] = (),
     ) -> None:
         self.endpoints = endpoints
         self.stack = stack
@@ -129,6 +131,7 @@ class ZmqBridge:
         self._prefixes: tuple[str, ...] = ("",)
         self.ingest_thread = ingest_thread
         self.metrics = metrics
+        self.decoders = decoders
         self._ingest: IngestProcess | None = None
         self._observed = False
         """Attached: the feed's stream "observer" feeds the publisher pane."""
@@ -298,9 +301,9 @@ class ZmqBridge:
     # --- ingest: the feed's messages, taken in outside the screen's loop ------------------
 
     def _start_ingest(self, endpoint: str, *, observer: bool) -> None:
-        streams = [StreamSpec("sub", self._prefixes)]
+        streams = [StreamSpec("sub", self._prefixes, decoders=self.decoders)]
         if observer:  # attached: the publisher pane lists everything the publisher sends
-            streams.insert(0, StreamSpec("observer", track=False))
+            streams.insert(0, StreamSpec("observer", track=False, decoders=self.decoders))
         self._observed = observer
         ingest = IngestProcess(
             self.ctx, endpoint, streams, metrics=self.metrics, thread=self.ingest_thread

@@ -47,21 +47,16 @@ class RequestResult:
         return "unavailable" if self.raw is None else "malformed"
 
 
-@dataclass(slots=True)
-class LoadSummary:
-    """What `run_load` saw: who answered, what failed, how fast."""
+@dataclass(slots=True, kw_only=True)
+class LoadFigures:
+    """What a load run saw, whatever it sent: who answered, what failed, how fast."""
 
-    endpoint: str
-    path: str
     count: int
     concurrency: int
     sent: int = 0
-    replies: int = 0
-    """File replies."""
     replies_by_pid: Counter[int] = field(default_factory=Counter)
-    """Every answer (file or error reply) by the pid that sent it."""
+    """Every answer that names a pid, by that pid."""
     errors_by_code: Counter[str] = field(default_factory=Counter)
-    malformed: int = 0
     unavailable: int = 0
     retries: int = 0
     """Tries beyond the first, summed over all requests."""
@@ -70,7 +65,7 @@ class LoadSummary:
     """Why the latest unavailable request got no reply, when its handshake tells."""
     elapsed_s: float = 0.0
     latencies_ms: list[float] = field(default_factory=list, repr=False)
-    """One per answered request (file, error or malformed)."""
+    """One per answered request."""
 
     @property
     def answered(self) -> int:
@@ -102,6 +97,36 @@ class LoadSummary:
             "max": max(self.latencies_ms, default=None),
         }
 
+    def figures_to_wire(self) -> dict[str, Any]:
+        """The figures as a JSON-ready dict (pids as strings, as JSON object keys must be)."""
+        return {
+            "count": self.count,
+            "concurrency": self.concurrency,
+            "sent": self.sent,
+            "not_sent": self.not_sent,
+            "answered": self.answered,
+            "replies_by_pid": {str(pid): n for pid, n in sorted(self.replies_by_pid.items())},
+            "errors_by_code": dict(sorted(self.errors_by_code.items())),
+            "unavailable": self.unavailable,
+            "handshake_failure": self.handshake_failure,
+            "retries": self.retries,
+            "discarded": self.discarded,
+            "elapsed_s": self.elapsed_s,
+            "rate": self.rate,
+            "latency_ms": self.latency,
+        }
+
+
+@dataclass(slots=True)
+class LoadSummary(LoadFigures):
+    """What `run_load` saw of a file request sent many times."""
+
+    endpoint: str
+    path: str
+    replies: int = 0
+    """File replies."""
+    malformed: int = 0
+
     def add(self, result: RequestResult) -> None:
         self.retries += result.tries - 1
         self.discarded += result.discarded
@@ -120,24 +145,11 @@ class LoadSummary:
             self.replies += 1
 
     def to_wire(self) -> dict[str, Any]:
-        """A JSON-ready dict (pids as strings, as JSON object keys must be)."""
+        """A JSON-ready dict."""
         return {
             "endpoint": self.endpoint,
             "path": self.path,
-            "count": self.count,
-            "concurrency": self.concurrency,
-            "sent": self.sent,
-            "not_sent": self.not_sent,
-            "answered": self.answered,
+            **self.figures_to_wire(),
             "replies": self.replies,
-            "replies_by_pid": {str(pid): n for pid, n in sorted(self.replies_by_pid.items())},
-            "errors_by_code": dict(sorted(self.errors_by_code.items())),
             "malformed": self.malformed,
-            "unavailable": self.unavailable,
-            "handshake_failure": self.handshake_failure,
-            "retries": self.retries,
-            "discarded": self.discarded,
-            "elapsed_s": self.elapsed_s,
-            "rate": self.rate,
-            "latency_ms": self.latency,
         }

@@ -129,7 +129,7 @@ def test_error_codes_and_pids_are_read_from_a_json_reply(reply, code, pid):
 
 
 def test_a_summary_counts_retries_and_percentiles():
-    summary = SendSummary("ipc://x", "REQ", 1, 4, 1, sent=4)
+    summary = SendSummary("ipc://x", "REQ", 1, count=4, concurrency=1, sent=4)
     for latency in (1.0, 2.0, 3.0):
         summary.add(SendResult([b"{}"], latency, 1))
     summary.add(SendResult(None, 9.0, 3, handshake_failure="refused"))

@@ -15,6 +15,7 @@ import zmq.asyncio
 from zmqtui.commands._run import config_option, load_command_settings, run_service
 from zmqtui.format import date_time, plural
 from zmqtui.protocol import ErrorReply, FileReply
+from zmqtui.results import LoadFigures
 from zmqtui.services.requester import (
     MAX_REPLY_BYTES,
     LoadSummary,
@@ -194,37 +195,56 @@ def report(result: RequestResult, endpoint: str, timeout_ms: int, as_json: bool)
 
 def format_summary(summary: LoadSummary) -> str:
     """The load summary as aligned `label: value` lines."""
-    by_pid = ", ".join(f"{pid}: {n}" for pid, n in sorted(summary.replies_by_pid.items()))
-    errors = ", ".join(
-        f"{printable(code)} {n}" for code, n in sorted(summary.errors_by_code.items())
-    )
-    latency = "  ".join(
-        f"{name} {'-' if value is None else f'{value:.2f}'}"
-        for name, value in summary.latency.items()
-    )
-    why = f": {summary.handshake_failure}" if summary.handshake_failure else ""
-    rows = [
-        ("Answered", f"{summary.answered} in {summary.elapsed_s:.2f} s ({summary.rate:.1f} req/s)"),
-        ("File replies", summary.replies),
-        ("Replies by pid", by_pid or "none"),
-        ("Errors", errors or "none"),
-        ("Malformed", summary.malformed),
-        ("Unavailable", f"{summary.unavailable} (not sent: {summary.not_sent}){why}"),
-        ("Retries", f"{summary.retries} (stale replies discarded: {summary.discarded})"),
-        ("Latency (ms)", latency),
-    ]
     head = (
         f"Sent {summary.sent} of {summary.count} requests for {printable(summary.path)}"
         f" to {summary.endpoint}, {summary.concurrency} in flight"
     )
+    return format_load(head, summary, file_replies=summary.replies, malformed=summary.malformed)
+
+
+def format_load(
+    head: str,
+    figures: LoadFigures,
+    *,
+    file_replies: int | None = None,
+    malformed: int | None = None,
+) -> str:
+    """`head`, then a load run's figures as aligned `label: value` lines (the counts only
+    some requests have, where given)."""
+    by_pid = ", ".join(f"{pid}: {n}" for pid, n in sorted(figures.replies_by_pid.items()))
+    errors = ", ".join(
+        f"{printable(code)} {n}" for code, n in sorted(figures.errors_by_code.items())
+    )
+    latency = "  ".join(
+        f"{name} {'-' if value is None else f'{value:.2f}'}"
+        for name, value in figures.latency.items()
+    )
+    why = f": {figures.handshake_failure}" if figures.handshake_failure else ""
+    answered = f"{figures.answered} in {figures.elapsed_s:.2f} s ({figures.rate:.1f} req/s)"
+    rows: list[tuple[str, object]] = [("Answered", answered)]
+    if file_replies is not None:
+        rows.append(("File replies", file_replies))
+    rows += [("Replies by pid", by_pid or "none"), ("Errors", errors or "none")]
+    if malformed is not None:
+        rows.append(("Malformed", malformed))
+    rows += [
+        ("Unavailable", f"{figures.unavailable} (not sent: {figures.not_sent}){why}"),
+        ("Retries", f"{figures.retries} (stale replies discarded: {figures.discarded})"),
+        ("Latency (ms)", latency),
+    ]
     return "\n".join([head, *(f"{label + ':':<16}{value}" for label, value in rows)])
 
 
 def summary_exit_code(summary: LoadSummary) -> int:
-    if summary.unavailable and summary.handshake_failure:
+    return load_exit_code(summary, malformed=summary.malformed)
+
+
+def load_exit_code(figures: LoadFigures, *, malformed: int = 0) -> int:
+    """The exit status a load run ends with: the worst of what its requests met."""
+    if figures.unavailable and figures.handshake_failure:
         return EXIT_HANDSHAKE_FAILED
-    if summary.unavailable:
+    if figures.unavailable:
         return EXIT_UNAVAILABLE
-    if summary.errors_by_code or summary.malformed:
+    if figures.errors_by_code or malformed:
         return EXIT_ERROR_REPLY
     return EXIT_OK

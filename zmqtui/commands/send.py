@@ -17,6 +17,8 @@ from zmqtui.commands.request import (
     EXIT_HANDSHAKE_FAILED,
     EXIT_OK,
     EXIT_UNAVAILABLE,
+    format_load,
+    load_exit_code,
 )
 from zmqtui.format import plural
 from zmqtui.frames import FrameSyntaxError, format_frame, frame_value, parse_frames
@@ -165,7 +167,7 @@ async def _send(
         if count > 1:
             summary = await run_send_load(ctx, endpoint, message, count, concurrency, **options)
             click.echo(printable_json(summary.to_wire()) if as_json else format_summary(summary))
-            return summary_exit_code(summary)
+            return load_exit_code(summary)
         if not as_json:
             click.echo(f"Sending {plural(len(message), 'frame')} to {endpoint} over {kind}")
         client = open_client(ctx, endpoint, **options)
@@ -217,36 +219,9 @@ def report(result: SendResult, endpoint: str, kind: SocketKind, timeout_ms: int,
 
 def format_summary(summary: SendSummary) -> str:
     """The load summary as aligned `label: value` lines, as `zmqtui request` prints its own."""
-    by_pid = ", ".join(f"{pid}: {n}" for pid, n in sorted(summary.replies_by_pid.items()))
-    errors = ", ".join(
-        f"{printable(code)} {n}" for code, n in sorted(summary.errors_by_code.items())
-    )
-    latency = "  ".join(
-        f"{name} {'-' if value is None else f'{value:.2f}'}"
-        for name, value in summary.latency.items()
-    )
-    why = f": {summary.handshake_failure}" if summary.handshake_failure else ""
-    rows = [
-        ("Answered", f"{summary.answered} in {summary.elapsed_s:.2f} s ({summary.rate:.1f} req/s)"),
-        ("Replies by pid", by_pid or "none"),
-        ("Errors", errors or "none"),
-        ("Unavailable", f"{summary.unavailable} (not sent: {summary.not_sent}){why}"),
-        ("Retries", f"{summary.retries} (stale replies discarded: {summary.discarded})"),
-        ("Latency (ms)", latency),
-    ]
     head = (
         f"Sent {summary.sent} of {summary.count} messages of"
         f" {plural(summary.frames, 'frame')} to {summary.endpoint} over {summary.kind},"
         f" {summary.concurrency} in flight"
     )
-    return "\n".join([head, *(f"{label + ':':<16}{value}" for label, value in rows)])
-
-
-def summary_exit_code(summary: SendSummary) -> int:
-    if summary.unavailable and summary.handshake_failure:
-        return EXIT_HANDSHAKE_FAILED
-    if summary.unavailable:
-        return EXIT_UNAVAILABLE
-    if summary.errors_by_code:
-        return EXIT_ERROR_REPLY
-    return EXIT_OK
+    return format_load(head, summary)

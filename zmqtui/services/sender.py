@@ -21,18 +21,17 @@ import asyncio
 import contextlib
 import itertools
 import json
-import math
 import secrets
 import time
-from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import zmq
 import zmq.asyncio
 
 from zmqtui.config import REQUEST_TIMEOUT_MS, REQUEST_TRIES
+from zmqtui.results import LoadFigures
 from zmqtui.security import HandshakeWatch
 from zmqtui.services import sockets
 from zmqtui.services.reqrep import LazyPirate
@@ -231,51 +230,13 @@ def open_client(
 
 
 @dataclass(slots=True)
-class SendSummary:
-    """What `run_send_load` saw: who answered, what failed, how fast."""
+class SendSummary(LoadFigures):
+    """What `run_send_load` saw of a message sent many times."""
 
     endpoint: str
     kind: SocketKind
     frames: int
     """Frames in each message sent."""
-    count: int
-    concurrency: int
-    sent: int = 0
-    replies_by_pid: Counter[int] = field(default_factory=Counter)
-    """Every reply that names a JSON `pid`, by that pid."""
-    errors_by_code: Counter[str] = field(default_factory=Counter)
-    unavailable: int = 0
-    retries: int = 0
-    discarded: int = 0
-    handshake_failure: str | None = None
-    elapsed_s: float = 0.0
-    latencies_ms: list[float] = field(default_factory=list, repr=False)
-
-    @property
-    def answered(self) -> int:
-        return len(self.latencies_ms)
-
-    @property
-    def not_sent(self) -> int:
-        return self.count - self.sent
-
-    @property
-    def rate(self) -> float:
-        return self.answered / self.elapsed_s if self.elapsed_s > 0 else 0.0
-
-    @property
-    def latency(self) -> dict[str, float | None]:
-        ordered = sorted(self.latencies_ms)
-
-        def rank(p: float) -> float | None:
-            return ordered[max(0, math.ceil(p / 100 * len(ordered)) - 1)] if ordered else None
-
-        return {
-            "p50": rank(50),
-            "p90": rank(90),
-            "p99": rank(99),
-            "max": ordered[-1] if ordered else None,
-        }
 
     def add(self, result: SendResult) -> None:
         self.retries += result.tries - 1
@@ -291,25 +252,12 @@ class SendSummary:
             self.errors_by_code[code] += 1
 
     def to_wire(self) -> dict[str, Any]:
-        """A JSON-ready dict (pids as strings, as JSON object keys must be)."""
+        """A JSON-ready dict."""
         return {
             "endpoint": self.endpoint,
             "socket": self.kind,
             "frames": self.frames,
-            "count": self.count,
-            "concurrency": self.concurrency,
-            "sent": self.sent,
-            "not_sent": self.not_sent,
-            "answered": self.answered,
-            "replies_by_pid": {str(pid): n for pid, n in sorted(self.replies_by_pid.items())},
-            "errors_by_code": dict(sorted(self.errors_by_code.items())),
-            "unavailable": self.unavailable,
-            "handshake_failure": self.handshake_failure,
-            "retries": self.retries,
-            "discarded": self.discarded,
-            "elapsed_s": self.elapsed_s,
-            "rate": self.rate,
-            "latency_ms": self.latency,
+            **self.figures_to_wire(),
         }
 
 
@@ -330,7 +278,7 @@ async def run_send_load(
     DEALER. The first message with no reply after every try stops further sends."""
     if count < 1 or concurrency < 1:
         raise ValueError("count and concurrency must be at least 1")
-    summary = SendSummary(endpoint, kind, len(frames), count, concurrency)
+    summary = SendSummary(endpoint, kind, len(frames), count=count, concurrency=concurrency)
     stop = asyncio.Event()
     options: dict[str, Any] = {
         "timeout_ms": timeout_ms,

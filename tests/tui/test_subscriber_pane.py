@@ -273,7 +273,7 @@ async def test_export_lands_outside_the_watched_directory_and_says_where(
         await pilot.press("e")
         files = await wait_for(lambda: list((tmp_path / "data/zmqtui/captures").glob("*.jsonl")))
         assert not list(watched.iterdir())
-        assert told == [f"exported 1 messages to {files[0]}"]
+        assert told == [f"exported 1 message to {files[0]}"]
 
 
 async def test_clear_empties_the_list_and_what_it_says_it_shows(tmp_path: Path) -> None:

@@ -503,7 +503,7 @@ class SubscriberPane(Vertical):
             return
         written, received = result.written, result.received
         held = "" if written == received else f" (the newest of {received:,})"
-        self.notify(f"exported {written:,} messages{held} to {result.path}")
+        self.notify(f"exported {plural(written, 'message')}{held} to {result.path}")
 
 
 def _detail_key(capture: Capture | None, index: int | None) -> tuple[object, ...]:

@@ -8,6 +8,8 @@ because the handshake failed (the server refused our CURVE key, a security misma
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
+from typing import Any
 
 import click
 import zmq.asyncio
@@ -29,6 +31,40 @@ EXIT_OK = 0
 EXIT_ERROR_REPLY = 1
 EXIT_UNAVAILABLE = 3
 EXIT_HANDSHAKE_FAILED = 4
+
+
+def reply_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """How long to wait for a reply, how often to try, the largest reply taken, and --json:
+    the options of every command that asks and waits (`request`, `send`)."""
+    options = [
+        click.option(
+            "--timeout",
+            "--timeout-ms",
+            "timeout_ms",
+            type=click.IntRange(min=1),
+            metavar="MS",
+            help="Wait this long for a reply before retrying"
+            " [default: `timeout_ms` setting, 2500].",
+        ),
+        click.option(
+            "--tries",
+            type=click.IntRange(min=1),
+            help="Give up after this many tries [default: the `tries` setting, 3].",
+        ),
+        click.option(
+            "--max-reply-bytes",
+            type=click.IntRange(min=1),
+            default=MAX_REPLY_BYTES,
+            show_default=True,
+            help="Largest reply accepted; a bigger one is dropped and counts as no answer.",
+        ),
+        click.option(
+            "--json", "as_json", is_flag=True, help="Print the reply (or summary) as JSON."
+        ),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
 
 
 @click.command()
@@ -53,26 +89,7 @@ EXIT_HANDSHAKE_FAILED = 4
     show_default=True,
     help="Requests in flight at once, each on its own socket.",
 )
-@click.option(
-    "--timeout",
-    "timeout_ms",
-    type=click.IntRange(min=1),
-    metavar="MS",
-    help="Wait this long for a reply before retrying [default: `timeout_ms` setting, 2500].",
-)
-@click.option(
-    "--tries",
-    type=click.IntRange(min=1),
-    help="Give up after this many tries [default: the `tries` setting, 3].",
-)
-@click.option(
-    "--max-reply-bytes",
-    type=click.IntRange(min=1),
-    default=MAX_REPLY_BYTES,
-    show_default=True,
-    help="Largest reply accepted; a bigger one is dropped and counts as no answer.",
-)
-@click.option("--json", "as_json", is_flag=True, help="Print the reply (or summary) as JSON.")
+@reply_options
 @config_option
 def command(
     path: str,

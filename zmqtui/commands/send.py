@@ -19,10 +19,10 @@ from zmqtui.commands.request import (
     EXIT_UNAVAILABLE,
     format_load,
     load_exit_code,
+    reply_options,
 )
 from zmqtui.format import plural
 from zmqtui.frames import FrameSyntaxError, format_frame, frame_value, parse_frames
-from zmqtui.services.requester import MAX_REPLY_BYTES
 from zmqtui.services.sender import (
     SendResult,
     SendSummary,
@@ -59,27 +59,7 @@ EXIT_USAGE = 2
     show_default=True,
     help="Messages in flight at once (REQ: each on its own socket; DEALER: all on one).",
 )
-@click.option(
-    "--timeout",
-    "--timeout-ms",
-    "timeout_ms",
-    type=click.IntRange(min=1),
-    metavar="MS",
-    help="Wait this long for a reply before retrying [default: `timeout_ms` setting, 2500].",
-)
-@click.option(
-    "--tries",
-    type=click.IntRange(min=1),
-    help="Give up after this many tries [default: the `tries` setting, 3].",
-)
-@click.option(
-    "--max-reply-bytes",
-    type=click.IntRange(min=1),
-    default=MAX_REPLY_BYTES,
-    show_default=True,
-    help="Largest reply accepted; a bigger one is dropped and counts as no answer.",
-)
-@click.option("--json", "as_json", is_flag=True, help="Print the reply (or summary) as JSON.")
+@reply_options
 @config_option
 def command(
     endpoint: str,

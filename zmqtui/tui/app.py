@@ -284,7 +284,7 @@ class ZmqtuiApp(App[None]):
         self.backend.start(self)
         self.action_focus_pane("subscriber")
         for notice in self.notices:
-            self.notify(notice, timeout=10)
+            self.notify(notice, timeout=10, markup=False)
         if self.standalone:  # not before the first frame: the start-up is not over yet
             self.call_after_refresh(self.set_timer, 1.0, _freeze_gc)
 
@@ -386,14 +386,14 @@ class ZmqtuiApp(App[None]):
     def on_control_answered(self, message: ControlAnswered) -> None:
         reply = message.reply
         if reply.get("ok"):
-            self.notify(str(reply.get("message") or f"{message.command}: done"))
+            self.notify(str(reply.get("message") or f"{message.command}: done"), markup=False)
         else:
-            self.notify(f"{message.command}: {reply.get('error')}", severity="error")
+            self.notify(f"{message.command}: {reply.get('error')}", severity="error", markup=False)
 
     @_while_running
     def on_backend_problem(self, message: BackendProblem) -> None:
         severity = message.severity if message.severity in ("warning", "error") else "error"
-        self.notify(message.text, severity=severity, timeout=8)  # type: ignore[arg-type]
+        self.notify(message.text, severity=severity, timeout=8, markup=False)  # type: ignore[arg-type]
 
     @_while_running
     def on_cluster_exited(self, message: ClusterExited) -> None:

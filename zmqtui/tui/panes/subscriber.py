@@ -499,11 +499,11 @@ class SubscriberPane(Vertical):
     def export_finished(self, result: ExportResult) -> None:
         if result.path is None:
             warning = result.error == NOTHING_CAPTURED
-            self.notify(str(result.error), severity="warning" if warning else "error")
+            self.notify(str(result.error), severity="warning" if warning else "error", markup=False)
             return
         written, received = result.written, result.received
         held = "" if written == received else f" (the newest of {received:,})"
-        self.notify(f"exported {plural(written, 'message')}{held} to {result.path}")
+        self.notify(f"exported {plural(written, 'message')}{held} to {result.path}", markup=False)
 
 
 def _detail_key(capture: Capture | None, index: int | None) -> tuple[object, ...]:

@@ -23,10 +23,10 @@ from zmqtui.commands.request import (
 )
 from zmqtui.format import plural
 from zmqtui.frames import FrameSyntaxError, format_frame, frame_value, parse_frames
+from zmqtui.request_spec import SocketKind
 from zmqtui.services.sender import (
     SendResult,
     SendSummary,
-    SocketKind,
     error_code,
     open_client,
     reply_pid,

@@ -31,13 +31,13 @@ import zmq
 import zmq.asyncio
 
 from zmqtui.config import REQUEST_TIMEOUT_MS, REQUEST_TRIES
+from zmqtui.request_spec import SocketKind
 from zmqtui.results import LoadFigures
 from zmqtui.security import HandshakeWatch
 from zmqtui.services import sockets
 from zmqtui.services.reqrep import LazyPirate
 from zmqtui.services.requester import MAX_REPLY_BYTES
 
-SocketKind = Literal["REQ", "DEALER"]
 Outcome = Literal["reply", "error", "unavailable"]
 
 

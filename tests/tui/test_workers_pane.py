@@ -12,9 +12,10 @@ from textual.widgets import Footer, Sparkline, Static
 from textual.widgets._footer import FooterKey
 
 from zmqtui.protocol import WORKER_STATES, ClusterSnapshot, WorkerStats
-from zmqtui.tui.panes.workers import SCALE_PATIENCE_MS, WorkersPane
+from zmqtui.tui.panes.workers import WorkersPane
+from zmqtui.tui.panes.workers.pane import SCALE_PATIENCE_MS
+from zmqtui.tui.panes.workers.rates import RateTracker
 from zmqtui.tui.widgets.table import Column, LiveTable
-from zmqtui.tui.widgets.workers_rates import RateTracker
 
 T0 = 1_700_000_000_000
 """A fixed 'now' (ms): uptimes come from the snapshot's own timestamp."""

@@ -30,8 +30,8 @@ from textual.widgets import Sparkline, Static
 from zmqtui.format import NO_VALUE, format_bytes, format_duration, format_rate
 from zmqtui.protocol import WORKER_STATES, ClusterSnapshot, WorkerStats
 from zmqtui.text import printable
+from zmqtui.tui.panes.workers.rates import RateTracker
 from zmqtui.tui.widgets.table import Column, LiveTable, component_style
-from zmqtui.tui.widgets.workers_rates import RateTracker
 
 COLUMNS = (
     Column("slot", "slot", 4, "right"),

@@ -20,8 +20,8 @@ from zmqtui.results import LoadSummary, RequestResult
 from zmqtui.tui.app import ZmqtuiApp
 from zmqtui.tui.messages import SendFailed
 from zmqtui.tui.panes.composer import ComposerPane
-from zmqtui.tui.widgets.composer_paths import complete_path
-from zmqtui.tui.widgets.composer_render import MAX_SHOWN_LINES, Palette, render_result
+from zmqtui.tui.panes.composer.paths import complete_path
+from zmqtui.tui.panes.composer.render import MAX_SHOWN_LINES, Palette, render_result
 
 
 @pytest.fixture

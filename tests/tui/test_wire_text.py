@@ -15,7 +15,7 @@ from zmqtui.tui.app import ConnectionBar, ZmqtuiApp
 from zmqtui.tui.backend import Endpoints
 from zmqtui.tui.bridge import ZmqBridge
 from zmqtui.tui.messages import BackendProblem, ControlAnswered
-from zmqtui.tui.widgets.composer_paths import complete_path
+from zmqtui.tui.panes.composer.paths import complete_path
 
 SIZE = (160, 45)
 

@@ -28,8 +28,8 @@ from textual.widgets import Button, Input, Label, OptionList, ProgressBar, RichL
 from textual.widgets.option_list import Option
 
 from zmqtui.text import printable
-from zmqtui.tui.widgets.composer_paths import PathSuggester
-from zmqtui.tui.widgets.composer_render import (
+from zmqtui.tui.panes.composer.paths import PathSuggester
+from zmqtui.tui.panes.composer.render import (
     Palette,
     render_result,
     render_summary,

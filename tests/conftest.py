@@ -84,3 +84,9 @@ def _processes_only_in_integration_tests(
     )
     monkeypatch.setattr(os, "fork", refusal("os.fork"))
     monkeypatch.setattr(os, "forkpty", refusal("os.forkpty"))
+
+
+@pytest.fixture(autouse=True)
+def _state_in_a_temp_dir(tmp_path_factory: pytest.TempPathFactory, monkeypatch) -> None:
+    """The request history (`$XDG_STATE_HOME/zmqtui/`) of a test is its own, never the user's."""
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path_factory.mktemp("state")))

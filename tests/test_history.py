@@ -1,0 +1,86 @@
+"""The lasting request history: what a line keeps, its bound, its search, several writers."""
+
+from __future__ import annotations
+
+import threading
+
+from zmqtui.history import History, HistoryRecord, search, state_dir
+from zmqtui.request_spec import RequestSpec
+
+
+def record(number: int, **changes) -> HistoryRecord:
+    spec = RequestSpec(
+        f"tcp://127.0.0.1:{60000 + number}", (f'json:{{"n": {number}}}',), name=f"r{number}"
+    )
+    return HistoryRecord(spec, 1_700_000_000_000 + number, **changes)
+
+
+def test_the_state_dir_follows_xdg():
+    assert str(state_dir({"XDG_STATE_HOME": "/s"})) == "/s/zmqtui"
+    assert str(state_dir({"HOME": "/h"})) == "/h/.local/state/zmqtui"
+
+
+def test_kept_across_instances_newest_first(tmp_path):
+    ok = record(1, reply='json:{"content": "x"}', latency_ms=1.5, environment="dev")
+    failed = record(2, error="no reply after 3 tries", latency_ms=7500.0)
+    History(tmp_path / "h.jsonl").append(ok)
+    History(tmp_path / "h.jsonl").append(failed)
+
+    assert History(tmp_path / "h.jsonl").load() == [failed, ok]
+
+
+def test_the_default_file_is_in_the_state_dir(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path))
+    History().append(record(1))
+    assert (tmp_path / "zmqtui" / "history.jsonl").exists()
+
+
+def test_bounded_to_the_newest(tmp_path):
+    history = History(tmp_path / "h.jsonl", limit=3)
+    for number in range(10):
+        history.append(record(number))
+
+    assert [r.spec.name for r in history.load()] == ["r9", "r8", "r7"]
+    assert len((tmp_path / "h.jsonl").read_text().splitlines()) <= 6
+
+
+def test_lines_that_cannot_be_read_are_skipped_not_fatal(tmp_path):
+    path = tmp_path / "h.jsonl"
+    history = History(path)
+    history.append(record(1))
+    with path.open("a") as file:
+        file.write('not json\n{"frames": 3}\n{"v": 1, "sent_ms": 5, "end')  # cut by a crash
+    history.append(record(2))
+
+    assert [r.spec.name for r in history.load()] == ["r2", "r1"]
+
+
+def test_too_long_a_record_is_not_kept(tmp_path):
+    spec = RequestSpec("e", ("text:" + "x" * 300_000,))
+    assert History(tmp_path / "h.jsonl").append(HistoryRecord(spec, 1)) is False
+
+
+def test_search_every_word_in_name_endpoint_or_frames():
+    records = [record(1), record(2), record(12)]
+
+    assert search(records, "R1") == [record(1), record(12)]
+    assert search(records, '60002 "n"') == [record(2)]
+    assert search(records, "") == records
+    assert search(records, "r1 nowhere") == []
+
+
+def test_concurrent_writers_lose_nothing(tmp_path):
+    path = tmp_path / "h.jsonl"
+
+    def write(offset: int) -> None:
+        history = History(path, limit=1000)
+        for number in range(offset, offset + 100):
+            history.append(record(number))
+
+    threads = [threading.Thread(target=write, args=(n * 1000,)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+
+    assert len(History(path, limit=1000).load()) == 400

@@ -1,0 +1,206 @@
+"""The requests sent from the monitor and how they ended, kept across runs.
+
+One JSON object a line in `$XDG_STATE_HOME/zmqtui/history.jsonl` (by default under
+`~/.local/state`), oldest first. Several monitors may write at once: each append and each
+compaction happens under an exclusive `flock` of a lock file beside it, and the file is only
+ever appended to or replaced whole, so a reader sees every line whole. It is bounded: once it
+holds twice `limit` records, an append rewrites it with the newest `limit`. A line that cannot
+be read (cut by a crash, edited by hand) is skipped, never a reason to lose the others.
+
+Headless: imports neither zmq nor Textual.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import tempfile
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from zmqtui.request_spec import SOCKET_KINDS, RequestSpec
+
+HISTORY_FILE = "history.jsonl"
+MAX_RECORDS = 500
+"""Records kept: the newest."""
+MAX_LINE_BYTES = 256 * 1024
+"""A record longer than this (a huge frame typed in) is not kept: the file stays quick to read."""
+FORMAT_VERSION = 1
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryRecord:
+    """A request as it was sent (variables filled) and how it ended."""
+
+    spec: RequestSpec
+    sent_ms: int
+    """When it was sent, in milliseconds since the epoch."""
+    reply: str | None = None
+    """A one-line summary of the reply (None: no reply)."""
+    latency_ms: float | None = None
+    error: str | None = None
+    """Why it failed: an error reply's code, no reply, a send that broke (None: it did not)."""
+    environment: str | None = None
+    """The collection environment its variables came from."""
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    def to_wire(self) -> dict[str, Any]:
+        """The record as one JSON object of the history file."""
+        wire: dict[str, Any] = {
+            "v": FORMAT_VERSION,
+            "sent_ms": self.sent_ms,
+            "name": self.spec.name,
+            "endpoint": self.spec.endpoint,
+            "socket": self.spec.socket,
+            "timeout_ms": self.spec.timeout_ms,
+            "frames": list(self.spec.frames),
+            "reply": self.reply,
+            "latency_ms": self.latency_ms,
+            "error": self.error,
+            "environment": self.environment,
+        }
+        return {key: value for key, value in wire.items() if value is not None}
+
+    @classmethod
+    def from_wire(cls, wire: Mapping[str, Any]) -> HistoryRecord:
+        """A record from one line's object; `ValueError` when it is not one."""
+        frames = wire.get("frames")
+        if not isinstance(frames, list) or not all(isinstance(f, str) for f in frames):
+            raise ValueError("frames must be a list of strings")
+        socket = wire.get("socket", "REQ")
+        if socket not in SOCKET_KINDS:
+            raise ValueError(f"unknown socket {socket!r}")
+        spec = RequestSpec(
+            endpoint=_typed(wire, "endpoint", str, required=True),
+            frames=tuple(frames),
+            socket=socket,
+            name=_typed(wire, "name", str) or "",
+            timeout_ms=_typed(wire, "timeout_ms", int),
+        )
+        latency = _typed(wire, "latency_ms", (int, float))
+        return cls(
+            spec=spec,
+            sent_ms=_typed(wire, "sent_ms", int, required=True),
+            reply=_typed(wire, "reply", str),
+            latency_ms=None if latency is None else float(latency),
+            error=_typed(wire, "error", str),
+            environment=_typed(wire, "environment", str),
+        )
+
+    def search_text(self) -> str:
+        """What a search looks in: name, endpoint and frames, folded for case."""
+        return "\n".join((self.spec.name, self.spec.endpoint, *self.spec.frames)).casefold()
+
+
+def _typed(wire: Mapping[str, Any], key: str, kind: Any, *, required: bool = False) -> Any:
+    value = wire.get(key)
+    if value is None and not required:
+        return None
+    if isinstance(value, bool) or not isinstance(value, kind):
+        raise ValueError(f"{key} has the wrong type")
+    return value
+
+
+def state_dir(environ: Mapping[str, str] | None = None) -> Path:
+    """`$XDG_STATE_HOME/zmqtui`, by default `~/.local/state/zmqtui`."""
+    environ = os.environ if environ is None else environ
+    state_home = environ.get("XDG_STATE_HOME") or Path(environ.get("HOME", "~")) / ".local/state"
+    return Path(state_home).expanduser() / "zmqtui"
+
+
+def matches(record: HistoryRecord, query: str) -> bool:
+    """Whether every word of `query` is in the record's name, endpoint or frames (any case)."""
+    text = record.search_text()
+    return all(word in text for word in query.casefold().split())
+
+
+def search(records: Iterable[HistoryRecord], query: str) -> list[HistoryRecord]:
+    """The records `query` matches, in their order."""
+    return [record for record in records if matches(record, query)]
+
+
+class History:
+    """The history file: appended to by any number of monitors, read newest first.
+
+    Args:
+        path: The file (default: `history.jsonl` in `state_dir()`).
+        limit: Records kept.
+    """
+
+    def __init__(self, path: Path | None = None, *, limit: int = MAX_RECORDS) -> None:
+        self.path = path or state_dir() / HISTORY_FILE
+        self.limit = limit
+        self._lock_path = self.path.with_name(self.path.name + ".lock")
+
+    def load(self) -> list[HistoryRecord]:
+        """The newest `limit` records, newest first (none when there is no file yet)."""
+        if not self.path.exists():
+            return []
+        with self._locked(fcntl.LOCK_SH):
+            lines = self._lines()
+        records = list(_records(lines))
+        return records[::-1][: self.limit]
+
+    def append(self, record: HistoryRecord) -> bool:
+        """Add `record`; False when it is too long to keep."""
+        line = json.dumps(record.to_wire(), ensure_ascii=True, separators=(",", ":")) + "\n"
+        data = line.encode("ascii")
+        if len(data) > MAX_LINE_BYTES:
+            return False
+        with self._locked(fcntl.LOCK_EX):
+            handle = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o600)
+            try:
+                size = os.fstat(handle).st_size
+                if size and os.pread(handle, 1, size - 1) != b"\n":
+                    data = b"\n" + data  # a line cut short by a crash stays apart
+                os.write(handle, data)
+            finally:
+                os.close(handle)
+            lines = self._lines()
+            if len(lines) > 2 * self.limit:
+                self._rewrite(lines[-self.limit :])
+        return True
+
+    def _lines(self) -> list[bytes]:
+        try:
+            with self.path.open("rb") as file:
+                return [line for line in file if line.endswith(b"\n")]
+        except FileNotFoundError:
+            return []
+
+    def _rewrite(self, lines: list[bytes]) -> None:
+        handle, temporary = tempfile.mkstemp(prefix=f".{self.path.name}.", dir=self.path.parent)
+        try:
+            with os.fdopen(handle, "wb") as file:
+                file.writelines(lines)
+            os.replace(temporary, self.path)
+        except BaseException:
+            Path(temporary).unlink(missing_ok=True)
+            raise
+
+    @contextlib.contextmanager
+    def _locked(self, operation: int) -> Iterator[None]:
+        self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        handle = os.open(self._lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(handle, operation)
+            yield
+        finally:
+            os.close(handle)
+
+
+def _records(lines: Iterable[bytes]) -> Iterator[HistoryRecord]:
+    for line in lines:
+        try:
+            wire = json.loads(line)
+            if isinstance(wire, dict):
+                yield HistoryRecord.from_wire(wire)
+        except ValueError:
+            continue

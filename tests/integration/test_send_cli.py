@@ -111,3 +111,56 @@ def test_a_bad_endpoint_exits_2():
     result = CliRunner().invoke(send_command, ["tcp://127.0.0.1:99999", "x"])
     assert result.exit_code == 2
     assert "port" in result.output
+
+
+def saved_collection(root, endpoint: str):
+    """A collection with one request whose endpoint and frames take variables."""
+    root.mkdir()
+    (root / "environments.toml").write_text(
+        f"[env.local]\nendpoint = '{endpoint}'\nid = 'r7'\n[env.empty]\n", encoding="utf-8"
+    )
+    (root / "greet.toml").write_text(
+        "endpoint = '${endpoint}'\nsocket = 'DEALER'\n"
+        "frames = ['json:{\"id\": \"${id}\"}', 'text:hi']\n",
+        encoding="utf-8",
+    )
+    return root
+
+
+def test_a_saved_request_is_sent_by_name_with_its_variables(echo, tmp_path):
+    root = saved_collection(tmp_path / "requests", echo.endpoint)
+
+    result = CliRunner().invoke(send_command, ["--collection", str(root), "greet"])
+
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines()[0] == f"Sending 2 frames to {echo.endpoint} over DEALER"
+    assert result.output.splitlines()[2:] == ['json:{"id": "r7"}', "text:hi"]
+
+
+def test_a_saved_request_with_an_unknown_variable_is_not_sent(echo, tmp_path):
+    root = saved_collection(tmp_path / "requests", echo.endpoint)
+
+    result = CliRunner().invoke(
+        send_command, ["--collection", str(root), "--env", "empty", "greet"]
+    )
+
+    assert result.exit_code == 2
+    assert result.output == (
+        "zmqtui: unknown variable ${endpoint} in the endpoint, ${id} in frame 1"
+        " (environment 'empty')\n"
+    )
+    assert echo.answered == 0
+
+
+@pytest.mark.parametrize(
+    ("arguments", "error"),
+    [
+        (["--collection", "c", "greet", "text:x"], "give only the saved request's NAME"),
+        (["tcp://127.0.0.1:1"], "at least one FRAME"),
+        (["--env", "dev", "tcp://127.0.0.1:1", "x"], "use it with --collection"),
+    ],
+)
+def test_collection_usage_errors(arguments, error):
+    result = CliRunner().invoke(send_command, arguments)
+    assert result.exit_code == 2
+    assert error in result.output

@@ -7,10 +7,12 @@ frame, settings or endpoint; 3 no reply after every try; 4 no reply because the 
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import click
 import zmq.asyncio
 
+from zmqtui.collection import CollectionError, fill_variables, load_collection
 from zmqtui.commands._run import config_option, load_command_settings, run_service
 from zmqtui.commands.request import (
     EXIT_ERROR_REPLY,
@@ -23,7 +25,7 @@ from zmqtui.commands.request import (
 )
 from zmqtui.format import plural
 from zmqtui.frames import FrameSyntaxError, format_frame, frame_value, parse_frames
-from zmqtui.request_spec import SocketKind
+from zmqtui.request_spec import RequestSpec, SocketKind
 from zmqtui.services.sender import (
     SendResult,
     SendSummary,
@@ -38,8 +40,20 @@ EXIT_USAGE = 2
 
 
 @click.command()
-@click.argument("endpoint")
-@click.argument("frames", nargs=-1, required=True, metavar="FRAME...")
+@click.argument("endpoint", metavar="ENDPOINT FRAME... | --collection DIR NAME")
+@click.argument("frames", nargs=-1, metavar="")
+@click.option(
+    "--collection",
+    metavar="DIR",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Send the request saved as NAME in this collection (its endpoint, frames, socket).",
+)
+@click.option(
+    "--env",
+    "environment",
+    metavar="NAME",
+    help="The collection environment to fill ${variables} from [default: the collection's].",
+)
 @click.option(
     "--dealer",
     is_flag=True,
@@ -64,6 +78,8 @@ EXIT_USAGE = 2
 def command(
     endpoint: str,
     frames: tuple[str, ...],
+    collection: Path | None,
+    environment: str | None,
     dealer: bool,
     count: int,
     concurrency: int,
@@ -73,7 +89,8 @@ def command(
     as_json: bool,
     config_file: str | None,
 ) -> None:
-    """Send a message of one frame per FRAME to ENDPOINT and print the reply.
+    """Send a message of one frame per FRAME to ENDPOINT and print the reply; or, with
+    --collection, the request saved as NAME there (--dealer and --timeout-ms still apply).
 
     \b
     A FRAME is written
@@ -95,6 +112,17 @@ def command(
       3  no reply after every try (unavailable)
       4  no reply: the handshake failed (CURVE key refused, security mismatch)
     """
+    if collection is not None:
+        if frames:
+            raise click.UsageError("with --collection, give only the saved request's NAME")
+        spec = saved_request(collection, endpoint, environment)
+        endpoint, frames = spec.endpoint, spec.frames
+        dealer = dealer or spec.socket == "DEALER"
+        timeout_ms = timeout_ms if timeout_ms is not None else spec.timeout_ms
+    elif not frames:
+        raise click.UsageError("give ENDPOINT and at least one FRAME (or --collection DIR NAME)")
+    elif environment is not None:
+        raise click.UsageError("--env fills a saved request's variables: use it with --collection")
     try:
         message = parse_frames(list(frames))
     except FrameSyntaxError as exc:
@@ -115,6 +143,21 @@ def command(
             config_file,
         )
     )
+
+
+def saved_request(root: Path, name: str, environment: str | None) -> RequestSpec:
+    """The request `name` of the collection at `root`, its variables filled from
+    `environment` (default: the collection's); exits 2 saying what is wrong."""
+    try:
+        saved = load_collection(root)
+        environments = saved.environments
+        if environments.error is not None:
+            raise CollectionError(environments.error)
+        chosen = environment or environments.initial()
+        return fill_variables(saved.get(name), environments.variables(chosen), chosen)
+    except CollectionError as exc:
+        click.echo(f"zmqtui: {printable(str(exc))}", err=True)
+        sys.exit(EXIT_USAGE)
 
 
 def describe_syntax_error(exc: FrameSyntaxError) -> str:

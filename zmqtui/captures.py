@@ -7,18 +7,17 @@ asks the ingest side for a `FeedView` (counters and the rows of a window) with a
 
 from __future__ import annotations
 
-import json
 import re
-import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import orjson
 
 from zmqtui.decoders import AUTO, NO_OVERRIDES, DecoderMap, decode_message, detail_lines
 from zmqtui.format import MAX_SHOWN_CHARS, printable_frames
-from zmqtui.protocol import ChangeEvent, ProtocolError, decode_event, encode_json
+from zmqtui.protocol import ChangeEvent, ProtocolError, decode_event
+from zmqtui.recording import RecordedFeed, new_recording
 
 NS_PER_MS = 1_000_000
 
@@ -245,43 +244,21 @@ def searchable_text(capture: Capture) -> str:
     return " ".join(parts)
 
 
-def export_record(capture: Capture) -> dict[str, Any]:
-    """One line of an export: the message as JSON when it is, else its frames."""
-    record: dict[str, Any] = {"received_ms": capture.received_ms}
-    if capture.event is not None:
-        record["lag_ms"] = capture.lag_ms
-        if capture.notes:
-            record["notes"] = capture.notes
-        record["message"] = json.loads(capture.frames[0])
-        return record
-    if capture.error is not None:
-        record["error"] = capture.error
-    frames: list[Any] = []
-    for frame in capture.frames:
-        try:
-            frames.append(frame.decode("utf-8"))
-        except UnicodeDecodeError:
-            frames.append({"hex": frame.hex()})
-    record["frames"] = frames
-    return record
-
-
-def export_captures(captures: list[Capture], directory: Path, now: float) -> Path:
-    """Write captures as JSON Lines to a new timestamped file in `directory`, whole or not
-    at all. Strings that are not valid Unicode are written as `\\udcxx` escapes."""
-    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-    stem = time.strftime("zmqtui-capture-%Y%m%d-%H%M%S", time.localtime(now))
-    path = directory / f"{stem}.jsonl"
-    suffix = 1
-    while path.exists():
-        suffix += 1
-        path = directory / f"{stem}-{suffix}.jsonl"
-    lines = b"".join(encode_json(export_record(capture)) + b"\n" for capture in captures)
-    out = path.open("xb")
+def export_recording(
+    messages: Sequence[tuple[int, str, Sequence[bytes]]],
+    feed: RecordedFeed,
+    directory: Path,
+    now: float,
+) -> Path:
+    """Write messages (receive time in ns, feed name, frames) as a recording
+    (`zmqtui.recording`) to a new `zmqtui-capture-<time>.jsonl` in `directory`, whole or not
+    at all: so an export opens in `zmqtui replay`, `zmqtui diff` and `zmqtui --open`."""
+    start_ns = messages[0][0] if messages else None
+    writer = new_recording(directory, "zmqtui-capture", now, [feed], start_ns=start_ns)
     try:
-        with out:
-            out.write(lines)
+        with writer:
+            writer.write_batch(messages)
     except OSError:  # e.g. the disk filled: leave no partial file behind
-        path.unlink(missing_ok=True)
+        writer.path.unlink(missing_ok=True)
         raise
-    return path
+    return writer.path

@@ -110,6 +110,31 @@ class Recorded(NamedTuple):
     frames: tuple[bytes, ...]
 
 
+def new_recording(
+    directory: Path,
+    prefix: str,
+    now: float,
+    feeds: Iterable[RecordedFeed],
+    *,
+    compressed: bool = False,
+    start_ns: int | None = None,
+) -> RecordingWriter:
+    """A writer on a new file in `directory` (made if missing) named after the local time `now`:
+    `PREFIX-YYYYmmdd-HHMMSS.jsonl` (`.jsonl.zst` when `compressed`), `-2`, `-3`... added when
+    taken. Never replaces a file, even one made meanwhile by another process."""
+    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    stem = time.strftime(f"{prefix}-%Y%m%d-%H%M%S", time.localtime(now))
+    suffix = ".jsonl" + (COMPRESSED_SUFFIX if compressed else "")
+    feeds = tuple(feeds)
+    path, number = directory / f"{stem}{suffix}", 1
+    while True:
+        try:
+            return RecordingWriter(path, feeds, start_ns=start_ns)
+        except FileExistsError:
+            number += 1
+            path = directory / f"{stem}-{number}{suffix}"
+
+
 def is_compressed(path: str | os.PathLike[str]) -> bool:
     """Whether a recording at `path` is written with zstd (its name ends in `.zst`)."""
     return os.fspath(path).endswith(COMPRESSED_SUFFIX)

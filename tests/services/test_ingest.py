@@ -4,9 +4,9 @@ a feed in and answers views; a connection libzmq gave up on, told and made again
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import shutil
+import threading
 import time
 from pathlib import Path
 
@@ -14,14 +14,18 @@ import msgpack
 import pytest
 import zmq
 import zmq.asyncio
+from click.testing import CliRunner
 
 from zmqtui.captures import NOTHING_CAPTURED, FeedView, ViewQuery
+from zmqtui.commands.diff import command as diff_command
 from zmqtui.config import Settings
 from zmqtui.decoders import DecoderMap
 from zmqtui.protocol import MAX_MESSAGE_BYTES, ChangeEvent
+from zmqtui.recording import Recorded, RecordedFeed, read_recording
 from zmqtui.security import CurveProfile, use_profile, write_key_pair
 from zmqtui.services import sockets
 from zmqtui.services.ingest import Feed, IngestProcess, Stream, StreamSpec, stamp_of
+from zmqtui.services.replayer import Replayer
 from zmqtui.services.runtime_dir import PREFIX
 
 
@@ -126,13 +130,56 @@ def test_a_feed_hands_each_stream_what_its_prefixes_select() -> None:
     assert (observer.received, sub.received) == (3, 1)
 
 
-def test_export_writes_what_is_held(tmp_path: Path) -> None:
-    stream = Stream("sub")
+def test_export_writes_what_is_held_as_a_recording(tmp_path: Path) -> None:
+    stream = Stream("sub", feed="tcp://127.0.0.1:5556")
     assert stream.export(tmp_path, time.time()).error == NOTHING_CAPTURED
-    stream.take(wire(1), now_ns(), stamp_of(wire(1)))
+    received_ns, change = now_ns(), wire(1)
+    stream.take(change, received_ns, stamp_of(change))
+    stream.take([b"md", b"\x00\xff"], received_ns + 1, None)
     result = stream.export(tmp_path, time.time())
-    assert result.path is not None and result.written == 1
-    assert json.loads(result.path.read_text())["message"]["seq"] == 1
+    assert result.path is not None and result.written == 2
+    header, messages = read_recording(result.path)
+    assert header.feeds == (RecordedFeed("tcp://127.0.0.1:5556", "tcp://127.0.0.1:5556"),)
+    assert header.start_ns == received_ns
+    assert messages == [
+        Recorded(received_ns, "tcp://127.0.0.1:5556", tuple(change)),
+        Recorded(received_ns + 1, "tcp://127.0.0.1:5556", (b"md", b"\x00\xff")),
+    ]
+
+
+def test_an_export_opens_in_replay_and_diff(ctx: zmq.Context, tmp_path: Path) -> None:
+    stream = Stream("sub", feed="md")
+    sent = [[b"md.AAPL", b'{"bid": 1}'], [b"\xff\x00"], [b"log", b"", b"\x1b[31m"]]
+    for index, frames in enumerate(sent):
+        stream.take(frames, now_ns() + index, stamp_of(frames))
+    first = stream.export(tmp_path, time.time()).path
+    stream.take([b"md.AAPL", b'{"bid": 2}'], now_ns(), None)
+    second = stream.export(tmp_path, time.time()).path
+    assert first is not None and second is not None and first != second
+
+    runner = CliRunner()
+    assert runner.invoke(diff_command, [str(first), str(first)]).exit_code == 0
+    differ = runner.invoke(diff_command, [str(first), str(second)])
+    assert differ.exit_code == 1 and "only in B" in differ.output
+
+    replayer = Replayer(ctx, first, "inproc://exported", speed=None, wait_subscribers=1)
+    replayer.open()
+    thread = threading.Thread(target=replayer.run, daemon=True)
+    thread.start()
+    sub = ctx.socket(zmq.SUB)
+    try:
+        sub.subscribe(b"")
+        sub.connect("inproc://exported")
+        got = []
+        for _ in sent:
+            assert sub.poll(5000), f"replayed {got}"
+            got.append(sub.recv_multipart())
+        assert got == sent
+    finally:
+        sub.close(linger=0)
+        replayer.stop()
+        thread.join(5)
+        replayer.close()
 
 
 async def next_view(ingest: IngestProcess, stream: str = "sub") -> FeedView:

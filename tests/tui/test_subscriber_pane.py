@@ -12,6 +12,7 @@ from textual.app import ComposeResult
 from textual.widgets import Input
 
 from zmqtui.captures import CaptureFilter, FeedView
+from zmqtui.recording import Recorded, read_recording
 from zmqtui.tui.panes.subscriber import SubscriberPane, parse_prefixes
 from zmqtui.tui.widgets.detail_view import DetailView
 from zmqtui.tui.widgets.live_text import LiveText
@@ -72,15 +73,15 @@ async def test_undecodable_file_name_is_shown_escaped_and_exported(tmp_path: Pat
     app = SubscriberHost(tmp_path)
     async with app.run_test(size=(120, 40)) as pilot:
         pane = app.pane
-        app.feed.add("sub", [capture(event(3, file=UNDECODABLE))])
+        change = capture(event(3, file=UNDECODABLE))
+        app.feed.add("sub", [change])
         await wait_for(lambda: '"seq": 3' in detail_text(app, pane))
         await pilot.pause()
         assert any("caf\\udce9.txt" in line for line in on_screen(pane.log_view))
         assert '"file": "caf\\udce9.txt"' in detail_text(app, pane)
         await pilot.press("e")
         files = await wait_for(lambda: list(tmp_path.glob("zmqtui-capture-*.jsonl")))
-        record = json.loads(files[0].read_bytes())
-        assert record["message"]["file"] == UNDECODABLE
+        assert read_recording(files[0])[1][0].frames == change.frames, "byte for byte"
 
 
 async def test_gaps_and_lag_are_visible(tmp_path: Path) -> None:
@@ -232,20 +233,21 @@ async def test_shown_after_a_filter_change_says_when_it_is_a_lower_bound(
         await wait_for(lambda: "shown 251" in stats_text(pane))
 
 
-async def test_export_writes_json_lines(tmp_path: Path) -> None:
+async def test_export_writes_a_recording(tmp_path: Path) -> None:
+    """What the pane holds, frames exactly, in the format `zmqtui replay` and `diff` read."""
     app = SubscriberHost(tmp_path)
     async with app.run_test(size=(120, 30)) as pilot:
-        app.feed.add(
-            "sub", [capture(event(1), lag_ms=5), raw_capture([b"[bold]", b"\xff"], "not JSON")]
-        )
+        held = [capture(event(1), lag_ms=5), raw_capture([b"[bold]", b"\xff"], "not JSON")]
+        app.feed.add("sub", held)
         await pilot.press("e")
         files = await wait_for(lambda: list(tmp_path.glob("zmqtui-capture-*.jsonl")))
-        records = [json.loads(line) for line in files[0].read_text().splitlines()]
-        assert records[0]["message"]["seq"] == 1 and records[0]["lag_ms"] == 5
-        assert records[1] == {
-            "received_ms": T0,
-            "frames": ["[bold]", {"hex": "ff"}],
-        }
+        header, messages = read_recording(files[0])
+        assert [feed.name for feed in header.feeds] == ["sub"]
+        assert messages == [Recorded(c.received_ns, "sub", c.frames) for c in held]
+        assert json.loads(files[0].read_text().splitlines()[2])["frames"] == [
+            "[bold]",
+            {"b64": "/w=="},
+        ]
         await pilot.press("e")  # a second export in the same second gets its own file
         await wait_for(lambda: len(list(tmp_path.glob("zmqtui-capture-*.jsonl"))) == 2)
 

@@ -54,10 +54,11 @@ from zmqtui.captures import (
     FeedView,
     ViewQuery,
     decoded_capture,
-    export_captures,
+    export_recording,
 )
 from zmqtui.decoders import AUTO, NO_OVERRIDES, DecoderMap
 from zmqtui.protocol import MAX_MESSAGE_BYTES, ProtocolError, decode_event
+from zmqtui.recording import RecordedFeed
 from zmqtui.services import sockets
 from zmqtui.services.runtime_dir import clear_stale_runtime_dirs, make_runtime_dir
 from zmqtui.services.subscriber import SequenceTracker, topic_for
@@ -346,14 +347,22 @@ class Stream:
         )
 
     def export(self, directory: Path, now: float) -> ExportResult:
-        captures = [self._capture(h) for h in self.held.items]
-        if not captures:
+        """What the stream holds (whatever the filter lists) as a recording in `directory`."""
+        name = self.feed or self.name
+        messages = [
+            (held.received_ns, name, held.frames)
+            if isinstance(held, Capture)
+            else (held[1], name, held[0])
+            for held in self.held.items
+        ]
+        if not messages:
             return ExportResult(None, 0, self.received, NOTHING_CAPTURED)
+        feed = RecordedFeed(name, self.feed, self.prefixes)
         try:
-            path = export_captures(captures, directory, now)
+            path = export_recording(messages, feed, directory, now)
         except OSError as exc:
             return ExportResult(None, 0, self.received, f"export failed: {exc}")
-        return ExportResult(path, len(captures), self.received)
+        return ExportResult(path, len(messages), self.received)
 
 
 class Feed:

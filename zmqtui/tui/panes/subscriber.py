@@ -142,7 +142,8 @@ class SubscriberPane(Vertical):
             "e",
             "export",
             "Export",
-            tooltip="export what is held (up to 10,000 messages) to `zmqtui-capture-<time>.jsonl`",
+            tooltip="export what is held (up to 10,000 messages) as a recording, "
+            "`zmqtui-capture-<time>.jsonl`",
         ),
         Binding("c", "clear", "Clear", tooltip="clear the list (counts are totals and stay)"),
     ]
@@ -493,7 +494,8 @@ class SubscriberPane(Vertical):
         self.log_view.restart()
 
     def action_export(self) -> None:
-        """Write what is held to `zmqtui-capture-<time>.jsonl` in the export directory."""
+        """Write what is held as a recording, `zmqtui-capture-<time>.jsonl`, in the export
+        directory."""
         self.post_message(ExportWanted(self.STREAM, self.export_dir, self.clock()))
 
     def export_finished(self, result: ExportResult) -> None:

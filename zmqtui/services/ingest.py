@@ -33,7 +33,7 @@ import subprocess
 import sys
 import time
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from itertools import islice
 from pathlib import Path
@@ -301,6 +301,18 @@ class Stream:
             self.held.appended = max(self.held.appended, numbered + len(self.held.items))
             self.listed = self.held
             self.shown, self.shown_at_least = self.received, False
+        self.generation += 1
+
+    def restart(self) -> None:
+        """Forget every message and count, keeping prefixes, filter and decoders: a playback
+        going back in its recording takes its messages in again from the start."""
+        self.held = self.listed = _Rows(self.capacity)
+        if self.filter.active:
+            self.listed = _Rows(self.capacity)
+        self.received = self.shown = self.not_events = self.alerts = 0
+        self.shown_at_least = False
+        self.last_lag_ms = self.max_lag_ms = None
+        self.tracker = SequenceTracker(report_gaps=self.everything)
         self.generation += 1
 
     def clear(self) -> None:
@@ -610,15 +622,18 @@ def _topic_counts() -> TopicCounts:
     return TopicCounts()
 
 
-def run_engine(control: str, settings: tuple[Any, ...], parent: int | None = None) -> None:
+def run_engine(
+    control: str, settings: tuple[Any, ...], parent: int | None = None, serve: Serve | None = None
+) -> None:
     """Serve the feed `settings` describe (see `IngestProcess`), answering on `control`, until
-    told to stop or, with `parent` (a file descriptor), until it closes."""
+    told to stop or, with `parent` (a file descriptor), until it closes; `serve` runs another
+    engine (a playback's) on the same terms."""
     ctx = zmq.Context()
     pair = ctx.socket(zmq.PAIR)
     pair.setsockopt(zmq.LINGER, 0)
     try:
         pair.connect(control)
-        _serve(ctx, pair, settings, parent)
+        (serve or _serve)(ctx, pair, settings, parent)
     finally:
         pair.close(linger=0)
         ctx.destroy(linger=0)
@@ -635,6 +650,10 @@ def _serve(
     engine.run(parent)
 
 
+Serve = Callable[[zmq.Context, zmq.Socket, tuple[Any, ...], "int | None"], None]
+"""Builds an engine from its settings and runs it: `_serve`, or a playback's."""
+
+
 # --- the screen's side ------------------------------------------------------------------------
 
 
@@ -645,6 +664,11 @@ class IngestProcess:
     child and removes its private directory. The child also ends when this process does: it
     watches a pipe whose other end only this process holds.
     """
+
+    module = "zmqtui.services.ingest"
+    """What the child runs (`python -m`): its `_main` reads the settings and serves them."""
+    serve: Serve = staticmethod(_serve)
+    """What a thread runs (`thread=True`) with the same settings."""
 
     def __init__(
         self,
@@ -676,7 +700,7 @@ class IngestProcess:
             self._pair.bind(address)
             loop = asyncio.get_running_loop()
             self._runner = loop.run_in_executor(
-                None, _run_in_thread, self.ctx, address, self.settings
+                None, _run_in_thread, self.ctx, address, self.settings, self.serve
             )
         else:
             clear_stale_runtime_dirs()
@@ -684,7 +708,7 @@ class IngestProcess:
             address = f"ipc://{self._dir}/control"
             self._pair.bind(address)
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "zmqtui.services.ingest", address],
+                [sys.executable, "-m", self.module, address],
                 stdin=subprocess.PIPE,
                 start_new_session=True,  # the terminal's Ctrl-C is the screen's to handle
             )
@@ -753,14 +777,16 @@ class IngestProcess:
             self._dir = None
 
 
-def _run_in_thread(ctx: zmq.asyncio.Context, control: str, settings: tuple[Any, ...]) -> None:
+def _run_in_thread(
+    ctx: zmq.asyncio.Context, control: str, settings: tuple[Any, ...], serve: Serve = _serve
+) -> None:
     """The engine on a thread of this process, on the caller's Context (for `inproc://`)."""
     plain = zmq.Context.shadow(ctx.underlying)
     pair = plain.socket(zmq.PAIR)
     pair.setsockopt(zmq.LINGER, 0)
     try:
         pair.connect(control)
-        _serve(plain, pair, settings, None)
+        serve(plain, pair, settings, None)
     finally:
         pair.close(linger=0)
 

@@ -1,0 +1,240 @@
+"""Playback: a recording indexed once, fed into streams up to a position that seeks, steps and
+plays at a speed (on a fake clock); the engine that serves it with the live monitor's views."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+import zmq.asyncio
+
+from zmqtui.captures import ViewQuery
+from zmqtui.protocol import ChangeEvent
+from zmqtui.recording import RecordedFeed, RecordingError, RecordingWriter
+from zmqtui.services.ingest import Feed, Stream, StreamSpec
+from zmqtui.services.playback import (
+    Playback,
+    PlaybackProcess,
+    RecordingIndex,
+    index_recording,
+)
+from zmqtui.timeline import NS_PER_S, Target
+
+START_NS = 1_767_225_600 * NS_PER_S
+"""2026-01-01 00:00:00 UTC."""
+
+
+def record(path: Path, count: int = 10, every_s: float = 1.0) -> Path:
+    """`count` change events, one every `every_s` from a second after the start."""
+    feeds = [RecordedFeed("fs", "tcp://127.0.0.1:60400")]
+    with RecordingWriter(path, feeds, start_ns=START_NS) as w:
+        for seq in range(1, count + 1):
+            at = START_NS + round(seq * every_s * NS_PER_S)
+            event = ChangeEvent(f"f{seq}.txt", at // 1_000_000, "modified", seq, "p1", 7)
+            w.write(at, "fs", [event.encode()])
+    return path
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class Taken:
+    """What a playback handed over, and how often it started again."""
+
+    def __init__(self) -> None:
+        self.times: list[int] = []
+        self.restarts = 0
+
+    def take(self, frames, received_ns: int) -> None:
+        self.times.append(received_ns)
+
+    def restart(self) -> None:
+        self.times.clear()
+        self.restarts += 1
+
+
+def playback(path: Path, clock: FakeClock | None = None) -> tuple[Playback, Taken]:
+    taken = Taken()
+    index = index_recording(path)
+    return Playback(path, index, taken.take, taken.restart, clock=clock or FakeClock()), taken
+
+
+def settle(playback: Playback) -> None:
+    while playback.advance(limit=3):
+        pass
+
+
+@pytest.mark.parametrize("name", ["r.jsonl", "r.jsonl.zst"])
+def test_the_index_has_every_messages_time(tmp_path: Path, name: str) -> None:
+    index = index_recording(record(tmp_path / name, 5))
+    assert index.total == 5 and index.header.start_ns == START_NS
+    assert list(index.times) == [START_NS + n * NS_PER_S for n in range(1, 6)]
+
+
+def test_a_malformed_line_is_named_by_its_number(tmp_path: Path) -> None:
+    path = record(tmp_path / "r.jsonl", 5)
+    lines = path.read_bytes().splitlines(keepends=True)
+    lines[3] = b'{"t": "soon", "feed": "fs", "frames": ["x"]}\n'
+    path.write_bytes(b"".join(lines))
+    with pytest.raises(RecordingError) as caught:
+        index_recording(path)
+    assert caught.value.line == 4 and "t must be an integer" in str(caught.value)
+
+
+def test_seeking_forward_reads_on_and_back_starts_again(tmp_path: Path) -> None:
+    player, taken = playback(record(tmp_path / "r.jsonl", 10))
+    player.seek(7)
+    assert player.report().going_to == 7
+    settle(player)
+    assert player.position == 7 and len(taken.times) == 7 and taken.restarts == 0
+    player.seek(9)
+    settle(player)
+    assert len(taken.times) == 9 and taken.restarts == 0  # read on, not again
+    player.seek(4)
+    settle(player)
+    assert taken.times == list(index_recording(tmp_path / "r.jsonl").times[:4])
+    assert taken.restarts == 1
+    player.seek(99)
+    settle(player)
+    assert player.report().at_end and player.report().index == 10
+
+
+def test_a_time_goes_to_the_last_message_received_by_then(tmp_path: Path) -> None:
+    player, _ = playback(record(tmp_path / "r.jsonl", 10))
+    player.seek_time(START_NS + 3 * NS_PER_S + 500_000_000)
+    settle(player)
+    position = player.report()
+    assert (position.index, position.time_ns) == (3, START_NS + 3 * NS_PER_S)
+    player.go(Target("time", START_NS))  # before the first message
+    settle(player)
+    assert player.report().index == 0 and player.report().time_ns == START_NS
+    player.go(Target("message", 6))
+    settle(player)
+    assert player.report().index == 6
+
+
+def test_steps_pause_and_stop_at_either_end(tmp_path: Path) -> None:
+    player, taken = playback(record(tmp_path / "r.jsonl", 3))
+    player.play()
+    player.step(1)
+    assert not player.playing
+    settle(player)
+    assert player.position == 1
+    player.step(-1)
+    player.step(-1)
+    settle(player)
+    assert player.position == 0 and taken.times == []
+    for _ in range(5):
+        player.step(1)
+    settle(player)
+    assert player.position == 3
+
+
+def test_playing_follows_the_recorded_pace_times_the_speed(tmp_path: Path) -> None:
+    clock = FakeClock()
+    player, _ = playback(record(tmp_path / "r.jsonl", 10), clock)
+    player.play()
+    assert player.wait_s() == pytest.approx(1.0)  # the first message a second after the start
+    clock.now += 2.5
+    settle(player)
+    assert player.position == 2 and player.report().playing
+    player.set_speed(player.speed * 2)
+    assert player.wait_s() == pytest.approx(0.25)  # message 3 is 0.5 s away at 2x
+    clock.now += 1.0  # two recorded seconds
+    settle(player)
+    assert player.position == 4
+    player.toggle()
+    clock.now += 100
+    settle(player)
+    assert player.position == 4 and player.wait_s() is None  # paused: nothing moves
+    player.toggle()
+    clock.now += 100
+    settle(player)
+    position = player.report()
+    assert position.at_end and not position.playing  # the end pauses it
+    player.play()
+    assert not player.playing  # nothing left to play
+
+
+def test_the_speed_stays_within_its_bounds(tmp_path: Path) -> None:
+    player, _ = playback(record(tmp_path / "r.jsonl", 2))
+    for _ in range(20):
+        player.set_speed(player.speed * 2)
+    assert player.speed == 256
+    for _ in range(20):
+        player.set_speed(player.speed / 2)
+    assert player.speed == 1 / 16
+
+
+def test_going_back_starts_the_streams_again_with_their_filter(tmp_path: Path) -> None:
+    """The live monitor's streams, restarted: counts from the start, the filter kept."""
+    path = record(tmp_path / "r.jsonl", 10)
+    stream = Stream("sub")
+    feed = Feed("fs", [stream])
+    player = Playback(path, index_recording(path), feed.take, stream.restart, clock=FakeClock())
+    stream.set_filter("f1")  # f1.txt and f10.txt
+    player.seek(10)
+    settle(player)
+    assert (stream.received, stream.shown) == (10, 2)
+    generation = stream.generation
+    player.seek(5)
+    settle(player)
+    view = stream.view(ViewQuery(None, 10))
+    assert (view.received, view.shown) == (5, 1)
+    assert view.generation > generation
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("thread", [True, False], ids=["thread", "process"])
+async def test_the_engine_plays_a_recording_into_the_live_monitors_streams(
+    actx: zmq.asyncio.Context, tmp_path: Path, thread: bool
+) -> None:
+    path = record(tmp_path / "r.jsonl.zst", 50, every_s=0.001)
+    index = index_recording(path)
+    streams = [StreamSpec("observer", track=False), StreamSpec("sub")]
+    engine = PlaybackProcess(actx, path, index, streams, thread=thread)
+    engine.start()
+    replies: list[tuple] = []
+
+    async def until(predicate) -> tuple:
+        while True:
+            reply = await asyncio.wait_for(engine.replies(), 10)
+            replies.append(reply)
+            if predicate(reply):
+                return reply
+
+    try:
+        await until(lambda r: r[0] == "position")
+        assert replies[1] == ("state", "recorded", "fs tcp://127.0.0.1:60400", "")
+        engine.send("go", Target("message", 30))
+        await until(lambda r: r[0] == "position" and r[1].index == 30)
+        engine.send("view", "sub", ViewQuery(None, 5))
+        view = (await until(lambda r: r[0] == "view"))[1]
+        assert view.received == 30 and view.rows[-1].event.seq == 30
+        engine.send("prefixes", "sub", ('{"type":"changed","file":"f2',))  # f2, f20..f29
+        engine.send("step", -1)
+        await until(lambda r: r[0] == "position" and r[1].index == 29)
+        engine.send("view", "sub", ViewQuery(None, 20))
+        view = (await until(lambda r: r[0] == "view"))[1]
+        assert view.received == 11  # f2, f20..f29: taken in again with the new prefix
+        engine.send("speed", 256.0)
+        engine.send("toggle")
+        end = await until(lambda r: r[0] == "position" and r[1].at_end)
+        assert not end[1].playing and end[1].speed == 256
+    finally:
+        await engine.stop()
+
+
+def test_an_index_pickles_small(tmp_path: Path) -> None:
+    """What the child is handed: 8 bytes a message, not the messages."""
+    import pickle
+
+    index = index_recording(record(tmp_path / "r.jsonl", 1000))
+    assert isinstance(index, RecordingIndex)
+    assert len(pickle.dumps(index)) < 9 * 1000 + 1000

@@ -188,3 +188,13 @@ class TestSaving:
     )
     def test_names_that_can(self, name, cleaned):
         assert check_name(name) == cleaned
+
+
+def test_a_broken_environments_file_is_named_when_a_variable_is_missing(tmp_path):
+    write(tmp_path, "environments.toml", "[env.dev\n")
+    collection = load_collection(tmp_path)
+    spec = RequestSpec("tcp://${host}:1", ("x",))
+
+    with pytest.raises(VariableError, match=r"environments\.toml: not valid TOML"):
+        collection.fill(spec, None)
+    assert collection.fill(RequestSpec("tcp://h:1", ("x",)), None).endpoint == "tcp://h:1"

@@ -126,6 +126,17 @@ class Collection:
                 return saved.spec
         raise CollectionError(f"no request {name!r} in {self.root}")
 
+    def fill(self, spec: RequestSpec, environment: str | None) -> RequestSpec:
+        """`spec` with its variables filled from `environment` (see `fill_variables`); the
+        error says so too when `environments.toml` could not be read."""
+        environments = self.environments
+        try:
+            return fill_variables(spec, environments.variables(environment), environment)
+        except VariableError as exc:
+            if environments.error is None:
+                raise
+            raise VariableError(f"{exc}; {environments.error}") from None
+
 
 def default_collection_dir(cwd: Path | None = None) -> Path | None:
     """`zmq-requests/` in the current directory when there is one."""

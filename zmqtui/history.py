@@ -94,10 +94,6 @@ class HistoryRecord:
             environment=_typed(wire, "environment", str),
         )
 
-    def search_text(self) -> str:
-        """What a search looks in: name, endpoint and frames, folded for case."""
-        return "\n".join((self.spec.name, self.spec.endpoint, *self.spec.frames)).casefold()
-
 
 def _typed(wire: Mapping[str, Any], key: str, kind: Any, *, required: bool = False) -> Any:
     value = wire.get(key)
@@ -115,15 +111,9 @@ def state_dir(environ: Mapping[str, str] | None = None) -> Path:
     return Path(state_home).expanduser() / "zmqtui"
 
 
-def matches(record: HistoryRecord, query: str) -> bool:
-    """Whether every word of `query` is in the record's name, endpoint or frames (any case)."""
-    text = record.search_text()
-    return all(word in text for word in query.casefold().split())
-
-
 def search(records: Iterable[HistoryRecord], query: str) -> list[HistoryRecord]:
     """The records `query` matches, in their order."""
-    return [record for record in records if matches(record, query)]
+    return [record for record in records if record.spec.matches(query)]
 
 
 class History:

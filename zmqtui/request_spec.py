@@ -26,3 +26,8 @@ class RequestSpec:
     name: str = ""
     timeout_ms: int | None = None
     """How long to wait for a reply; None for the configured default."""
+
+    def matches(self, query: str) -> bool:
+        """Whether every word of `query` is in the name, endpoint or frames (any case)."""
+        text = "\n".join((self.name, self.endpoint, *self.frames)).casefold()
+        return all(word in text for word in query.casefold().split())

@@ -12,7 +12,7 @@ from pathlib import Path
 import click
 import zmq.asyncio
 
-from zmqtui.collection import CollectionError, fill_variables, load_collection
+from zmqtui.collection import CollectionError, load_collection
 from zmqtui.commands._run import config_option, load_command_settings, run_service
 from zmqtui.commands.request import (
     EXIT_ERROR_REPLY,
@@ -150,11 +150,8 @@ def saved_request(root: Path, name: str, environment: str | None) -> RequestSpec
     `environment` (default: the collection's); exits 2 saying what is wrong."""
     try:
         saved = load_collection(root)
-        environments = saved.environments
-        if environments.error is not None:
-            raise CollectionError(environments.error)
-        chosen = environment or environments.initial()
-        return fill_variables(saved.get(name), environments.variables(chosen), chosen)
+        chosen = environment or saved.environments.initial()
+        return saved.fill(saved.get(name), chosen)
     except CollectionError as exc:
         click.echo(f"zmqtui: {printable(str(exc))}", err=True)
         sys.exit(EXIT_USAGE)

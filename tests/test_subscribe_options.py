@@ -6,7 +6,7 @@ import pytest
 import zmq
 
 from zmqtui import security
-from zmqtui.commands.subscribe import _curve_for, _Options, chosen_feeds, message_line
+from zmqtui.commands.subscribe import _Options, chosen_feeds, message_line
 from zmqtui.config import DEFAULT_PUB, ConfigError, FeedConfig, Settings
 from zmqtui.decoders import decode_message
 
@@ -58,16 +58,16 @@ def test_message_line():
 
 def test_a_feeds_curve_server_key(monkeypatch, tmp_path):
     feed = FeedConfig("secure", "tcp://127.0.0.1:1", curve_server=str(tmp_path / "server.key"))
-    assert _curve_for(MARKET) is True  # the process's profile, if any
-    monkeypatch.setattr(security, "active_profile", lambda: None)
+    assert security.curve_for_feed(MARKET) is True  # the process's profile, if any
+    monkeypatch.setattr(security.profile, "active_profile", lambda: None)
     with pytest.raises(ConfigError, match="'secure': curve_server needs curve_secret"):
-        _curve_for(feed)
+        security.curve_for_feed(feed)
     public, secret = zmq.curve_keypair()
     server_public, _ = zmq.curve_keypair()
     (tmp_path / "server.key").write_text(
         f'metadata\ncurve\n    public-key = "{server_public.decode()}"\n'
     )
     own = security.CurveProfile(public, secret, public)
-    monkeypatch.setattr(security, "active_profile", lambda: own)
-    profile = _curve_for(feed)
+    monkeypatch.setattr(security.profile, "active_profile", lambda: own)
+    profile = security.curve_for_feed(feed)
     assert profile.server_key == server_public and profile.public_key == public

@@ -11,6 +11,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 import orjson
 
@@ -18,6 +19,7 @@ from zmqtui.decoders import AUTO, NO_OVERRIDES, DecoderMap, decode_message, deta
 from zmqtui.format import MAX_SHOWN_CHARS, printable_frames
 from zmqtui.protocol import ChangeEvent, ProtocolError, decode_event
 from zmqtui.recording import RecordedFeed, new_recording
+from zmqtui.topics import TopicRule
 
 NS_PER_MS = 1_000_000
 
@@ -105,18 +107,20 @@ def decoded_capture(
     is_event: bool = False,
     decoder: str = AUTO,
     decoders: DecoderMap = NO_OVERRIDES,
+    rule: TopicRule = "auto",
     detail: bool = False,
 ) -> Capture:
     """A message decoded for showing: a change event (`is_event`, as the ingest found it) as
     one, a message claiming to be one and not valid as a ✗ with the reason, any other message
-    as its topic and payload read by `decoder` ("auto": the one `decoders` names for its topic,
-    else each frame by the first that fits), with each frame's lines when `detail`."""
+    as its topic (where `rule` finds it) and payload read by `decoder` ("auto": the one
+    `decoders` names for its topic, else each frame by the first that fits), with each frame's
+    lines when `detail`."""
     if is_event or claims_to_be_event(frames):
         try:
             return Capture(frames, received_ns, decode_event(list(frames)), None, notes, feed)
         except ProtocolError as exc:
             return Capture(frames, received_ns, None, exc.message, notes, feed)
-    message = decode_message(frames, "auto", decoders, None if decoder == AUTO else decoder)
+    message = decode_message(frames, rule, decoders, None if decoder == AUTO else decoder)
     parts: tuple[FrameDetail, ...] = ()
     if detail:
         parts = tuple(
@@ -154,6 +158,26 @@ class ViewQuery:
     decoders: tuple[tuple[int, str], ...] = ()
 
 
+FeedState = Literal["connecting", "connected", "retrying", "disconnected", "failed"]
+"""Where a feed's SUB socket stands, as its socket monitor tells."""
+
+
+@dataclass(frozen=True, slots=True)
+class FeedStatus:
+    """One feed of a stream, as the screen shows it beside the others."""
+
+    name: str
+    endpoint: str
+    state: FeedState = "connecting"
+    detail: str = ""
+    received: int = 0
+    """Messages the feed's socket took in (every stream's, before prefixes)."""
+    given_up: int = 0
+    """Connections libzmq ended for good and the feed made again: each was a message over
+    `max_message_bytes` (or a peer that broke the protocol)."""
+    max_message_bytes: int = 0
+
+
 @dataclass(slots=True)
 class FeedView:
     """What a pane shows of one stream, at one moment: counters and a window of its list.
@@ -187,6 +211,9 @@ class FeedView:
     """How long the ingest has had messages waiting without pause (it cannot keep up)."""
     generation: int = 0
     """Changes with every message or command: equal generations show the same thing."""
+    feeds: tuple[FeedStatus, ...] = ()
+    """The feeds the stream lists, in the order given (rows name theirs when there are
+    several)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -246,15 +273,15 @@ def searchable_text(capture: Capture) -> str:
 
 def export_recording(
     messages: Sequence[tuple[int, str, Sequence[bytes]]],
-    feed: RecordedFeed,
+    feeds: Sequence[RecordedFeed],
     directory: Path,
     now: float,
 ) -> Path:
-    """Write messages (receive time in ns, feed name, frames) as a recording
+    """Write messages (receive time in ns, feed name, frames) of `feeds` as a recording
     (`zmqtui.recording`) to a new `zmqtui-capture-<time>.jsonl` in `directory`, whole or not
     at all: so an export opens in `zmqtui replay`, `zmqtui diff` and `zmqtui --open`."""
     start_ns = messages[0][0] if messages else None
-    writer = new_recording(directory, "zmqtui-capture", now, [feed], start_ns=start_ns)
+    writer = new_recording(directory, "zmqtui-capture", now, feeds, start_ns=start_ns)
     try:
         with writer:
             writer.write_batch(messages)

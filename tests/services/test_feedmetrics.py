@@ -18,6 +18,7 @@ from test_metrics import scrape
 
 from zmqtui.captures import FeedView, ViewQuery
 from zmqtui.commands.monitor import command as monitor_command
+from zmqtui.config import FeedConfig
 from zmqtui.services.feedmetrics import FeedMetrics, TopicCounts
 from zmqtui.services.ingest import Feed, IngestProcess, Stream, StreamSpec
 from zmqtui.services.metrics import MetricsAddress
@@ -39,14 +40,14 @@ def collected(metrics: FeedMetrics) -> dict[str, dict[tuple, float]]:
 
 def test_a_feed_counts_messages_bytes_and_lag_per_topic() -> None:
     counts = TopicCounts()
-    feed = Feed("tcp://127.0.0.1:1", [Stream("sub")], counts)
+    feed = Feed(FeedConfig("tcp://127.0.0.1:1", "tcp://127.0.0.1:1"), [Stream("sub")], counts)
     now = time.time_ns()
     feed.take([b"md.A", b"12345"], now)
     feed.take([b"md.A", b"1"], now)
     feed.take([b"10001 23 45"], now)
     event = wire(1, at=now // 1_000_000 - 250)
     feed.take(event, now)
-    samples = collected(FeedMetrics("tcp://127.0.0.1:1", counts, feed.missed, lambda: 0.0))
+    samples = collected(FeedMetrics([("tcp://127.0.0.1:1", counts, feed.missed)], lambda: 0.0))
     assert by_topic(samples["zmqtui_feed_messages_total"]) == {
         "md.A": 2,
         "10001": 1,
@@ -82,10 +83,10 @@ def test_topic_labels_are_escaped() -> None:
 def test_gaps_are_the_screens_missed_count() -> None:
     counts = TopicCounts()
     sub = Stream("sub")
-    feed = Feed("f", [Stream("observer", track=False), sub], counts)
+    feed = Feed(FeedConfig("f", "inproc://f"), [Stream("observer", track=False), sub], counts)
     for seq in (1, 2, 6):
         feed.take(wire(seq), time.time_ns())
-    assert feed.missed() == sub.tracker.missed == 3
+    assert feed.missed() == sub.missed == 3
 
 
 @pytest.mark.integration
@@ -101,7 +102,8 @@ async def test_the_ingest_child_serves_its_counts_per_topic(
     pub.setsockopt(zmq.SNDHWM, 0)
     pub.bind(endpoint)
     streams = [StreamSpec("observer", track=False), StreamSpec("sub")]
-    ingest = IngestProcess(actx, endpoint, streams, metrics=MetricsAddress("127.0.0.1", 0))
+    feeds = [FeedConfig(endpoint, endpoint)]
+    ingest = IngestProcess(actx, feeds, streams, metrics=MetricsAddress("127.0.0.1", 0))
     ingest.start()
     urls: list[str] = []
     views: dict[str, FeedView] = {}
@@ -168,7 +170,11 @@ async def test_a_metrics_port_in_use_is_told_and_the_engine_runs_on(
     port = taken.getsockname()[1]
     endpoint = tcp_endpoint()
     ingest = IngestProcess(
-        actx, endpoint, [StreamSpec("sub")], metrics=MetricsAddress("127.0.0.1", port), thread=True
+        actx,
+        [FeedConfig(endpoint, endpoint)],
+        [StreamSpec("sub")],
+        metrics=MetricsAddress("127.0.0.1", port),
+        thread=True,
     )
     ingest.start()
     try:

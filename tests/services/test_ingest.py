@@ -9,6 +9,7 @@ import shutil
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import msgpack
 import pytest
@@ -18,8 +19,7 @@ from click.testing import CliRunner
 
 from zmqtui.captures import NOTHING_CAPTURED, FeedView, ViewQuery
 from zmqtui.commands.diff import command as diff_command
-from zmqtui.config import Settings
-from zmqtui.decoders import DecoderMap
+from zmqtui.config import FeedConfig, Settings
 from zmqtui.protocol import MAX_MESSAGE_BYTES, ChangeEvent
 from zmqtui.recording import Recorded, RecordedFeed, read_recording
 from zmqtui.security import CurveProfile, use_profile, write_key_pair
@@ -38,8 +38,14 @@ def now_ns() -> int:
     return time.time_ns()
 
 
+def feed_of(*streams: Stream, name: str = "f", **config: Any) -> Feed:
+    """A feed without a socket, handing its messages to `streams`."""
+    return Feed(FeedConfig(name, f"inproc://{name}", **config), streams)
+
+
 def test_other_messages_are_rows_decoded_as_asked_with_the_selected_ones_frames() -> None:
     stream = Stream("sub")
+    feed = feed_of(stream)
     messages = [
         [b"md.A", msgpack.packb({"bid": 1.5})],
         [b'{"type": "changed", "path": "x"}'],  # claims to be an event: a malformed one
@@ -47,7 +53,7 @@ def test_other_messages_are_rows_decoded_as_asked_with_the_selected_ones_frames(
         [b"10001 23 45"],
     ]
     for frames in messages:
-        stream.take(frames, now_ns(), stamp_of(frames))
+        feed.take(frames, now_ns())
     view = stream.view(ViewQuery(None, 10, decoders=((3, "hex"),)))
     first, claimed, event, weather = view.rows
     assert (first.topic, first.summary, first.error) == ("md.A", '{"bid":1.5}', None)
@@ -65,9 +71,10 @@ def test_other_messages_are_rows_decoded_as_asked_with_the_selected_ones_frames(
 
 
 def test_the_decoders_table_names_a_topics_decoder_and_d_still_overrides_it() -> None:
-    stream = Stream("sub", decoders=DecoderMap({"raw.": "hex"}))
+    stream = Stream("sub")
+    feed = feed_of(stream, decoders=(("raw.", "hex"),))
     for frames in ([b"raw.x", b"hi"], [b"log", b"hi"]):
-        stream.take(frames, now_ns(), None)
+        feed.take(frames, now_ns())
     view = stream.view(ViewQuery(None, 10, decoders=((0, "text"),)))
     assert [row.summary for row in view.rows] == ["hi", "hi"]
     assert stream.view(ViewQuery(None, 10)).rows[0].summary == "68 69"
@@ -83,9 +90,10 @@ def test_stamp_is_judged_as_decode_event_does() -> None:
 
 def test_a_stream_counts_every_message_and_notes_gaps() -> None:
     stream = Stream("sub", capacity=3)
+    feed = feed_of(stream)
     for seq in (1, 2, 5, 6):
-        stream.take(wire(seq), now_ns(), stamp_of(wire(seq)))
-    stream.take([b"\xff"], now_ns(), None)
+        feed.take(wire(seq), now_ns())
+    feed.take([b"\xff"], now_ns())
     view = stream.view(ViewQuery(None, 10))
     assert (view.received, view.not_events, view.dropped, view.alerts) == (5, 1, 2, 1)
     assert (view.first, view.appended) == (2, 5)  # the oldest two fell out, counts did not
@@ -97,11 +105,12 @@ def test_a_stream_counts_every_message_and_notes_gaps() -> None:
 
 def test_a_stream_filters_what_it_holds_and_what_arrives() -> None:
     stream = Stream("sub")
+    feed = feed_of(stream)
     for seq, file in enumerate(("src/a", "docs/b", "src/c"), start=1):
-        stream.take(wire(seq, file), now_ns(), stamp_of(wire(seq, file)))
+        feed.take(wire(seq, file), now_ns())
     stream.set_filter("/^src/")
-    stream.take(wire(4, "src/d"), now_ns(), stamp_of(wire(4, "src/d")))
-    stream.take(wire(5, "docs/e"), now_ns(), stamp_of(wire(5, "docs/e")))
+    feed.take(wire(4, "src/d"), now_ns())
+    feed.take(wire(5, "docs/e"), now_ns())
     view = stream.view(ViewQuery(None, 10))
     assert [c.event.file for c in view.rows] == ["src/a", "src/c", "src/d"]
     assert (view.shown, view.received, view.shown_at_least) == (3, 5, False)
@@ -114,8 +123,9 @@ def test_a_stream_filters_what_it_holds_and_what_arrives() -> None:
 
 def test_a_window_and_the_selected_row() -> None:
     stream = Stream("sub")
+    feed = feed_of(stream)
     for seq in range(1, 21):
-        stream.take(wire(seq), now_ns(), stamp_of(wire(seq)))
+        feed.take(wire(seq), now_ns())
     view = stream.view(ViewQuery(start=5, count=3, selected=15))
     assert view.rows_start == 5 and [c.event.seq for c in view.rows] == [6, 7, 8]
     assert view.selected is not None and view.selected.event.seq == 16
@@ -123,7 +133,7 @@ def test_a_window_and_the_selected_row() -> None:
 
 def test_a_feed_hands_each_stream_what_its_prefixes_select() -> None:
     observer, sub = Stream("observer", track=False), Stream("sub", ("b/",))
-    feed = Feed("tcp://127.0.0.1:1", [observer, sub])
+    feed = feed_of(observer, sub)
     assert feed.topics() == {b""}
     for seq, file in enumerate(("a/1", "b/2", "a/3"), start=1):
         feed.take(wire(seq, file), now_ns())
@@ -131,11 +141,12 @@ def test_a_feed_hands_each_stream_what_its_prefixes_select() -> None:
 
 
 def test_export_writes_what_is_held_as_a_recording(tmp_path: Path) -> None:
-    stream = Stream("sub", feed="tcp://127.0.0.1:5556")
+    stream = Stream("sub")
+    feed = Feed(FeedConfig("tcp://127.0.0.1:5556", "tcp://127.0.0.1:5556"), [stream])
     assert stream.export(tmp_path, time.time()).error == NOTHING_CAPTURED
     received_ns, change = now_ns(), wire(1)
-    stream.take(change, received_ns, stamp_of(change))
-    stream.take([b"md", b"\x00\xff"], received_ns + 1, None)
+    feed.take(change, received_ns)
+    feed.take([b"md", b"\x00\xff"], received_ns + 1)
     result = stream.export(tmp_path, time.time())
     assert result.path is not None and result.written == 2
     header, messages = read_recording(result.path)
@@ -148,12 +159,13 @@ def test_export_writes_what_is_held_as_a_recording(tmp_path: Path) -> None:
 
 
 def test_an_export_opens_in_replay_and_diff(ctx: zmq.Context, tmp_path: Path) -> None:
-    stream = Stream("sub", feed="md")
+    stream = Stream("sub")
+    feed = feed_of(stream, name="md")
     sent = [[b"md.AAPL", b'{"bid": 1}'], [b"\xff\x00"], [b"log", b"", b"\x1b[31m"]]
     for index, frames in enumerate(sent):
-        stream.take(frames, now_ns() + index, stamp_of(frames))
+        feed.take(frames, now_ns() + index)
     first = stream.export(tmp_path, time.time()).path
-    stream.take([b"md.AAPL", b'{"bid": 2}'], now_ns(), None)
+    feed.take([b"md.AAPL", b'{"bid": 2}'], now_ns())
     second = stream.export(tmp_path, time.time()).path
     assert first is not None and second is not None and first != second
 
@@ -199,7 +211,12 @@ async def test_an_oversized_message_is_told_and_the_feed_taken_in_again(
     pub = actx.socket(zmq.PUB)
     pub.setsockopt(zmq.LINGER, 0)
     pub.bind(endpoint)
-    ingest = IngestProcess(actx, endpoint, [StreamSpec("sub")], thread=thread)
+    ingest = IngestProcess(
+        actx,
+        [FeedConfig(endpoint, endpoint, max_message_bytes=MAX_MESSAGE_BYTES)],
+        [StreamSpec("sub")],
+        thread=thread,
+    )
     ingest.start()
     replies: list[tuple] = []
 
@@ -251,7 +268,7 @@ async def test_the_child_takes_a_curve_feed_in_with_this_process_keys(
     sockets.configure(pub)
     endpoint = sockets.bind(pub, "tcp://127.0.0.1:0", curve=server_profile)
     use_profile(client_profile)
-    ingest = IngestProcess(actx, endpoint, [StreamSpec("sub")])
+    ingest = IngestProcess(actx, [FeedConfig(endpoint, endpoint)], [StreamSpec("sub")])
     try:
         ingest.start()
         views: list[FeedView] = []
@@ -288,7 +305,7 @@ async def test_the_childs_directory_is_named_after_the_monitor_and_a_killed_ones
     left = tmp_path / f"{PREFIX}{dead_pid}-abc"
     left.mkdir(mode=0o700)
     (left / "control").touch()
-    ingest = IngestProcess(actx, tcp_endpoint(), [StreamSpec("sub")])
+    ingest = IngestProcess(actx, [FeedConfig("f", tcp_endpoint())], [StreamSpec("sub")])
     ingest.start()
     try:
         assert not left.exists()
@@ -297,3 +314,86 @@ async def test_the_childs_directory_is_named_after_the_monitor_and_a_killed_ones
     finally:
         await ingest.stop()
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_stream_merges_its_feeds_each_read_by_its_own_rule() -> None:
+    sub, observer = Stream("sub"), Stream("observer", track=False, feeds=("market",))
+    market = feed_of(sub, observer, name="market", topic="frame0")
+    weather = feed_of(sub, observer, name="weather", topic="token", subscribe=("100",))
+    market.take([b"md.A", msgpack.packb({"bid": 2})], now_ns())
+    weather.take([b"10001 23 45"], now_ns())
+    market.take(wire(1), now_ns())
+    view = sub.view(ViewQuery(None, 10))
+    assert [(row.feed, row.topic) for row in view.rows] == [
+        ("market", "md.A"),
+        ("weather", "10001"),
+        ("market", None),
+    ]
+    assert [(f.name, f.received) for f in view.feeds] == [("market", 2), ("weather", 1)]
+    assert observer.received == 2 and [f.name for f in observer.view(ViewQuery()).feeds] == [
+        "market"
+    ]
+    assert weather.topics() == {b"100"}, "a feed taken whole subscribes to what its config says"
+
+
+@pytest.mark.integration
+async def test_the_engine_takes_in_several_feeds_each_with_its_own_state_and_limit(
+    actx: zmq.asyncio.Context, ipc_endpoint
+) -> None:
+    """Two publishers, one SUB each, merged in the subscriber's stream; a message over one
+    feed's limit is counted for that feed alone, which connects again."""
+    endpoints = {"small": ipc_endpoint("small"), "big": ipc_endpoint("big")}
+    pubs = {}
+    for name, endpoint in endpoints.items():
+        pubs[name] = actx.socket(zmq.PUB)
+        pubs[name].setsockopt(zmq.LINGER, 0)
+        pubs[name].bind(endpoint)
+    feeds = [
+        FeedConfig("small", endpoints["small"], max_message_bytes=1000),
+        FeedConfig("big", endpoints["big"]),
+    ]
+    ingest = IngestProcess(actx, feeds, [StreamSpec("sub")])
+    ingest.start()
+    replies: list[tuple] = []
+
+    async def read() -> None:
+        while True:
+            replies.append(await ingest.replies())
+
+    reader = asyncio.create_task(read())
+
+    def latest() -> FeedView | None:
+        views = [r[1] for r in replies if r[0] == "view"]
+        return views[-1] if views else None
+
+    async def until_listed(name: str, payload: bytes) -> None:
+        """Publish on `name` until the list shows it (a slow joiner misses the first)."""
+        deadline = time.monotonic() + 10
+        while True:
+            await pubs[name].send_multipart([b"t", payload])
+            ingest.send("view", "sub", ViewQuery(None, 20))
+            await asyncio.sleep(0.05)
+            view = latest()
+            if view and any((r.feed, r.summary) == (name, payload.decode()) for r in view.rows):
+                return
+            assert time.monotonic() < deadline, f"{name} never listed {payload!r}"
+
+    try:
+        await until_listed("small", b"1")
+        await until_listed("big", b"2")
+        await pubs["small"].send_multipart([b"t", b"x" * 2000])
+        await pubs["big"].send_multipart([b"t", b"y" * 2000])
+        await until_listed("small", b"3")  # connected again after libzmq gave it up
+        view = latest()
+        assert view is not None
+        status = {f.name: f for f in view.feeds}
+        assert (status["small"].given_up, status["big"].given_up) == (1, 0)
+        assert any(r.feed == "big" and r.summary.startswith("yyyy") for r in view.rows)
+        assert any(r[0] == "problem" and r[1].startswith("small: ") for r in replies)
+        states = {r[1] for r in replies if r[0] == "state" and r[2] == "connected"}
+        assert states == {"small", "big"}
+    finally:
+        reader.cancel()
+        await ingest.stop()
+        for pub in pubs.values():
+            pub.close(linger=0)

@@ -10,6 +10,7 @@ import pytest
 import zmq.asyncio
 
 from zmqtui.captures import ViewQuery
+from zmqtui.config import FeedConfig
 from zmqtui.protocol import ChangeEvent
 from zmqtui.recording import RecordedFeed, RecordingError, RecordingWriter
 from zmqtui.services.ingest import Feed, Stream, StreamSpec
@@ -51,7 +52,7 @@ class Taken:
         self.times: list[int] = []
         self.restarts = 0
 
-    def take(self, frames, received_ns: int) -> None:
+    def take(self, feed: str, frames, received_ns: int) -> None:
         self.times.append(received_ns)
 
     def restart(self) -> None:
@@ -176,8 +177,14 @@ def test_going_back_starts_the_streams_again_with_their_filter(tmp_path: Path) -
     """The live monitor's streams, restarted: counts from the start, the filter kept."""
     path = record(tmp_path / "r.jsonl", 10)
     stream = Stream("sub")
-    feed = Feed("fs", [stream])
-    player = Playback(path, index_recording(path), feed.take, stream.restart, clock=FakeClock())
+    feed = Feed(FeedConfig("fs", "inproc://fs"), [stream])
+    player = Playback(
+        path,
+        index_recording(path),
+        lambda _name, frames, received_ns: feed.take(list(frames), received_ns),
+        stream.restart,
+        clock=FakeClock(),
+    )
     stream.set_filter("f1")  # f1.txt and f10.txt
     player.seek(10)
     settle(player)
@@ -211,7 +218,7 @@ async def test_the_engine_plays_a_recording_into_the_live_monitors_streams(
 
     try:
         await until(lambda r: r[0] == "position")
-        assert replies[1] == ("state", "recorded", "fs tcp://127.0.0.1:60400", "")
+        assert replies[1] == ("state", "fs", "recorded", "tcp://127.0.0.1:60400", "")
         engine.send("go", Target("message", 30))
         await until(lambda r: r[0] == "position" and r[1].index == 30)
         engine.send("view", "sub", ViewQuery(None, 5))

@@ -9,7 +9,6 @@ import io
 import os
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 
 import click
 import zmq.asyncio
@@ -125,7 +124,7 @@ async def _subscribe(options: _Options, config_file: str | None) -> int:
     feeds = chosen_feeds(settings, options)
     if isinstance(sys.stdout, io.TextIOWrapper):
         sys.stdout.reconfigure(errors="backslashreplace")
-    curves = [_curve_for(feed) for feed in feeds]
+    curves = [security.curve_for_feed(feed) for feed in feeds]
     printer = FeedPrinter(settings, feeds, options.decoder, options.as_json)
     ctx = zmq.asyncio.Context()
     pumps = [
@@ -181,20 +180,6 @@ def chosen_feeds(settings: Settings, options: _Options) -> list[FeedConfig]:
     if options.topic_rule is not None:
         changes["topic"] = options.topic_rule
     return [dataclasses.replace(feed, **changes) for feed in dict.fromkeys(feeds)]
-
-
-def _curve_for(feed: FeedConfig) -> CurveProfile | bool:
-    """The process's CURVE profile, trusting the feed's own server key when it names one."""
-    if feed.curve_server is None:
-        return True
-    profile = security.active_profile()
-    if profile is None:
-        raise ConfigError(
-            f"feed {feed.name!r}: curve_server needs curve_secret (ZMQTUI_CURVE_SECRET), this "
-            "process's own .key_secret file"
-        )
-    server_key = security.read_public_key_file(Path(feed.curve_server))
-    return dataclasses.replace(profile, server_key=server_key)
 
 
 class FeedPrinter:

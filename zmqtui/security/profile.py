@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import hashlib
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import zmq
 
-from zmqtui.config import ConfigError, Settings, load_settings
+from zmqtui.config import ConfigError, FeedConfig, Settings, load_settings
 from zmqtui.security.keys import read_authorized_keys, read_public_key_file, read_secret_key_file
 from zmqtui.security.zap import zap_handler
 
@@ -100,6 +100,21 @@ def resolve_profile(curve: CurveProfile | bool) -> CurveProfile | None:
     if isinstance(curve, CurveProfile):
         return curve
     return active_profile() if curve else None
+
+
+def curve_for_feed(feed: FeedConfig) -> CurveProfile | bool:
+    """The CURVE setting a feed connects with: the process's profile (True), trusting the
+    feed's own `curve_server` key when it names one; `ConfigError` when it names one and this
+    process has no keys of its own."""
+    if feed.curve_server is None:
+        return True
+    profile = active_profile()
+    if profile is None:
+        raise ConfigError(
+            f"feed {feed.name!r}: curve_server needs curve_secret (ZMQTUI_CURVE_SECRET), this "
+            "process's own .key_secret file"
+        )
+    return replace(profile, server_key=read_public_key_file(Path(feed.curve_server)))
 
 
 def covers(endpoint: str) -> bool:

@@ -80,26 +80,22 @@ def topic_label(topic: bytes | None) -> str:
     return printable(topic.decode("utf-8", "backslashreplace"))
 
 
+FeedCounts = tuple[str, TopicCounts, Callable[[], int]]
+"""A feed's label value (its endpoint), its per-topic counts, and the messages its `seq` says
+were missed."""
+
+
 class FeedMetrics(Collector):
-    """Prometheus families of one feed, read at each scrape from the engine's own counters.
+    """Prometheus families of the feeds, read at each scrape from the engine's own counters.
 
     Args:
-        feed: the feed's label value (its endpoint).
-        counts: the per-topic counts.
-        missed: messages the feed's `seq` says were missed (the subscriber pane's `dropped`).
+        feeds: each feed's label value, counts and missed messages (the subscriber pane's
+            `dropped`).
         behind_s: how long the engine has been taking in without pause (0 while it keeps up).
     """
 
-    def __init__(
-        self,
-        feed: str,
-        counts: TopicCounts,
-        missed: Callable[[], int],
-        behind_s: Callable[[], float],
-    ) -> None:
-        self.feed = printable(feed)
-        self.counts = counts
-        self.missed = missed
+    def __init__(self, feeds: Sequence[FeedCounts], behind_s: Callable[[], float]) -> None:
+        self.feeds = [(printable(label), counts, missed) for label, counts, missed in feeds]
         self.behind_s = behind_s
 
     def collect(self) -> Iterator[Metric]:
@@ -115,46 +111,39 @@ class FeedMetrics(Collector):
             "Receive time minus the publisher's timestamp of the latest change event, by topic.",
             labels=labels,
         )
-        topics = self.counts.snapshot()
-        for topic, (count, total, lag_ms) in topics.items():
-            key = [self.feed, topic]
-            messages.add_metric(key, count)
-            size.add_metric(key, total)
-            if lag_ms is not None:
-                lag.add_metric(key, lag_ms / 1000)
-        yield from (messages, size, lag)
-        yield _one(
+        topic_count = _per_feed(
             GaugeMetricFamily,
             "zmqtui_feed_topics",
-            f"Topic label values of the feed (at most {self.counts.max_topics}, the rest folded "
-            "into `(other topics)`).",
-            self.feed,
-            len(topics),
+            f"Topic label values of the feed (at most {MAX_TOPICS}, the rest folded into "
+            "`(other topics)`).",
         )
-        yield _one(
+        missed = _per_feed(
             CounterMetricFamily,
             "zmqtui_feed_missed_messages",
             "Messages the change events' `seq` says never arrived (gaps: dropped on the way).",
-            self.feed,
-            self.missed(),
         )
-        yield _one(
+        behind = _per_feed(
             GaugeMetricFamily,
             "zmqtui_feed_behind_seconds",
             "How long messages have been waiting without pause (0 while the ingest keeps up).",
-            self.feed,
-            self.behind_s(),
         )
+        behind_s = self.behind_s()
+        for feed, counts, feed_missed in self.feeds:
+            topics = counts.snapshot()
+            for topic, (count, total, lag_ms) in topics.items():
+                key = [feed, topic]
+                messages.add_metric(key, count)
+                size.add_metric(key, total)
+                if lag_ms is not None:
+                    lag.add_metric(key, lag_ms / 1000)
+            topic_count.add_metric([feed], len(topics))
+            missed.add_metric([feed], feed_missed())
+            behind.add_metric([feed], behind_s)
+        yield from (messages, size, lag, topic_count, missed, behind)
 
 
-def _one(
-    family: type[CounterMetricFamily | GaugeMetricFamily],
-    name: str,
-    text: str,
-    feed: str,
-    value: float,
+def _per_feed(
+    family: type[CounterMetricFamily | GaugeMetricFamily], name: str, text: str
 ) -> Metric:
-    """A family with one sample, labelled by feed."""
-    metric = family(name, text, labels=["feed"])
-    metric.add_metric([feed], value)
-    return metric
+    """A family with one sample per feed."""
+    return family(name, text, labels=["feed"])

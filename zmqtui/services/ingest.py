@@ -1,23 +1,24 @@
-"""The ingest engine: takes in every message of a feed, off the screen's event loop.
+"""The ingest engine: takes in every message of several feeds, off the screen's event loop.
 
-One SUB socket per feed, drained in batches with `NOBLOCK` receives into bounded rings; the
-counters are exact. Each message is kept as it arrived (frames, receive time in ns) and
-decoded only as far as the counters need (the fields of a change event that give lag, `seq`
-gaps and publisher notes, with msgspec); the full decode is done for the rows a screen shows,
-for the filter and for export. A feed serves one or more *streams* (what a pane lists): each
-has its own prefixes (the socket subscribes to their union), filter, counters and sequence
-notes.
+One SUB socket per feed (`[[feeds]]`, or each `--sub`), drained in batches with `NOBLOCK`
+receives into bounded rings; the counters are exact. Each message is kept as it arrived
+(frames, receive time in ns, its feed) and decoded only as far as the counters need (the fields
+of a change event that give lag, `seq` gaps and publisher notes, with msgspec); the full decode
+is done for the rows a screen shows, for the filter and for export, by the feed's topic rule and
+decoders. The feeds serve one or more *streams* (what a pane lists, merged from the feeds it
+lists): each has its own prefixes (a feed's socket subscribes to the union of its streams'),
+filter, counters and sequence notes per feed.
 
-`run_engine` serves the feed and answers commands on a PAIR socket; `IngestProcess` runs it in
+`run_engine` serves the feeds and answers commands on a PAIR socket; `IngestProcess` runs it in
 a child process (free of the screen's GIL, the screen keeps a core) and talks to it from
 asyncio. The screen asks for a `FeedView` at most once per frame, so its work per frame is
 bounded by its size, not by the message rate. With a metrics address the engine also counts
-messages, bytes and lag per topic and serves them at `/metrics` from its own process
+messages, bytes and lag per feed and topic and serves them at `/metrics` from its own process
 (`zmqtui.services.feedmetrics`): no message crosses to the screen for them.
 
-A message over the socket's size limit makes libzmq end the session for good (it does not
-reconnect): a disconnection that is not followed by a reconnection attempt is reported and the
-socket connects again.
+A message over a feed's size limit makes libzmq end the session for good (it does not
+reconnect): a disconnection that is not followed by a reconnection attempt is counted for the
+feed, reported, and its socket connects again.
 """
 
 from __future__ import annotations
@@ -51,17 +52,21 @@ from zmqtui.captures import (
     Capture,
     CaptureFilter,
     ExportResult,
+    FeedState,
+    FeedStatus,
     FeedView,
     ViewQuery,
     decoded_capture,
     export_recording,
 )
-from zmqtui.decoders import AUTO, NO_OVERRIDES, DecoderMap
-from zmqtui.protocol import MAX_MESSAGE_BYTES, ProtocolError, decode_event
+from zmqtui.config import FeedConfig
+from zmqtui.decoders import AUTO, DecoderMap
+from zmqtui.protocol import ProtocolError, decode_event
 from zmqtui.recording import RecordedFeed
 from zmqtui.services import sockets
 from zmqtui.services.runtime_dir import clear_stale_runtime_dirs, make_runtime_dir
 from zmqtui.services.subscriber import SequenceTracker, topic_for
+from zmqtui.topics import TopicRule
 
 if TYPE_CHECKING:  # imported when asked for: prometheus_client would slow every start
     from zmqtui.services.feedmetrics import TopicCounts
@@ -130,32 +135,27 @@ def stamp_of(frames: list[bytes]) -> Any:
         return None
 
 
-Held = tuple[tuple[bytes, ...], int, bool, tuple[str, ...]]
-"""A message as a stream keeps it: frames, receive time (ns), is an event, sequence notes."""
+Held = tuple[tuple[bytes, ...], int, bool, tuple[str, ...], "Feed"]
+"""A message as a stream keeps it: frames, receive time (ns), is an event, sequence notes, and
+the feed it came from (which says how it is read)."""
 
 
-def capture_of(
-    held: Held | Capture,
-    feed: str = "",
-    decoder: str = AUTO,
-    *,
-    decoders: DecoderMap = NO_OVERRIDES,
-    detail: bool = False,
-) -> Capture:
-    """A held message, decoded for showing by `decoder` (or `decoders` by topic) when it is
-    not a change event, with its frames' detail when `detail` (a change event decoded already
-    is shown as it is)."""
+def capture_of(held: Held | Capture, decoder: str = AUTO, *, detail: bool = False) -> Capture:
+    """A held message, decoded for showing by `decoder` (else by its feed's decoders and topic
+    rule) when it is not a change event, with its frames' detail when `detail` (a change event
+    decoded already is shown as it is)."""
     if isinstance(held, Capture):
         return held
-    frames, received_ns, is_event, notes = held
+    frames, received_ns, is_event, notes, feed = held
     return decoded_capture(
         frames,
         received_ns,
         notes,
-        feed,
+        feed.name,
         is_event=is_event,
         decoder=decoder,
-        decoders=decoders,
+        decoders=feed.decoders,
+        rule=feed.rule,
         detail=detail,
     )
 
@@ -185,13 +185,14 @@ class _Rows:
 
 
 class Stream:
-    """What one pane lists of a feed: its prefixes, its filter, its counters and notes.
+    """What one pane lists of its feeds: its prefixes, its filter, its counters and notes.
 
     Args:
         name: how the screen asks for it ("sub", "observer").
-        prefixes: what it receives (`zmqtui.services.subscriber.topic_for` rules).
+        prefixes: what it receives of each feed (`zmqtui.services.subscriber.topic_for`
+            rules); everything (`""`) means what each feed subscribes to.
         track: check `seq`, lag and publishers (the subscriber pane shows them).
-        decoders: the decoder named for a topic's prefix (else each frame's fitting one).
+        feeds: the names of the feeds it lists (None: every feed).
     """
 
     def __init__(
@@ -201,14 +202,18 @@ class Stream:
         *,
         track: bool = True,
         capacity: int = CAPACITY,
-        feed: str = "",
-        decoders: DecoderMap = NO_OVERRIDES,
+        feeds: tuple[str, ...] | None = None,
     ) -> None:
         self.name = name
         self.track = track
-        self.feed = feed
-        self.decoders = decoders
+        self.feed_names = feeds
         self.capacity = capacity
+        self.sources: dict[str, Feed] = {}
+        """The feeds that hand it messages, by name, in the order they were given."""
+        self.trackers: dict[str, SequenceTracker] = {}
+        """The change events' sequence notes, per feed (publishers differ from feed to feed)."""
+        self._whole: dict[str, bool] = {}
+        """Per feed: taken whole, so that a gap in `seq` means a message missed."""
         self.held = _Rows(capacity)
         """Everything the stream took in (what the filter and export look at)."""
         self.listed = self.held
@@ -221,19 +226,46 @@ class Stream:
         self.generation = 0
         self.set_prefixes(prefixes)
 
+    def lists(self, feed: str) -> bool:
+        return self.feed_names is None or feed in self.feed_names
+
     def set_prefixes(self, prefixes: Iterable[str]) -> None:
+        """What it receives; the feeds it lists route messages anew (`Feed.route`)."""
         self.prefixes = tuple(prefixes) or ("",)
         self.topics = tuple(topic_for(p) for p in self.prefixes)
         self.everything = b"" in self.topics
-        # seq counts every event, so a prefix filter makes gaps that mean nothing
-        self.tracker = SequenceTracker(report_gaps=self.everything)
         self.generation += 1
 
-    def wants(self, frames: list[bytes]) -> bool:
-        return self.everything or (bool(frames) and frames[0].startswith(self.topics))
+    def attach(self, feed: Feed, whole: bool) -> None:
+        """`feed` hands this stream messages, all it receives when `whole` (`seq` counts every
+        event, so a prefix makes gaps that mean nothing: they are reported only then)."""
+        self.sources[feed.name] = feed
+        self._whole[feed.name] = whole
+        self.trackers[feed.name] = SequenceTracker(report_gaps=whole)
 
-    def take(self, frames: list[bytes], received_ns: int, stamp: Any) -> None:
-        """One message the socket received for this stream."""
+    def source(self, name: str) -> Feed:
+        """The feed called `name` (no name: the stream's) that hands this stream messages (one
+        without a socket when none was attached: a test's script)."""
+        name = name or self.name
+        feed = self.sources.get(name)
+        if feed is None:
+            feed = Feed(FeedConfig(name=name, endpoint=name), [self])
+            feed.state = "connected"
+        return feed
+
+    @property
+    def missed(self) -> int:
+        """Events the publishers sent that never arrived, from every feed's `seq` gaps."""
+        return sum(tracker.missed for tracker in self.trackers.values())
+
+    def take(
+        self,
+        feed: Feed,
+        frames: list[bytes],
+        received_ns: int,
+        stamp: Any,
+    ) -> None:
+        """One message `feed` received for this stream."""
         self.received += 1
         notes: tuple[str, ...] = ()
         if stamp is None:
@@ -241,29 +273,25 @@ class Stream:
         elif self.track:
             received_ms = received_ns // NS_PER_MS
             self._lagged(received_ms - int(stamp.timestamp))
-            found = self.tracker.observe(stamp, received_ms)
+            found = self.trackers[feed.name].observe(stamp, received_ms)
             if found:
                 notes = tuple(found)
                 self.alerts += len(notes)
-        self._keep((tuple(frames), received_ns, stamp is not None, notes))
+        self._keep((tuple(frames), received_ns, stamp is not None, notes, feed))
 
     def add_capture(self, capture: Capture) -> None:
         """A message decoded elsewhere (a test's script), kept with its notes as they are; one
         that is not a change event is kept as its frames, to be decoded as the socket's are."""
         self.received += 1
+        feed = self.source(capture.feed)
         if capture.event is None:
             self.not_events += 1
-            self._keep((capture.frames, capture.received_ns, False, capture.notes))
+            self._keep((capture.frames, capture.received_ns, False, capture.notes, feed))
             return
+        capture.feed = feed.name
         self._lagged(capture.received_ms - capture.event.timestamp)
         self.alerts += len(capture.notes)
         self._keep(capture)
-
-    def _capture(
-        self, held: Held | Capture, decoder: str = AUTO, *, detail: bool = False
-    ) -> Capture:
-        """`held` decoded for showing, with this stream's feed and decoders."""
-        return capture_of(held, self.feed, decoder, decoders=self.decoders, detail=detail)
 
     def _lagged(self, lag: int) -> None:
         self.last_lag_ms = lag
@@ -277,7 +305,7 @@ class Stream:
         rows.appended += 1
         if self.listed is rows:  # no filter: the list is everything held
             self.shown += 1
-        elif self.filter.matches(self._capture(held)):
+        elif self.filter.matches(capture_of(held)):
             self.listed.append(held)
             self.shown += 1
 
@@ -292,7 +320,7 @@ class Stream:
             listed = _Rows(self.capacity)
             listed.appended = numbered
             for held in self.held.items:
-                if self.filter.matches(self._capture(held)):
+                if self.filter.matches(capture_of(held)):
                     listed.append(held)
             self.listed = listed
             self.shown = len(listed.items)
@@ -312,7 +340,7 @@ class Stream:
         self.received = self.shown = self.not_events = self.alerts = 0
         self.shown_at_least = False
         self.last_lag_ms = self.max_lag_ms = None
-        self.tracker = SequenceTracker(report_gaps=self.everything)
+        self.trackers = {name: SequenceTracker(report_gaps=w) for name, w in self._whole.items()}
         self.generation += 1
 
     def clear(self) -> None:
@@ -330,14 +358,14 @@ class Stream:
         start = max(start, listed.first)
         chosen = dict(query.decoders)
         rows = [
-            self._capture(held, chosen.get(index, AUTO))
+            capture_of(held, chosen.get(index, AUTO))
             for index, held in enumerate(listed.window(start, count), start)
         ]
         index = listed.appended - 1 if query.selected is None else query.selected
         held = listed.get(index)
         selected = None
         if held is not None:
-            selected = self._capture(held, chosen.get(index, AUTO), detail=True)
+            selected = capture_of(held, chosen.get(index, AUTO), detail=True)
         return FeedView(
             stream=self.name,
             received=self.received,
@@ -353,58 +381,126 @@ class Stream:
             alerts=self.alerts,
             last_lag_ms=self.last_lag_ms,
             max_lag_ms=self.max_lag_ms,
-            dropped=self.tracker.missed,
+            dropped=self.missed,
             behind_s=behind_s,
             generation=self.generation,
+            feeds=tuple(feed.status() for feed in self.sources.values()),
         )
 
     def export(self, directory: Path, now: float) -> ExportResult:
-        """What the stream holds (whatever the filter lists) as a recording in `directory`."""
-        name = self.feed or self.name
+        """What the stream holds (whatever the filter lists) as a recording in `directory`,
+        each message under its feed's name."""
         messages = [
-            (held.received_ns, name, held.frames)
+            (held.received_ns, held.feed, held.frames)
             if isinstance(held, Capture)
-            else (held[1], name, held[0])
+            else (held[1], held[4].name, held[0])
             for held in self.held.items
         ]
         if not messages:
             return ExportResult(None, 0, self.received, NOTHING_CAPTURED)
-        feed = RecordedFeed(name, self.feed, self.prefixes)
+        feeds = [
+            RecordedFeed(
+                feed.name,
+                feed.endpoint,
+                feed.config.subscribe if self.everything else self.prefixes,
+                feed.rule,
+            )
+            for feed in self.sources.values()
+        ]
         try:
-            path = export_recording(messages, feed, directory, now)
+            path = export_recording(messages, feeds, directory, now)
         except OSError as exc:
             return ExportResult(None, 0, self.received, f"export failed: {exc}")
         return ExportResult(path, len(messages), self.received)
 
 
+class _Route:
+    """Where a feed hands a message: a stream, and the topics it takes of this feed."""
+
+    __slots__ = ("everything", "stream", "topics")
+
+    def __init__(self, stream: Stream, topics: tuple[bytes, ...]) -> None:
+        self.stream = stream
+        self.topics = topics
+        self.everything = b"" in topics
+
+
 class Feed:
-    """One endpoint's messages, handed to every stream that wants each (and, with `counts`,
-    counted per topic for `/metrics`)."""
+    """One feed's messages (one SUB socket's), handed to every stream that lists the feed and
+    wants each; with `counts`, also counted per topic for `/metrics`.
+
+    Args:
+        config: the endpoint, subscriptions, topic rule, decoders (the `[decoders]` table's
+            merged in already), largest message and meta fields of the feed.
+        streams: the streams that may list it (each says whether it does, `Stream.lists`).
+    """
 
     def __init__(
-        self, endpoint: str, streams: Iterable[Stream], counts: TopicCounts | None = None
+        self,
+        config: FeedConfig,
+        streams: Iterable[Stream] = (),
+        counts: TopicCounts | None = None,
     ) -> None:
-        self.endpoint = endpoint
-        self.streams = {stream.name: stream for stream in streams}
-        self._streams = tuple(self.streams.values())
+        self.config = config
+        self.name = config.name
+        self.endpoint = config.endpoint
+        self.rule: TopicRule = config.topic
+        self.decoders = DecoderMap(config.decoders)
         self.counts = counts
+        self.subscriptions = tuple(t.encode("utf-8", "surrogatepass") for t in config.subscribe)
+        """The raw ZeroMQ prefixes the feed's config subscribes to."""
+        self.state: FeedState = "connecting"
+        self.detail = ""
+        self.received = 0
+        self.given_up = 0
+        """Connections libzmq ended for good (a message too large) and the feed made again."""
+        self._routes: tuple[_Route, ...] = ()
+        self.route(streams)
+
+    def route(self, streams: Iterable[Stream]) -> None:
+        """Hand messages to `streams` (those that list this feed), each taking the topics its
+        prefixes select, or all the feed subscribes to when it takes everything."""
+        routes = []
+        for stream in streams:
+            if not stream.lists(self.name):
+                continue
+            route = _Route(stream, self.subscriptions if stream.everything else stream.topics)
+            stream.attach(self, route.everything)
+            routes.append(route)
+        self._routes = tuple(routes)
 
     def missed(self) -> int:
         """Messages the tracking streams' `seq` says were missed (the screen's `dropped`)."""
-        return max((s.tracker.missed for s in self._streams if s.track), default=0)
+        return max(
+            (r.stream.trackers[self.name].missed for r in self._routes if r.stream.track),
+            default=0,
+        )
 
     def topics(self) -> set[bytes]:
-        """What the socket subscribes to: the union of the streams' prefixes."""
-        topics = {t for s in self.streams.values() for t in s.topics}
+        """What the socket subscribes to: the union of the routes' topics."""
+        topics = {t for route in self._routes for t in route.topics}
         return {b""} if b"" in topics else topics
 
+    def status(self) -> FeedStatus:
+        return FeedStatus(
+            self.name,
+            self.endpoint,
+            self.state,
+            self.detail,
+            self.received,
+            self.given_up,
+            self.config.max_message_bytes,
+        )
+
     def take(self, frames: list[bytes], received_ns: int) -> None:
+        """One message the feed's socket received."""
+        self.received += 1
         stamp = stamp_of(frames)
         if self.counts is not None:
             self.counts.count(frames, received_ns, stamp)
-        for stream in self._streams:
-            if stream.everything or stream.wants(frames):
-                stream.take(frames, received_ns, stamp)
+        for route in self._routes:
+            if route.everything or frames[0].startswith(route.topics):
+                route.stream.take(self, frames, received_ns, stamp)
 
 
 # --- the engine -----------------------------------------------------------------------------
@@ -412,50 +508,67 @@ class Feed:
 
 @dataclass(frozen=True, slots=True)
 class StreamSpec:
-    """A stream to serve: its name, prefixes, whether it tracks `seq` and lag, and the
-    decoders named per topic prefix (the `[decoders]` table)."""
+    """A stream to serve: its name, prefixes, whether it tracks `seq` and lag, and the names
+    of the feeds it lists (None: every feed)."""
 
     name: str
     prefixes: tuple[str, ...] = ("",)
     track: bool = True
-    decoders: tuple[tuple[str, str], ...] = ()
+    feeds: tuple[str, ...] | None = None
+
+
+class _Subscription:
+    """A feed's SUB socket, its monitor and the watch that tells a connection given up."""
+
+    def __init__(self, feed: Feed, sock: zmq.Socket, monitor: zmq.Socket) -> None:
+        self.feed = feed
+        self.sock = sock
+        self.monitor = monitor
+        self.session = sockets.SessionWatch()
+
+    def close(self) -> None:
+        with contextlib.suppress(zmq.ZMQError):
+            self.sock.disable_monitor()
+        self.monitor.close(linger=0)
+        self.sock.close(linger=0)
 
 
 class Engine:
-    """Serves one feed on `ctx` and answers the commands of `control` (a connected PAIR).
+    """Serves several feeds on `ctx` (one SUB socket each) and answers the commands of
+    `control` (a connected PAIR).
 
-    Commands (pickled tuples): `("view", stream, ViewQuery)`, `("prefixes", stream, prefixes)`,
-    `("filter", stream, expression)`, `("clear", stream)`, `("export", stream, dir, now, id)`,
-    `("stop",)`. Answers and reports: `("view", FeedView)`, `("exported", id, ExportResult)`,
-    `("state", state, endpoint, detail)`, `("problem", text, severity)`, `("metrics", url)`
-    (where `/metrics` is served, with `metrics`).
+    Commands are pickled tuples `(name, *args)`, each answered by the method `command_<name>`
+    (a new command is one more such method): `("view", stream, ViewQuery)`,
+    `("prefixes", stream, prefixes)`, `("filter", stream, expression)`, `("clear", stream)`,
+    `("export", stream, dir, now, id)`, `("stop",)`. Answers and reports: `("view", FeedView)`,
+    `("exported", id, ExportResult)`, `("state", feed, state, endpoint, detail)`,
+    `("problem", text, severity)`, `("metrics", url)` (where `/metrics` is served, with
+    `metrics`).
     """
 
     def __init__(
         self,
         ctx: zmq.Context,
         control: zmq.Socket,
-        endpoint: str,
+        feeds: Iterable[FeedConfig],
         streams: Iterable[StreamSpec],
         *,
-        max_message_bytes: int = MAX_MESSAGE_BYTES,
         capacity: int = CAPACITY,
         metrics: MetricsAddress | None = None,
     ) -> None:
         self.ctx = ctx
         self.control = control
-        self.endpoint = endpoint
-        self.max_message_bytes = max_message_bytes
         self.metrics = metrics
-        self.feed = Feed(
-            endpoint,
-            [Stream(s.name, s.prefixes, track=s.track, capacity=capacity, feed=endpoint,
-                    decoders=DecoderMap(s.decoders))
-             for s in streams],
-            None if metrics is None else _topic_counts(),
-        )  # fmt: skip
+        self.streams = {
+            s.name: Stream(s.name, s.prefixes, track=s.track, capacity=capacity, feeds=s.feeds)
+            for s in streams
+        }
+        self.feeds = [
+            Feed(config, self.streams.values(), None if metrics is None else _counts(config))
+            for config in feeds
+        ]
+        self._subscriptions: list[_Subscription] = []
         self._busy_since: float | None = None
-        self._session = sockets.SessionWatch()
         self._running = True
 
     def behind_s(self) -> float:
@@ -468,16 +581,27 @@ class Engine:
         with contextlib.suppress(zmq.Again):
             self.control.send(pickle.dumps(message, pickle.HIGHEST_PROTOCOL), zmq.NOBLOCK)
 
-    def _open(self) -> tuple[zmq.Socket, zmq.Socket]:
+    def _set_state(self, feed: Feed, state: FeedState, detail: str = "") -> None:
+        feed.state, feed.detail = state, detail
+        self._send("state", feed.name, state, feed.endpoint, detail)
+
+    def _open(self, feed: Feed) -> _Subscription | None:
+        """The feed's socket, connected; None (told as a problem) when it cannot be."""
         sock = self.ctx.socket(zmq.SUB)
-        sockets.configure(sock, max_message_bytes=self.max_message_bytes)
+        sockets.configure(sock, max_message_bytes=feed.config.max_message_bytes)
         sock.setsockopt(zmq.RCVHWM, RECEIVE_HWM)
-        monitor = sock.get_monitor_socket(_MONITOR_EVENTS)
-        for topic in self.feed.topics():
+        subscription = _Subscription(feed, sock, sock.get_monitor_socket(_MONITOR_EVENTS))
+        for topic in feed.topics():
             sock.subscribe(topic)
-        self._send("state", "connecting", self.endpoint, "")
-        sockets.connect(sock, self.endpoint)
-        return sock, monitor
+        self._set_state(feed, "connecting")
+        try:
+            sockets.connect(sock, feed.endpoint, curve=security.curve_for_feed(feed.config))
+        except (zmq.ZMQError, sockets.EndpointError, ValueError, OSError) as exc:
+            subscription.close()
+            self._set_state(feed, "failed", str(exc))
+            self._send("problem", f"cannot subscribe to {feed.endpoint}: {exc}", "error")
+            return None
+        return subscription
 
     def run(self, parent: int | None = None) -> None:
         """Until told to stop (or, with `parent`, a file descriptor, until it closes)."""
@@ -491,12 +615,15 @@ class Engine:
     def _serve_metrics(self) -> MetricsServer | None:
         """`/metrics` from this engine's counters, on a thread of its own; told to the screen
         as `("metrics", url)`, or as a problem when the address cannot be bound."""
-        if self.metrics is None or self.feed.counts is None:
+        if self.metrics is None or not self.feeds:
             return None
         from zmqtui.services.feedmetrics import FeedMetrics
         from zmqtui.services.metrics import MetricsServer
 
-        collector = FeedMetrics(self.endpoint, self.feed.counts, self.feed.missed, self.behind_s)
+        collector = FeedMetrics(
+            [(f.endpoint, f.counts, f.missed) for f in self.feeds if f.counts is not None],
+            self.behind_s,
+        )
         try:
             server = MetricsServer(self.metrics, collector)
         except sockets.EndpointError as exc:
@@ -506,25 +633,31 @@ class Engine:
         return server
 
     def _run(self, parent: int | None) -> None:
-        try:
-            sock, monitor = self._open()
-        except (zmq.ZMQError, sockets.EndpointError) as exc:
-            self._send("state", "failed", self.endpoint, str(exc))
-            self._send("problem", f"cannot subscribe to {self.endpoint}: {exc}", "error")
-            self._wait_for_stop(parent)
-            return
         poller = zmq.Poller()
-        for item in (sock, monitor, self.control):
-            poller.register(item, zmq.POLLIN)
+        poller.register(self.control, zmq.POLLIN)
         if parent is not None:
             poller.register(parent, zmq.POLLIN)
-        take = self.feed.take
+        try:
+            for feed in self.feeds:
+                subscription = self._open(feed)
+                if subscription is not None:
+                    self._subscriptions.append(subscription)
+                    poller.register(subscription.sock, zmq.POLLIN)
+                    poller.register(subscription.monitor, zmq.POLLIN)
+            self._serve(poller, parent)
+        finally:
+            for subscription in self._subscriptions:
+                subscription.close()
+
+    def _serve(self, poller: zmq.Poller, parent: int | None) -> None:
         recv = sockets.recv_nowait
         clock = time.time_ns
-        try:
-            while self._running:
-                timeout = 0 if self._busy_since is not None else 100
-                ready = dict(poller.poll(timeout))
+        while self._running:
+            timeout = 0 if self._busy_since is not None else 100
+            ready = dict(poller.poll(timeout))
+            busy = False
+            for subscription in self._subscriptions:
+                sock, take = subscription.sock, subscription.feed.take
                 taken = 0
                 while taken < BATCH:
                     try:
@@ -533,99 +666,99 @@ class Engine:
                         break
                     take(frames, clock())
                     taken += 1
-                if taken == BATCH:
-                    if self._busy_since is None:
-                        self._busy_since = time.monotonic()
-                else:
-                    self._busy_since = None
-                if monitor in ready:
-                    self._watch(monitor)
-                if self._session.given_up():
-                    self._send(
-                        "problem",
-                        sockets.given_up_text(self.endpoint, self.max_message_bytes),
-                        "warning",
-                    )
-                    sockets.reconnect(sock, self.endpoint)
-                if self.control in ready:
-                    self._answer(sock)
-                if parent is not None and parent in ready and not os.read(parent, 4096):
-                    return  # the screen's process is gone
-        finally:
-            with contextlib.suppress(zmq.ZMQError):
-                sock.disable_monitor()
-            monitor.close(linger=0)
-            sock.close(linger=0)
-
-    def _wait_for_stop(self, parent: int | None) -> None:
-        poller = zmq.Poller()
-        poller.register(self.control, zmq.POLLIN)
-        if parent is not None:
-            poller.register(parent, zmq.POLLIN)
-        while self._running:
-            ready = dict(poller.poll())
-            if parent is not None and parent in ready and not os.read(parent, 4096):
-                return
+                busy = busy or taken == BATCH
+                if subscription.monitor in ready:
+                    self._watch(subscription)
+                if subscription.session.given_up():
+                    self._reconnect(subscription)
+            if busy:
+                if self._busy_since is None:
+                    self._busy_since = time.monotonic()
+            else:
+                self._busy_since = None
             if self.control in ready:
-                self._answer(None)
+                self._answer()
+            if parent is not None and parent in ready and not os.read(parent, 4096):
+                return  # the screen's process is gone
 
-    def _watch(self, monitor: zmq.Socket) -> None:
-        while True:
-            try:
-                event = parse_monitor_message(monitor.recv_multipart(zmq.NOBLOCK))
-            except zmq.Again:
-                return
-            kind = event["event"]
-            self._session.saw(kind)
+    def _reconnect(self, subscription: _Subscription) -> None:
+        """libzmq gave the connection up (a message over the feed's limit): count it, say so
+        and connect again."""
+        feed = subscription.feed
+        feed.given_up += 1
+        text = sockets.given_up_text(feed.endpoint, feed.config.max_message_bytes)
+        self._send("problem", text if feed.name == feed.endpoint else f"{feed.name}: {text}")
+        try:
+            sockets.reconnect(subscription.sock, feed.endpoint)
+        except sockets.EndpointError as exc:
+            self._set_state(feed, "failed", str(exc))
+
+    def _watch(self, subscription: _Subscription) -> None:
+        for frames in sockets.queued_messages(subscription.monitor, 100):
+            kind = parse_monitor_message(frames)["event"]
+            subscription.session.saw(kind)
             state = _STATES.get(kind)
             if state is not None:
-                self._send("state", state, self.endpoint, "")
+                self._set_state(subscription.feed, state)
 
-    def _answer(self, sock: zmq.Socket | None) -> None:
+    def _answer(self) -> None:
         while True:
             try:
                 command = pickle.loads(self.control.recv(zmq.NOBLOCK))
             except zmq.Again:
                 return
-            self._command(sock, *command)
+            name, *args = command
+            handler = getattr(self, f"command_{name}", None)
+            if handler is not None:
+                handler(*args)
 
-    def _command(self, sock: zmq.Socket | None, name: str, *args: Any) -> None:
-        if name == "stop":
-            self._running = False
+    # --- commands (`("name", *args)` is answered by `command_name(*args)`) ----------------
+
+    def command_stop(self) -> None:
+        self._running = False
+
+    def command_view(self, stream: str, query: ViewQuery) -> None:
+        if found := self.streams.get(stream):
+            self._send("view", found.view(query, self.behind_s()))
+
+    def command_prefixes(self, stream: str, prefixes: tuple[str, ...]) -> None:
+        found = self.streams.get(stream)
+        if found is None:
             return
-        stream = self.feed.streams.get(args[0])
-        if stream is None:
-            return
-        if name == "view":
-            self._send("view", stream.view(args[1], self.behind_s()))
-        elif name == "prefixes":
-            before = self.feed.topics()
-            stream.set_prefixes(args[1])
-            after = self.feed.topics()
-            if sock is not None:
-                for topic in after - before:
-                    sock.subscribe(topic)
-                for topic in before - after:
-                    sock.unsubscribe(topic)
-        elif name == "filter":
-            stream.set_filter(args[1])
-        elif name == "clear":
-            stream.clear()
-        elif name == "export":
-            directory, now, export_id = args[1:]
-            self._send("exported", export_id, stream.export(Path(directory), now))
+        before = {id(feed): feed.topics() for feed in self.feeds}
+        found.set_prefixes(prefixes)
+        for feed in self.feeds:
+            feed.route(self.streams.values())
+        for subscription in self._subscriptions:
+            old, new = before[id(subscription.feed)], subscription.feed.topics()
+            for topic in new - old:
+                subscription.sock.subscribe(topic)
+            for topic in old - new:
+                subscription.sock.unsubscribe(topic)
+
+    def command_filter(self, stream: str, expression: str) -> None:
+        if found := self.streams.get(stream):
+            found.set_filter(expression)
+
+    def command_clear(self, stream: str) -> None:
+        if found := self.streams.get(stream):
+            found.clear()
+
+    def command_export(self, stream: str, directory: str, now: float, export_id: int) -> None:
+        if found := self.streams.get(stream):
+            self._send("exported", export_id, found.export(Path(directory), now))
 
 
-def _topic_counts() -> TopicCounts:
+def _counts(config: FeedConfig) -> TopicCounts:
     from zmqtui.services.feedmetrics import TopicCounts
 
-    return TopicCounts()
+    return TopicCounts(config.topic)
 
 
 def run_engine(
     control: str, settings: tuple[Any, ...], parent: int | None = None, serve: Serve | None = None
 ) -> None:
-    """Serve the feed `settings` describe (see `IngestProcess`), answering on `control`, until
+    """Serve the feeds `settings` describe (see `IngestProcess`), answering on `control`, until
     told to stop or, with `parent` (a file descriptor), until it closes; `serve` runs another
     engine (a playback's) on the same terms."""
     ctx = zmq.Context()
@@ -642,10 +775,8 @@ def run_engine(
 def _serve(
     ctx: zmq.Context, pair: zmq.Socket, settings: tuple[Any, ...], parent: int | None
 ) -> None:
-    endpoint, specs, max_bytes, capacity, metrics = settings
-    engine = Engine(
-        ctx, pair, endpoint, specs, max_message_bytes=max_bytes, capacity=capacity, metrics=metrics
-    )
+    feeds, specs, capacity, metrics = settings
+    engine = Engine(ctx, pair, feeds, specs, capacity=capacity, metrics=metrics)
     pair.send(pickle.dumps(("ready",)))
     engine.run(parent)
 
@@ -658,7 +789,7 @@ Serve = Callable[[zmq.Context, zmq.Socket, tuple[Any, ...], "int | None"], None]
 
 
 class IngestProcess:
-    """Runs the engine for one feed in a child process (or a thread), from asyncio.
+    """Runs the engine for its feeds in a child process (or a thread), from asyncio.
 
     `send` a command at any time; `replies` yields what the engine sends back. `stop` ends the
     child and removes its private directory. The child also ends when this process does: it
@@ -673,16 +804,15 @@ class IngestProcess:
     def __init__(
         self,
         ctx: zmq.asyncio.Context,
-        endpoint: str,
+        feeds: Iterable[FeedConfig],
         streams: Iterable[StreamSpec],
         *,
-        max_message_bytes: int = MAX_MESSAGE_BYTES,
         capacity: int = CAPACITY,
         metrics: MetricsAddress | None = None,
         thread: bool = False,
     ) -> None:
         self.ctx = ctx
-        self.settings = (endpoint, tuple(streams), max_message_bytes, capacity, metrics)
+        self.settings = (tuple(feeds), tuple(streams), capacity, metrics)
         self.thread = thread
         self.process: subprocess.Popen[bytes] | None = None
         self._runner: asyncio.Future[None] | None = None

@@ -29,8 +29,9 @@ from typing import Any
 import zmq
 import zmq.asyncio
 
+from zmqtui.config import FeedConfig
 from zmqtui.recording import Header, Recorded, RecordingError, RecordingReader
-from zmqtui.services.ingest import CAPACITY, Engine, IngestProcess, StreamSpec, run_engine
+from zmqtui.services.ingest import CAPACITY, Engine, Feed, IngestProcess, StreamSpec, run_engine
 from zmqtui.timeline import MAX_SPEED, MIN_SPEED, NS_PER_S, Position, Target
 
 MOVE_CHUNK = 20_000
@@ -68,6 +69,14 @@ def index_recording(path: str | os.PathLike[str]) -> RecordingIndex:
         return RecordingIndex(reader.header, times)
 
 
+def recorded_feeds(header: Header) -> list[FeedConfig]:
+    """The feeds the engine takes a recording's messages in as: those its header names."""
+    return [
+        FeedConfig(f.name, f.endpoint or f.name, f.subscriptions, f.topic_rule)
+        for f in header.feeds
+    ]
+
+
 def feed_label(header: Header) -> str:
     """What the publisher pane's frame says the recording's messages came from."""
     return ", ".join(f"{f.name} {f.endpoint}".strip() for f in header.feeds) or "no feed named"
@@ -83,7 +92,7 @@ class Playback:
     Args:
         path: the recording.
         index: its header and receive times (`index_recording`).
-        take: called with each message's frames and receive time (`Feed.take`).
+        take: called with each message's feed name, frames and receive time.
         restart: called before the messages are taken again from the first.
         clock: monotonic seconds (tests give a fake one).
     """
@@ -92,7 +101,7 @@ class Playback:
         self,
         path: str | os.PathLike[str],
         index: RecordingIndex,
-        take: Callable[[Sequence[bytes], int], None],
+        take: Callable[[str, Sequence[bytes], int], None],
         restart: Callable[[], None],
         *,
         clock: Callable[[], float] = time.monotonic,
@@ -228,7 +237,7 @@ class Playback:
         taken = 0
         try:
             for message in islice(self._messages, count):
-                take(message.frames, message.received_ns)
+                take(message.feed, message.frames, message.received_ns)
                 taken += 1
         finally:
             self.position += taken
@@ -280,14 +289,23 @@ class PlaybackEngine(Engine):
         capacity: int = CAPACITY,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        super().__init__(ctx, control, feed_label(index.header), streams, capacity=capacity)
-        self.playback = Playback(path, index, self.feed.take, self._restart, clock=clock)
+        super().__init__(ctx, control, recorded_feeds(index.header), streams, capacity=capacity)
+        self.endpoint = feed_label(index.header)
+        self._named = {feed.name: feed for feed in self.feeds}
+        self.playback = Playback(path, index, self._take, self._restart, clock=clock)
         self._reported: Position | None = None
         self._reported_at = 0.0
         self._commanded = False
 
+    def _take(self, name: str, frames: Sequence[bytes], received_ns: int) -> None:
+        feed = self._named.get(name)
+        if feed is None:  # a feed the header does not name
+            feed = self._named[name] = Feed(FeedConfig(name, name), self.streams.values())
+            self.feeds.append(feed)
+        feed.take(list(frames), received_ns)
+
     def _restart(self) -> None:
-        for stream in self.feed.streams.values():
+        for stream in self.streams.values():
             stream.restart()
 
     def run(self, parent: int | None = None) -> None:
@@ -298,7 +316,8 @@ class PlaybackEngine(Engine):
             self.playback.close()
 
     def _run(self, parent: int | None) -> None:
-        self._send("state", "recorded", self.endpoint, "")
+        for feed in self.feeds:
+            self._send("state", feed.name, "recorded", feed.endpoint, "")
         poller = zmq.Poller()
         poller.register(self.control, zmq.POLLIN)
         if parent is not None:
@@ -309,7 +328,7 @@ class PlaybackEngine(Engine):
             timeout = IDLE_POLL_MS if wait is None else min(IDLE_POLL_MS, math.ceil(wait * 1000))
             ready = dict(poller.poll(timeout))
             if self.control in ready:
-                self._answer(None)
+                self._answer()
             if parent is not None and parent in ready and not os.read(parent, 4096):
                 return  # the screen's process is gone
             try:
@@ -330,24 +349,31 @@ class PlaybackEngine(Engine):
         self._reported, self._reported_at = position, now
         self._send("position", position)
 
-    def _command(self, sock: zmq.Socket | None, name: str, *args: Any) -> None:
-        playback = self.playback
-        if name == "seek":
-            playback.seek(args[0])
-        elif name == "go":
-            playback.go(Target(*args[0]))
-        elif name == "step":
-            playback.step(args[0])
-        elif name == "toggle":
-            playback.toggle()
-        elif name == "speed":
-            playback.set_speed(playback.speed * args[0])
-        else:
-            super()._command(sock, name, *args)
-            if name == "prefixes":  # what the stream selects from the start, again
-                playback.rewind()
-            return
+    # --- commands besides the engine's (`("name", *args)` -> `command_name(*args)`) --------
+
+    def command_seek(self, count: int) -> None:
+        self.playback.seek(count)
         self._commanded = True
+
+    def command_go(self, target: tuple[Any, ...]) -> None:
+        self.playback.go(Target(*target))
+        self._commanded = True
+
+    def command_step(self, count: int) -> None:
+        self.playback.step(count)
+        self._commanded = True
+
+    def command_toggle(self) -> None:
+        self.playback.toggle()
+        self._commanded = True
+
+    def command_speed(self, factor: float) -> None:
+        self.playback.set_speed(self.playback.speed * factor)
+        self._commanded = True
+
+    def command_prefixes(self, stream: str, prefixes: tuple[str, ...]) -> None:
+        super().command_prefixes(stream, prefixes)
+        self.playback.rewind()  # what the stream selects, from the start again
 
 
 def _serve_playback(
@@ -377,7 +403,9 @@ class PlaybackProcess(IngestProcess):
         thread: bool = False,
     ) -> None:
         streams = tuple(streams)
-        super().__init__(ctx, os.fspath(path), streams, capacity=capacity, thread=thread)
+        super().__init__(
+            ctx, recorded_feeds(index.header), streams, capacity=capacity, thread=thread
+        )
         self.settings = (os.fspath(path), index, streams, capacity)
 
 

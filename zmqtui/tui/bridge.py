@@ -30,7 +30,8 @@ from textual.worker import Worker, WorkerCancelled, WorkerFailed
 from zmq.utils.monitor import recv_monitor_message
 
 from zmqtui.captures import NOTHING_CAPTURED, ExportResult, FeedView, ViewQuery
-from zmqtui.config import REQUEST_TIMEOUT_MS, REQUEST_TRIES
+from zmqtui.config import REQUEST_TIMEOUT_MS, REQUEST_TRIES, FeedConfig
+from zmqtui.format import plural
 from zmqtui.protocol import (
     MAX_MESSAGE_BYTES,
     MAX_SNAPSHOT_BYTES,
@@ -78,6 +79,9 @@ STATUS_INTERVAL_S = 0.25
 
 RETRY_DELAY_S = 1.0
 
+_WORSE = {"connected": 0, "connecting": 1, "retrying": 2, "disconnected": 3, "failed": 4}
+"""Feed states from the best to the worst: several feeds show the worst one's."""
+
 _MONITOR_EVENTS = (
     zmq.EVENT_CONNECTED
     | zmq.EVENT_CONNECT_DELAYED
@@ -102,8 +106,10 @@ class ZmqBridge:
         timeout_ms, tries: Lazy Pirate settings for requests.
         ingest_thread: take the feed in on a thread of this process instead of a child
             process (to compare the two).
-        metrics: serve the feed's figures for Prometheus here (from the ingest engine).
-        decoders: topic prefix -> decoder for the feed's other messages (`[decoders]`).
+        metrics: serve the feeds' figures for Prometheus here (from the ingest engine).
+        decoders: topic prefix -> decoder for the `pub` feed's other messages (`[decoders]`).
+        feeds: attached, the feeds the subscriber pane lists (`--sub` given several times,
+            `[[feeds]]`), the first one also the publisher pane's; none: the `pub` endpoint.
     """
 
     def __init__(
@@ -116,6 +122,7 @@ class ZmqBridge:
         ingest_thread: bool = False,
         metrics: MetricsAddress | None = None,
         decoders: tuple[tuple[str, str], ...] = (),
+        feeds: Sequence[FeedConfig] = (),
     ) -> None:
         self.endpoints = endpoints
         self.stack = stack
@@ -132,9 +139,12 @@ class ZmqBridge:
         self.ingest_thread = ingest_thread
         self.metrics = metrics
         self.decoders = decoders
+        self.feeds = tuple(feeds)
         self._ingest: IngestProcess | None = None
-        self._observed = False
-        """Attached: the feed's stream "observer" feeds the publisher pane."""
+        self._observed: str | None = None
+        """Attached: the feed whose messages the publisher pane lists (stream "observer")."""
+        self._feed_states: dict[str, tuple[str, str, str]] = {}
+        """Each feed's state, endpoint and detail, as the engine last told."""
         self._queries: dict[str, ViewQuery] = {}
         """What each pane last asked to see."""
         self._shown: dict[str, tuple[int, ViewQuery | None]] = {}
@@ -165,8 +175,9 @@ class ZmqBridge:
         pub = self.endpoints.pub
         if self.stack is not None:
             self._run(self._run_publisher(self.stack), "publisher", "the embedded publisher")
-        elif pub is not None:
-            self._start_ingest(pub, observer=True)
+        elif self.feeds or pub is not None:
+            feeds = self.feeds or (FeedConfig(pub, pub, decoders=self.decoders),)
+            self._start_ingest(feeds, observer=True)
         else:
             self._post_state("pub", "off", None)
             self._post_state("sub", "off", None)
@@ -300,18 +311,19 @@ class ZmqBridge:
 
     # --- ingest: the feed's messages, taken in outside the screen's loop ------------------
 
-    def _start_ingest(self, endpoint: str, *, observer: bool) -> None:
-        streams = [StreamSpec("sub", self._prefixes, decoders=self.decoders)]
-        if observer:  # attached: the publisher pane lists everything the publisher sends
-            streams.insert(0, StreamSpec("observer", track=False, decoders=self.decoders))
-        self._observed = observer
+    def _start_ingest(self, feeds: Sequence[FeedConfig], *, observer: bool) -> None:
+        streams = [StreamSpec("sub", self._prefixes)]
+        if observer:  # attached: the publisher pane lists everything the first feed sends
+            self._observed = feeds[0].name
+            streams.insert(0, StreamSpec("observer", track=False, feeds=(self._observed,)))
         ingest = IngestProcess(
-            self.ctx, endpoint, streams, metrics=self.metrics, thread=self.ingest_thread
+            self.ctx, feeds, streams, metrics=self.metrics, thread=self.ingest_thread
         )
         ingest.start()
         self._ingest = ingest
-        self._run(self._read_ingest(ingest), "ingest", f"take in {endpoint}")
-        self._run(self._poll_views(ingest, endpoint), "views", "ask for views")
+        described = feeds[0].endpoint if len(feeds) == 1 else plural(len(feeds), "feed")
+        self._run(self._read_ingest(ingest), "ingest", f"take in {described}")
+        self._run(self._poll_views(ingest, described), "views", "ask for views")
 
     async def _read_ingest(self, ingest: IngestProcess) -> None:
         """Hand the engine's answers and reports to the app; say so if the engine dies."""
@@ -322,8 +334,7 @@ class ZmqBridge:
                 if kind == "view":
                     self._viewed(args[0])
                 elif kind == "state":
-                    for socket in ("pub", "sub") if self._observed else ("sub",):
-                        self._post_state(socket, *args)
+                    self._feed_state(*args)
                 elif kind == "problem":
                     self._problem(*args)
                 elif kind == "exported":
@@ -333,6 +344,19 @@ class ZmqBridge:
                 self._ingest = None
                 with contextlib.suppress(Exception):
                     await ingest.stop()
+
+    def _feed_state(self, feed: str, state: str, endpoint: str, detail: str) -> None:
+        """A feed's state: the publisher pane's when it observes that feed; the subscriber
+        pane's is the feed's with one feed, else the worst of them over "N feeds"."""
+        self._feed_states[feed] = (state, endpoint, detail)
+        if feed == self._observed:
+            self._post_state("pub", state, endpoint, detail)
+        if len(self._feed_states) == 1 and len(self.feeds) <= 1:
+            self._post_state("sub", state, endpoint, detail)
+            return
+        worst = max(self._feed_states.values(), key=lambda told: _WORSE.get(told[0], 0))
+        total = max(len(self.feeds), len(self._feed_states))
+        self._post_state("sub", worst[0], plural(total, "feed"), worst[2])
 
     def _viewed(self, view: FeedView) -> None:
         stream = view.stream
@@ -356,7 +380,7 @@ class ZmqBridge:
         self._in_flight.add(stream)
         self._ingest.send("view", stream, query)
 
-    async def _poll_views(self, ingest: IngestProcess, endpoint: str) -> None:
+    async def _poll_views(self, ingest: IngestProcess, described: str) -> None:
         """Once per frame, ask for each stream's view (posted only when it changed); say so if
         the ingest process ends."""
         while ingest.alive():
@@ -364,8 +388,8 @@ class ZmqBridge:
             for stream in self._queries:
                 self._ask(stream)
         for socket in ("pub", "sub") if self._observed else ("sub",):
-            self._post_state(socket, "failed", endpoint, "the ingest process ended")
-        self._problem(f"the process taking in {endpoint} ended: nothing more is received")
+            self._post_state(socket, "failed", described, "the ingest process ended")
+        self._problem(f"the process taking in {described} ended: nothing more is received")
 
     def view(self, stream: str, query: ViewQuery) -> None:
         if self._queries.get(stream) != query:
@@ -578,7 +602,10 @@ class ZmqBridge:
         publisher.add_listener(self._on_published)
         self._post_state("pub", "bound", endpoint)
         self.endpoints = replace(self.endpoints, pub=endpoint)
-        self._start_ingest(endpoint, observer=False)
+        feed = FeedConfig(
+            endpoint, endpoint, decoders=self.decoders, max_message_bytes=MAX_MESSAGE_BYTES
+        )
+        self._start_ingest((feed,), observer=False)
         last = None
         try:
             while not running.done():

@@ -8,7 +8,7 @@ from fake_backend import FakeBackend, capture, event, snapshot
 from helpers import wait_for
 from rich.console import Console
 from textual.command import CommandList
-from textual.widgets import Input, Static
+from textual.widgets import Input
 
 from zmqtui.tui.app import ConnectionBar, ZmqtuiApp
 from zmqtui.tui.backend import Endpoints
@@ -25,6 +25,7 @@ from zmqtui.tui.messages import (
     RequestFinished,
     SnapshotReceived,
 )
+from zmqtui.tui.panes.base import OfflineBanner
 from zmqtui.tui.panes.composer import ComposerPane
 from zmqtui.tui.panes.publisher import PublisherPane
 from zmqtui.tui.panes.subscriber import SubscriberPane
@@ -247,10 +248,35 @@ async def test_attached_without_some_endpoints() -> None:
         assert not app.subscriber_pane.has_class("-offline")
         assert not app.publisher_pane.query_one("#publisher-input").display
         assert "attached (nothing started)" in plain(app.query_one(ConnectionBar).content)
-        offline = plain(app.workers_pane.query_one("#workers-offline", Static).content)
+        offline = plain(app.workers_pane.query_one(OfflineBanner).content)
         assert "no --stats endpoint given" in offline
         commands = [c.title for c in app.get_system_commands(app.screen)]
         assert "Publisher: publish by hand" not in commands
+
+
+async def test_every_pane_keeps_the_pane_contract() -> None:
+    """Without any endpoint, each pane says in its banner which option it lacks, as plain
+    text, and `1`-`4` focus its main control, never a text field."""
+    app = RecordingApp(FakeBackend(embedded=False, endpoints=Endpoints()))
+    async with app.run_test(size=SIZE) as pilot:
+        options = {"publisher": "--sub", "subscriber": "--sub", "composer": "--req"}
+        options["workers"] = "--stats"
+        for key, (name, option) in enumerate(options.items(), start=1):
+            pane = app.frame(name).pane
+            await wait_for(lambda pane=pane: pane.has_class("-offline"))
+            banner = pane.query_one(OfflineBanner)
+            assert banner.display
+            assert plain(banner.content).startswith(f"no {option} endpoint given: ")
+            await pilot.press(str(key))
+            assert app.focused is pane.main_control
+            assert not isinstance(app.focused, Input)
+        pane = app.publisher_pane
+        pane.set_offline("[bold]gone\x1b[31m")
+        await pilot.pause()
+        assert plain(pane.query_one(OfflineBanner).content).strip() == "[bold]gone\\x1b[31m"
+        pane.set_online()
+        await pilot.pause()
+        assert not pane.query_one(OfflineBanner).display
 
 
 async def test_problems_and_control_replies_are_told() -> None:

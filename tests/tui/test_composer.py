@@ -19,6 +19,7 @@ from zmqtui.protocol import ErrorReply, FileReply
 from zmqtui.results import LoadSummary, RequestResult
 from zmqtui.tui.app import ZmqtuiApp
 from zmqtui.tui.messages import SendFailed
+from zmqtui.tui.panes.base import OfflineBanner
 from zmqtui.tui.panes.composer import ComposerPane
 from zmqtui.tui.panes.composer.paths import complete_path
 from zmqtui.tui.panes.composer.render import MAX_SHOWN_LINES, Palette, render_result
@@ -292,7 +293,7 @@ class TestResults:
             pane = app.query_one(ComposerPane)
             pane.set_offline("no requests endpoint [bold]given")
             await pilot.pause()
-            banner = app.query_one("#composer-offline", Static)
+            banner = app.query_one(OfflineBanner)
             assert banner.display and str(banner.render()) == "no requests endpoint [bold]given"
             pane.set_online()
             await pilot.pause()

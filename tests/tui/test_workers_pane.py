@@ -12,6 +12,7 @@ from textual.widgets import Footer, Sparkline, Static
 from textual.widgets._footer import FooterKey
 
 from zmqtui.protocol import WORKER_STATES, ClusterSnapshot, WorkerStats
+from zmqtui.tui.panes.base import OfflineBanner
 from zmqtui.tui.panes.workers import WorkersPane
 from zmqtui.tui.panes.workers.pane import SCALE_PATIENCE_MS
 from zmqtui.tui.panes.workers.rates import RateTracker
@@ -406,7 +407,7 @@ class TestOffline:
             reason = "no stats from tcp://127.0.0.1:60402 — is the cluster running? [bold]"
             pane.set_offline(reason)
             await pilot.pause()
-            banner = app.query_one("#workers-offline", Static)
+            banner = app.query_one(OfflineBanner)
             assert banner.display and str(banner.render()) == reason
             assert pane.table.row_keys == (0, 1, 2), "the last rows stay, dimmed"
             pane.update_snapshot(snapshot(THREE, at=T0 + 1000))
@@ -432,7 +433,7 @@ class TestStale:
             pane.check_freshness()
             await pilot.pause()
             assert not pane.live and pane.has_class("-offline")
-            banner = str(app.query_one("#workers-offline", Static).render())
+            banner = str(app.query_one(OfflineBanner).render())
             assert banner == "stale: last stats 12s ago"
             header = str(app.query_one("#workers-header", Static).render())
             assert "last known, 12s ago: 3 ready" in header
@@ -440,7 +441,7 @@ class TestStale:
             assert cells(pane, 0)[7] == "—", "no uptime ticking for a process not heard of"
             app.now += 1
             pane.check_freshness()
-            banner = str(app.query_one("#workers-offline", Static).render())
+            banner = str(app.query_one(OfflineBanner).render())
             assert banner == "stale: last stats 13s ago"
             pane.update_snapshot(snapshot(THREE, at=T0 + 13_000))
             await pilot.pause()
@@ -471,7 +472,7 @@ class TestStale:
             assert pane.check_action("restart_cluster", ()) is False, "hidden while it runs"
             pane.set_cluster_exited("killed by SIGKILL")
             await pilot.pause()
-            banner = str(app.query_one("#workers-offline", Static).render())
+            banner = str(app.query_one(OfflineBanner).render())
             assert banner == "the embedded cluster exited (killed by SIGKILL): R restarts it"
             header = str(app.query_one("#workers-header", Static).render())
             assert "last known, 0s ago: 3 ready" in header
@@ -485,7 +486,7 @@ class TestStale:
             await pilot.press("R")
             await pilot.pause()
             assert posted(messages, WorkersPane.ClusterRestartRequested)
-            banner = str(app.query_one("#workers-offline", Static).render())
+            banner = str(app.query_one(OfflineBanner).render())
             assert banner == "restarting the embedded cluster…"
             pane.update_snapshot(snapshot(THREE, at=T0 + 5000, pid=4343))
             await pilot.pause()
@@ -515,7 +516,7 @@ class TestWithoutStats:
         async with app.run_test(message_hook=messages.append) as pilot:
             pane = app.query_one(WorkersPane)
             reason = "no --stats endpoint given: the cluster's workers are not shown"
-            pane.set_offline(reason, stats_may_come=False)
+            pane.show_connection("off", None)
             pane.table.focus()
             await pilot.press("k", "r", "plus", "minus")
             await pilot.pause()
@@ -526,7 +527,7 @@ class TestWithoutStats:
                 f"cannot scale: {reason}",
             ]
             assert not [m for m in messages if isinstance(m, WorkersPane.ScaleRequested)]
-            assert str(app.query_one("#workers-offline", Static).render()) == reason
+            assert str(app.query_one(OfflineBanner).render()) == reason
             assert str(app.query_one("#workers-header", Static).render()) == ""
             assert not app.query_one("#workers-top").display
             assert app.focused is pane.table, "the keys still reach the pane"

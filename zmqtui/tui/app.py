@@ -24,11 +24,10 @@ from textual.dom import DOMNode
 from textual.message import Message
 from textual.notifications import SeverityLevel
 from textual.screen import Screen
-from textual.widget import Widget
 from textual.widgets import Input, Static
 
 from zmqtui.text import MULTI_LINE, printable
-from zmqtui.tui.backend import SOCKET_NAMES, Backend
+from zmqtui.tui.backend import GOOD_STATES, SOCKET_NAMES, Backend
 from zmqtui.tui.keys import declared_bindings, key_entries
 from zmqtui.tui.messages import (
     BackendProblem,
@@ -49,31 +48,22 @@ from zmqtui.tui.messages import (
     SnapshotReceived,
     ViewWanted,
 )
+from zmqtui.tui.panes.base import Pane
 from zmqtui.tui.panes.composer import ComposerPane
 from zmqtui.tui.panes.publisher import PublisherPane
 from zmqtui.tui.panes.subscriber import SubscriberPane
 from zmqtui.tui.panes.workers import WorkersPane
 from zmqtui.tui.widgets.key_bar import KeyBar
 
-PANES = ("publisher", "subscriber", "composer", "workers")
-"""In the order of their keys, 1 to 4."""
+PANES: dict[str, type[Pane]] = {
+    "publisher": PublisherPane,
+    "subscriber": SubscriberPane,
+    "composer": ComposerPane,
+    "workers": WorkersPane,
+}
+"""The panes by name (their widget id), in the order of their keys, 1 to 4."""
 
 PANE_KEYS = Binding.Group("Panes", compact=True)
-
-PANE_TITLES = {
-    "publisher": "Publisher",
-    "subscriber": "Subscriber",
-    "composer": "Requests",
-    "workers": "Workers",
-}
-
-PANE_SOCKETS = {"publisher": "pub", "subscriber": "sub", "composer": "req", "workers": "stats"}
-"""The socket whose endpoint and state each pane's frame shows."""
-
-ENDPOINT_OPTIONS = {"pub": "--sub", "sub": "--sub", "req": "--req", "stats": "--stats"}
-ENDPOINT_OPTIONS["control"] = "--control"
-
-GOOD_STATES = frozenset({"bound", "connected"})
 
 NARROW_PANE = 60
 """Columns under which a pane's secondary parts give way (the workers' throughput graph)."""
@@ -84,11 +74,12 @@ class PaneFrame(Vertical):
 
     ALLOW_MAXIMIZE = True
 
-    def __init__(self, pane: Widget, name: str, key: str, width: str) -> None:
+    def __init__(self, pane: Pane, key: str, width: str) -> None:
+        name = pane.id or ""
         super().__init__(pane, id=f"{name}-frame", classes=f"pane-frame -{width}")
         self.pane = pane
         self.pane_name = name
-        self.border_title = f"{key} {PANE_TITLES[name]}"
+        self.border_title = f"{key} {pane.TITLE}"
         self.state_class: str | None = None
 
     def on_resize(self, event: events.Resize) -> None:
@@ -190,7 +181,7 @@ class ZmqtuiApp(App[None]):
             Binding(
                 str(key),
                 f"focus_pane('{name}')",
-                f"Focus {PANE_TITLES[name].lower()} pane",
+                f"Focus {PANES[name].TITLE.lower()} pane",
                 tooltip="focus a pane (showing it if hidden)",
                 group=PANE_KEYS,
             )
@@ -253,24 +244,18 @@ class ZmqtuiApp(App[None]):
         embedded = self.backend.embedded
         with Horizontal(id="top-row", classes="pane-row"):
             yield PaneFrame(
-                PublisherPane(embedded=embedded, clock=self.clock, id="publisher"),
-                "publisher",
-                "1",
-                "narrow",
+                PublisherPane(embedded=embedded, clock=self.clock, id="publisher"), "1", "narrow"
             )
             yield PaneFrame(
                 SubscriberPane(clock=self.clock, export_dir=self.export_dir, id="subscriber"),
-                "subscriber",
                 "2",
                 "wide",
             )
         with Horizontal(id="bottom-row", classes="pane-row"):
-            yield PaneFrame(
-                ComposerPane(self.completion_root, id="composer"), "composer", "3", "half"
-            )
+            yield PaneFrame(ComposerPane(self.completion_root, id="composer"), "3", "half")
             # the app's clock: a frozen one keeps pictures of the pane from going stale
             workers = WorkersPane(embedded=embedded, clock=self.clock, id="workers")
-            yield PaneFrame(workers, "workers", "4", "half")
+            yield PaneFrame(workers, "4", "half")
         yield ConnectionBar(self.mode_description(), id="connection-bar")
         yield KeyBar()
 
@@ -421,43 +406,13 @@ class ZmqtuiApp(App[None]):
         if message.endpoint is not None:
             self.connection_endpoints[socket] = message.endpoint
         self.query_one(ConnectionBar).set_state(socket, state)
-        for pane, pane_socket in PANE_SOCKETS.items():
-            if pane_socket == socket:
-                self._show_connection(pane, socket, state, message.detail)
-
-    def _show_connection(self, pane: str, socket: str, state: str, detail: str) -> None:
         endpoint = self.connection_endpoints.get(socket)
-        frame = self.frame(pane)
-        frame.border_subtitle = Text(printable(f"{endpoint} · {state}" if endpoint else state))
-        frame.show_state_class(state_class(state))
-        if state == "off":
-            reason = f"no {ENDPOINT_OPTIONS[socket]} endpoint given: nothing to show here"
-            if pane == "composer":
-                reason = "no --req endpoint given: requests have nowhere to go"
-            elif pane == "workers":
-                reason = "no --stats endpoint given: the cluster's workers are not shown"
-            self._set_offline(pane, reason)
-        elif pane == "workers" and state not in GOOD_STATES:
-            self.workers_pane.set_offline(
-                f"stats {endpoint}: {state}" + (f" ({detail})" if detail else "")
-            )
-        elif pane == "composer":
-            if state in GOOD_STATES:
-                self.composer_pane.set_online()
-            elif state != "connecting":
-                self.composer_pane.set_offline(f"filer {endpoint}: {state}")
-
-    def _set_offline(self, pane: str, reason: str) -> None:
-        target = {
-            "publisher": self.publisher_pane,
-            "subscriber": self.subscriber_pane,
-            "composer": self.composer_pane,
-            "workers": self.workers_pane,
-        }[pane]
-        if isinstance(target, WorkersPane):
-            target.set_offline(reason, stats_may_come=False)
-        else:
-            target.set_offline(reason)
+        for frame in self.query(PaneFrame):
+            if socket == frame.pane.SOCKET:
+                subtitle = f"{endpoint} · {state}" if endpoint else state
+                frame.border_subtitle = Text(printable(subtitle))
+                frame.show_state_class(state_class(state))
+                frame.pane.show_connection(state, endpoint, message.detail)
 
     # --- from the panes ------------------------------------------------------------------------
 
@@ -519,18 +474,7 @@ class ZmqtuiApp(App[None]):
             self._fit_rows()
         if self.screen.maximized is not None and self.screen.maximized is not frame:
             self.screen.maximize(frame, container=False)
-        self._main_control(frame).focus()
-
-    def _main_control(self, frame: PaneFrame) -> Widget:
-        """The control a pane's keys work from: never a text field, so that `1`, `q` or `h`
-        reach the app and the pane until the user enters a field."""
-        pane = frame.pane
-        if isinstance(pane, (PublisherPane, SubscriberPane)):
-            return pane.log_view
-        if isinstance(pane, WorkersPane):
-            return pane.table
-        assert isinstance(pane, ComposerPane)
-        return pane.main_control
+        frame.pane.main_control.focus()
 
     def focused_frame(self) -> PaneFrame | None:
         node = self.focused
@@ -557,7 +501,7 @@ class ZmqtuiApp(App[None]):
         """From a text field back to the pane's main control, where the pane's keys work."""
         frame = self.focused_frame()
         if frame is not None:
-            self._main_control(frame).focus()
+            frame.pane.main_control.focus()
 
     def action_maximize(self) -> None:
         frame = self.focused_frame()
@@ -601,7 +545,7 @@ class ZmqtuiApp(App[None]):
         frame = self.frame(name)
         bindings = declared_bindings(type(frame.pane))
         if navigation:
-            bindings += declared_bindings(type(self._main_control(frame)))
+            bindings += declared_bindings(type(frame.pane.main_control))
         return bindings
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
@@ -622,7 +566,7 @@ class ZmqtuiApp(App[None]):
                 )
         for name in PANES:
             pane = self.frame(name).pane
-            title = PANE_TITLES[name]
+            title = pane.TITLE
             for entry in key_entries(self.pane_bindings(name), display):
                 binding = entry.binding
                 if binding.system or not self._action_available(pane, binding.action):

@@ -19,6 +19,18 @@ SOCKET_NAMES = ("pub", "sub", "req", "stats", "control")
 """Sockets the status bar shows: the publisher (embedded XPUB or attached SUB), the
 subscriber pane's SUB, and the request, stats and control endpoints."""
 
+ENDPOINT_OPTIONS = {
+    "pub": "--sub",
+    "sub": "--sub",
+    "req": "--req",
+    "stats": "--stats",
+    "control": "--control",
+}
+"""The monitor's option that gives each socket its endpoint, for a socket left without one."""
+
+GOOD_STATES = frozenset({"bound", "connected"})
+"""Connection states in which a socket works."""
+
 STREAMS = ("observer", "sub")
 """What the ingest side lists: the publisher pane's stream when attached (everything the
 publisher sends), and the subscriber pane's (what its prefixes select)."""

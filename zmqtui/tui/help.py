@@ -15,7 +15,7 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
-from zmqtui.tui.app import PANE_TITLES, PANES
+from zmqtui.tui.app import PANES
 from zmqtui.tui.keys import key_entries, key_table
 
 if TYPE_CHECKING:
@@ -34,27 +34,6 @@ A pane's keys work once the pane is focused (`1` to `4`, `tab`, or a click); typ
 when you enter a text field and `escape` leaves it. `ctrl+p` finds any of them by name.
 """
 
-PANE_HELP = {
-    "publisher": "Every event the watcher publishes (seq, kind, time, path), the count and "
-    "rate, the subscribers connected to its XPUB socket and their subscriptions. Attached, "
-    "the pane shows what a SUB socket receives from the publisher.",
-    "subscriber": "What a SUB socket receives: time, lag (receive time minus the event's "
-    "timestamp), seq, kind, path. ⚠ marks a gap in seq, a new or restarted publisher or a "
-    "feed falling behind. The selected message is shown whole below the list.\n\n"
-    "A subscription prefix that starts with `{` filters on the raw message; any other prefix "
-    "on the beginning of the file path. Exports go to `~/.local/share/zmqtui/captures` "
-    "(`$XDG_DATA_HOME`, or the `export_dir` setting), never into the watched directory; the "
-    "notification names the file.",
-    "composer": "Send a file request once, or *count* times with *concurrency* in flight; see "
-    "the reply, pid, latency and retries; recall earlier requests from the history (`enter` on "
-    "one puts it in the form). `→` in the path field completes a path from the served "
-    "directory.",
-    "workers": "The cluster's processes, live; kill or restart the selected one, scale the "
-    "cluster up or down. Rows no stats have confirmed for 5 s are dimmed as *stale*, with "
-    "their age; a key that cannot act now says why.",
-}
-"""What each pane shows; its keys come from its `BINDINGS`."""
-
 
 def help_markdown(app: ZmqtuiApp) -> str:
     """The help: what each pane shows, and every key, read from the bindings."""
@@ -72,8 +51,9 @@ def help_markdown(app: ZmqtuiApp) -> str:
         key_table(key_entries(everywhere, display, by_group=True)),
     ]
     for key, name in enumerate(PANES, start=1):
-        parts.append(f"## {key} {PANE_TITLES[name]}")
-        parts.append(PANE_HELP[name])
+        pane = PANES[name]
+        parts.append(f"## {key} {pane.TITLE}")
+        parts.append(pane.HELP)
         entries = key_entries(app.pane_bindings(name, navigation=True), display)
         if entries:
             parts.append(key_table(entries))

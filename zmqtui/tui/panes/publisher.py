@@ -17,7 +17,6 @@ from rich.text import Text
 from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Vertical
 from textual.message import Message
 from textual.widgets import Input
 
@@ -26,6 +25,7 @@ from zmqtui.format import clock_time, format_rate
 from zmqtui.protocol import ChangeEvent
 from zmqtui.text import printable
 from zmqtui.tui.messages import ViewWanted
+from zmqtui.tui.panes.base import OfflineBanner, Pane
 from zmqtui.tui.widgets.feed import (
     MAX_SHOWN_CHARS,
     RateMeter,
@@ -107,8 +107,16 @@ def format_subscriptions(subscriptions: dict[bytes, int], limit: int = 6) -> str
     return ", ".join(parts)
 
 
-class PublisherPane(Vertical):
+class PublisherPane(Pane):
     """Events published (or, attached, received from the publisher), with counts and rate."""
+
+    TITLE = "Publisher"
+    SOCKET = "pub"
+    HELP = (
+        "Every event the watcher publishes (seq, kind, time, path), the count and "
+        "rate, the subscribers connected to its XPUB socket and their subscriptions. Attached, "
+        "the pane shows what a SUB socket receives from the publisher."
+    )
 
     STREAM = "observer"
     """Attached, the ingest side's name for what this pane lists."""
@@ -129,19 +137,9 @@ class PublisherPane(Vertical):
         #publisher-log { height: 1fr; }
         #publisher-input { margin: 0 1; }
         &.-attached #publisher-input { display: none; }
-        & > .publisher-pane--label { color: $text-muted; }
-        & > .publisher-pane--seq { color: $text-muted; }
-        & > .publisher-pane--kind { color: $text-accent; }
-        & > .publisher-pane--error { color: $text-error; }
+        &.-offline #publisher-stats { display: none; }
     }
     """
-
-    COMPONENT_CLASSES: ClassVar[set[str]] = {
-        "publisher-pane--label",
-        "publisher-pane--seq",
-        "publisher-pane--kind",
-        "publisher-pane--error",
-    }
 
     @dataclass
     class PublishRequested(Message):
@@ -167,10 +165,10 @@ class PublisherPane(Vertical):
         """Events published (embedded) or received (attached) - exact, whatever the log holds."""
         self.subscribers: int | None = None
         self.subscriptions: dict[bytes, int] = {}
-        self.offline_reason: str | None = None
         self._rates = RateMeter()
 
     def compose(self) -> ComposeResult:
+        yield OfflineBanner()
         yield LiveText(id="publisher-stats")
         yield RingLog[PublishedItem](
             self._format_line, self.capacity, fetched=not self.embedded, id="publisher-log"
@@ -188,6 +186,11 @@ class PublisherPane(Vertical):
     @property
     def log_view(self) -> RingLog[PublishedItem]:
         return self.query_one("#publisher-log", RingLog)
+
+    @property
+    def main_control(self) -> RingLog[PublishedItem]:
+        """The list of events."""
+        return self.log_view
 
     # --- feeding ---------------------------------------------------------------------------
 
@@ -215,12 +218,7 @@ class PublisherPane(Vertical):
         self.published = max(self.published, published)
         self.subscribers = subscribers
         self.subscriptions = subscriptions
-        self.offline_reason = None
-        self._show_stats()
-
-    def set_offline(self, reason: str) -> None:
-        """Say why nothing can be shown (no endpoint, publisher failed to start)."""
-        self.offline_reason = reason
+        self.set_online()
         self._show_stats()
 
     def _tick(self) -> None:
@@ -229,14 +227,9 @@ class PublisherPane(Vertical):
 
     # --- showing ---------------------------------------------------------------------------
 
-    def _style(self, name: str):
-        return self.get_component_rich_style(f"publisher-pane--{name}", partial=True)
-
     def _show_stats(self) -> None:
-        label = self._style("label")
-        if self.offline_reason is not None:
-            text = Text(self.offline_reason, style=self._style("error"))
-        elif self.embedded:
+        label = self.pane_style("label")
+        if self.embedded:
             text = Text.assemble(
                 ("published ", label),
                 f"{self.published:,}",
@@ -256,14 +249,14 @@ class PublisherPane(Vertical):
                 ("\nsubscriber counts are known only for the embedded publisher", label),
             )
         stats = self.query_one("#publisher-stats", LiveText)
-        stats.set_text(text, now=self.offline_reason is not None)
+        stats.set_text(text)
 
     def _format_line(self, item: PublishedItem) -> Text:
         if isinstance(item, Capture):
             if item.event is None:
                 text = Text(clock_time(item.received_ms) + "  ")
-                style = self._style
-                text.append_text(message_text(item, topic=style("kind"), error=style("error")))
+                style = self.pane_style
+                text.append_text(message_text(item, topic=style("accent"), error=style("error")))
                 return text
             event = item.event
         else:
@@ -271,8 +264,8 @@ class PublisherPane(Vertical):
         seq = "—" if event.seq is None else str(event.seq)
         kind = event.event or event.type
         text = Text.assemble(
-            (f"#{seq:<6} ", self._style("seq")),
-            (f"{printable(kind, limit=8):<8} ", self._style("kind")),
+            (f"#{seq:<6} ", self.pane_style("label")),
+            (f"{printable(kind, limit=8):<8} ", self.pane_style("accent")),
             clock_time(event.timestamp),
             "  ",
             printable(event.file, limit=MAX_SHOWN_CHARS),

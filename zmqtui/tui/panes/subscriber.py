@@ -23,7 +23,7 @@ from rich.highlighter import JSONHighlighter
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal
 from textual.message import Message
 from textual.widgets import Input
 
@@ -41,6 +41,7 @@ from zmqtui.decoders import AUTO, next_choice
 from zmqtui.format import clock_time, format_rate, plural
 from zmqtui.text import printable, printable_json
 from zmqtui.tui.messages import ClearWanted, ExportWanted, FilterChanged, ViewWanted
+from zmqtui.tui.panes.base import OfflineBanner, Pane
 from zmqtui.tui.widgets.detail_view import DetailView
 from zmqtui.tui.widgets.feed import (
     MAX_SHOWN_CHARS,
@@ -111,8 +112,20 @@ class CaptureLog(RingLog[Capture]):
             self.follow()
 
 
-class SubscriberPane(Vertical):
+class SubscriberPane(Pane):
     """Messages a SUB socket receives from the chosen endpoint."""
+
+    TITLE = "Subscriber"
+    SOCKET = "sub"
+    HELP = (
+        "What a SUB socket receives: time, lag (receive time minus the event's "
+        "timestamp), seq, kind, path. ⚠ marks a gap in seq, a new or restarted publisher or a "
+        "feed falling behind. The selected message is shown whole below the list.\n\n"
+        "A subscription prefix that starts with `{` filters on the raw message; any other prefix "
+        "on the beginning of the file path. Exports go to `~/.local/share/zmqtui/captures` "
+        "(`$XDG_DATA_HOME`, or the `export_dir` setting), never into the watched directory; the "
+        "notification names the file."
+    )
 
     STREAM = "sub"
     """The ingest side's name for what this pane lists."""
@@ -157,22 +170,12 @@ class SubscriberPane(Vertical):
         #subscriber-stats { height: 2; padding: 0 1; }
         #subscriber-log { height: 1fr; min-height: 3; }
         #subscriber-detail { height: 8; border-top: solid $panel-lighten-2; padding: 0 1; }
-        &.-offline #subscriber-inputs { display: none; }
-        & > .subscriber-pane--label { color: $text-muted; }
-        & > .subscriber-pane--kind { color: $text-accent; }
-        & > .subscriber-pane--warning { color: $text-warning; }
-        & > .subscriber-pane--error { color: $text-error; }
-        & > .subscriber-pane--paused { color: $text-warning; text-style: bold; }
+        &.-offline #subscriber-inputs, &.-offline #subscriber-stats { display: none; }
+        & > .pane--paused { color: $text-warning; text-style: bold; }
     }
     """
 
-    COMPONENT_CLASSES: ClassVar[set[str]] = {
-        "subscriber-pane--label",
-        "subscriber-pane--kind",
-        "subscriber-pane--warning",
-        "subscriber-pane--error",
-        "subscriber-pane--paused",
-    }
+    COMPONENT_CLASSES: ClassVar[set[str]] = {"pane--paused"}
 
     @dataclass
     class SubscriptionsChanged(Message):
@@ -194,7 +197,6 @@ class SubscriberPane(Vertical):
         """The latest counters and rows the ingest side sent."""
         self.prefixes: tuple[str, ...] = ("",)
         self.filter = CaptureFilter()
-        self.offline_reason: str | None = None
         self._rates = RateMeter()
         self._detail_late = False
         """The detail waits for a frame to show the newest message."""
@@ -209,6 +211,7 @@ class SubscriberPane(Vertical):
         self._detail_shown_at = 0.0
 
     def compose(self) -> ComposeResult:
+        yield OfflineBanner()
         with Horizontal(id="subscriber-inputs"):
             yield Input(
                 placeholder="subscribe: prefixes, comma-separated (empty: everything) ⏎",
@@ -230,6 +233,11 @@ class SubscriberPane(Vertical):
     @property
     def log_view(self) -> CaptureLog:
         return self.query_one("#subscriber-log", CaptureLog)
+
+    @property
+    def main_control(self) -> CaptureLog:
+        """The list of messages."""
+        return self.log_view
 
     # --- feeding ---------------------------------------------------------------------------
 
@@ -271,28 +279,16 @@ class SubscriberPane(Vertical):
         )
         self.post_message(ViewWanted(self.STREAM, ViewQuery(start, count, selected, chosen)))
 
-    def set_offline(self, reason: str) -> None:
-        """No endpoint to subscribe to: say so instead of an empty list."""
-        self.offline_reason = reason
-        self.add_class("-offline")
-        self._show_stats()
-
     def _tick(self) -> None:
         self._rates.observe(self.clock(), self.view.received)
         self._show_stats()
 
     # --- showing ---------------------------------------------------------------------------
 
-    def _style(self, name: str):
-        return self.get_component_rich_style(f"subscriber-pane--{name}", partial=True)
-
     def _show_stats(self, *, now: bool = False) -> None:
         """The counters on the next frame; `now` for what the user just did."""
         stats = self.query_one("#subscriber-stats", LiveText)
-        label = self._style("label")
-        if self.offline_reason is not None:
-            stats.set_text(Text(self.offline_reason, style=self._style("error")), now=True)
-            return
+        label = self.pane_style("label")
         log = self.log_view
         view = self.view
         text = Text.assemble(
@@ -304,13 +300,13 @@ class SubscriberPane(Vertical):
             f"{'≥' if view.shown_at_least else ''}{view.shown:,}",
         )
         if view.alerts:
-            text.append(f"  ⚠ {plural(view.alerts, 'alert')}", self._style("warning"))
+            text.append(f"  ⚠ {plural(view.alerts, 'alert')}", self.pane_style("warning"))
         if view.not_events:
             text.append("  " + plural(view.not_events, "other message"), label)
         if view.dropped:
-            text.append(f"  ⚠ {view.dropped:,} never arrived", self._style("warning"))
+            text.append(f"  ⚠ {view.dropped:,} never arrived", self.pane_style("warning"))
         if view.behind_s:
-            text.append(f"  ⚠ behind for {view.behind_s:.0f} s", self._style("warning"))
+            text.append(f"  ⚠ behind for {view.behind_s:.0f} s", self.pane_style("warning"))
         text.append("\nsubscribed ", label)
         text.append(describe_prefixes(self.prefixes))
         if view.last_lag_ms is not None:
@@ -319,25 +315,27 @@ class SubscriberPane(Vertical):
         if log.following:
             text.append("  following", label)
         else:
-            text.append(f"  ⏸ paused, {log.missed:,} new (p follows)", self._style("paused"))
+            text.append(f"  ⏸ paused, {log.missed:,} new (p follows)", self.pane_style("paused"))
         stats.set_text(text, now=now)
 
     def _format_line(self, capture: Capture) -> Text:
         text = Text(clock_time(capture.received_ms) + "  ")
         event = capture.event
         if event is None:
-            style = self._style
-            text.append_text(message_text(capture, topic=style("kind"), error=style("error")))
+            style = self.pane_style
+            text.append_text(message_text(capture, topic=style("accent"), error=style("error")))
             return text
         lag = capture.lag_ms or 0
-        text.append(f"{lag:>5}ms ", self._style("warning") if lag > SLOW_LAG_MS else "")
-        text.append(f"#{'—' if event.seq is None else event.seq:<6} ", self._style("label"))
-        text.append(f"{printable(event.event or event.type, limit=8):<8} ", self._style("kind"))
+        text.append(f"{lag:>5}ms ", self.pane_style("warning") if lag > SLOW_LAG_MS else "")
+        text.append(f"#{'—' if event.seq is None else event.seq:<6} ", self.pane_style("label"))
+        text.append(
+            f"{printable(event.event or event.type, limit=8):<8} ", self.pane_style("accent")
+        )
         text.append(printable(event.file, limit=MAX_SHOWN_CHARS))
         if event.dest:
             text.append(" → " + printable(event.dest, limit=MAX_SHOWN_CHARS))
         for note in capture.notes:
-            text.append(f"  ⚠ {note}", self._style("warning"))
+            text.append(f"  ⚠ {note}", self.pane_style("warning"))
         return text
 
     def _show_detail(self, capture: Capture | None, index: int | None) -> None:
@@ -354,18 +352,18 @@ class SubscriberPane(Vertical):
         return log.selected
 
     def _detail(self, capture: Capture | None) -> RenderableType:
-        label = self._style("label")
+        label = self.pane_style("label")
         if capture is None:
             return Text("the selected message appears here, whole", style=label)
         header = Text.assemble(("received ", label), clock_time(capture.received_ms))
         if capture.event is not None:
             header.append_text(Text.assemble(("  lag ", label), f"{capture.lag_ms} ms"))
             for note in capture.notes:
-                header.append(f"\n⚠ {note}", self._style("warning"))
+                header.append(f"\n⚠ {note}", self.pane_style("warning"))
             return Group(header, json_view(capture.frames[0]))
         if capture.other:
             return self._message_detail(header, capture)
-        header.append(f"\n✗ {capture.error}", self._style("error"))
+        header.append(f"\n✗ {capture.error}", self.pane_style("error"))
         frames = [
             Text.assemble(
                 (f"frame {index} ({len(frame)} bytes) ", label), printable_frame(frame, 4000)
@@ -376,7 +374,7 @@ class SubscriberPane(Vertical):
 
     def _message_detail(self, header: Text, capture: Capture) -> RenderableType:
         """Any other message: its topic, then each payload frame by the decoder that read it."""
-        label = self._style("label")
+        label = self.pane_style("label")
         if capture.topic is not None:
             header.append_text(Text.assemble(("  topic ", label), (capture.topic, "")))
         chosen = "auto" if capture.decoder == AUTO else capture.decoder
@@ -387,8 +385,8 @@ class SubscriberPane(Vertical):
 
     def _frame_detail(self, index: int, part: FrameDetail) -> Text:
         title = f"frame {index} · {part.decoder} ({plural(part.size, 'byte')})"
-        text = Text(title, style=self._style("error" if part.failed else "label"))
-        text.append("\n" + "\n".join(part.lines), self._style("error") if part.failed else "")
+        text = Text(title, style=self.pane_style("error" if part.failed else "label"))
+        text.append("\n" + "\n".join(part.lines), self.pane_style("error") if part.failed else "")
         return text
 
     def on_capture_log_decoder_cycled(self, event: CaptureLog.DecoderCycled) -> None:

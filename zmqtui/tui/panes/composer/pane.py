@@ -23,11 +23,12 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
 from textual.message import Message
 from textual.validation import Integer
-from textual.widget import Widget
 from textual.widgets import Button, Input, Label, OptionList, ProgressBar, RichLog, Static
 from textual.widgets.option_list import Option
 
 from zmqtui.text import printable
+from zmqtui.tui.backend import GOOD_STATES
+from zmqtui.tui.panes.base import OfflineBanner, Pane
 from zmqtui.tui.panes.composer.paths import PathSuggester
 from zmqtui.tui.panes.composer.render import (
     Palette,
@@ -95,12 +96,22 @@ class ResponseLog(RichLog):
                 self.show(self._renderables)
 
 
-class ComposerPane(Widget):
+class ComposerPane(Pane):
     """Compose a file request (path, count, concurrency), send it, see the reply; history.
 
     Args:
         root: The directory the filer serves, for path completion (None: no completion).
     """
+
+    TITLE = "Requests"
+    SOCKET = "req"
+    NO_ENDPOINT = "requests have nowhere to go"
+    HELP = (
+        "Send a file request once, or *count* times with *concurrency* in flight; see "
+        "the reply, pid, latency and retries; recall earlier requests from the history (`enter` on "
+        "one puts it in the form). `→` in the path field completes a path from the served "
+        "directory."
+    )
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("ctrl+s", "send", "Send", tooltip="send the request in the form"),
@@ -118,20 +129,10 @@ class ComposerPane(Widget):
 
     DEFAULT_CSS = """
     ComposerPane {
-        height: 1fr;
-        layout: vertical;
         & > .composer-pane--ok { color: $text-success; }
         & > .composer-pane--error { color: $text-error; }
         & > .composer-pane--label { color: $text-muted; }
         & > .composer-pane--value { text-style: bold; }
-        #composer-offline {
-            display: none;
-            background: $error-muted;
-            color: $text;
-            padding: 0 1;
-            text-style: bold;
-        }
-        &.-offline #composer-offline { display: block; }
         #composer-form { height: 1; margin: 0 1; }
         #composer-path-row { width: 1fr; height: 1; }
         #composer-numbers { width: auto; height: 1; }
@@ -236,7 +237,7 @@ class ComposerPane(Widget):
         """The send whose "waiting for…" line the response panel shows."""
 
     def compose(self) -> ComposeResult:
-        yield Static(id="composer-offline")
+        yield OfflineBanner()
         with Horizontal(id="composer-form"):
             with Horizontal(id="composer-path-row"):
                 suggester = PathSuggester(self.root) if self.root is not None else None
@@ -334,14 +335,14 @@ class ComposerPane(Widget):
             self._repaint(entry)
         self._show_loads()
 
-    def set_offline(self, reason: str) -> None:
-        """Say why requests cannot be answered now (sending stays possible)."""
-        self.query_one("#composer-offline", Static).update(Text(printable(reason)))
-        self.add_class("-offline")
-
-    def set_online(self) -> None:
-        """Take the offline banner down."""
-        self.remove_class("-offline")
+    def show_connection(self, state: str, endpoint: str | None, detail: str = "") -> None:
+        """Whether requests can be answered now, in the banner (sending stays possible)."""
+        if state in GOOD_STATES:
+            self.set_online()
+        elif state == "off":
+            super().show_connection(state, endpoint, detail)
+        elif state != "connecting":
+            self.set_offline(f"filer {endpoint}: {state}")
 
     @property
     def main_control(self) -> ResponseLog:

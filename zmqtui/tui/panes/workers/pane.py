@@ -24,14 +24,15 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
-from textual.widget import Widget
 from textual.widgets import Sparkline, Static
 
 from zmqtui.format import NO_VALUE, format_bytes, format_duration, format_rate
 from zmqtui.protocol import WORKER_STATES, ClusterSnapshot, WorkerStats
 from zmqtui.text import printable
+from zmqtui.tui.backend import GOOD_STATES
+from zmqtui.tui.panes.base import OfflineBanner, Pane
 from zmqtui.tui.panes.workers.rates import RateTracker
-from zmqtui.tui.widgets.table import Column, LiveTable, component_style
+from zmqtui.tui.widgets.table import Column, LiveTable
 
 COLUMNS = (
     Column("slot", "slot", 4, "right"),
@@ -102,7 +103,7 @@ PROBLEM_COUNTERS = {
 """Shown only once they are not 0."""
 
 
-class WorkersPane(Widget):
+class WorkersPane(Pane):
     """The cluster's workers, live: one row per slot, updated in place.
 
     Feed it with `update_snapshot` (about once a second); call `set_offline` when the stats
@@ -114,6 +115,15 @@ class WorkersPane(Widget):
         history: How many rate samples (about one a second) the throughput graph shows.
         clock: seconds, for how old the last snapshot is and the kill confirmation.
     """
+
+    TITLE = "Workers"
+    SOCKET = "stats"
+    NO_ENDPOINT = "the cluster's workers are not shown"
+    HELP = (
+        "The cluster's processes, live; kill or restart the selected one, scale the "
+        "cluster up or down. Rows no stats have confirmed for 5 s are dimmed as *stale*, with "
+        "their age; a key that cannot act now says why."
+    )
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding(
@@ -133,35 +143,18 @@ class WorkersPane(Widget):
         ),
     ]
 
-    COMPONENT_CLASSES: ClassVar[set[str]] = {
-        *(f"workers-pane--{state}" for state in WORKER_STATES),
-        "workers-pane--label",
-        "workers-pane--value",
-        "workers-pane--bad",
-    }
+    COMPONENT_CLASSES: ClassVar[set[str]] = {f"pane--{state}" for state in WORKER_STATES}
+    """A worker's state in the colour of its state (the shared `pane--*` classes besides)."""
 
     DEFAULT_CSS = """
     WorkersPane {
-        height: 1fr;
-        layout: vertical;
-        & > .workers-pane--starting { color: $text-warning; }
-        & > .workers-pane--ready { color: $text-success; }
-        & > .workers-pane--busy { color: $text-primary; text-style: bold; }
-        & > .workers-pane--stale { color: $text-warning; background: $warning-muted; }
-        & > .workers-pane--dead { color: $text-error; text-style: bold; }
-        & > .workers-pane--errored { color: $text-error; background: $error-muted; }
-        & > .workers-pane--label { color: $text-muted; }
-        & > .workers-pane--value { text-style: bold; }
-        & > .workers-pane--bad { color: $text-error; }
-        #workers-offline {
-            display: none;
-            background: $error-muted;
-            color: $text;
-            padding: 0 1;
-            text-style: bold;
-        }
+        & > .pane--starting { color: $text-warning; }
+        & > .pane--ready { color: $text-success; }
+        & > .pane--busy { color: $text-primary; text-style: bold; }
+        & > .pane--stale { color: $text-warning; background: $warning-muted; }
+        & > .pane--dead { color: $text-error; text-style: bold; }
+        & > .pane--errored { color: $text-error; background: $error-muted; }
         &.-offline {
-            #workers-offline { display: block; }
             #workers-top, #workers-table { opacity: 60%; }
         }
         &.-unavailable #workers-top { display: none; }
@@ -219,7 +212,6 @@ class WorkersPane(Widget):
         """Seconds between the latest snapshots while they came in time."""
         self.stale = False
         """No snapshot for a while: the rows are as of then."""
-        self._offline_reason: str | None = None
         self._stats_may_come = True
         self._cluster_exit: str | None = None
         """How the embedded cluster ended, until it is started again."""
@@ -227,7 +219,7 @@ class WorkersPane(Widget):
         self._kill_armed: tuple[int, float] | None = None
 
     def compose(self) -> ComposeResult:
-        yield Static(id="workers-offline")
+        yield OfflineBanner()
         with Horizontal(id="workers-top"):
             yield Static(Text("waiting for cluster stats…"), id="workers-header")
             with Vertical(id="workers-throughput"):
@@ -243,6 +235,11 @@ class WorkersPane(Widget):
     def table(self) -> LiveTable:
         """The live table (focus it to use the keys)."""
         return self.query_one("#workers-table", LiveTable)
+
+    @property
+    def main_control(self) -> LiveTable:
+        """The table: the keys act on the worker under its cursor."""
+        return self.table
 
     @property
     def snapshot(self) -> ClusterSnapshot | None:
@@ -267,7 +264,7 @@ class WorkersPane(Widget):
             self._gaps.append(now - self._received_at)
         self._received_at = now
         self.stale = False
-        self._offline_reason = self._cluster_exit = None
+        self.offline_reason = self._cluster_exit = None
         self._restarting = False
         self._snapshot = snapshot
         workers: dict[int, WorkerStats] = {}
@@ -284,17 +281,20 @@ class WorkersPane(Widget):
         self.query_one("#workers-rate", Static).update(self._rate_text())
         self._show()
 
-    def set_offline(self, reason: str, *, stats_may_come: bool = True) -> None:
-        """Say why no stats arrive; the last rows stay, dimmed, until a snapshot comes.
-
-        Args:
-            reason: shown above the rows.
-            stats_may_come: False when none ever will (no stats endpoint given): the pane
-                then shows only the reason, and no promise of stats.
-        """
-        self._offline_reason = reason
-        self._stats_may_come = stats_may_come
+    def set_offline(self, reason: str) -> None:
+        """Say why no stats arrive; the last rows stay, dimmed, until a snapshot comes."""
+        self.offline_reason = reason
         self._show()
+
+    def show_connection(self, state: str, endpoint: str | None, detail: str = "") -> None:
+        """Any state but a working one stops the stats: the pane says so. Without an endpoint
+        none will ever come: it then shows only why, and no promise of stats."""
+        if state == "off":
+            self._stats_may_come = False
+            super().show_connection(state, endpoint, detail)
+        elif state not in GOOD_STATES:
+            self._stats_may_come = True
+            self.set_offline(f"stats {endpoint}: {state}" + (f" ({detail})" if detail else ""))
 
     def set_cluster_exited(self, how: str) -> None:
         """The embedded cluster's process ended (`how`: "killed by SIGKILL"): nothing in the
@@ -315,9 +315,7 @@ class WorkersPane(Widget):
 
     def _show(self) -> None:
         """Banner, header and rows for the current state."""
-        banner = self._banner()
-        self.query_one("#workers-offline", Static).update(Text(printable(banner)))
-        self.set_class(bool(banner), "-offline")
+        self.show_banner(self._banner())
         self.set_class(self._snapshot is None and not self._stats_may_come, "-unavailable")
         snapshot = self._snapshot
         header = self.query_one("#workers-header", Static)
@@ -339,8 +337,8 @@ class WorkersPane(Widget):
             parts.append(f"the embedded cluster exited ({self._cluster_exit}): R restarts it")
         elif self._restarting:
             parts.append("restarting the embedded cluster…")
-        elif self._offline_reason is not None:
-            parts.append(self._offline_reason)
+        elif self.offline_reason is not None:
+            parts.append(self.offline_reason)
         if self.stale and self._received_at is not None:
             age = format_duration(self._clock() - self._received_at)
             parts.append(f"stale: last stats {age} ago")
@@ -348,16 +346,13 @@ class WorkersPane(Widget):
 
     # --- rendering -----------------------------------------------------------------------
 
-    def _style(self, name: str) -> Style:
-        return component_style(self, f"workers-pane--{name}")
-
     def _row(self, worker: WorkerStats, now_ms: int) -> list[str | Text]:
         state = worker.state
         live = self.live
         if not live:  # as last heard of, in the colour of labels: not a claim
-            state_style: Style | str = self._style("label")
+            state_style: Style | str = self.pane_style("label")
         else:
-            state_style = self._style(state) if state in WORKER_STATES else ""
+            state_style = self.pane_style(state) if state in WORKER_STATES else ""
         started = worker.started
         running = started is not None and state in LIVE_STATES and live
         uptime_s = (now_ms - started) / 1000 if running and started is not None else None
@@ -367,19 +362,21 @@ class WorkersPane(Widget):
             Text(state, style=state_style),
             str(worker.requests),
             format_rate(self._rates.rate(worker.slot), unit=""),
-            Text(str(worker.errors), style=self._style("bad") if worker.errors else ""),
-            Text(str(worker.restarts), style=self._style("starting") if worker.restarts else ""),
+            Text(str(worker.errors), style=self.pane_style("error") if worker.errors else ""),
+            Text(
+                str(worker.restarts), style=self.pane_style("starting") if worker.restarts else ""
+            ),
             format_duration(uptime_s),
             _format_number(worker.cpu_percent),
             format_bytes(worker.memory_bytes),
             _format_number(worker.latency_ms),
-            Text(str(worker.crashes), style=self._style("bad") if worker.crashes else ""),
+            Text(str(worker.crashes), style=self.pane_style("error") if worker.crashes else ""),
             worker.last_exit or NO_VALUE,
         ]
 
     def _header_text(self, snapshot: ClusterSnapshot) -> Text:
         """Four lines: who and how, workers by state, broker counters."""
-        label, value = self._style("label"), self._style("value")
+        label, value = self.pane_style("label"), self.pane_style("value")
         workers = self._workers.values()
         remote = sum(1 for worker in workers if worker.remote)
         text = Text(no_wrap=True, overflow="ellipsis")
@@ -398,7 +395,7 @@ class WorkersPane(Widget):
         for worker in workers:
             by_state[worker.state] = by_state.get(worker.state, 0) + 1
         states = [
-            Text.assemble((str(by_state[state]), value), " ", (state, self._style(state)))
+            Text.assemble((str(by_state[state]), value), " ", (state, self.pane_style(state)))
             for state in WORKER_STATES
             if state in by_state
         ]
@@ -413,7 +410,7 @@ class WorkersPane(Widget):
 
     def _broker_text(self, broker: dict[str, int]) -> Text:
         """Two lines: frames and bytes each way on the frontend, then the backend and the rest."""
-        label, value = self._style("label"), self._style("value")
+        label, value = self.pane_style("label"), self.pane_style("value")
         lines: list[Text] = []
         shown: set[str] = set()
         for side in ("frontend", "backend"):
@@ -438,7 +435,7 @@ class WorkersPane(Widget):
         return Text("\n").join(lines)
 
     def _rate_text(self) -> Text:
-        label, value = self._style("label"), self._style("value")
+        label, value = self.pane_style("label"), self.pane_style("value")
         history = self._rates.history
         return Text.assemble(
             ("req/s ", label),
@@ -478,7 +475,7 @@ class WorkersPane(Widget):
         if self._restarting:
             return "the embedded cluster is restarting"
         if self._snapshot is None:
-            return self._offline_reason or "no cluster stats yet: no worker is known"
+            return self.offline_reason or "no cluster stats yet: no worker is known"
         if action == "scale":
             return None
         worker = self.selected_worker

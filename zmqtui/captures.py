@@ -226,6 +226,22 @@ class ExportResult:
     error: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class RecordingStatus:
+    """How far a recording the ingest side writes has got (the monitor's record key): sent a
+    few times a second while it runs, and once more when it ends (`done`)."""
+
+    record_id: int
+    path: Path | None
+    """The file (None: it could not be made, `error` says why)."""
+    messages: int = 0
+    file_bytes: int = 0
+    """The file's size on disk (compressed, for `.zst`)."""
+    done: bool = False
+    error: str | None = None
+    """Why recording could not start or stopped early (what was written before is kept)."""
+
+
 class CaptureFilter:
     """What the filter input holds: plain text (case-insensitive) or `/regex/`."""
 

@@ -109,7 +109,9 @@ class Settings:
     curve_authorized: str | None = None
     """Directory of client public key files (`*.key`) a CURVE server admits."""
     export_dir: str | None = None
-    """Where the monitor exports captures (default: `captures_dir()`)."""
+    """Where the monitor exports captures and records (default: `captures_dir()`)."""
+    record_compress: bool = True
+    """The monitor's record key writes `.jsonl.zst` (zstd), else plain `.jsonl`."""
     feeds: tuple[FeedConfig, ...] = ()
     """`[[feeds]]`: publishers to subscribe to, each with its own way of reading messages."""
     decoders: DecoderPairs = ()
@@ -141,6 +143,8 @@ class Settings:
                     raise ConfigError(f"setting {key!r} must be a whole number") from None
                 if value < 1:
                     raise ConfigError(f"setting {key!r} must be at least 1")
+            elif known[key] == "bool":
+                value = parse_switch(value, key)
             elif key in PATH_SETTINGS:
                 value = str(Path(str(value)).expanduser()) if value != "" else None
             else:
@@ -273,6 +277,21 @@ def _texts(value: Any, key: str) -> tuple[str, ...]:
 
 
 MAX_PORT = 65535
+
+
+SWITCH_WORDS = {"true": True, "yes": True, "on": True, "1": True}
+SWITCH_WORDS.update({"false": False, "no": False, "off": False, "0": False})
+
+
+def parse_switch(value: Any, key: str) -> bool:
+    """A TOML boolean, or a word an environment variable gives (true/false, yes/no, on/off,
+    1/0, any case)."""
+    if isinstance(value, bool):
+        return value
+    switch = SWITCH_WORDS.get(str(value).strip().lower())
+    if switch is None:
+        raise ConfigError(f"setting {key!r} must be true or false, not {value!r}")
+    return switch
 
 
 def check_endpoint(endpoint: str) -> str:

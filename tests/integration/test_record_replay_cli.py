@@ -5,35 +5,14 @@ from __future__ import annotations
 import signal
 import time
 
-import msgpack
-import orjson
 import pytest
 import zmq
-from helpers import CHILD_TIMEOUT, Lines, stop
+from helpers import CHILD_TIMEOUT, Lines, mixed_messages, stop
 
 from zmqtui.recording import read_recording
 
 MESSAGES = 10_000
 TIMEOUT_MS = 10_000
-
-
-def mixed_messages(count: int) -> list[list[bytes]]:
-    """Topics in frame 0 and as a leading token, JSON, msgpack, text, binary, empty frames,
-    bytes that look like an encoded surrogate (not UTF-8)."""
-    messages = []
-    for i in range(count):
-        kind = i % 5
-        if kind == 0:
-            messages.append([b"md.AAPL", orjson.dumps({"seq": i, "bid": i / 7})])
-        elif kind == 1:
-            messages.append([b"md.MSFT", msgpack.packb({"seq": i, "raw": b"\x00\xff"})])
-        elif kind == 2:
-            messages.append([b"10001 23 %d" % i])
-        elif kind == 3:
-            messages.append([b"\xff\xfe" + i.to_bytes(4, "big")])
-        else:
-            messages.append([b"log", b"", b"\xed\xa0\x80 %d \x1b[31m" % i])
-    return messages
 
 
 def xpub_on(ctx: zmq.Context, endpoint: str) -> zmq.Socket:

@@ -44,6 +44,17 @@ def test_exports_go_to_the_users_data_directory_unless_set(tmp_path):
     assert load_settings(environ={"HOME": str(tmp_path)}).export_dir is None
 
 
+def test_record_compress_is_a_switch_from_toml_or_the_environment(tmp_path):
+    home = {"HOME": str(tmp_path)}
+    assert load_settings(environ=home).record_compress is True
+    assert load_settings(environ={**home, "ZMQTUI_RECORD_COMPRESS": "no"}).record_compress is False
+    config = tmp_path / "c.toml"
+    config.write_text("record_compress = false\n")
+    assert load_settings(config, environ=home).record_compress is False
+    with pytest.raises(ConfigError, match="'record_compress' must be true or false"):
+        load_settings(environ={**home, "ZMQTUI_RECORD_COMPRESS": "maybe"})
+
+
 def test_user_config_file_is_read(tmp_path):
     user_config = tmp_path / "zmqtui" / "config.toml"
     user_config.parent.mkdir()

@@ -96,6 +96,12 @@ class FakeBackend(LocalFeed):
     def restart_cluster(self) -> None:
         self.calls.append(("restart_cluster", ()))
 
+    def start_recording(self, directory: Path, now: float, compressed: bool) -> None:
+        self.calls.append(("start_recording", (directory, now, compressed)))
+
+    def stop_recording(self) -> None:
+        self.calls.append(("stop_recording", ()))
+
 
 T0 = 1_767_225_600_000
 """A fixed moment (ms) that scripted messages are stamped from."""

@@ -144,7 +144,13 @@ def _attach(
         metrics=metrics,
         decoders=settings.decoders,
     )
-    app = ZmqtuiApp(bridge, completion_root=path, export_dir=export_dir(settings), standalone=True)
+    app = ZmqtuiApp(
+        bridge,
+        completion_root=path,
+        export_dir=export_dir(settings),
+        record_compressed=settings.record_compress,
+        standalone=True,
+    )
     return run_until_signalled(app, cleanup=bridge.abandon)
 
 
@@ -196,6 +202,7 @@ def _embedded(
             bridge,
             completion_root=root,
             export_dir=export_dir(settings),
+            record_compressed=settings.record_compress,
             notices=notices,
             standalone=True,
         )
@@ -205,7 +212,8 @@ def _embedded(
 
 
 def export_dir(settings: Settings) -> Path:
-    """Where `e` writes captures: the `export_dir` setting, else the user's data directory."""
+    """Where `e` exports and `ctrl+r` records: the `export_dir` setting, else the user's data
+    directory."""
     return Path(settings.export_dir) if settings.export_dir else captures_dir()
 
 

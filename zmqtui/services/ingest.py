@@ -55,6 +55,7 @@ from zmqtui.captures import (
     FeedState,
     FeedStatus,
     FeedView,
+    RecordingStatus,
     ViewQuery,
     decoded_capture,
     export_recording,
@@ -62,8 +63,9 @@ from zmqtui.captures import (
 from zmqtui.config import FeedConfig
 from zmqtui.decoders import AUTO, DecoderMap
 from zmqtui.protocol import ProtocolError, decode_event
-from zmqtui.recording import RecordedFeed
+from zmqtui.recording import RecordedFeed, new_recording
 from zmqtui.services import sockets
+from zmqtui.services.ingest_recording import IngestRecording
 from zmqtui.services.runtime_dir import clear_stale_runtime_dirs, make_runtime_dir
 from zmqtui.services.subscriber import SequenceTracker, topic_for
 from zmqtui.topics import TopicRule
@@ -454,6 +456,8 @@ class Feed:
         self.received = 0
         self.given_up = 0
         """Connections libzmq ended for good (a message too large) and the feed made again."""
+        self.recording: IngestRecording | None = None
+        """Set while the engine records: every message the socket receives is written."""
         self._routes: tuple[_Route, ...] = ()
         self.route(streams)
 
@@ -477,9 +481,16 @@ class Feed:
         )
 
     def topics(self) -> set[bytes]:
-        """What the socket subscribes to: the union of the routes' topics."""
+        """What the socket subscribes to: the union of the routes' topics, and while recording
+        everything the feed subscribes to, whatever the panes list."""
         topics = {t for route in self._routes for t in route.topics}
+        if self.recording is not None:
+            topics.update(self.subscriptions)
         return {b""} if b"" in topics else topics
+
+    def recorded(self) -> RecordedFeed:
+        """The feed as a recording's header names it."""
+        return RecordedFeed(self.name, self.endpoint, self.config.subscribe, self.rule)
 
     def status(self) -> FeedStatus:
         return FeedStatus(
@@ -495,6 +506,8 @@ class Feed:
     def take(self, frames: list[bytes], received_ns: int) -> None:
         """One message the feed's socket received."""
         self.received += 1
+        if self.recording is not None:
+            self.recording.write(received_ns, self.name, frames)
         stamp = stamp_of(frames)
         if self.counts is not None:
             self.counts.count(frames, received_ns, stamp)
@@ -540,8 +553,10 @@ class Engine:
     Commands are pickled tuples `(name, *args)`, each answered by the method `command_<name>`
     (a new command is one more such method): `("view", stream, ViewQuery)`,
     `("prefixes", stream, prefixes)`, `("filter", stream, expression)`, `("clear", stream)`,
-    `("export", stream, dir, now, id)`, `("stop",)`. Answers and reports: `("view", FeedView)`,
-    `("exported", id, ExportResult)`, `("state", feed, state, endpoint, detail)`,
+    `("export", stream, dir, now, id)`, `("record", dir, now, compressed, id)`,
+    `("record_stop",)`, `("stop",)`. Answers and reports: `("view", FeedView)`,
+    `("exported", id, ExportResult)`, `("recording", RecordingStatus)` (a few times a second
+    while recording, and when it ends), `("state", feed, state, endpoint, detail)`,
     `("problem", text, severity)`, `("metrics", url)` (where `/metrics` is served, with
     `metrics`).
     """
@@ -568,6 +583,8 @@ class Engine:
             for config in feeds
         ]
         self._subscriptions: list[_Subscription] = []
+        self.recording: IngestRecording | None = None
+        """What `record` writes every feed's messages to, until `record_stop`."""
         self._busy_since: float | None = None
         self._running = True
 
@@ -646,6 +663,7 @@ class Engine:
                     poller.register(subscription.monitor, zmq.POLLIN)
             self._serve(poller, parent)
         finally:
+            self.command_record_stop()  # the file ends whole, whatever ended the engine
             for subscription in self._subscriptions:
                 subscription.close()
 
@@ -676,6 +694,8 @@ class Engine:
                     self._busy_since = time.monotonic()
             else:
                 self._busy_since = None
+            if self.recording is not None and self.recording.due():
+                self._report_recording()
             if self.control in ready:
                 self._answer()
             if parent is not None and parent in ready and not os.read(parent, 4096):
@@ -725,10 +745,19 @@ class Engine:
         found = self.streams.get(stream)
         if found is None:
             return
-        before = {id(feed): feed.topics() for feed in self.feeds}
+        before = self._topics()
         found.set_prefixes(prefixes)
         for feed in self.feeds:
             feed.route(self.streams.values())
+        self._resubscribe(before)
+
+    def _topics(self) -> dict[int, set[bytes]]:
+        """What each feed's socket subscribes to now, by `id` of the feed."""
+        return {id(feed): feed.topics() for feed in self.feeds}
+
+    def _resubscribe(self, before: dict[int, set[bytes]]) -> None:
+        """Subscribe each socket to what its feed now wants and did not, unsubscribe it from
+        what its feed no longer wants (`before`: from `_topics`)."""
         for subscription in self._subscriptions:
             old, new = before[id(subscription.feed)], subscription.feed.topics()
             for topic in new - old:
@@ -747,6 +776,47 @@ class Engine:
     def command_export(self, stream: str, directory: str, now: float, export_id: int) -> None:
         if found := self.streams.get(stream):
             self._send("exported", export_id, found.export(Path(directory), now))
+
+    def command_record(self, directory: str, now: float, compressed: bool, record_id: int) -> None:
+        """Record every message of every feed from now on (each socket subscribes to all its
+        feed subscribes to) to a new `zmqtui-recording-<time>.jsonl[.zst]` in `directory`."""
+        if self.recording is not None:  # already recording: say where
+            self._report_recording()
+            return
+        feeds = [feed.recorded() for feed in self.feeds]
+        try:
+            writer = new_recording(
+                Path(directory), "zmqtui-recording", now, feeds, compressed=compressed
+            )
+        except (OSError, ValueError) as exc:
+            why = f"cannot record to {directory}: {getattr(exc, 'strerror', None) or exc}"
+            self._send("recording", RecordingStatus(record_id, None, done=True, error=why))
+            return
+        before = self._topics()
+        self.recording = IngestRecording(writer, record_id)
+        for feed in self.feeds:
+            feed.recording = self.recording
+        self._resubscribe(before)
+        self._report_recording()
+
+    def command_record_stop(self) -> None:
+        """End the recording, if any: close its file, subscribe as before, say what it holds."""
+        recording = self.recording
+        if recording is None:
+            return
+        before = self._topics()
+        self.recording = None
+        for feed in self.feeds:
+            feed.recording = None
+        self._resubscribe(before)
+        self._send("recording", recording.finish())
+
+    def _report_recording(self) -> None:
+        recording = self.recording
+        if recording is not None:
+            self._send("recording", recording.report())
+            if recording.error is not None:
+                self.command_record_stop()
 
 
 def _counts(config: FeedConfig) -> TopicCounts:

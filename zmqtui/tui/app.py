@@ -26,6 +26,9 @@ from textual.notifications import SeverityLevel
 from textual.screen import Screen
 from textual.widgets import Input, Static
 
+from zmqtui.captures import RecordingStatus
+from zmqtui.config import captures_dir
+from zmqtui.format import format_bytes, plural
 from zmqtui.text import MULTI_LINE, printable
 from zmqtui.tui.backend import GOOD_STATES, SOCKET_NAMES, Backend
 from zmqtui.tui.keys import declared_bindings, key_entries
@@ -43,6 +46,7 @@ from zmqtui.tui.messages import (
     LoadFinished,
     LoadProgressed,
     PublisherStatus,
+    RecordingChanged,
     RequestFinished,
     SendFailed,
     SnapshotReceived,
@@ -110,7 +114,15 @@ class ConnectionBar(Static):
         "connection-bar--waiting",
         "connection-bar--bad",
         "connection-bar--off",
+        "connection-bar--recording",
     }
+
+    recording: RecordingStatus | None = None
+    """The recording in progress, shown before the sockets (None: not recording)."""
+
+    def set_recording(self, status: RecordingStatus | None) -> None:
+        self.recording = status
+        self.refresh_text()
 
     def set_state(self, socket: str, state: str) -> None:
         self.states[socket] = state
@@ -121,6 +133,12 @@ class ConnectionBar(Static):
 
     def refresh_text(self) -> None:
         text = Text()
+        if self.recording is not None:
+            style = self.get_component_rich_style("connection-bar--recording", partial=True)
+            text.append("⏺ rec ", style)
+            text.append(f"{plural(self.recording.messages, 'message')} ")
+            text.append(format_bytes(self.recording.file_bytes))
+            text.append(" │ ")
         for socket in SOCKET_NAMES:
             state = self.states[socket]
             style = self.get_component_rich_style(
@@ -164,8 +182,9 @@ class ZmqtuiApp(App[None]):
         backend: where the data comes from and requests go (`ZmqBridge` for real sockets).
         clock: seconds since the epoch; rates and export names use it (tests freeze it).
         completion_root: the directory whose paths the request composer completes.
-        export_dir: where the subscriber pane exports captures (default: `captures_dir()`, in
-            the user's data directory).
+        export_dir: where the subscriber pane exports captures and `ctrl+r` records (default:
+            `captures_dir()`, in the user's data directory).
+        record_compressed: `ctrl+r` writes `.jsonl.zst` (else `.jsonl`).
         notices: told to the user once the screen is up (e.g. which ports replaced taken ones).
         standalone: running as the `zmqtui` command: after start-up, move everything alive out
             of the garbage collector's sight, so full collections under a flood stay short.
@@ -192,6 +211,14 @@ class ZmqtuiApp(App[None]):
         Binding("m,escape", "restore", "Restore", tooltip="restore the maximised pane"),
         Binding("h", "hide_pane", "Hide", tooltip="hide the focused pane"),
         Binding("0", "show_all_panes", "Show all panes", show=False, tooltip="show every pane"),
+        Binding(
+            "ctrl+r",
+            "toggle_recording",
+            "Record",
+            show=False,
+            tooltip="record every message of the feed, frames exactly, to "
+            "`zmqtui-recording-<time>.jsonl.zst` in the export directory; again stops",
+        ),
         Binding("q", "quit", "Quit", tooltip="quit (stops the embedded stack)"),
         Binding("ctrl+c,ctrl+q", "quit", "Quit", priority=True),
         Binding(
@@ -223,6 +250,7 @@ class ZmqtuiApp(App[None]):
         clock: Callable[[], float] = time.time,
         completion_root: Path | None = None,
         export_dir: Path | None = None,
+        record_compressed: bool = True,
         notices: Sequence[str] = (),
         standalone: bool = False,
     ) -> None:
@@ -231,6 +259,11 @@ class ZmqtuiApp(App[None]):
         self.clock = clock
         self.completion_root = completion_root
         self.export_dir = export_dir
+        self.record_compressed = record_compressed
+        self.recording: RecordingStatus | None = None
+        """The recording in progress, as last reported (None: not recording)."""
+        self._recording_wanted = False
+        """`ctrl+r` asked to record and no stop was asked or reported since."""
         self.notices = list(notices)
         self.standalone = standalone
         self.connection_states: dict[str, str] = dict.fromkeys(SOCKET_NAMES, "connecting")
@@ -328,6 +361,29 @@ class ZmqtuiApp(App[None]):
     @_while_running
     def on_export_finished(self, message: ExportFinished) -> None:
         self.subscriber_pane.export_finished(message.result)
+
+    @_while_running
+    def on_recording_changed(self, message: RecordingChanged) -> None:
+        status = message.status
+        started = self.recording is None and not status.done
+        self.recording = None if status.done else status
+        self.query_one(ConnectionBar).set_recording(self.recording)
+        where = printable(str(status.path)) if status.path is not None else ""
+        if started:
+            self.notify(f"recording every message of the feed to {where} (ctrl+r stops)")
+        if not status.done:
+            return
+        self._recording_wanted = False
+        size = format_bytes(status.file_bytes)
+        if status.error is None:
+            self.notify(f"recorded {plural(status.messages, 'message')} ({size}) to {where}")
+        elif status.path is None:
+            self.notify(status.error, severity="error", timeout=10)
+        else:
+            written = f"{plural(status.messages, 'message')} ({size}) kept in {where}"
+            self.notify(
+                f"recording stopped: {status.error}; {written}", severity="error", timeout=10
+            )
 
     @_while_running
     def on_events_published(self, message: EventsPublished) -> None:
@@ -459,6 +515,15 @@ class ZmqtuiApp(App[None]):
         self.backend.publish(message.file, message.event, message.dest)
 
     # --- keys ------------------------------------------------------------------------------
+
+    def action_toggle_recording(self) -> None:
+        """Start recording the feed to a new file in the export directory, or stop it."""
+        self._recording_wanted = not self._recording_wanted
+        if self._recording_wanted:
+            directory = self.export_dir or captures_dir()
+            self.backend.start_recording(directory, self.clock(), self.record_compressed)
+        else:
+            self.backend.stop_recording()
 
     def action_help(self) -> None:
         from zmqtui.tui.help import HelpScreen, help_markdown  # imported when first asked

@@ -79,6 +79,14 @@ class Backend(Protocol):
     def export(self, stream: str, directory: Path, now: float) -> None:
         """Write what the stream holds to a JSON Lines file: an `ExportFinished` answers."""
 
+    def start_recording(self, directory: Path, now: float, compressed: bool) -> None:
+        """Record every message of the feed to a new file in `directory` until
+        `stop_recording`: `RecordingChanged` messages say how far it has got, and when it
+        ended."""
+
+    def stop_recording(self) -> None:
+        """End the recording: a last `RecordingChanged` (`done`) says what the file holds."""
+
     def publish(self, file: str, event: str, dest: str | None = None) -> None:
         """Publish an event by hand (embedded publisher only); `dest` is where a move went."""
 

@@ -29,7 +29,7 @@ from textual.app import App
 from textual.worker import Worker, WorkerCancelled, WorkerFailed
 from zmq.utils.monitor import recv_monitor_message
 
-from zmqtui.captures import NOTHING_CAPTURED, ExportResult, FeedView, ViewQuery
+from zmqtui.captures import NOTHING_CAPTURED, ExportResult, FeedView, RecordingStatus, ViewQuery
 from zmqtui.config import REQUEST_TIMEOUT_MS, REQUEST_TRIES, FeedConfig
 from zmqtui.format import plural
 from zmqtui.protocol import (
@@ -59,6 +59,7 @@ from zmqtui.tui.messages import (
     LoadFinished,
     LoadProgressed,
     PublisherStatus,
+    RecordingChanged,
     RequestFinished,
     SendFailed,
     SnapshotReceived,
@@ -151,6 +152,9 @@ class ZmqBridge:
         self._in_flight: set[str] = set()
         self._asked: set[str] = set()
         self._exports = 0
+        self._recordings = 0
+        self._recording: RecordingStatus | None = None
+        """The last report of the recording in progress (None: not recording)."""
         self._pending_events: list[ChangeEvent] = []
         self._flush_handle: asyncio.TimerHandle | None = None
         self._states: dict[str, tuple[str, str | None, str]] = {}
@@ -339,7 +343,16 @@ class ZmqBridge:
                     self._problem(*args)
                 elif kind == "exported":
                     self.app.post_message(ExportFinished(args[1]))
+                elif kind == "recording":
+                    self._recording = None if args[0].done else args[0]
+                    self.app.post_message(RecordingChanged(args[0]))
         finally:
+            if self._recording is not None:  # the file stays, perhaps without its end
+                why = "the process taking in the feed ended"
+                self.app.post_message(
+                    RecordingChanged(replace(self._recording, done=True, error=why))
+                )
+                self._recording = None
             if self._ingest is ingest:
                 self._ingest = None
                 with contextlib.suppress(Exception):
@@ -418,6 +431,19 @@ class ZmqBridge:
             return
         self._exports += 1
         self._ingest.send("export", stream, str(directory), now, self._exports)
+
+    def start_recording(self, directory: Path, now: float, compressed: bool) -> None:
+        self._recordings += 1
+        if self._ingest is None:
+            why = "nothing to record: no feed is taken in"
+            status = RecordingStatus(self._recordings, None, done=True, error=why)
+            self.app.post_message(RecordingChanged(status))
+            return
+        self._ingest.send("record", str(directory), now, compressed, self._recordings)
+
+    def stop_recording(self) -> None:
+        if self._ingest is not None:
+            self._ingest.send("record_stop")
 
     # --- the cluster: stats, probes, requests, control ----------------------------------------
 

@@ -13,7 +13,7 @@ from typing import Any
 
 from textual.message import Message
 
-from zmqtui.captures import ExportResult, FeedView, ViewQuery
+from zmqtui.captures import ExportResult, FeedView, RecordingStatus, ViewQuery
 from zmqtui.protocol import ChangeEvent, ClusterSnapshot
 
 
@@ -52,6 +52,17 @@ class ExportFinished(Message):
     """An export asked of the ingest side was written, or could not be."""
 
     result: ExportResult
+
+
+@dataclass
+class RecordingChanged(Message):
+    """How far the recording of the feed has got, or that it ended; a newer report of one
+    still running replaces any still queued (the last, `done`, is never replaced)."""
+
+    status: RecordingStatus
+
+    def can_replace(self, message: Message) -> bool:
+        return isinstance(message, RecordingChanged) and not message.status.done
 
 
 @dataclass

@@ -123,8 +123,8 @@ class SubscriberPane(Pane):
         "feed falling behind. The selected message is shown whole below the list.\n\n"
         "A subscription prefix that starts with `{` filters on the raw message; any other prefix "
         "on the beginning of the file path. Exports go to `~/.local/share/zmqtui/captures` "
-        "(`$XDG_DATA_HOME`, or the `export_dir` setting), never into the watched directory; the "
-        "notification names the file."
+        "(`$XDG_DATA_HOME`, or the `export_dir` setting), never into the watched directory, as "
+        "recordings (`zmqtui replay`, `zmqtui diff`); the notification names the file."
     )
 
     STREAM = "sub"

@@ -6,9 +6,11 @@ import pytest
 import zmq
 
 from zmqtui import security
-from zmqtui.commands.subscribe import _Options, chosen_feeds, message_line
+from zmqtui.captures import Capture
+from zmqtui.commands.subscribe import FeedPrinter, _Options, chosen_feeds, message_line
 from zmqtui.config import DEFAULT_PUB, ConfigError, FeedConfig, Settings
 from zmqtui.decoders import decode_message
+from zmqtui.protocol import ChangeEvent
 
 MARKET = FeedConfig("market", "tcp://127.0.0.1:5556", ("md.",), "frame0")
 
@@ -71,3 +73,32 @@ def test_a_feeds_curve_server_key(monkeypatch, tmp_path):
     monkeypatch.setattr(security.profile, "active_profile", lambda: own)
     profile = security.curve_for_feed(feed)
     assert profile.server_key == server_public and profile.public_key == public
+
+
+@pytest.mark.parametrize(
+    ("decoder", "decoders", "printed"),
+    [
+        (None, (), "File a.txt changed at "),
+        ("json", (), "File a.txt changed at "),
+        ("hex", (), "7b 22 74 79 70 65"),
+        (None, (("", "text"),), '{"type":"changed","file":"a.txt"'),
+    ],
+)
+def test_a_change_event_is_one_unless_another_decoder_reads_it(capsys, decoder, decoders, printed):
+    """The book's event is printed as the book does, unless `--decoder` or the config names a
+    decoder other than JSON for it: then it is printed as any other message, decoded so."""
+    settings = Settings(decoders=decoders)
+    feed = FeedConfig("f", "tcp://127.0.0.1:1")
+    printer = FeedPrinter(settings, [feed], decoder)
+    wire = ChangeEvent(file="a.txt", timestamp=1_700_000_000_000).encode()
+    printer.print_batch(feed, [Capture((wire,), 0)])
+    assert printed in capsys.readouterr().out
+
+
+def test_a_topic_before_a_change_event_makes_another_message(capsys):
+    """As in the monitor: only a frame that is a JSON object claims to be the book's event."""
+    feed = FeedConfig("f", "tcp://127.0.0.1:1")
+    printer = FeedPrinter(Settings(), [feed])
+    printer.print_batch(feed, [Capture((b'news {"type":"changed","file":"x"}',), 0)])
+    out, err = capsys.readouterr()
+    assert out.endswith(' news {"type":"changed","file":"x"}\n') and err == ""

@@ -86,9 +86,16 @@ class Capture:
         return None if self.event is None else self.received_ms - self.event.timestamp
 
 
-def claims_to_be_event(frames: tuple[bytes, ...] | list[bytes]) -> bool:
+def claims_to_be_event(frames: Sequence[bytes], decoder: str = AUTO) -> bool:
     """A single JSON object with `"type": "changed"`: the book's change event, or a malformed
-    one (shown as such)."""
+    one (shown as such).
+
+    Args:
+        decoder: the decoder that reads the message: any but "auto" or "json" reads it as
+            another message (`zmqtui subscribe --decoder hex` prints an event's bytes).
+    """
+    if decoder not in (AUTO, "json"):
+        return False
     if len(frames) != 1 or frames[0].lstrip()[:1] != b"{":
         return False
     try:
@@ -96,6 +103,17 @@ def claims_to_be_event(frames: tuple[bytes, ...] | list[bytes]) -> bool:
     except orjson.JSONDecodeError:
         return False
     return isinstance(value, dict) and value.get("type") == "changed"
+
+
+def event_capture(
+    frames: tuple[bytes, ...], received_ns: int, notes: tuple[str, ...] = (), feed: str = ""
+) -> Capture:
+    """A message read as the book's change event: with the event, or with why it is not a
+    valid one (`error`); never raises."""
+    try:
+        return Capture(frames, received_ns, decode_event(list(frames)), None, notes, feed)
+    except ProtocolError as exc:
+        return Capture(frames, received_ns, None, exc.message, notes, feed)
 
 
 def decoded_capture(
@@ -116,10 +134,7 @@ def decoded_capture(
     `decoders` names for its topic, else each frame by the first that fits), with each frame's
     lines when `detail`."""
     if is_event or claims_to_be_event(frames):
-        try:
-            return Capture(frames, received_ns, decode_event(list(frames)), None, notes, feed)
-        except ProtocolError as exc:
-            return Capture(frames, received_ns, None, exc.message, notes, feed)
+        return event_capture(frames, received_ns, notes, feed)
     message = decode_message(frames, rule, decoders, None if decoder == AUTO else decoder)
     parts: tuple[FrameDetail, ...] = ()
     if detail:

@@ -11,12 +11,11 @@ from helpers import wait_for
 from hypothesis import given
 from hypothesis import strategies as st
 
+from zmqtui.captures import Capture, event_capture
 from zmqtui.protocol import ChangeEvent
 from zmqtui.services import sockets
 from zmqtui.services.subscriber import (
-    Received,
     SequenceTracker,
-    decode_received,
     describe_raw,
     iter_event_batches,
     topic_for,
@@ -69,8 +68,8 @@ async def consume(actx, xpub):
     """Runs `iter_event_batches` against `xpub` in a task, collecting what it yields."""
     tasks: list[asyncio.Task] = []
 
-    def run(prefixes=("",), max_batch=500) -> list[list[Received]]:
-        batches: list[list[Received]] = []
+    def run(prefixes=("",), max_batch=500) -> list[list[Capture]]:
+        batches: list[list[Capture]] = []
         endpoint = xpub.sock.getsockopt_string(zmq.LAST_ENDPOINT)
 
         async def collect() -> None:
@@ -86,7 +85,7 @@ async def consume(actx, xpub):
     await asyncio.gather(*tasks, return_exceptions=True)
 
 
-def files(batches: list[list[Received]]) -> list[str]:
+def files(batches: list[list[Capture]]) -> list[str]:
     return [r.event.file for batch in batches for r in batch if r.event]
 
 
@@ -104,7 +103,7 @@ class TestBatches:
         ]  # fmt: skip
         bad = received[1:4]
         assert all(r.error and r.event is None for r in bad)
-        assert [r.raw for r in bad] == [[b"\xff not json"], [b"two", b"frames"], [b"[]"]]
+        assert [r.frames for r in bad] == [(b"\xff not json",), (b"two", b"frames"), (b"[]",)]
         assert all(r.received_ms > 0 for r in received)
 
     async def test_batches_are_bounded(self, consume, xpub):
@@ -147,9 +146,9 @@ class TestTopics:
 class TestDecoding:
     @given(st.lists(st.binary(max_size=64), max_size=3))
     def test_never_raises(self, frames):
-        received = decode_received(frames, received_ms=5)
+        received = event_capture(tuple(frames), received_ns=5_000_000)
         assert (received.event is None) != (received.error is None)
-        assert received.raw == frames and received.received_ms == 5
+        assert received.frames == tuple(frames) and received.received_ms == 5
 
     def test_describe_raw_is_one_escaped_line(self):
         text = describe_raw([b"\x1b[31mred\nline" + b"x" * 300, b"\xff"], limit=20)

@@ -14,22 +14,22 @@ import click
 import zmq.asyncio
 
 from zmqtui import security
+from zmqtui.captures import Capture, claims_to_be_event, event_capture
 from zmqtui.commands._run import config_option, load_command_settings, run_service
 from zmqtui.config import ConfigError, FeedConfig, Settings, check_endpoint
 from zmqtui.decoders import CHOICES, DecodedMessage, DecoderMap, decode_message
 from zmqtui.feedmeta import GapTracker, Meta, meta_of_parts
 from zmqtui.format import clock_time, js_date
-from zmqtui.protocol import ChangeEvent, ProtocolError, decode_event
+from zmqtui.protocol import ChangeEvent
 from zmqtui.security import CurveProfile
 from zmqtui.services.subscriber import (
-    Arrival,
     SequenceTracker,
     describe_raw,
     iter_frame_batches,
     topic_for,
 )
 from zmqtui.text import printable, printable_json
-from zmqtui.topics import TOPIC_RULES
+from zmqtui.topics import TOPIC_RULES, topic_of
 
 NS_PER_MS = 1_000_000
 
@@ -204,22 +204,24 @@ class FeedPrinter:
         self._gaps = GapTracker()
         self._lines: list[str] = []
 
-    def print_batch(self, feed: FeedConfig, batch: list[Arrival]) -> None:
-        for frames, received_ns in batch:
-            message = decode_message(frames, feed.topic, self._decoders[feed.name], self._decoder)
-            if _claims_to_be_an_event(frames, message):
-                self._print_event(feed, frames, received_ns)
+    def print_batch(self, feed: FeedConfig, batch: list[Capture]) -> None:
+        decoders = self._decoders[feed.name]
+        for capture in batch:
+            frames, received_ns = capture.frames, capture.received_ns
+            decoder = self._decoder or decoders.decoder_for(topic_of(frames, feed.topic))
+            if claims_to_be_event(frames, decoder):
+                self._print_event(feed, event_capture(frames, received_ns))
             else:
+                message = decode_message(frames, feed.topic, decoders, self._decoder)
                 self._print_message(feed, message, received_ns)
         self._flush()
 
-    def _print_event(self, feed: FeedConfig, frames: list[bytes], received_ns: int) -> None:
-        try:
-            event = decode_event(frames)
-        except ProtocolError as exc:
-            self._note(f"malformed message ({exc.message}): {describe_raw(frames)}")
+    def _print_event(self, feed: FeedConfig, capture: Capture) -> None:
+        event = capture.event
+        if event is None:
+            self._note(f"malformed message ({capture.error}): {describe_raw(capture.frames)}")
             return
-        for note in self._events[feed.name].observe(event, received_ns // NS_PER_MS):
+        for note in self._events[feed.name].observe(event, capture.received_ms):
             self._note(note)
         self._lines.append(json_line(event) if self._as_json else human_line(event))
 
@@ -245,19 +247,6 @@ class FeedPrinter:
             sys.stdout.write("\n".join(self._lines) + "\n")
             sys.stdout.flush()
             self._lines.clear()
-
-
-def _claims_to_be_an_event(frames: list[bytes], message: DecodedMessage) -> bool:
-    """A single JSON object with `"type": "changed"`: the book's change event, or a malformed
-    one (told as such)."""
-    if len(frames) != 1 or len(message.parts) != 1:
-        return False
-    part = message.parts[0]
-    return (
-        part.decoder == "json"
-        and isinstance(part.value, dict)
-        and part.value.get("type") == "changed"
-    )
 
 
 def _warn(text: str) -> None:

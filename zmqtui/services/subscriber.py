@@ -1,8 +1,8 @@
 """Receive change events from a publisher (zmq-watcher-sub.js), in batches, never crashing.
 
-`iter_frame_batches` owns one SUB socket to any publisher and yields lists of messages (frames
-and receive time); `iter_event_batches` yields them as `Received`: the raw frames, the decoded
-change event or the reason it could not be decoded. `SequenceTracker` turns the `seq` and
+`iter_frame_batches` owns one SUB socket to any publisher and yields lists of messages as
+`Capture`s (frames and receive time); `iter_event_batches` yields them read as change events:
+each with its event or the reason it is not one. `SequenceTracker` turns the `seq` and
 `publisher` fields into notes about missed events and new or restarted publishers.
 
 Prefixes: ZeroMQ filters on the first bytes of the message, and the message is JSON that
@@ -16,14 +16,15 @@ from __future__ import annotations
 import contextlib
 import json
 import time
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 import zmq
 import zmq.asyncio
 from zmq.utils.monitor import parse_monitor_message
 
-from zmqtui.protocol import ChangeEvent, ProtocolError, decode_event, now_ms
+from zmqtui.captures import Capture, event_capture
+from zmqtui.protocol import ChangeEvent
 from zmqtui.security import CurveProfile
 from zmqtui.services import sockets
 from zmqtui.text import printable
@@ -58,26 +59,7 @@ def topic_for(prefix: Prefix) -> bytes:
     return _EVENT_START + quoted[:-1]  # the path's beginning: leave the string open
 
 
-@dataclass(frozen=True, slots=True)
-class Received:
-    """One message as it arrived: decoded into `event`, or refused with `error`."""
-
-    raw: list[bytes]
-    event: ChangeEvent | None
-    error: str | None
-    received_ms: int
-
-
-def decode_received(frames: list[bytes], received_ms: int | None = None) -> Received:
-    """Decode one message; never raises."""
-    when = now_ms() if received_ms is None else received_ms
-    try:
-        return Received(frames, decode_event(frames), None, when)
-    except ProtocolError as exc:
-        return Received(frames, None, exc.message, when)
-
-
-def describe_raw(frames: list[bytes], limit: int = 200) -> str:
+def describe_raw(frames: Sequence[bytes], limit: int = 200) -> str:
     """A message's frames as one escaped, printable line, cut at `limit` bytes per frame."""
     parts = []
     for frame in frames:
@@ -94,16 +76,12 @@ async def iter_event_batches(
     prefixes: Iterable[Prefix] = ("",),
     max_batch: int = MAX_BATCH,
     on_problem: Callable[[str], None] | None = None,
-) -> AsyncIterator[list[Received]]:
-    """Connect a SUB socket and yield what arrives, decoded as change events, up to
+) -> AsyncIterator[list[Capture]]:
+    """Connect a SUB socket and yield what arrives, read as change events, up to
     `max_batch` messages at a time (see `iter_frame_batches`)."""
     topics = (topic_for(prefix) for prefix in prefixes)
     async for batch in iter_frame_batches(ctx, endpoint, topics, max_batch, on_problem):
-        yield [decode_received(frames, received_ns // 1_000_000) for frames, received_ns in batch]
-
-
-Arrival = tuple[list[bytes], int]
-"""A message's frames and its receive time (`time.time_ns()`)."""
+        yield [event_capture(capture.frames, capture.received_ns) for capture in batch]
 
 
 async def iter_frame_batches(
@@ -115,9 +93,9 @@ async def iter_frame_batches(
     *,
     max_message_bytes: int = sockets.MAX_MESSAGE_BYTES,
     curve: CurveProfile | bool = True,
-) -> AsyncIterator[list[Arrival]]:
+) -> AsyncIterator[list[Capture]]:
     """Connect a SUB socket to any publisher and yield the messages that arrive with their
-    receive times, up to `max_batch` at a time.
+    receive times (`time.time_ns()`), not decoded, up to `max_batch` at a time.
 
     Waits as long as it takes for the next message (a publisher may be quiet for hours, and
     ZeroMQ reconnects on its own); stop it by cancelling the task that iterates it. A
@@ -145,7 +123,10 @@ async def iter_frame_batches(
                     on_problem(sockets.given_up_text(endpoint, max_message_bytes))
                 sockets.reconnect(sock, endpoint)
             if sock in ready:
-                batch = [(f, time.time_ns()) for f in sockets.queued_messages(view, max_batch)]
+                batch = [
+                    Capture(tuple(frames), time.time_ns())
+                    for frames in sockets.queued_messages(view, max_batch)
+                ]
                 if batch:
                     yield batch
     finally:

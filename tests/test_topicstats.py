@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from zmqtui.topicstats import OTHER_TOPICS, TopicStats
+from zmqtui.topicstats import OTHER_TOPICS, TopicsQuery, TopicStats
 
 S = 1_000_000_000
 
@@ -83,3 +83,21 @@ def test_escaped_topic():
     stats = TopicStats()
     stats.count("f", b"evil\x1b[2J\xff", 1, 0)
     assert stats.rows()[0].topic_text == "evil\\x1b[2J\\xff"
+
+
+def test_view_answers_a_query_and_watches_its_topic():
+    stats = filled()
+    stats.sample(0)
+    stats.sample(S)
+    view = stats.view(TopicsQuery(sort="bytes", watched=("market", b"md.MSFT"), limit=2))
+    assert [r.topic for r in view.rows] == [b"md.MSFT", b"md.AAPL"]
+    assert view.topics == 3 and view.total == 41
+    assert [(f.feed, f.rate, f.history) for f in view.feeds] == [
+        ("market", 40.0, (40.0,)),
+        ("logs", 1.0, (1.0,)),
+    ]
+    assert view.watched == ("market", b"md.MSFT") and view.watched_history == ()
+    stats.count("market", b"md.MSFT", 1000, 2 * S)
+    stats.sample(2 * S)
+    assert stats.view(TopicsQuery(watched=("market", b"md.MSFT"))).watched_history == (1.0,)
+    assert stats.view(TopicsQuery()).watched is None

@@ -2,7 +2,9 @@
 
 `TopicStats.count` is called once per message taken in (a dict lookup and a few additions);
 `sample` once a second or so turns the counts into rates and rate histories (per feed, and for
-one watched topic: the sparklines); `rows` gives the table, sorted. Bounded: past
+one watched topic: the sparklines); `rows` gives the table, sorted; `view` answers a screen's
+`TopicsQuery` with a `TopicsView` (the table, its histories), so the screen's work stays bounded
+by what it shows, whatever the message rate. Bounded: past
 `max_topics` topics, new ones are counted together in one `OTHER_TOPICS` row per feed.
 
 Headless: imports neither zmq nor Textual.
@@ -64,6 +66,43 @@ class TopicRow:
         if self.topic == OTHER_TOPICS:
             return OTHER_TOPICS_TEXT
         return printable(self.topic.decode("utf-8", "backslashreplace"))
+
+
+@dataclass(frozen=True, slots=True)
+class TopicsQuery:
+    """What a topics view asks for: the order of its rows, the topic it watches (for that
+    topic's sparkline; None: none) and how many rows at most."""
+
+    sort: SortKey = "messages"
+    descending: bool = True
+    watched: TopicKey | None = None
+    limit: int = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class FeedRates:
+    """A feed's rate over the latest sample and its history, oldest first (its sparkline)."""
+
+    feed: str
+    rate: float
+    history: tuple[float, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class TopicsView:
+    """The answer to a `TopicsQuery`: the first `limit` rows in its order, and the rates."""
+
+    rows: tuple[TopicRow, ...]
+    topics: int
+    """Rows there are in all (more than `rows` holds past the query's limit)."""
+    total: int
+    """Messages counted, every feed and topic."""
+    feeds: tuple[FeedRates, ...]
+    watched: TopicKey | None
+    watched_history: tuple[float, ...]
+    """The watched topic's rate per sample since it was first watched, oldest first."""
+    query: TopicsQuery = TopicsQuery()
+    """The query answered."""
 
 
 class TopicStats:
@@ -164,6 +203,27 @@ class TopicStats:
     @property
     def feeds(self) -> list[str]:
         return list(self._feeds)
+
+    def view(self, query: TopicsQuery) -> TopicsView:
+        """What a topics view shows for `query` (which also says the topic to watch)."""
+        if query.watched is None:
+            self.watch(None)
+        else:
+            self.watch(*query.watched)
+        rows = self.rows(query.sort, query.descending)
+        feeds = tuple(
+            FeedRates(feed, counter.rate, tuple(self._feed_history[feed]))
+            for feed, counter in self._feeds.items()
+        )
+        return TopicsView(
+            tuple(rows[: max(0, query.limit)]),
+            len(rows),
+            self.total,
+            feeds,
+            self._watched,
+            tuple(self._watched_history),
+            query,
+        )
 
     def rows(
         self, sort: SortKey = "messages", descending: bool = True, feed: str | None = None

@@ -68,7 +68,8 @@ from zmqtui.services import sockets
 from zmqtui.services.ingest_recording import IngestRecording
 from zmqtui.services.runtime_dir import clear_stale_runtime_dirs, make_runtime_dir
 from zmqtui.services.subscriber import SequenceTracker, topic_for
-from zmqtui.topics import TopicRule
+from zmqtui.topics import TopicRule, topic_of
+from zmqtui.topicstats import TopicsQuery, TopicStats
 
 if TYPE_CHECKING:  # imported when asked for: prometheus_client would slow every start
     from zmqtui.services.feedmetrics import TopicCounts
@@ -266,20 +267,26 @@ class Stream:
         frames: list[bytes],
         received_ns: int,
         stamp: Any,
-    ) -> None:
-        """One message `feed` received for this stream."""
+    ) -> int:
+        """One message `feed` received for this stream; how many its `seq` says were missed
+        before it."""
         self.received += 1
         notes: tuple[str, ...] = ()
+        missed = 0
         if stamp is None:
             self.not_events += 1
         elif self.track:
             received_ms = received_ns // NS_PER_MS
             self._lagged(received_ms - int(stamp.timestamp))
-            found = self.trackers[feed.name].observe(stamp, received_ms)
+            tracker = self.trackers[feed.name]
+            before = tracker.missed
+            found = tracker.observe(stamp, received_ms)
             if found:
                 notes = tuple(found)
                 self.alerts += len(notes)
+                missed = tracker.missed - before
         self._keep((tuple(frames), received_ns, stamp is not None, notes, feed))
+        return missed
 
     def add_capture(self, capture: Capture) -> None:
         """A message decoded elsewhere (a test's script), kept with its notes as they are; one
@@ -429,7 +436,8 @@ class _Route:
 
 class Feed:
     """One feed's messages (one SUB socket's), handed to every stream that lists the feed and
-    wants each; with `counts`, also counted per topic for `/metrics`.
+    wants each; counted per topic in `topic_stats` (the topics view, shared by the engine's
+    feeds) and, with `counts`, for `/metrics`.
 
     Args:
         config: the endpoint, subscriptions, topic rule, decoders (the `[decoders]` table's
@@ -442,8 +450,10 @@ class Feed:
         config: FeedConfig,
         streams: Iterable[Stream] = (),
         counts: TopicCounts | None = None,
+        topic_stats: TopicStats | None = None,
     ) -> None:
         self.config = config
+        self.topic_stats = TopicStats() if topic_stats is None else topic_stats
         self.name = config.name
         self.endpoint = config.endpoint
         self.rule: TopicRule = config.topic
@@ -511,9 +521,14 @@ class Feed:
         stamp = stamp_of(frames)
         if self.counts is not None:
             self.counts.count(frames, received_ns, stamp)
+        topic = topic_of(frames, self.rule)
+        size = len(frames[0]) if len(frames) == 1 else sum(map(len, frames))
+        self.topic_stats.count(self.name, topic, size, received_ns)
         for route in self._routes:
             if route.everything or frames[0].startswith(route.topics):
-                route.stream.take(self, frames, received_ns, stamp)
+                missed = route.stream.take(self, frames, received_ns, stamp)
+                if missed:
+                    self.topic_stats.count_missed(self.name, topic, missed)
 
 
 # --- the engine -----------------------------------------------------------------------------
@@ -554,7 +569,8 @@ class Engine:
     (a new command is one more such method): `("view", stream, ViewQuery)`,
     `("prefixes", stream, prefixes)`, `("filter", stream, expression)`, `("clear", stream)`,
     `("export", stream, dir, now, id)`, `("record", dir, now, compressed, id)`,
-    `("record_stop",)`, `("stop",)`. Answers and reports: `("view", FeedView)`,
+    `("record_stop",)`, `("topics", TopicsQuery)`, `("stop",)`. Answers and reports:
+    `("view", FeedView)`, `("topics", TopicsView)` (every feed's counts per topic),
     `("exported", id, ExportResult)`, `("recording", RecordingStatus)` (a few times a second
     while recording, and when it ends), `("state", feed, state, endpoint, detail)`,
     `("problem", text, severity)`, `("metrics", url)` (where `/metrics` is served, with
@@ -578,8 +594,14 @@ class Engine:
             s.name: Stream(s.name, s.prefixes, track=s.track, capacity=capacity, feeds=s.feeds)
             for s in streams
         }
+        self.topic_stats = TopicStats()
         self.feeds = [
-            Feed(config, self.streams.values(), None if metrics is None else _counts(config))
+            Feed(
+                config,
+                self.streams.values(),
+                None if metrics is None else _counts(config),
+                self.topic_stats,
+            )
             for config in feeds
         ]
         self._subscriptions: list[_Subscription] = []
@@ -689,6 +711,7 @@ class Engine:
                     self._watch(subscription)
                 if subscription.session.given_up():
                     self._reconnect(subscription)
+            self.topic_stats.sample(clock())
             if busy:
                 if self._busy_since is None:
                     self._busy_since = time.monotonic()
@@ -740,6 +763,9 @@ class Engine:
     def command_view(self, stream: str, query: ViewQuery) -> None:
         if found := self.streams.get(stream):
             self._send("view", found.view(query, self.behind_s()))
+
+    def command_topics(self, query: TopicsQuery) -> None:
+        self._send("topics", self.topic_stats.view(query))
 
     def command_prefixes(self, stream: str, prefixes: tuple[str, ...]) -> None:
         found = self.streams.get(stream)

@@ -13,6 +13,7 @@ from textual.message import Message
 
 from zmqtui.captures import NS_PER_MS, Capture
 from zmqtui.protocol import ChangeEvent, ClusterSnapshot, WorkerStats
+from zmqtui.topicstats import TopicsQuery, TopicStats
 from zmqtui.tui.backend import SOCKET_NAMES, Endpoints
 from zmqtui.tui.messages import (
     ClearWanted,
@@ -22,6 +23,7 @@ from zmqtui.tui.messages import (
     FeedViewed,
     FilterChanged,
     RequestFinished,
+    TopicsViewed,
     ViewWanted,
 )
 from zmqtui.tui.panes.subscriber import SubscriberPane
@@ -55,6 +57,8 @@ class FakeBackend(LocalFeed):
         """The send id of each `send_request`, in the order they came."""
         self.stopped = False
         self.app: App | None = None
+        self.topic_stats = TopicStats()
+        """The counts per topic a test scripts; every topics query is answered from them."""
 
     def start(self, app: App) -> None:
         self.app = app
@@ -72,6 +76,11 @@ class FakeBackend(LocalFeed):
 
     def set_prefixes(self, prefixes: Sequence[str]) -> None:
         self.calls.append(("set_prefixes", tuple(prefixes)))
+
+    def topics(self, query: TopicsQuery | None) -> None:
+        self.calls.append(("topics", query))
+        if query is not None and self.app is not None:
+            self.app.post_message(TopicsViewed(self.topic_stats.view(query)))
 
     def publish(self, file: str, event: str, dest: str | None = None) -> None:
         self.calls.append(("publish", (file, event, dest)))

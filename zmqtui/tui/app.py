@@ -50,6 +50,8 @@ from zmqtui.tui.messages import (
     RequestFinished,
     SendFailed,
     SnapshotReceived,
+    TopicsViewed,
+    TopicsWanted,
     ViewWanted,
 )
 from zmqtui.tui.panes.base import Pane
@@ -57,6 +59,7 @@ from zmqtui.tui.panes.composer import ComposerPane
 from zmqtui.tui.panes.publisher import PublisherPane
 from zmqtui.tui.panes.subscriber import SubscriberPane
 from zmqtui.tui.panes.workers import WorkersPane
+from zmqtui.tui.topics_screen import TopicChosen, TopicsScreen
 from zmqtui.tui.widgets.key_bar import KeyBar
 
 PANES: dict[str, type[Pane]] = {
@@ -210,6 +213,13 @@ class ZmqtuiApp(App[None]):
         Binding("m", "maximize", "Maximise", tooltip="the focused pane fills the screen"),
         Binding("m,escape", "restore", "Restore", tooltip="restore the maximised pane"),
         Binding("h", "hide_pane", "Hide", tooltip="hide the focused pane"),
+        Binding(
+            "t",
+            "topics",
+            "Topics",
+            show=False,
+            tooltip="the topics view: messages, rate, bytes and gaps per feed and topic",
+        ),
         Binding("0", "show_all_panes", "Show all panes", show=False, tooltip="show every pane"),
         Binding(
             "ctrl+r",
@@ -359,6 +369,11 @@ class ZmqtuiApp(App[None]):
             self.publisher_pane.show_view(message.view)
 
     @_while_running
+    def on_topics_viewed(self, message: TopicsViewed) -> None:
+        if self.is_screen_installed(TOPICS_SCREEN):
+            self.topics_screen.show_view(message.view)
+
+    @_while_running
     def on_export_finished(self, message: ExportFinished) -> None:
         self.subscriber_pane.export_finished(message.result)
 
@@ -497,6 +512,14 @@ class ZmqtuiApp(App[None]):
     def on_view_wanted(self, message: ViewWanted) -> None:
         self.backend.view(message.stream, message.query)
 
+    def on_topics_wanted(self, message: TopicsWanted) -> None:
+        self.backend.topics(message.query)
+
+    def on_topic_chosen(self, message: TopicChosen) -> None:
+        """List only the chosen topic's messages: back to the subscriber pane, filtered."""
+        self.subscriber_pane.show_only(message.expression)
+        self.action_focus_pane("subscriber")
+
     def on_filter_changed(self, message: FilterChanged) -> None:
         self.backend.set_filter(message.stream, message.expression)
 
@@ -531,8 +554,25 @@ class ZmqtuiApp(App[None]):
         if not isinstance(self.screen, HelpScreen):
             self.push_screen(HelpScreen(help_markdown(self)))
 
+    @property
+    def topics_screen(self) -> TopicsScreen:
+        """The topics view, made when first asked for and kept (its order and choice stay)."""
+        if not self.is_screen_installed(TOPICS_SCREEN):
+            self.install_screen(TopicsScreen(self.clock), TOPICS_SCREEN)
+        screen = self.get_screen(TOPICS_SCREEN)
+        assert isinstance(screen, TopicsScreen)
+        return screen
+
+    def action_topics(self) -> None:
+        """Show the topics view (its own `t` closes it)."""
+        if self.screen is not self.topics_screen:
+            self.push_screen(TOPICS_SCREEN)
+
     def action_focus_pane(self, name: str) -> None:
-        """Focus a pane's main control, showing the pane first if it was hidden."""
+        """Focus a pane's main control, showing the pane first if it was hidden (and leaving
+        the topics view if it is up)."""
+        if isinstance(self.screen, TopicsScreen):
+            self.pop_screen()
         frame = self.frame(name)
         if not frame.display:
             frame.display = True
@@ -554,6 +594,8 @@ class ZmqtuiApp(App[None]):
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """Hide what cannot be done now: `m` maximises or restores, `escape` leaves a field."""
+        if action in PANE_ACTIONS and isinstance(self.screen, TopicsScreen):
+            return False
         if action == "maximize":
             return self.main_screen.maximized is None
         if action == "restore":
@@ -660,6 +702,11 @@ class ZmqtuiApp(App[None]):
         else:
             await pane.run_action(action)
 
+
+TOPICS_SCREEN = "topics"
+
+PANE_ACTIONS = frozenset({"maximize", "restore", "hide_pane", "show_all_panes"})
+"""What only acts on the panes' screen (the topics view hides them)."""
 
 TEXTUAL_COMMANDS_KEPT = frozenset({"Theme", "Screenshot"})
 """Textual's other palette commands duplicate ours (Quit, Keys, Maximize, Minimize)."""

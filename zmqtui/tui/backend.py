@@ -14,6 +14,7 @@ from typing import Protocol
 from textual.app import App
 
 from zmqtui.captures import ViewQuery
+from zmqtui.topicstats import TopicsQuery
 
 SOCKET_NAMES = ("pub", "sub", "req", "stats", "control")
 """Sockets the status bar shows: the publisher (embedded XPUB or attached SUB), the
@@ -66,6 +67,10 @@ class Backend(Protocol):
     def view(self, stream: str, query: ViewQuery) -> None:
         """Ask for a stream's counters and rows (see `STREAMS`): a `FeedViewed` answers, now
         and again whenever the stream changes, until another query replaces this one."""
+
+    def topics(self, query: TopicsQuery | None) -> None:
+        """Ask for the counts per feed and topic: a `TopicsViewed` answers, now and a few times
+        a second while `query` stands (they change with every message); None stops asking."""
 
     def set_prefixes(self, prefixes: Sequence[str]) -> None:
         """Change what the subscriber pane's stream subscribes to."""

@@ -47,6 +47,7 @@ from zmqtui.services.stack import EmbeddedCluster, EmbeddedStack
 from zmqtui.services.subscriber import MAX_BATCH, SESSION_CHECK_MS
 from zmqtui.services.supervisor import describe_exit
 from zmqtui.services.watcher import ChangePublisher
+from zmqtui.topicstats import TopicsQuery, TopicsView
 from zmqtui.tui.backend import Endpoints
 from zmqtui.tui.messages import (
     BackendProblem,
@@ -63,6 +64,7 @@ from zmqtui.tui.messages import (
     RequestFinished,
     SendFailed,
     SnapshotReceived,
+    TopicsViewed,
 )
 from zmqtui.tui.widgets.frame_clock import FRAMES_PER_S
 
@@ -71,6 +73,10 @@ if TYPE_CHECKING:
 
 VIEW_INTERVAL_S = 1 / FRAMES_PER_S
 """How often the bridge asks the ingest side for what the panes show (when it changed)."""
+
+TOPICS_INTERVAL_S = 0.5
+"""How often the bridge asks for the topics view's counts while it is open (its rates change
+once a second)."""
 
 FLUSH_INTERVAL_S = 1 / 30
 """How often events the embedded publisher sent are handed to the app as one message."""
@@ -151,6 +157,11 @@ class ZmqBridge:
         self._shown: dict[str, tuple[int, ViewQuery | None]] = {}
         self._in_flight: set[str] = set()
         self._asked: set[str] = set()
+        self._topics_query: TopicsQuery | None = None
+        """What the topics view asks for while it is open."""
+        self._topics_shown: TopicsView | None = None
+        self._topics_in_flight = False
+        self._topics_asked_at = 0.0
         self._exports = 0
         self._recordings = 0
         self._recording: RecordingStatus | None = None
@@ -346,6 +357,8 @@ class ZmqBridge:
                 elif kind == "recording":
                     self._recording = None if args[0].done else args[0]
                     self.app.post_message(RecordingChanged(args[0]))
+                elif kind == "topics":
+                    self._topics_viewed(args[0])
         finally:
             if self._recording is not None:  # the file stays, perhaps without its end
                 why = "the process taking in the feed ended"
@@ -393,13 +406,29 @@ class ZmqBridge:
         self._in_flight.add(stream)
         self._ingest.send("view", stream, query)
 
+    def _topics_viewed(self, view: TopicsView) -> None:
+        self._topics_in_flight = False
+        if view.query == self._topics_query and view != self._topics_shown:
+            self._topics_shown = view
+            self.app.post_message(TopicsViewed(view))
+
+    def _ask_topics(self) -> None:
+        if self._ingest is None or self._topics_query is None or self._topics_in_flight:
+            return
+        self._topics_in_flight = True
+        self._topics_asked_at = asyncio.get_running_loop().time()
+        self._ingest.send("topics", self._topics_query)
+
     async def _poll_views(self, ingest: IngestProcess, described: str) -> None:
-        """Once per frame, ask for each stream's view (posted only when it changed); say so if
-        the ingest process ends."""
+        """Once per frame, ask for each stream's view (posted only when it changed), and for
+        the topics while their view is open; say so if the ingest process ends."""
+        loop = asyncio.get_running_loop()
         while ingest.alive():
             await asyncio.sleep(VIEW_INTERVAL_S)
             for stream in self._queries:
                 self._ask(stream)
+            if loop.time() - self._topics_asked_at >= TOPICS_INTERVAL_S:
+                self._ask_topics()
         for socket in ("pub", "sub") if self._observed else ("sub",):
             self._post_state(socket, "failed", described, "the ingest process ended")
         self._problem(f"the process taking in {described} ended: nothing more is received")
@@ -408,6 +437,12 @@ class ZmqBridge:
         if self._queries.get(stream) != query:
             self._queries[stream] = query
             self._ask(stream)
+
+    def topics(self, query: TopicsQuery | None) -> None:
+        if query != self._topics_query:
+            self._topics_query, self._topics_shown = query, None
+            self._topics_in_flight = False  # an answer on its way is for the old query: dropped
+            self._ask_topics()
 
     def set_prefixes(self, prefixes: Sequence[str]) -> None:
         self._prefixes = tuple(prefixes) or ("",)

@@ -15,6 +15,7 @@ from textual.message import Message
 
 from zmqtui.captures import ExportResult, FeedView, RecordingStatus, ViewQuery
 from zmqtui.protocol import ChangeEvent, ClusterSnapshot
+from zmqtui.topicstats import TopicsQuery, TopicsView
 
 
 @dataclass
@@ -45,6 +46,17 @@ class FeedViewed(Message):
 
     def can_replace(self, message: Message) -> bool:
         return isinstance(message, FeedViewed) and message.view.stream == self.view.stream
+
+
+@dataclass
+class TopicsViewed(Message):
+    """The counts per feed and topic, as the ingest side answered the topics view's query; a
+    newer answer replaces any still queued."""
+
+    view: TopicsView
+
+    def can_replace(self, message: Message) -> bool:
+        return isinstance(message, TopicsViewed)
 
 
 @dataclass
@@ -170,6 +182,13 @@ class ViewWanted(Message):
 
     stream: str
     query: ViewQuery
+
+
+@dataclass
+class TopicsWanted(Message):
+    """The topics view opened, re-sorted or watches another topic (`query`), or closed (None)."""
+
+    query: TopicsQuery | None
 
 
 @dataclass

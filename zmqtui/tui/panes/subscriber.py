@@ -481,6 +481,10 @@ class SubscriberPane(Pane):
     def action_edit_filter(self) -> None:
         self.query_one("#subscriber-filter", Input).focus()
 
+    def show_only(self, expression: str) -> None:
+        """List only what `expression` selects, written in the filter field as if typed."""
+        self.query_one("#subscriber-filter", Input).value = expression
+
     def action_edit_prefixes(self) -> None:
         self.query_one("#subscriber-prefixes", Input).focus()
 

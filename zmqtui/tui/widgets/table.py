@@ -148,6 +148,8 @@ class LiveTable(ScrollView, can_focus=True):
         self._columns = tuple(columns)
         self._shown: tuple[int, ...] = tuple(range(len(self._columns)))
         """Indexes of the columns that fit the table's width."""
+        self._hidden: frozenset[str] = frozenset()
+        """Keys of the columns left out whatever the width."""
         self._width = _total_width(self._columns)
         self._keys: list[Hashable] = []
         self._index: dict[Hashable, int] = {}
@@ -282,8 +284,19 @@ class LiveTable(ScrollView, can_focus=True):
         elif self._cursor >= top + visible:
             self.scroll_to(y=self._cursor - visible + 1, animate=False, immediate=True)
 
+    def hide_columns(self, keys: Iterable[str]) -> None:
+        """Leave out the columns with these keys (and show the others again)."""
+        hidden = frozenset(keys)
+        if hidden != self._hidden:
+            self._hidden = hidden
+            self._fit_columns()
+
     def _on_resize(self, event: events.Resize) -> None:
-        fitting = columns_that_fit(self._columns, self.scrollable_content_region.width)
+        self._fit_columns()
+
+    def _fit_columns(self) -> None:
+        candidates = [column for column in self._columns if column.key not in self._hidden]
+        fitting = columns_that_fit(candidates, self.scrollable_content_region.width)
         shown = tuple(index for index, column in enumerate(self._columns) if column in fitting)
         if shown != self._shown:
             self._shown = shown

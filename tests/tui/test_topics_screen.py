@@ -1,0 +1,158 @@
+"""The topics view (`t`): counts per feed and topic, sorting, choosing a topic filters the list."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+import zmq
+from fake_backend import FakeBackend
+from helpers import bound, wait_for
+from textual.widgets import Input
+
+from zmqtui.topicstats import NS_PER_S, TopicsQuery
+from zmqtui.tui.app import ZmqtuiApp
+from zmqtui.tui.backend import Endpoints
+from zmqtui.tui.bridge import ZmqBridge
+from zmqtui.tui.topics_screen import TopicsScreen, topic_filter
+
+NOW_S = 1_767_225_600
+SIZE = (100, 30)
+MARKET = "tcp://127.0.0.1:60410"
+
+
+def counted(backend: FakeBackend, *, feeds: tuple[str, ...] = (MARKET,)) -> FakeBackend:
+    """A mixed feed's counts, fixed: md.AAPL floods, md.MSFT has the bytes, weather has gaps."""
+    stats = backend.topic_stats
+    at = (NOW_S - 2) * NS_PER_S
+    stats.sample(at - NS_PER_S)
+    for feed in feeds:
+        for _ in range(30):
+            stats.count(feed, b"md.AAPL", 40, at)
+        for _ in range(5):
+            stats.count(feed, b"md.MSFT", 900, at - 3 * NS_PER_S)
+        for _ in range(10):
+            stats.count(feed, b"10001", 11, at - 60 * NS_PER_S)
+        stats.count(feed, None, 130, at)
+    stats.count_missed(feeds[0], b"10001", 4)
+    stats.sample(at)
+    return backend
+
+
+def app_on(backend: FakeBackend) -> ZmqtuiApp:
+    return ZmqtuiApp(backend, clock=lambda: float(NOW_S))
+
+
+def topics_of(screen: TopicsScreen) -> list[bytes | None]:
+    return [topic for _, topic in screen.table.row_keys]  # type: ignore[misc]
+
+
+class TestTopicsView:
+    async def test_t_shows_the_busiest_topic_first_and_asks_only_while_open(self) -> None:
+        backend = counted(FakeBackend(embedded=False))
+        app = app_on(backend)
+        async with app.run_test(size=SIZE) as pilot:
+            await pilot.press("t")
+            screen = app.topics_screen
+            await wait_for(lambda: screen.view is not None)
+            assert app.screen is screen
+            assert topics_of(screen) == [b"md.AAPL", b"10001", b"md.MSFT", None]
+            cells = [c.plain for c in screen.table.get_row((MARKET, b"md.AAPL"))]
+            assert cells == [MARKET, "md.AAPL", "30", "30.0/s", "1.2K", "65.2%", "2s", ""]
+            assert screen.table.get_row((MARKET, b"10001"))[-1].plain == "4"
+            assert screen.table.get_row((MARKET, None))[1].plain == "(no topic)"
+            await pilot.press("escape")
+            await wait_for(lambda: app.screen is app.main_screen)
+            assert backend.calls[-1] == ("topics", None)
+            await pilot.press("t")
+            await wait_for(lambda: app.screen is screen)
+            assert backend.calls[-1] == ("topics", TopicsQuery())
+            await pilot.press("t")  # t closes it too
+            await wait_for(lambda: app.screen is app.main_screen)
+            await pilot.press("t", "3")  # a pane's key goes back to that pane
+            await wait_for(lambda: app.focused is app.composer_pane.main_control)
+
+    async def test_s_cycles_the_sort_r_reverses_and_a_header_click_sorts(self) -> None:
+        app = app_on(counted(FakeBackend(embedded=False)))
+        async with app.run_test(size=SIZE) as pilot:
+            await pilot.press("t")
+            screen = app.topics_screen
+            await pilot.press("s")  # rate
+            await wait_for(lambda: screen.view is not None and screen.view.query.sort == "rate")
+            assert topics_of(screen)[0] == b"md.AAPL"
+            await pilot.press("s")  # bytes
+            await wait_for(lambda: screen.view.query.sort == "bytes")
+            assert topics_of(screen)[0] == b"md.MSFT"
+            await pilot.press("r")
+            await wait_for(lambda: not screen.view.query.descending)
+            assert topics_of(screen)[0] == b"10001"
+            header = screen.table.region
+            assert screen.table.shown_columns[0].key == "topic"  # one feed: no feed column
+            topic_x = 2
+            await pilot.click(offset=(header.x + topic_x, header.y))
+            await wait_for(lambda: screen.view.query.sort == "topic")
+            assert topics_of(screen) == [None, b"10001", b"md.AAPL", b"md.MSFT"]
+            await pilot.click(offset=(header.x + topic_x, header.y))  # the same: reversed
+            await wait_for(lambda: screen.view.query.descending)
+            assert topics_of(screen)[0] == b"md.MSFT"
+
+    async def test_enter_filters_the_subscriber_list_to_the_topic_and_follows_its_rate(
+        self,
+    ) -> None:
+        backend = counted(FakeBackend(embedded=False))
+        app = app_on(backend)
+        async with app.run_test(size=SIZE) as pilot:
+            await pilot.press("t")
+            screen = app.topics_screen
+            await wait_for(lambda: screen.view is not None)
+            await pilot.press("down", "enter")
+            await wait_for(lambda: app.screen is app.main_screen)
+            field = app.subscriber_pane.query_one("#subscriber-filter", Input)
+            assert field.value == "@topic=10001"
+            await wait_for(lambda: backend.streams["sub"].filter.expression == "@topic=10001")
+            await wait_for(lambda: app.focused is app.subscriber_pane.log_view)
+            await pilot.press("t")
+            await wait_for(lambda: screen.view.query.watched == (MARKET, b"10001"))
+            assert screen.view.watched_history == ()
+            assert "chosen: 10001" in str(screen.query_one("#topics-chosen Static").render())
+
+    async def test_with_several_feeds_the_filter_names_the_feed_too(self) -> None:
+        app = app_on(counted(FakeBackend(embedded=False), feeds=(MARKET, "logs")))
+        async with app.run_test(size=SIZE) as pilot:
+            await pilot.press("t")
+            screen = app.topics_screen
+            await wait_for(lambda: screen.view is not None and len(screen.view.feeds) == 2)
+            await pilot.press("enter")
+            field = app.subscriber_pane.query_one("#subscriber-filter", Input)
+            await wait_for(lambda: field.value != "")
+            assert field.value == f"@feed={MARKET} @topic=md.AAPL"
+
+
+def test_topic_filters_quote_what_a_query_would_split() -> None:
+    assert topic_filter(("f", b"a b"), with_feed=False) == "@topic='a b'"
+    assert topic_filter(("f", None), with_feed=False) == "@topic=null"
+    assert topic_filter(("my feed", b"x"), with_feed=True) == "@feed='my feed' @topic=x"
+
+
+@pytest.mark.integration
+async def test_on_the_real_bridge_the_ingest_child_counts_the_topics(actx, ipc_endpoint) -> None:
+    endpoint = ipc_endpoint("feed")
+    pub = bound(actx, zmq.PUB, endpoint)
+    app = ZmqtuiApp(ZmqBridge(Endpoints(pub=endpoint)))
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            await pilot.press("t")
+            screen = app.topics_screen
+
+            def counted_all() -> bool:
+                return bool(screen.view and {(endpoint, b"md.AAPL")} <= set(screen.table.row_keys))
+
+            for _ in range(200):  # a slow joiner misses the first ones
+                await pub.send_multipart([b"md.AAPL", b"{}"])
+                if counted_all():
+                    break
+                await asyncio.sleep(0.05)
+            assert counted_all(), "the topics view never showed the feed's topic"
+            await pilot.press("q")
+    finally:
+        pub.close(linger=0)

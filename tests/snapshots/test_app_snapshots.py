@@ -18,8 +18,10 @@ from textual.app import App
 from textual.pilot import Pilot
 
 from zmqtui.captures import NS_PER_MS, Capture
+from zmqtui.config import FeedConfig
 from zmqtui.protocol import ChangeEvent, ClusterSnapshot, FileReply, WorkerStats
 from zmqtui.results import LoadSummary, RequestResult
+from zmqtui.services.ingest import Stream
 from zmqtui.tui.app import ZmqtuiApp
 from zmqtui.tui.backend import SOCKET_NAMES, Endpoints
 from zmqtui.tui.messages import (
@@ -325,6 +327,47 @@ def test_requests_maximised(snap_compare, tmp_path: Path, size: tuple[int, int])
         await settled(pilot)
         app.composer_pane.fill("data/target.txt", 100_000, 16)
         await pilot.press("3", "m")
+        await settled(pilot)
+
+    assert snap_compare(app, terminal_size=size, run_before=run_before)
+
+
+def several_feeds() -> list[Capture]:
+    """Three feeds' messages, interleaved as they arrive: a market feed's msgpack quotes, a log
+    feed's JSON lines and the guide's weather text."""
+    messages = [
+        ("market", [b"md.AAPL", msgpack.packb({"sym": "AAPL", "bid": 189.01, "seq": 7})]),
+        ("logs", [b'log.warn {"level": "warn", "msg": "disk 81% full", "host": "db-1"}']),
+        ("weather", [b"10001 23 45"]),
+        ("market", [b"md.MSFT", msgpack.packb({"sym": "MSFT", "bid": 415.82, "seq": 8})]),
+        ("logs", [b'log.info {"level": "info", "msg": "backup done", "host": "db-2"}']),
+        ("weather", [b"10002 -4 81"]),
+        ("market", [b"md.AAPL", msgpack.packb({"sym": "AAPL", "bid": 189.02, "seq": 9})]),
+    ]
+    return [
+        Capture(tuple(frames), (T0 + 11_000 + 50 * n) * NS_PER_MS, feed=feed)
+        for n, (feed, frames) in enumerate(messages)
+    ]
+
+
+@pytest.mark.parametrize("size", [SMALL, SIZE], ids=["80x24", "160x45"])
+def test_subscriber_on_several_feeds(snap_compare, tmp_path: Path, size: tuple[int, int]) -> None:
+    """The subscriber pane alone on three feeds: each row names its feed, a line gives each
+    feed's state and count (one retrying, one that refused a message too large), the selected
+    message's feed in its detail."""
+    app = monitor(ScriptedBackend(), tmp_path)
+
+    async def run_before(pilot: Pilot) -> None:
+        await settled(pilot)
+        stream = app.backend.streams["sub"] = Stream("sub")
+        weather = stream.source("weather")
+        weather.state = "retrying"
+        market = stream.source("market")
+        market.given_up = 1
+        market.config = FeedConfig("market", "tcp://127.0.0.1:5556", max_message_bytes=4 << 20)
+        stream.source("logs")
+        app.backend.add("sub", several_feeds())
+        await pilot.press("2", "m", "up", "up")  # logs' info line
         await settled(pilot)
 
     assert snap_compare(app, terminal_size=size, run_before=run_before)

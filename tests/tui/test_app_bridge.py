@@ -15,6 +15,7 @@ from fake_backend import snapshot
 from helpers import bound, wait_for
 from textual.message import Message
 
+from zmqtui.config import FeedConfig
 from zmqtui.protocol import MAX_SNAPSHOT_BYTES, ChangeEvent, FileReply, now_ms
 from zmqtui.services.stack import EmbeddedStack
 from zmqtui.tui import bridge
@@ -492,3 +493,38 @@ async def test_an_ingest_process_that_dies_is_told(tcp_endpoint) -> None:
         bridge._ingest.process.kill()
         await wait_for(lambda: any("ended: nothing more is received" in t for t in told), 10)
         assert app.connection_states["sub"] == "failed" and app.is_running
+
+
+@pytest.mark.integration
+async def test_attached_to_several_feeds(actx, ipc_endpoint) -> None:
+    """Two feeds, one SUB each: the subscriber pane merges them, each row naming its feed; its
+    frame shows the worse state of the two until both are up; the publisher pane lists the
+    first feed alone."""
+    market, logs = ipc_endpoint("market"), ipc_endpoint("logs")
+    feeds = [FeedConfig("market", market), FeedConfig("logs", logs)]
+    app = ZmqtuiApp(ZmqBridge(Endpoints(pub=market), feeds=feeds))
+    first = bound(actx, zmq.PUB, market)
+    second = None
+    try:
+        async with app.run_test(size=SIZE):
+            await wait_for(lambda: app.connection_states.get("pub") == "connected", 10)
+            assert app.connection_endpoints["sub"] == "2 feeds"
+            assert app.connection_states["sub"] != "connected", "logs is not up yet"
+            second = bound(actx, zmq.PUB, logs)
+            await wait_for(lambda: app.connection_states["sub"] == "connected", 10)
+
+            async def both_listed() -> bool:
+                await first.send_multipart([b"md.A", b'{"bid": 1}'])
+                await second.send_multipart([b"log.warn", b'{"level": "warn"}'])
+                rows = app.subscriber_pane.view.rows
+                return {"market", "logs"} <= {row.feed for row in rows}
+
+            await wait_for_async(both_listed)
+            assert [f.name for f in app.subscriber_pane.view.feeds] == ["market", "logs"]
+            await wait_for(  # the publisher pane counts the first feed's messages alone
+                lambda: app.publisher_pane.published == app.subscriber_pane.view.feeds[0].received
+            )
+    finally:
+        first.close(linger=0)
+        if second is not None:
+            second.close(linger=0)

@@ -11,7 +11,8 @@ from helpers import plain, wait_for
 from textual.app import ComposeResult
 from textual.widgets import Input
 
-from zmqtui.captures import CaptureFilter, FeedView
+from zmqtui.captures import NS_PER_MS, Capture, CaptureFilter, FeedView
+from zmqtui.config import FeedConfig
 from zmqtui.recording import Recorded, read_recording
 from zmqtui.tui.panes.subscriber import SubscriberPane, parse_prefixes
 from zmqtui.tui.widgets.detail_view import DetailView
@@ -383,3 +384,41 @@ async def test_d_cycles_the_selected_messages_decoder(tmp_path: Path) -> None:
         first = on_screen(pane.log_view)[0]
         assert first.endswith('md.AAPL {"sym":"AAPL","bid":189.01}'), "auto again"
         assert "10001 23 45" in on_screen(pane.log_view)[1], "the other rows stay as they were"
+
+
+def message(frames: list[bytes], feed: str, at: int = 0) -> Capture:
+    """Another message (not a change event) of `feed`, as the ingest side keeps one."""
+    return Capture(tuple(frames), (T0 + at) * NS_PER_MS, feed=feed)
+
+
+class TestSeveralFeeds:
+    async def test_each_row_and_the_detail_name_their_feed(self, tmp_path: Path) -> None:
+        app = SubscriberHost(tmp_path)
+        async with app.run_test(size=(120, 30)) as pilot:
+            pane = app.pane
+            app.feed.add("sub", [message([b"md.A", b'{"bid": 1}'], "market")])
+            await wait_for(lambda: any("md.A" in line for line in on_screen(pane.log_view)))
+            assert not any("market" in line for line in on_screen(pane.log_view))
+            assert "feeds" not in stats_text(pane), "one feed: no feed column, no feeds line"
+            app.feed.add("sub", [message([b"10001 23 45"], "weather-station-of-the-north")])
+            await wait_for(lambda: "weather" in "".join(on_screen(pane.log_view)))
+            await pilot.pause()
+            first, second = [line for line in on_screen(pane.log_view) if line][:2]
+            assert "market       md.A" in first  # padded to the widest name, cut at 12
+            assert "weather-sta… 10001" in second
+            assert "● market connected 1" in stats_text(pane)
+            app.feed.streams["sub"].sources["market"].given_up = 2
+            app.feed.streams["sub"].sources["market"].config = FeedConfig(
+                "market", "inproc://m", max_message_bytes=4 * 1024 * 1024
+            )
+            app.feed.add("sub", [message([b"md.B", b"{}"], "market")])
+            await wait_for(lambda: "⚠ 2 over 4.0M" in stats_text(pane))
+            await pilot.press("up")
+
+            def detail_names_the_selected_feed() -> bool:
+                selected = pane.log_view.selected
+                return selected is not None and f"  feed {selected.feed}  " in detail_text(
+                    app, pane
+                )
+
+            await wait_for(detail_names_the_selected_feed)

@@ -3,7 +3,8 @@
 Bare, it starts a watcher on PATH (default: the current directory) inside the monitor and a
 filer cluster serving PATH as a child process, on the default loopback ports or on free ones
 when those are taken; quitting stops both. Given any endpoint (as an option, in the config
-file or in the environment) it starts nothing and attaches to what it was given.
+file or in the environment) or `[[feeds]]` in the config, it starts nothing and attaches to
+what it was given: the subscriber pane takes in every `--sub` and every `[[feeds]]`.
 """
 
 from __future__ import annotations
@@ -13,14 +14,23 @@ import os
 import signal
 import sys
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
 
+from zmqtui import security
 from zmqtui.commands._run import config_option, insecure_option, load_command_settings
-from zmqtui.config import ConfigError, Settings, captures_dir, load_settings
+from zmqtui.config import (
+    ConfigError,
+    FeedConfig,
+    Settings,
+    captures_dir,
+    check_endpoint,
+    load_settings,
+)
 from zmqtui.services.control import MAX_WORKERS
 
 if TYPE_CHECKING:
@@ -60,7 +70,13 @@ def attach_endpoints(
     required=False,
     type=click.Path(exists=True, file_okay=False, path_type=Path),
 )
-@click.option("--sub", metavar="ENDPOINT", help="Attach: subscribe to this publisher.")
+@click.option(
+    "--sub",
+    metavar="ENDPOINT",
+    multiple=True,
+    help="Attach: subscribe to this publisher (repeatable: several feeds, merged in the "
+    "subscriber pane; the first also feeds the publisher pane).",
+)
 @click.option("--req", metavar="ENDPOINT", help="Attach: send file requests here.")
 @click.option("--stats", metavar="ENDPOINT", help="Attach: read cluster stats from here.")
 @click.option("--control", metavar="ENDPOINT", help="Attach: steer the cluster here.")
@@ -86,7 +102,7 @@ def attach_endpoints(
 @config_option
 def command(
     path: Path | None,
-    sub: str | None,
+    sub: tuple[str, ...],
     req: str | None,
     stats: str | None,
     control: str | None,
@@ -100,26 +116,48 @@ def command(
 
     With no endpoint given it starts an embedded stack on loopback serving PATH (default: the
     current directory) and stops it on quit. With any of --sub, --req, --stats, --control (or
-    the same settings in the config file or environment) it only attaches to those.
+    the same settings in the config file or environment, or [[feeds]] in the config) it only
+    attaches to those; the subscriber pane merges every --sub and [[feeds]].
     """
     try:
+        first = sub[0] if sub else None
         given = attach_endpoints(
-            {"pub": sub, "req": req, "stats": stats, "control": control}, config_file
+            {"pub": first, "req": req, "stats": stats, "control": control}, config_file
         )
         settings = load_command_settings(config_file)
+        feeds = monitored_feeds(given.get("pub"), sub[1:], settings)
         metrics_address = None if metrics is None else _metrics_address(metrics, insecure)
-    except ConfigError as exc:
+    except (ConfigError, OSError) as exc:
         raise click.UsageError(str(exc)) from None
+    if feeds:
+        given.setdefault("pub", feeds[0].endpoint)
     if given and (workers is not None or recursive):
         raise click.UsageError(
             "--workers and --recursive apply to the embedded stack, not to attach mode"
         )
     if given:
-        sys.exit(_attach(given, path, settings, metrics_address))
+        sys.exit(_attach(given, feeds, path, settings, metrics_address))
     config = Path(config_file) if config_file else None
     sys.exit(
         _embedded(path or Path(os.curdir), workers, recursive, settings, config, metrics_address)
     )
+
+
+def monitored_feeds(
+    pub: str | None, more: Sequence[str], settings: Settings
+) -> tuple[FeedConfig, ...]:
+    """The feeds the subscriber pane takes in: the `pub` endpoint and each further `--sub`
+    (named after their endpoints), then the config's `[[feeds]]`, each with the `[decoders]`
+    table under its own; a feed's CURVE keys are checked now (`ConfigError`, `OSError`)."""
+    endpoints = [check_endpoint(e) for e in more]
+    if pub is not None:
+        endpoints.insert(0, pub)
+    chosen: dict[str, FeedConfig] = {}  # a name given twice: the first one
+    for feed in [FeedConfig(e, e) for e in endpoints] + list(settings.feeds):
+        chosen.setdefault(feed.name, replace(feed, decoders=settings.decoders_for(feed)))
+    for feed in chosen.values():
+        security.curve_for_feed(feed)
+    return tuple(chosen.values())
 
 
 def _metrics_address(text: str, insecure: bool) -> MetricsAddress:
@@ -131,7 +169,11 @@ def _metrics_address(text: str, insecure: bool) -> MetricsAddress:
 
 
 def _attach(
-    given: dict[str, str], path: Path | None, settings: Settings, metrics: MetricsAddress | None
+    given: dict[str, str],
+    feeds: Sequence[FeedConfig],
+    path: Path | None,
+    settings: Settings,
+    metrics: MetricsAddress | None,
 ) -> int:
     from zmqtui.tui.app import ZmqtuiApp
     from zmqtui.tui.backend import Endpoints
@@ -143,6 +185,7 @@ def _attach(
         tries=settings.tries,
         metrics=metrics,
         decoders=settings.decoders,
+        feeds=feeds,
     )
     app = ZmqtuiApp(
         bridge,

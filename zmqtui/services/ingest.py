@@ -293,6 +293,7 @@ class Stream:
         that is not a change event is kept as its frames, to be decoded as the socket's are."""
         self.received += 1
         feed = self.source(capture.feed)
+        feed.received += 1
         if capture.event is None:
             self.not_events += 1
             self._keep((capture.frames, capture.received_ns, False, capture.notes, feed))

@@ -32,13 +32,14 @@ from zmqtui.captures import (
     Capture,
     CaptureFilter,
     ExportResult,
+    FeedStatus,
     FeedView,
     FrameDetail,
     ViewQuery,
 )
 from zmqtui.config import captures_dir
 from zmqtui.decoders import AUTO, next_choice
-from zmqtui.format import clock_time, format_rate, plural
+from zmqtui.format import clock_time, format_bytes, format_rate, plural
 from zmqtui.text import printable, printable_json
 from zmqtui.tui.messages import ClearWanted, ExportWanted, FilterChanged, ViewWanted
 from zmqtui.tui.panes.base import OfflineBanner, Pane
@@ -58,6 +59,12 @@ DETAIL_INTERVAL_S = 0.25
 
 SLOW_LAG_MS = 1000
 """Lag above which a line is flagged: the feed is falling behind (zguide's Suicidal Snail)."""
+
+MAX_FEED_CHARS = 12
+"""The widest a row's feed column grows (longer names are cut)."""
+
+FEED_STATE_STYLES = {"connected": "ok", "connecting": "warning", "retrying": "warning"}
+"""How a feed's state is coloured; any other state (disconnected, failed) as an error."""
 
 
 def parse_prefixes(line: str) -> tuple[str, ...]:
@@ -168,14 +175,16 @@ class SubscriberPane(Pane):
         #subscriber-filter { width: 1fr; }
         #subscriber-filter.-invalid { color: $text-error; text-style: bold; }
         #subscriber-stats { height: 2; padding: 0 1; }
+        &.-feeds #subscriber-stats { height: 3; }
         #subscriber-log { height: 1fr; min-height: 3; }
         #subscriber-detail { height: 8; border-top: solid $panel-lighten-2; padding: 0 1; }
         &.-offline #subscriber-inputs, &.-offline #subscriber-stats { display: none; }
         & > .pane--paused { color: $text-warning; text-style: bold; }
+        & > .pane--feed { color: $text-secondary; }
     }
     """
 
-    COMPONENT_CLASSES: ClassVar[set[str]] = {"pane--paused"}
+    COMPONENT_CLASSES: ClassVar[set[str]] = {"pane--paused", "pane--feed"}
 
     @dataclass
     class SubscriptionsChanged(Message):
@@ -209,6 +218,8 @@ class SubscriberPane(Pane):
         self._window: tuple[int | None, int, int | None] = (None, 0, None)
         """The rows the list last asked for: start, count, selected."""
         self._detail_shown_at = 0.0
+        self._feed_width = 0
+        """Columns of the rows' feed names: 0 while the stream lists one feed."""
 
     def compose(self) -> ComposeResult:
         yield OfflineBanner()
@@ -258,6 +269,11 @@ class SubscriberPane(Pane):
     def show_view(self, view: FeedView) -> None:
         """What the ingest side holds now: counters, and the rows the log asked for."""
         self.view = view
+        several = len(view.feeds) > 1
+        self.set_class(several, "-feeds")
+        self._feed_width = (
+            min(MAX_FEED_CHARS, max(len(printable(f.name)) for f in view.feeds)) if several else 0
+        )
         self.log_view.show(Window(view.first, view.appended, view.rows_start, view.rows))
         self._rates.observe(self.clock(), view.received)
         self._show_stats()
@@ -316,10 +332,32 @@ class SubscriberPane(Pane):
             text.append("  following", label)
         else:
             text.append(f"  ⏸ paused, {log.missed:,} new (p follows)", self.pane_style("paused"))
+        if len(view.feeds) > 1:
+            text.append("\n")
+            text.append_text(self._feeds_text(view.feeds))
         stats.set_text(text, now=now)
+
+    def _feeds_text(self, feeds: tuple[FeedStatus, ...]) -> Text:
+        """Each feed's state and count on one line, and the messages too large it refused."""
+        text = Text(no_wrap=True, overflow="ellipsis")
+        text.append("feeds", self.pane_style("label"))
+        for feed in feeds:
+            style = self.pane_style(FEED_STATE_STYLES.get(feed.state, "error"))
+            text.append("  ● ", style)
+            text.append(printable(feed.name, limit=MAX_FEED_CHARS * 2), self.pane_style("feed"))
+            text.append(f" {feed.state}", style)
+            text.append(f" {feed.received:,}")
+            if feed.given_up:
+                over = format_bytes(feed.max_message_bytes)
+                text.append(f" ⚠ {feed.given_up:,} over {over}", self.pane_style("warning"))
+        return text
 
     def _format_line(self, capture: Capture) -> Text:
         text = Text(clock_time(capture.received_ms) + "  ")
+        if width := self._feed_width:
+            feed = printable(capture.feed)
+            feed = feed if len(feed) <= width else feed[: width - 1] + "…"
+            text.append(f"{feed:<{width}} ", self.pane_style("feed"))
         event = capture.event
         if event is None:
             style = self.pane_style
@@ -356,6 +394,8 @@ class SubscriberPane(Pane):
         if capture is None:
             return Text("the selected message appears here, whole", style=label)
         header = Text.assemble(("received ", label), clock_time(capture.received_ms))
+        if self._feed_width:
+            header.append_text(Text.assemble(("  feed ", label), printable(capture.feed)))
         if capture.event is not None:
             header.append_text(Text.assemble(("  lag ", label), f"{capture.lag_ms} ms"))
             for note in capture.notes:

@@ -1,0 +1,33 @@
+"""The monitor's feeds: every `--sub` and every `[[feeds]]`, each named once, with decoders."""
+
+from __future__ import annotations
+
+import pytest
+from click.testing import CliRunner
+
+from zmqtui.commands.monitor import command, monitored_feeds
+from zmqtui.config import ConfigError, FeedConfig, Settings
+
+
+def test_every_sub_then_every_configured_feed_each_once() -> None:
+    market = FeedConfig(
+        "market", "tcp://127.0.0.1:5556", topic="frame0", decoders=(("md.", "hex"),)
+    )
+    twice = FeedConfig("tcp://127.0.0.1:1", "tcp://127.0.0.1:9")
+    settings = Settings(feeds=(market, twice), decoders=(("md.", "msgpack"), ("log.", "json")))
+    feeds = monitored_feeds("tcp://127.0.0.1:1", ["ipc:///tmp/x"], settings)
+    assert [(f.name, f.endpoint) for f in feeds] == [
+        ("tcp://127.0.0.1:1", "tcp://127.0.0.1:1"),  # the --sub comes first, named once
+        ("ipc:///tmp/x", "ipc:///tmp/x"),
+        ("market", "tcp://127.0.0.1:5556"),
+    ]
+    assert dict(feeds[0].decoders) == {"md.": "msgpack", "log.": "json"}
+    assert dict(feeds[2].decoders) == {"md.": "hex", "log.": "json"}  # the feed's own win
+    assert feeds[2].topic == "frame0"
+    with pytest.raises(ConfigError, match="tcp://HOST:PORT"):
+        monitored_feeds(None, ["nowhere"], Settings())
+
+
+def test_a_bad_second_sub_is_a_usage_error() -> None:
+    result = CliRunner().invoke(command, ["--sub", "tcp://127.0.0.1:1", "--sub", "bogus"])
+    assert result.exit_code == 2 and "bogus" in result.output

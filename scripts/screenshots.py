@@ -1,10 +1,13 @@
-"""Make the README's screenshots of the real monitor: an embedded stack on real sockets.
+"""Make the README's screenshots of the real monitor: an embedded stack on real sockets, and
+a feed that is not the book's.
 
-    .venv/bin/python scripts/screenshots.py [--out screenshots]
+    .venv/bin/python scripts/screenshots.py [--out screenshots] [--only stack|any-feed]
 
-Starts a filer cluster (3 workers) and the monitor headless at 160x45 on a scratch directory,
-changes files, sends requests, kills a worker, and saves an SVG of the screen at each step,
-plus a PNG of each when `rsvg-convert` is installed. Everything it starts, it stops.
+The stack tour starts a filer cluster (3 workers) and the monitor headless at 160x45 on a
+scratch directory, changes files, sends requests, kills a worker. The any-feed tour attaches the
+monitor to a mixed feed (the rounds of `zmqtui.demo`, md.AAPL quotes flooding on top) and shows
+the subscriber pane and the topics view. Each saves an SVG of the screen at each step, plus a
+PNG of each when `rsvg-convert` is installed. Everything it starts, it stops.
 """
 
 from __future__ import annotations
@@ -20,9 +23,13 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import zmq
+import zmq.asyncio
 from textual.pilot import Pilot
 
+from zmqtui import demo
 from zmqtui.config import Settings
+from zmqtui.services import sockets
 from zmqtui.services.stack import ClusterEndpoints, EmbeddedCluster, EmbeddedStack, pick_endpoint
 from zmqtui.tui.app import ZmqtuiApp
 from zmqtui.tui.backend import Endpoints
@@ -114,11 +121,64 @@ async def tour(app: ZmqtuiApp, root: Path, out: Path) -> None:
         await pilot.press("escape")
 
 
+ROUNDS_PER_S = 10
+"""Rounds of the demo feed a second, each one message of every kind."""
+
+
+async def publish_mixed(sock: zmq.asyncio.Socket, flood: asyncio.Event) -> None:
+    """The demo's rounds and, once `flood` is set, md.AAPL quotes flooding in waves on top:
+    what the topics view is for."""
+    index = 0
+    while True:
+        index += 1
+        messages = demo.round_of(index)
+        quote = messages[0]
+        await sock.send_multipart(quote)
+        for message in messages[1:]:
+            await sock.send_multipart(message)
+        for _ in range((10 + 8 * (index // ROUNDS_PER_S % 4)) * flood.is_set()):
+            await sock.send_multipart(quote)
+        await asyncio.sleep(1 / ROUNDS_PER_S)
+
+
+async def any_feed_tour(out: Path, scratch: Path) -> None:
+    ctx = zmq.asyncio.Context()
+    sock = ctx.socket(zmq.PUB)
+    sockets.configure(sock)
+    endpoint = sockets.bind(sock, "tcp://127.0.0.1:0")
+    app = ZmqtuiApp(ZmqBridge(Endpoints(pub=endpoint)), export_dir=scratch)
+    camera = Camera(app, out)
+    flood = asyncio.Event()
+    publishing = asyncio.create_task(publish_mixed(sock, flood))
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            app.animation_level = "none"
+            await until(lambda: app.subscriber_pane.received >= 120)
+            await pilot.press("2", "m", "p", *["up"] * 6)
+            await camera.shoot(pilot, "any-feed")
+            flood.set()
+            await pilot.press("escape", "p", "t")
+            await asyncio.sleep(3)
+            await pilot.press("enter", "t")  # md.AAPL chosen: its rate followed from now
+            await asyncio.sleep(30)
+            await camera.shoot(pilot, "topics")
+            await pilot.press("q")
+    finally:
+        publishing.cancel()
+        ctx.destroy(linger=0)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path("screenshots"))
+    parser.add_argument("--only", choices=("stack", "any-feed"), help="one tour, not both")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
+    if args.only != "stack":
+        with tempfile.TemporaryDirectory(prefix="zmqtui-shots-") as scratch:
+            asyncio.run(any_feed_tour(args.out.resolve(), Path(scratch)))
+    if args.only == "any-feed":
+        return
     with tempfile.TemporaryDirectory(prefix="zmqtui-shots-") as scratch:
         root = Path(scratch) / "site"
         make_site(root)

@@ -38,7 +38,8 @@ from zmqtui.tui.widgets.key_bar import KeyBar
 from zmqtui.tui.widgets.table import Cell, Column, LiveTable
 
 HISTORY = 60
-"""Samples a sparkline shows (one a second): padded with zeros so a graph fills from the right."""
+"""Samples a sparkline shows (one a second, a cell each at most): padded with zeros so a graph
+fills from the right."""
 
 COLUMNS = (
     Column("feed", "feed", 22, drop_order=3),
@@ -103,7 +104,7 @@ class RateLine(Horizontal):
     RateLine {
         height: 1;
         & > Static { width: 36; }
-        & > Sparkline { width: 1fr; }
+        & > Sparkline { width: 1fr; max-width: 60; }
         &.-hint > Static { width: 1fr; color: $text-muted; }
         &.-hint > Sparkline { display: none; }
     }

@@ -8,17 +8,10 @@ import pytest
 import zmq
 import zmq.asyncio
 
+from zmqtui.results import SendResult, SendSummary, error_code, reply_pid
 from zmqtui.services import sockets
 from zmqtui.services.reqrep import envelope_end
-from zmqtui.services.sender import (
-    DealerClient,
-    ReqClient,
-    SendResult,
-    SendSummary,
-    error_code,
-    reply_pid,
-    run_send_load,
-)
+from zmqtui.services.sender import DealerClient, ReqClient, run_send_load
 
 
 @pytest.fixture

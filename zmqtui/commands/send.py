@@ -26,14 +26,8 @@ from zmqtui.commands.request import (
 from zmqtui.format import plural
 from zmqtui.frames import FrameSyntaxError, format_frame, frame_value, parse_frames
 from zmqtui.request_spec import RequestSpec, SocketKind
-from zmqtui.services.sender import (
-    SendResult,
-    SendSummary,
-    error_code,
-    open_client,
-    reply_pid,
-    run_send_load,
-)
+from zmqtui.results import SendResult, SendSummary, error_code, reply_pid
+from zmqtui.services.sender import open_client, run_send_load
 from zmqtui.text import printable, printable_json
 
 EXIT_USAGE = 2

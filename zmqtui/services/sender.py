@@ -20,74 +20,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
-import json
 import secrets
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 import zmq
 import zmq.asyncio
 
 from zmqtui.config import REQUEST_TIMEOUT_MS, REQUEST_TRIES
 from zmqtui.request_spec import SocketKind
-from zmqtui.results import LoadFigures
+from zmqtui.results import SendResult, SendSummary
 from zmqtui.security import HandshakeWatch
 from zmqtui.services import sockets
 from zmqtui.services.reqrep import LazyPirate
 from zmqtui.services.requester import MAX_REPLY_BYTES
-
-Outcome = Literal["reply", "error", "unavailable"]
-
-
-@dataclass(frozen=True, slots=True)
-class SendResult:
-    """How one message went: its reply's frames, or why there was none."""
-
-    reply: list[bytes] | None
-    """The reply's frames (the envelope taken off); None when no reply came."""
-    latency_ms: float
-    """From the first send to the reply (or to giving up), retries included."""
-    tries: int
-    discarded: int = 0
-    """Replies turned down as another request's (REQ only; a DEALER counts them per socket)."""
-    handshake_failure: str | None = None
-
-    @property
-    def outcome(self) -> Outcome:
-        """reply, error (an error reply, see `error_code`) or unavailable (no reply)."""
-        if self.reply is None:
-            return "unavailable"
-        return "error" if error_code(self.reply) is not None else "reply"
-
-
-def reply_json(reply: Sequence[bytes]) -> dict[str, Any] | None:
-    """The reply's first frame as a JSON object, or None when it is not one."""
-    if not reply or reply[0].lstrip()[:1] != b"{":
-        return None
-    try:
-        value = json.loads(reply[0])
-    except ValueError:
-        return None
-    return value if isinstance(value, dict) else None
-
-
-def error_code(reply: Sequence[bytes]) -> str | None:
-    """The code of an error reply as the filer sends it (`{"error": {"code": CODE, ...}}`), or
-    "ERROR" for an `error` object without a string code; None for any other reply."""
-    value = reply_json(reply)
-    if value is None or not isinstance(value.get("error"), dict):
-        return None
-    code = value["error"].get("code")
-    return code if isinstance(code, str) else "ERROR"
-
-
-def reply_pid(reply: Sequence[bytes]) -> int | None:
-    """The `pid` a JSON reply names (who answered), or None."""
-    value = reply_json(reply)
-    pid = None if value is None else value.get("pid")
-    return pid if isinstance(pid, int) and not isinstance(pid, bool) else None
 
 
 class DealerClient:
@@ -227,38 +174,6 @@ def open_client(
     return client(
         ctx, endpoint, timeout_ms=timeout_ms, tries=tries, max_reply_bytes=max_reply_bytes
     )
-
-
-@dataclass(slots=True)
-class SendSummary(LoadFigures):
-    """What `run_send_load` saw of a message sent many times."""
-
-    endpoint: str
-    kind: SocketKind
-    frames: int
-    """Frames in each message sent."""
-
-    def add(self, result: SendResult) -> None:
-        self.retries += result.tries - 1
-        self.discarded += result.discarded
-        if result.reply is None:
-            self.unavailable += 1
-            self.handshake_failure = result.handshake_failure or self.handshake_failure
-            return
-        self.latencies_ms.append(result.latency_ms)
-        if (pid := reply_pid(result.reply)) is not None:
-            self.replies_by_pid[pid] += 1
-        if (code := error_code(result.reply)) is not None:
-            self.errors_by_code[code] += 1
-
-    def to_wire(self) -> dict[str, Any]:
-        """A JSON-ready dict."""
-        return {
-            "endpoint": self.endpoint,
-            "socket": self.kind,
-            "frames": self.frames,
-            **self.figures_to_wire(),
-        }
 
 
 async def run_send_load(

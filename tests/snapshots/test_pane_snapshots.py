@@ -8,14 +8,18 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
+import msgpack
+import pytest
 from helpers import PaneHost
 from textual.pilot import Pilot
 from textual.widgets import Input
 
 from zmqtui.protocol import ClusterSnapshot, ErrorReply, FileReply, WorkerStats
-from zmqtui.results import LoadSummary, RequestResult
+from zmqtui.request_spec import RequestSpec
+from zmqtui.results import LoadSummary, RequestResult, SendResult
 from zmqtui.tui.panes.composer import ComposerPane
 from zmqtui.tui.panes.workers import WorkersPane
 
@@ -193,3 +197,41 @@ def test_composer_load_summary(snap_compare):
         await steady(pilot)
 
     assert snap_compare(PaneHost(composer()), terminal_size=SIZE, run_before=load)
+
+
+MULTI_FRAME = RequestSpec(
+    "tcp://127.0.0.1:60401",
+    (
+        'json:{"op": "quote", "symbols": ["AAPL", "MSFT"]}',
+        "text:[bold]plain text[/bold]",
+        "hex:00 01 fe ff",
+        'json:{"limit": 10,}',
+    ),
+    "DEALER",
+)
+"""Four frames, the last one not JSON (its place marked, the reason under the frames)."""
+
+
+@pytest.mark.parametrize("size", [(80, 24), (160, 45)], ids=["80x24", "160x45"])
+def test_composer_multi_frame_message(snap_compare, size: tuple[int, int]):
+    """A multi-frame message over DEALER and its reply's frames decoded, small and large."""
+
+    async def multi_frame(pilot: Pilot) -> None:
+        pane = pilot.app.query_one(ComposerPane)
+        await pane.load_request(replace(MULTI_FRAME, frames=MULTI_FRAME.frames[:3]))
+        pane.action_send()
+        reply = [
+            b'{"AAPL": 189.5, "MSFT": 411.2, "pid": 41001}',
+            b"[bold]plain text[/bold]",
+            msgpack.packb({"seq": 7, "ok": True}),
+            b"\x00\x01\xfe\xff",
+        ]
+        pane.show_send_result(SendResult(reply, 1.84, 1), send_id=pane.history[0].send_id)
+        await pane.load_request(MULTI_FRAME)
+        await steady(pilot)
+
+    assert snap_compare(
+        PaneHost(lambda: ComposerPane(endpoint="tcp://127.0.0.1:60401")),
+        terminal_size=size,
+        run_before=multi_frame,
+    )

@@ -13,6 +13,7 @@ from textual.message import Message
 
 from zmqtui.captures import NS_PER_MS, Capture
 from zmqtui.protocol import ChangeEvent, ClusterSnapshot, WorkerStats
+from zmqtui.request_spec import RequestSpec
 from zmqtui.topicstats import TopicsQuery, TopicStats
 from zmqtui.tui.backend import SOCKET_NAMES, Endpoints
 from zmqtui.tui.messages import (
@@ -54,7 +55,7 @@ class FakeBackend(LocalFeed):
         self.watch_path = watch_path if embedded else None
         self.calls: list[tuple[str, Any]] = []
         self.send_ids: list[int | None] = []
-        """The send id of each `send_request`, in the order they came."""
+        """The send id of each `send_request` and `send_message`, in the order they came."""
         self.stopped = False
         self.app: App | None = None
         self.topic_stats = TopicStats()
@@ -89,6 +90,12 @@ class FakeBackend(LocalFeed):
         self, path: str, count: int, concurrency: int, send_id: int | None = None
     ) -> None:
         self.calls.append(("send_request", (path, count, concurrency)))
+        self.send_ids.append(send_id)
+
+    def send_message(
+        self, spec: RequestSpec, count: int, concurrency: int, send_id: int | None = None
+    ) -> None:
+        self.calls.append(("send_message", (spec, count, concurrency)))
         self.send_ids.append(send_id)
 
     def finish(self, send: int, result: Any) -> None:

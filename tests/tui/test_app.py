@@ -154,7 +154,7 @@ async def test_pane_keys_never_fall_into_a_field_the_user_did_not_enter() -> Non
     act; typing starts with `enter` and ends with `escape`."""
     app = RecordingApp(FakeBackend())
     async with app.run_test(size=SIZE) as pilot:
-        path = app.query_one("#composer-path", Input)
+        frame = app.composer_pane.frame_list.fields[0]
         await pilot.press("3", "m")
         assert app.screen.maximized is app.frame("composer")
         await pilot.press("m", "2", "h")  # the subscriber hides: the requests pane is next
@@ -163,11 +163,11 @@ async def test_pane_keys_never_fall_into_a_field_the_user_did_not_enter() -> Non
         assert app.focused is app.publisher_pane.log_view
         await pilot.press("3", "4")
         assert app.focused is app.workers_pane.table
-        assert path.value == ""
-        await pilot.press("3", "enter", *"a.txt")
-        assert app.focused is path and path.value == "a.txt"
+        assert frame.value == "json:{}"
+        await pilot.press("3", "enter", "backspace", *"1}")
+        assert app.focused is frame and frame.value == "json:{1}"
         await pilot.press("escape", "2")
-        assert app.focused is app.subscriber_pane.log_view and path.value == "a.txt"
+        assert app.focused is app.subscriber_pane.log_view and frame.value == "json:{1}"
 
 
 async def test_command_palette_offers_every_action() -> None:

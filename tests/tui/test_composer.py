@@ -125,6 +125,7 @@ class TestCompletion:
     async def test_right_arrow_accepts_the_suggestion(self, served: Path):
         app = Host(served)
         async with app.run_test() as pilot:
+            app.query_one(ComposerPane).fill("")
             path = app.query_one("#composer-path", Input)
             path.focus()
             await pilot.press("s", "r")
@@ -138,7 +139,9 @@ class TestSend:
         messages: list[Message] = []
         app = Host()
         async with app.run_test(message_hook=messages.append) as pilot:
-            app.query_one("#composer-path", Input).focus()
+            app.query_one(ComposerPane).main_control.focus()
+            await pilot.press("ctrl+f")  # the book's file request, its path focused
+            assert app.focused is app.query_one("#composer-path", Input)
             await pilot.press(*"src/r.py", "enter")
             await pilot.pause()
             assert sent(messages) == [("src/r.py", 1, 1)], "'r' in the input is text, not resend"

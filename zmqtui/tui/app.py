@@ -49,6 +49,8 @@ from zmqtui.tui.messages import (
     RecordingChanged,
     RequestFinished,
     SendFailed,
+    SendFinished,
+    SendLoadFinished,
     SnapshotReceived,
     TopicsViewed,
     TopicsWanted,
@@ -295,7 +297,13 @@ class ZmqtuiApp(App[None]):
                 "wide",
             )
         with Horizontal(id="bottom-row", classes="pane-row"):
-            yield PaneFrame(ComposerPane(self.completion_root, id="composer"), "3", "half")
+            yield PaneFrame(
+                ComposerPane(
+                    self.completion_root, endpoint=self.backend.endpoints.req, id="composer"
+                ),
+                "3",
+                "half",
+            )
             # the app's clock: a frozen one keeps pictures of the pane from going stale
             workers = WorkersPane(embedded=embedded, clock=self.clock, id="workers")
             yield PaneFrame(workers, "4", "half")
@@ -421,6 +429,14 @@ class ZmqtuiApp(App[None]):
         self.composer_pane.show_result(message.result, send_id=message.send_id)
 
     @_while_running
+    def on_send_finished(self, message: SendFinished) -> None:
+        self.composer_pane.show_send_result(message.result, send_id=message.send_id)
+
+    @_while_running
+    def on_send_load_finished(self, message: SendLoadFinished) -> None:
+        self.composer_pane.show_send_summary(message.summary, send_id=message.send_id)
+
+    @_while_running
     def on_load_progressed(self, message: LoadProgressed) -> None:
         self.composer_pane.show_progress(message.done, message.total, send_id=message.send_id)
 
@@ -489,6 +505,11 @@ class ZmqtuiApp(App[None]):
 
     def on_composer_pane_send_requested(self, message: ComposerPane.SendRequested) -> None:
         self.backend.send_request(message.path, message.count, message.concurrency, message.send_id)
+
+    def on_composer_pane_message_send_requested(
+        self, message: ComposerPane.MessageSendRequested
+    ) -> None:
+        self.backend.send_message(message.spec, message.count, message.concurrency, message.send_id)
 
     def on_composer_pane_cancel_requested(self, message: ComposerPane.CancelRequested) -> None:
         for send_id in message.send_ids:

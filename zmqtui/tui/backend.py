@@ -14,6 +14,7 @@ from typing import Protocol
 from textual.app import App
 
 from zmqtui.captures import ViewQuery
+from zmqtui.request_spec import RequestSpec
 from zmqtui.topicstats import TopicsQuery
 
 SOCKET_NAMES = ("pub", "sub", "req", "stats", "control")
@@ -100,6 +101,13 @@ class Backend(Protocol):
     ) -> None:
         """Request `path` once, or `count` times with `concurrency` in flight; the outcome and
         progress messages carry `send_id`."""
+
+    def send_message(
+        self, spec: RequestSpec, count: int, concurrency: int, send_id: int | None = None
+    ) -> None:
+        """Send `spec`'s frames once, or `count` times with `concurrency` in flight, over its
+        socket kind to its endpoint (empty: the request endpoint); `SendFinished` or
+        `SendLoadFinished` answers, `LoadProgressed` on the way, each with `send_id`."""
 
     def cancel_send(self, send_id: int) -> None:
         """Stop the send `send_id` if it is still in flight; it ends as failed, "cancelled"."""

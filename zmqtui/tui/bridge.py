@@ -32,6 +32,7 @@ from zmq.utils.monitor import recv_monitor_message
 from zmqtui.captures import NOTHING_CAPTURED, ExportResult, FeedView, RecordingStatus, ViewQuery
 from zmqtui.config import REQUEST_TIMEOUT_MS, REQUEST_TRIES, FeedConfig
 from zmqtui.format import plural
+from zmqtui.frames import FrameSyntaxError, parse_frames
 from zmqtui.protocol import (
     MAX_MESSAGE_BYTES,
     MAX_SNAPSHOT_BYTES,
@@ -39,10 +40,12 @@ from zmqtui.protocol import (
     ProtocolError,
     decode_snapshot,
 )
+from zmqtui.request_spec import RequestSpec, SocketKind
 from zmqtui.services import sockets
 from zmqtui.services.control import ControlError, send_command
 from zmqtui.services.ingest import IngestProcess, StreamSpec
 from zmqtui.services.requester import Requester, run_load
+from zmqtui.services.sender import open_client, run_send_load
 from zmqtui.services.stack import EmbeddedCluster, EmbeddedStack
 from zmqtui.services.subscriber import MAX_BATCH, SESSION_CHECK_MS
 from zmqtui.services.supervisor import describe_exit
@@ -63,6 +66,8 @@ from zmqtui.tui.messages import (
     RecordingChanged,
     RequestFinished,
     SendFailed,
+    SendFinished,
+    SendLoadFinished,
     SnapshotReceived,
     TopicsViewed,
 )
@@ -587,6 +592,77 @@ class ZmqBridge:
             on_result=progressed,
         )
         self.app.post_message(LoadFinished(summary, send_id))
+
+    def send_message(
+        self, spec: RequestSpec, count: int, concurrency: int, send_id: int | None = None
+    ) -> None:
+        label = spec.name or spec.endpoint or "message"
+        endpoint = spec.endpoint or self.endpoints.req
+        if not endpoint:
+            self.app.post_message(SendFailed(label, count, "no endpoint to send to", send_id))
+            return
+        try:
+            frames = parse_frames(list(spec.frames))
+        except FrameSyntaxError as exc:
+            self.app.post_message(SendFailed(label, count, str(exc), send_id))
+            return
+        timeout_ms = spec.timeout_ms or self.timeout_ms
+        if count <= 1:
+            work = self._send_once(endpoint, spec.socket, frames, timeout_ms, send_id)
+            description = f"send to {endpoint}"
+        else:
+            work = self._send_load(
+                endpoint, spec.socket, frames, timeout_ms, count, concurrency, send_id
+            )
+            description = f"{count} messages to {endpoint}"
+        worker = self._run(self._answering(work, label, count, send_id), "sends", description)
+        if send_id is not None:
+            self._sends[send_id] = worker
+
+    async def _send_once(
+        self,
+        endpoint: str,
+        kind: SocketKind,
+        frames: list[bytes],
+        timeout_ms: int,
+        send_id: int | None,
+    ) -> None:
+        client = open_client(self.ctx, endpoint, kind, timeout_ms=timeout_ms, tries=self.tries)
+        try:
+            result = await client.request(frames)
+        finally:
+            client.close()
+        self.app.post_message(SendFinished(result, send_id))
+
+    async def _send_load(
+        self,
+        endpoint: str,
+        kind: SocketKind,
+        frames: list[bytes],
+        timeout_ms: int,
+        count: int,
+        concurrency: int,
+        send_id: int | None,
+    ) -> None:
+        done = 0
+
+        def progressed(_result: object) -> None:
+            nonlocal done
+            done += 1
+            self.app.post_message(LoadProgressed(done, count, send_id))
+
+        summary = await run_send_load(
+            self.ctx,
+            endpoint,
+            frames,
+            count,
+            concurrency,
+            kind=kind,
+            timeout_ms=timeout_ms,
+            tries=self.tries,
+            on_result=progressed,
+        )
+        self.app.post_message(SendLoadFinished(summary, send_id))
 
     def control(self, command: str, **args: int) -> None:
         endpoint = self.endpoints.control

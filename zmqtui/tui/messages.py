@@ -15,6 +15,7 @@ from textual.message import Message
 
 from zmqtui.captures import ExportResult, FeedView, RecordingStatus, ViewQuery
 from zmqtui.protocol import ChangeEvent, ClusterSnapshot
+from zmqtui.results import SendResult, SendSummary
 from zmqtui.topicstats import TopicsQuery, TopicsView
 
 
@@ -144,6 +145,22 @@ class LoadFinished(Message):
     """A `zmqtui.results.LoadSummary`."""
     send_id: int | None = None
     """The id of the send that started the run."""
+
+
+@dataclass
+class SendFinished(Message):
+    """A message the composer sent (`Backend.send_message`) got its reply, or none."""
+
+    result: SendResult
+    send_id: int | None = None
+
+
+@dataclass
+class SendLoadFinished(Message):
+    """A message sent `count` times (`Backend.send_message`, count > 1) ended."""
+
+    summary: SendSummary
+    send_id: int | None = None
 
 
 @dataclass

@@ -1,18 +1,22 @@
-"""The request composer: ask the filer for a path, once or many times, and see what came back.
+"""The request composer: send any message (frames typed as JSON, text, hex, base64 or a file's
+bytes) over REQ or DEALER, or the book's file request, once or many times, and see the reply.
 
-The pane never talks to sockets: it posts `SendRequested` with a send id of its own, and the
-app answers with `show_result` (one request), or `show_progress` then `show_summary` (a load),
-each with that id: sends in flight at once, even identical ones, each get their own outcome, and
-each load run in flight its own progress.
+The pane holds the request it shows as a `RequestSpec` (`current_request`, `load_request`).
+It never talks to sockets: it posts `MessageSendRequested` (any message) or `SendRequested`
+(the book's file request) with a send id of its own, and the app answers with `show_result` /
+`show_send_result` (one request), or `show_progress` then `show_summary` /
+`show_send_summary` (a load), each with that id: sends in flight at once, even identical ones,
+each get their own outcome, and each load run in flight its own progress.
 """
 
 from __future__ import annotations
 
 import itertools
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, ClassVar, Literal
 
 from rich.console import RenderableType
 from rich.style import Style
@@ -20,27 +24,35 @@ from rich.text import Text
 from textual import events, on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Horizontal
+from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.validation import Integer
+from textual.widget import Widget
 from textual.widgets import Button, Input, Label, OptionList, ProgressBar, RichLog, Static
 from textual.widgets.option_list import Option
 
+from zmqtui.request_spec import SOCKET_KINDS, RequestSpec, SocketKind
 from zmqtui.text import printable
 from zmqtui.tui.backend import GOOD_STATES
 from zmqtui.tui.panes.base import OfflineBanner, Pane
+from zmqtui.tui.panes.composer.frame_list import FRAME_KINDS, FrameInput, FrameList, frame_kind
+from zmqtui.tui.panes.composer.frame_list import retype as retype_frame
 from zmqtui.tui.panes.composer.paths import PathSuggester
 from zmqtui.tui.panes.composer.render import (
     Palette,
     render_result,
+    render_send_result,
+    render_send_summary,
     render_summary,
     result_outcome,
+    send_outcome,
+    send_summary_outcome,
     summary_outcome,
 )
 from zmqtui.tui.widgets.table import component_style
 
 if TYPE_CHECKING:
-    from zmqtui.results import LoadSummary, RequestResult
+    from zmqtui.results import LoadSummary, RequestResult, SendResult, SendSummary
 
 MAX_COUNT = 100_000
 MAX_CONCURRENCY = 100
@@ -49,11 +61,18 @@ MAX_CONCURRENCY = 100
 MAX_HISTORY = 100
 
 ONE_LINE_FORM = 90
-"""Columns from which the form is one line (its path field keeps 40 or more)."""
+"""Columns from which the form is one line (its path or endpoint field keeps 40 or more)."""
 WITH_HISTORY = 60
 """Columns from which the history shows beside a response of 30 or more."""
 WITH_SEND = 42
 """Columns the numbers' line needs with the Send button."""
+TALL = 16
+SHORT = 12
+"""Lines from which up to 8 frames show at once (3 below `TALL`, 1 below `SHORT`, so the
+reply keeps some room; the rest scroll)."""
+
+Template = Literal["message", "file"]
+"""What the form shows: any message's frames, or the book's file request (a path)."""
 
 
 @dataclass(slots=True)
@@ -61,14 +80,31 @@ class HistoryEntry:
     """A request that was sent, and how it ended (None while it is in flight)."""
 
     path: str
+    """The file request's path, or the words that name a message (`message_label`)."""
     count: int
     concurrency: int
     send_id: int
-    """The id its `SendRequested` carried."""
+    """The id its `SendRequested` or `MessageSendRequested` carried."""
     outcome: str | None = None
     ok: bool | None = None
     done: int | None = None
     """A load run's requests finished so far (None until its first progress)."""
+    spec: RequestSpec | None = None
+    """The message sent; None for the book's file request."""
+
+
+def message_label(spec: RequestSpec) -> str:
+    """A message in a few words: its name, else its first frame and how many follow."""
+    if spec.name:
+        return spec.name
+    first = spec.frames[0] if spec.frames else ""
+    more = len(spec.frames) - 1
+    return first + (f" +{more}" if more > 0 else "")
+
+
+def file_request(path: str) -> str:
+    """The book's file request for `path`, in the frame syntax."""
+    return "json:" + json.dumps({"path": path}, ensure_ascii=False)
 
 
 class ResponseLog(RichLog):
@@ -97,27 +133,59 @@ class ResponseLog(RichLog):
 
 
 class ComposerPane(Pane):
-    """Compose a file request (path, count, concurrency), send it, see the reply; history.
+    """Compose a message (endpoint, REQ or DEALER, frames) or the book's file request (a path),
+    send it once or `count` times, see the reply decoded; history.
 
     Args:
         root: The directory the filer serves, for path completion (None: no completion).
+        endpoint: Where messages go unless the user types another endpoint (the request
+            endpoint of the embedded or attached stack; None: none until typed).
     """
 
     TITLE = "Requests"
     SOCKET = "req"
     NO_ENDPOINT = "requests have nowhere to go"
     HELP = (
-        "Send a file request once, or *count* times with *concurrency* in flight; see "
-        "the reply, pid, latency and retries; recall earlier requests from the history (`enter` on "
-        "one puts it in the form). `→` in the path field completes a path from the served "
-        "directory."
+        "Send any message: one frame a line, each written `json:{...}` (checked as you type, "
+        "the wrong character marked), `text:...`, `hex:00 ff`, `b64:...` or `@file`; to the "
+        "endpoint shown, over REQ (one at a time, retried) or DEALER (many in flight, replies "
+        "matched); once, or *count* times with *concurrency* in flight. Each frame of the reply "
+        "is shown decoded (JSON, msgpack, protobuf, text, hex). `ctrl+f` switches to the book's "
+        "file request, where `→` in the path field completes a path from the served directory. "
+        "Recall earlier requests from the history (`enter` on one puts it in the form)."
     )
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("ctrl+s", "send", "Send", tooltip="send the request in the form"),
         Binding("x", "cancel", "Cancel", tooltip="cancel the sends in flight (a load run stops)"),
-        Binding("enter", "edit", "Edit", tooltip="enter the path field (in a field: send)"),
+        Binding("enter", "edit", "Edit", tooltip="enter the form (in a field: send)"),
         Binding("r", "resend", "Resend", tooltip="resend the request selected in the history"),
+        Binding("ctrl+n", "add_frame", "Add frame", tooltip="a new frame after the focused one"),
+        Binding(
+            "ctrl+y", "drop_frame", "Drop frame", show=False, tooltip="remove the focused frame"
+        ),
+        Binding("ctrl+up", "move_frame(-1)", "Frame up", show=False, tooltip="move the frame up"),
+        Binding(
+            "ctrl+down",
+            "move_frame(1)",
+            "Frame down",
+            show=False,
+            tooltip="move the frame down",
+        ),
+        Binding(
+            "ctrl+t",
+            "retype_frame",
+            "Frame type",
+            show=False,
+            tooltip="write the focused frame as json, text, hex, b64 or @file, in turn",
+        ),
+        Binding("ctrl+o", "toggle_socket", "REQ/DEALER", show=False, tooltip="REQ or DEALER"),
+        Binding(
+            "ctrl+f",
+            "toggle_template",
+            "File request",
+            tooltip="the book's file request (a path, completed) or back to any message",
+        ),
     ]
 
     COMPONENT_CLASSES: ClassVar[set[str]] = {
@@ -134,9 +202,9 @@ class ComposerPane(Pane):
         & > .composer-pane--label { color: $text-muted; }
         & > .composer-pane--value { text-style: bold; }
         #composer-form { height: 1; margin: 0 1; }
-        #composer-path-row { width: 1fr; height: 1; }
+        #composer-path-row, #composer-target { width: 1fr; height: 1; }
         #composer-numbers { width: auto; height: 1; }
-        #composer-form Input {
+        #composer-form Input, #composer-frames Input {
             border: none;
             height: 1;
             padding: 0 1;
@@ -146,17 +214,40 @@ class ComposerPane(Pane):
         }
         .composer-label { width: auto; color: $text-muted; padding: 0 1; }
         #composer-path-row .composer-label { padding: 0 1 0 0; }
-        #composer-path { width: 1fr; }
+        #composer-path, #composer-endpoint { width: 1fr; }
         #composer-count { width: 9; }
         #composer-concurrency { width: 6; }
-        #composer-send { height: 1; min-width: 6; width: 6; border: none; margin-left: 1; }
+        #composer-send, #composer-socket { height: 1; border: none; min-width: 6; }
+        #composer-send { width: 6; margin-left: 1; }
+        #composer-socket { width: 8; margin-right: 1; background: $panel-lighten-1; }
+        #composer-frames { height: auto; max-height: 8; margin: 0 1; }
+        &.-short #composer-frames { max-height: 3; }
+        &.-tiny #composer-frames { max-height: 1; }
+        .composer-frame-row { height: 1; }
+        .composer-frame-kind { width: 8; color: $text-muted; }
+        .composer-frame { width: 1fr; }
+        #composer-frame-error {
+            display: none;
+            height: 1;
+            margin: 0 1;
+            color: $text-error;
+            text-wrap: nowrap;
+            text-overflow: ellipsis;
+        }
+        #composer-frame-error.-shown { display: block; }
+        /* the book's file request: a path instead of the endpoint and frames */
+        #composer-path-row { display: none; }
+        &.-file {
+            #composer-path-row { display: block; }
+            #composer-target, #composer-frames, #composer-frame-error { display: none; }
+        }
         /* narrower: the numbers go below the path, which keeps the whole width */
         &.-two-line-form {
             #composer-form { height: 2; layout: vertical; }
             #composer-numbers { width: 1fr; }
             #composer-numbers .composer-label:first-of-type { padding: 0 1 0 0; }
         }
-        &.-no-history #composer-history { display: none; }
+        &.-no-history #composer-history, &.-no-history #composer-side { display: none; }
         &.-no-send #composer-send { display: none; }
         #composer-status-line { height: 1; padding: 0 1; }
         #composer-status {
@@ -183,6 +274,8 @@ class ComposerPane(Pane):
             #composer-status { display: block; }
         }
         #composer-body { height: 1fr; }
+        #composer-side { display: none; width: 30%; min-width: 20; max-width: 36; }
+        &.-with-side #composer-side { display: block; }
         #composer-response, #composer-history {
             height: 1fr;
             background: $surface;
@@ -203,9 +296,19 @@ class ComposerPane(Pane):
 
     @dataclass
     class SendRequested(Message):
-        """The user asked to send `count` requests for `path`, `concurrency` at a time."""
+        """The user asked to send `count` file requests for `path`, `concurrency` at a time."""
 
         path: str
+        count: int
+        concurrency: int
+        send_id: int | None = None
+        """Identifies the send: give it back with its outcome and progress."""
+
+    @dataclass
+    class MessageSendRequested(Message):
+        """The user asked to send the message `spec` `count` times, `concurrency` at a time."""
+
+        spec: RequestSpec
         count: int
         concurrency: int
         send_id: int | None = None
@@ -221,6 +324,7 @@ class ComposerPane(Pane):
         self,
         root: Path | None = None,
         *,
+        endpoint: str | None = None,
         name: str | None = None,
         id: str | None = None,
         classes: str | None = None,
@@ -228,6 +332,12 @@ class ComposerPane(Pane):
     ) -> None:
         super().__init__(name=name, id=id, classes=classes, disabled=disabled)
         self.root = root
+        self.default_endpoint = endpoint or ""
+        self.template: Template = "message"
+        self.socket: SocketKind = "REQ"
+        self._request_name = ""
+        self._timeout_ms: int | None = None
+        """What a loaded request carried that the form does not show, kept for its resend."""
         self.history: list[HistoryEntry] = []
         """Sent requests, newest first (at most `MAX_HISTORY`)."""
         self._in_flight: dict[int, HistoryEntry] = {}
@@ -239,6 +349,9 @@ class ComposerPane(Pane):
     def compose(self) -> ComposeResult:
         yield OfflineBanner()
         with Horizontal(id="composer-form"):
+            with Horizontal(id="composer-target"):
+                yield Button(self.socket, id="composer-socket")
+                yield Input(self.default_endpoint, placeholder="endpoint", id="composer-endpoint")
             with Horizontal(id="composer-path-row"):
                 suggester = PathSuggester(self.root) if self.root is not None else None
                 placeholder = "a file under the served root (→ completes)" if suggester else ""
@@ -262,11 +375,14 @@ class ComposerPane(Pane):
                     id="composer-concurrency",
                 )
                 yield Button("Send", id="composer-send", variant="primary")
+        yield FrameList(id="composer-frames")
+        yield Static(id="composer-frame-error")
         with Horizontal(id="composer-status-line"):
             yield Static(id="composer-status")
             yield Static(id="composer-load")
             yield ProgressBar(show_eta=False, id="composer-progress")
         with Horizontal(id="composer-body"):
+            yield Vertical(id="composer-side")
             response = ResponseLog(id="composer-response")
             response.border_title = "response"
             yield response
@@ -274,30 +390,80 @@ class ComposerPane(Pane):
             history.border_title = "history"
             yield history
 
+    def on_mount(self) -> None:
+        self._show_frame_error()
+
     def on_resize(self, event: events.Resize) -> None:
-        """Parts give way as the pane narrows: the form takes two lines, then the history goes
-        (recalled when maximised), then the Send button (enter and ctrl+s send)."""
+        """Parts give way as the pane narrows: the form takes two lines, then the history and
+        the side go (recalled when maximised), then the Send button (enter and ctrl+s send);
+        a short pane keeps fewer frames in sight."""
         width = event.size.width
         self.set_class(width < ONE_LINE_FORM, "-two-line-form")
         self.set_class(width < WITH_HISTORY, "-no-history")
         self.set_class(width < WITH_SEND, "-no-send")
+        self.set_class(event.size.height < TALL, "-short")
+        self.set_class(event.size.height < SHORT, "-tiny")
 
-    # --- what the app calls --------------------------------------------------------------
+    # --- what the app and the collections call -------------------------------------------
+
+    def current_request(self) -> RequestSpec:
+        """The request the form holds (the file request as its one JSON frame)."""
+        if self.template == "file":
+            path = self.query_one("#composer-path", Input).value
+            return RequestSpec(self.default_endpoint, (file_request(path),), "REQ", name=path)
+        return RequestSpec(
+            self.query_one("#composer-endpoint", Input).value,
+            self.frame_list.frames,
+            self.socket,
+            name=self._request_name,
+            timeout_ms=self._timeout_ms,
+        )
+
+    async def load_request(self, spec: RequestSpec) -> None:
+        """Show `spec` in the form, as any message (its endpoint, or the default when empty)."""
+        self._use_template("message")
+        self.query_one("#composer-endpoint", Input).value = spec.endpoint or self.default_endpoint
+        self._set_socket(spec.socket)
+        self._request_name = spec.name
+        self._timeout_ms = spec.timeout_ms
+        await self.frame_list.set_frames(spec.frames)
+        self._show_frame_error()
+
+    def place_side(self, widget: Widget) -> None:
+        """Show `widget` (the saved requests' tree) on the left of the response."""
+        self.query_one("#composer-side", Vertical).mount(widget)
+        self.add_class("-with-side")
 
     def show_result(self, result: RequestResult, *, send_id: int | None = None) -> None:
-        """Show how one request ended (the content highlighted, or the error) and record it on
-        the send `send_id` (None: the oldest one in flight for the same path)."""
+        """Show how one file request ended (the content highlighted, or the error) and record
+        it on the send `send_id` (None: the oldest one in flight for the same path)."""
         self._show(render_result(result, self._palette()))
         entry = self._in_flight_entry(send_id, result.path, 1)
         if entry is not None:
             self._settle(entry, *result_outcome(result))
 
+    def show_send_result(self, result: SendResult, *, send_id: int | None = None) -> None:
+        """Show a message's reply, its frames decoded, and record it on the send `send_id`."""
+        entry = self._in_flight_entry(send_id, None, 1)
+        self._show(render_send_result(result, self._palette()))
+        if entry is not None:
+            self._settle(entry, *send_outcome(result))
+
     def show_summary(self, summary: LoadSummary, *, send_id: int | None = None) -> None:
-        """Show what a load of `count` requests saw, and record it on the send `send_id`."""
+        """Show what a load of `count` file requests saw, and record it on the send `send_id`."""
         self._show(render_summary(summary, self._palette()))
         entry = self._in_flight_entry(send_id, summary.path, summary.count)
         if entry is not None:
             self._settle(entry, *summary_outcome(summary))
+        self._show_loads()
+
+    def show_send_summary(self, summary: SendSummary, *, send_id: int | None = None) -> None:
+        """Show what a message sent `count` times saw, and record it on the send `send_id`."""
+        entry = self._in_flight_entry(send_id, None, summary.count)
+        what = printable(entry.path) if entry is not None else "messages"
+        self._show(render_send_summary(summary, what, self._palette()))
+        if entry is not None:
+            self._settle(entry, *send_summary_outcome(summary))
         self._show_loads()
 
     def show_failure(
@@ -314,6 +480,7 @@ class ComposerPane(Pane):
         entry = self._in_flight_entry(send_id, path, count)
         outcome = "cancelled" if cancelled else f"failed: {reason}"
         if entry is not None:
+            path = entry.path
             if cancelled and entry.count > 1:
                 outcome += f" after {entry.done or 0:,} of {entry.count:,}"
             if entry.send_id == self._awaited:
@@ -349,29 +516,114 @@ class ComposerPane(Pane):
         """Where the pane's keys work: the response; `enter` goes on to the form."""
         return self.query_one("#composer-response", ResponseLog)
 
+    @property
+    def frame_list(self) -> FrameList:
+        return self.query_one("#composer-frames", FrameList)
+
     # --- the form ------------------------------------------------------------------------
 
     def action_edit(self) -> None:
-        """Enter the path field, to type a request (`escape` leaves it)."""
-        path = self.query_one("#composer-path", Input)
-        path.focus()
-        path.action_end()
+        """Enter the form: the path (file request) or the first frame (`escape` leaves it)."""
+        if self.template == "file":
+            field = self.query_one("#composer-path", Input)
+        else:
+            field = self.frame_list.fields[0]
+        field.focus()
+        field.action_end()
 
     def fill(self, path: str, count: int = 1, concurrency: int = 1) -> None:
-        """Put a request into the form (as recalling it from the history does)."""
+        """Put a file request into the form (as recalling it from the history does)."""
+        self._use_template("file")
         self.query_one("#composer-path", Input).value = path
+        self._fill_numbers(count, concurrency)
+
+    def _fill_numbers(self, count: int, concurrency: int) -> None:
         self.query_one("#composer-count", Input).value = str(count)
         self.query_one("#composer-concurrency", Input).value = str(concurrency)
 
-    def _read_form(self) -> tuple[str, int, int] | None:
-        """The form's values, or None after showing what is wrong with them."""
-        path_input = self.query_one("#composer-path", Input)
-        problems: list[str] = []
-        invalid: list[Input] = []
-        path_input.set_class(not path_input.value, "-invalid")
-        if not path_input.value:
-            problems.append("path: required")
-            invalid.append(path_input)
+    def action_toggle_template(self) -> None:
+        """Switch between any message and the book's file request; focus its first field."""
+        self._use_template("message" if self.template == "file" else "file")
+        if self.app.focused is not None and self in self.app.focused.ancestors:
+            self.action_edit()
+
+    def _use_template(self, template: Template) -> None:
+        self.template = template
+        self.set_class(template == "file", "-file")
+        self._show_frame_error()
+        self.refresh_bindings()
+
+    def action_toggle_socket(self) -> None:
+        """REQ (one at a time, Lazy Pirate) or DEALER (many in flight, replies matched)."""
+        kinds = SOCKET_KINDS
+        self._set_socket(kinds[(kinds.index(self.socket) + 1) % len(kinds)])
+
+    def _set_socket(self, kind: SocketKind) -> None:
+        self.socket = kind
+        self.query_one("#composer-socket", Button).label = kind
+
+    @on(Button.Pressed, "#composer-socket")
+    def _socket_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        self.action_toggle_socket()
+
+    # --- frames --------------------------------------------------------------------------
+
+    def _frame_index(self) -> int | None:
+        return self.frame_list.focused_index()
+
+    async def action_add_frame(self) -> None:
+        """A new text frame after the focused one (at the end when no frame has focus)."""
+        field = await self.frame_list.add_frame(self._frame_index())
+        field.focus()
+        field.action_end()
+        self._show_frame_error()
+
+    async def action_drop_frame(self) -> None:
+        """Remove the focused frame (the message keeps at least one)."""
+        index = self._frame_index()
+        if index is None:
+            return
+        await self.frame_list.drop_frame(index)
+        fields = self.frame_list.fields
+        fields[min(index, len(fields) - 1)].focus()
+        self._show_frame_error()
+
+    def action_move_frame(self, delta: int) -> None:
+        """Move the focused frame up (-1) or down (1)."""
+        index = self._frame_index()
+        if index is not None:
+            moved = self.frame_list.move_frame(index, delta)
+            self.frame_list.fields[moved].focus()
+            self._show_frame_error()
+
+    def action_retype_frame(self) -> None:
+        """Write the focused frame as the next kind (json, text, hex, b64, @file)."""
+        index = self._frame_index()
+        if index is None:
+            return
+        field = self.frame_list.fields[index]
+        kind = FRAME_KINDS[(FRAME_KINDS.index(frame_kind(field.value)) + 1) % len(FRAME_KINDS)]
+        field.value = retype_frame(field.value, kind)
+        field.action_end()
+
+    @on(Input.Changed, ".composer-frame")
+    def _frame_changed(self, event: Input.Changed) -> None:
+        event.stop()
+        self._show_frame_error()
+
+    def _show_frame_error(self) -> None:
+        """Say what is wrong with the first frame that does not parse (marked in its field)."""
+        line = self.query_one("#composer-frame-error", Static)
+        errors = self.frame_list.errors() if self.template == "message" else []
+        if errors:
+            index, error = errors[0]
+            line.update(Text(f"frame {index + 1}: {printable(str(error))}"))
+        line.set_class(bool(errors), "-shown")
+
+    # --- sending -------------------------------------------------------------------------
+
+    def _read_numbers(self, problems: list[str], invalid: list[Input]) -> tuple[int, int]:
         numbers: list[int] = []
         for input_id in ("#composer-count", "#composer-concurrency"):
             field = self.query_one(input_id, Input)
@@ -379,26 +631,68 @@ class ComposerPane(Pane):
             if validation is not None and not validation.is_valid:
                 problems.extend(validation.failure_descriptions)
                 invalid.append(field)
+                numbers.append(0)
             else:
                 numbers.append(int(field.value))
+        return numbers[0], numbers[1]
+
+    def _refuse(self, problems: list[str], invalid: list[Input]) -> bool:
+        """Show what is wrong with the form, if anything; True when it is."""
         if problems:
             self._status("; ".join(problems), error=True)
             invalid[0].focus()
-            return None
-        return path_input.value, numbers[0], numbers[1]
+        return bool(problems)
+
+    def _read_form(self) -> tuple[str, int, int] | None:
+        """The file request form's values, or None after showing what is wrong with them."""
+        path_input = self.query_one("#composer-path", Input)
+        problems: list[str] = []
+        invalid: list[Input] = []
+        path_input.set_class(not path_input.value, "-invalid")
+        if not path_input.value:
+            problems.append("path: required")
+            invalid.append(path_input)
+        count, concurrency = self._read_numbers(problems, invalid)
+        return None if self._refuse(problems, invalid) else (path_input.value, count, concurrency)
+
+    def _read_message(self) -> tuple[RequestSpec, int, int] | None:
+        """The message form's request and numbers, or None after showing what is wrong."""
+        spec = self.current_request()
+        problems: list[str] = []
+        invalid: list[Input] = []
+        endpoint = self.query_one("#composer-endpoint", Input)
+        endpoint.set_class(not spec.endpoint, "-invalid")
+        if not spec.endpoint:
+            problems.append("endpoint: required")
+            invalid.append(endpoint)
+        for index, error in self.frame_list.errors():
+            problems.append(f"frame {index + 1}: {printable(error.reason)}")
+            invalid.append(self.frame_list.fields[index])
+        count, concurrency = self._read_numbers(problems, invalid)
+        return None if self._refuse(problems, invalid) else (spec, count, concurrency)
 
     def action_send(self) -> None:
         """Send what the form says."""
-        form = self._read_form()
-        if form is not None:
-            self._send(*form)
+        if self.template == "file":
+            form = self._read_form()
+            if form is not None:
+                self._send(*form)
+        else:
+            message = self._read_message()
+            if message is not None:
+                self._send_message(*message)
 
-    def action_resend(self) -> None:
+    async def action_resend(self) -> None:
         """Send the request highlighted in the history again."""
         entry = self._highlighted_entry()
-        if entry is not None:
+        if entry is None:
+            return
+        if entry.spec is None:
             self.fill(entry.path, entry.count, entry.concurrency)
             self._send(entry.path, entry.count, entry.concurrency)
+        else:
+            await self._recall_message(entry)
+            self._send_message(entry.spec, entry.count, entry.concurrency)
 
     def action_cancel(self) -> None:
         """Stop every send in flight (a load run stops sending at once)."""
@@ -410,21 +704,35 @@ class ComposerPane(Pane):
             return self._history_list.has_focus and self._highlighted_entry() is not None
         if action == "cancel":
             return bool(self._in_flight)
+        if action in ("add_frame", "toggle_socket"):
+            return self.template == "message"
+        if action in ("drop_frame", "move_frame", "retype_frame"):
+            return self.template == "message" and isinstance(self.app.focused, FrameInput)
         return True
 
-    def _send(self, path: str, count: int, concurrency: int) -> None:
-        send_id = next(self._send_ids)
-        entry = HistoryEntry(path, count, concurrency, send_id)
-        self._in_flight[send_id] = entry
+    def _start(self, entry: HistoryEntry, waiting_for: str) -> None:
+        self._in_flight[entry.send_id] = entry
         self.history.insert(0, entry)
         del self.history[MAX_HISTORY:]
         self._refresh_history(highlight=0)
+        self._show([Text(f"waiting for {waiting_for}…", self._palette().label)])
+        self._awaited = entry.send_id
+        self.refresh_bindings()
+
+    def _send(self, path: str, count: int, concurrency: int) -> None:
+        send_id = next(self._send_ids)
+        self._start(HistoryEntry(path, count, concurrency, send_id), printable(path))
         noun = "request" if count == 1 else f"{count:,} requests, {concurrency} at a time,"
         self._status(f"sent {noun} for {printable(path)}")
-        self._show([Text(f"waiting for {printable(path)}…", self._palette().label)])
-        self._awaited = send_id
-        self.refresh_bindings()
         self.post_message(self.SendRequested(path, count, concurrency, send_id))
+
+    def _send_message(self, spec: RequestSpec, count: int, concurrency: int) -> None:
+        send_id = next(self._send_ids)
+        label = message_label(spec)
+        self._start(HistoryEntry(label, count, concurrency, send_id, spec=spec), "the reply")
+        noun = "message" if count == 1 else f"{count:,} messages, {concurrency} at a time,"
+        self._status(f"sent {noun} over {spec.socket} to {printable(spec.endpoint)}")
+        self.post_message(self.MessageSendRequested(spec, count, concurrency, send_id))
 
     @on(Input.Submitted)
     def _submitted(self, event: Input.Submitted) -> None:
@@ -447,13 +755,19 @@ class ComposerPane(Pane):
         return self.history[index] if index is not None and index < len(self.history) else None
 
     @on(OptionList.OptionSelected, "#composer-history")
-    def _recalled(self, event: OptionList.OptionSelected) -> None:
+    async def _recalled(self, event: OptionList.OptionSelected) -> None:
         event.stop()
         entry = self.history[event.option_index]
-        self.fill(entry.path, entry.count, entry.concurrency)
-        path = self.query_one("#composer-path", Input)
-        path.focus()
-        path.action_end()
+        if entry.spec is None:
+            self.fill(entry.path, entry.count, entry.concurrency)
+        else:
+            await self._recall_message(entry)
+        self.action_edit()
+
+    async def _recall_message(self, entry: HistoryEntry) -> None:
+        assert entry.spec is not None
+        await self.load_request(entry.spec)
+        self._fill_numbers(entry.count, entry.concurrency)
 
     # --- sends in flight ------------------------------------------------------------------
 
@@ -514,6 +828,8 @@ class ComposerPane(Pane):
     def _entry_text(self, entry: HistoryEntry) -> Text:
         palette = self._palette()
         text = Text(no_wrap=True, overflow="ellipsis")
+        if entry.spec is not None:
+            text.append(f"{entry.spec.socket} ", palette.label)
         text.append(printable(entry.path), palette.value)
         if entry.count > 1:
             text.append(f" ×{entry.count:,}/{entry.concurrency}", palette.label)  # noqa: RUF001

@@ -1,4 +1,5 @@
-"""How the composer shows a reply, an error and a load summary, as Rich renderables.
+"""How the composer shows a reply (a file, or any message's frames decoded), an error and a load
+summary, as Rich renderables.
 
 Everything that came over the wire is shown as `Text` (never parsed as markup) with control
 characters made visible, so a payload cannot style the screen or talk to the terminal.
@@ -14,12 +15,14 @@ from rich.style import Style
 from rich.syntax import Syntax
 from rich.text import Text
 
+from zmqtui.decoders import decode_frame, detail_lines
 from zmqtui.format import plural
 from zmqtui.protocol import ErrorReply, FileReply
+from zmqtui.results import error_code, reply_json, reply_pid
 from zmqtui.text import MULTI_LINE, printable
 
 if TYPE_CHECKING:
-    from zmqtui.results import LoadSummary, RequestResult
+    from zmqtui.results import LoadFigures, LoadSummary, RequestResult, SendResult, SendSummary
 
 MAX_SHOWN_LINES = 500
 MAX_SHOWN_CHARS = 64 * 1024
@@ -155,50 +158,67 @@ def render_summary(summary: LoadSummary, palette: Palette) -> list[RenderableTyp
     """Counts, rate, latency percentiles, errors by code and answers per worker pid."""
     errors = sum(summary.errors_by_code.values())
     failed = errors + summary.unavailable + summary.malformed
-    mark = ("✖ ", palette.error) if failed else ("✔ ", palette.ok)
+    return [
+        _load_head(bool(failed), summary.count, printable(summary.path), summary, palette),
+        *_load_figures(
+            summary, palette, ("replies", summary.replies), ("malformed", summary.malformed)
+        ),
+    ]
+
+
+def _load_head(failed: bool, count: int, what: str, figures: LoadFigures, palette: Palette) -> Text:
+    return Text.assemble(
+        ("✖ " if failed else "✔ ", palette.error if failed else palette.ok),
+        (f"{count:,} × ", palette.value),  # noqa: RUF001
+        (what, palette.value),
+        (f", {figures.concurrency} at a time", palette.label),
+    )
+
+
+def _load_figures(
+    figures: LoadFigures, palette: Palette, *counts: tuple[str, int]
+) -> list[RenderableType]:
+    """What any load run saw, `counts` first among the outcomes."""
+    errors = sum(figures.errors_by_code.values())
     out: list[RenderableType] = [
-        Text.assemble(
-            mark,
-            (f"{summary.count:,} × ", palette.value),  # noqa: RUF001
-            (printable(summary.path), palette.value),
-            (f", {summary.concurrency} at a time", palette.label),
+        _facts(
+            palette,
+            ("answered", f"{figures.answered:,}"),
+            ("in", f"{figures.elapsed_s:.2f} s"),
+            ("rate", f"{figures.rate:,.1f} req/s"),
         ),
         _facts(
             palette,
-            ("answered", f"{summary.answered:,}"),
-            ("in", f"{summary.elapsed_s:.2f} s"),
-            ("rate", f"{summary.rate:,.1f} req/s"),
-        ),
-        _facts(
-            palette,
-            ("replies", f"{summary.replies:,}"),
+            *((label, f"{value:,}") for label, value in counts[:1]),
             ("errors", f"{errors:,}"),
-            ("unavailable", f"{summary.unavailable:,}"),
-            ("malformed", f"{summary.malformed:,}"),
-            ("retries", f"{summary.retries:,}"),
-            ("not sent", f"{summary.not_sent:,}"),
+            ("unavailable", f"{figures.unavailable:,}"),
+            *((label, f"{value:,}") for label, value in counts[1:]),
+            ("retries", f"{figures.retries:,}"),
+            ("not sent", f"{figures.not_sent:,}"),
         ),
     ]
     latency = Text("latency ms  ", palette.label)
     latency.append_text(
         _facts(
             palette,
-            ("p50", _ms(summary.percentile(50))),
-            ("p90", _ms(summary.percentile(90))),
-            ("p99", _ms(summary.percentile(99))),
-            ("max", _ms(max(summary.latencies_ms, default=None))),
+            ("p50", _ms(figures.percentile(50))),
+            ("p90", _ms(figures.percentile(90))),
+            ("p99", _ms(figures.percentile(99))),
+            ("max", _ms(max(figures.latencies_ms, default=None))),
         )
     )
     out.append(latency)
-    if summary.errors_by_code:
+    if figures.handshake_failure:
+        out.append(Text(printable(figures.handshake_failure), palette.error))
+    if figures.errors_by_code:
         out += [Text(), Text("errors by code", palette.label)]
-        for code, count in summary.errors_by_code.most_common():
+        for code, count in figures.errors_by_code.most_common():
             out.append(Text.assemble("  ", (printable(code), palette.error), f"  {count:,}"))
-    if summary.replies_by_pid:
+    if figures.replies_by_pid:
         out += [Text(), Text("answers by pid", palette.label)]
-        top = max(summary.replies_by_pid.values())
-        width = max(len(str(pid)) for pid in summary.replies_by_pid)
-        for pid, count in sorted(summary.replies_by_pid.items()):
+        top = max(figures.replies_by_pid.values())
+        width = max(len(str(pid)) for pid in figures.replies_by_pid)
+        for pid, count in sorted(figures.replies_by_pid.items()):
             bar = "█" * max(1, round(PID_BAR_WIDTH * count / top))
             out.append(
                 Text.assemble(
@@ -212,3 +232,81 @@ def summary_outcome(summary: LoadSummary) -> tuple[str, bool]:
     """A few words for the history, and whether every request got a file."""
     ok = summary.replies == summary.count
     return f"{summary.replies:,}/{summary.count:,} ok {summary.rate:,.0f} req/s", ok
+
+
+def render_send_result(result: SendResult, palette: Palette) -> list[RenderableType]:
+    """A message's reply, each frame decoded (JSON, msgpack, protobuf, text, hex), or why no
+    reply came."""
+    if result.reply is None:
+        out: list[RenderableType] = [
+            Text.assemble(("✖ ", palette.error), (_no_reply(result), palette.error)),
+            _facts(
+                palette, ("waited", f"{result.latency_ms:.1f} ms"), ("tries", str(result.tries))
+            ),
+        ]
+        return out
+    reply = result.reply
+    code = error_code(reply)
+    if code is None:
+        head = Text.assemble(("✔ ", palette.ok), (plural(len(reply), "frame"), palette.value))
+    else:
+        message = (reply_json(reply) or {}).get("error", {}).get("message")
+        head = Text.assemble(
+            ("✖ ", palette.error), (printable(code), palette.error + Style(bold=True))
+        )
+        if isinstance(message, str):
+            head.append("  " + printable(message))
+    facts = [("latency", f"{result.latency_ms:.1f} ms"), ("tries", str(result.tries))]
+    if (pid := reply_pid(reply)) is not None:
+        facts.insert(0, ("pid", str(pid)))
+    out = [head, _facts(palette, *facts)]
+    budget = MAX_SHOWN_LINES
+    for number, frame in enumerate(reply, 1):
+        decoded = decode_frame(frame)
+        out += [
+            Text(),
+            Text.assemble(
+                (f"frame {number} ", palette.label),
+                (decoded.decoder, palette.value),
+                (f"  {plural(len(frame), 'byte')}", palette.label),
+            ),
+        ]
+        lines = detail_lines(decoded)
+        shown = lines[: max(budget, 0)]
+        budget -= len(shown)
+        out += [Text(line) for line in shown]
+        if len(shown) < len(lines):
+            out.append(Text(f"showing {len(shown):,} of {len(lines):,} lines", palette.label))
+    return out
+
+
+def _no_reply(result: SendResult) -> str:
+    if result.handshake_failure:
+        return printable(result.handshake_failure)
+    return f"no reply after {_tries(result.tries)}"
+
+
+def send_outcome(result: SendResult) -> tuple[str, bool]:
+    """A few words for the history, and whether it went well."""
+    if result.reply is None:
+        return _no_reply(result), False
+    code = error_code(result.reply)
+    if code is not None:
+        return printable(code), False
+    return f"ok {plural(len(result.reply), 'frame')} {result.latency_ms:.1f} ms", True
+
+
+def render_send_summary(summary: SendSummary, what: str, palette: Palette) -> list[RenderableType]:
+    """A message sent many times (`what` names it): the same figures as a file request's."""
+    failed = sum(summary.errors_by_code.values()) + summary.unavailable
+    return [
+        _load_head(bool(failed), summary.count, what, summary, palette),
+        _facts(palette, ("over", summary.kind), ("frames", str(summary.frames))),
+        *_load_figures(summary, palette),
+    ]
+
+
+def send_summary_outcome(summary: SendSummary) -> tuple[str, bool]:
+    """A few words for the history, and whether every message got a reply that is no error."""
+    good = summary.answered - sum(summary.errors_by_code.values())
+    return f"{good:,}/{summary.count:,} ok {summary.rate:,.0f} req/s", good == summary.count

@@ -1,0 +1,238 @@
+"""The composer's message form on scripted results: frames checked as typed, keys that add,
+drop, move and retype frames, REQ or DEALER, the request as a `RequestSpec`, replies decoded."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import msgpack
+from textual.app import App, ComposeResult
+from textual.message import Message
+from textual.widgets import Button, Input, OptionList, RichLog, Static
+
+from zmqtui.request_spec import RequestSpec
+from zmqtui.results import SendResult, SendSummary
+from zmqtui.tui.panes.composer import ComposerPane
+from zmqtui.tui.panes.composer.frame_list import FrameInput, check_frame, retype
+
+ENDPOINT = "tcp://127.0.0.1:60401"
+
+
+class Host(App[None]):
+    def compose(self) -> ComposeResult:
+        yield ComposerPane(endpoint=ENDPOINT)
+
+    @property
+    def pane(self) -> ComposerPane:
+        return self.query_one(ComposerPane)
+
+
+def message_sends(messages: list[Message]) -> list[ComposerPane.MessageSendRequested]:
+    unique = {id(m): m for m in messages if isinstance(m, ComposerPane.MessageSendRequested)}
+    return list(unique.values())
+
+
+def response_text(app: App) -> str:
+    return "\n".join(strip.text.rstrip() for strip in app.query_one(RichLog).lines)
+
+
+def frame_error(app: App) -> str | None:
+    line = app.query_one("#composer-frame-error", Static)
+    return str(line.render()) if line.display else None
+
+
+def frames(app: Host) -> tuple[str, ...]:
+    return app.pane.frame_list.frames
+
+
+class TestFrames:
+    async def test_json_is_checked_as_typed_and_the_place_is_marked(self):
+        app = Host()
+        async with app.run_test(size=(100, 30)) as pilot:
+            app.pane.action_edit()
+            await pilot.press("backspace", *'"a": 1,}')
+            field = app.pane.frame_list.fields[0]
+            assert field.value == 'json:{"a": 1,}'
+            assert field.has_class("-invalid")
+            assert frame_error(app) == (
+                "frame 1: not JSON: Expecting property name enclosed in double quotes"
+                " (at character 14)"
+            )
+            marked = field.highlighter(field.value)
+            assert [(span.start, span.end) for span in marked.spans] == [(13, 14)]
+            await pilot.press("backspace", "backspace", "}")
+            assert not field.has_class("-invalid") and frame_error(app) is None
+
+    async def test_keys_add_drop_move_and_retype_frames(self):
+        app = Host()
+        async with app.run_test(size=(100, 30)) as pilot:
+            app.pane.action_edit()
+            await pilot.press("ctrl+n", *"hi", "ctrl+n", *"there")
+            assert frames(app) == ("json:{}", "text:hi", "text:there")
+            await pilot.press("ctrl+up")
+            assert frames(app) == ("json:{}", "text:there", "text:hi")
+            assert app.focused is app.pane.frame_list.fields[1], "focus moves with the frame"
+            await pilot.press("ctrl+t")
+            assert frames(app)[1] == "hex:74 68 65 72 65", "the same bytes, written as hex"
+            await pilot.press("ctrl+t")
+            assert frames(app)[1] == "b64:dGhlcmU="
+            await pilot.press("ctrl+y")
+            assert frames(app) == ("json:{}", "text:hi")
+            await pilot.press("ctrl+down")
+            assert frames(app) == ("json:{}", "text:hi"), "the last frame stays last"
+            await pilot.press("ctrl+y", "ctrl+y")
+            assert frames(app) == ("json:{}",), "a message keeps one frame"
+            labels = [str(label.render()) for label in app.query(".composer-frame-kind")]
+            assert labels == ["1 json"]
+
+    async def test_ctrl_s_sends_the_frames_over_the_socket_chosen(self):
+        messages: list[Message] = []
+        app = Host()
+        async with app.run_test(size=(100, 30), message_hook=messages.append) as pilot:
+            await app.pane.load_request(
+                RequestSpec("", ('json:{"a": 1}', "text:hello", "hex:00ff"), name="three")
+            )
+            assert app.query_one("#composer-endpoint", Input).value == ENDPOINT, "the default"
+            app.pane.main_control.focus()
+            await pilot.press("ctrl+o")
+            assert str(app.query_one("#composer-socket", Button).label) == "DEALER"
+            app.query_one("#composer-count", Input).value = "20"
+            app.query_one("#composer-concurrency", Input).value = "4"
+            await pilot.press("ctrl+s")
+            await pilot.pause()
+            [sent] = message_sends(messages)
+            assert sent.spec == RequestSpec(
+                ENDPOINT, ('json:{"a": 1}', "text:hello", "hex:00ff"), "DEALER", name="three"
+            )
+            assert (sent.count, sent.concurrency) == (20, 4)
+            assert app.pane.history[0].path == "three"
+
+    async def test_a_frame_that_does_not_parse_is_not_sent(self):
+        messages: list[Message] = []
+        app = Host()
+        async with app.run_test(size=(100, 30), message_hook=messages.append) as pilot:
+            await app.pane.load_request(RequestSpec(ENDPOINT, ("text:ok", "hex:0g")))
+            app.pane.action_send()
+            await pilot.pause()
+            assert message_sends(messages) == []
+            status = str(app.query_one("#composer-status", Static).render())
+            assert status == "frame 2: hex: 'g' is not a hex digit"
+            assert app.focused is app.pane.frame_list.fields[1]
+
+    async def test_the_file_request_is_one_key_away_and_is_a_request_too(self):
+        app = Host()
+        async with app.run_test(size=(100, 30)) as pilot:
+            app.pane.main_control.focus()
+            await pilot.press("ctrl+f", *"docs/a.md")
+            assert app.focused is app.query_one("#composer-path", Input)
+            assert app.pane.current_request() == RequestSpec(
+                ENDPOINT, ('json:{"path": "docs/a.md"}',), "REQ", name="docs/a.md"
+            )
+            await pilot.press("ctrl+f")
+            assert app.focused is app.pane.frame_list.fields[0]
+            assert app.pane.current_request().frames == ("json:{}",)
+
+    async def test_load_request_then_current_request_give_back_the_same(self):
+        spec = RequestSpec("ipc:///tmp/x", ("@data.bin", "b64:AP8="), "DEALER", "saved", 900)
+        app = Host()
+        async with app.run_test() as pilot:
+            await app.pane.load_request(spec)
+            await pilot.pause()
+            assert app.pane.current_request() == spec
+
+    async def test_a_side_widget_takes_its_place_beside_the_response(self):
+        app = Host()
+        async with app.run_test(size=(120, 30)) as pilot:
+            app.pane.place_side(Static("saved requests", id="tree"))
+            await pilot.pause()
+            tree = app.query_one("#tree")
+            assert tree.parent is app.query_one("#composer-side") and tree.region.width >= 20
+
+
+def test_a_file_frame_is_looked_at_never_read(tmp_path):
+    data = tmp_path / "data.bin"
+    data.write_bytes(b"\x00\xff")
+    assert check_frame(f"@{data}") is None
+    assert "is not a regular file" in str(check_frame(f"@{tmp_path}"))
+    assert "cannot read" in str(check_frame(f"@{tmp_path}/none"))
+    assert retype("text:é", "hex") == "hex:c3 a9"
+    assert retype("hex:c3 a9", "text") == "text:é"
+    assert retype("hex:ff", "json") == "json:ff", "bytes that are no JSON: the prefix only"
+    assert retype("text:name", "file") == "@name"
+
+
+class TestReplies:
+    async def test_each_frame_of_a_reply_is_shown_decoded_and_escaped(self):
+        app = Host()
+        async with app.run_test(size=(100, 40)) as pilot:
+            app.pane.action_send()
+            reply = [
+                b'{"ok": true, "pid": 4101}',
+                b"[bold]not markup[/bold] \x1b[31m",
+                msgpack.packb({"n": 1}),
+                b"\x00\x01\xfe",
+            ]
+            app.pane.show_send_result(
+                SendResult(reply, 2.5, 1), send_id=app.pane.history[0].send_id
+            )
+            await pilot.pause()
+            text = response_text(app)
+            assert "✔ 4 frames" in text
+            assert "pid 4101  latency 2.5 ms  tries 1" in text
+            assert "frame 1 json  25 bytes" in text and '"ok": true' in text
+            assert "frame 2 text" in text and "[bold]not markup[/bold] \\x1b[31m" in text
+            assert "frame 3 msgpack" in text and '"n": 1' in text
+            assert "frame 4 hex" in text and "00 01 fe" in text
+            assert "\x1b" not in text
+            assert app.pane.history[0].outcome == "ok 4 frames 2.5 ms"
+
+    async def test_an_error_reply_and_silence_say_what_they_are(self):
+        app = Host()
+        async with app.run_test(size=(100, 30)) as pilot:
+            app.pane.action_send()
+            app.pane.action_send()
+            silent, error = app.pane.history
+            reply = b'{"error": {"code": "BAD_REQUEST", "message": "extra frames"}, "pid": 7}'
+            app.pane.show_send_result(SendResult([reply], 1.0, 1), send_id=error.send_id)
+            await pilot.pause()
+            assert "✖ BAD_REQUEST  extra frames" in response_text(app)
+            app.pane.show_send_result(SendResult(None, 7500.0, 3), send_id=silent.send_id)
+            await pilot.pause()
+            assert "✖ no reply after 3 tries" in response_text(app)
+            assert (error.outcome, silent.outcome) == ("BAD_REQUEST", "no reply after 3 tries")
+
+    async def test_a_load_shows_the_summary_and_recalls_from_the_history(self):
+        messages: list[Message] = []
+        app = Host()
+        async with app.run_test(size=(120, 30), message_hook=messages.append) as pilot:
+            await app.pane.load_request(RequestSpec(ENDPOINT, ("text:ping",), "DEALER"))
+            app.query_one("#composer-count", Input).value = "10"
+            app.pane.action_send()
+            entry = app.pane.history[0]
+            app.pane.show_progress(4, 10, send_id=entry.send_id)
+            summary = SendSummary(
+                ENDPOINT,
+                "DEALER",
+                1,
+                count=10,
+                concurrency=1,
+                sent=10,
+                replies_by_pid=Counter({4101: 10}),
+                elapsed_s=0.5,
+                latencies_ms=[1.0] * 10,
+            )
+            app.pane.show_send_summary(summary, send_id=entry.send_id)
+            await pilot.pause()
+            text = response_text(app)
+            assert "✔ 10 × text:ping, 1 at a time" in text  # noqa: RUF001
+            assert "over DEALER  frames 1" in text and "answered 10" in text
+            assert entry.outcome == "10/10 ok 20 req/s" and entry.ok
+            await app.pane.load_request(RequestSpec(ENDPOINT, ("text:other",)))
+            history = app.query_one(OptionList)
+            history.focus()
+            await pilot.press("r")
+            await pilot.pause()
+            resent = message_sends(messages)[-1]
+            assert resent.spec.frames == ("text:ping",) and resent.count == 10
+            assert frames(app) == ("text:ping",) and app.pane.socket == "DEALER"
+            assert isinstance(app.focused, (OptionList, FrameInput))

@@ -54,8 +54,8 @@ def test_anything_else_is_refused_with_the_reason(text: str) -> None:
 
 def test_the_position_line() -> None:
     position = Position(12, 1000, START_NS + 12_100 * NS_PER_MS, START_NS, speed=0.5)
-    assert describe(position) == "⏸ paused 0.5x │ 00:00:12.350 +0:12.100 │ message 12 of 1,000"
+    assert describe(position) == "‖ paused 0.5x │ 00:00:12.350 +0:12.100 │ message 12 of 1,000"
     playing = Position(1000, 1000, START_NS + 3700 * NS_PER_S, START_NS, speed=4, playing=True)
     assert describe(playing).startswith("▶ playing 4x │ 01:01:40.250 +1:01:40.000")
     ended = Position(1000, 1000, START_NS, START_NS)
-    assert "⏸ end 1x" in describe(ended)
+    assert "‖ end 1x" in describe(ended)

@@ -70,7 +70,7 @@ def state_text(position: Position) -> str:
 def describe(position: Position) -> str:
     """The position on one line: state, speed, time, offset and message number."""
     return (
-        f"{'▶' if position.playing else '⏸'} {state_text(position)} "
+        f"{'▶' if position.playing else '‖'} {state_text(position)} "
         f"{format_speed(position.speed)} │ {clock_time(position.time_ns // NS_PER_MS)} "
         f"{format_offset(position.time_ns - position.start_ns)} │ "
         f"message {position.index:,} of {position.total:,}"

@@ -159,8 +159,10 @@ def test_playing_follows_the_recorded_pace_times_the_speed(tmp_path: Path) -> No
     settle(player)
     position = player.report()
     assert position.at_end and not position.playing  # the end pauses it
-    player.play()
-    assert not player.playing  # nothing left to play
+    player.play()  # at the end: from the start again (at 2x)
+    clock.now += 0.6
+    settle(player)
+    assert player.position == 1 and player.playing
 
 
 def test_the_speed_stays_within_its_bounds(tmp_path: Path) -> None:

@@ -32,6 +32,7 @@ from zmqtui.config import (
     load_settings,
 )
 from zmqtui.services.control import MAX_WORKERS
+from zmqtui.text import printable
 
 if TYPE_CHECKING:
     from textual.app import App
@@ -39,6 +40,9 @@ if TYPE_CHECKING:
     from zmqtui.services.metrics import MetricsAddress
 
 ENDPOINT_KEYS = ("pub", "req", "stats", "control")
+
+EXIT_MALFORMED_RECORDING = 2
+"""`--open` of a file that is not a readable recording (as click's usage errors)."""
 
 QUIT_GRACE_S = 3.0
 """How long SIGTERM waits for the app to quit by itself before the process ends anyway."""
@@ -98,6 +102,14 @@ def attach_endpoints(
     help="Serve the feed's Prometheus metrics at http://HOST:PORT/metrics (HOST 127.0.0.1 "
     "unless given; beyond loopback only with --insecure).",
 )
+@click.option(
+    "--open",
+    "recording",
+    metavar="FILE",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Open a recording (zmqtui record, e in the subscriber pane) instead of live sockets: "
+    "go to a time (g), step ([ ]), play (space) at a speed (< >).",
+)
 @insecure_option
 @config_option
 def command(
@@ -109,6 +121,7 @@ def command(
     workers: int | None,
     recursive: bool,
     metrics: str | None,
+    recording: Path | None,
     insecure: bool,
     config_file: str | None,
 ) -> None:
@@ -117,8 +130,21 @@ def command(
     With no endpoint given it starts an embedded stack on loopback serving PATH (default: the
     current directory) and stops it on quit. With any of --sub, --req, --stats, --control (or
     the same settings in the config file or environment, or [[feeds]] in the config) it only
-    attaches to those; the subscriber pane merges every --sub and [[feeds]].
+    attaches to those; the subscriber pane merges every --sub and [[feeds]]. With --open FILE
+    it shows a recording and opens no socket.
     """
+    if recording is not None:
+        live = {"PATH": path, "--sub": sub or None, "--req": req, "--stats": stats}
+        live.update({"--control": control, "--workers": workers, "--metrics": metrics})
+        live["--recursive"] = recursive or None
+        given_live = ", ".join(name for name, value in live.items() if value is not None)
+        if given_live:
+            raise click.UsageError(f"--open shows a recording: {given_live} do not apply")
+        try:
+            settings = load_command_settings(config_file)
+        except ConfigError as exc:
+            raise click.UsageError(str(exc)) from None
+        sys.exit(_open(recording, settings))
     try:
         first = sub[0] if sub else None
         given = attach_endpoints(
@@ -252,6 +278,25 @@ def _embedded(
         return run_until_signalled(app, cleanup=lambda: (bridge.abandon(), stack.stop()))
     finally:
         stack.stop()
+
+
+def _open(recording: Path, settings: Settings) -> int:
+    """Check the whole recording first: a malformed one is told here (exit 2), not on screen."""
+    from zmqtui.recording import RecordingError
+    from zmqtui.services.playback import index_recording
+
+    try:
+        index = index_recording(recording)
+    except RecordingError as exc:
+        click.echo(f"zmqtui: cannot open {printable(str(exc))}", err=True)
+        return EXIT_MALFORMED_RECORDING
+
+    from zmqtui.tui.playback import PlaybackApp
+    from zmqtui.tui.playback_bridge import PlaybackBridge
+
+    bridge = PlaybackBridge(recording, index, decoders=settings.decoders)
+    app = PlaybackApp(bridge, export_dir=export_dir(settings), standalone=True)
+    return run_until_signalled(app, cleanup=bridge.abandon)
 
 
 def export_dir(settings: Settings) -> Path:

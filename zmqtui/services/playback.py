@@ -29,7 +29,7 @@ from typing import Any
 import zmq
 import zmq.asyncio
 
-from zmqtui.config import FeedConfig
+from zmqtui.config import DecoderPairs, FeedConfig
 from zmqtui.recording import Header, Recorded, RecordingError, RecordingReader
 from zmqtui.services.ingest import CAPACITY, Engine, Feed, IngestProcess, StreamSpec, run_engine
 from zmqtui.timeline import MAX_SPEED, MIN_SPEED, NS_PER_S, Position, Target
@@ -52,6 +52,8 @@ class RecordingIndex:
     header: Header
     times: array
     """Receive times in ns (`array('q')`), one per message."""
+    unnamed_feeds: tuple[str, ...] = ()
+    """Feeds its messages name that its header does not."""
 
     @property
     def total(self) -> int:
@@ -63,23 +65,25 @@ def index_recording(path: str | os.PathLike[str]) -> RecordingIndex:
     malformed one (its line number) or what is wrong with the file."""
     times = array("q")
     add = times.append
+    seen: set[str] = set()
     with RecordingReader(path) as reader:
         for message in reader:
             add(message.received_ns)
-        return RecordingIndex(reader.header, times)
+            seen.add(message.feed)
+        named = {feed.name for feed in reader.header.feeds}
+        return RecordingIndex(reader.header, times, tuple(sorted(seen - named)))
 
 
-def recorded_feeds(header: Header) -> list[FeedConfig]:
-    """The feeds the engine takes a recording's messages in as: those its header names."""
-    return [
-        FeedConfig(f.name, f.endpoint or f.name, f.subscriptions, f.topic_rule)
-        for f in header.feeds
+def recorded_feeds(index: RecordingIndex, decoders: DecoderPairs = ()) -> list[FeedConfig]:
+    """The feeds the engine takes a recording's messages in as: those its header names, then
+    those only its messages name (`decoders`: the `[decoders]` table). One at least, so that
+    the panes have a feed to show."""
+    feeds = [
+        FeedConfig(f.name, f.endpoint or f.name, f.subscriptions, f.topic_rule, decoders)
+        for f in index.header.feeds
     ]
-
-
-def feed_label(header: Header) -> str:
-    """What the publisher pane's frame says the recording's messages came from."""
-    return ", ".join(f"{f.name} {f.endpoint}".strip() for f in header.feeds) or "no feed named"
+    feeds += [FeedConfig(name, name, decoders=decoders) for name in index.unnamed_feeds]
+    return feeds or [FeedConfig("recording", "recording", decoders=decoders)]
 
 
 class Playback:
@@ -166,9 +170,12 @@ class Playback:
         self.seek(self.target + count)
 
     def play(self) -> None:
-        """Play from the position at `speed` times the recorded pace; at the end, nothing."""
-        if self.target >= self.total:
+        """Play from the position at `speed` times the recorded pace (at the end: from the
+        start again)."""
+        if not self.total:
             return
+        if self.target >= self.total:
+            self.target = 0
         self.playing = True
         self._anchor_now()
 
@@ -287,10 +294,11 @@ class PlaybackEngine(Engine):
         streams: Iterable[StreamSpec],
         *,
         capacity: int = CAPACITY,
+        decoders: DecoderPairs = (),
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        super().__init__(ctx, control, recorded_feeds(index.header), streams, capacity=capacity)
-        self.endpoint = feed_label(index.header)
+        feeds = recorded_feeds(index, decoders)
+        super().__init__(ctx, control, feeds, streams, capacity=capacity)
         self._named = {feed.name: feed for feed in self.feeds}
         self.playback = Playback(path, index, self._take, self._restart, clock=clock)
         self._reported: Position | None = None
@@ -307,6 +315,8 @@ class PlaybackEngine(Engine):
     def _restart(self) -> None:
         for stream in self.streams.values():
             stream.restart()
+        for feed in self.feeds:
+            feed.received = 0
 
     def run(self, parent: int | None = None) -> None:
         """Until told to stop (or, with `parent`, a file descriptor, until it closes)."""
@@ -379,8 +389,8 @@ class PlaybackEngine(Engine):
 def _serve_playback(
     ctx: zmq.Context, pair: zmq.Socket, settings: tuple[Any, ...], parent: int | None
 ) -> None:
-    path, index, specs, capacity = settings
-    engine = PlaybackEngine(ctx, pair, path, index, specs, capacity=capacity)
+    path, index, specs, capacity, decoders = settings
+    engine = PlaybackEngine(ctx, pair, path, index, specs, capacity=capacity, decoders=decoders)
     pair.send(pickle.dumps(("ready",)))
     engine.run(parent)
 
@@ -400,13 +410,13 @@ class PlaybackProcess(IngestProcess):
         streams: Iterable[StreamSpec],
         *,
         capacity: int = CAPACITY,
+        decoders: DecoderPairs = (),
         thread: bool = False,
     ) -> None:
         streams = tuple(streams)
-        super().__init__(
-            ctx, recorded_feeds(index.header), streams, capacity=capacity, thread=thread
-        )
-        self.settings = (os.fspath(path), index, streams, capacity)
+        feeds = recorded_feeds(index, decoders)
+        super().__init__(ctx, feeds, streams, capacity=capacity, thread=thread)
+        self.settings = (os.fspath(path), index, streams, capacity, decoders)
 
 
 def _main(control: str) -> None:

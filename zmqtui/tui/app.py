@@ -683,7 +683,7 @@ class ZmqtuiApp(App[None]):
             if command.title in TEXTUAL_COMMANDS_KEPT:
                 yield command
         display = self.get_key_display
-        app_bindings = [b for b in Binding.make_bindings(self.BINDINGS) if not b.system]
+        app_bindings = [b for b in declared_bindings(type(self)) if not b.system]
         for entry in key_entries(app_bindings, display):
             binding = entry.binding
             if self._action_available(self, binding.action):

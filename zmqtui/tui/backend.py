@@ -15,6 +15,7 @@ from textual.app import App
 
 from zmqtui.captures import ViewQuery
 from zmqtui.request_spec import RequestSpec
+from zmqtui.timeline import Target
 from zmqtui.topicstats import TopicsQuery
 
 SOCKET_NAMES = ("pub", "sub", "req", "stats", "control")
@@ -30,8 +31,8 @@ ENDPOINT_OPTIONS = {
 }
 """The monitor's option that gives each socket its endpoint, for a socket left without one."""
 
-GOOD_STATES = frozenset({"bound", "connected"})
-"""Connection states in which a socket works."""
+GOOD_STATES = frozenset({"bound", "connected", "recorded"})
+"""Connection states in which a socket works (`recorded`: a recording's feed, `--open`)."""
 
 STREAMS = ("observer", "sub")
 """What the ingest side lists: the publisher pane's stream when attached (everything the
@@ -117,3 +118,22 @@ class Backend(Protocol):
 
     def restart_cluster(self) -> None:
         """Start the embedded cluster again after it died (embedded mode only)."""
+
+
+class PlaybackBackend(Backend, Protocol):
+    """A backend that plays a recording (`zmqtui --open`): its messages reach the streams up
+    to a time position, reported as `PlaybackPositioned` messages."""
+
+    recording: Path
+
+    def go(self, target: Target) -> None:
+        """Go to a time or a message number."""
+
+    def step(self, count: int) -> None:
+        """Pause and move `count` messages on (back when negative)."""
+
+    def toggle_play(self) -> None:
+        """Play from the position, or pause."""
+
+    def change_speed(self, factor: float) -> None:
+        """Play at the speed times `factor` (halved, doubled)."""

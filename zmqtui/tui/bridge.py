@@ -62,6 +62,7 @@ from zmqtui.tui.messages import (
     FeedViewed,
     LoadFinished,
     LoadProgressed,
+    PlaybackPositioned,
     PublisherStatus,
     RecordingChanged,
     RequestFinished,
@@ -336,14 +337,20 @@ class ZmqBridge:
         if observer:  # attached: the publisher pane lists everything the first feed sends
             self._observed = feeds[0].name
             streams.insert(0, StreamSpec("observer", track=False, feeds=(self._observed,)))
-        ingest = IngestProcess(
-            self.ctx, feeds, streams, metrics=self.metrics, thread=self.ingest_thread
-        )
+        ingest = self._ingest_process(feeds, streams)
         ingest.start()
         self._ingest = ingest
         described = feeds[0].endpoint if len(feeds) == 1 else plural(len(feeds), "feed")
         self._run(self._read_ingest(ingest), "ingest", f"take in {described}")
         self._run(self._poll_views(ingest, described), "views", "ask for views")
+
+    def _ingest_process(
+        self, feeds: Sequence[FeedConfig], streams: list[StreamSpec]
+    ) -> IngestProcess:
+        """The engine that takes the feeds in (a recording's playback, for `--open`)."""
+        return IngestProcess(
+            self.ctx, feeds, streams, metrics=self.metrics, thread=self.ingest_thread
+        )
 
     async def _read_ingest(self, ingest: IngestProcess) -> None:
         """Hand the engine's answers and reports to the app; say so if the engine dies."""
@@ -364,6 +371,8 @@ class ZmqBridge:
                     self.app.post_message(RecordingChanged(args[0]))
                 elif kind == "topics":
                     self._topics_viewed(args[0])
+                elif kind == "position":
+                    self.app.post_message(PlaybackPositioned(args[0]))
         finally:
             if self._recording is not None:  # the file stays, perhaps without its end
                 why = "the process taking in the feed ended"

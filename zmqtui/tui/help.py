@@ -16,7 +16,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Static
 
 from zmqtui.tui.app import PANES
-from zmqtui.tui.keys import key_entries, key_table
+from zmqtui.tui.keys import declared_bindings, key_entries, key_table
 from zmqtui.tui.topics_screen import TopicsScreen
 
 if TYPE_CHECKING:
@@ -45,7 +45,7 @@ def help_markdown(app: ZmqtuiApp) -> str:
         "Palette",
         tooltip="command palette: every action by name",
     )
-    everywhere = [*Binding.make_bindings(app.BINDINGS), palette]
+    everywhere = [*declared_bindings(type(app)), palette]
     parts = [
         INTRO,
         "## Keys everywhere",

@@ -16,11 +16,12 @@ from textual.dom import DOMNode
 OWN_PACKAGE = "zmqtui."
 
 
-def declared_bindings(cls: type[DOMNode]) -> list[Binding]:
+def declared_bindings(cls: type[DOMNode], *, own_first: bool = False) -> list[Binding]:
     """The bindings `cls` and its zmqtui base classes declare (Textual's own are left out:
-    they are scrolling and focus keys every widget has)."""
+    they are scrolling and focus keys every widget has); base classes' first, unless
+    `own_first` (the footer shows a special app's keys, `--open`'s, before the usual ones)."""
     bindings: list[Binding] = []
-    for klass in reversed(cls.__mro__):
+    for klass in cls.__mro__ if own_first else reversed(cls.__mro__):
         if not klass.__module__.startswith(OWN_PACKAGE):
             continue
         declared: Iterable[BindingType] = vars(klass).get("BINDINGS", ())

@@ -16,6 +16,7 @@ from textual.message import Message
 from zmqtui.captures import ExportResult, FeedView, RecordingStatus, ViewQuery
 from zmqtui.protocol import ChangeEvent, ClusterSnapshot
 from zmqtui.results import SendResult, SendSummary
+from zmqtui.timeline import Position
 from zmqtui.topicstats import TopicsQuery, TopicsView
 
 
@@ -230,3 +231,14 @@ class ExportWanted(Message):
     stream: str
     directory: Path
     now: float
+
+
+@dataclass
+class PlaybackPositioned(Message):
+    """Where an opened recording is now (`zmqtui --open`); a newer position replaces any
+    still queued."""
+
+    position: Position
+
+    def can_replace(self, message: Message) -> bool:
+        return isinstance(message, PlaybackPositioned)

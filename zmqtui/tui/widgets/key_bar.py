@@ -20,6 +20,8 @@ from textual.dom import DOMNode
 from textual.screen import Screen
 from textual.widget import Widget
 
+from zmqtui.tui.keys import declared_bindings
+
 
 class KeyBar(Widget):
     """The keys of the focused widget and its ancestors, then the app's, with what they do."""
@@ -86,7 +88,7 @@ class KeyBar(Widget):
     def _in_order(self, active: Iterable[ActiveBinding]) -> Iterator[tuple[DOMNode, Binding, bool]]:
         """The focused widget's keys as Textual chains them, then the app's as it declares
         them: of two keys for one action (`q`, `ctrl+c`) the first that works is shown."""
-        declared = [binding.key for binding in Binding.make_bindings(self.app.BINDINGS)]
+        declared = [binding.key for binding in declared_bindings(type(self.app), own_first=True)]
 
         def rank(binding: Binding) -> int:
             return declared.index(binding.key) if binding.key in declared else len(declared)

@@ -20,7 +20,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
 import msgpack
 import orjson
@@ -29,10 +29,14 @@ import zmq.asyncio
 from rich.console import Console
 from textual.app import App, ComposeResult
 from textual.widget import Widget
-from textual.widgets import Footer
+from textual.widgets import Footer, RichLog
 
 from zmqtui.services import sockets
 from zmqtui.services.reqrep import envelope_end
+
+if TYPE_CHECKING:
+    from zmqtui.request_spec import RequestSpec
+    from zmqtui.tui.app import ZmqtuiApp
 
 CHILD_TIMEOUT = 10.0
 """Seconds a child process may take to print an expected line or to exit."""
@@ -275,3 +279,16 @@ def mixed_messages(count: int) -> list[list[bytes]]:
         else:
             messages.append([b"log", b"", b"\xed\xa0\x80 %d \x1b[31m" % i])
     return messages
+
+
+async def composer_sends(app: ZmqtuiApp, spec: RequestSpec, timeout: float = 20.0) -> str:
+    """Put `spec` in the monitor's composer, send it and wait for its outcome; the response
+    panel's text (what the user reads)."""
+    pane = app.composer_pane
+    await pane.load_request(spec)
+    pane.action_send()
+    entry = pane.history[0]
+    await wait_for(lambda: entry.outcome is not None, timeout)
+    await asyncio.sleep(0)
+    lines = app.query_one("#composer-response", RichLog).lines
+    return "\n".join(strip.text.rstrip() for strip in lines)

@@ -2,12 +2,14 @@
 
 Each test pairs one `zmqtui` command with one of the book's scripts over a free loopback
 port: their subscriber prints our events, their requester gets replies from `zmqtui serve`
-and `zmqtui cluster`, our subscriber prints their events, our requester gets their replies.
+and `zmqtui cluster`, our subscriber prints their events, our requester (and the monitor's
+composer) gets their replies.
 The scripts need Node.js and `npm ci` in tests/node; without them these tests skip.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import re
@@ -21,7 +23,12 @@ from pathlib import Path
 
 import psutil
 import pytest
-from helpers import TARGET_TEXT
+from helpers import TARGET_TEXT, composer_sends
+
+from zmqtui.request_spec import RequestSpec
+from zmqtui.tui.app import ZmqtuiApp
+from zmqtui.tui.backend import Endpoints
+from zmqtui.tui.bridge import ZmqBridge
 
 NODE_DIR = Path(__file__).resolve().parents[1] / "node"
 NODE = shutil.which("node")
@@ -305,3 +312,24 @@ def test_our_send_gets_a_reply_from_the_book_responder(children, tcp_endpoint, s
     (reply,) = json.loads(sender.output().strip().splitlines()[-1])["reply"]
     assert reply["json"]["content"] == TARGET_TEXT
     assert reply["json"]["pid"] == book_rep.pid
+
+
+@pytest.mark.parametrize("socket", ["REQ", "DEALER"])
+async def test_the_monitors_composer_gets_replies_from_book_responder(
+    children, tcp_endpoint, served_root, socket
+):
+    """A multi-frame message from the composer: the book's REP reads the first frame as JSON
+    (a DEALER's envelope taken off by REP) and its reply is shown decoded."""
+    endpoint = tcp_endpoint()
+    book_rep = children.node("zmq-filer-rep.js", endpoint=endpoint, cwd=served_root)
+    await asyncio.to_thread(book_rep.wait_output, r"Listening for zmq requesters")
+    bridge = ZmqBridge(Endpoints(req=endpoint), timeout_ms=5000, tries=2)
+    spec = RequestSpec("", ('json:{"path": "target.txt"}', "text:ignored", "hex:00ff"), socket)
+
+    async with ZmqtuiApp(bridge).run_test(size=(160, 45)) as pilot:
+        shown = await composer_sends(pilot.app, spec)
+
+    assert "frame 1 json" in shown, shown
+    assert json.dumps(TARGET_TEXT)[1:-1] in shown
+    assert f"pid {book_rep.pid}" in shown
+    assert "Received request: target.txt" in book_rep.output()

@@ -2,16 +2,25 @@
 
 from __future__ import annotations
 
-from fake_backend import FakeBackend
+from fake_backend import FakeBackend, snapshot
+from helpers import wait_for
+from textual.widget import Widget
 from textual.widgets import Button, Input
 
-from zmqtui.tui.app import ZmqtuiApp
+from zmqtui.tui.app import ConnectionBar, ZmqtuiApp
+from zmqtui.tui.messages import ClusterExited, SnapshotReceived
+from zmqtui.tui.panes.base import OfflineBanner
 from zmqtui.tui.panes.composer import ResponseLog
 from zmqtui.tui.widgets.key_bar import KeyBar
 
 SMALL = (80, 24)
 MIDDLE = (100, 30)
 LARGE = (160, 45)
+
+
+def painted(widget: Widget, y: int = 0) -> str:
+    """Line `y` of what `widget` paints now."""
+    return "".join(segment.text for segment in widget.render_line(y))
 
 
 def field_width(app: ZmqtuiApp, field_id: str) -> int:
@@ -92,3 +101,39 @@ async def test_a_failed_send_replaces_its_waiting_line() -> None:
         await pilot.pause()
         shown = "".join(line.text for line in response.lines)
         assert "waiting" not in shown and "failed: ZMQError: gone" in shown
+
+
+async def test_the_connection_bar_fits_at_80x24() -> None:
+    """At 80x24 the bar was cut after `● control`: its state and what runs where were lost.
+    Narrow, a working socket says so by its colour alone; every other state keeps its word."""
+    app = ZmqtuiApp(FakeBackend())
+    async with app.run_test(size=SMALL) as pilot:
+        bar = app.query_one(ConnectionBar)
+        await pilot.pause()
+        line = painted(bar)
+        assert "● control" in line and "│ embedded stack on" in line
+        bar.set_state("stats", "retrying")
+        await pilot.pause()
+        assert "● stats retrying" in painted(bar)
+        await pilot.resize_terminal(*LARGE)
+        await pilot.pause()
+        assert "● req connected" in painted(bar)
+
+
+async def test_the_workers_table_keeps_its_rows_at_80x24() -> None:
+    """At 80x24 the table showed 3 workers, and none once the cluster died: the banner's reason
+    took three lines. A short pane keeps the header's first two lines; the banner one line,
+    whole in its tooltip."""
+    app = ZmqtuiApp(FakeBackend())
+    async with app.run_test(size=SMALL) as pilot:
+        app.post_message(SnapshotReceived(snapshot((5101, 5102, 5103, 5104, 5105))))
+        table = app.workers_pane.table
+        await wait_for(lambda: len(table.row_keys) == 5)
+        await pilot.pause()
+        assert table.size.height >= 1 + 5, "the header line and every worker"
+        app.post_message(ClusterExited(-9, "killed by SIGKILL", ""))
+        banner = app.workers_pane.query_one(OfflineBanner)
+        await wait_for(lambda: banner.display)
+        await pilot.pause()
+        assert banner.size.height == 1 and "killed by SIGKILL" in str(banner.tooltip)
+        assert table.size.height >= 1 + 4

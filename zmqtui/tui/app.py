@@ -77,6 +77,9 @@ PANE_KEYS = Binding.Group("Panes", compact=True)
 NARROW_PANE = 60
 """Columns under which a pane's secondary parts give way (the workers' throughput graph)."""
 
+SHORT_PANE = 14
+"""Lines under which a pane's secondary parts give way (the workers' broker traffic)."""
+
 
 class PaneFrame(Vertical):
     """The border, title and connection line around one pane; what `m` maximises."""
@@ -92,8 +95,10 @@ class PaneFrame(Vertical):
         self.state_class: str | None = None
 
     def on_resize(self, event: events.Resize) -> None:
-        """Below `NARROW_PANE` columns the frame is `-tight`: app.tcss lets parts give way."""
+        """Below `NARROW_PANE` columns the frame is `-tight`, below `SHORT_PANE` lines
+        `-short`: app.tcss lets parts give way."""
         self.set_class(event.size.width < NARROW_PANE, "-tight")
+        self.set_class(event.size.height < SHORT_PANE, "-short")
 
     def show_state_class(self, name: str) -> None:
         """Colour the connection line as `name` (good, waiting, bad, off). Restyles the frame
@@ -107,7 +112,8 @@ class PaneFrame(Vertical):
 
 
 class ConnectionBar(Static):
-    """One line: the state of every socket, and what runs where."""
+    """One line: the state of every socket, and what runs where. Where that does not fit, a
+    working socket says so by its colour alone."""
 
     def __init__(self, mode: str, id: str | None = None) -> None:
         super().__init__(id=id)
@@ -136,7 +142,16 @@ class ConnectionBar(Static):
     def on_mount(self) -> None:
         self.refresh_text()
 
+    def on_resize(self) -> None:
+        self.refresh_text()
+
     def refresh_text(self) -> None:
+        text = self._text(compact=False)
+        if text.cell_len > self.content_region.width > 0:
+            text = self._text(compact=True)
+        self.update(text)
+
+    def _text(self, *, compact: bool) -> Text:
         text = Text()
         if self.recording is not None:
             style = self.get_component_rich_style("connection-bar--recording", partial=True)
@@ -150,12 +165,15 @@ class ConnectionBar(Static):
                 f"connection-bar--{state_class(state)}", partial=True
             )
             text.append("● ", style)
-            text.append(f"{socket} ")
-            text.append(state, style)
+            if compact and state in GOOD_STATES:
+                text.append(socket)
+            else:
+                text.append(f"{socket} ")
+                text.append(state, style)
             text.append("  ")
         text.append("│ ")
         text.append(self.mode)
-        self.update(text)
+        return text
 
 
 def state_class(state: str) -> str:

@@ -40,6 +40,8 @@ class OfflineBanner(Static):
     DEFAULT_CSS = """
     OfflineBanner {
         display: none;
+        text-wrap: nowrap;
+        text-overflow: ellipsis;
         background: $error-muted;
         color: $text;
         padding: 0 1;
@@ -108,8 +110,11 @@ class Pane(Widget):
 
     def show_banner(self, text: str) -> None:
         """Show `text` in the banner (plain text, escaped), or take it down for "": for a pane
-        whose banner says more than why it is offline (the workers': the cluster exited)."""
-        self.query_one(OfflineBanner).update(Text(printable(text)))
+        whose banner says more than why it is offline (the workers': the cluster exited).
+        The banner is one line: cut short, it is whole in its tooltip."""
+        banner = self.query_one(OfflineBanner)
+        banner.update(Text(printable(text)))
+        banner.tooltip = Text(printable(text)) if text else None
         self.set_class(bool(text), "-offline")
 
     def show_connection(self, state: str, endpoint: str | None, detail: str = "") -> None:

@@ -2,7 +2,9 @@
 
 A publisher child (`benchmarks.flood_publisher`) sends change events as fast as it can, then at
 10k and at 100k messages/s, each for a bounded time, into the real app attached to it
-(`benchmarks.flood_app`, `ZmqtuiApp` in `run_test` in a child of its own). Reported per
+(`benchmarks.flood_app`, `ZmqtuiApp` in `run_test` in a child of its own); then another
+publisher sends an ordinary market feed's multipart msgpack messages at 100k messages/s over
+two feeds at once into an app attached to both (`zmqtui --sub A --sub B`). Reported per
 phase: what the app took in, key press to screen latency during the flood, frames per second,
 resident memory before and after, the app's CPU time per message, and whether the counts are
 exact (the subscriber pane's count equals what the bridge delivered to it). What was sent and
@@ -45,6 +47,8 @@ class Phase:
     rate: int
     """Messages per second; 0: as fast as the publisher can."""
     duration: float
+    kind: str = "event"
+    """What the publisher sends: the book's change events, or multipart `msgpack` quotes."""
     sent_rate: list[float] = field(default_factory=list)
     intake: list[float] = field(default_factory=list)
     p50: list[float | None] = field(default_factory=list)
@@ -79,38 +83,72 @@ def phases(options: Options) -> list[Phase]:
     ]
 
 
+FEEDS = 2
+"""Feeds of the multipart msgpack phase, published to at the same time."""
+
+
+def feeds_phase(options: Options) -> Phase:
+    label = f"multipart msgpack on {FEEDS} feeds, 100k msg/s in all"
+    if options.quick:
+        return Phase(label, 100_000, 0.3, kind="msgpack")
+    return Phase(f"{label} (1M messages)", 100_000, 10.0, kind="msgpack")
+
+
 def run(options: Options) -> list[Table]:
     plan = phases(options)
+    several = [feeds_phase(options)]
     with Children() as children:
-        publisher = children.start(python("-m", "benchmarks.flood_publisher"), stdin=True)
-        endpoint = json.loads(publisher.expect(r'"endpoint"').string)["endpoint"]
-        settle = "0.2" if options.quick else "1.5"  # past the app's start-up collection
-        app = children.start(
-            python("-m", "benchmarks.flood_app", "--sub", endpoint, "--settle", settle),
-            stdin=True,
-        )
-        ready = json.loads(app.expect(r'"ready"', timeout=60).string)
-        publisher.send(json.dumps({"cmd": "wait_subscriber", "count": 1}))
-        if not json.loads(publisher.readline(timeout=40))["subscribed"]:
-            raise RuntimeError("the app never subscribed")
+        publisher, app, ready = attach(children, 1, options)
         for _ in range(options.runs):
             for phase in plan:
                 measure(app, publisher, phase)
         children.stop(app, gently=True)
         tables = [report(plan, ready["rss"], options)]
+        feeds_publisher, app, ready = attach(children, FEEDS, options)
+        for _ in range(options.runs):
+            measure(app, feeds_publisher, several[0])
+        children.stop(app, gently=True)
+        title = f"The monitor under a flood on {FEEDS} feeds at once (headless, `--sub` x{FEEDS})"
+        table = report(several, ready["rss"], options, title=title)
+        table.notes.append(
+            f"{FEEDS} feeds, one SUB socket each in the ingest child; the publisher deals its "
+            f"messages to the feeds in turn ({100 // FEEDS}k msg/s each): multipart "
+            "`[md.SYMn, msgpack {sym, bid, ask, size, seq, ts}]` on 8 topics, `seq` per feed "
+            "and topic; the topics view counts each."
+        )
+        tables.append(table)
         if shutil.which("tmux"):
             tables.append(in_tmux(publisher, plan[-1:] if options.quick else plan, options))
+            if not options.quick:
+                tables.append(in_tmux(feeds_publisher, several, options))
     return tables
+
+
+def attach(children: Children, feeds: int, options: Options) -> tuple[Child, Child, dict]:
+    """A publisher of `feeds` feeds, and the headless app attached to all of them, subscribed."""
+    publisher = children.start(
+        python("-m", "benchmarks.flood_publisher", "--feeds", str(feeds)), stdin=True
+    )
+    endpoints = json.loads(publisher.expect(r'"endpoint"').string)["endpoints"]
+    settle = "0.2" if options.quick else "1.5"  # past the app's start-up collection
+    subs = [argument for endpoint in endpoints for argument in ("--sub", endpoint)]
+    app = children.start(
+        python("-m", "benchmarks.flood_app", *subs, "--settle", settle), stdin=True
+    )
+    ready = json.loads(app.expect(r'"ready"', timeout=60).string)
+    publisher.send(json.dumps({"cmd": "wait_subscriber", "count": 1}))
+    if not json.loads(publisher.readline(timeout=40))["subscribed"]:
+        raise RuntimeError("the app never subscribed")
+    return publisher, app, ready
 
 
 def measure(app, publisher, phase: Phase) -> None:
     app.send(json.dumps({"cmd": "begin"}))
     app.readline(timeout=30)
-    publisher.send(json.dumps({"cmd": "publish", "rate": phase.rate, "duration": phase.duration}))
+    publisher.send(json.dumps(publish_command(phase)))
     published = json.loads(publisher.readline(timeout=phase.duration + 60))
-    app.send(
-        json.dumps({"cmd": "end", "sent": published["sent"], "last_seq": published["last_seq"]})
-    )
+    last_seq = published["last_seq"] if phase.kind == "event" else None
+    app.send(json.dumps({"cmd": "end", "sent": published["sent"], "last_seq": last_seq}))
     seen = json.loads(app.readline(timeout=90))
     phase.sent += published["sent"]
     phase.lost += seen["lost"]
@@ -135,9 +173,18 @@ def measure(app, publisher, phase: Phase) -> None:
     phase.inexact += seen["counted"] != seen["delivered"]
 
 
-def report(plan: list[Phase], ready_rss: int, options: Options) -> Table:
+def publish_command(phase: Phase) -> dict[str, object]:
+    return {"cmd": "publish", "rate": phase.rate, "duration": phase.duration, "kind": phase.kind}
+
+
+def report(
+    plan: list[Phase],
+    ready_rss: int,
+    options: Options,
+    title: str = "The monitor under a flood (headless `run_test`, 160x45, attached with `--sub`)",
+) -> Table:
     table = Table(
-        "The monitor under a flood (headless `run_test`, 160x45, attached with `--sub`)",
+        title,
         [
             "publisher",
             "sent msg/s",
@@ -265,10 +312,13 @@ RECEIVED = re.compile(r"received ([\d,]+)")
 
 
 def in_tmux(publisher: Child, plan: list[Phase], options: Options) -> Table:
-    """The same phases into `zmqtui --sub ENDPOINT` running in tmux, watched through the screen."""
-    endpoint = _endpoint_of(publisher)
+    """The same phases into `zmqtui --sub ENDPOINT...` (each of the publisher's feeds) running in
+    tmux, watched through the screen."""
+    endpoints = _endpoints_of(publisher)
+    subs = [argument for endpoint in endpoints for argument in ("--sub", endpoint)]
+    several = f" x{len(endpoints)}" if len(endpoints) > 1 else ""
     table = Table(
-        f"The monitor under a flood in a real terminal (`zmqtui --sub` in tmux, "
+        f"The monitor under a flood in a real terminal (`zmqtui --sub`{several} in tmux, "
         f"{TMUX_SIZE[0]}x{TMUX_SIZE[1]})",
         ["publisher", "sent msg/s", "taken in msg/s", "screen CPU", "ingest CPU", "key p50",
          "key p99", "memory before", "memory after", "growth", "counts"],
@@ -279,9 +329,7 @@ def in_tmux(publisher: Child, plan: list[Phase], options: Options) -> Table:
         tmux = Tmux(scratch / "tmux.sock")
         output = PaneOutput(scratch / "pane-output")
         try:
-            app = tmux.start(
-                "exec " + shlex.join([*zmqtui_command(), "--sub", endpoint]), scratch, TMUX_SIZE
-            )
+            app = tmux.start("exec " + shlex.join([*zmqtui_command(), *subs]), scratch, TMUX_SIZE)
             tmux.copy_output(output.path)
             publisher.send(json.dumps({"cmd": "wait_subscriber", "count": 1}))
             if not json.loads(publisher.readline(timeout=40))["subscribed"]:
@@ -318,9 +366,9 @@ def in_tmux(publisher: Child, plan: list[Phase], options: Options) -> Table:
     return table
 
 
-def _endpoint_of(publisher: Child) -> str:
+def _endpoints_of(publisher: Child) -> list[str]:
     return next(
-        json.loads(line)["endpoint"] for line in publisher.seen if line.startswith('{"endpoint"')
+        json.loads(line)["endpoints"] for line in publisher.seen if line.startswith('{"endpoint"')
     )
 
 
@@ -348,9 +396,7 @@ class TmuxPhase:
         counted_before, _ = settle_count(tmux, quiet)  # the previous phase's backlog is shown
         before = app.memory_info().rss
         cpu_before = _cpu(app), sum(_cpu(child) for child in app.children())
-        publisher.send(
-            json.dumps({"cmd": "publish", "rate": phase.rate, "duration": phase.duration})
-        )
+        publisher.send(json.dumps(publish_command(phase)))
         began = time.perf_counter()
         latencies: list[float] = []
         published = None

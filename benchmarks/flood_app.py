@@ -1,13 +1,14 @@
 """The monitor under a flood, headless: the real app (`ZmqtuiApp` on `ZmqBridge`) in `run_test`.
 
-`python -m benchmarks.flood_app --sub ENDPOINT` attaches the app to a publisher, as
-`zmqtui --sub ENDPOINT` does, prints `{"ready": ...}` once its SUB socket is connected, then
-takes one JSON command per stdin line:
+`python -m benchmarks.flood_app --sub ENDPOINT [--sub ENDPOINT...]` attaches the app to one
+publisher or several feeds, as `zmqtui --sub ENDPOINT...` does, prints `{"ready": ...}` once its
+SUB sockets are connected, then takes one JSON command per stdin line:
 
 - `{"cmd": "begin"}`: once nothing has arrived for a second (an earlier phase's backlog is in),
   start a phase (counts, frames and key presses from now on); answers with the resident memory;
 - `{"cmd": "end", "sent": N, "last_seq": S}`: stop pressing keys, wait until the message with
-  `seq` S has arrived (or nothing has for a while), answer with the phase's figures.
+  `seq` S (a change event's) or N messages have arrived (or nothing has for a while), answer
+  with the phase's figures.
 
 During a phase a key press (`p`, pause/follow, in the subscriber pane) goes in every ~100 ms
 through the driver, as a terminal's would; its latency runs from that moment to the first
@@ -25,6 +26,7 @@ import time
 import psutil
 from textual import events
 
+from zmqtui.config import FeedConfig
 from zmqtui.tui.app import ZmqtuiApp
 from zmqtui.tui.backend import Endpoints
 from zmqtui.tui.bridge import ZmqBridge
@@ -143,8 +145,11 @@ async def commands() -> asyncio.Queue[dict]:
     return queue
 
 
-async def run(endpoint: str, size: tuple[int, int], settle: float, ingest_thread: bool) -> None:
-    bridge = ZmqBridge(Endpoints(pub=endpoint), ingest_thread=ingest_thread)
+async def run(
+    endpoints: list[str], size: tuple[int, int], settle: float, ingest_thread: bool
+) -> None:
+    feeds = [FeedConfig(endpoint, endpoint) for endpoint in endpoints] if len(endpoints) > 1 else []
+    bridge = ZmqBridge(Endpoints(pub=endpoints[0]), ingest_thread=ingest_thread, feeds=feeds)
     app = ZmqtuiApp(bridge, standalone=True)
     probe = Probe(app)
     async with app.run_test(size=size, message_hook=probe.hook) as pilot:
@@ -194,12 +199,16 @@ async def begin(probe: Probe) -> dict[str, object]:
     return {"rss": _phase["rss"]}
 
 
-async def end(probe: Probe, sent: int, last_seq: int) -> dict[str, object]:
+async def end(probe: Probe, sent: int, last_seq: int | None) -> dict[str, object]:
     ended = time.perf_counter()
     pane = probe.app.subscriber_pane
     deadline = ended + 30
     while time.perf_counter() < deadline:
-        if (probe.last_seq or 0) >= last_seq or time.perf_counter() - probe.last_arrival > QUIET_S:
+        if (
+            (last_seq is not None and (probe.last_seq or 0) >= last_seq)
+            or probe.delivered - _phase["delivered"] >= sent
+            or time.perf_counter() - probe.last_arrival > QUIET_S
+        ):
             break
         await asyncio.sleep(0.02)
     caught_up = min(time.perf_counter(), probe.last_arrival)
@@ -231,7 +240,7 @@ async def end(probe: Probe, sent: int, last_seq: int) -> dict[str, object]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.flood_app")
-    parser.add_argument("--sub", required=True)
+    parser.add_argument("--sub", required=True, action="append", help="repeat for several feeds")
     parser.add_argument("--size", default="160x45")
     parser.add_argument("--settle", type=float, default=1.5, help="seconds before `ready`")
     parser.add_argument(

@@ -573,6 +573,17 @@ class ZmqBridge:
             if send_id is not None:
                 self._sends.pop(send_id, None)
 
+    def _progress(self, count: int, send_id: int | None) -> Callable[[object], None]:
+        """A load run's `on_result`: posts how many of its `count` requests have finished."""
+        done = 0
+
+        def progressed(_result: object) -> None:
+            nonlocal done
+            done += 1
+            self.app.post_message(LoadProgressed(done, count, send_id))
+
+        return progressed
+
     async def _request_once(self, endpoint: str, path: str, send_id: int | None) -> None:
         async with Requester(
             self.ctx, endpoint, timeout_ms=self.timeout_ms, tries=self.tries
@@ -583,13 +594,6 @@ class ZmqBridge:
     async def _request_load(
         self, endpoint: str, path: str, count: int, concurrency: int, send_id: int | None
     ) -> None:
-        done = 0
-
-        def progressed(_result: object) -> None:
-            nonlocal done
-            done += 1
-            self.app.post_message(LoadProgressed(done, count, send_id))
-
         summary = await run_load(
             self.ctx,
             endpoint,
@@ -598,7 +602,7 @@ class ZmqBridge:
             concurrency,
             timeout_ms=self.timeout_ms,
             tries=self.tries,
-            on_result=progressed,
+            on_result=self._progress(count, send_id),
         )
         self.app.post_message(LoadFinished(summary, send_id))
 
@@ -653,13 +657,6 @@ class ZmqBridge:
         concurrency: int,
         send_id: int | None,
     ) -> None:
-        done = 0
-
-        def progressed(_result: object) -> None:
-            nonlocal done
-            done += 1
-            self.app.post_message(LoadProgressed(done, count, send_id))
-
         summary = await run_send_load(
             self.ctx,
             endpoint,
@@ -669,7 +666,7 @@ class ZmqBridge:
             kind=kind,
             timeout_ms=timeout_ms,
             tries=self.tries,
-            on_result=progressed,
+            on_result=self._progress(count, send_id),
         )
         self.app.post_message(SendLoadFinished(summary, send_id))
 

@@ -8,6 +8,7 @@ import pytest
 import zmq
 from fake_backend import FakeBackend
 from helpers import bound, wait_for
+from textual.pilot import Pilot
 from textual.widgets import Input
 
 from zmqtui.topicstats import NS_PER_S, TopicsQuery
@@ -43,6 +44,16 @@ def app_on(backend: FakeBackend) -> ZmqtuiApp:
     return ZmqtuiApp(backend, clock=lambda: float(NOW_S))
 
 
+async def opened(pilot: Pilot) -> TopicsScreen:
+    """`t` pressed, and the first answer on screen."""
+    app = pilot.app
+    assert isinstance(app, ZmqtuiApp)
+    await pilot.press("t")
+    screen = app.topics_screen
+    await wait_for(lambda: screen.view is not None)
+    return screen
+
+
 def topics_of(screen: TopicsScreen) -> list[bytes | None]:
     return [topic for _, topic in screen.table.row_keys]  # type: ignore[misc]
 
@@ -52,9 +63,7 @@ class TestTopicsView:
         backend = counted(FakeBackend(embedded=False))
         app = app_on(backend)
         async with app.run_test(size=SIZE) as pilot:
-            await pilot.press("t")
-            screen = app.topics_screen
-            await wait_for(lambda: screen.view is not None)
+            screen = await opened(pilot)
             assert app.screen is screen
             assert topics_of(screen) == [b"md.AAPL", b"10001", b"md.MSFT", None]
             cells = [c.plain for c in screen.table.get_row((MARKET, b"md.AAPL"))]
@@ -75,10 +84,9 @@ class TestTopicsView:
     async def test_s_cycles_the_sort_r_reverses_and_a_header_click_sorts(self) -> None:
         app = app_on(counted(FakeBackend(embedded=False)))
         async with app.run_test(size=SIZE) as pilot:
-            await pilot.press("t")
-            screen = app.topics_screen
+            screen = await opened(pilot)
             await pilot.press("s")  # rate
-            await wait_for(lambda: screen.view is not None and screen.view.query.sort == "rate")
+            await wait_for(lambda: screen.view.query.sort == "rate")
             assert topics_of(screen)[0] == b"md.AAPL"
             await pilot.press("s")  # bytes
             await wait_for(lambda: screen.view.query.sort == "bytes")
@@ -102,9 +110,7 @@ class TestTopicsView:
         backend = counted(FakeBackend(embedded=False))
         app = app_on(backend)
         async with app.run_test(size=SIZE) as pilot:
-            await pilot.press("t")
-            screen = app.topics_screen
-            await wait_for(lambda: screen.view is not None)
+            screen = await opened(pilot)
             await pilot.press("down", "enter")
             await wait_for(lambda: app.screen is app.main_screen)
             field = app.subscriber_pane.query_one("#subscriber-filter", Input)
@@ -119,9 +125,8 @@ class TestTopicsView:
     async def test_with_several_feeds_the_filter_names_the_feed_too(self) -> None:
         app = app_on(counted(FakeBackend(embedded=False), feeds=(MARKET, "logs")))
         async with app.run_test(size=SIZE) as pilot:
-            await pilot.press("t")
-            screen = app.topics_screen
-            await wait_for(lambda: screen.view is not None and len(screen.view.feeds) == 2)
+            screen = await opened(pilot)
+            assert len(screen.view.feeds) == 2
             await pilot.press("enter")
             field = app.subscriber_pane.query_one("#subscriber-filter", Input)
             await wait_for(lambda: field.value != "")

@@ -6,6 +6,8 @@ from __future__ import annotations
 from collections import Counter
 
 import msgpack
+from rich.style import Style
+from rich.text import Text
 from textual.app import App, ComposeResult
 from textual.message import Message
 from textual.widgets import Button, Input, OptionList, RichLog, Static
@@ -14,6 +16,12 @@ from zmqtui.request_spec import RequestSpec
 from zmqtui.results import SendResult, SendSummary
 from zmqtui.tui.panes.composer import ComposerPane
 from zmqtui.tui.panes.composer.frame_list import FrameInput, check_frame, retype
+from zmqtui.tui.panes.composer.render import (
+    MAX_SHOWN_CHARS,
+    MAX_SHOWN_LINES,
+    Palette,
+    render_send_result,
+)
 
 ENDPOINT = "tcp://127.0.0.1:60401"
 
@@ -236,3 +244,19 @@ class TestReplies:
             assert resent.spec.frames == ("text:ping",) and resent.count == 10
             assert frames(app) == ("text:ping",) and app.pane.socket == "DEALER"
             assert isinstance(app.focused, (OptionList, FrameInput))
+
+
+def test_a_large_binary_reply_is_dumped_only_as_far_as_shown():
+    frame = bytes(range(256)) * 4096  # 1 MiB
+    shown = render_send_result(SendResult([frame], 1.0, 1), Palette(*[Style()] * 4))
+    lines = [item.plain for item in shown if isinstance(item, Text)]
+    assert lines[-1] == f"showing {MAX_SHOWN_LINES} of 65,536 lines"
+    assert len(lines) < MAX_SHOWN_LINES + 10
+
+
+def test_a_large_text_reply_is_shown_from_its_start_without_decoding_it_whole():
+    frame = b'{"a": "' + b"x" * (1 << 20) + b'"}'
+    shown = render_send_result(SendResult([frame], 1.0, 1), Palette(*[Style()] * 4))
+    lines = [item.plain for item in shown if isinstance(item, Text)]
+    assert lines[-1] == "showing the start of 1,048,585 bytes, as text"
+    assert lines[-2].startswith('{"a": "xxx') and len(lines[-2]) == MAX_SHOWN_CHARS

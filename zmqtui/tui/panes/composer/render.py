@@ -15,7 +15,8 @@ from rich.style import Style
 from rich.syntax import Syntax
 from rich.text import Text
 
-from zmqtui.decoders import decode_frame, detail_lines
+from zmqtui.decoders import Decoded, decode_frame, detail_lines, hex_dump
+from zmqtui.decoders.render import HEX_LINE_BYTES
 from zmqtui.format import plural
 from zmqtui.protocol import ErrorReply, FileReply
 from zmqtui.results import error_code, reply_json, reply_pid
@@ -271,13 +272,32 @@ def render_send_result(result: SendResult, palette: Palette) -> list[RenderableT
                 (f"  {plural(len(frame), 'byte')}", palette.label),
             ),
         ]
-        lines = detail_lines(decoded)
-        shown = lines[: max(budget, 0)]
-        budget -= len(shown)
-        out += [Text(line) for line in shown]
-        if len(shown) < len(lines):
-            out.append(Text(f"showing {len(shown):,} of {len(lines):,} lines", palette.label))
+        lines, note = _frame_lines(decoded, max(budget, 0))
+        budget -= len(lines)
+        out += [Text(line) for line in lines]
+        if note:
+            out.append(Text(note, palette.label))
     return out
+
+
+def _frame_lines(decoded: Decoded, budget: int) -> tuple[list[str], str]:
+    """At most `budget` lines of a reply's frame, and a note when that is not all of it. A frame
+    larger than `MAX_SHOWN_CHARS` is shown in part without decoding it whole (an indented
+    6 MiB JSON or a hex dump of it would hold up the screen for seconds): text and JSON as the
+    text they start with, anything else as a dump of its first bytes."""
+    frame = decoded.frame
+    if len(frame) > MAX_SHOWN_CHARS and decoded.decoder in ("json", "text"):
+        head = frame[:MAX_SHOWN_CHARS].decode("utf-8", "backslashreplace")
+        lines = printable(head, keep=MULTI_LINE).splitlines()[:budget]
+        return lines, f"showing the start of {len(frame):,} bytes, as text"
+    if decoded.decoder == "hex" or len(frame) > MAX_SHOWN_CHARS:
+        lines = hex_dump(frame[: budget * HEX_LINE_BYTES])
+        total = -(-len(frame) // HEX_LINE_BYTES)
+    else:
+        every = detail_lines(decoded)
+        lines, total = every[:budget], len(every)
+    note = f"showing {len(lines):,} of {total:,} lines" if len(lines) < total else ""
+    return lines, note
 
 
 def _no_reply(result: SendResult) -> str:

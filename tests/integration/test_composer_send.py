@@ -7,8 +7,9 @@ import asyncio
 import json
 
 import pytest
+import zmq
 from clusters import ClusterProcess
-from helpers import TARGET_TEXT, EchoRouter, composer_sends, wait_for
+from helpers import TARGET_TEXT, EchoRouter, bound, composer_sends, wait_for
 from textual.message import Message
 
 from zmqtui.request_spec import RequestSpec
@@ -89,3 +90,22 @@ async def test_a_send_that_cannot_start_fails_with_its_reason(tmp_path):
     failed = {m.send_id: m for m in messages if isinstance(m, SendFailed)}
     assert (failed[1].path, failed[1].reason) == ("hi", "no endpoint to send to")
     assert failed[2].count == 5 and "cannot read" in failed[2].reason
+
+
+async def test_x_cancels_a_message_load_in_flight(actx, ipc_endpoint):
+    silent = bound(actx, zmq.ROUTER, ipc_endpoint("silent"))
+    bridge = ZmqBridge(Endpoints(req=ipc_endpoint("silent")), timeout_ms=10_000, tries=1)
+    try:
+        async with ZmqtuiApp(bridge).run_test(size=SIZE) as pilot:
+            pane = pilot.app.composer_pane
+            await pane.load_request(RequestSpec("", ("text:ping",), "DEALER"))
+            pane._fill_numbers(1000, 4)
+            pane.action_send()
+            assert await silent.poll(5000), "the load started"
+            pane.main_control.focus()
+            await pilot.press("x")
+            entry = pane.history[0]
+            await wait_for(lambda: entry.outcome is not None, 10)
+    finally:
+        silent.close(linger=0)
+    assert entry.outcome == "cancelled after 0 of 1,000"

@@ -7,8 +7,8 @@ from zmqtui.topicstats import OTHER_TOPICS, TopicsQuery, TopicStats
 S = 1_000_000_000
 
 
-def filled() -> TopicStats:
-    stats = TopicStats()
+def filled(stats: TopicStats | None = None) -> TopicStats:
+    stats = TopicStats() if stats is None else stats
     for i in range(30):
         stats.count("market", b"md.AAPL", 100, i)
     for i in range(10):
@@ -86,8 +86,9 @@ def test_escaped_topic():
 
 
 def test_view_answers_a_query_and_watches_its_topic():
-    stats = filled()
+    stats = TopicStats()
     stats.sample(0)
+    filled(stats)
     stats.sample(S)
     view = stats.view(TopicsQuery(sort="bytes", watched=("market", b"md.MSFT"), limit=2))
     assert [r.topic for r in view.rows] == [b"md.MSFT", b"md.AAPL"]
@@ -101,3 +102,12 @@ def test_view_answers_a_query_and_watches_its_topic():
     stats.sample(2 * S)
     assert stats.view(TopicsQuery(watched=("market", b"md.MSFT"))).watched_history == (1.0,)
     assert stats.view(TopicsQuery()).watched is None
+
+
+def test_messages_before_the_first_sample_are_in_no_rate():
+    stats = TopicStats()
+    stats.count("f", b"a", 1, 0)
+    stats.sample(0)
+    stats.count("f", b"a", 1, S // 2)
+    assert stats.sample(S)
+    assert stats.rows()[0].rate == 1.0 and stats.history("f") == [1.0]

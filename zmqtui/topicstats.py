@@ -170,6 +170,8 @@ class TopicStats:
         passed (the first call only sets the start); True when it did."""
         if self._sampled_ns is None:
             self._sampled_ns = now_ns
+            for counter in self._counters.values():  # what came before is in no interval
+                counter.marked = counter.messages
             return False
         elapsed = now_ns - self._sampled_ns
         if elapsed < self.sample_every_ns:

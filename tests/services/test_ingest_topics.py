@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
+from pathlib import Path
 
 import pytest
 import zmq
@@ -12,7 +13,10 @@ import zmq.asyncio
 from zmqtui import demo
 from zmqtui.config import FeedConfig
 from zmqtui.protocol import ChangeEvent
+from zmqtui.recording import RecordedFeed, RecordingWriter
 from zmqtui.services.ingest import Feed, IngestProcess, Stream, StreamSpec
+from zmqtui.services.playback import PlaybackProcess, index_recording
+from zmqtui.timeline import NS_PER_S, Target
 from zmqtui.topicstats import TopicsQuery, TopicsView
 
 ROUNDS = 40
@@ -89,3 +93,37 @@ async def test_the_topics_counts_equal_what_was_sent_on_two_feeds(
         await ingest.stop()
         for pub in pubs.values():
             pub.close(linger=0)
+
+
+async def test_a_played_recording_is_counted_per_topic_once_whatever_the_seeking(
+    actx: zmq.asyncio.Context, tmp_path: Path
+) -> None:
+    """`--open`: the topics count what was played up to the position, with the rates the
+    recording had; going back counts again from the start, not on top."""
+    path = tmp_path / "r.jsonl"
+    with RecordingWriter(path, [RecordedFeed("md", "tcp://127.0.0.1:5556")], start_ns=0) as w:
+        for n in range(1, 41):  # 10 messages a second: md.A three times as often as md.B
+            w.write(n * NS_PER_S // 10, "md", [b"md.A" if n % 4 else b"md.B", b"{}"])
+    engine = PlaybackProcess(actx, path, index_recording(path), [StreamSpec("sub")], thread=True)
+    engine.start()
+
+    async def reply(kind: str) -> tuple:
+        while True:
+            answer = await asyncio.wait_for(engine.replies(), 10)
+            if answer[0] == kind:
+                return answer
+
+    async def counts(index: int) -> tuple[dict[bytes | None, int], float]:
+        """Messages per topic, and the rate of all, at message `index`."""
+        engine.send("go", Target("message", index))
+        while (await reply("position"))[1].index != index:
+            pass
+        engine.send("topics", TopicsQuery())
+        view = (await reply("topics"))[1]
+        return {row.topic: row.messages for row in view.rows}, sum(r.rate for r in view.rows)
+
+    try:
+        assert await counts(40) == ({b"md.A": 30, b"md.B": 10}, 10.0)
+        assert await counts(20) == ({b"md.A": 15, b"md.B": 5}, 10.0)
+    finally:
+        await engine.stop()

@@ -308,11 +308,14 @@ class PlaybackEngine(Engine):
     def _take(self, name: str, frames: Sequence[bytes], received_ns: int) -> None:
         feed = self._named.get(name)
         if feed is None:  # a feed the header does not name
-            feed = self._named[name] = Feed(FeedConfig(name, name), self.streams.values())
+            feed = Feed(FeedConfig(name, name), self.streams.values(), None, self.topic_stats)
+            self._named[name] = feed
             self.feeds.append(feed)
         feed.take(list(frames), received_ns)
+        self.topic_stats.sample(received_ns)  # the topics' rates as they were recorded
 
     def _restart(self) -> None:
+        self.topic_stats.clear()
         for stream in self.streams.values():
             stream.restart()
         for feed in self.feeds:

@@ -81,7 +81,11 @@ def attach_endpoints(
     help="Attach: subscribe to this publisher (repeatable: several feeds, merged in the "
     "subscriber pane; the first also feeds the publisher pane).",
 )
-@click.option("--req", metavar="ENDPOINT", help="Attach: send file requests here.")
+@click.option(
+    "--req",
+    metavar="ENDPOINT",
+    help="Attach: send requests here (the requests pane's endpoint unless another is typed).",
+)
 @click.option("--stats", metavar="ENDPOINT", help="Attach: read cluster stats from here.")
 @click.option("--control", metavar="ENDPOINT", help="Attach: steer the cluster here.")
 @click.option(

@@ -23,9 +23,10 @@ from pathlib import Path
 
 import psutil
 import pytest
-from helpers import TARGET_TEXT, composer_sends
+from helpers import TARGET_TEXT, composer_sends, wait_for_sync
 
 from zmqtui.request_spec import RequestSpec
+from zmqtui.services.conversations import ConversationsReader
 from zmqtui.tui.app import ZmqtuiApp
 from zmqtui.tui.backend import Endpoints
 from zmqtui.tui.bridge import ZmqBridge
@@ -278,24 +279,45 @@ def test_our_requester_keeps_many_in_flight_to_book_responder(children, tcp_endp
 
 
 def test_our_tap_pairs_the_book_requester_with_the_book_responder(
-    children, tcp_endpoint, served_root
+    children, tcp_endpoint, served_root, ctx
 ):
-    backend, frontend = tcp_endpoint(), tcp_endpoint()
+    backend, frontend, pairs = tcp_endpoint(), tcp_endpoint(), tcp_endpoint()
     book_rep = children.node("zmq-filer-rep.js", endpoint=backend, cwd=served_root)
     book_rep.wait_output(r"Listening for zmq requesters")
     tap = children.zmqtui(
-        "tap", "--listen", frontend, "--forward", backend, "--json", cwd=served_root
-    )
-    tap.wait_output(r"Tapping clients on")
+        "tap", "--listen", frontend, "--forward", backend, "--json", "--pairs", pairs,
+        cwd=served_root,
+    )  # fmt: skip
+    tap.wait_output(r"Publishing pairs on")
+    reader = ConversationsReader(ctx, pairs)  # what the monitor's Conversations view reads
+    reader.start()
+    try:
+        wait_for_sync(lambda: any(e.event == "connected" for e in reader.events()), START_TIMEOUT)
+        for _ in range(2):
+            book_req = children.node(
+                "zmq-filer-req.js", "target.txt", endpoint=frontend, cwd=served_root
+            )
+            assert assert_book_requester_got(book_req, TARGET_TEXT) == book_rep.pid
+        wait_for_sync(lambda: reader.view(5).pairs == 2, START_TIMEOUT)
+        view = reader.view(5)
+    finally:
+        reader.stop()
 
-    book_req = children.node("zmq-filer-req.js", "target.txt", endpoint=frontend, cwd=served_root)
-    assert assert_book_requester_got(book_req, TARGET_TEXT) == book_rep.pid
+    def printed_lines() -> list[str]:
+        return re.findall(r'\{"time_ms".*\}', tap.output())
 
-    line = tap.wait_output(r'\{"time_ms".*\}').group(0)
-    pair = json.loads(line)
-    assert pair["request"] == 'json:{"path":"target.txt"}'
-    assert pair["reply"].startswith('json:{"content":')
-    assert (pair["pid"], pair["no_reply"]) == (book_rep.pid, None)
+    printed = [
+        json.loads(line)
+        for line in wait_for_sync(lambda: len(printed_lines()) == 2 and printed_lines())
+    ]
+    for pair in printed:
+        assert pair["request"] == 'json:{"path":"target.txt"}'
+        assert pair["reply"].startswith('json:{"content":')
+        assert (pair["pid"], pair["no_reply"]) == (book_rep.pid, None)
+    assert [(p.request, p.pid) for p in view.recent] == [
+        ('json:{"path":"target.txt"}', book_rep.pid)
+    ] * 2
+    assert [(w.name, w.pairs, w.no_reply) for w in view.workers] == [(str(book_rep.pid), 2, 0)]
 
 
 @pytest.mark.parametrize("dealer", [[], ["--dealer"]], ids=["REQ", "DEALER"])

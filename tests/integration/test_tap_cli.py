@@ -10,9 +10,10 @@ import time
 import pytest
 import zmq
 from click.testing import CliRunner
-from helpers import CHILD_TIMEOUT, EchoRouter, Lines, stop
+from helpers import CHILD_TIMEOUT, EchoRouter, Lines, stop, wait_for_sync
 
 from zmqtui.commands.tap import command as tap_command
+from zmqtui.services.conversations import ConversationsReader
 
 CLIENTS = 8
 IN_FLIGHT = 8
@@ -30,6 +31,8 @@ def start_tap(processes, listen: str, forward: str, *extra: str):
         errors.wait("^Tapping clients on ")
         == f"Tapping clients on {listen}, forwarding to {forward}"
     )
+    if "--pairs" in extra:
+        errors.wait("^Publishing pairs on ")
     return proc, Lines(proc.stdout), errors
 
 
@@ -79,17 +82,30 @@ def run_dealers(ctx: zmq.Context, endpoint: str) -> dict[bytes, int]:
 @pytest.mark.integration
 def test_ten_thousand_requests_at_64_in_flight_are_paired(processes, ctx, tcp_endpoint):
     echo = EchoRouter(ctx, tcp_endpoint(), lambda body: [body[0][:-1] + PID])
+    reader = ConversationsReader(ctx, published := tcp_endpoint())  # the monitor's v view reads
     try:
         listen = tcp_endpoint()
-        tap, pairs, errors = start_tap(processes, listen, echo.endpoint, "--json")
+        tap, pairs, errors = start_tap(
+            processes, listen, echo.endpoint, "--json", "--pairs", published
+        )
+        reader.start()
+        wait_for_sync(lambda: any(e.event == "connected" for e in reader.events()))
         got = run_dealers(ctx, listen)
         assert got == {f"client-{n}".encode(): PER_CLIENT for n in range(CLIENTS)}
         deadline = time.monotonic() + CHILD_TIMEOUT
         while len(pairs.lines) < CLIENTS * PER_CLIENT and time.monotonic() < deadline:
             time.sleep(0.05)
+        wait_for_sync(lambda: reader.view(0).pairs >= CLIENTS * PER_CLIENT, CHILD_TIMEOUT)
         assert stop(tap, signal.SIGINT) == 0
     finally:
+        reader.stop()
         echo.close()
+    view = reader.view(0)
+    assert (view.pairs, view.no_reply, view.malformed) == (CLIENTS * PER_CLIENT, 0, 0)
+    assert {(row.name, row.pairs) for row in view.clients} == {
+        (f"client-{n}", PER_CLIENT) for n in range(CLIENTS)
+    }
+    assert [(row.name, row.pairs) for row in view.workers] == [("7", CLIENTS * PER_CLIENT)]
     lines = [json.loads(line) for line in pairs.finish()]
     assert len(lines) == CLIENTS * PER_CLIENT
     assert collections.Counter(line["client"] for line in lines) == {

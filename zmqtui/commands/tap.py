@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import sys
+from dataclasses import dataclass
 
 import click
 import zmq
@@ -18,7 +19,8 @@ from zmqtui.commands._run import (
 )
 from zmqtui.format import clock_time, plural
 from zmqtui.protocol import MAX_MESSAGE_BYTES
-from zmqtui.services.tap import MAX_PENDING, Pair, Tap, TapCounts, client_label
+from zmqtui.services.owner import Owner
+from zmqtui.services.tap import MAX_PENDING, Pair, PairPublisher, Tap, TapCounts, client_label
 from zmqtui.text import printable, printable_json
 
 PRINT_EVERY_S = 0.1
@@ -68,6 +70,14 @@ SWITCH_INTERVAL_S = 0.0005
 @click.option(
     "--json", "as_json", is_flag=True, help="Print one JSON object per pair (JSON Lines)."
 )
+@click.option(
+    "--pairs",
+    metavar="ENDPOINT",
+    help="Also publish each pair as one JSON message on a PUB bound here (what the monitor's "
+    "--tap attaches to); loopback unless --insecure.",
+)
+@click.option("--quiet", "-q", is_flag=True, help="Print no pairs (only the count at the end).")
+@click.option("--owner-pid", type=click.IntRange(min=1), hidden=True)
 @insecure_option
 @config_option
 def command(
@@ -77,6 +87,9 @@ def command(
     max_pending: int,
     max_request_bytes: int,
     as_json: bool,
+    pairs: str | None,
+    quiet: bool,
+    owner_pid: int | None,
     insecure: bool,
     config_file: str | None,
 ) -> None:
@@ -85,7 +98,8 @@ def command(
     "pid") and what each said. A request with no reply within --timeout is printed flagged.
 
     Pairs are exact whatever order replies come in, for any service that answers like REP
-    (sends the request's envelope back). Stop with Ctrl-C; a count of what went through is
+    (sends the request's envelope back). With --pairs, each pair is also published as JSON for
+    the monitor (`zmqtui --tap ENDPOINT`). Stop with Ctrl-C; a count of what went through is
     printed to stderr.
     """
     log_to_stderr("tap")
@@ -96,11 +110,21 @@ def command(
             timeout_ms,
             max_pending,
             max_request_bytes,
-            as_json,
+            Output(as_json, pairs, quiet),
+            owner_pid,
             insecure,
             config_file,
         )
     )
+
+
+@dataclass(frozen=True, slots=True)
+class Output:
+    """Where pairs go: printed (as lines or JSON), published on `pairs`, or both."""
+
+    as_json: bool
+    pairs: str | None
+    quiet: bool
 
 
 async def _tap(
@@ -109,7 +133,8 @@ async def _tap(
     timeout_ms: int | None,
     max_pending: int,
     max_request_bytes: int,
-    as_json: bool,
+    output: Output,
+    owner_pid: int | None,
     insecure: bool,
     config_file: str | None,
 ) -> int:
@@ -124,12 +149,27 @@ async def _tap(
         max_request_bytes=max_request_bytes,
         public=insecure,
     )
+    publisher = None
     try:
+        if output.pairs is not None:
+            publisher = PairPublisher(ctx, output.pairs, public=insecure)
         bound = tap.start()
     except BaseException:
+        if publisher is not None:
+            publisher.close()
         ctx.destroy(linger=0)
         raise
     click.echo(f"Tapping clients on {bound}, forwarding to {forward}", err=True)
+    if publisher is not None:
+        click.echo(f"Publishing pairs on {publisher.bound}", err=True)
+    owner = None if owner_pid is None else Owner(owner_pid)
+
+    def emit(pairs: list[Pair]) -> None:
+        if publisher is not None:
+            publisher.publish(pairs)
+        if not output.quiet:
+            print_pairs(pairs, output.as_json, settings.timeout_ms)
+
     # The proxy's thread waits for the GIL whenever printing holds it: switch sooner than the
     # default 5 ms so a burst of printing delays forwarding by at most about this long.
     switch_interval = sys.getswitchinterval()
@@ -137,14 +177,19 @@ async def _tap(
     try:
         while tap.failed is None:
             await asyncio.sleep(PRINT_EVERY_S)
-            print_pairs(tap.drain(), as_json, settings.timeout_ms)
+            emit(tap.drain())
+            if owner is not None and not owner.alive():
+                click.echo(f"zmqtui tap: process {owner.pid} is gone: stopping", err=True)
+                return 0
         click.echo(f"zmqtui tap: stopped: {printable(str(tap.failed))}", err=True)
         return 1
     finally:
         sys.setswitchinterval(switch_interval)
         tap.stop()
-        print_pairs(tap.drain(), as_json, settings.timeout_ms)
+        emit(tap.drain())
         click.echo(format_counts(tap.counts), err=True)
+        if publisher is not None:
+            publisher.close()
         ctx.destroy(linger=0)
 
 

@@ -43,6 +43,39 @@ def describe_handshake_failure(event: int, value: int, *, curve_client: bool) ->
     return f"ZeroMQ handshake failed ({os.strerror(value) if value else 'no detail'})"
 
 
+SOCKET_EVENT_NAMES = {
+    zmq.EVENT_HANDSHAKE_SUCCEEDED: "connected",
+    zmq.EVENT_CONNECT_RETRIED: "retrying",
+    zmq.EVENT_DISCONNECTED: "disconnected",
+    zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL: "handshake failed",
+    zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL: "handshake failed",
+    zmq.EVENT_HANDSHAKE_FAILED_AUTH: "handshake failed",
+}
+"""The monitor events a socket-event timeline shows, and what each is called there (a TCP
+connect alone is not shown: "connected" is a finished handshake)."""
+
+
+def socket_event_words(event: int, value: int, *, curve_client: bool) -> tuple[str, str] | None:
+    """What a monitor event is called in a timeline and, for a failed handshake, why in plain
+    words; None for an event a timeline leaves out."""
+    name = SOCKET_EVENT_NAMES.get(event)
+    if name is None or name != "handshake failed":
+        return None if name is None else (name, "")
+    if event == zmq.EVENT_HANDSHAKE_FAILED_AUTH:
+        return name, f"this client's key is not authorised (the server said {value})"
+    if event == zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL:
+        if value == zmq.PROTOCOL_ERROR_ZMTP_CRYPTOGRAPHIC:
+            return name, "the server's key does not match"
+        if value == zmq.PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH:
+            if curve_client:
+                return name, "this client uses CURVE and the server does not"
+            return name, "the server requires CURVE and this client has no keys"
+        return name, f"protocol error {value:#x}"
+    if curve_client:
+        return name, "the server's key does not match"
+    return name, os.strerror(value) if value else "no detail"
+
+
 class HandshakeWatch:
     """Why a client gets no reply: reads its socket's monitor for failed handshakes.
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import codecs
 import collections
+import json
 import re
 import secrets
 import threading
@@ -45,6 +46,10 @@ MAX_QUEUED = 100_000
 """Pairs waiting for a reader, at most; past it new pairs are lost (counted)."""
 TIMEOUT_MS = 2500
 """How long a request may wait for its reply before it is flagged."""
+PAIRS_HWM = 100_000
+"""Pairs the capture side's PUB queues for a subscriber that reads slowly; past it, dropped."""
+PUBLISHED_CHARS = 80
+"""Longest summary of a frame in a published pair."""
 
 _BATCH = 256
 _POLL_MS = 50
@@ -138,6 +143,33 @@ class Pair:
             "pid": self.pid,
             "no_reply": self.why,
         }
+
+
+class PairPublisher:
+    """The tap's capture side: a PUB on which every finished pair goes out as one frame of
+    JSON (`Pair.to_wire`), for the monitor's Conversations view or any subscriber. A PUB never
+    waits for its subscribers: one that falls behind by `PAIRS_HWM` loses pairs, the tap does
+    not slow down. Bound on loopback unless `public`.
+    """
+
+    def __init__(self, ctx: zmq.Context, endpoint: str, *, public: bool = False) -> None:
+        self.sock = ctx.socket(zmq.PUB)
+        try:
+            sockets.configure(self.sock, max_message_bytes=None)
+            self.sock.setsockopt(zmq.SNDHWM, PAIRS_HWM)
+            self.bound = sockets.bind(self.sock, endpoint, public=public)
+        except BaseException:
+            self.sock.close(linger=0)
+            raise
+
+    def publish(self, pairs: Sequence[Pair]) -> None:
+        for pair in pairs:
+            wire = json.dumps(pair.to_wire(PUBLISHED_CHARS), separators=(",", ":"))
+            self.sock.send(wire.encode(), zmq.NOBLOCK)
+
+    def close(self) -> None:
+        sockets.remove_ipc_file(self.bound)
+        self.sock.close(linger=0)
 
 
 def client_label(identity: bytes) -> str:

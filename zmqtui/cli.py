@@ -91,5 +91,5 @@ def main() -> None:
 
     Run bare, zmqtui starts an embedded stack on loopback (a watcher on the current
     directory and a filer cluster serving it) and opens the monitor on it. Given an endpoint
-    (--sub, --req, --stats, --control) the monitor starts nothing and attaches to it.
+    (--sub, --req, --stats, --control, --tap) the monitor starts nothing and attaches to it.
     """

@@ -12,18 +12,22 @@ from textual.app import App, ComposeResult
 from textual.message import Message
 
 from zmqtui.captures import NS_PER_MS, Capture
+from zmqtui.conversations import ConversationsView
 from zmqtui.protocol import ChangeEvent, ClusterSnapshot, WorkerStats
 from zmqtui.request_spec import RequestSpec
+from zmqtui.socket_events import SocketEvent
 from zmqtui.topicstats import TopicsQuery, TopicStats
 from zmqtui.tui.backend import SOCKET_NAMES, Endpoints
 from zmqtui.tui.messages import (
     ClearWanted,
     ConnectionChanged,
+    ConversationsViewed,
     ExportFinished,
     ExportWanted,
     FeedViewed,
     FilterChanged,
     RequestFinished,
+    SocketEventsLogged,
     TopicsViewed,
     ViewWanted,
 )
@@ -117,6 +121,18 @@ class FakeBackend(LocalFeed):
 
     def stop_recording(self) -> None:
         self.calls.append(("stop_recording", ()))
+
+    def view_conversations(self, rows: int) -> None:
+        self.calls.append(("view_conversations", rows))
+
+    def show_conversations(self, view: ConversationsView) -> None:
+        """Answer the Conversations view as the bridge would, once per frame."""
+        assert self.app is not None, "not started"
+        self.app.post_message(ConversationsViewed(view))
+
+    def log_socket_events(self, *events: SocketEvent) -> None:
+        assert self.app is not None, "not started"
+        self.app.post_message(SocketEventsLogged(list(events)))
 
 
 T0 = 1_767_225_600_000

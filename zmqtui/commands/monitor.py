@@ -89,6 +89,16 @@ def attach_endpoints(
 @click.option("--stats", metavar="ENDPOINT", help="Attach: read cluster stats from here.")
 @click.option("--control", metavar="ENDPOINT", help="Attach: steer the cluster here.")
 @click.option(
+    "--tap",
+    metavar="ENDPOINT",
+    help="Attach: read request/reply pairs from a tap's --pairs endpoint (the v view).",
+)
+@click.option(
+    "--with-tap",
+    is_flag=True,
+    help="The embedded stack puts a tap in front of its cluster: its conversations in the v view.",
+)
+@click.option(
     "--workers",
     metavar="N",
     type=click.IntRange(min=1, max=MAX_WORKERS),
@@ -122,6 +132,8 @@ def command(
     req: str | None,
     stats: str | None,
     control: str | None,
+    tap: str | None,
+    with_tap: bool,
     workers: int | None,
     recursive: bool,
     metrics: str | None,
@@ -132,10 +144,10 @@ def command(
     """Open the monitor: publisher, subscriber, requests and workers panes, live.
 
     With no endpoint given it starts an embedded stack on loopback serving PATH (default: the
-    current directory) and stops it on quit. With any of --sub, --req, --stats, --control (or
-    the same settings in the config file or environment, or [[feeds]] in the config) it only
-    attaches to those; the subscriber pane merges every --sub and [[feeds]]. With --open FILE
-    it shows a recording and opens no socket.
+    current directory) and stops it on quit. With any of --sub, --req, --stats, --control, --tap
+    (or the same settings in the config file or environment, or [[feeds]] in the config) it
+    only attaches to those; the subscriber pane merges every --sub and [[feeds]]. With --open
+    FILE it shows a recording and opens no socket.
     """
     if recording is not None:
         live = {"PATH": path, "--sub": sub or None, "--req": req, "--stats": stats}
@@ -154,6 +166,8 @@ def command(
         given = attach_endpoints(
             {"pub": first, "req": req, "stats": stats, "control": control}, config_file
         )
+        if tap is not None:
+            given["tap"] = check_endpoint(tap)
         settings = load_command_settings(config_file)
         feeds = monitored_feeds(given.get("pub"), sub[1:], settings)
         metrics_address = None if metrics is None else _metrics_address(metrics, insecure)
@@ -161,15 +175,17 @@ def command(
         raise click.UsageError(str(exc)) from None
     if feeds:
         given.setdefault("pub", feeds[0].endpoint)
-    if given and (workers is not None or recursive):
+    if given and (workers is not None or recursive or with_tap):
         raise click.UsageError(
-            "--workers and --recursive apply to the embedded stack, not to attach mode"
+            "--workers, --recursive and --with-tap apply to the embedded stack, not to attach mode"
         )
     if given:
         sys.exit(_attach(given, feeds, path, settings, metrics_address))
     config = Path(config_file) if config_file else None
     sys.exit(
-        _embedded(path or Path(os.curdir), workers, recursive, settings, config, metrics_address)
+        _embedded(
+            path or Path(os.curdir), workers, recursive, settings, config, metrics_address, with_tap
+        )
     )
 
 
@@ -234,13 +250,17 @@ def _embedded(
     settings: Settings,
     config_file: Path | None,
     metrics: MetricsAddress | None,
+    with_tap: bool = False,
 ) -> int:
     """Events name files as `zmqtui watch PATH` does (under PATH as typed); the cluster serves
-    PATH resolved."""
+    PATH resolved. With a tap, the tap listens where requests go and the cluster binds a free
+    port behind it."""
     from zmqtui.services.stack import (
         ClusterEndpoints,
         EmbeddedCluster,
         EmbeddedStack,
+        EmbeddedTap,
+        free_endpoint,
         pick_endpoint,
     )
     from zmqtui.tui.app import ZmqtuiApp
@@ -255,15 +275,20 @@ def _embedded(
         if chosen[key] != preferred:
             notices.append(f"{preferred} is taken: {key} uses {chosen[key]}")
     root = path.resolve()
+    tap = None
+    cluster_req = chosen["req"]
+    if with_tap:
+        cluster_req = free_endpoint()
+        tap = EmbeddedTap(chosen["req"], cluster_req, free_endpoint())
     cluster = EmbeddedCluster(
         root,
-        ClusterEndpoints(chosen["req"], chosen["stats"], chosen["control"]),
+        ClusterEndpoints(cluster_req, chosen["stats"], chosen["control"]),
         workers=workers,
         config_file=config_file,
     )
-    stack = EmbeddedStack(path, chosen["pub"], cluster, recursive=recursive)
+    stack = EmbeddedStack(path, chosen["pub"], cluster, recursive=recursive, tap=tap)
     bridge = ZmqBridge(
-        Endpoints(**chosen),
+        Endpoints(**chosen, tap=None if tap is None else tap.pairs),
         stack=stack,
         timeout_ms=settings.timeout_ms,
         tries=settings.tries,

@@ -9,6 +9,8 @@ SIGKILLs the cluster and any of its descendants still alive, each by PID. A moni
 without stopping it (`kill -9`, the OOM killer) is noticed by the cluster itself
 (`--owner-pid`), which then stops its workers and exits; the directory, named after the
 monitor's pid like a cluster's runtime directory, is removed by the next cluster started.
+With a tap (`zmqtui --with-tap`), a `zmqtui tap` child process sits where clients connect and
+forwards to the cluster, publishing each request with its reply for the Conversations view.
 """
 
 from __future__ import annotations
@@ -273,6 +275,55 @@ def _kill_all(family: list[psutil.Process]) -> None:
     psutil.wait_procs(alive, timeout=2)
 
 
+class EmbeddedTap:
+    """A tap child process (`zmqtui tap --quiet`) in front of the embedded cluster: clients
+    connect to `listen` as they would to the cluster, it forwards to the cluster on `forward`
+    and publishes each request with its reply on `pairs` for the Conversations view. Like the
+    cluster it names the monitor as its owner, so it never outlives it.
+    """
+
+    def __init__(self, listen: str, forward: str, pairs: str) -> None:
+        self.listen = listen
+        self.forward = forward
+        self.pairs = pairs
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def command(self) -> list[str]:
+        return [
+            sys.executable,
+            "-m",
+            "zmqtui",
+            "tap",
+            "--listen",
+            self.listen,
+            "--forward",
+            self.forward,
+            "--pairs",
+            self.pairs,
+            "--quiet",
+            "--owner-pid",
+            str(os.getpid()),
+        ]
+
+    def start(self) -> None:
+        if self.process is None:
+            self.process = subprocess.Popen(
+                self.command(),
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+
+    def poll(self) -> int | None:
+        return None if self.process is None else self.process.poll()
+
+    def stop(self, grace_s: float = STOP_GRACE_S) -> None:
+        process, self.process = self.process, None
+        if process is not None:
+            stop_process_tree(process, grace_s)
+
+
 FALLBACK_ENDPOINT = "tcp://127.0.0.1:0"
 """Where the publisher binds when its own endpoint cannot be bound: any free loopback port."""
 
@@ -288,6 +339,7 @@ class EmbeddedStack:
         pub: where the publisher binds (a free loopback port if it cannot).
         cluster: the cluster child, started by `start_cluster`; None for none.
         recursive: watch the subdirectories too.
+        tap: a tap in front of the cluster, started and stopped with it; None for none.
     """
 
     def __init__(
@@ -297,11 +349,13 @@ class EmbeddedStack:
         cluster: EmbeddedCluster | None = None,
         *,
         recursive: bool = False,
+        tap: EmbeddedTap | None = None,
     ) -> None:
         self.watch_path = watch_path
         self.pub = pub
         self.cluster = cluster
         self.recursive = recursive
+        self.tap = tap
         self.publisher: ChangePublisher | None = None
         self.running: asyncio.Task[None] | None = None
         """The publisher's task, once it is bound."""
@@ -336,8 +390,13 @@ class EmbeddedStack:
     def start_cluster(self) -> None:
         if self.cluster is not None:
             self.cluster.start()
+        if self.tap is not None:
+            self.tap.start()
 
     def stop(self) -> None:
-        """Stop the cluster and what it started (the publisher ends with the monitor's loop)."""
+        """Stop the cluster and what it started, and the tap (the publisher ends with the
+        monitor's loop)."""
+        if self.tap is not None:
+            self.tap.stop()
         if self.cluster is not None:
             self.cluster.stop()

@@ -28,7 +28,9 @@ from textual.widgets import Input, Static
 
 from zmqtui.captures import RecordingStatus
 from zmqtui.config import captures_dir
+from zmqtui.conversations import ConversationsView
 from zmqtui.format import format_bytes, plural
+from zmqtui.socket_events import SocketEventLog
 from zmqtui.text import MULTI_LINE, printable
 from zmqtui.tui.backend import GOOD_STATES, SOCKET_NAMES, Backend
 from zmqtui.tui.keys import declared_bindings, key_entries
@@ -38,6 +40,8 @@ from zmqtui.tui.messages import (
     ClusterExited,
     ConnectionChanged,
     ControlAnswered,
+    ConversationsViewed,
+    ConversationsWanted,
     EventsPublished,
     ExportFinished,
     ExportWanted,
@@ -52,6 +56,7 @@ from zmqtui.tui.messages import (
     SendFinished,
     SendLoadFinished,
     SnapshotReceived,
+    SocketEventsLogged,
     TopicsViewed,
     TopicsWanted,
     ViewWanted,
@@ -62,6 +67,8 @@ from zmqtui.tui.panes.publisher import PublisherPane
 from zmqtui.tui.panes.subscriber import SubscriberPane
 from zmqtui.tui.panes.workers import WorkersPane
 from zmqtui.tui.topics_screen import TopicChosen, TopicsScreen
+from zmqtui.tui.views.conversations import ConversationsScreen
+from zmqtui.tui.views.socket_events import SocketEventsScreen
 from zmqtui.tui.widgets.key_bar import KeyBar
 
 PANES: dict[str, type[Pane]] = {
@@ -249,6 +256,20 @@ class ZmqtuiApp(App[None]):
             tooltip="record every message of the feed, frames exactly, to "
             "`zmqtui-recording-<time>.jsonl.zst` in the export directory; again stops",
         ),
+        Binding(
+            "v",
+            "conversations",
+            "Conversations",
+            show=False,
+            tooltip="request/reply pairs a tap sees, latency by client and worker (--tap)",
+        ),
+        Binding(
+            "l",
+            "socket_events",
+            "Socket events",
+            show=False,
+            tooltip="log of every connect, disconnect, retry and failed handshake",
+        ),
         Binding("q", "quit", "Quit", tooltip="quit (stops the embedded stack)"),
         Binding("ctrl+c,ctrl+q", "quit", "Quit", priority=True),
         Binding(
@@ -300,6 +321,10 @@ class ZmqtuiApp(App[None]):
         self.connection_endpoints: dict[str, str | None] = {}
         self._mode_note = ""
         """What the connection bar adds to the mode: the cluster exited, or is restarting."""
+        self.socket_events = SocketEventLog()
+        """Every socket event since start-up (bounded), for the `l` log."""
+        self.conversations: ConversationsView | None = None
+        """The tap's conversations as last viewed."""
 
     # --- layout ------------------------------------------------------------------------------
 
@@ -481,6 +506,20 @@ class ZmqtuiApp(App[None]):
             self.notify(f"{message.command}: {reply.get('error')}", severity="error", markup=False)
 
     @_while_running
+    def on_socket_events_logged(self, message: SocketEventsLogged) -> None:
+        for event in message.events:
+            self.socket_events.add(event)
+
+    @_while_running
+    def on_conversations_viewed(self, message: ConversationsViewed) -> None:
+        self.conversations = message.view
+        if isinstance(self.screen, ConversationsScreen):
+            self.screen.show_view(message.view)
+
+    def on_conversations_wanted(self, message: ConversationsWanted) -> None:
+        self.backend.view_conversations(message.rows)
+
+    @_while_running
     def on_backend_problem(self, message: BackendProblem) -> None:
         severity = message.severity if message.severity in ("warning", "error") else "error"
         self.notify(message.text, severity=severity, timeout=8, markup=False)  # type: ignore[arg-type]
@@ -511,6 +550,8 @@ class ZmqtuiApp(App[None]):
         if message.endpoint is not None:
             self.connection_endpoints[socket] = message.endpoint
         self.query_one(ConnectionBar).set_state(socket, state)
+        if socket == "tap" and isinstance(self.screen, ConversationsScreen):
+            self.screen.show_state(state)
         endpoint = self.connection_endpoints.get(socket)
         for frame in self.query(PaneFrame):
             if socket == frame.pane.SOCKET:
@@ -605,13 +646,36 @@ class ZmqtuiApp(App[None]):
     def action_topics(self) -> None:
         """Show the topics view (its own `t` closes it)."""
         if self.screen is not self.topics_screen:
+            self._close_views()
             self.push_screen(TOPICS_SCREEN)
+
+    def action_conversations(self) -> None:
+        if isinstance(self.screen, ConversationsScreen):
+            self.pop_screen()
+            return
+        self._close_views()
+        screen = ConversationsScreen(self.backend.endpoints.tap, self.connection_states.get("tap"))
+        if self.conversations is not None:
+            screen.view = self.conversations
+        self.push_screen(screen)
+
+    def action_socket_events(self) -> None:
+        if isinstance(self.screen, SocketEventsScreen):
+            self.pop_screen()
+        else:
+            self._close_views()
+            self.push_screen(SocketEventsScreen(self.socket_events))
+
+    def _close_views(self) -> None:
+        """Back to the panes from the topics, conversations or socket-events view (one is
+        open at a time, over the panes)."""
+        while isinstance(self.screen, VIEWS):
+            self.pop_screen()
 
     def action_focus_pane(self, name: str) -> None:
         """Focus a pane's main control, showing the pane first if it was hidden (and leaving
-        the topics view if it is up)."""
-        if isinstance(self.screen, TopicsScreen):
-            self.pop_screen()
+        the view that is up, if one is)."""
+        self._close_views()
         frame = self.frame(name)
         if not frame.display:
             frame.display = True
@@ -633,7 +697,7 @@ class ZmqtuiApp(App[None]):
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """Hide what cannot be done now: `m` maximises or restores, `escape` leaves a field."""
-        if action in PANE_ACTIONS and isinstance(self.screen, TopicsScreen):
+        if action in PANE_ACTIONS and isinstance(self.screen, VIEWS):
             return False
         if action == "maximize":
             return self.main_screen.maximized is None
@@ -745,7 +809,11 @@ class ZmqtuiApp(App[None]):
 TOPICS_SCREEN = "topics"
 
 PANE_ACTIONS = frozenset({"maximize", "restore", "hide_pane", "show_all_panes"})
-"""What only acts on the panes' screen (the topics view hides them)."""
+"""What only acts on the panes' screen (a view such as the topics view hides them)."""
+
+VIEWS = (TopicsScreen, ConversationsScreen, SocketEventsScreen)
+"""The views a key opens over the panes."""
+
 
 TEXTUAL_COMMANDS_KEPT = frozenset({"Theme", "Screenshot"})
 """Textual's other palette commands duplicate ours (Quit, Keys, Maximize, Minimize)."""

@@ -47,6 +47,8 @@ class Endpoints:
     req: str | None = None
     stats: str | None = None
     control: str | None = None
+    tap: str | None = None
+    """A tap's capture side (`zmqtui tap --pairs`), for the Conversations view."""
 
 
 class Backend(Protocol):
@@ -118,6 +120,10 @@ class Backend(Protocol):
 
     def restart_cluster(self) -> None:
         """Start the embedded cluster again after it died (embedded mode only)."""
+
+    def view_conversations(self, rows: int) -> None:
+        """Ask for the tap's conversations, the latest `rows` pairs listed: a
+        `ConversationsViewed` answers once per frame while they change; 0 stops asking."""
 
 
 class PlaybackBackend(Backend, Protocol):

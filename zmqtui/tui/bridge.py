@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -31,6 +32,7 @@ from zmq.utils.monitor import recv_monitor_message
 
 from zmqtui.captures import NOTHING_CAPTURED, ExportResult, FeedView, RecordingStatus, ViewQuery
 from zmqtui.config import REQUEST_TIMEOUT_MS, REQUEST_TRIES, FeedConfig
+from zmqtui.conversations import ConversationsView
 from zmqtui.format import plural
 from zmqtui.frames import FrameSyntaxError, parse_frames
 from zmqtui.protocol import (
@@ -41,8 +43,10 @@ from zmqtui.protocol import (
     decode_snapshot,
 )
 from zmqtui.request_spec import RequestSpec, SocketKind
+from zmqtui.security.handshake import socket_event_words
 from zmqtui.services import sockets
 from zmqtui.services.control import ControlError, send_command
+from zmqtui.services.conversations import ConversationsReader
 from zmqtui.services.ingest import IngestProcess, StreamSpec
 from zmqtui.services.requester import Requester, run_load
 from zmqtui.services.sender import open_client, run_send_load
@@ -50,6 +54,7 @@ from zmqtui.services.stack import EmbeddedCluster, EmbeddedStack
 from zmqtui.services.subscriber import MAX_BATCH, SESSION_CHECK_MS
 from zmqtui.services.supervisor import describe_exit
 from zmqtui.services.watcher import ChangePublisher
+from zmqtui.socket_events import SocketEvent
 from zmqtui.topicstats import TopicsQuery, TopicsView
 from zmqtui.tui.backend import Endpoints
 from zmqtui.tui.messages import (
@@ -57,6 +62,7 @@ from zmqtui.tui.messages import (
     ClusterExited,
     ConnectionChanged,
     ControlAnswered,
+    ConversationsViewed,
     EventsPublished,
     ExportFinished,
     FeedViewed,
@@ -70,6 +76,7 @@ from zmqtui.tui.messages import (
     SendFinished,
     SendLoadFinished,
     SnapshotReceived,
+    SocketEventsLogged,
     TopicsViewed,
 )
 from zmqtui.tui.widgets.frame_clock import FRAMES_PER_S
@@ -94,6 +101,12 @@ RETRY_DELAY_S = 1.0
 
 _WORSE = {"connected": 0, "connecting": 1, "retrying": 2, "disconnected": 3, "failed": 4}
 """Feed states from the best to the worst: several feeds show the worst one's."""
+
+_TAP_STATES = {"handshake failed": "failed"}
+"""The tap socket's events whose connection state has another name."""
+
+_INGEST_EVENTS = frozenset({"connecting", "connected", "retrying", "disconnected", "failed"})
+"""The feed states the ingest child reports that are socket events (each is logged)."""
 
 _MONITOR_EVENTS = (
     zmq.EVENT_CONNECTED
@@ -177,6 +190,9 @@ class ZmqBridge:
         self._states: dict[str, tuple[str, str | None, str]] = {}
         self._sends: dict[int, Worker[None]] = {}
         """The sends in flight by send id, so that one can be cancelled."""
+        self._conversations: ConversationsReader | None = None
+        self._conversation_rows = 0
+        """How many pairs the Conversations view lists; 0 while it is closed."""
 
     # --- lifetime --------------------------------------------------------------------------
 
@@ -202,6 +218,8 @@ class ZmqBridge:
         else:
             self._post_state("pub", "off", None)
             self._post_state("sub", "off", None)
+        if self.endpoints.tap is not None:
+            self._start_conversations(self.endpoints.tap)
         if self.endpoints.stats is not None:
             self._run(self._pump_stats(self.endpoints.stats), "stats", "cluster stats")
         else:
@@ -226,6 +244,10 @@ class ZmqBridge:
         for worker in workers:
             with contextlib.suppress(WorkerCancelled, WorkerFailed, asyncio.CancelledError):
                 await worker.wait()
+        reader, self._conversations = self._conversations, None
+        if reader is not None:
+            await asyncio.to_thread(reader.stop)
+            reader.ctx.destroy(linger=0)
         if self._ctx is not None:
             self._ctx.destroy(linger=0)
             self._ctx = None
@@ -265,6 +287,11 @@ class ZmqBridge:
     def _problem(self, text: str, severity: str = "error") -> None:
         self.app.post_message(BackendProblem(text, severity))
 
+    def _socket_event(self, socket: str, endpoint: str, event: str, detail: str = "") -> None:
+        """Add to the socket-events log (each event, where `_post_state` tells only changes)."""
+        logged = SocketEvent(time.time() * 1000, socket, endpoint, event, detail)
+        self.app.post_message(SocketEventsLogged([logged]))
+
     # --- sockets with a monitor ------------------------------------------------------------
 
     @contextlib.asynccontextmanager
@@ -280,6 +307,7 @@ class ZmqBridge:
         )
         try:
             self._post_state(name, "connecting", endpoint)
+            self._socket_event(name, endpoint, "connecting")
             sockets.connect(sock, endpoint)
             yield sock
         finally:
@@ -309,6 +337,7 @@ class ZmqBridge:
             zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL: "failed",
             zmq.EVENT_HANDSHAKE_FAILED_AUTH: "failed",
         }
+        curve_client = sock.getsockopt(zmq.MECHANISM) == zmq.CURVE
         while True:
             if await monitor.poll(SESSION_CHECK_MS):
                 event = await recv_monitor_message(monitor)
@@ -316,6 +345,11 @@ class ZmqBridge:
                 state = states.get(event["event"])
                 if state is not None:
                     self._post_state(name, state, endpoint)
+                words = socket_event_words(
+                    event["event"], event["value"], curve_client=curve_client
+                )
+                if words is not None:
+                    self._socket_event(name, endpoint, *words)
             if session.given_up():
                 self._problem(f"{name}: {sockets.given_up_text(endpoint, max_message_bytes)}")
                 sockets.reconnect(sock, endpoint)
@@ -362,6 +396,9 @@ class ZmqBridge:
                     self._viewed(args[0])
                 elif kind == "state":
                     self._feed_state(*args)
+                    _feed, state, endpoint, detail = args
+                    if state in _INGEST_EVENTS:
+                        self._socket_event("sub", endpoint, state, detail)
                 elif kind == "problem":
                     self._problem(*args)
                 elif kind == "exported":
@@ -493,6 +530,49 @@ class ZmqBridge:
     def stop_recording(self) -> None:
         if self._ingest is not None:
             self._ingest.send("record_stop")
+
+    # --- the tap's conversations: read on a thread, viewed once per frame ---------------------
+
+    def _start_conversations(self, endpoint: str) -> None:
+        reader = ConversationsReader(zmq.Context(), endpoint)
+        try:
+            reader.start()
+        except (zmq.ZMQError, sockets.EndpointError) as exc:
+            reader.ctx.destroy(linger=0)
+            self._post_state("tap", "failed", endpoint, str(exc))
+            self._problem(f"tap {endpoint}: {exc}")
+            return
+        self._conversations = reader
+        self._run(self._poll_conversations(reader), "conversations", f"read the tap {endpoint}")
+
+    async def _poll_conversations(self, reader: ConversationsReader) -> None:
+        """Once per frame: the tap socket's events to the log, and, while the view is open, the
+        conversations when they changed."""
+        shown: tuple[int, int] | None = None
+        while reader.alive:
+            await asyncio.sleep(VIEW_INTERVAL_S)
+            events = reader.events()
+            if events:
+                for event in events:
+                    self._post_state(
+                        "tap",
+                        _TAP_STATES.get(event.event, event.event),
+                        reader.endpoint,
+                        event.detail,
+                    )
+                self.app.post_message(SocketEventsLogged(events))
+            rows = self._conversation_rows
+            if rows and shown != (reader.generation, rows):
+                view: ConversationsView = reader.view(rows)
+                shown = (view.generation, rows)
+                self.app.post_message(ConversationsViewed(view))
+            elif not rows:
+                shown = None
+        self._post_state("tap", "failed", reader.endpoint, str(reader.error))
+        self._problem(f"reading the tap {reader.endpoint} stopped: {reader.error}")
+
+    def view_conversations(self, rows: int) -> None:
+        self._conversation_rows = max(0, rows)
 
     # --- the cluster: stats, probes, requests, control ----------------------------------------
 

@@ -14,8 +14,10 @@ from typing import Any
 from textual.message import Message
 
 from zmqtui.captures import ExportResult, FeedView, RecordingStatus, ViewQuery
+from zmqtui.conversations import ConversationsView
 from zmqtui.protocol import ChangeEvent, ClusterSnapshot
 from zmqtui.results import SendResult, SendSummary
+from zmqtui.socket_events import SocketEvent
 from zmqtui.timeline import Position
 from zmqtui.topicstats import TopicsQuery, TopicsView
 
@@ -184,6 +186,24 @@ class ClusterExited(Message):
 
 
 @dataclass
+class ConversationsViewed(Message):
+    """The tap's conversations as the Conversations view asked for them; a newer view replaces
+    any still queued."""
+
+    view: ConversationsView
+
+    def can_replace(self, message: Message) -> bool:
+        return isinstance(message, ConversationsViewed)
+
+
+@dataclass
+class SocketEventsLogged(Message):
+    """Connects, disconnects, retries and failed handshakes of the monitor's sockets."""
+
+    events: list[SocketEvent]
+
+
+@dataclass
 class BackendProblem(Message):
     """Something in the backend failed and the user should know; the app keeps running."""
 
@@ -242,3 +262,10 @@ class PlaybackPositioned(Message):
 
     def can_replace(self, message: Message) -> bool:
         return isinstance(message, PlaybackPositioned)
+
+
+@dataclass
+class ConversationsWanted(Message):
+    """The Conversations view opened or resized (`rows` pairs fit), or closed (0)."""
+
+    rows: int

@@ -1,0 +1,1 @@
+"""Full-screen views opened by a key over the panes: conversations, socket events."""

@@ -1,0 +1,195 @@
+"""The Conversations view (`v`): request/reply pairs a tap saw, live, and latency percentiles by
+client and by worker.
+
+The backend reads the tap and sends a `ConversationsView` at most once per frame while the view
+is open, holding only the pairs that fit on screen; the view only draws it. Everything in it
+came from a peer: it is shown as plain text, controls escaped.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from rich.text import Text
+from textual import events
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal
+from textual.screen import Screen
+from textual.widgets import Static
+
+from zmqtui.conversations import Conversation, ConversationsView, LatencyRow
+from zmqtui.format import clock_time, plural
+from zmqtui.text import printable
+from zmqtui.tui.messages import ConversationsWanted
+from zmqtui.tui.widgets.key_bar import KeyBar
+
+NO_TAP = (
+    "No tap to read: start one with `zmqtui tap --listen EP --forward EP --pairs EP2` and "
+    "attach with `zmqtui --tap EP2`, or run the embedded stack with `zmqtui --with-tap`."
+)
+WAITING = "Waiting for the tap's first pair…"
+CLIENT_CHARS = 14
+NAME_CHARS = 9
+"""Longest client name in a latency table."""
+
+
+class ConversationsScreen(Screen[None]):
+    """Pairs as they come (time, client, latency, pid, request → reply), flagged when a request
+    got no reply within the tap's timeout, and p50/p90/p99 latency by client and by worker."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("v,escape", "dismiss", "Close", tooltip="close the Conversations view"),
+    ]
+
+    DEFAULT_CSS = """
+    ConversationsScreen {
+        #conversations-title { height: 1; padding: 0 1; text-style: bold; }
+        #conversations-totals { height: 1; padding: 0 1; color: $text-muted; }
+        #conversations-pairs {
+            height: 1fr;
+            border: round $panel-lighten-2;
+            border-title-color: $text;
+            padding: 0 1;
+        }
+        #conversations-latency { height: 9; }
+        .latency-table {
+            width: 1fr;
+            border: round $panel-lighten-2;
+            border-title-color: $text;
+        }
+        #conversations-pairs, .latency-table { text-wrap: nowrap; text-overflow: ellipsis; }
+    }
+    """
+
+    def __init__(self, endpoint: str | None, state: str | None) -> None:
+        super().__init__()
+        self.endpoint = endpoint
+        self.state = state
+        self.view: ConversationsView | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Static(self._title(), id="conversations-title")
+        yield Static(id="conversations-totals")
+        pairs = Static(id="conversations-pairs")
+        pairs.border_title = "Latest pairs"
+        yield pairs
+        with Horizontal(id="conversations-latency"):
+            clients = Static(id="latency-clients", classes="latency-table")
+            clients.border_title = "Latency by client (ms)"
+            yield clients
+            workers = Static(id="latency-workers", classes="latency-table")
+            workers.border_title = "Latency by worker (ms)"
+            yield workers
+        yield KeyBar()
+
+    def on_mount(self) -> None:
+        self._draw()
+
+    def on_resize(self, event: events.Resize) -> None:
+        self.call_after_refresh(self._ask)
+
+    def _ask(self) -> None:
+        """Tell the backend how many pairs fit (a `ConversationsViewed` answers)."""
+        rows = max(1, self.query_one("#conversations-pairs").content_size.height - 1)
+        self.post_message(ConversationsWanted(rows))
+
+    def on_unmount(self) -> None:
+        self.app.post_message(ConversationsWanted(0))
+
+    def show_state(self, state: str) -> None:
+        self.state = state
+        self.query_one("#conversations-title", Static).update(self._title(), layout=False)
+
+    def show_view(self, view: ConversationsView) -> None:
+        self.view = view
+        self._draw()
+
+    def _title(self) -> Text:
+        title = Text("Conversations")
+        if self.endpoint is not None:
+            title.append(f" · tap {printable(self.endpoint)} · {self.state or 'connecting'}")
+        return title
+
+    def _draw(self) -> None:
+        view = self.view
+        totals = self.query_one("#conversations-totals", Static)
+        pairs = self.query_one("#conversations-pairs", Static)
+        if self.endpoint is None or view is None:
+            totals.update("", layout=False)
+            pairs.update(Text(NO_TAP if self.endpoint is None else WAITING), layout=False)
+            self._latency(None)
+            return
+        totals.update(
+            f"{plural(view.pairs, 'pair')} · {view.no_reply:,} without a reply"
+            + (f" · {plural(view.malformed, 'message')} not a pair" if view.malformed else ""),
+            layout=False,
+        )
+        pairs.update(pairs_text(view.recent) if view.recent else Text(WAITING), layout=False)
+        self._latency(view)
+
+    def _latency(self, view: ConversationsView | None) -> None:
+        clients = () if view is None else view.clients
+        workers = () if view is None else view.workers
+        self.query_one("#latency-clients", Static).update(latency_text("client", clients))
+        self.query_one("#latency-workers", Static).update(latency_text("pid", workers))
+
+
+def pairs_text(recent: tuple[Conversation, ...]) -> Text:
+    """One line per pair, newest last: time, client, latency (or the flag), pid, request and
+    reply."""
+    text = Text()
+    text.append(
+        f"{'time':<12} {'client':<{CLIENT_CHARS}} {'latency':>9} {'pid':>7}  request → reply",
+        "bold",
+    )
+    for pair in recent:
+        text.append("\n")
+        text.append(f"{clock_time(int(pair.time_ms))[:12]:<12} ")
+        text.append(f"{cell(pair.client, CLIENT_CHARS)} ")
+        request = printable(pair.request)
+        if pair.reply is None or pair.latency_ms is None:
+            why = "no reply" if pair.no_reply == "timeout" else "given up"
+            text.append(" " * (17 - len(why) - 3))
+            text.append(f"!! {why}", "bold red")
+            text.append(f"  {request}")
+            continue
+        pid = "-" if pair.pid is None else str(pair.pid)
+        text.append(f"{format_ms(pair.latency_ms) + ' ms':>9} {pid:>7}  ")
+        text.append(request)
+        text.append(" → ", "dim")
+        text.append(printable(pair.reply))
+    return text
+
+
+def latency_text(heading: str, rows: tuple[LatencyRow, ...]) -> Text:
+    """A small table that fits half of 80 columns: name, pairs, requests without a reply, p50,
+    p90, p99."""
+    text = Text()
+    text.append(f"{heading:<9} {'pairs':>6} {'!!':>3} {'p50':>5} {'p90':>5} {'p99':>5}", "bold")
+    for row in rows:
+        text.append("\n")
+        no_reply = str(row.no_reply)
+        text.append(f"{cell(row.name, NAME_CHARS)} {row.pairs:>6} {' ' * (3 - len(no_reply))}")
+        text.append(no_reply, "bold red" if row.no_reply else "")
+        for value in (row.p50, row.p90, row.p99):
+            text.append(f" {format_ms(value):>5}")
+    return text
+
+
+def cell(value: str, width: int) -> str:
+    """`value` as plain text in `width` columns: padded, or cut to end in `…`."""
+    return printable(value, limit=width - 1).ljust(width)
+
+
+def format_ms(value: float | None) -> str:
+    """A latency in ms in at most 5 characters: 0.41, 12.3, 1234, 56k."""
+    if value is None:
+        return "-"
+    if value < 10:
+        return f"{value:.2f}"
+    if value < 100:
+        return f"{value:.1f}"
+    if value < 10_000:
+        return f"{value:.0f}"
+    return f"{value / 1000:.0f}k"

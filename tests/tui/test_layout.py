@@ -7,6 +7,7 @@ from helpers import wait_for
 from textual.widget import Widget
 from textual.widgets import Button, Input
 
+from zmqtui.request_spec import RequestSpec
 from zmqtui.tui.app import ConnectionBar, ZmqtuiApp
 from zmqtui.tui.messages import ClusterExited, SnapshotReceived
 from zmqtui.tui.panes.base import OfflineBanner
@@ -44,6 +45,24 @@ async def test_the_request_form_gives_way_at_every_size() -> None:
             assert send.display and send.content_region.width >= len("Send"), size
             assert field_width(app, "composer-path") >= 20, size
             assert "q Quit" in app.query_one(KeyBar).render().plain, size
+
+
+async def test_a_message_of_many_frames_leaves_the_reply_room_at_80x24() -> None:
+    """In the grid the frames keep to one line (the rest scroll); maximised, they show, each
+    field wide, and the reply still has its lines."""
+    app = ZmqtuiApp(FakeBackend())
+    async with app.run_test(size=SMALL) as pilot:
+        frames = tuple(f"text:frame {n}" for n in range(1, 7))
+        await app.composer_pane.load_request(RequestSpec("tcp://127.0.0.1:1", frames))
+        await pilot.pause()
+        frame_list = app.composer_pane.frame_list
+        response = app.query_one("#composer-response", ResponseLog)
+        assert frame_list.size.height == 1 and response.size.height >= 1
+        await pilot.press("3", "m")
+        await pilot.pause()
+        assert frame_list.size.height == 6
+        assert all(field.content_region.width >= 40 for field in frame_list.fields)
+        assert response.content_region.height >= 8
 
 
 async def test_a_reply_is_wrapped_again_when_its_panel_widens() -> None:

@@ -210,7 +210,9 @@ class SubscriberHost(App[None]):
         self.feed.export(message.stream, message.directory, message.now)
 
     def on_feed_viewed(self, message: FeedViewed) -> None:
-        self.pane.show_view(message.view)
+        # A view may still arrive while the test's app closes, after the pane is gone.
+        for pane in self.query(SubscriberPane):
+            pane.show_view(message.view)
 
     def on_export_finished(self, message: ExportFinished) -> None:
         self.pane.export_finished(message.result)

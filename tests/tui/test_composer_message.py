@@ -260,3 +260,12 @@ def test_a_large_text_reply_is_shown_from_its_start_without_decoding_it_whole():
     lines = [item.plain for item in shown if isinstance(item, Text)]
     assert lines[-1] == "showing the start of 1,048,585 bytes, as text"
     assert lines[-2].startswith('{"a": "xxx') and len(lines[-2]) == MAX_SHOWN_CHARS
+
+
+async def test_load_request_needs_no_await_from_a_message_handler():
+    """A side widget's handler may be a plain function: the frames still arrive."""
+    app = Host()
+    async with app.run_test() as pilot:
+        app.pane.load_request(RequestSpec(ENDPOINT, ("text:a", "text:b"), "DEALER"))
+        await pilot.pause()
+        assert frames(app) == ("text:a", "text:b") and app.pane.socket == "DEALER"

@@ -23,6 +23,7 @@ from rich.style import Style
 from rich.text import Text
 from textual import events, on
 from textual.app import ComposeResult
+from textual.await_complete import AwaitComplete
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
@@ -419,14 +420,18 @@ class ComposerPane(Pane):
             timeout_ms=self._timeout_ms,
         )
 
-    async def load_request(self, spec: RequestSpec) -> None:
-        """Show `spec` in the form, as any message (its endpoint, or the default when empty)."""
+    def load_request(self, spec: RequestSpec) -> AwaitComplete:
+        """Show `spec` in the form, as any message (its endpoint, or the default when empty);
+        await the result where the frames must be in place before going on."""
         self._use_template("message")
         self.query_one("#composer-endpoint", Input).value = spec.endpoint or self.default_endpoint
         self._set_socket(spec.socket)
         self._request_name = spec.name
         self._timeout_ms = spec.timeout_ms
-        await self.frame_list.set_frames(spec.frames)
+        return AwaitComplete(self._show_frames(spec.frames))
+
+    async def _show_frames(self, frames: tuple[str, ...]) -> None:
+        await self.frame_list.set_frames(frames)
         self._show_frame_error()
 
     def place_side(self, widget: Widget) -> None:

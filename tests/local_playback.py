@@ -16,8 +16,9 @@ from zmqtui.recording import RecordedFeed, RecordingWriter
 from zmqtui.services.ingest import Feed
 from zmqtui.services.playback import Playback, index_recording, recorded_feeds
 from zmqtui.timeline import NS_PER_MS, NS_PER_S, Target
+from zmqtui.topicstats import TopicsQuery, TopicStats
 from zmqtui.tui.backend import Endpoints
-from zmqtui.tui.messages import ConnectionChanged, PlaybackPositioned
+from zmqtui.tui.messages import ConnectionChanged, PlaybackPositioned, TopicsViewed
 
 START_NS = 1_767_225_600 * NS_PER_S
 """2026-01-01 00:00:00 UTC: the recording's start."""
@@ -59,13 +60,18 @@ class LocalPlayback(LocalFeed):
         self.app: App | None = None
         self.recording = recording
         index = index_recording(recording)
-        self.feeds = {f.name: Feed(f, self.streams.values()) for f in recorded_feeds(index)}
+        self.topic_stats = TopicStats()
+        self.feeds = {
+            f.name: Feed(f, self.streams.values(), None, self.topic_stats)
+            for f in recorded_feeds(index)
+        }
         self.playback = Playback(recording, index, self._take, self._restart, clock=clock)
 
     def _take(self, feed: str, frames: Sequence[bytes], received_ns: int) -> None:
         self.feeds[feed].take(list(frames), received_ns)
 
     def _restart(self) -> None:
+        self.topic_stats.clear()
         for stream in self.streams.values():
             stream.restart()
 
@@ -85,6 +91,10 @@ class LocalPlayback(LocalFeed):
         self.app.post_message(PlaybackPositioned(self.playback.report()))
         for stream in self.queries:
             self._answer(stream)
+
+    def topics(self, query: TopicsQuery | None) -> None:
+        if query is not None and self.app is not None:
+            self.app.post_message(TopicsViewed(self.topic_stats.view(query)))
 
     async def stop(self) -> None:
         self.playback.close()

@@ -21,6 +21,7 @@ from zmqtui.services.playback import (
     index_recording,
 )
 from zmqtui.timeline import NS_PER_S, Target
+from zmqtui.topicstats import TopicsQuery
 
 START_NS = 1_767_225_600 * NS_PER_S
 """2026-01-01 00:00:00 UTC."""
@@ -232,6 +233,9 @@ async def test_the_engine_plays_a_recording_into_the_live_monitors_streams(
         engine.send("view", "sub", ViewQuery(None, 20))
         view = (await until(lambda r: r[0] == "view"))[1]
         assert view.received == 11  # f2, f20..f29: taken in again with the new prefix
+        engine.send("topics", TopicsQuery())
+        topics = (await until(lambda r: r[0] == "topics"))[1]
+        assert topics.total == 29  # counted again from the start, not on top
         engine.send("speed", 256.0)
         engine.send("toggle")
         end = await until(lambda r: r[0] == "position" and r[1].at_end)

@@ -124,3 +124,14 @@ async def test_the_keys_are_in_the_footer_and_the_help(tmp_path: Path) -> None:
         text = help_markdown(app)
         for key in ("`space`", "`[`", "`]`", "`g`", "`<`", "`>`", "`q`", "`1`"):
             assert key in text, key
+
+
+async def test_the_topics_view_counts_last_seen_from_the_position(tmp_path: Path) -> None:
+    """Not from now: a recording made a year ago shows its topics seen a moment ago."""
+    app, backend = opened(tmp_path)
+    async with app.run_test(size=SMALL) as pilot:
+        await pilot.press("g", *"#20", "enter")
+        await wait_for(lambda: "message 20 of 40" in bar(app))
+        await pilot.press("t")
+        position = backend.playback.report()
+        assert app.topics_screen.clock() == position.time_ns / 1_000_000_000

@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from zmqtui.decoders import decode_frame, plain
+from zmqtui.message_diff import STRUCTURED, describe_bytes
 from zmqtui.recording import Header, RecordingReader
 from zmqtui.structdiff import structural_diff
 from zmqtui.text import printable
@@ -25,9 +26,6 @@ from zmqtui.topics import topic_of
 
 TopicKey = tuple[str, bytes | None]
 """(feed, topic): the feed is "" when each recording has a single feed."""
-
-STRUCTURED = frozenset({"json", "msgpack"})
-"""Decoders whose values are compared field by field."""
 
 
 @dataclass(slots=True)
@@ -229,15 +227,4 @@ def describe_frames(a: bytes, b: bytes) -> str:
         if changes:
             more = f" (+{len(changes) - 1} more)" if len(changes) > 1 else ""
             return f"{decoded_a.decoder} {changes[0].describe()}{more}"
-    shorter = min(len(a), len(b))
-    at = next((i for i in range(shorter) if a[i] != b[i]), shorter)
-    if at == shorter:
-        return f"{len(a):,} bytes in A, {len(b):,} in B, the same up to there"
-    return f"byte {at:,} differs: {_around(a, at)} in A, {_around(b, at)} in B"
-
-
-def _around(frame: bytes, at: int, width: int = 12) -> str:
-    """A few bytes around `at`, as Python writes a bytes literal."""
-    start = max(0, at - width // 2)
-    text = repr(frame[start : start + width])
-    return ("…" if start else "") + text + ("…" if start + width < len(frame) else "")
+    return describe_bytes(a, b)

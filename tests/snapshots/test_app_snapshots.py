@@ -371,3 +371,37 @@ def test_subscriber_on_several_feeds(snap_compare, tmp_path: Path, size: tuple[i
         await settled(pilot)
 
     assert snap_compare(app, terminal_size=size, run_before=run_before)
+
+
+def quotes() -> list[Capture]:
+    """Two quotes to compare: a field changed, some added, one removed."""
+    bodies = [
+        {"sym": "AAPL", "bid": 189.01, "ask": 189.03, "seq": 7, "venue": {"id": "XNAS"}},
+        {
+            "sym": "AAPL",
+            "bid": 189.05,
+            "ask": 189.03,
+            "seq": 8,
+            "venue": {"id": "XNAS", "halted": False},
+            "note": "[bold]open",
+        },
+    ]
+    return [
+        Capture((b"md.AAPL", msgpack.packb(body)), (T0 + 11_000 + 250 * n) * NS_PER_MS)
+        for n, body in enumerate(bodies)
+    ]
+
+
+@pytest.mark.parametrize("size", [SMALL, SIZE], ids=["80x24", "160x45"])
+def test_subscriber_comparing_two_messages(snap_compare, tmp_path: Path, size) -> None:
+    """The subscriber pane alone: a message marked (x), a later one selected, the detail shows
+    what differs between them, coloured by kind."""
+    app = monitor(ScriptedBackend(), tmp_path)
+
+    async def run_before(pilot: Pilot) -> None:
+        await settled(pilot)
+        app.backend.add("sub", quotes())
+        await pilot.press("2", "m", "up", "x", "down")
+        await settled(pilot)
+
+    assert snap_compare(app, terminal_size=size, run_before=run_before)

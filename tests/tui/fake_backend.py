@@ -33,6 +33,7 @@ from zmqtui.tui.messages import (
 )
 from zmqtui.tui.panes.subscriber import SubscriberPane
 from zmqtui.tui.widgets.detail_view import DetailView
+from zmqtui.tui.widgets.ring_log import RingLog
 
 EMBEDDED_ENDPOINTS = Endpoints(
     pub="tcp://127.0.0.1:60400",
@@ -227,3 +228,11 @@ class SubscriberHost(App[None]):
 
 def detail_text(app: App, pane: SubscriberPane) -> str:
     return plain(pane.query_one("#subscriber-detail", DetailView).renderable)
+
+
+def on_screen(log: RingLog) -> list[str]:
+    """The lines the log paints right now."""
+    return [
+        "".join(segment.text for segment in log.render_line(y)).rstrip()
+        for y in range(log.scrollable_content_region.height)
+    ]

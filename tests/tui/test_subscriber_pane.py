@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import msgpack
-from fake_backend import T0, SubscriberHost, capture, detail_text, event, raw_capture
+from fake_backend import T0, SubscriberHost, capture, detail_text, event, on_screen, raw_capture
 from helpers import plain, wait_for
 from textual.app import ComposeResult
 from textual.widgets import Input
@@ -17,15 +17,6 @@ from zmqtui.recording import Recorded, read_recording
 from zmqtui.tui.panes.subscriber import SubscriberPane, parse_prefixes
 from zmqtui.tui.widgets.detail_view import DetailView
 from zmqtui.tui.widgets.live_text import LiveText
-from zmqtui.tui.widgets.ring_log import RingLog
-
-
-def on_screen(log: RingLog) -> list[str]:
-    """The lines the log paints right now."""
-    return [
-        "".join(segment.text for segment in log.render_line(y)).rstrip()
-        for y in range(log.scrollable_content_region.height)
-    ]
 
 
 def stats_text(pane: SubscriberPane) -> str:

@@ -43,6 +43,7 @@ from zmqtui.format import clock_time, format_bytes, format_rate, plural
 from zmqtui.text import printable, printable_json
 from zmqtui.tui.messages import ClearWanted, ExportWanted, FilterChanged, ViewWanted
 from zmqtui.tui.panes.base import OfflineBanner, Pane
+from zmqtui.tui.widgets.compare_view import MARK, comparison_text, same_message
 from zmqtui.tui.widgets.detail_view import DetailView
 from zmqtui.tui.widgets.feed import (
     MAX_SHOWN_CHARS,
@@ -166,6 +167,14 @@ class SubscriberPane(Pane):
             "`zmqtui-capture-<time>.jsonl`",
         ),
         Binding("c", "clear", "Clear", tooltip="clear the list (counts are totals and stay)"),
+        Binding(
+            "x",
+            "mark",
+            "Mark",
+            show=False,
+            tooltip="mark the selected message (x again unmarks): selecting another shows what "
+            "differs between the two, field by field",
+        ),
     ]
 
     DEFAULT_CSS = """
@@ -178,6 +187,7 @@ class SubscriberPane(Pane):
         &.-feeds #subscriber-stats { height: 3; }
         #subscriber-log { height: 1fr; min-height: 3; }
         #subscriber-detail { height: 8; border-top: solid $panel-lighten-2; padding: 0 1; }
+        &.-comparing #subscriber-detail { height: 1fr; min-height: 8; max-height: 20; }
         &.-offline #subscriber-inputs, &.-offline #subscriber-stats { display: none; }
         & > .pane--paused { color: $text-warning; text-style: bold; }
         & > .pane--feed { color: $text-secondary; }
@@ -220,6 +230,8 @@ class SubscriberPane(Pane):
         self._detail_shown_at = 0.0
         self._feed_width = 0
         """Columns of the rows' feed names: 0 while the stream lists one feed."""
+        self.marked: Capture | None = None
+        """The message marked (`x`) to compare the selected one with."""
 
     def compose(self) -> ComposeResult:
         yield OfflineBanner()
@@ -353,7 +365,11 @@ class SubscriberPane(Pane):
         return text
 
     def _format_line(self, capture: Capture) -> Text:
-        text = Text(clock_time(capture.received_ms) + "  ")
+        text = Text(clock_time(capture.received_ms))
+        if self.marked is not None and same_message(capture, self.marked):
+            text.append(f"{MARK} ", self.pane_style("accent"))
+        else:
+            text.append("  ")
         if width := self._feed_width:
             feed = printable(capture.feed)
             feed = feed if len(feed) <= width else feed[: width - 1] + "…"
@@ -377,9 +393,17 @@ class SubscriberPane(Pane):
         return text
 
     def _show_detail(self, capture: Capture | None, index: int | None) -> None:
-        self.query_one("#subscriber-detail", DetailView).update(self._detail(capture))
+        marked = self.marked
+        if capture is None or marked is None:
+            shown = self._detail(capture)
+        elif same_message(capture, marked):
+            note = f"{MARK} marked: select another message to compare it with (x unmarks)"
+            shown = Group(Text(note, self.pane_style("accent")), self._detail(capture))
+        else:
+            shown = comparison_text(marked, capture, self.pane_style)
+        self.query_one("#subscriber-detail", DetailView).update(shown)
         self._detail_index = index
-        self._detail_key = _detail_key(capture, index)
+        self._detail_key = self._key(capture, index)
         self._detail_shown_at = time.monotonic()
 
     def _selected(self) -> Capture | None:
@@ -461,7 +485,7 @@ class SubscriberPane(Pane):
         log = self.log_view
         if log.cursor is not None and log.selected is None:
             return
-        if _detail_key(self._selected(), log.cursor) == self._detail_key:
+        if self._key(self._selected(), log.cursor) == self._detail_key:
             return
         if not log.following:
             self._detail_late = False
@@ -480,6 +504,24 @@ class SubscriberPane(Pane):
         log = self.log_view
         if log.cursor is None or log.selected is not None:
             self._show_detail(self._selected(), log.cursor)
+
+    def _key(self, capture: Capture | None, index: int | None) -> tuple[object, ...]:
+        """What the detail shows: the message, and the one marked to compare it with."""
+        marked = None if self.marked is None else (self.marked.received_ns, self.marked.frames)
+        return (*_detail_key(capture, index), marked)
+
+    def action_mark(self) -> None:
+        """Mark the selected message to compare others with; on the marked one, unmark it."""
+        selected = self._selected()
+        if selected is None:
+            self.notify("select a message to mark first", severity="warning", markup=False)
+            return
+        marked = self.marked
+        self.marked = None if marked is not None and same_message(marked, selected) else selected
+        self.set_class(self.marked is not None, "-comparing")  # a taller detail
+        self.log_view.refresh()  # the row's mark
+        self._detail_late = False
+        self._show_detail(selected, self.log_view.cursor)
 
     @property
     def detail_up_to_date(self) -> bool:

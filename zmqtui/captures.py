@@ -7,7 +7,6 @@ asks the ingest side for a `FeedView` (counters and the rows of a window) with a
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -257,39 +256,10 @@ class RecordingStatus:
     """Why recording could not start or stopped early (what was written before is kept)."""
 
 
-class CaptureFilter:
-    """What the filter input holds: plain text (case-insensitive) or `/regex/`."""
-
-    def __init__(self, expression: str = "") -> None:
-        self.expression = expression
-        self.pattern: re.Pattern[str] | None = None
-        self.text = ""
-        if expression.startswith("/") and len(expression) > 1:
-            body = (
-                expression[1:-1]
-                if expression.endswith("/") and len(expression) > 2
-                else expression[1:]
-            )
-            self.pattern = re.compile(body)  # re.error is the caller's to show
-        else:
-            self.text = expression.casefold()
-
-    @property
-    def active(self) -> bool:
-        return bool(self.pattern or self.text)
-
-    def matches(self, capture: Capture) -> bool:
-        if not self.active:
-            return True
-        haystack = searchable_text(capture)
-        if self.pattern is not None:
-            return self.pattern.search(haystack) is not None
-        return self.text in haystack.casefold()
-
-
 def searchable_text(capture: Capture) -> str:
-    """What the filter looks at: path, kind, destination and notes; another message's topic
-    and decoded payload as its row shows them; a malformed event's escaped frames."""
+    """What a text or regex filter (`zmqtui.feedfilter`) looks at: path, kind, destination and
+    notes; another message's topic and decoded payload as its row shows them; a malformed
+    event's escaped frames."""
     event = capture.event
     if capture.other:
         return capture.summary if capture.topic is None else f"{capture.topic} {capture.summary}"

@@ -54,14 +54,17 @@ class FeedFilter:
 
     def matches(self, feed: str, message: DecodedMessage) -> bool:
         """Whether the message of `feed` passes."""
-        if self.kind == "none":
-            return True
         if self.kind == "query":
             return self._query_matches(feed, message)
-        haystack = searchable_text(message)
+        return self.matches_text(searchable_text(message))
+
+    def matches_text(self, haystack: str) -> bool:
+        """Whether text or a regex finds itself in `haystack` (a query's terms never do)."""
+        if self.kind == "none":
+            return True
         if self._pattern is not None:
             return self._pattern.search(haystack) is not None
-        return self._text in haystack.casefold()
+        return self.kind == "text" and self._text in haystack.casefold()
 
     def _query_matches(self, feed: str, message: DecodedMessage) -> bool:
         topic = None if message.topic is None else message.topic_text()

@@ -11,8 +11,9 @@ from helpers import plain, wait_for
 from textual.app import ComposeResult
 from textual.widgets import Input
 
-from zmqtui.captures import NS_PER_MS, Capture, CaptureFilter, FeedView
+from zmqtui.captures import NS_PER_MS, Capture, FeedView, searchable_text
 from zmqtui.config import FeedConfig
+from zmqtui.feedfilter import parse_filter
 from zmqtui.recording import Recorded, read_recording
 from zmqtui.tui.panes.subscriber import SubscriberPane, parse_prefixes
 from zmqtui.tui.widgets.detail_view import DetailView
@@ -113,13 +114,61 @@ async def test_filter_by_text_and_regex(tmp_path: Path) -> None:
         assert len([line for line in on_screen(pane.log_view) if line]) == 3
 
 
-def test_capture_filter_matches_path_kind_and_notes() -> None:
-    change = capture(event(1, file="a/b.txt", kind="deleted"), notes=["gap: missed 1"])
-    assert CaptureFilter("DELETED").matches(change)
-    assert CaptureFilter("/^a/b").matches(change)
-    assert CaptureFilter("gap").matches(change)
-    assert not CaptureFilter("/^b").matches(change)
-    assert CaptureFilter("").matches(change)
+def test_text_and_regex_filters_match_an_events_path_kind_and_notes() -> None:
+    change = searchable_text(
+        capture(event(1, file="a/b.txt", kind="deleted"), notes=["gap: missed 1"])
+    )
+    assert parse_filter("DELETED").matches_text(change)
+    assert parse_filter("/^a/b").matches_text(change)
+    assert parse_filter("gap").matches_text(change)
+    assert not parse_filter("/^b").matches_text(change)
+    assert parse_filter("").matches_text(change)
+    assert not parse_filter("kind=deleted").matches_text(change), "a query is no text search"
+
+
+async def test_a_field_query_filters_payloads_feeds_and_topics(tmp_path: Path) -> None:
+    """`level=warn bid>100 user.id=42`, `@feed=`, `@topic~`: JSON and msgpack payloads, the
+    book's events as the JSON they are; a query that cannot be read is red, says why and
+    changes nothing."""
+    app = SubscriberHost(tmp_path)
+    async with app.run_test(size=(120, 30)) as pilot:
+        pane = app.pane
+        app.feed.add(
+            "sub",
+            [
+                message([b"md.AAPL", msgpack.packb({"bid": 189.5, "user": {"id": 42}})], "mkt"),
+                message([b"md.MSFT", msgpack.packb({"bid": 99.5})], "mkt"),
+                message([b'log.warn {"level": "warn", "msg": "[bold]disk"}'], "logs"),
+                message([b'log.info {"level": "info"}'], "logs"),
+                capture(event(5, file="src/a.txt", kind="deleted")),
+            ],
+        )
+        field = pane.query_one("#subscriber-filter", Input)
+
+        async def listed(query: str) -> list[str]:
+            field.value = query
+            await pilot.pause()
+            await wait_for(lambda: pane.view.shown == len(visible()))
+            return visible()
+
+        def visible() -> list[str]:
+            return [line for line in on_screen(pane.log_view) if line]
+
+        assert [line.split()[2] for line in await listed("bid>100")] == ["md.AAPL"]
+        assert [line.split()[2] for line in await listed("user.id=42")] == ["md.AAPL"]
+        assert "[bold]disk" in " ".join(await listed("level=warn"))
+        assert len(await listed("@feed=logs")) == 2
+        assert [line.split()[2] for line in await listed(r"@topic~^md\. bid<100")] == ["md.MSFT"]
+        assert "src/a.txt" in " ".join(await listed("event=deleted"))
+        before = visible()
+        field.value = "bid>"
+        await wait_for(lambda: "nothing to compare with after >" in stats_text(pane))
+        assert field.has_class("-invalid") and visible() == before
+        field.value = "@host=a"
+        await wait_for(lambda: "the message fields are @feed and @topic" in stats_text(pane))
+        field.value = ""
+        await wait_for(lambda: len(visible()) == 5)
+        assert "✗" not in stats_text(pane) and not field.has_class("-invalid")
 
 
 async def test_p_pauses_from_the_list_and_is_typed_in_the_text_fields(tmp_path: Path) -> None:

@@ -28,7 +28,6 @@ import contextlib
 import math
 import os
 import pickle
-import re
 import shutil
 import subprocess
 import sys
@@ -50,7 +49,6 @@ from zmqtui.captures import (
     NOTHING_CAPTURED,
     NS_PER_MS,
     Capture,
-    CaptureFilter,
     ExportResult,
     FeedState,
     FeedStatus,
@@ -59,9 +57,11 @@ from zmqtui.captures import (
     ViewQuery,
     decoded_capture,
     export_recording,
+    searchable_text,
 )
 from zmqtui.config import FeedConfig
-from zmqtui.decoders import AUTO, DecoderMap
+from zmqtui.decoders import AUTO, DecoderMap, decode_message
+from zmqtui.feedfilter import NO_FILTER, FeedFilter, FilterError, parse_filter
 from zmqtui.protocol import ProtocolError, decode_event
 from zmqtui.recording import RecordedFeed, new_recording
 from zmqtui.services import sockets
@@ -221,7 +221,7 @@ class Stream:
         """Everything the stream took in (what the filter and export look at)."""
         self.listed = self.held
         """What passes the filter: the pane's list (`held` itself while there is no filter)."""
-        self.filter = CaptureFilter()
+        self.filter: FeedFilter = NO_FILTER
         self.received = self.shown = self.not_events = self.alerts = 0
         self.shown_at_least = False
         self.last_lag_ms: int | None = None
@@ -315,22 +315,35 @@ class Stream:
         rows.appended += 1
         if self.listed is rows:  # no filter: the list is everything held
             self.shown += 1
-        elif self.filter.matches(capture_of(held)):
+        elif self._passes(held):
             self.listed.append(held)
             self.shown += 1
 
+    def _passes(self, held: Held | Capture) -> bool:
+        """Whether `held` passes the filter: text and regex search what its row shows; a field
+        query looks into its payload decoded by its feed's rule and decoders, and at its feed's
+        name and topic."""
+        if self.filter.kind != "query":
+            return self.filter.matches_text(searchable_text(capture_of(held)))
+        if isinstance(held, Capture):
+            frames, feed = held.frames, self.source(held.feed)
+        else:
+            frames, feed = held[0], held[4]
+        return self.filter.matches(feed.name, decode_message(frames, feed.rule, feed.decoders))
+
     def set_filter(self, expression: str) -> None:
-        """List only what matches (an invalid regex lists everything: the screen says so)."""
+        """List only what matches (`zmqtui.feedfilter`: text, `/regex/` or a field query; one
+        that cannot be read lists everything: the screen says so and never sends it)."""
         try:
-            self.filter = CaptureFilter(expression)
-        except re.error:
-            self.filter = CaptureFilter()
+            self.filter = parse_filter(expression)
+        except FilterError:
+            self.filter = NO_FILTER
         numbered = self.listed.appended  # the list's row numbers only ever grow
         if self.filter.active:
             listed = _Rows(self.capacity)
             listed.appended = numbered
             for held in self.held.items:
-                if self.filter.matches(capture_of(held)):
+                if self._passes(held):
                     listed.append(held)
             self.listed = listed
             self.shown = len(listed.items)

@@ -11,7 +11,6 @@ never as markup.
 from __future__ import annotations
 
 import json
-import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -30,7 +29,6 @@ from textual.widgets import Input
 from zmqtui.captures import (
     NOTHING_CAPTURED,
     Capture,
-    CaptureFilter,
     ExportResult,
     FeedStatus,
     FeedView,
@@ -39,6 +37,7 @@ from zmqtui.captures import (
 )
 from zmqtui.config import captures_dir
 from zmqtui.decoders import AUTO, next_choice
+from zmqtui.feedfilter import NO_FILTER, FeedFilter, FilterError, parse_filter
 from zmqtui.format import clock_time, format_bytes, format_rate, plural
 from zmqtui.text import printable, printable_json
 from zmqtui.tui.messages import ClearWanted, ExportWanted, FilterChanged, ViewWanted
@@ -151,7 +150,9 @@ class SubscriberPane(Pane):
             "Filter",
             key_display="/",
             tooltip="filter what is shown: plain text (any case) or `/regex/`, on path, kind "
-            "and notes, or another message's topic and decoded payload",
+            "and notes, or another message's topic and decoded payload; or a field query over "
+            "JSON and msgpack payloads: `level=warn bid>100 user.id=42`, `@feed=NAME`, "
+            "`@topic~^md\\.`",
         ),
         Binding(
             "s",
@@ -215,7 +216,9 @@ class SubscriberPane(Pane):
         self.view = FeedView(self.STREAM)
         """The latest counters and rows the ingest side sent."""
         self.prefixes: tuple[str, ...] = ("",)
-        self.filter = CaptureFilter()
+        self.filter: FeedFilter = NO_FILTER
+        self.filter_error: str | None = None
+        """Why the filter being typed cannot be read (the list keeps the previous one)."""
         self._rates = RateMeter()
         self._detail_late = False
         """The detail waits for a frame to show the newest message."""
@@ -241,7 +244,11 @@ class SubscriberPane(Pane):
                 id="subscriber-prefixes",
                 compact=True,
             )
-            yield Input(placeholder="filter: text or /regex/", id="subscriber-filter", compact=True)
+            yield Input(
+                placeholder="filter: text, /regex/ or field=value",
+                id="subscriber-filter",
+                compact=True,
+            )
         yield LiveText(id="subscriber-stats")
         yield CaptureLog(self._format_line, fetched=True, id="subscriber-log")
         yield DetailView(id="subscriber-detail")
@@ -335,7 +342,10 @@ class SubscriberPane(Pane):
             text.append(f"  ⚠ {view.dropped:,} never arrived", self.pane_style("warning"))
         if view.behind_s:
             text.append(f"  ⚠ behind for {view.behind_s:.0f} s", self.pane_style("warning"))
-        text.append("\nsubscribed ", label)
+        text.append("\n")
+        if self.filter_error is not None:  # first on its line: seen at any width
+            text.append(f"✗ {printable(self.filter_error)}  ", self.pane_style("error"))
+        text.append("subscribed ", label)
         text.append(describe_prefixes(self.prefixes))
         if view.last_lag_ms is not None:
             text.append("  lag ", label)
@@ -545,11 +555,14 @@ class SubscriberPane(Pane):
             return
         event.stop()
         try:
-            self.filter = CaptureFilter(event.value)
-        except re.error as exc:
+            self.filter = parse_filter(event.value)
+        except FilterError as exc:
+            self.filter_error = str(exc)
             event.input.add_class("-invalid")
-            event.input.tooltip = Text(f"not a regular expression: {exc}")
+            event.input.tooltip = Text(self.filter_error)
+            self._show_stats(now=True)
             return
+        self.filter_error = None
         event.input.remove_class("-invalid")
         event.input.tooltip = None
         self._decoders.clear()  # the list is numbered anew

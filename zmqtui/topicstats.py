@@ -71,12 +71,13 @@ class TopicRow:
 @dataclass(frozen=True, slots=True)
 class TopicsQuery:
     """What a topics view asks for: the order of its rows, the topic it watches (for that
-    topic's sparkline; None: none) and how many rows at most."""
+    topic's sparkline; None: none) and how many rows at most (the screen's work per answer
+    grows with them, not with the topics counted)."""
 
     sort: SortKey = "messages"
     descending: bool = True
     watched: TopicKey | None = None
-    limit: int = 1000
+    limit: int = 100
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,6 +11,7 @@ from helpers import bound, wait_for
 from textual.pilot import Pilot
 from textual.widgets import Input
 
+from zmqtui.captures import Capture
 from zmqtui.topicstats import NS_PER_S, TopicsQuery
 from zmqtui.tui.app import ZmqtuiApp
 from zmqtui.tui.backend import Endpoints
@@ -121,6 +122,19 @@ class TestTopicsView:
             await wait_for(lambda: screen.view.query.watched == (MARKET, b"10001"))
             assert screen.view.watched_history == ()
             assert "chosen: 10001" in str(screen.query_one("#topics-chosen Static").render())
+
+    async def test_choosing_a_topic_lists_only_its_messages(self) -> None:
+        backend = counted(FakeBackend(embedded=False))
+        app = app_on(backend)
+        async with app.run_test(size=SIZE) as pilot:
+            mix = [[b"md.AAPL", b'{"bid":1}'], [b"10001 23 45"], [b"md.MSFT", b"{}"]] * 2
+            arrived = [Capture(tuple(frames), NOW_S * NS_PER_S + n) for n, frames in enumerate(mix)]
+            backend.add("sub", arrived)
+            await opened(pilot)
+            await pilot.press("enter")  # md.AAPL, the busiest
+            pane = app.subscriber_pane
+            await wait_for(lambda: pane.view.shown == 2)
+            assert {capture.topic for capture in pane.view.rows} == {"md.AAPL"}
 
     async def test_with_several_feeds_the_filter_names_the_feed_too(self) -> None:
         app = app_on(counted(FakeBackend(embedded=False), feeds=(MARKET, "logs")))

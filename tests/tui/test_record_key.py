@@ -10,13 +10,17 @@ import zmq
 import zmq.asyncio
 from fake_backend import FakeBackend
 from helpers import bound, wait_for
+from local_playback import write_recording
 
 from zmqtui.captures import RecordingStatus
 from zmqtui.recording import read_recording
+from zmqtui.services.playback import index_recording
 from zmqtui.tui.app import ConnectionBar, ZmqtuiApp
 from zmqtui.tui.backend import Endpoints
 from zmqtui.tui.bridge import ZmqBridge
 from zmqtui.tui.messages import RecordingChanged
+from zmqtui.tui.playback import PlaybackApp
+from zmqtui.tui.playback_bridge import PlaybackBridge
 
 SIZE = (120, 30)
 NOW = 1_767_225_600.0
@@ -117,3 +121,28 @@ async def test_records_every_message_of_the_live_feed_and_says_where(
     shown = str(path).replace("\x1b", "\\x1b")
     assert app.told[0][0] == f"recording every message of the feed to {shown} (ctrl+r stops)"
     assert app.told[-1][0].endswith(f" to {shown}") and "\x1b" not in app.told[-1][0]
+
+
+async def test_with_open_the_key_says_the_file_is_a_recording_already(tmp_path: Path) -> None:
+    recording = write_recording(tmp_path / "r.jsonl")
+    bridge = PlaybackBridge(recording, index_recording(recording), ingest_thread=True)
+    told: list[tuple[str, str]] = []
+
+    class TellingPlayback(PlaybackApp):
+        def notify(self, message: str, **options) -> None:
+            told.append((message, options.get("severity", "information")))
+            super().notify(message, **options)
+
+    app = TellingPlayback(bridge, clock=lambda: NOW, export_dir=tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("ctrl+r")
+        await wait_for(lambda: told)
+        assert told == [
+            (
+                "ctrl+r records live feeds; this is a recording already (e exports what is held)",
+                "error",
+            )
+        ]
+        await pilot.press("ctrl+r")  # nothing was started: again, the same
+        await wait_for(lambda: len(told) == 2)
+    assert list(tmp_path.iterdir()) == [recording]

@@ -14,12 +14,14 @@ from pathlib import Path
 import zmq.asyncio
 from textual.app import App
 
+from zmqtui.captures import RecordingStatus
 from zmqtui.config import FeedConfig
 from zmqtui.services.ingest import IngestProcess, StreamSpec
 from zmqtui.services.playback import PlaybackProcess, RecordingIndex, recorded_feeds
 from zmqtui.timeline import Target
 from zmqtui.tui.backend import Endpoints
 from zmqtui.tui.bridge import ZmqBridge
+from zmqtui.tui.messages import RecordingChanged
 
 
 class PlaybackBridge(ZmqBridge):
@@ -60,6 +62,11 @@ class PlaybackBridge(ZmqBridge):
             decoders=self.decoders,
             thread=self.ingest_thread,
         )
+
+    def start_recording(self, directory: Path, now: float, compressed: bool) -> None:
+        """The file is a recording already: `e` exports what the panes hold."""
+        why = "ctrl+r records live feeds; this is a recording already (e exports what is held)"
+        self.app.post_message(RecordingChanged(RecordingStatus(0, None, done=True, error=why)))
 
     def _play(self, *command: object) -> None:
         if self._ingest is not None:

@@ -64,6 +64,7 @@ from zmqtui.decoders import AUTO, DecoderMap, decode_message
 from zmqtui.feedfilter import NO_FILTER, FeedFilter, FilterError, parse_filter
 from zmqtui.protocol import ProtocolError, decode_event
 from zmqtui.recording import RecordedFeed, new_recording
+from zmqtui.security.handshake import socket_event_words
 from zmqtui.services import sockets
 from zmqtui.services.ingest_recording import IngestRecording
 from zmqtui.services.runtime_dir import clear_stale_runtime_dirs, make_runtime_dir
@@ -559,6 +560,14 @@ class StreamSpec:
     feeds: tuple[str, ...] | None = None
 
 
+def _why(subscription: _Subscription, event: int, value: int) -> str:
+    """A failed handshake's reason in plain words ("the server's key does not match"), for the
+    feed's state and the socket-events log; "" for any other event."""
+    curve_client = subscription.sock.getsockopt(zmq.MECHANISM) == zmq.CURVE
+    words = socket_event_words(event, value, curve_client=curve_client)
+    return words[1] if words is not None else ""
+
+
 class _Subscription:
     """A feed's SUB socket, its monitor and the watch that tells a connection given up."""
 
@@ -752,11 +761,12 @@ class Engine:
 
     def _watch(self, subscription: _Subscription) -> None:
         for frames in sockets.queued_messages(subscription.monitor, 100):
-            kind = parse_monitor_message(frames)["event"]
+            event = parse_monitor_message(frames)
+            kind = event["event"]
             subscription.session.saw(kind)
             state = _STATES.get(kind)
             if state is not None:
-                self._set_state(subscription.feed, state)
+                self._set_state(subscription.feed, state, _why(subscription, kind, event["value"]))
 
     def _answer(self) -> None:
         while True:

@@ -31,7 +31,10 @@ NO_TAP = (
 WAITING = "Waiting for the tap's first pair…"
 CLIENT_CHARS = 14
 NAME_CHARS = 9
-"""Longest client name in a latency table."""
+"""Columns a latency table gives a name at least (up to `MAX_NAME_CHARS` when it is wider)."""
+MAX_NAME_CHARS = 24
+FIGURES_CHARS = 29
+"""Columns of a latency table's figures (pairs, !!, p50, p90, p99)."""
 
 
 class ConversationsScreen(Screen[None]):
@@ -88,6 +91,7 @@ class ConversationsScreen(Screen[None]):
 
     def on_resize(self, event: events.Resize) -> None:
         self.call_after_refresh(self._ask)
+        self.call_after_refresh(self._draw)
 
     def _ask(self) -> None:
         """Tell the backend how many pairs fit (a `ConversationsViewed` answers)."""
@@ -131,8 +135,12 @@ class ConversationsScreen(Screen[None]):
     def _latency(self, view: ConversationsView | None) -> None:
         clients = () if view is None else view.clients
         workers = () if view is None else view.workers
-        self.query_one("#latency-clients", Static).update(latency_text("client", clients))
-        self.query_one("#latency-workers", Static).update(latency_text("pid", workers))
+        for selector, heading, rows in (
+            ("#latency-clients", "client", clients),
+            ("#latency-workers", "pid", workers),
+        ):
+            table = self.query_one(selector, Static)
+            table.update(latency_text(heading, rows, table.content_size.width))
 
 
 def pairs_text(recent: tuple[Conversation, ...]) -> Text:
@@ -162,15 +170,18 @@ def pairs_text(recent: tuple[Conversation, ...]) -> Text:
     return text
 
 
-def latency_text(heading: str, rows: tuple[LatencyRow, ...]) -> Text:
-    """A small table that fits half of 80 columns: name, pairs, requests without a reply, p50,
-    p90, p99."""
+def latency_text(heading: str, rows: tuple[LatencyRow, ...], width: int = 0) -> Text:
+    """A small table, in `width` columns (half of 80 at least): name, pairs, requests without
+    a reply, p50, p90, p99."""
+    name = min(max(NAME_CHARS, width - FIGURES_CHARS), MAX_NAME_CHARS)
     text = Text()
-    text.append(f"{heading:<9} {'pairs':>6} {'!!':>3} {'p50':>5} {'p90':>5} {'p99':>5}", "bold")
+    text.append(
+        f"{heading:<{name}} {'pairs':>6} {'!!':>3} {'p50':>5} {'p90':>5} {'p99':>5}", "bold"
+    )
     for row in rows:
         text.append("\n")
         no_reply = str(row.no_reply)
-        text.append(f"{cell(row.name, NAME_CHARS)} {row.pairs:>6} {' ' * (3 - len(no_reply))}")
+        text.append(f"{cell(row.name, name)} {row.pairs:>6} {' ' * (3 - len(no_reply))}")
         text.append(no_reply, "bold red" if row.no_reply else "")
         for value in (row.p50, row.p90, row.p99):
             text.append(f" {format_ms(value):>5}")
@@ -178,8 +189,13 @@ def latency_text(heading: str, rows: tuple[LatencyRow, ...]) -> Text:
 
 
 def cell(value: str, width: int) -> str:
-    """`value` as plain text in `width` columns: padded, or cut to end in `…`."""
-    return printable(value, limit=width - 1).ljust(width)
+    """`value` as plain text in `width` columns: padded, or cut in the middle (`006b…456b`:
+    clients named by libzmq differ at the end, named ones often at both ends)."""
+    shown = printable(value)
+    if len(shown) > width:
+        head = (width - 1) // 2
+        shown = shown[:head] + "…" + shown[len(shown) - (width - 1 - head) :]
+    return shown.ljust(width)
 
 
 def format_ms(value: float | None) -> str:

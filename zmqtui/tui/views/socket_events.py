@@ -88,12 +88,14 @@ def events_text(events: SocketEventLog) -> Text:
 
 
 def event_line(event: SocketEvent) -> Text:
+    """Time (of the latest repeat), socket, endpoint, event, how often since when, why."""
     line = Text()
-    line.append(f"{clock_time(int(event.time_ms))} {event.socket:<8} ")
+    latest = event.time_ms if event.last_ms is None else event.last_ms
+    line.append(f"{clock_time(int(latest))} {event.socket:<8} ")
     line.append(f"{printable(event.endpoint):<24} ")
     line.append(event.event, "bold red" if event.event in BAD_EVENTS else "bold")
-    if event.repeats > 1 and event.last_ms is not None:
-        line.append(f" ({event.repeats:,} times, last {clock_time(int(event.last_ms))})", "dim")
+    if event.repeats > 1:
+        line.append(f" ({event.repeats:,} times since {clock_time(int(event.time_ms))})", "dim")
     if event.detail:
         line.append(f": {printable(event.detail)}")
     return line

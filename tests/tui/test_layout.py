@@ -156,3 +156,15 @@ async def test_the_workers_table_keeps_its_rows_at_80x24() -> None:
         await pilot.pause()
         assert banner.size.height == 1 and "killed by SIGKILL" in str(banner.tooltip)
         assert table.size.height >= 1 + 4
+
+
+async def test_the_lists_reach_their_panes_right_edge() -> None:
+    """The publisher's and subscriber's lists stopped 2 columns short of their frame: a widget
+    with an `fr` height loses the side margins of its siblings (their input lines) from its
+    width in Textual's vertical layout."""
+    for size in (SMALL, LARGE):
+        app = ZmqtuiApp(FakeBackend())
+        async with app.run_test(size=size) as pilot:
+            await pilot.pause()
+            for pane in (app.publisher_pane, app.subscriber_pane):
+                assert pane.log_view.region.right == pane.region.right, (size, pane.id)

@@ -18,6 +18,10 @@ A pane of the monitor subclasses `Pane` and
 
 The app puts each pane in a frame (border, title, connection line) and routes the backend's
 messages to it; everything else a pane does stays inside it.
+
+One layout trap: a child with an `fr` height (the pane's list) beside a sibling with side
+margins (an input line's `margin: 0 1`) loses those margins from its width, in Textual's
+vertical layout: give it `width: 100%`.
 """
 
 from __future__ import annotations

@@ -134,7 +134,7 @@ class PublisherPane(Pane):
     DEFAULT_CSS = """
     PublisherPane {
         #publisher-stats { height: 2; padding: 0 1; }
-        #publisher-log { height: 1fr; }
+        #publisher-log { height: 1fr; width: 100%; }  /* 100%: see `Pane` */
         #publisher-input { margin: 0 1; }
         &.-attached #publisher-input { display: none; }
         &.-offline #publisher-stats { display: none; }

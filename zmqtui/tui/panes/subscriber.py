@@ -186,7 +186,7 @@ class SubscriberPane(Pane):
         #subscriber-filter.-invalid { color: $text-error; text-style: bold; }
         #subscriber-stats { height: 2; padding: 0 1; }
         &.-feeds #subscriber-stats { height: 3; }
-        #subscriber-log { height: 1fr; min-height: 3; }
+        #subscriber-log { height: 1fr; width: 100%; min-height: 3; }  /* 100%: see `Pane` */
         #subscriber-detail { height: 8; border-top: solid $panel-lighten-2; padding: 0 1; }
         &.-comparing #subscriber-detail { height: 1fr; min-height: 8; max-height: 20; }
         &.-offline #subscriber-inputs, &.-offline #subscriber-stats { display: none; }

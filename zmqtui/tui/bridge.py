@@ -42,7 +42,7 @@ from zmqtui.protocol import (
     ProtocolError,
     decode_snapshot,
 )
-from zmqtui.request_spec import RequestSpec, SocketKind
+from zmqtui.request_spec import RequestSpec
 from zmqtui.security.handshake import socket_event_words
 from zmqtui.services import sockets
 from zmqtui.services.control import ControlError, send_command
@@ -694,59 +694,45 @@ class ZmqBridge:
         if not endpoint:
             self.app.post_message(SendFailed(label, count, "no endpoint to send to", send_id))
             return
-        try:
-            frames = parse_frames(list(spec.frames))
-        except FrameSyntaxError as exc:
-            self.app.post_message(SendFailed(label, count, str(exc), send_id))
-            return
-        timeout_ms = spec.timeout_ms or self.timeout_ms
-        if count <= 1:
-            work = self._send_once(endpoint, spec.socket, frames, timeout_ms, send_id)
-            description = f"send to {endpoint}"
-        else:
-            work = self._send_load(
-                endpoint, spec.socket, frames, timeout_ms, count, concurrency, send_id
-            )
-            description = f"{count} messages to {endpoint}"
+        work = self._send_message(endpoint, spec, count, concurrency, send_id, label)
+        description = f"send to {endpoint}" if count <= 1 else f"{count} messages to {endpoint}"
         worker = self._run(self._answering(work, label, count, send_id), "sends", description)
         if send_id is not None:
             self._sends[send_id] = worker
 
-    async def _send_once(
+    async def _send_message(
         self,
         endpoint: str,
-        kind: SocketKind,
-        frames: list[bytes],
-        timeout_ms: int,
-        send_id: int | None,
-    ) -> None:
-        client = open_client(self.ctx, endpoint, kind, timeout_ms=timeout_ms, tries=self.tries)
-        try:
-            result = await client.request(frames)
-        finally:
-            client.close()
-        self.app.post_message(SendFinished(result, send_id))
-
-    async def _send_load(
-        self,
-        endpoint: str,
-        kind: SocketKind,
-        frames: list[bytes],
-        timeout_ms: int,
+        spec: RequestSpec,
         count: int,
         concurrency: int,
         send_id: int | None,
+        label: str,
     ) -> None:
+        """Read the frames (a file's off the event loop), then send them once or `count` times."""
+        try:
+            frames = await asyncio.to_thread(parse_frames, list(spec.frames))
+        except FrameSyntaxError as exc:
+            self.app.post_message(SendFailed(label, count, str(exc), send_id))
+            return
+        options = {"timeout_ms": spec.timeout_ms or self.timeout_ms, "tries": self.tries}
+        if count <= 1:
+            client = open_client(self.ctx, endpoint, spec.socket, **options)
+            try:
+                result = await client.request(frames)
+            finally:
+                client.close()
+            self.app.post_message(SendFinished(result, send_id))
+            return
         summary = await run_send_load(
             self.ctx,
             endpoint,
             frames,
             count,
             concurrency,
-            kind=kind,
-            timeout_ms=timeout_ms,
-            tries=self.tries,
+            kind=spec.socket,
             on_result=self._progress(count, send_id),
+            **options,
         )
         self.app.post_message(SendLoadFinished(summary, send_id))
 

@@ -10,6 +10,7 @@ import os
 import shutil
 import subprocess
 import tempfile
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -90,3 +91,13 @@ def _processes_only_in_integration_tests(
 def _state_in_a_temp_dir(tmp_path_factory: pytest.TempPathFactory, monkeypatch) -> None:
     """The request history (`$XDG_STATE_HOME/zmqtui/`) of a test is its own, never the user's."""
     monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path_factory.mktemp("state")))
+
+
+@pytest.fixture
+def utc(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Times on screen and in text in UTC, whatever the machine's zone (pictures, parsing)."""
+    monkeypatch.setenv("TZ", "UTC")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()

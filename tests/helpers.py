@@ -35,6 +35,8 @@ from zmqtui.services import sockets
 from zmqtui.services.reqrep import envelope_end
 
 if TYPE_CHECKING:
+    from textual.pilot import Pilot
+
     from zmqtui.request_spec import RequestSpec
     from zmqtui.tui.app import ZmqtuiApp
 
@@ -292,3 +294,22 @@ async def composer_sends(app: ZmqtuiApp, spec: RequestSpec, timeout: float = 20.
     await asyncio.sleep(0)
     lines = app.query_one("#composer-response", RichLog).lines
     return "\n".join(strip.text.rstrip() for strip in lines)
+
+
+def painted(app: App) -> bool:
+    """Every log, counter and the detail show what the monitor holds."""
+    from zmqtui.tui.widgets.live_text import LiveText
+    from zmqtui.tui.widgets.ring_log import RingLog
+
+    widgets = [*app.query(RingLog), *app.query(LiveText)]
+    return all(w.up_to_date for w in widgets) and app.subscriber_pane.detail_up_to_date  # type: ignore[attr-defined]
+
+
+async def settled(pilot: Pilot) -> None:
+    """Every scripted message handled and painted (checked twice: painting posts messages)."""
+    while True:
+        await pilot.pause()
+        if painted(pilot.app):
+            await pilot.pause(0.05)
+            if painted(pilot.app):
+                return

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import time
-from collections.abc import Iterator
-
 import pytest
 
 from zmqtui.timeline import NS_PER_MS, NS_PER_S, Position, Target, describe, parse_target
@@ -13,13 +10,7 @@ START_NS = 1_767_225_600 * NS_PER_S + 250 * NS_PER_MS
 """2026-01-01 00:00:00.250 UTC."""
 
 
-@pytest.fixture(autouse=True)
-def utc(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setenv("TZ", "UTC")
-    time.tzset()
-    yield
-    monkeypatch.undo()
-    time.tzset()
+pytestmark = pytest.mark.usefixtures("utc")
 
 
 @pytest.mark.parametrize(

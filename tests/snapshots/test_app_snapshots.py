@@ -6,13 +6,13 @@ times are shown in UTC, animations are off and no socket is opened.
 
 from __future__ import annotations
 
-import time
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import msgpack
 import pytest
+from helpers import settled
 from local_feed import LocalFeed
 from textual.app import App
 from textual.pilot import Pilot
@@ -32,8 +32,6 @@ from zmqtui.tui.messages import (
     RequestFinished,
     SnapshotReceived,
 )
-from zmqtui.tui.widgets.live_text import LiveText
-from zmqtui.tui.widgets.ring_log import RingLog
 
 SIZE = (160, 45)
 T0 = 1_767_225_600_000
@@ -184,36 +182,13 @@ class ScriptedBackend(LocalFeed):
         pass
 
 
-@pytest.fixture(autouse=True)
-def utc(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """Times on screen in UTC, whatever the machine's zone."""
-    monkeypatch.setenv("TZ", "UTC")
-    time.tzset()
-    yield
-    monkeypatch.undo()
-    time.tzset()
+pytestmark = pytest.mark.usefixtures("utc")
 
 
 def monitor(backend: ScriptedBackend, tmp_path: Path) -> ZmqtuiApp:
     app = ZmqtuiApp(backend, clock=lambda: T0 / 1000 + 12, export_dir=tmp_path)
     app.animation_level = "none"
     return app
-
-
-def painted(app: App) -> bool:
-    """Every log, counter and the detail show what the app holds."""
-    widgets = [*app.query(RingLog), *app.query(LiveText)]
-    return all(w.up_to_date for w in widgets) and app.subscriber_pane.detail_up_to_date
-
-
-async def settled(pilot: Pilot) -> None:
-    """Every scripted message handled and painted (checked twice: painting posts messages)."""
-    while True:
-        await pilot.pause()
-        if painted(pilot.app):
-            await pilot.pause(0.05)
-            if painted(pilot.app):
-                return
 
 
 def test_embedded_overview(snap_compare, tmp_path: Path) -> None:

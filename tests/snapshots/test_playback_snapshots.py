@@ -6,30 +6,20 @@ UTC), never now: the app's clock is frozen and no socket is opened.
 
 from __future__ import annotations
 
-import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from helpers import settled
 from local_playback import LocalPlayback, write_recording
 from textual.pilot import Pilot
 
 from zmqtui.tui.playback import PlaybackApp, PositionBar
-from zmqtui.tui.widgets.live_text import LiveText
-from zmqtui.tui.widgets.ring_log import RingLog
 
 SMALL = (80, 24)
 LARGE = (160, 45)
 
 
-@pytest.fixture(autouse=True)
-def utc(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """Times on screen in UTC, whatever the machine's zone."""
-    monkeypatch.setenv("TZ", "UTC")
-    time.tzset()
-    yield
-    monkeypatch.undo()
-    time.tzset()
+pytestmark = pytest.mark.usefixtures("utc")
 
 
 def opened(tmp_path: Path) -> PlaybackApp:
@@ -39,11 +29,6 @@ def opened(tmp_path: Path) -> PlaybackApp:
     return app
 
 
-def painted(app: PlaybackApp) -> bool:
-    widgets = [*app.query(RingLog), *app.query(LiveText)]
-    return all(w.up_to_date for w in widgets) and app.subscriber_pane.detail_up_to_date
-
-
 async def at_twelve_seconds(pilot: Pilot) -> None:
     """Go to +12s (message 23 of 40, a change event; an msgpack and a text one before it)."""
     app = pilot.app
@@ -51,12 +36,7 @@ async def at_twelve_seconds(pilot: Pilot) -> None:
     await pilot.press("g", *"+12s", "enter")
     while "message 23 of 40" not in str(app.query_one(PositionBar).render()):
         await pilot.pause()
-    while True:
-        await pilot.pause()
-        if painted(app):
-            await pilot.pause(0.05)
-            if painted(app):
-                return
+    await settled(pilot)
 
 
 def test_an_opened_recording_at_a_time_position_80x24(snap_compare, tmp_path: Path) -> None:

@@ -3,8 +3,7 @@ fixed pairs and events, times in UTC, no socket, no real port or pid."""
 
 from __future__ import annotations
 
-import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -34,13 +33,7 @@ CLIENTS = ("0080e4b1c2", "client-web", "batch-7")
 WORKERS = (5101, 5102, 5103)
 
 
-@pytest.fixture(autouse=True)
-def utc(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setenv("TZ", "UTC")
-    time.tzset()
-    yield
-    monkeypatch.undo()
-    time.tzset()
+pytestmark = pytest.mark.usefixtures("utc")
 
 
 def conversations() -> ConversationBook:

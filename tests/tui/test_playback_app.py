@@ -114,6 +114,7 @@ async def test_the_keys_are_in_the_footer_and_the_help(tmp_path: Path) -> None:
         footer = app.query_one(KeyBar).render().plain
         assert footer.startswith(" space Play/pause  [] Step  g Go to  <> Speed"), footer
         text = help_markdown(app)
+        assert "## A recording (`--open FILE`)" in text
         for key in ("`space`", "`[`", "`]`", "`g`", "`<`", "`>`", "`q`", "`1`"):
             assert key in text, key
 

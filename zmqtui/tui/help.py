@@ -48,6 +48,7 @@ def help_markdown(app: ZmqtuiApp) -> str:
     everywhere = [*declared_bindings(type(app)), palette]
     parts = [
         INTRO,
+        *([app.HELP] if app.HELP else []),  # what a special monitor adds (`--open`'s)
         "## Keys everywhere",
         key_table(key_entries(everywhere, display, by_group=True)),
     ]

@@ -123,6 +123,17 @@ class PlaybackApp(ZmqtuiApp):
         Others as `ZmqtuiApp`.
     """
 
+    HELP = """\
+## A recording (`--open FILE`)
+
+The panes show a recording, not live sockets: its messages up to a **time position**, with
+the filters, subscriptions, decoders, topics view and export of the live monitor. The bar above
+the keys says where: playing or paused, the speed, the receive time of the last message taken
+in and its offset from the start, and its number. `space` plays at the recorded pace times the
+speed, `[` and `]` step, `g` goes to a time, an offset or a message number, `<` and `>` halve
+and double the speed. The requests and workers panes need live sockets: they are hidden.
+"""
+
     ALLOW_IN_MAXIMIZED_VIEW = "KeyBar, PositionBar"
     CSS = "#connection-bar { display: none; }"
 

@@ -15,6 +15,7 @@ from typing import Literal
 import orjson
 
 from zmqtui.decoders import AUTO, NO_OVERRIDES, DecoderMap, decode_message, detail_lines
+from zmqtui.feedmeta import DEFAULT_FIELDS, FieldNames, meta_of_parts
 from zmqtui.format import MAX_SHOWN_CHARS, printable_frames
 from zmqtui.protocol import ChangeEvent, ProtocolError, decode_event
 from zmqtui.recording import RecordedFeed, new_recording
@@ -69,6 +70,10 @@ class Capture:
     """The decoder the user chose could not read a frame (the payload is shown as malformed)."""
     parts: tuple[FrameDetail, ...] = ()
     """Each payload frame decoded whole: only for the message whose detail is shown."""
+    sent_ns: int | None = None
+    """When another message says it was sent (its timestamp field, `zmqtui.feedmeta`)."""
+    seq: int | None = None
+    """Another message's sequence number (its `seq` field), if it has one."""
 
     @property
     def other(self) -> bool:
@@ -81,8 +86,10 @@ class Capture:
 
     @property
     def lag_ms(self) -> int | None:
-        """Receive time minus the event's own timestamp."""
-        return None if self.event is None else self.received_ms - self.event.timestamp
+        """Receive time minus the event's own timestamp, or another message's send time."""
+        if self.event is not None:
+            return self.received_ms - self.event.timestamp
+        return None if self.sent_ns is None else (self.received_ns - self.sent_ns) // NS_PER_MS
 
 
 def claims_to_be_event(frames: Sequence[bytes], decoder: str = AUTO) -> bool:
@@ -125,16 +132,18 @@ def decoded_capture(
     decoder: str = AUTO,
     decoders: DecoderMap = NO_OVERRIDES,
     rule: TopicRule = "auto",
+    fields: FieldNames = DEFAULT_FIELDS,
     detail: bool = False,
 ) -> Capture:
     """A message decoded for showing: a change event (`is_event`, as the ingest found it) as
     one, a message claiming to be one and not valid as a ✗ with the reason, any other message
     as its topic (where `rule` finds it) and payload read by `decoder` ("auto": the one
     `decoders` names for its topic, else each frame by the first that fits), with each frame's
-    lines when `detail`."""
+    lines when `detail`, and the send time and `seq` its `fields` give."""
     if is_event or claims_to_be_event(frames):
         return event_capture(frames, received_ns, notes, feed)
     message = decode_message(frames, rule, decoders, None if decoder == AUTO else decoder)
+    meta = meta_of_parts(message.parts, fields)
     parts: tuple[FrameDetail, ...] = ()
     if detail:
         parts = tuple(
@@ -156,6 +165,8 @@ def decoded_capture(
         decoder=decoder,
         failed=message.failed,
         parts=parts,
+        sent_ns=meta.sent_ns,
+        seq=meta.seq,
     )
 
 

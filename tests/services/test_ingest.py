@@ -20,6 +20,7 @@ from click.testing import CliRunner
 from zmqtui.captures import NOTHING_CAPTURED, FeedView, ViewQuery
 from zmqtui.commands.diff import command as diff_command
 from zmqtui.config import FeedConfig, Settings
+from zmqtui.feedmeta import FieldNames
 from zmqtui.protocol import MAX_MESSAGE_BYTES, ChangeEvent
 from zmqtui.recording import Recorded, RecordedFeed, read_recording
 from zmqtui.security import CurveProfile, use_profile, write_key_pair
@@ -397,3 +398,28 @@ async def test_the_engine_takes_in_several_feeds_each_with_its_own_state_and_lim
         await ingest.stop()
         for pub in pubs.values():
             pub.close(linger=0)
+
+
+def test_other_messages_give_lag_and_gaps_per_topic_from_their_fields() -> None:
+    """A send time and `seq` in a msgpack or JSON payload (field names from the feed's config):
+    a lag figure and column, gap notes per topic, counted as dropped."""
+    sub, observer = Stream("sub"), Stream("observer", track=False)
+    feed = feed_of(sub, observer, name="md")
+    logs = feed_of(sub, name="logs", fields=FieldNames(("sent_at",), ("n",)))
+    now = now_ns()
+    for seq in (1, 2, 5):  # 3 and 4 never came
+        feed.take([b"md.A", msgpack.packb({"bid": 1, "seq": seq, "ts": now - 250_000_000})], now)
+    feed.take([b"md.B", msgpack.packb({"bid": 2, "seq": 9})], now)  # its own sequence
+    logs.take([b'log.warn {"msg": "x", "sent_at": %d, "n": 4}' % (now // 1_000_000 - 40)], now)
+    logs.take([b'log.warn {"msg": "y", "n": 7}'], now)
+    view = sub.view(ViewQuery(None, 10))
+    assert (view.dropped, view.alerts, view.max_lag_ms) == (2 + 2, 2, 250)
+    assert view.last_lag_ms == 40
+    notes = [row.notes for row in view.rows]
+    assert notes[2] == ("gap: missed 2 message(s) on md.A of md (seq 3..4)",)
+    assert notes[5] == ("gap: missed 2 message(s) on log.warn of logs (seq 5..6)",)
+    assert [row.lag_ms for row in view.rows] == [250, 250, 250, None, 40, None]
+    assert (view.rows[3].seq, view.rows[4].seq) == (9, 4)
+    assert observer.view(ViewQuery(None, 10)).dropped == 0, "a stream that does not track"
+    counted = {(row.feed, row.topic): row.missed for row in feed.topic_stats.rows()}
+    assert counted[("md", b"md.A")] == 2

@@ -462,3 +462,26 @@ class TestSeveralFeeds:
                 )
 
             await wait_for(detail_names_the_selected_feed)
+
+
+async def test_other_messages_show_their_lag_seq_and_gaps(tmp_path: Path) -> None:
+    app = SubscriberHost(tmp_path)
+    async with app.run_test(size=(120, 30)) as pilot:
+        pane = app.pane
+        sent = (T0 - 1500) * NS_PER_MS
+        quote = msgpack.packb({"bid": 1.5, "seq": 7, "ts": sent})
+        gap = ("gap: missed 2 message(s) on md.A (seq 5..6)",)
+        app.feed.add(
+            "sub",
+            [
+                Capture((b"md.A", quote), T0 * NS_PER_MS, notes=gap),
+                message([b"log.info", b'{"msg": "no send time"}'], ""),
+            ],
+        )
+        await wait_for(lambda: len([line for line in on_screen(pane.log_view) if line]) == 2)
+        first, second = on_screen(pane.log_view)[:2]
+        assert " 1500ms md.A " in first and "⚠ gap: missed 2 message(s) on md.A" in first
+        assert "ms" not in second.split("log.info")[0], "no send time: no lag column"
+        await pilot.press("up")
+        await wait_for(lambda: "lag 1500 ms  seq 7" in detail_text(app, pane))
+        assert gap[0] in detail_text(app, pane)

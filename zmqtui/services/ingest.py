@@ -62,6 +62,7 @@ from zmqtui.captures import (
 from zmqtui.config import FeedConfig
 from zmqtui.decoders import AUTO, DecoderMap, decode_message
 from zmqtui.feedfilter import NO_FILTER, FeedFilter, FilterError, parse_filter
+from zmqtui.feedmeta import NOTHING_READ, GapTracker, MetaReader
 from zmqtui.protocol import ProtocolError, decode_event
 from zmqtui.recording import RecordedFeed, new_recording
 from zmqtui.security.handshake import socket_event_words
@@ -69,6 +70,7 @@ from zmqtui.services import sockets
 from zmqtui.services.ingest_recording import IngestRecording
 from zmqtui.services.runtime_dir import clear_stale_runtime_dirs, make_runtime_dir
 from zmqtui.services.subscriber import SequenceTracker, topic_for
+from zmqtui.text import printable
 from zmqtui.topics import TopicRule, topic_of
 from zmqtui.topicstats import TopicsQuery, TopicStats
 
@@ -160,6 +162,7 @@ def capture_of(held: Held | Capture, decoder: str = AUTO, *, detail: bool = Fals
         decoder=decoder,
         decoders=feed.decoders,
         rule=feed.rule,
+        fields=feed.config.fields,
         detail=detail,
     )
 
@@ -216,6 +219,8 @@ class Stream:
         """The feeds that hand it messages, by name, in the order they were given."""
         self.trackers: dict[str, SequenceTracker] = {}
         """The change events' sequence notes, per feed (publishers differ from feed to feed)."""
+        self.gaps = GapTracker()
+        """Other messages' `seq` gaps, per feed and topic."""
         self._whole: dict[str, bool] = {}
         """Per feed: taken whole, so that a gap in `seq` means a message missed."""
         self.held = _Rows(capacity)
@@ -259,8 +264,9 @@ class Stream:
 
     @property
     def missed(self) -> int:
-        """Events the publishers sent that never arrived, from every feed's `seq` gaps."""
-        return sum(tracker.missed for tracker in self.trackers.values())
+        """Messages the publishers sent that never arrived, from every feed's `seq` gaps: the
+        change events' and, per feed and topic, other messages'."""
+        return sum(t.missed for t in self.trackers.values()) + self.gaps.total_missed()
 
     def take(
         self,
@@ -268,14 +274,25 @@ class Stream:
         frames: list[bytes],
         received_ns: int,
         stamp: Any,
+        topic: bytes | None = None,
+        meta: tuple[int | None, int | None] = NOTHING_READ,
     ) -> int:
-        """One message `feed` received for this stream; how many its `seq` says were missed
-        before it."""
+        """One message `feed` received for this stream (a change event's `stamp`, or another
+        message's `topic` and `meta`: send time and sequence number); how many its `seq` says
+        were missed before it."""
         self.received += 1
         notes: tuple[str, ...] = ()
         missed = 0
         if stamp is None:
             self.not_events += 1
+            if self.track and meta is not NOTHING_READ:
+                sent_ns, seq = meta
+                if sent_ns is not None:
+                    self._lagged((received_ns - sent_ns) // NS_PER_MS)
+                if seq is not None and (gap := self.gaps.observe((feed.name, topic), seq)):
+                    notes = (gap.note(self._where(feed, topic)),)
+                    self.alerts += 1
+                    missed = gap.missed
         elif self.track:
             received_ms = received_ns // NS_PER_MS
             self._lagged(received_ms - int(stamp.timestamp))
@@ -288,6 +305,11 @@ class Stream:
                 missed = tracker.missed - before
         self._keep((tuple(frames), received_ns, stamp is not None, notes, feed))
         return missed
+
+    def _where(self, feed: Feed, topic: bytes | None) -> str:
+        """A topic as a gap note names it, with its feed when the stream lists several."""
+        where = "the feed" if topic is None else topic.decode("utf-8", "backslashreplace")
+        return printable(f"{where} of {feed.name}" if len(self.sources) > 1 else where)
 
     def add_capture(self, capture: Capture) -> None:
         """A message decoded elsewhere (a test's script), kept with its notes as they are; one
@@ -365,6 +387,7 @@ class Stream:
         self.shown_at_least = False
         self.last_lag_ms = self.max_lag_ms = None
         self.trackers = {name: SequenceTracker(report_gaps=w) for name, w in self._whole.items()}
+        self.gaps = GapTracker()
         self.generation += 1
 
     def clear(self) -> None:
@@ -483,7 +506,11 @@ class Feed:
         """Connections libzmq ended for good (a message too large) and the feed made again."""
         self.recording: IngestRecording | None = None
         """Set while the engine records: every message the socket receives is written."""
+        self.read_meta = MetaReader(config.fields).read
+        """Another message's send time and `seq`, from the fields the config names."""
         self._routes: tuple[_Route, ...] = ()
+        self._tracked = False
+        """A stream that tracks lag and `seq` lists this feed: read the meta of its messages."""
         self.route(streams)
 
     def route(self, streams: Iterable[Stream]) -> None:
@@ -497,6 +524,7 @@ class Feed:
             stream.attach(self, route.everything)
             routes.append(route)
         self._routes = tuple(routes)
+        self._tracked = any(route.stream.track for route in routes)
 
     def missed(self) -> int:
         """Messages the tracking streams' `seq` says were missed (the screen's `dropped`)."""
@@ -539,9 +567,13 @@ class Feed:
         topic = topic_of(frames, self.rule)
         size = len(frames[0]) if len(frames) == 1 else sum(map(len, frames))
         self.topic_stats.count(self.name, topic, size, received_ns)
+        meta = NOTHING_READ
+        if stamp is None and self._tracked:  # a single frame's payload follows its topic word
+            single = topic is not None and len(frames) == 1
+            meta = self.read_meta((frames[0][len(topic) + 1 :],) if single else frames)
         for route in self._routes:
             if route.everything or frames[0].startswith(route.topics):
-                missed = route.stream.take(self, frames, received_ns, stamp)
+                missed = route.stream.take(self, frames, received_ns, stamp, topic, meta)
                 if missed:
                     self.topic_stats.count_missed(self.name, topic, missed)
 

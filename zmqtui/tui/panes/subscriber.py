@@ -387,7 +387,11 @@ class SubscriberPane(Pane):
         event = capture.event
         if event is None:
             style = self.pane_style
+            if (lag := capture.lag_ms) is not None:  # another message with a send time
+                text.append(f"{lag:>5}ms ", style("warning") if lag > SLOW_LAG_MS else "")
             text.append_text(message_text(capture, topic=style("accent"), error=style("error")))
+            for note in capture.notes:
+                text.append(f"  ⚠ {note}", style("warning"))
             return text
         lag = capture.lag_ms or 0
         text.append(f"{lag:>5}ms ", self.pane_style("warning") if lag > SLOW_LAG_MS else "")
@@ -451,8 +455,14 @@ class SubscriberPane(Pane):
         label = self.pane_style("label")
         if capture.topic is not None:
             header.append_text(Text.assemble(("  topic ", label), (capture.topic, "")))
+        if capture.lag_ms is not None:
+            header.append_text(Text.assemble(("  lag ", label), f"{capture.lag_ms} ms"))
+        if capture.seq is not None:
+            header.append_text(Text.assemble(("  seq ", label), str(capture.seq)))
         chosen = "auto" if capture.decoder == AUTO else capture.decoder
         header.append_text(Text.assemble(("  decoder ", label), chosen, (" (d: next)", label)))
+        for note in capture.notes:
+            header.append(f"\n⚠ {note}", self.pane_style("warning"))
         if not capture.parts:  # the frames' detail is on its way
             return Group(header, Text(capture.summary))
         return Group(header, *(self._frame_detail(i, part) for i, part in enumerate(capture.parts)))

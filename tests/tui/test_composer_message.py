@@ -194,6 +194,25 @@ class TestReplies:
             assert "\x1b" not in text
             assert app.pane.history[0].outcome == "ok 4 frames 2.5 ms"
 
+    async def test_d_reads_the_reply_with_the_next_decoder(self):
+        app = Host()
+        async with app.run_test(size=(100, 30)) as pilot:
+            app.pane.action_send()
+            reply = SendResult([b'{"a": 1}'], 1.0, 1)
+            app.pane.show_send_result(reply, send_id=app.pane.history[0].send_id)
+            app.pane.main_control.focus()
+            await pilot.pause()
+            assert "frame 1 json" in response_text(app)
+            await pilot.press("d", "d")  # auto, json, msgpack
+            assert "read as msgpack" in response_text(app)
+            assert "✗ msgpack:" in response_text(app) and "7b 22 61 22" in response_text(app)
+            await pilot.press(*"ddd")  # protobuf, text, hex
+            assert "frame 1 hex" in response_text(app)
+            app.pane.action_send()
+            app.pane.show_send_result(reply, send_id=app.pane.history[0].send_id)
+            await pilot.pause()
+            assert app.pane.reply_decoder == "auto" and "read as" not in response_text(app)
+
     async def test_an_error_reply_and_silence_say_what_they_are(self):
         app = Host()
         async with app.run_test(size=(100, 30)) as pilot:

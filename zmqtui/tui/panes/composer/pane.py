@@ -32,6 +32,7 @@ from textual.widget import Widget
 from textual.widgets import Button, Input, Label, OptionList, ProgressBar, RichLog, Static
 from textual.widgets.option_list import Option
 
+from zmqtui.decoders import AUTO, next_choice
 from zmqtui.request_spec import SOCKET_KINDS, RequestSpec, SocketKind
 from zmqtui.text import printable
 from zmqtui.tui.backend import GOOD_STATES
@@ -161,6 +162,13 @@ class ComposerPane(Pane):
         Binding("x", "cancel", "Cancel", tooltip="cancel the sends in flight (a load run stops)"),
         Binding("enter", "edit", "Edit", tooltip="enter the form (in a field: send)"),
         Binding("r", "resend", "Resend", tooltip="resend the request selected in the history"),
+        Binding(
+            "d",
+            "cycle_decoder",
+            "Decoder",
+            tooltip="read the reply's frames with the next decoder (auto, json, msgpack, "
+            "protobuf, text, hex, raw)",
+        ),
         Binding("ctrl+n", "add_frame", "Add frame", tooltip="a new frame after the focused one"),
         Binding(
             "ctrl+y", "drop_frame", "Drop frame", show=False, tooltip="remove the focused frame"
@@ -346,6 +354,10 @@ class ComposerPane(Pane):
         self._send_ids = itertools.count(1)
         self._awaited: int | None = None
         """The send whose "waiting for…" line the response panel shows."""
+        self._reply: SendResult | None = None
+        """The message reply the response panel shows (None: it shows something else)."""
+        self.reply_decoder = AUTO
+        """How the reply shown is read (`d` cycles); a new reply is read with `AUTO` again."""
 
     def compose(self) -> ComposeResult:
         yield OfflineBanner()
@@ -450,7 +462,9 @@ class ComposerPane(Pane):
     def show_send_result(self, result: SendResult, *, send_id: int | None = None) -> None:
         """Show a message's reply, its frames decoded, and record it on the send `send_id`."""
         entry = self._in_flight_entry(send_id, None, 1)
+        self.reply_decoder = AUTO
         self._show(render_send_result(result, self._palette()))
+        self._reply = result
         if entry is not None:
             self._settle(entry, *send_outcome(result))
 
@@ -699,6 +713,14 @@ class ComposerPane(Pane):
             await self._recall_message(entry)
             self._send_message(entry.spec, entry.count, entry.concurrency)
 
+    def action_cycle_decoder(self) -> None:
+        """Read the reply shown with the next decoder (`auto` picks one per frame)."""
+        reply = self._reply
+        if reply is not None:
+            decoder = next_choice(self.reply_decoder)
+            self._show(render_send_result(reply, self._palette(), decoder))
+            self._reply, self.reply_decoder = reply, decoder
+
     def action_cancel(self) -> None:
         """Stop every send in flight (a load run stops sending at once)."""
         if self._in_flight:
@@ -709,6 +731,8 @@ class ComposerPane(Pane):
             return self._history_list.has_focus and self._highlighted_entry() is not None
         if action == "cancel":
             return bool(self._in_flight)
+        if action == "cycle_decoder":
+            return self._reply is not None and self._reply.reply is not None
         if action in ("add_frame", "toggle_socket"):
             return self.template == "message"
         if action in ("drop_frame", "move_frame", "retype_frame"):
@@ -862,7 +886,9 @@ class ComposerPane(Pane):
         )
 
     def _show(self, renderables: list) -> None:
+        self._reply = None
         self.query_one("#composer-response", ResponseLog).show(renderables)
+        self.refresh_bindings()
 
     def _status(self, message: str, *, error: bool = False) -> None:
         status = self.query_one("#composer-status", Static)

@@ -15,7 +15,7 @@ from rich.style import Style
 from rich.syntax import Syntax
 from rich.text import Text
 
-from zmqtui.decoders import Decoded, decode_frame, detail_lines, hex_dump
+from zmqtui.decoders import AUTO, Decoded, decode_frame, detail_lines, hex_dump
 from zmqtui.decoders.render import HEX_LINE_BYTES
 from zmqtui.format import plural
 from zmqtui.protocol import ErrorReply, FileReply
@@ -235,9 +235,11 @@ def summary_outcome(summary: LoadSummary) -> tuple[str, bool]:
     return f"{summary.replies:,}/{summary.count:,} ok {summary.rate:,.0f} req/s", ok
 
 
-def render_send_result(result: SendResult, palette: Palette) -> list[RenderableType]:
-    """A message's reply, each frame decoded (JSON, msgpack, protobuf, text, hex), or why no
-    reply came."""
+def render_send_result(
+    result: SendResult, palette: Palette, decoder: str = AUTO
+) -> list[RenderableType]:
+    """A message's reply, each frame decoded (`decoder`, or for each frame the one that fits:
+    JSON, msgpack, protobuf, text, hex), or why no reply came."""
     if result.reply is None:
         out: list[RenderableType] = [
             Text.assemble(("✖ ", palette.error), (_no_reply(result), palette.error)),
@@ -260,10 +262,12 @@ def render_send_result(result: SendResult, palette: Palette) -> list[RenderableT
     facts = [("latency", f"{result.latency_ms:.1f} ms"), ("tries", str(result.tries))]
     if (pid := reply_pid(reply)) is not None:
         facts.insert(0, ("pid", str(pid)))
+    if decoder != AUTO:
+        facts.append(("read as", decoder))
     out = [head, _facts(palette, *facts)]
     budget = MAX_SHOWN_LINES
     for number, frame in enumerate(reply, 1):
-        decoded = decode_frame(frame)
+        decoded = decode_frame(frame, decoder)
         out += [
             Text(),
             Text.assemble(

@@ -10,8 +10,10 @@ from helpers import wait_for
 from local_playback import LocalPlayback, write_recording
 from textual.widgets import Static
 
+from zmqtui.services.playback import index_recording
 from zmqtui.tui.help import help_markdown
 from zmqtui.tui.playback import NO_SOCKETS, GoToScreen, PlaybackApp, PositionBar
+from zmqtui.tui.playback_bridge import PlaybackBridge
 from zmqtui.tui.widgets.key_bar import KeyBar
 
 SMALL = (80, 24)
@@ -128,3 +130,22 @@ async def test_the_topics_view_counts_last_seen_from_the_position(tmp_path: Path
         await pilot.press("t")
         position = backend.playback.report()
         assert app.topics_screen.clock() == position.time_ns / 1_000_000_000
+
+
+@pytest.mark.integration
+async def test_the_real_bridge_plays_the_recording_into_the_panes(tmp_path: Path) -> None:
+    """The playback bridge and engine (on a thread here), as `zmqtui --open` runs them."""
+    path = write_recording(tmp_path / "r.jsonl.zst")
+    bridge = PlaybackBridge(path, index_recording(path), ingest_thread=True)
+    app = PlaybackApp(bridge, clock=lambda: 1_767_225_600.0, export_dir=tmp_path)
+    async with app.run_test(size=SMALL) as pilot:
+        await wait_for(lambda: "message 0 of 40" in bar(app), timeout=10)
+        await pilot.press("g", *"+10s", "enter")
+        await wait_for(lambda: "message 19 of 40" in bar(app), timeout=10)
+        await wait_for(lambda: app.subscriber_pane.view and app.subscriber_pane.view.received == 19)
+        await pilot.press("left_square_bracket")
+        await wait_for(lambda: "message 18 of 40" in bar(app), timeout=10)
+        await wait_for(lambda: app.subscriber_pane.view.received == 18)
+        assert "tcp://127.0.0.1:60400 · recorded" in str(app.frame("subscriber").border_subtitle)
+        await pilot.press(*">" * 8, "space")  # 256x: the rest in a moment
+        await wait_for(lambda: "end 256x" in bar(app) and "message 40 of 40" in bar(app), 10)

@@ -92,10 +92,11 @@ def event_line(event: SocketEvent) -> Text:
     line = Text()
     latest = event.time_ms if event.last_ms is None else event.last_ms
     line.append(f"{clock_time(int(latest))} {event.socket:<8} ")
-    line.append(f"{printable(event.endpoint):<24} ")
+    line.append(f"{printable(event.endpoint):<22} ")
     line.append(event.event, "bold red" if event.event in BAD_EVENTS else "bold")
     if event.repeats > 1:
-        line.append(f" ({event.repeats:,} times since {clock_time(int(event.time_ms))})", "dim")
+        since = clock_time(int(event.time_ms))[:8]  # to the second: the line fits 80 columns
+        line.append(f" (×{event.repeats:,} since {since})", "dim")  # noqa: RUF001
     if event.detail:
         line.append(f": {printable(event.detail)}")
     return line

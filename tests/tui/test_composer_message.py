@@ -157,6 +157,21 @@ class TestFrames:
             assert tree.parent is app.query_one("#composer-side") and tree.region.width >= 20
 
 
+async def test_a_loaded_frame_a_terminal_must_not_see_shows_as_its_bytes_in_hex():
+    """A saved request's frame with an escape sequence or a bidi override reached the screen
+    as it was."""
+    app = Host()
+    async with app.run_test() as pilot:
+        hostile = RequestSpec("tcp://x\x1b[2J", ("text:a\x1b[31m\u202e", "@f\x1b", "json:{"))
+        await app.pane.load_request(hostile)
+        await pilot.pause()
+        assert frames(app) == ("hex:61 1b 5b 33 31 6d e2 80 ae", "@f\\x1b", "json:{")
+        assert app.query_one("#composer-endpoint", Input).value == "tcp://x\\x1b[2J"
+        app.pane.frame_list.fields[0].focus()
+        await pilot.press("ctrl+t", "ctrl+t", "ctrl+t")  # b64, file, json: never text again
+        assert "\x1b" not in frames(app)[0]
+
+
 def test_a_file_frame_is_looked_at_never_read(tmp_path):
     data = tmp_path / "data.bin"
     data.write_bytes(b"\x00\xff")

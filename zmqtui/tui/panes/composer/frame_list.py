@@ -63,8 +63,9 @@ def check_frame(argument: str) -> FrameSyntaxError | None:
 
 
 def retype(argument: str, kind: str) -> str:
-    """`argument` written as `kind`: the same bytes when they can be (`text:hi` -> `hex:68 69`),
-    else the prefix changed and the rest kept (a file name is never read here)."""
+    """`argument` written as `kind`: the same bytes when they can be (`text:hi` -> `hex:68 69`;
+    never text a terminal must not be sent), else the prefix changed and the rest kept (a file
+    name is never read here)."""
     data = None
     if frame_kind(argument) != "file" and check_frame(argument) is None:
         data = parse_frame(argument)
@@ -77,9 +78,20 @@ def retype(argument: str, kind: str) -> str:
             text = data.decode("utf-8")
         except UnicodeDecodeError:
             text = None
-        if text is not None and (kind == "text" or _is_json(text)):
+        if text is not None and printable(text) == text and (kind == "text" or _is_json(text)):
             return _PREFIXES[kind] + text
     return _PREFIXES[kind] + _body(argument)
+
+
+def shown_frame(argument: str) -> str:
+    """`argument` as a field can show it: itself, or when it holds characters a terminal must
+    not be sent (controls, bidi overrides, newlines) the same bytes written `hex:`; a file name
+    or a frame in error escaped (`\\x1b`), so it shows what is wrong."""
+    if printable(argument) == argument:
+        return argument
+    if frame_kind(argument) != "file" and check_frame(argument) is None:
+        return retype(argument, "hex")
+    return printable(argument)
 
 
 def _is_json(text: str) -> bool:
@@ -139,7 +151,7 @@ class FrameRow(Horizontal):
 
     def __init__(self, value: str) -> None:
         super().__init__(classes="composer-frame-row")
-        self.field = FrameInput(value, classes="composer-frame")
+        self.field = FrameInput(shown_frame(value), classes="composer-frame")
 
     def compose(self) -> ComposeResult:
         yield Label(classes="composer-frame-kind")

@@ -364,7 +364,9 @@ class ComposerPane(Pane):
         with Horizontal(id="composer-form"):
             with Horizontal(id="composer-target"):
                 yield Button(self.socket, id="composer-socket")
-                yield Input(self.default_endpoint, placeholder="endpoint", id="composer-endpoint")
+                yield Input(
+                    printable(self.default_endpoint), placeholder="endpoint", id="composer-endpoint"
+                )
             with Horizontal(id="composer-path-row"):
                 suggester = PathSuggester(self.root) if self.root is not None else None
                 placeholder = "a file under the served root (→ completes)" if suggester else ""
@@ -434,9 +436,11 @@ class ComposerPane(Pane):
 
     def load_request(self, spec: RequestSpec) -> AwaitComplete:
         """Show `spec` in the form, as any message (its endpoint, or the default when empty);
-        await the result where the frames must be in place before going on."""
+        await the result where the frames must be in place before going on. A frame with
+        characters a terminal must not be sent shows as the same bytes in hex."""
         self._use_template("message")
-        self.query_one("#composer-endpoint", Input).value = spec.endpoint or self.default_endpoint
+        endpoint = printable(spec.endpoint or self.default_endpoint)
+        self.query_one("#composer-endpoint", Input).value = endpoint
         self._set_socket(spec.socket)
         self._request_name = spec.name
         self._timeout_ms = spec.timeout_ms

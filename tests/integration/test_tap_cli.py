@@ -5,6 +5,8 @@ from __future__ import annotations
 import collections
 import json
 import signal
+import subprocess
+import sys
 import time
 
 import pytest
@@ -152,3 +154,34 @@ def test_an_endpoint_it_cannot_use_exits_2_saying_why(listen, forward, says):
     assert result.exit_code == 2
     assert says in result.output
     assert "Tapped" not in result.output
+
+
+@pytest.mark.integration
+def test_quiet_prints_no_pair_and_the_tap_ends_with_its_owner(processes, ctx, tcp_endpoint):
+    """What `zmqtui --with-tap` relies on: pairs only published, and no tap outliving the
+    monitor that started it."""
+    owner = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    echo = EchoRouter(ctx, tcp_endpoint())
+    try:
+        listen = tcp_endpoint()
+        tap, pairs, errors = start_tap(
+            processes, listen, echo.endpoint, "--quiet", "--owner-pid", str(owner.pid)
+        )
+        client = ctx.socket(zmq.REQ)
+        client.setsockopt(zmq.LINGER, 0)
+        client.connect(listen)
+        client.send(b"ping")
+        assert client.poll(int(WAIT * 1000)) and client.recv() == b"ping"
+        client.close(linger=0)
+        owner.kill()
+        owner.wait()
+        assert tap.wait(timeout=CHILD_TIMEOUT) == 0
+    finally:
+        if owner.poll() is None:
+            owner.kill()
+            owner.wait()
+        echo.close()
+    assert pairs.finish() == []
+    said = errors.finish()
+    assert f"zmqtui tap: process {owner.pid} is gone: stopping" in said
+    assert said[-1].startswith("Tapped 1 request: 1 pair,")

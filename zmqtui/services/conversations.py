@@ -69,9 +69,7 @@ class ConversationsReader:
             self._event("connecting")
             sockets.connect(sock, self.endpoint)
         except BaseException:
-            sock.disable_monitor()
-            monitor.close(linger=0)
-            sock.close(linger=0)
+            _close(sock, monitor)
             raise
         self._thread = threading.Thread(
             target=self._run, args=(sock, monitor), name="zmqtui-conversations", daemon=True
@@ -116,9 +114,7 @@ class ConversationsReader:
         except BaseException as exc:
             self.error = exc
         finally:
-            sock.disable_monitor()
-            monitor.close(linger=0)
-            sock.close(linger=0)
+            _close(sock, monitor)
 
     def _read(self, sock: zmq.Socket, monitor: zmq.Socket) -> None:
         poller = zmq.Poller()
@@ -166,3 +162,9 @@ class ConversationsReader:
                     book.add_malformed()
                 else:
                     book.add(conversation)
+
+
+def _close(sock: zmq.Socket, monitor: zmq.Socket) -> None:
+    sock.disable_monitor()
+    monitor.close(linger=0)
+    sock.close(linger=0)

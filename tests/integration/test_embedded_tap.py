@@ -73,3 +73,22 @@ def test_a_tap_endpoint_zeromq_cannot_use_is_a_usage_error() -> None:
 
     result = CliRunner().invoke(monitor, ["--tap", "localhost:60404"])
     assert result.exit_code == 2 and "must look like tcp://HOST:PORT" in result.output
+
+
+@pytest.mark.integration
+def test_a_tap_that_cannot_start_says_why(ctx) -> None:
+    """What the monitor tells when its embedded tap exits: the tap's last words."""
+    taken = ctx.socket(zmq.ROUTER)
+    taken.setsockopt(zmq.LINGER, 0)
+    listen = free_endpoint()
+    taken.bind(listen)
+    tap = EmbeddedTap(listen, free_endpoint(), free_endpoint())
+    try:
+        tap.start()
+        wait_for_sync(lambda: tap.poll() is not None, WAIT_S)
+        assert tap.poll() == 2
+        assert f"{listen} is already in use" in tap.log_tail()
+    finally:
+        tap.stop()
+        taken.close(linger=0)
+    assert tap.log_tail() == ""

@@ -23,10 +23,12 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 import psutil
 import zmq.asyncio
@@ -287,6 +289,8 @@ class EmbeddedTap:
         self.forward = forward
         self.pairs = pairs
         self.process: subprocess.Popen[bytes] | None = None
+        self._errors: IO[bytes] | None = None
+        """What the tap says on stderr (why it stopped), in an unnamed temporary file."""
 
     def command(self) -> list[str]:
         return [
@@ -307,21 +311,33 @@ class EmbeddedTap:
 
     def start(self) -> None:
         if self.process is None:
+            self._errors = tempfile.TemporaryFile()  # noqa: SIM115 - closed in stop()
             self.process = subprocess.Popen(
                 self.command(),
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
+                stderr=self._errors,
                 start_new_session=True,
             )
 
     def poll(self) -> int | None:
         return None if self.process is None else self.process.poll()
 
+    def log_tail(self, lines: int = 3) -> str:
+        """The last lines the tap wrote to stderr: why it stopped, when it did."""
+        if self._errors is None:
+            return ""
+        self._errors.seek(0)
+        text = self._errors.read()[-4096:].decode("utf-8", "replace")
+        return "\n".join(text.strip().splitlines()[-lines:])
+
     def stop(self, grace_s: float = STOP_GRACE_S) -> None:
         process, self.process = self.process, None
         if process is not None:
             stop_process_tree(process, grace_s)
+        if self._errors is not None:
+            self._errors.close()
+            self._errors = None
 
 
 FALLBACK_ENDPOINT = "tcp://127.0.0.1:0"

@@ -50,7 +50,7 @@ from zmqtui.services.conversations import ConversationsReader
 from zmqtui.services.ingest import IngestProcess, StreamSpec
 from zmqtui.services.requester import Requester, run_load
 from zmqtui.services.sender import open_client, run_send_load
-from zmqtui.services.stack import EmbeddedCluster, EmbeddedStack
+from zmqtui.services.stack import EmbeddedCluster, EmbeddedStack, EmbeddedTap
 from zmqtui.services.subscriber import MAX_BATCH, SESSION_CHECK_MS
 from zmqtui.services.supervisor import describe_exit
 from zmqtui.services.watcher import ChangePublisher
@@ -780,6 +780,20 @@ class ZmqBridge:
             self._problem(f"the embedded cluster could not start: {exc}")
             return
         self._run(self._watch_cluster(stack.cluster), "cluster", "the cluster process")
+        if stack.tap is not None:
+            self._run(self._watch_tap(stack.tap), "tap", "the tap process")
+
+    async def _watch_tap(self, tap: EmbeddedTap) -> None:
+        """Say so when the embedded tap ends by itself: requests to its endpoint go nowhere."""
+        process = tap.process
+        while (code := tap.poll()) is None:
+            await asyncio.sleep(0.5)
+        if tap.process is process:
+            why = tap.log_tail() if code >= 0 else ""  # a signal leaves no reason in it
+            self._problem(
+                f"the embedded tap exited ({describe_exit(code)}): requests to {tap.listen} "
+                "go nowhere until the monitor starts again" + (f":\n{why}" if why else "")
+            )
 
     async def _watch_cluster(self, cluster: EmbeddedCluster) -> None:
         """Tell the app when the process started last ends by itself (not by a restart)."""

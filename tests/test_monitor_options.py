@@ -31,3 +31,11 @@ def test_every_sub_then_every_configured_feed_each_once() -> None:
 def test_a_bad_second_sub_is_a_usage_error() -> None:
     result = CliRunner().invoke(command, ["--sub", "tcp://127.0.0.1:1", "--sub", "bogus"])
     assert result.exit_code == 2 and "bogus" in result.output
+
+
+def test_max_message_bytes_is_each_subs_and_a_configured_feed_keeps_its_own() -> None:
+    market = FeedConfig("market", "tcp://127.0.0.1:5556", max_message_bytes=8 << 20)
+    settings = Settings(feeds=(market,))
+    feeds = monitored_feeds("tcp://127.0.0.1:1", ["tcp://127.0.0.1:2"], settings, 1000)
+    assert [f.max_message_bytes for f in feeds] == [1000, 1000, 8 << 20]
+    assert monitored_feeds("tcp://127.0.0.1:1", [], Settings())[0].max_message_bytes == 4 << 20

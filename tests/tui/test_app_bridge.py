@@ -12,7 +12,7 @@ import pytest
 import zmq
 import zmq.asyncio
 from fake_backend import snapshot
-from helpers import bound, wait_for
+from helpers import bound, plain, wait_for
 from textual.message import Message
 
 from zmqtui.config import FeedConfig
@@ -27,6 +27,7 @@ from zmqtui.tui.panes.composer import ComposerPane
 from zmqtui.tui.panes.publisher import PublisherPane
 from zmqtui.tui.panes.subscriber import SubscriberPane
 from zmqtui.tui.panes.workers import WorkersPane
+from zmqtui.tui.widgets.live_text import LiveText
 
 SIZE = (160, 45)
 
@@ -528,3 +529,36 @@ async def test_attached_to_several_feeds(actx, ipc_endpoint) -> None:
         first.close(linger=0)
         if second is not None:
             second.close(linger=0)
+
+
+@pytest.mark.integration
+async def test_a_message_over_a_feeds_limit_is_counted_on_screen(actx, ipc_endpoint) -> None:
+    """libzmq drops the session of a message over the feed's limit: the pane counts it, a
+    notification says so, and the feed is taken in again."""
+    told: list[str] = []
+
+    class TellingApp(ZmqtuiApp):
+        def notify(self, message: str, **kwargs) -> None:
+            told.append(message)
+            super().notify(message, **kwargs)
+
+    endpoint = ipc_endpoint("small")
+    feeds = [FeedConfig("small", endpoint, max_message_bytes=1000)]
+    app = TellingApp(ZmqBridge(Endpoints(pub=endpoint), feeds=feeds))
+    pub = bound(actx, zmq.PUB, endpoint)
+    try:
+        async with app.run_test(size=SIZE):
+            pane = app.subscriber_pane
+
+            async def listed(payload: bytes) -> bool:
+                await pub.send_multipart([b"t", payload])
+                return any(row.summary == payload.decode() for row in pane.view.rows)
+
+            await wait_for_async(lambda: listed(b"before"))
+            await pub.send_multipart([b"t", b"x" * 2000])
+            await wait_for_async(lambda: listed(b"after"))
+            stats = plain(pane.query_one("#subscriber-stats", LiveText).text)
+            assert "⚠ 1 over 1000B" in stats
+            assert any("small: " in text and "gave it up" in text for text in told)
+    finally:
+        pub.close(linger=0)

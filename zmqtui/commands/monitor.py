@@ -24,6 +24,7 @@ import click
 from zmqtui import security
 from zmqtui.commands._run import config_option, insecure_option, load_command_settings
 from zmqtui.config import (
+    DEFAULT_MAX_FEED_BYTES,
     ConfigError,
     FeedConfig,
     Settings,
@@ -82,6 +83,15 @@ def attach_endpoints(
     "subscriber pane; the first also feeds the publisher pane).",
 )
 @click.option(
+    "--max-message-bytes",
+    type=click.IntRange(min=1),
+    metavar="N",
+    default=DEFAULT_MAX_FEED_BYTES,
+    show_default=True,
+    help="Largest message each --sub feed accepts ([[feeds]] set their own); a bigger one is "
+    "counted and reported, and the feed connected again.",
+)
+@click.option(
     "--req",
     metavar="ENDPOINT",
     help="Attach: send requests here (the requests pane's endpoint unless another is typed).",
@@ -129,6 +139,7 @@ def attach_endpoints(
 def command(
     path: Path | None,
     sub: tuple[str, ...],
+    max_message_bytes: int,
     req: str | None,
     stats: str | None,
     control: str | None,
@@ -169,7 +180,7 @@ def command(
         if tap is not None:
             given["tap"] = check_endpoint(tap)
         settings = load_command_settings(config_file)
-        feeds = monitored_feeds(given.get("pub"), sub[1:], settings)
+        feeds = monitored_feeds(given.get("pub"), sub[1:], settings, max_message_bytes)
         metrics_address = None if metrics is None else _metrics_address(metrics, insecure)
     except (ConfigError, OSError) as exc:
         raise click.UsageError(str(exc)) from None
@@ -190,16 +201,21 @@ def command(
 
 
 def monitored_feeds(
-    pub: str | None, more: Sequence[str], settings: Settings
+    pub: str | None,
+    more: Sequence[str],
+    settings: Settings,
+    max_message_bytes: int = DEFAULT_MAX_FEED_BYTES,
 ) -> tuple[FeedConfig, ...]:
     """The feeds the subscriber pane takes in: the `pub` endpoint and each further `--sub`
-    (named after their endpoints), then the config's `[[feeds]]`, each with the `[decoders]`
-    table under its own; a feed's CURVE keys are checked now (`ConfigError`, `OSError`)."""
+    (named after their endpoints, accepting messages up to `max_message_bytes`), then the
+    config's `[[feeds]]`, each with the `[decoders]` table under its own; a feed's CURVE keys
+    are checked now (`ConfigError`, `OSError`)."""
     endpoints = [check_endpoint(e) for e in more]
     if pub is not None:
         endpoints.insert(0, pub)
     chosen: dict[str, FeedConfig] = {}  # a name given twice: the first one
-    for feed in [FeedConfig(e, e) for e in endpoints] + list(settings.feeds):
+    subs = [FeedConfig(e, e, max_message_bytes=max_message_bytes) for e in endpoints]
+    for feed in subs + list(settings.feeds):
         chosen.setdefault(feed.name, replace(feed, decoders=settings.decoders_for(feed)))
     for feed in chosen.values():
         security.curve_for_feed(feed)

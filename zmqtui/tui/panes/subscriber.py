@@ -342,6 +342,9 @@ class SubscriberPane(Pane):
             text.append(f"  ⚠ {view.dropped:,} never arrived", self.pane_style("warning"))
         if view.behind_s:
             text.append(f"  ⚠ behind for {view.behind_s:.0f} s", self.pane_style("warning"))
+        if len(view.feeds) == 1 and (given_up := view.feeds[0].given_up):  # several: per feed
+            over = format_bytes(view.feeds[0].max_message_bytes)
+            text.append(f"  ⚠ {given_up:,} over {over}", self.pane_style("warning"))
         text.append("\n")
         if self.filter_error is not None:  # first on its line: seen at any width
             text.append(f"✗ {printable(self.filter_error)}  ", self.pane_style("error"))

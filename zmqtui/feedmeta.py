@@ -87,6 +87,7 @@ def meta_of_parts(parts: Sequence[Decoded], names: FieldNames = DEFAULT_FIELDS) 
 
 NOTHING_READ: tuple[None, None] = (None, None)
 
+_JSON_OBJECT = ord("{")
 _MSGPACK_MAPS = frozenset(range(0x80, 0x90)) | {0xDE, 0xDF}
 """First bytes of a msgpack map: a fixmap, map 16, map 32."""
 
@@ -117,10 +118,12 @@ class MetaReader:
         (`(None, None)` when none does); a tuple, as a `Meta` costs more than reading it. A
         frame that names none of the fields is not decoded at all."""
         for frame in frames:
-            first = frame[:1]
-            if first == b"{":
+            if not frame:
+                continue
+            first = frame[0]
+            if first == _JSON_OBJECT:
                 decode = self._json
-            elif first and first[0] in _MSGPACK_MAPS:
+            elif first in _MSGPACK_MAPS:
                 decode = self._msgpack
             else:
                 continue

@@ -15,7 +15,7 @@ from zmqtui.captures import NS_PER_MS, Capture, FeedView, searchable_text
 from zmqtui.config import FeedConfig
 from zmqtui.feedfilter import parse_filter
 from zmqtui.recording import Recorded, read_recording
-from zmqtui.tui.panes.subscriber import SubscriberPane, parse_prefixes
+from zmqtui.tui.panes.subscriber import SubscriberPane, feed_label, parse_prefixes
 from zmqtui.tui.widgets.detail_view import DetailView
 from zmqtui.tui.widgets.live_text import LiveText
 
@@ -485,3 +485,10 @@ async def test_other_messages_show_their_lag_seq_and_gaps(tmp_path: Path) -> Non
         await pilot.press("up")
         await wait_for(lambda: "lag 1500 ms  seq 7" in detail_text(app, pane))
         assert gap[0] in detail_text(app, pane)
+
+
+def test_a_long_feed_name_keeps_its_start_and_an_endpoint_its_end() -> None:
+    assert feed_label("weather-station-of-the-north", 12) == "weather-sta…"
+    assert feed_label("tcp://127.0.0.1:5556", 12) == "….0.0.1:5556"
+    assert feed_label("ipc:///tmp/a", 12) == "ipc:///tmp/a"
+    assert feed_label("a\x1b[31m", 12) == "a\\x1b[31m"

@@ -67,6 +67,15 @@ FEED_STATE_STYLES = {"connected": "ok", "connecting": "warning", "retrying": "wa
 """How a feed's state is coloured; any other state (disconnected, failed) as an error."""
 
 
+def feed_label(name: str, width: int) -> str:
+    """A feed's name escaped, in at most `width` characters: an endpoint (a feed named after
+    it) keeps its end, where two endpoints differ (`…:5556`), any other name its start."""
+    name = printable(name)
+    if len(name) <= width:
+        return name
+    return "…" + name[1 - width :] if "://" in name else name[: width - 1] + "…"
+
+
 def parse_prefixes(line: str) -> tuple[str, ...]:
     """Comma-separated prefixes as typed; nothing typed means everything (`""`)."""
     prefixes = tuple(dict.fromkeys(p.strip() for p in line.split(",") if p.strip()))
@@ -369,7 +378,7 @@ class SubscriberPane(Pane):
         for feed in feeds:
             style = self.pane_style(FEED_STATE_STYLES.get(feed.state, "error"))
             text.append("  ● ", style)
-            text.append(printable(feed.name, limit=MAX_FEED_CHARS * 2), self.pane_style("feed"))
+            text.append(feed_label(feed.name, MAX_FEED_CHARS * 2), self.pane_style("feed"))
             text.append(f" {feed.state}", style)
             text.append(f" {feed.received:,}")
             if feed.given_up:
@@ -384,9 +393,7 @@ class SubscriberPane(Pane):
         else:
             text.append("  ")
         if width := self._feed_width:
-            feed = printable(capture.feed)
-            feed = feed if len(feed) <= width else feed[: width - 1] + "…"
-            text.append(f"{feed:<{width}} ", self.pane_style("feed"))
+            text.append(f"{feed_label(capture.feed, width):<{width}} ", self.pane_style("feed"))
         event = capture.event
         if event is None:
             style = self.pane_style

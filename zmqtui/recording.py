@@ -24,7 +24,7 @@ import os
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from itertools import chain
+from itertools import chain, islice
 from pathlib import Path
 from typing import IO, Any, NamedTuple
 
@@ -434,6 +434,16 @@ class RecordingReader:
             self._malformed(exc)
         except OSError as exc:
             self._malformed(RecordingError(self.path, None, exc.strerror or str(exc)))
+
+    def skip(self, count: int) -> int:
+        """Pass over the next `count` lines without reading them as messages (a reader that
+        resumes where another, which checked them, stopped); how many there were."""
+        try:
+            skipped = sum(1 for _ in islice(self._lines, count))
+        except OSError as exc:
+            raise RecordingError(self.path, None, exc.strerror or str(exc)) from None
+        self.line += skipped
+        return skipped
 
     def _malformed(self, error: RecordingError) -> None:
         if self.on_malformed is None:

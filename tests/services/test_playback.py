@@ -4,18 +4,21 @@ plays at a speed (on a fake clock); the engine that serves it with the live moni
 from __future__ import annotations
 
 import asyncio
+import pickle
 from pathlib import Path
 
 import pytest
+import zmq
 import zmq.asyncio
 
-from zmqtui.captures import ViewQuery
+from zmqtui.captures import FeedView, ViewQuery
 from zmqtui.config import FeedConfig
 from zmqtui.protocol import ChangeEvent
 from zmqtui.recording import RecordedFeed, RecordingError, RecordingWriter
 from zmqtui.services.ingest import Feed, Stream, StreamSpec
 from zmqtui.services.playback import (
     Playback,
+    PlaybackEngine,
     PlaybackProcess,
     RecordingIndex,
     index_recording,
@@ -251,3 +254,69 @@ def test_an_index_pickles_small(tmp_path: Path) -> None:
     index = index_recording(record(tmp_path / "r.jsonl", 1000))
     assert isinstance(index, RecordingIndex)
     assert len(pickle.dumps(index)) < 9 * 1000 + 1000
+
+
+def test_going_back_starts_from_the_nearest_checkpoint(tmp_path: Path) -> None:
+    """With save and load, only the messages after the checkpoint are taken again."""
+    path = record(tmp_path / "r.jsonl.zst", 10)
+    taken = Taken()
+    player = Playback(
+        path,
+        index_recording(path),
+        taken.take,
+        taken.restart,
+        clock=FakeClock(),
+        save=lambda: pickle.dumps(taken.times),
+        load=lambda state: setattr(taken, "times", pickle.loads(state)),
+        checkpoint_every=3,
+    )
+    player.seek(10)
+    settle(player)
+    player.seek(5)
+    settle(player)
+    times = list(index_recording(path).times)
+    assert taken.times == times[:5] and taken.restarts == 0  # from the checkpoint at 3
+    player.seek(2)
+    settle(player)
+    assert taken.times == times[:2] and taken.restarts == 1  # none before 3: from the start
+    player.seek(7)
+    settle(player)
+    player.rewind()  # what is taken changed: the checkpoints are gone
+    player.seek(4)
+    settle(player)
+    assert taken.times == times[:4] and taken.restarts == 2
+
+
+def engine_at(ctx: zmq.Context, path: Path, route: list[int], **options) -> FeedView:
+    """A playback engine taken along `route` (positions), with a filter set on the way; the
+    subscriber stream's view at the end."""
+    pair, peer = ctx.socket(zmq.PAIR), ctx.socket(zmq.PAIR)
+    address = f"inproc://engine-at-{options['checkpoint_every']}"
+    peer.bind(address)
+    pair.connect(address)
+    try:
+        streams = [StreamSpec("observer", track=False), StreamSpec("sub")]
+        engine = PlaybackEngine(ctx, pair, str(path), index_recording(path), streams, **options)
+        for n, position in enumerate(route):
+            engine.command_seek(position)
+            while engine.playback.advance():
+                pass
+            if n == 0:
+                engine.command_filter("sub", "f1")
+        return engine.streams["sub"].view(ViewQuery(None, 50))
+    finally:
+        pair.close(linger=0)
+        peer.close(linger=0)
+
+
+def test_a_checkpoint_gives_the_streams_as_taking_them_in_again_would(
+    ctx: zmq.Context, tmp_path: Path
+) -> None:
+    """Counts, rows, the filter set after the checkpoint: the same as from the start."""
+    path = record(tmp_path / "r.jsonl", 50)
+    route = [45, 33, 12, 27]
+    kept = engine_at(ctx, path, route, checkpoint_every=10)
+    again = engine_at(ctx, path, route, checkpoint_every=1_000_000)
+    assert (kept.received, kept.shown) == (again.received, again.shown) == (27, 11)
+    assert [row.frames for row in kept.rows] == [row.frames for row in again.rows]
+    assert kept.dropped == again.dropped and kept.alerts == again.alerts

@@ -15,6 +15,7 @@ read only in the engine's process, as the position reaches them.
 from __future__ import annotations
 
 import bisect
+import io
 import math
 import os
 import pickle
@@ -24,12 +25,14 @@ from array import array
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from itertools import islice
-from typing import Any
+from typing import IO, Any
 
 import zmq
 import zmq.asyncio
+import zstandard
 
 from zmqtui.config import DecoderPairs, FeedConfig
+from zmqtui.feedmeta import MetaReader
 from zmqtui.recording import Header, Recorded, RecordingError, RecordingReader
 from zmqtui.services.ingest import CAPACITY, Engine, Feed, IngestProcess, StreamSpec, run_engine
 from zmqtui.timeline import MAX_SPEED, MIN_SPEED, NS_PER_S, Position, Target
@@ -37,6 +40,11 @@ from zmqtui.timeline import MAX_SPEED, MIN_SPEED, NS_PER_S, Position, Target
 MOVE_CHUNK = 20_000
 """Most messages taken in before the engine looks at its commands again (a long seek goes on
 over several rounds, answering the screen between them)."""
+
+CHECKPOINT_EVERY = 50_000
+"""Messages between the states kept to go back from: going back takes in at most this many
+again, not every message from the start. A state is what the streams hold (compressed, a few
+hundred kB for 10,000 small messages a stream)."""
 
 POSITION_INTERVAL_S = 0.05
 """While playing, the position is reported at most this often."""
@@ -91,7 +99,9 @@ class Playback:
 
     Commands set where to go (`seek`, `seek_time`, `step`, `play`, `pause`, `set_speed`);
     `advance` does the work, at most `limit` messages a call, so the caller stays responsive.
-    Going back calls `restart` (the caller forgets what it took) and reads from the start.
+    Going back calls `restart` (the caller forgets what it took) and reads from the start; or,
+    with `save` and `load`, takes the caller back to the state it had at the nearest
+    checkpoint before (one every `checkpoint_every` messages) and reads on from there.
 
     Args:
         path: the recording.
@@ -99,6 +109,8 @@ class Playback:
         take: called with each message's feed name, frames and receive time.
         restart: called before the messages are taken again from the first.
         clock: monotonic seconds (tests give a fake one).
+        save: the caller's state after the messages taken so far (None: not now).
+        load: puts the caller back in a state `save` gave.
     """
 
     def __init__(
@@ -109,8 +121,16 @@ class Playback:
         restart: Callable[[], None],
         *,
         clock: Callable[[], float] = time.monotonic,
+        save: Callable[[], bytes | None] | None = None,
+        load: Callable[[bytes], None] | None = None,
+        checkpoint_every: int = CHECKPOINT_EVERY,
     ) -> None:
         self.path = os.fspath(path)
+        self.save = save
+        self.load = load
+        self.checkpoint_every = checkpoint_every
+        self._checkpoints: dict[int, bytes] = {}
+        """The caller's state (`save`) after so many messages."""
         self.index = index
         self.times = index.times
         self.take = take
@@ -234,8 +254,10 @@ class Playback:
         if self.playing:
             self._due()
         if self.target < self.position:
-            self.rewind()
+            self._go_back()
         count = min(self.target - self.position, limit)
+        if self.save is not None:  # stop at the next checkpoint, to keep the state there
+            count = min(count, self.checkpoint_every - self.position % self.checkpoint_every)
         if count <= 0:
             return 0
         if self._reader is None:
@@ -254,6 +276,10 @@ class Playback:
             raise RecordingError(
                 self.path, None, f"ends after {self.position:,} messages (it changed since opened)"
             )
+        if self.save is not None and self.position % self.checkpoint_every == 0:
+            state = self.save()
+            if state is not None:
+                self._checkpoints[self.position] = state
         return taken
 
     def _open(self) -> None:
@@ -261,10 +287,31 @@ class Playback:
         self._messages = iter(self._reader)
 
     def rewind(self) -> None:
-        """Forget what was taken: `advance` takes it in again from the first message."""
+        """Forget what was taken, and the checkpoints (what is taken has changed): `advance`
+        takes it in again from the first message."""
+        self._checkpoints.clear()
+        self._start_over()
+
+    def _start_over(self) -> None:
         self.close()
         self.restart()
         self.position = 0
+
+    def _go_back(self) -> None:
+        """To the latest checkpoint at or before the target, else to the start."""
+        kept = [count for count in self._checkpoints if count <= self.target]
+        if not kept or self.load is None:
+            self._start_over()
+            return
+        count = max(kept)
+        self.close()
+        self.load(self._checkpoints[count])
+        self._open()
+        assert self._reader is not None
+        if self._reader.skip(count) < count:
+            self._start_over()  # the file changed: `advance` will say so
+            return
+        self.position = count
 
     def close(self) -> None:
         if self._reader is not None:
@@ -296,11 +343,24 @@ class PlaybackEngine(Engine):
         capacity: int = CAPACITY,
         decoders: DecoderPairs = (),
         clock: Callable[[], float] = time.monotonic,
+        checkpoint_every: int = CHECKPOINT_EVERY,
     ) -> None:
         feeds = recorded_feeds(index, decoders)
         super().__init__(ctx, control, feeds, streams, capacity=capacity)
         self._named = {feed.name: feed for feed in self.feeds}
-        self.playback = Playback(path, index, self._take, self._restart, clock=clock)
+        self._shared: dict[int, object] = {}
+        """What checkpoints keep by reference (`_StatePickler`)."""
+        self._compressor = zstandard.ZstdCompressor(level=1)
+        self.playback = Playback(
+            path,
+            index,
+            self._take,
+            self._restart,
+            clock=clock,
+            save=self._save,
+            load=self._load,
+            checkpoint_every=checkpoint_every,
+        )
         self._reported: Position | None = None
         self._reported_at = 0.0
         self._commanded = False
@@ -320,6 +380,31 @@ class PlaybackEngine(Engine):
             stream.restart()
         for feed in self.feeds:
             feed.received = 0
+
+    def _save(self) -> bytes | None:
+        """The streams', feeds' and topic counts' state, to come back to instead of starting
+        again from the first message; None while recording (a feed holds the open file)."""
+        if self.recording is not None:
+            return None
+        buffer = io.BytesIO()
+        _StatePickler(buffer, self._shared).dump((self.streams, self.feeds, self.topic_stats))
+        return self._compressor.compress(buffer.getvalue())
+
+    def _load(self, state: bytes) -> None:
+        """Back to a state `_save` kept, with the filters the user has now; each stream's
+        generation moves on, so that the screen shows what changed."""
+        before = {name: (s.generation, s.filter.expression) for name, s in self.streams.items()}
+        pickled = zstandard.ZstdDecompressor().decompress(state)
+        loaded = _StateUnpickler(io.BytesIO(pickled), self._shared).load()
+        self.streams, self.feeds, self.topic_stats = loaded
+        self._named = {feed.name: feed for feed in self.feeds}
+        for feed in self.feeds:
+            feed.recording = self.recording  # ctrl+r goes on recording what is taken in
+        for name, stream in self.streams.items():
+            generation, expression = before.get(name, (0, ""))
+            if stream.filter.expression != expression:
+                stream.set_filter(expression)
+            stream.generation = max(stream.generation, generation) + 1
 
     def run(self, parent: int | None = None) -> None:
         """Until told to stop (or, with `parent`, a file descriptor, until it closes)."""
@@ -387,6 +472,33 @@ class PlaybackEngine(Engine):
     def command_prefixes(self, stream: str, prefixes: tuple[str, ...]) -> None:
         super().command_prefixes(stream, prefixes)
         self.playback.rewind()  # what the stream selects, from the start again
+
+
+class _StatePickler(pickle.Pickler):
+    """Pickles an engine's state for a checkpoint; what a feed derives from its config and
+    never changes (its meta reader, whose msgspec decoders do not pickle) is kept by
+    reference, in `shared`."""
+
+    def __init__(self, file: IO[bytes], shared: dict[int, object]) -> None:
+        super().__init__(file, pickle.HIGHEST_PROTOCOL)
+        self.shared = shared
+
+    def persistent_id(self, obj: object) -> int | None:
+        if isinstance(obj, MetaReader):
+            self.shared[id(obj)] = obj
+            return id(obj)
+        return None
+
+
+class _StateUnpickler(pickle.Unpickler):
+    """Unpickles what `_StatePickler` pickled, with the same `shared`."""
+
+    def __init__(self, file: IO[bytes], shared: dict[int, object]) -> None:
+        super().__init__(file)
+        self.shared = shared
+
+    def persistent_load(self, pid: Any) -> object:
+        return self.shared[pid]
 
 
 def _serve_playback(

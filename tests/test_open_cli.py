@@ -46,4 +46,6 @@ def test_a_bad_line_in_the_middle_of_a_compressed_one_is_named(tmp_path: Path) -
 def test_live_options_do_not_apply_to_a_recording(tmp_path: Path) -> None:
     path = write_recording(tmp_path / "r.jsonl", 3)
     result = CliRunner().invoke(main, ["--open", str(path), "--sub", "tcp://127.0.0.1:5556"])
-    assert result.exit_code == 2 and "--open shows a recording: --sub do not apply" in result.output
+    assert result.exit_code == 2 and "--open shows a recording: not with --sub" in result.output
+    result = CliRunner().invoke(main, ["--open", str(path), "--with-tap", "-r"])
+    assert result.exit_code == 2 and "not with --with-tap, --recursive" in result.output

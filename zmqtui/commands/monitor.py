@@ -161,12 +161,23 @@ def command(
     FILE it shows a recording and opens no socket.
     """
     if recording is not None:
-        live = {"PATH": path, "--sub": sub or None, "--req": req, "--stats": stats}
-        live.update({"--control": control, "--workers": workers, "--metrics": metrics})
-        live["--recursive"] = recursive or None
-        given_live = ", ".join(name for name, value in live.items() if value is not None)
+        live = {
+            "PATH": path,
+            "--sub": sub,
+            "--req": req,
+            "--stats": stats,
+            "--control": control,
+            "--tap": tap,
+            "--with-tap": with_tap,
+            "--workers": workers,
+            "--recursive": recursive,
+            "--metrics": metrics,
+        }
+        given_live = ", ".join(
+            name for name, value in live.items() if value not in (None, False, ())
+        )
         if given_live:
-            raise click.UsageError(f"--open shows a recording: {given_live} do not apply")
+            raise click.UsageError(f"--open shows a recording: not with {given_live}")
         try:
             settings = load_command_settings(config_file)
         except ConfigError as exc:

@@ -195,6 +195,12 @@ def test_an_export_opens_in_replay_and_diff(ctx: zmq.Context, tmp_path: Path) ->
         replayer.close()
 
 
+async def collect(ingest: IngestProcess, replies: list[tuple]) -> None:
+    """Every answer and report of the engine, in `replies` (until cancelled)."""
+    while True:
+        replies.append(await ingest.replies())
+
+
 async def next_view(ingest: IngestProcess, stream: str = "sub") -> FeedView:
     while True:
         reply = await asyncio.wait_for(ingest.replies(), 10)
@@ -220,12 +226,7 @@ async def test_an_oversized_message_is_told_and_the_feed_taken_in_again(
     )
     ingest.start()
     replies: list[tuple] = []
-
-    async def read() -> None:
-        while True:
-            replies.append(await ingest.replies())
-
-    reader = asyncio.create_task(read())
+    reader = asyncio.create_task(collect(ingest, replies))
 
     async def received(seq: int) -> bool:
         """Publish `seq` until a view lists it (a slow joiner misses the first ones)."""
@@ -356,12 +357,7 @@ async def test_the_engine_takes_in_several_feeds_each_with_its_own_state_and_lim
     ingest = IngestProcess(actx, feeds, [StreamSpec("sub")])
     ingest.start()
     replies: list[tuple] = []
-
-    async def read() -> None:
-        while True:
-            replies.append(await ingest.replies())
-
-    reader = asyncio.create_task(read())
+    reader = asyncio.create_task(collect(ingest, replies))
 
     def latest() -> FeedView | None:
         views = [r[1] for r in replies if r[0] == "view"]

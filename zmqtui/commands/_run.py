@@ -6,13 +6,13 @@ import asyncio
 import logging
 import signal
 import sys
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from types import TracebackType
 from typing import Any
 
 import click
 
-from zmqtui.config import ConfigError, Settings, load_settings
+from zmqtui.config import DEFAULT_MAX_FEED_BYTES, ConfigError, Settings, load_settings
 from zmqtui.security import CurveProfile, use_profile
 from zmqtui.services.sockets import EndpointError
 from zmqtui.text import MULTI_LINE, printable
@@ -31,6 +31,19 @@ insecure_option = click.option(
     help="Allow binding a non-loopback address without CURVE keys.",
 )
 """The `--insecure` option of every command that binds."""
+
+
+def max_message_bytes_option(help: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """The `--max-message-bytes N` option of every command that subscribes to feeds (4 MiB by
+    default, as a `[[feeds]]` table's `max_message_bytes`)."""
+    return click.option(
+        "--max-message-bytes",
+        type=click.IntRange(min=1),
+        metavar="N",
+        default=DEFAULT_MAX_FEED_BYTES,
+        show_default=True,
+        help=help,
+    )
 
 
 ExcInfo = tuple[type[BaseException], BaseException, TracebackType | None] | tuple[None, None, None]

@@ -22,7 +22,12 @@ from typing import TYPE_CHECKING
 import click
 
 from zmqtui import security
-from zmqtui.commands._run import config_option, insecure_option, load_command_settings
+from zmqtui.commands._run import (
+    config_option,
+    insecure_option,
+    load_command_settings,
+    max_message_bytes_option,
+)
 from zmqtui.config import (
     DEFAULT_MAX_FEED_BYTES,
     ConfigError,
@@ -82,14 +87,9 @@ def attach_endpoints(
     help="Attach: subscribe to this publisher (repeatable: several feeds, merged in the "
     "subscriber pane; the first also feeds the publisher pane).",
 )
-@click.option(
-    "--max-message-bytes",
-    type=click.IntRange(min=1),
-    metavar="N",
-    default=DEFAULT_MAX_FEED_BYTES,
-    show_default=True,
-    help="Largest message each --sub feed accepts ([[feeds]] set their own); a bigger one is "
-    "counted and reported, and the feed connected again.",
+@max_message_bytes_option(
+    "Largest message each --sub feed accepts ([[feeds]] set their own); a bigger one is "
+    "counted and reported, and the feed connected again."
 )
 @click.option(
     "--req",

@@ -11,8 +11,8 @@ from typing import NoReturn
 import click
 import zmq
 
-from zmqtui.commands._run import config_option, load_command_settings
-from zmqtui.config import DEFAULT_MAX_FEED_BYTES, ConfigError, check_endpoint
+from zmqtui.commands._run import config_option, load_command_settings, max_message_bytes_option
+from zmqtui.config import ConfigError, check_endpoint
 from zmqtui.format import format_bytes, plural
 from zmqtui.recording import RecordedFeed, RecordingWriter
 from zmqtui.services.recorder import Recorder, RecordResult
@@ -61,14 +61,7 @@ EXIT_USAGE = 2
     "--duration", type=click.FloatRange(min=0, min_open=True), metavar="S", help="Stop after S s."
 )
 @click.option("--force", is_flag=True, help="Overwrite FILE if it exists.")
-@click.option(
-    "--max-message-bytes",
-    type=click.IntRange(min=1),
-    metavar="N",
-    default=DEFAULT_MAX_FEED_BYTES,
-    show_default=True,
-    help="Largest message (frame) accepted; a bigger one is counted and reported.",
-)
+@max_message_bytes_option("Largest message (frame) accepted; a bigger one is counted and reported.")
 @config_option
 def command(
     endpoints: tuple[str, ...],

@@ -39,3 +39,10 @@ def test_another_reason_starts_a_line_and_the_log_is_bounded() -> None:
     for at in range(3, 10):
         log.add(event(at, f"s{at}", "connected"))
     assert [e.socket for e in log] == ["s7", "s8", "s9"]
+
+
+def test_an_event_told_late_takes_its_place_in_time() -> None:
+    log = SocketEventLog()
+    for at, socket in [(10, "req"), (12, "stats"), (11, "tap"), (5, "sub")]:
+        log.add(event(at, socket, "connecting"))
+    assert [e.socket for e in log] == ["sub", "req", "tap", "stats"]

@@ -15,7 +15,8 @@ from dataclasses import dataclass, replace
 CAPACITY = 500
 """Lines the log keeps; the oldest go first."""
 FOLD_WITHIN = 8
-"""How far back a repeat of a socket's latest event is looked for, to be counted on its line."""
+"""How far back a repeat of a socket's latest event is looked for, to be counted on its line,
+and a late event's place in time."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +34,10 @@ class SocketEvent:
     repeats: int = 1
     """How many times it happened in a row; `last_ms` is the latest."""
     last_ms: float | None = None
+
+    @property
+    def latest_ms(self) -> float:
+        return self.time_ms if self.last_ms is None else self.last_ms
 
     def same_as(self, other: SocketEvent) -> bool:
         return (self.socket, self.endpoint, self.event, self.detail) == (
@@ -63,7 +68,15 @@ class SocketEventLog:
                 events.append(replace(earlier, repeats=earlier.repeats + 1, last_ms=event.time_ms))
                 return
             break  # the socket's latest event is another: this one starts a line
-        events.append(event)
+        # Sockets report from other threads and processes, a frame late at most: a late one
+        # goes among the latest lines, in the order of time.
+        at = len(events)
+        while at > max(0, len(events) - FOLD_WITHIN) and events[at - 1].latest_ms > event.time_ms:
+            at -= 1
+        if len(events) == events.maxlen:  # full: the oldest goes first
+            events.popleft()
+            at = max(0, at - 1)
+        events.insert(at, event)
 
     def __len__(self) -> int:
         return len(self._events)

@@ -90,8 +90,7 @@ def events_text(events: SocketEventLog) -> Text:
 def event_line(event: SocketEvent) -> Text:
     """Time (of the latest repeat), socket, endpoint, event, how often since when, why."""
     line = Text()
-    latest = event.time_ms if event.last_ms is None else event.last_ms
-    line.append(f"{clock_time(int(latest))} {event.socket:<8} ")
+    line.append(f"{clock_time(int(event.latest_ms))} {event.socket:<8} ")
     line.append(f"{printable(event.endpoint):<22} ")
     line.append(event.event, "bold red" if event.event in BAD_EVENTS else "bold")
     if event.repeats > 1:

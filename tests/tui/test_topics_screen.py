@@ -146,6 +146,23 @@ class TestTopicsView:
             await wait_for(lambda: field.value != "")
             assert field.value == f"@feed={MARKET} @topic=md.AAPL"
 
+    async def test_a_topic_with_controls_is_chosen_escaped_and_lists_its_messages(self) -> None:
+        backend = FakeBackend(embedded=False)
+        hostile = "\x1b[31mRED\x1b[0m\x07 bidi.\u202eevil".encode()
+        backend.topic_stats.count(MARKET, hostile, 40, NOW_S * NS_PER_S)
+        app = app_on(backend)
+        async with app.run_test(size=SIZE) as pilot:
+            mix = [[hostile, b'{"bid":1}'], [b"md.AAPL", b"{}"]] * 2
+            arrived = [Capture(tuple(frames), NOW_S * NS_PER_S + n) for n, frames in enumerate(mix)]
+            backend.add("sub", arrived)
+            await opened(pilot)
+            await pilot.press("enter")
+            field = app.subscriber_pane.query_one("#subscriber-filter", Input)
+            await wait_for(lambda: field.value != "")
+            assert field.value == "@topic='\\x1b[31mRED\\x1b[0m\\x07 bidi.\\u202eevil'"
+            pane = app.subscriber_pane
+            await wait_for(lambda: pane.view.shown == 2)
+
 
 def test_topic_filters_quote_what_a_query_would_split() -> None:
     assert topic_filter(("f", b"a b"), with_feed=False) == "@topic='a b'"

@@ -75,9 +75,14 @@ SORT_NAMES = {"missed": "gaps", "last": "last seen"}
 
 def topic_filter(key: TopicKey, *, with_feed: bool) -> str:
     """The subscriber filter (`zmqtui.feedfilter` field query) that lists only topic `key`:
-    `@topic=NAME`, `@topic=null` for messages without one; `@feed=` first with several feeds."""
+    `@topic=NAME`, `@topic=null` for messages without one; `@feed=` first with several feeds.
+    NAME is the topic escaped as the filter compares it (`DecodedMessage.topic_text`), so no
+    control character from the wire reaches the filter's field."""
     feed, topic = key
-    name = "null" if topic is None else shlex.quote(topic.decode("utf-8", "backslashreplace"))
+    if topic is None:
+        name = "null"
+    else:
+        name = shlex.quote(printable(topic.decode("utf-8", "backslashreplace")))
     query = f"@topic={name}"
     return f"@feed={shlex.quote(feed)} {query}" if with_feed else query
 

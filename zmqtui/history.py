@@ -17,12 +17,17 @@ import fcntl
 import json
 import os
 import tempfile
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from zmqtui.format import plural
+from zmqtui.frames import format_frame
+from zmqtui.protocol import ErrorReply
 from zmqtui.request_spec import SOCKET_KINDS, RequestSpec
+from zmqtui.results import LoadFigures, RequestResult, SendResult, error_code
+from zmqtui.text import printable
 
 HISTORY_FILE = "history.jsonl"
 MAX_RECORDS = 500
@@ -30,6 +35,8 @@ MAX_RECORDS = 500
 MAX_LINE_BYTES = 256 * 1024
 """A record longer than this (a huge frame typed in) is not kept: the file stays quick to read."""
 FORMAT_VERSION = 1
+MAX_SUMMARY = 200
+"""Characters of a reply kept in its record: enough to recognise it in the list."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +100,56 @@ class HistoryRecord:
             error=_typed(wire, "error", str),
             environment=_typed(wire, "environment", str),
         )
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """How a send ended, as a history record keeps it (see `HistoryRecord`)."""
+
+    reply: str | None = None
+    latency_ms: float | None = None
+    error: str | None = None
+
+
+def reply_summary(frames: Sequence[bytes]) -> str:
+    """A reply's frames on one line in the frame syntax, as `zmqtui send` prints them."""
+    return printable(
+        " │ ".join(format_frame(f, limit=MAX_SUMMARY) for f in frames), limit=MAX_SUMMARY
+    )
+
+
+def send_outcome(result: SendResult) -> Outcome:
+    """A message's reply (an error reply's code as the error), or why none came."""
+    if result.reply is None:
+        tries = plural(result.tries, "try", "tries")
+        return Outcome(
+            None, result.latency_ms, result.handshake_failure or f"no reply after {tries}"
+        )
+    code = error_code(result.reply)
+    error = None if code is None else f"error {code}"
+    return Outcome(reply_summary(result.reply), result.latency_ms, error)
+
+
+def file_request_outcome(result: RequestResult) -> Outcome:
+    """The book's file request: the reply as it came, an error reply's code, or why none came."""
+    reply = None if result.raw is None else reply_summary([result.raw])
+    if result.reply is None or result.error is not None:
+        return Outcome(reply, result.latency_ms, result.error or "no reply")
+    error = f"error {result.reply.code}" if isinstance(result.reply, ErrorReply) else None
+    return Outcome(reply, result.latency_ms, error)
+
+
+def failure_outcome(reason: str) -> Outcome:
+    """A send that could not go, or was cancelled."""
+    return Outcome(error=reason)
+
+
+def load_outcome(figures: LoadFigures) -> Outcome:
+    """A load run: how many were answered and how fast, the median latency, and how many failed."""
+    failed = sum(figures.errors_by_code.values()) + figures.unavailable + figures.not_sent
+    reply = f"{figures.answered:,}/{figures.count:,} answered, {figures.rate:,.0f}/s"
+    error = f"{failed:,} of {figures.count:,} failed" if failed else None
+    return Outcome(reply, figures.percentile(50), error)
 
 
 def _typed(wire: Mapping[str, Any], key: str, kind: Any, *, required: bool = False) -> Any:

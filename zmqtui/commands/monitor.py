@@ -15,13 +15,14 @@ import signal
 import sys
 import threading
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
 
 from zmqtui import security
+from zmqtui.collection import DEFAULT_DIR, default_collection_dir
 from zmqtui.commands._run import (
     config_option,
     insecure_option,
@@ -134,6 +135,18 @@ def attach_endpoints(
     help="Open a recording (zmqtui record, e in the subscriber pane) instead of live sockets: "
     "go to a time (g), step ([ ]), play (space) at a speed (< >).",
 )
+@click.option(
+    "--collection",
+    metavar="DIR",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Saved requests: a directory of TOML files, one a request [default: ./zmq-requests].",
+)
+@click.option(
+    "--env",
+    "environment",
+    metavar="NAME",
+    help="The collection environment ${variables} are filled from [default: the collection's].",
+)
 @insecure_option
 @config_option
 def command(
@@ -149,6 +162,8 @@ def command(
     recursive: bool,
     metrics: str | None,
     recording: Path | None,
+    collection: Path | None,
+    environment: str | None,
     insecure: bool,
     config_file: str | None,
 ) -> None:
@@ -201,12 +216,20 @@ def command(
         raise click.UsageError(
             "--workers, --recursive and --with-tap apply to the embedded stack, not to attach mode"
         )
+    requests = Requests(collection or default_collection_dir() or Path(DEFAULT_DIR), environment)
     if given:
-        sys.exit(_attach(given, feeds, path, settings, metrics_address))
+        sys.exit(_attach(given, feeds, path, settings, metrics_address, requests))
     config = Path(config_file) if config_file else None
     sys.exit(
         _embedded(
-            path or Path(os.curdir), workers, recursive, settings, config, metrics_address, with_tap
+            path or Path(os.curdir),
+            workers,
+            recursive,
+            settings,
+            config,
+            metrics_address,
+            requests,
+            with_tap,
         )
     )
 
@@ -233,6 +256,14 @@ def monitored_feeds(
     return tuple(chosen.values())
 
 
+@dataclass(frozen=True, slots=True)
+class Requests:
+    """Where the requests pane saves and finds requests, and the environment it starts on."""
+
+    collection_dir: Path
+    environment: str | None
+
+
 def _metrics_address(text: str, insecure: bool) -> MetricsAddress:
     from zmqtui.services.metrics import MetricsAddress  # prometheus_client: only when asked
 
@@ -247,6 +278,7 @@ def _attach(
     path: Path | None,
     settings: Settings,
     metrics: MetricsAddress | None,
+    requests: Requests,
 ) -> int:
     from zmqtui.tui.app import ZmqtuiApp
     from zmqtui.tui.backend import Endpoints
@@ -265,6 +297,8 @@ def _attach(
         completion_root=path,
         export_dir=export_dir(settings),
         record_compressed=settings.record_compress,
+        collection_dir=requests.collection_dir,
+        environment=requests.environment,
         standalone=True,
     )
     return run_until_signalled(app, cleanup=bridge.abandon)
@@ -277,6 +311,7 @@ def _embedded(
     settings: Settings,
     config_file: Path | None,
     metrics: MetricsAddress | None,
+    requests: Requests,
     with_tap: bool = False,
 ) -> int:
     """Events name files as `zmqtui watch PATH` does (under PATH as typed); the cluster serves
@@ -329,6 +364,8 @@ def _embedded(
             export_dir=export_dir(settings),
             record_compressed=settings.record_compress,
             notices=notices,
+            collection_dir=requests.collection_dir,
+            environment=requests.environment,
             standalone=True,
         )
         return run_until_signalled(app, cleanup=lambda: (bridge.abandon(), stack.stop()))

@@ -27,9 +27,18 @@ from textual.screen import Screen
 from textual.widgets import Input, Static
 
 from zmqtui.captures import RecordingStatus
+from zmqtui.collection import DEFAULT_DIR, CollectionError, default_collection_dir
 from zmqtui.config import captures_dir
 from zmqtui.conversations import ConversationsView
 from zmqtui.format import format_bytes, plural
+from zmqtui.history import (
+    History,
+    failure_outcome,
+    file_request_outcome,
+    load_outcome,
+    send_outcome,
+)
+from zmqtui.request_spec import RequestSpec
 from zmqtui.socket_events import SocketEventLog
 from zmqtui.text import MULTI_LINE, printable
 from zmqtui.tui.backend import GOOD_STATES, SOCKET_NAMES, Backend
@@ -63,6 +72,8 @@ from zmqtui.tui.messages import (
 )
 from zmqtui.tui.panes.base import Pane
 from zmqtui.tui.panes.composer import ComposerPane
+from zmqtui.tui.panes.composer.library import RequestLibrary
+from zmqtui.tui.panes.composer.pane import file_request
 from zmqtui.tui.panes.publisher import PublisherPane
 from zmqtui.tui.panes.subscriber import SubscriberPane
 from zmqtui.tui.panes.workers import WorkersPane
@@ -215,6 +226,9 @@ class ZmqtuiApp(App[None]):
         export_dir: where the subscriber pane exports captures and `ctrl+r` records (default:
             `captures_dir()`, in the user's data directory).
         record_compressed: `ctrl+r` writes `.jsonl.zst` (else `.jsonl`).
+        collection_dir: where the requests pane saves and finds requests (default:
+            `zmq-requests` in the current directory).
+        environment: the collection environment that fills `${variables}` at start.
         notices: told to the user once the screen is up (e.g. which ports replaced taken ones).
         standalone: running as the `zmqtui` command: after start-up, move everything alive out
             of the garbage collector's sight, so full collections under a flood stay short.
@@ -302,10 +316,14 @@ class ZmqtuiApp(App[None]):
         completion_root: Path | None = None,
         export_dir: Path | None = None,
         record_compressed: bool = True,
+        collection_dir: Path | None = None,
+        environment: str | None = None,
         notices: Sequence[str] = (),
         standalone: bool = False,
     ) -> None:
         super().__init__()
+        self.collection_dir = collection_dir or default_collection_dir() or Path(DEFAULT_DIR)
+        self.environment = environment
         self.backend = backend
         self.clock = clock
         self.completion_root = completion_root
@@ -360,6 +378,10 @@ class ZmqtuiApp(App[None]):
         return "attached (nothing started)"
 
     def on_mount(self) -> None:
+        library = RequestLibrary(
+            self.collection_dir, History(), self.environment, clock=self.clock, id="library"
+        )
+        self.composer_pane.place_side(library)
         self.backend.start(self)
         self.action_focus_pane("subscriber")
         for notice in self.notices:
@@ -405,6 +427,10 @@ class ZmqtuiApp(App[None]):
     @property
     def composer_pane(self) -> ComposerPane:
         return self.query_one("#composer", ComposerPane)
+
+    @property
+    def request_library(self) -> RequestLibrary:
+        return self.query_one("#library", RequestLibrary)
 
     @property
     def workers_pane(self) -> WorkersPane:
@@ -470,14 +496,17 @@ class ZmqtuiApp(App[None]):
     @_while_running
     def on_request_finished(self, message: RequestFinished) -> None:
         self.composer_pane.show_result(message.result, send_id=message.send_id)
+        self.request_library.settle(message.send_id, file_request_outcome, message.result)
 
     @_while_running
     def on_send_finished(self, message: SendFinished) -> None:
         self.composer_pane.show_send_result(message.result, send_id=message.send_id)
+        self.request_library.settle(message.send_id, send_outcome, message.result)
 
     @_while_running
     def on_send_load_finished(self, message: SendLoadFinished) -> None:
         self.composer_pane.show_send_summary(message.summary, send_id=message.send_id)
+        self.request_library.settle(message.send_id, load_outcome, message.summary)
 
     @_while_running
     def on_load_progressed(self, message: LoadProgressed) -> None:
@@ -486,6 +515,7 @@ class ZmqtuiApp(App[None]):
     @_while_running
     def on_load_finished(self, message: LoadFinished) -> None:
         self.composer_pane.show_summary(message.summary, send_id=message.send_id)
+        self.request_library.settle(message.send_id, load_outcome, message.summary)
 
     @_while_running
     def on_send_failed(self, message: SendFailed) -> None:
@@ -496,6 +526,8 @@ class ZmqtuiApp(App[None]):
             send_id=message.send_id,
             cancelled=message.cancelled,
         )
+        reason = "cancelled" if message.cancelled else message.reason
+        self.request_library.settle(message.send_id, failure_outcome, reason)
 
     @_while_running
     def on_control_answered(self, message: ControlAnswered) -> None:
@@ -563,12 +595,37 @@ class ZmqtuiApp(App[None]):
     # --- from the panes ------------------------------------------------------------------------
 
     def on_composer_pane_send_requested(self, message: ComposerPane.SendRequested) -> None:
+        if message.send_id is not None:
+            spec = RequestSpec(
+                self.backend.endpoints.req or "", (file_request(message.path),), name=message.path
+            )
+            self.request_library.sent(message.send_id, spec)
         self.backend.send_request(message.path, message.count, message.concurrency, message.send_id)
 
     def on_composer_pane_message_send_requested(
         self, message: ComposerPane.MessageSendRequested
     ) -> None:
-        self.backend.send_message(message.spec, message.count, message.concurrency, message.send_id)
+        """The message goes with its `${variables}` filled from the collection's environment;
+        one it does not know stops it, named."""
+        try:
+            spec = self.request_library.fill(message.spec)
+        except CollectionError as exc:
+            label = message.spec.name or "message"
+            self.composer_pane.show_failure(label, message.count, str(exc), send_id=message.send_id)
+            return
+        if message.send_id is not None:
+            self.request_library.sent(message.send_id, spec)
+        self.backend.send_message(spec, message.count, message.concurrency, message.send_id)
+
+    async def on_request_library_request_chosen(
+        self, message: RequestLibrary.RequestChosen
+    ) -> None:
+        await self.composer_pane.load_request(message.spec)
+        self.composer_pane.action_edit()
+
+    async def on_request_library_resend_wanted(self, message: RequestLibrary.ResendWanted) -> None:
+        await self.composer_pane.load_request(message.spec)
+        self.composer_pane.action_send()
 
     def on_composer_pane_cancel_requested(self, message: ComposerPane.CancelRequested) -> None:
         for send_id in message.send_ids:

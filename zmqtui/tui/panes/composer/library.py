@@ -9,10 +9,11 @@ monitor may hold the file's lock for a moment).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from dataclasses import dataclass
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import ClassVar
+from typing import ClassVar, TypeVar
 
 from rich.style import Style
 from rich.text import Text
@@ -29,13 +30,17 @@ from zmqtui.collection import (
     Collection,
     CollectionError,
     SavedRequest,
+    check_name,
     load_collection,
     save_request,
 )
-from zmqtui.history import History, HistoryRecord
+from zmqtui.history import History, HistoryRecord, Outcome
 from zmqtui.request_spec import RequestSpec
 from zmqtui.text import printable
+from zmqtui.tui.panes.composer.save_dialog import SaveRequestScreen
 from zmqtui.tui.widgets.table import component_style
+
+Result = TypeVar("Result")
 
 
 class CollectionTree(Tree[SavedRequest | None]):
@@ -48,6 +53,7 @@ class CollectionTree(Tree[SavedRequest | None]):
 
     DEFAULT_CSS = """
     CollectionTree {
+        overflow-x: hidden;
         & > .collection-tree--error { color: $text-error; }
         & > .collection-tree--muted { color: $text-muted; }
     }
@@ -100,6 +106,8 @@ class HistoryList(OptionList):
 
     DEFAULT_CSS = """
     HistoryList {
+        text-wrap: nowrap;
+        text-overflow: ellipsis;
         & > .history-list--ok { color: $text-success; }
         & > .history-list--error { color: $text-error; }
         & > .history-list--muted { color: $text-muted; }
@@ -156,6 +164,7 @@ class RequestLibrary(Vertical):
         collection_dir: Where requests are saved (need not exist until the first save).
         history: The lasting history (None: kept for this run only).
         environment: The environment to start with (None: the collection's default).
+        clock: Seconds since the epoch, for when a request was sent.
     """
 
     DEFAULT_CSS = """
@@ -196,9 +205,11 @@ class RequestLibrary(Vertical):
         history: History | None = None,
         environment: str | None = None,
         *,
+        clock: Callable[[], float] = time.time,
         id: str | None = None,
     ) -> None:
         super().__init__(id=id)
+        self.clock = clock
         self.collection_dir = collection_dir
         self.history = history
         self.collection = Collection(collection_dir)
@@ -206,9 +217,11 @@ class RequestLibrary(Vertical):
         self.records: list[HistoryRecord] = []
         """Every history record, newest first."""
         self.query_text = ""
+        self._in_flight: dict[int, HistoryRecord] = {}
+        """Sends without an outcome yet, by send id: what went, when, from which environment."""
 
     def compose(self) -> ComposeResult:
-        yield Input(placeholder="search saved and sent (/)", id="library-search")
+        yield Input(placeholder="search (/)", id="library-search")
         tree = CollectionTree(Text(), id="library-tree")
         tree.border_title = "saved"
         yield tree
@@ -250,6 +263,17 @@ class RequestLibrary(Vertical):
         self.reload()
         return saved
 
+    def ask_to_save(self, spec: RequestSpec, saved: Callable[[str], object]) -> None:
+        """Ask for a name and save `spec` under it; `saved` gets the name once it is saved."""
+
+        def done(name: str | None) -> None:
+            if name is not None:
+                self.notify(f"saved {check_name(name)}", markup=False)
+                saved(check_name(name))
+
+        screen = SaveRequestScreen(self.collection_dir, spec.name, lambda n: self.save(n, spec))
+        self.app.push_screen(screen, done)
+
     def cycle_environment(self) -> str | None:
         """Choose the next environment of the collection (they go round); the chosen one."""
         names = self.collection.environments.names
@@ -258,6 +282,28 @@ class RequestLibrary(Vertical):
             self.environment = names[index % len(names)]
             self._show_tree()
         return self.environment
+
+    def sent(self, send_id: int, spec: RequestSpec) -> None:
+        """`spec` (variables filled) went as the send `send_id`: kept once it has an outcome."""
+        sent_ms = int(self.clock() * 1000)
+        self._in_flight[send_id] = HistoryRecord(spec, sent_ms, environment=self.environment)
+
+    def settle(
+        self, send_id: int | None, describe: Callable[[Result], Outcome], result: Result
+    ) -> None:
+        """The send `send_id` ended with `result`, which `describe` says as the history keeps
+        it; a send the library did not see go (None, or from before) is left out."""
+        pending = self._in_flight.pop(send_id, None) if send_id is not None else None
+        if pending is not None:
+            outcome = describe(result)
+            self.record(
+                replace(
+                    pending,
+                    reply=outcome.reply,
+                    latency_ms=outcome.latency_ms,
+                    error=outcome.error,
+                )
+            )
 
     def record(self, record: HistoryRecord) -> None:
         """Add a sent request's outcome at the top, and to the lasting history."""

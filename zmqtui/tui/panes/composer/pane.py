@@ -39,6 +39,7 @@ from zmqtui.tui.backend import GOOD_STATES
 from zmqtui.tui.panes.base import OfflineBanner, Pane
 from zmqtui.tui.panes.composer.frame_list import FRAME_KINDS, FrameInput, FrameList, frame_kind
 from zmqtui.tui.panes.composer.frame_list import retype as retype_frame
+from zmqtui.tui.panes.composer.library import RequestLibrary
 from zmqtui.tui.panes.composer.paths import PathSuggester
 from zmqtui.tui.panes.composer.render import (
     Palette,
@@ -72,6 +73,11 @@ TALL = 16
 SHORT = 12
 """Lines from which up to 8 frames show at once (3 below `TALL`, 1 below `SHORT`, so the
 reply keeps some room; the rest scroll)."""
+
+_LIBRARY_ACTIONS = frozenset(
+    {"save_request", "search_requests", "next_environment", "reload_collection"}
+)
+"""Keys of the saved requests (`library`), offered once it is placed."""
 
 Template = Literal["message", "file"]
 """What the form shows: any message's frames, or the book's file request (a path)."""
@@ -154,7 +160,11 @@ class ComposerPane(Pane):
         "matched); once, or *count* times with *concurrency* in flight. Each frame of the reply "
         "is shown decoded (JSON, msgpack, protobuf, text, hex). `ctrl+f` switches to the book's "
         "file request, where `→` in the path field completes a path from the served directory. "
-        "Recall earlier requests from the history (`enter` on one puts it in the form)."
+        "Recall earlier requests from the history (`enter` on one puts it in the form). On the "
+        "left, the saved requests of the collection (`--collection`, one TOML file each, "
+        "`${variables}` filled from its environment as a message goes) and the history kept "
+        "across runs: `enter` loads one, `r` resends a history entry, `/` searches both, `w` "
+        "saves the form's request, `e` picks the next environment, `f5` reloads."
     )
 
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -194,6 +204,12 @@ class ComposerPane(Pane):
             "toggle_template",
             "File request",
             tooltip="the book's file request (a path, completed) or back to any message",
+        ),
+        Binding("w", "save_request", "Save", tooltip="save the request to the collection"),
+        Binding("slash", "search_requests", "Search", tooltip="search saved and sent requests"),
+        Binding("e", "next_environment", "Env", tooltip="the collection's next environment"),
+        Binding(
+            "f5", "reload_collection", "Reload", show=False, tooltip="read the collection again"
         ),
     ]
 
@@ -285,6 +301,7 @@ class ComposerPane(Pane):
         #composer-body { height: 1fr; }
         #composer-side { display: none; width: 30%; min-width: 20; max-width: 36; }
         &.-with-side #composer-side { display: block; }
+        &.-with-side.-no-history #composer-side { display: none; }
         #composer-response, #composer-history {
             height: 1fr;
             background: $surface;
@@ -449,6 +466,33 @@ class ComposerPane(Pane):
     async def _show_frames(self, frames: tuple[str, ...]) -> None:
         await self.frame_list.set_frames(frames)
         self._show_frame_error()
+
+    @property
+    def library(self) -> RequestLibrary | None:
+        """The saved requests and history beside the response, once placed."""
+        found = self.query(RequestLibrary)
+        return found.first() if found else None
+
+    def action_save_request(self) -> None:
+        """Save the request in the form to the collection, under a name asked for."""
+        if self.library is not None:
+            self.library.ask_to_save(self.current_request(), self._saved_as)
+
+    def _saved_as(self, name: str) -> None:
+        self._request_name = name
+
+    def action_search_requests(self) -> None:
+        if self.library is not None:
+            self.library.focus_search()
+
+    def action_next_environment(self) -> None:
+        if self.library is not None:
+            environment = self.library.cycle_environment()
+            self.notify(f"environment: {environment or 'none'}", markup=False)
+
+    def action_reload_collection(self) -> None:
+        if self.library is not None:
+            self.library.reload()
 
     def place_side(self, widget: Widget) -> None:
         """Show `widget` (the saved requests' tree) on the left of the response."""
@@ -733,6 +777,8 @@ class ComposerPane(Pane):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "resend":
             return self._history_list.has_focus and self._highlighted_entry() is not None
+        if action in _LIBRARY_ACTIONS:
+            return self.library is not None
         if action == "cancel":
             return bool(self._in_flight)
         if action == "cycle_decoder":

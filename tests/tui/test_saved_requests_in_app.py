@@ -1,0 +1,135 @@
+"""Saved requests and the lasting history in the monitor: save, edit by hand, reload, send;
+variables filled on the way out; outcomes kept and resent."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fake_backend import FakeBackend
+from helpers import wait_for
+from textual.widgets import Input
+
+from zmqtui.history import History
+from zmqtui.request_spec import RequestSpec
+from zmqtui.results import SendResult
+from zmqtui.tui.app import ZmqtuiApp
+from zmqtui.tui.messages import SendFinished
+from zmqtui.tui.panes.composer.library import CollectionTree, HistoryList
+from zmqtui.tui.panes.composer.save_dialog import SaveRequestScreen
+
+SIZE = (160, 45)
+T0 = 1_767_225_600.0
+
+
+def monitor(backend: FakeBackend, collection: Path) -> ZmqtuiApp:
+    app = ZmqtuiApp(backend, clock=lambda: T0, collection_dir=collection)
+    app.animation_level = "none"
+    return app
+
+
+def messages_sent(backend: FakeBackend) -> list[RequestSpec]:
+    return [args[0] for call, args in backend.calls if call == "send_message"]
+
+
+async def test_saved_in_the_app_edited_by_hand_reloaded_and_sent(tmp_path):
+    collection = tmp_path / "zmq-requests"
+    collection.mkdir()
+    (collection / "environments.toml").write_text("[env.dev]\nhost = '127.0.0.1'\n")
+    backend = FakeBackend()
+    app = monitor(backend, collection)
+    async with app.run_test(size=SIZE) as pilot:
+        composer = app.composer_pane
+        await composer.load_request(
+            RequestSpec("tcp://${host}:60401", ('json:{"path": "README.md"}',), "DEALER")
+        )
+        composer.focus()
+        await pilot.press("3", "w")
+        await wait_for(lambda: isinstance(app.screen, SaveRequestScreen))
+        app.screen.query_one("#save-name", Input).value = "books/readme"
+        await pilot.press("enter")
+        await wait_for(lambda: not isinstance(app.screen, SaveRequestScreen))
+
+        saved = collection / "books" / "readme.toml"
+        text = saved.read_text()
+        assert text == (
+            "endpoint = 'tcp://${host}:60401'\n"
+            "socket = 'DEALER'\n"
+            "frames = [\n"
+            """    'json:{"path": "README.md"}',\n"""
+            "]\n"
+        )
+        # as a user would in a text editor: another path, a second frame, REQ
+        saved.write_text(
+            text.replace("README.md", "docs/intro.md")
+            .replace("socket = 'DEALER'\n", "")
+            .replace("]\n", "    'text:extra',\n]\n")
+        )
+        await pilot.press("f5")
+        tree = app.query_one(CollectionTree)
+        leaf = tree.root.children[0].children[0]
+        assert leaf.data.spec.frames == ('json:{"path": "docs/intro.md"}', "text:extra")
+
+        tree.focus()
+        tree.move_cursor(leaf)
+        await pilot.press("enter")
+        await wait_for(lambda: composer.current_request().frames[-1] == "text:extra")
+        assert composer.current_request().socket == "REQ"
+        await pilot.press("ctrl+s")
+        await wait_for(lambda: messages_sent(backend))
+
+    assert messages_sent(backend) == [
+        RequestSpec(
+            "tcp://127.0.0.1:60401",
+            ('json:{"path": "docs/intro.md"}', "text:extra"),
+            "REQ",
+            "books/readme",
+        )
+    ]
+
+
+async def test_an_unknown_variable_is_named_and_nothing_is_sent(tmp_path):
+    backend = FakeBackend()
+    app = monitor(backend, tmp_path / "none")
+    async with app.run_test(size=SIZE) as pilot:
+        composer = app.composer_pane
+        await composer.load_request(RequestSpec("tcp://${host}:1", ("text:${id}",)))
+        composer.focus()
+        await pilot.press("3", "ctrl+s")
+        status = composer.query_one("#composer-status")
+        await wait_for(lambda: "unknown variable" in str(status.render()))
+        assert "${host} in the endpoint, ${id} in frame 1" in str(status.render())
+    assert messages_sent(backend) == []
+
+
+async def test_outcomes_are_kept_across_runs_and_resent_with_r(tmp_path):
+    backend = FakeBackend()
+    app = monitor(backend, tmp_path / "none")
+    spec = RequestSpec("tcp://127.0.0.1:5555", ("text:ping",), name="ping")
+    async with app.run_test(size=SIZE) as pilot:
+        await app.composer_pane.load_request(spec)
+        app.composer_pane.focus()
+        await pilot.press("3", "ctrl+s")
+        await wait_for(lambda: backend.send_ids)
+        app.post_message(SendFinished(SendResult([b"text:pong"], 1.25, 1), backend.send_ids[0]))
+        history_list = app.query_one(HistoryList)
+        await wait_for(lambda: history_list.records)
+        await app.workers.wait_for_complete()
+
+    (kept,) = History().load()
+    assert (kept.spec, kept.reply, kept.latency_ms, kept.error) == (
+        spec,
+        "text:text:pong",
+        1.25,
+        None,
+    )
+    assert kept.sent_ms == T0 * 1000
+
+    backend = FakeBackend()
+    app = monitor(backend, tmp_path / "none")
+    async with app.run_test(size=SIZE) as pilot:
+        history_list = app.query_one(HistoryList)
+        assert [r.spec for r in history_list.records] == [spec]
+        history_list.focus()
+        await pilot.press("r")
+        await wait_for(lambda: messages_sent(backend))
+    assert messages_sent(backend) == [spec]

@@ -19,7 +19,9 @@ from textual.pilot import Pilot
 
 from zmqtui.captures import NS_PER_MS, Capture
 from zmqtui.config import FeedConfig
+from zmqtui.history import History, HistoryRecord
 from zmqtui.protocol import ChangeEvent, ClusterSnapshot, FileReply, WorkerStats
+from zmqtui.request_spec import RequestSpec
 from zmqtui.results import LoadSummary, RequestResult
 from zmqtui.services.ingest import Stream
 from zmqtui.tui.app import ZmqtuiApp
@@ -32,6 +34,7 @@ from zmqtui.tui.messages import (
     RequestFinished,
     SnapshotReceived,
 )
+from zmqtui.tui.panes.composer.library import CollectionTree
 
 SIZE = (160, 45)
 T0 = 1_767_225_600_000
@@ -377,6 +380,61 @@ def test_subscriber_comparing_two_messages(snap_compare, tmp_path: Path, size) -
         await settled(pilot)
         app.backend.add("sub", quotes())
         await pilot.press("2", "m", "up", "x", "down")
+        await settled(pilot)
+
+    assert snap_compare(app, terminal_size=size, run_before=run_before)
+
+
+def saved_requests(root: Path) -> Path:
+    """A collection with folders, a DEALER request, a file that is not TOML and two
+    environments; a history of three outcomes."""
+    (root / "books").mkdir(parents=True)
+    (root / "admin").mkdir()
+    (root / "environments.toml").write_text(
+        "[env.dev]\nhost = '127.0.0.1'\n[env.prod]\nhost = 'x'\n"
+    )
+    (root / "ping.toml").write_text("endpoint = 'tcp://${host}:5555'\nframes = ['text:ping']\n")
+    (root / "books" / "readme.toml").write_text(
+        "endpoint = 'tcp://${host}:60401'\nframes = ['json:{\"path\": \"README.md\"}']\n"
+    )
+    (root / "books" / "intro.toml").write_text(
+        "endpoint = 'tcp://${host}:60401'\nsocket = 'DEALER'\n"
+        'frames = [\'json:{"path": "docs/intro.md"}\']\n'
+    )
+    (root / "admin" / "drain.toml").write_text("endpoint = 'tcp://${host}:60403'\nframes = [\n")
+    history = History()
+    for n, (name, outcome) in enumerate(
+        [
+            (
+                "books/readme",
+                {"reply": 'json:{"content":"# zmqtui","pid":4101}', "latency_ms": 1.4},
+            ),
+            ("ping", {"error": "no reply after 3 tries", "latency_ms": 7500.0}),
+            ("books/intro", {"reply": 'json:{"content":"Intro","pid":4102}', "latency_ms": 0.9}),
+        ]
+    ):
+        spec = RequestSpec("tcp://127.0.0.1:60401", ("text:x",), name=name)
+        history.append(HistoryRecord(spec, T0 + n, **outcome))
+    return root
+
+
+@pytest.mark.parametrize("size", [SMALL, SIZE], ids=["80x24", "160x45"])
+def test_saved_requests_and_history(snap_compare, tmp_path: Path, size: tuple[int, int]) -> None:
+    """The requests pane maximised: the collection's tree (folders, a DEALER request, a file
+    that cannot be read with its reason, the environment) and the history kept across runs."""
+    collection = saved_requests(tmp_path / "zmq-requests")
+    app = ZmqtuiApp(
+        ScriptedBackend(),
+        clock=lambda: T0 / 1000 + 12,
+        export_dir=tmp_path,
+        collection_dir=collection,
+    )
+    app.animation_level = "none"
+
+    async def run_before(pilot: Pilot) -> None:
+        await settled(pilot)
+        await pilot.press("3", "m")
+        app.query_one(CollectionTree).focus()
         await settled(pilot)
 
     assert snap_compare(app, terminal_size=size, run_before=run_before)

@@ -7,6 +7,7 @@ import logging
 import signal
 import sys
 from collections.abc import Callable, Coroutine
+from pathlib import Path
 from types import TracebackType
 from typing import Any
 
@@ -44,6 +45,21 @@ def max_message_bytes_option(help: str) -> Callable[[Callable[..., Any]], Callab
         show_default=True,
         help=help,
     )
+
+
+def collection_options(help: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """`--collection DIR` (saved requests, `zmqtui.collection`), saying with `help` what the
+    command does with it, and `--env NAME`, the environment that fills their `${variables}`."""
+    collection = click.option(
+        "--collection", metavar="DIR", type=click.Path(file_okay=False, path_type=Path), help=help
+    )
+    environment = click.option(
+        "--env",
+        "environment",
+        metavar="NAME",
+        help="The collection environment ${variables} are filled from [default: the collection's].",
+    )
+    return lambda command: collection(environment(command))
 
 
 ExcInfo = tuple[type[BaseException], BaseException, TracebackType | None] | tuple[None, None, None]

@@ -24,6 +24,7 @@ import click
 from zmqtui import security
 from zmqtui.collection import DEFAULT_DIR, default_collection_dir
 from zmqtui.commands._run import (
+    collection_options,
     config_option,
     insecure_option,
     load_command_settings,
@@ -135,17 +136,8 @@ def attach_endpoints(
     help="Open a recording (zmqtui record, e in the subscriber pane) instead of live sockets: "
     "go to a time (g), step ([ ]), play (space) at a speed (< >).",
 )
-@click.option(
-    "--collection",
-    metavar="DIR",
-    type=click.Path(file_okay=False, path_type=Path),
-    help="Saved requests: a directory of TOML files, one a request [default: ./zmq-requests].",
-)
-@click.option(
-    "--env",
-    "environment",
-    metavar="NAME",
-    help="The collection environment ${variables} are filled from [default: the collection's].",
+@collection_options(
+    "Saved requests: a directory of TOML files, one a request [default: ./zmq-requests]."
 )
 @insecure_option
 @config_option

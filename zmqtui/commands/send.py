@@ -13,7 +13,12 @@ import click
 import zmq.asyncio
 
 from zmqtui.collection import CollectionError, load_collection
-from zmqtui.commands._run import config_option, load_command_settings, run_service
+from zmqtui.commands._run import (
+    collection_options,
+    config_option,
+    load_command_settings,
+    run_service,
+)
 from zmqtui.commands.request import (
     EXIT_ERROR_REPLY,
     EXIT_HANDSHAKE_FAILED,
@@ -36,17 +41,8 @@ EXIT_USAGE = 2
 @click.command()
 @click.argument("endpoint", metavar="ENDPOINT FRAME... | --collection DIR NAME")
 @click.argument("frames", nargs=-1, metavar="")
-@click.option(
-    "--collection",
-    metavar="DIR",
-    type=click.Path(file_okay=False, path_type=Path),
-    help="Send the request saved as NAME in this collection (its endpoint, frames, socket).",
-)
-@click.option(
-    "--env",
-    "environment",
-    metavar="NAME",
-    help="The collection environment to fill ${variables} from [default: the collection's].",
+@collection_options(
+    "Send the request saved as NAME in this collection (its endpoint, frames, socket)."
 )
 @click.option(
     "--dealer",

@@ -163,6 +163,16 @@ class TestTopicsView:
             pane = app.subscriber_pane
             await wait_for(lambda: pane.view.shown == 2)
 
+    async def test_a_topic_seen_at_the_clocks_time_was_last_seen_0s_ago(self) -> None:
+        """A float clock (a recording's position in seconds) rounds a few hundred ns off the
+        last message's receive time: that message was seen 0s ago, not at no time (—)."""
+        backend = FakeBackend(embedded=False)
+        backend.topic_stats.count(MARKET, b"md.AAPL", 40, NOW_S * NS_PER_S + 200)
+        app = app_on(backend)
+        async with app.run_test(size=SIZE) as pilot:
+            screen = await opened(pilot)
+            assert screen.table.get_row((MARKET, b"md.AAPL"))[-2].plain == "0s"
+
 
 def test_topic_filters_quote_what_a_query_would_split() -> None:
     assert topic_filter(("f", b"a b"), with_feed=False) == "@topic='a b'"

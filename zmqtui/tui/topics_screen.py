@@ -222,7 +222,8 @@ class TopicsScreen(Screen[None]):
         topic: Cell = row.topic_text
         if row.topic is None or row.topic == OTHER_TOPICS:
             topic = Text(row.topic_text, style="italic")
-        last = format_duration((now_ns - row.last_ns) / NS_PER_S) if row.last_ns else NO_VALUE
+        ago_ns = max(0, now_ns - row.last_ns)  # a float clock may round to just before it
+        last = format_duration(ago_ns / NS_PER_S) if row.last_ns else NO_VALUE
         return [
             printable(row.feed),
             topic,

@@ -76,15 +76,15 @@ SORT_NAMES = {"missed": "gaps", "last": "last seen"}
 def topic_filter(key: TopicKey, *, with_feed: bool) -> str:
     """The subscriber filter (`zmqtui.feedfilter` field query) that lists only topic `key`:
     `@topic=NAME`, `@topic=null` for messages without one; `@feed=` first with several feeds.
-    NAME is the topic escaped as the filter compares it (`DecodedMessage.topic_text`), so no
-    control character from the wire reaches the filter's field."""
+    NAME and the feed are escaped as the screen shows them (the topic as the filter compares
+    it, `DecodedMessage.topic_text`), so no control character reaches the filter's field."""
     feed, topic = key
     if topic is None:
         name = "null"
     else:
         name = shlex.quote(printable(topic.decode("utf-8", "backslashreplace")))
     query = f"@topic={name}"
-    return f"@feed={shlex.quote(feed)} {query}" if with_feed else query
+    return f"@feed={shlex.quote(printable(feed))} {query}" if with_feed else query
 
 
 def padded(history: Sequence[float]) -> list[float]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from click.testing import CliRunner
 
+from zmqtui import security
 from zmqtui.commands.monitor import command, monitored_feeds
 from zmqtui.config import ConfigError, FeedConfig, Settings
 
@@ -39,3 +40,18 @@ def test_max_message_bytes_is_each_subs_and_a_configured_feed_keeps_its_own() ->
     feeds = monitored_feeds("tcp://127.0.0.1:1", ["tcp://127.0.0.1:2"], settings, 1000)
     assert [f.max_message_bytes for f in feeds] == [1000, 1000, 8 << 20]
     assert monitored_feeds("tcp://127.0.0.1:1", [], Settings())[0].max_message_bytes == 4 << 20
+
+
+def test_a_feed_with_a_curve_server_key_needs_this_process_keys(monkeypatch, tmp_path) -> None:
+    """Checked before the screen opens: a usage error, not a feed failing later."""
+    monkeypatch.setattr(security.profile, "active_profile", lambda: None)
+    secure = FeedConfig("secure", "tcp://127.0.0.1:1", curve_server=str(tmp_path / "s.key"))
+    with pytest.raises(ConfigError, match="'secure': curve_server needs curve_secret"):
+        monitored_feeds(None, [], Settings(feeds=(secure,)))
+    config = tmp_path / "config.toml"
+    config.write_text(
+        f'[[feeds]]\nname = "secure"\nendpoint = "tcp://127.0.0.1:1"\n'
+        f'curve_server = "{tmp_path / "s.key"}"\n'
+    )
+    result = CliRunner().invoke(command, ["--config", str(config)], env={"HOME": str(tmp_path)})
+    assert result.exit_code == 2 and "curve_server needs curve_secret" in result.output

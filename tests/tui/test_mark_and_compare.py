@@ -79,3 +79,16 @@ async def test_marking_needs_a_message(tmp_path: Path) -> None:
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.press("x")
         await wait_for(lambda: told == ["select a message to mark first"])
+
+
+async def test_the_comparison_keeps_the_panes_whole_width(tmp_path: Path) -> None:
+    app = SubscriberHost(tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        pane = app.pane
+        app.feed.add("sub", QUOTES)
+        await wait_for(lambda: len([line for line in on_screen(pane.log_view) if line]) == 3)
+        detail = pane.query_one("#subscriber-detail", DetailView)
+        await pilot.press("home", "x", "down")
+        await wait_for(lambda: "B selected" in detail_text(app, pane))
+        await pilot.pause()
+        assert detail.region.width == pane.log_view.region.width

@@ -197,7 +197,9 @@ class SubscriberPane(Pane):
         &.-feeds #subscriber-stats { height: 3; }
         #subscriber-log { height: 1fr; width: 100%; min-height: 3; }  /* 100%: see `Pane` */
         #subscriber-detail { height: 8; border-top: solid $panel-lighten-2; padding: 0 1; }
-        &.-comparing #subscriber-detail { height: 1fr; min-height: 8; max-height: 20; }
+        &.-comparing #subscriber-detail {
+            height: 1fr; min-height: 8; max-height: 20; width: 100%;  /* 100%: see `Pane` */
+        }
         &.-offline #subscriber-inputs, &.-offline #subscriber-stats { display: none; }
         & > .pane--paused { color: $text-warning; text-style: bold; }
         & > .pane--feed { color: $text-secondary; }

@@ -4,10 +4,11 @@ a feed that is not the book's.
     .venv/bin/python scripts/screenshots.py [--out screenshots] [--only stack|any-feed]
 
 The stack tour starts a filer cluster (3 workers) and the monitor headless at 160x45 on a
-scratch directory, changes files, sends requests, kills a worker. The any-feed tour attaches the
-monitor to a mixed feed (the rounds of `zmqtui.demo`, md.AAPL quotes flooding on top) and shows
-the subscriber pane and the topics view. Each saves an SVG of the screen at each step, plus a
-PNG of each when `rsvg-convert` is installed. Everything it starts, it stops.
+scratch directory, changes files, sends requests, kills a worker, sends a message over DEALER.
+The any-feed tour attaches the monitor to a mixed feed (the rounds of `zmqtui.demo`, md.AAPL
+quotes flooding on top) and shows the subscriber pane and the topics view. Each saves an SVG of
+the screen at each step, plus a PNG of each when `rsvg-convert` is installed. Everything it
+starts, it stops.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from textual.pilot import Pilot
 
 from zmqtui import demo
 from zmqtui.config import Settings
+from zmqtui.request_spec import RequestSpec
 from zmqtui.services import sockets
 from zmqtui.services.stack import ClusterEndpoints, EmbeddedCluster, EmbeddedStack, pick_endpoint
 from zmqtui.tui.app import ZmqtuiApp
@@ -118,6 +120,14 @@ async def tour(app: ZmqtuiApp, root: Path, out: Path) -> None:
         await camera.shoot(pilot, "subscriber")
         await pilot.press("escape", "f1")
         await camera.shoot(pilot, "help")
+        await pilot.press("escape", "escape", "3", "m")
+
+        composer.fill("", 1, 1)  # one request, not the load's count
+        await composer.load_request(RequestSpec("", ('json:{"path": "src/app.py"}',), "DEALER"))
+        composer.action_send()
+        await until(lambda: composer.history[0].outcome is not None)
+        await composer.frame_list.add_frame(None, "text:a second frame, typed next")
+        await camera.shoot(pilot, "composer")
         await pilot.press("escape")
 
 

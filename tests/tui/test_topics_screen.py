@@ -105,6 +105,16 @@ class TestTopicsView:
             await wait_for(lambda: screen.view.query.descending)
             assert topics_of(screen)[0] == b"md.MSFT"
 
+    async def test_s_skips_the_columns_not_on_screen(self) -> None:
+        app = app_on(counted(FakeBackend(embedded=False)))
+        async with app.run_test(size=(80, 24)) as pilot:  # one feed: no feed column
+            screen = await opened(pilot)
+            orders = []
+            for _ in range(6):
+                await pilot.press("s")
+                orders.append(screen.topics_query.sort)
+            assert orders == ["rate", "bytes", "last", "missed", "topic", "messages"]
+
     async def test_enter_filters_the_subscriber_list_to_the_topic_and_follows_its_rate(
         self,
     ) -> None:

@@ -289,8 +289,13 @@ class TopicsScreen(Screen[None]):
             self._ask(replace(self.topics_query, sort=sort, descending=sort not in ASCENDING_FIRST))
 
     def action_next_sort(self) -> None:
-        current = CYCLE.index(self.topics_query.sort) if self.topics_query.sort in CYCLE else -1
-        self.sort_by(CYCLE[(current + 1) % len(CYCLE)])
+        """Sort by the next column on screen (the feed column shows only with several feeds,
+        last seen gives way on a narrow screen: an order nobody can see is skipped)."""
+        shown = {column.key for column in self.table.shown_columns}
+        cycle = [sort for sort in CYCLE if sort in shown] or list(CYCLE)
+        order = self.topics_query.sort
+        current = cycle.index(order) if order in cycle else -1
+        self.sort_by(cycle[(current + 1) % len(cycle)])
 
     def action_reverse(self) -> None:
         self._ask(replace(self.topics_query, descending=not self.topics_query.descending))

@@ -106,7 +106,7 @@ async def test_an_unknown_variable_is_an_error_naming_it(tmp_path):
         library = app.query_one(RequestLibrary)
         with pytest.raises(VariableError, match=r"\$\{host\} in the endpoint"):
             library.fill(RequestSpec("tcp://${host}:1", ("x",)))
-        assert tree_text(app) == ["none  nothing saved yet"]
+        assert tree_text(app) == ["none  empty"]
 
 
 async def test_search_filters_the_tree_and_the_history(tmp_path):

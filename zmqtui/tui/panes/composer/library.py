@@ -344,7 +344,7 @@ class RequestLibrary(Vertical):
         elif self.environment is not None:
             label.append(f"  env {printable(self.environment)}", muted)
         if not self.collection.requests:
-            label.append("  nothing saved yet", muted)
+            label.append("  empty", muted)
         return label
 
     @work(thread=True, exit_on_error=False, group="history", description="keep history")

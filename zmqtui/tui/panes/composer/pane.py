@@ -67,6 +67,9 @@ ONE_LINE_FORM = 90
 """Columns from which the form is one line (its path or endpoint field keeps 40 or more)."""
 WITH_HISTORY = 60
 """Columns from which the history shows beside a response of 30 or more."""
+WITH_SIDE_AND_HISTORY = 110
+"""Columns from which the history shows beside the side (the saved requests) too; narrower,
+the side's lasting history stands in for it and the response keeps 50 or more."""
 WITH_SEND = 42
 """Columns the numbers' line needs with the Send button."""
 TALL = 16
@@ -302,6 +305,7 @@ class ComposerPane(Pane):
         #composer-side { display: none; width: 30%; min-width: 20; max-width: 36; }
         &.-with-side #composer-side { display: block; }
         &.-with-side.-no-history #composer-side { display: none; }
+        &.-with-side.-side-only #composer-history { display: none; }
         #composer-response, #composer-history {
             height: 1fr;
             background: $surface;
@@ -426,12 +430,14 @@ class ComposerPane(Pane):
         self._show_frame_error()
 
     def on_resize(self, event: events.Resize) -> None:
-        """Parts give way as the pane narrows: the form takes two lines, then the history and
-        the side go (recalled when maximised), then the Send button (enter and ctrl+s send);
-        a short pane keeps fewer frames in sight."""
+        """Parts give way as the pane narrows: the form takes two lines, the history leaves the
+        side (saved requests and the lasting history) alone, then both go (recalled when
+        maximised), then the Send button (enter and ctrl+s send); a short pane keeps fewer
+        frames in sight."""
         width = event.size.width
         self.set_class(width < ONE_LINE_FORM, "-two-line-form")
         self.set_class(width < WITH_HISTORY, "-no-history")
+        self.set_class(width < WITH_SIDE_AND_HISTORY, "-side-only")
         self.set_class(width < WITH_SEND, "-no-send")
         self.set_class(event.size.height < TALL, "-short")
         self.set_class(event.size.height < SHORT, "-tiny")

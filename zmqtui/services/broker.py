@@ -10,7 +10,9 @@ Two routing modes, each forwarding in its own thread:
   for a quick worker, one for a slow or stalled one), so queued requests wait in the broker
   for the next free worker instead of behind a slow one. It knows which requests each worker
   holds and re-queues them (once) when the supervisor reports the worker dead. This loop is
-  Python, kept tight: one poll, then drains in batches.
+  Python, kept tight: one poll, then drains in batches. Its hop to the workers keeps the
+  zguide's envelope (`[id, "", client envelope, "", body]`), so a zguide REQ worker can join:
+  a shorter one would save 2 of the 16 frames it moves per request.
 
 Both bind in the constructor (so a taken endpoint fails before anything starts), hand the
 sockets to their thread in `start`, and are steered from the owner's thread through an inproc
@@ -35,7 +37,7 @@ from zmqtui.config import MAX_FILE_BYTES
 from zmqtui.protocol import max_reply_bytes
 from zmqtui.services import sockets
 from zmqtui.services.budget import ReplyBudget
-from zmqtui.services.sockets import recv_nowait, send_nowait
+from zmqtui.services.sockets import recv_routed_nowait, send_nowait
 
 logger = logging.getLogger(__name__)
 
@@ -401,7 +403,7 @@ class LoadBalancingBroker(Broker):
         try:
             for _ in range(_BATCH):
                 try:
-                    frames = recv_nowait(backend)
+                    frames = recv_routed_nowait(backend)
                 except zmq.Again:
                     return
                 count, size = len(frames), sum(map(len, frames))
@@ -448,7 +450,7 @@ class LoadBalancingBroker(Broker):
                 if self._pending or not self._has_room():
                     return
                 try:
-                    frames = recv_nowait(frontend)
+                    frames = recv_routed_nowait(frontend)
                 except zmq.Again:
                     return
                 frames_in += len(frames)

@@ -151,6 +151,18 @@ def recv_nowait(sock: zmq.Socket) -> list[bytes]:
     return frames
 
 
+def recv_routed_nowait(sock: zmq.Socket) -> list[bytes]:
+    """`recv_nowait` for a ROUTER, whose messages always have a frame after the routing id:
+    the id is taken as bytes at once, without the frame object its `more` flag needs."""
+    frames = [_recv(sock, _NOBLOCK, True)]
+    frame = _recv(sock, _NOBLOCK, False)
+    frames.append(frame.bytes)
+    while frame.more:
+        frame = _recv(sock, _NOBLOCK, False)
+        frames.append(frame.bytes)
+    return frames
+
+
 def plain_view(sock: zmq.asyncio.Socket) -> zmq.Socket:
     """A plain view of an asyncio socket, for draining what is already queued: several times
     faster than awaiting a future per message (pyzmq's own DONTWAIT path does the same)."""

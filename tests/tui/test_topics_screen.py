@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 import zmq
-from fake_backend import FakeBackend
+from fake_backend import FakeBackend, on_screen
 from helpers import bound, wait_for
 from textual.pilot import Pilot
 from textual.widgets import Input
@@ -114,6 +114,18 @@ class TestTopicsView:
                 await pilot.press("s")
                 orders.append(screen.topics_query.sort)
             assert orders == ["rate", "bytes", "last", "missed", "topic", "messages"]
+
+    async def test_a_long_topic_shows_whole_where_the_screen_has_room(self) -> None:
+        long_topic = b"sensors.building-7.floor-3.room-12.temperature"
+        backend = FakeBackend(embedded=False)
+        backend.topic_stats.count(MARKET, long_topic, 40, NOW_S * NS_PER_S)
+        app = app_on(backend)
+        async with app.run_test(size=(120, 30)) as pilot:
+            screen = await opened(pilot)
+            await pilot.pause()
+            assert long_topic.decode() in "\n".join(on_screen(screen.table))
+            header = on_screen(screen.table)[0]
+            assert header.index("messages") > len(long_topic)
 
     async def test_enter_filters_the_subscriber_list_to_the_topic_and_follows_its_rate(
         self,

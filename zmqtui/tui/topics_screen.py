@@ -43,7 +43,7 @@ fills from the right."""
 
 COLUMNS = (
     Column("feed", "feed", 22, drop_order=3),
-    Column("topic", "topic", 20),
+    Column("topic", "topic", 20, grow_to=48),
     Column("messages", "messages", 9, "right"),
     Column("rate", "rate", 8, "right"),
     Column("bytes", "bytes", 7, "right"),

@@ -8,7 +8,7 @@ when rows come and go.
 from __future__ import annotations
 
 from collections.abc import Hashable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import ClassVar, Literal
 
 from rich.segment import Segment
@@ -47,6 +47,9 @@ class Column:
     drop_order: int | None = None
     """When the table is narrower than its columns, those with a `drop_order` are left out,
     the lowest first, until the rest fit; None: always shown."""
+    grow_to: int | None = None
+    """When the table is wider than its columns, this column takes the room left, up to this
+    width (a long name then shows whole); None: always `width`."""
 
 
 def columns_that_fit(columns: Sequence[Column], width: int) -> tuple[Column, ...]:
@@ -61,6 +64,20 @@ def columns_that_fit(columns: Sequence[Column], width: int) -> tuple[Column, ...
             break
         shown.remove(column)
     return tuple(shown)
+
+
+def grown(columns: Sequence[Column], width: int) -> tuple[Column, ...]:
+    """`columns` with the room `width` leaves beyond them given to those with a `grow_to`,
+    in order, each up to its `grow_to`."""
+    room = width - _total_width(columns)
+    result = []
+    for column in columns:
+        if room > 0 and column.grow_to is not None and column.grow_to > column.width:
+            extra = min(room, column.grow_to - column.width)
+            room -= extra
+            column = replace(column, width=column.width + extra)
+        result.append(column)
+    return tuple(result)
 
 
 def _total_width(columns: Sequence[Column]) -> int:
@@ -148,6 +165,8 @@ class LiveTable(ScrollView, can_focus=True):
         self._columns = tuple(columns)
         self._shown: tuple[int, ...] = tuple(range(len(self._columns)))
         """Indexes of the columns that fit the table's width."""
+        self._fitted: tuple[Column, ...] = self._columns
+        """The columns shown, as wide as they are shown (a `grow_to` column widened)."""
         self._hidden: frozenset[str] = frozenset()
         """Keys of the columns left out whatever the width."""
         self._width = _total_width(self._columns)
@@ -165,8 +184,9 @@ class LiveTable(ScrollView, can_focus=True):
 
     @property
     def shown_columns(self) -> tuple[Column, ...]:
-        """The columns on screen: those that fit, the droppable ones left out first."""
-        return tuple(self._columns[index] for index in self._shown)
+        """The columns on screen, as wide as shown: those that fit, the droppable ones left out
+        first."""
+        return self._fitted
 
     @property
     def row_keys(self) -> tuple[Hashable, ...]:
@@ -296,11 +316,13 @@ class LiveTable(ScrollView, can_focus=True):
 
     def _fit_columns(self) -> None:
         candidates = [column for column in self._columns if column.key not in self._hidden]
-        fitting = columns_that_fit(candidates, self.scrollable_content_region.width)
+        width = self.scrollable_content_region.width
+        fitting = columns_that_fit(candidates, width)
         shown = tuple(index for index, column in enumerate(self._columns) if column in fitting)
-        if shown != self._shown:
-            self._shown = shown
-            self._width = _total_width(fitting)
+        fitted = grown(fitting, width)
+        if (shown, fitted) != (self._shown, self._fitted):
+            self._shown, self._fitted = shown, fitted
+            self._width = _total_width(fitted)
             self.virtual_size = Size(self._width, len(self._keys) + 1)
             self._header_strip = None
             self._strips.clear()
@@ -322,8 +344,8 @@ class LiveTable(ScrollView, can_focus=True):
 
     def _render_cells(self, cells: Sequence[Text]) -> Strip:
         line = Text(no_wrap=True, end="")
-        for index in self._shown:
-            column, cell = self._columns[index], cells[index]
+        for index, column in zip(self._shown, self._fitted, strict=True):
+            cell = cells[index]
             if line:
                 line.append(" ")
             cell = cell.copy()

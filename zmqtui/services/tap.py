@@ -414,13 +414,6 @@ class _Proxy:
         self.tap._emit((sent_ns, client, kept, None, None, why))
 
 
-_Record = tuple[
-    int, bytes, "list[bytes] | Kept", "list[bytes] | Kept | None", int | None, str | None
-]
-"""A finished pair as the proxy's thread leaves it for `drain`: sent (perf ns), client, request,
-reply, latency (ns), why there is no reply."""
-
-
 def _keep(body: list[bytes]) -> _Body:
     """A small body as it is (nothing copied: the common case costs the proxy nothing more), a
     big one cut to what is shown (memory stays bounded)."""

@@ -18,6 +18,7 @@ from zmqtui.topicstats import NS_PER_S, TopicsQuery, TopicStats
 from zmqtui.tui.app import ZmqtuiApp
 from zmqtui.tui.backend import SOCKET_NAMES, Endpoints
 from zmqtui.tui.messages import ConnectionChanged, TopicsViewed
+from zmqtui.tui.views.topics import TopicsScreen
 
 T0_S = 1_767_225_600
 MARKET = "tcp://127.0.0.1:5556"
@@ -95,7 +96,8 @@ async def shown(pilot: Pilot, *keys: str) -> None:
     app = pilot.app
     assert isinstance(app, ZmqtuiApp)
     await pilot.press("t", *keys)
-    screen = app.topics_screen
+    screen = app.view(TopicsScreen)
+    assert screen is not None
     while screen.view is None or screen.view.query != screen.topics_query:
         await pilot.pause()
     await pilot.pause(0.05)

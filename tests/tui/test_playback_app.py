@@ -14,6 +14,7 @@ from zmqtui.services.playback import index_recording
 from zmqtui.tui.help import help_markdown
 from zmqtui.tui.playback import NO_SOCKETS, GoToScreen, PlaybackApp, PositionBar
 from zmqtui.tui.playback_bridge import PlaybackBridge
+from zmqtui.tui.views.topics import TopicsScreen
 from zmqtui.tui.widgets.key_bar import KeyBar
 
 SMALL = (80, 24)
@@ -129,7 +130,8 @@ async def test_the_topics_view_counts_last_seen_from_the_position(tmp_path: Path
         await wait_for(lambda: "message 20 of 40" in bar(app))
         await pilot.press("t")
         position = backend.playback.report()
-        assert app.topics_screen.clock() == position.time_ns / 1_000_000_000
+        screen = app.view(TopicsScreen)
+        assert screen is not None and screen.clock() == position.time_ns / 1_000_000_000
 
 
 @pytest.mark.integration

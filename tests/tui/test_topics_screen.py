@@ -16,7 +16,7 @@ from zmqtui.topicstats import NS_PER_S, TopicsQuery
 from zmqtui.tui.app import ZmqtuiApp
 from zmqtui.tui.backend import Endpoints
 from zmqtui.tui.bridge import ZmqBridge
-from zmqtui.tui.topics_screen import TopicsScreen, topic_filter
+from zmqtui.tui.views.topics import TopicsScreen, topic_filter
 
 NOW_S = 1_767_225_600
 SIZE = (100, 30)
@@ -50,7 +50,8 @@ async def opened(pilot: Pilot) -> TopicsScreen:
     app = pilot.app
     assert isinstance(app, ZmqtuiApp)
     await pilot.press("t")
-    screen = app.topics_screen
+    screen = app.view(TopicsScreen)
+    assert screen is not None
     await wait_for(lambda: screen.view is not None)
     return screen
 
@@ -214,7 +215,8 @@ async def test_on_the_real_bridge_the_ingest_child_counts_the_topics(actx, ipc_e
     try:
         async with app.run_test(size=SIZE) as pilot:
             await pilot.press("t")
-            screen = app.topics_screen
+            screen = app.view(TopicsScreen)
+            assert screen is not None
 
             def counted_all() -> bool:
                 return bool(screen.view and {(endpoint, b"md.AAPL")} <= set(screen.table.row_keys))

@@ -13,7 +13,7 @@ import inspect
 import time
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import ClassVar
+from typing import ClassVar, TypeVar
 
 from rich.text import Text
 from textual import actions, events
@@ -77,9 +77,10 @@ from zmqtui.tui.panes.composer.pane import file_request
 from zmqtui.tui.panes.publisher import PublisherPane
 from zmqtui.tui.panes.subscriber import SubscriberPane
 from zmqtui.tui.panes.workers import WorkersPane
-from zmqtui.tui.topics_screen import TopicChosen, TopicsScreen
+from zmqtui.tui.views.base import View
 from zmqtui.tui.views.conversations import ConversationsScreen
 from zmqtui.tui.views.socket_events import SocketEventsScreen
+from zmqtui.tui.views.topics import TopicChosen, TopicsScreen
 from zmqtui.tui.widgets.key_bar import KeyBar
 
 PANES: dict[str, type[Pane]] = {
@@ -89,6 +90,13 @@ PANES: dict[str, type[Pane]] = {
     "workers": WorkersPane,
 }
 """The panes by name (their widget id), in the order of their keys, 1 to 4."""
+
+VIEWS: dict[str, type[View]] = {
+    view.NAME: view for view in (TopicsScreen, ConversationsScreen, SocketEventsScreen)
+}
+"""The full-screen views a key opens over the panes, by name, in the help's order."""
+
+ViewT = TypeVar("ViewT", bound=View)
 
 PANE_KEYS = Binding.Group("Panes", compact=True)
 
@@ -254,13 +262,7 @@ class ZmqtuiApp(App[None]):
         Binding("m", "maximize", "Maximise", tooltip="the focused pane fills the screen"),
         Binding("m,escape", "restore", "Restore", tooltip="restore the maximised pane"),
         Binding("h", "hide_pane", "Hide", tooltip="hide the focused pane"),
-        Binding(
-            "t",
-            "topics",
-            "Topics",
-            show=False,
-            tooltip="the topics view: messages, rate, bytes and gaps per feed and topic",
-        ),
+        TopicsScreen.binding(),
         Binding("0", "show_all_panes", "Show all panes", show=False, tooltip="show every pane"),
         Binding(
             "ctrl+r",
@@ -270,20 +272,8 @@ class ZmqtuiApp(App[None]):
             tooltip="record every message of the feed, frames exactly, to "
             "`zmqtui-recording-<time>.jsonl.zst` in the export directory; again stops",
         ),
-        Binding(
-            "v",
-            "conversations",
-            "Conversations",
-            show=False,
-            tooltip="request/reply pairs a tap sees, latency by client and worker (--tap)",
-        ),
-        Binding(
-            "l",
-            "socket_events",
-            "Socket events",
-            show=False,
-            tooltip="log of every connect, disconnect, retry and failed handshake",
-        ),
+        ConversationsScreen.binding(),
+        SocketEventsScreen.binding(),
         Binding("q", "quit", "Quit", tooltip="quit (stops the embedded stack)"),
         Binding("ctrl+c,ctrl+q", "quit", "Quit", priority=True),
         Binding(
@@ -342,7 +332,7 @@ class ZmqtuiApp(App[None]):
         self.socket_events = SocketEventLog()
         """Every socket event since start-up (bounded), for the `l` log."""
         self.conversations: ConversationsView | None = None
-        """The tap's conversations as last viewed."""
+        """The tap's conversations as last viewed (a new Conversations view starts with them)."""
 
     # --- layout ------------------------------------------------------------------------------
 
@@ -447,8 +437,8 @@ class ZmqtuiApp(App[None]):
 
     @_while_running
     def on_topics_viewed(self, message: TopicsViewed) -> None:
-        if self.is_screen_installed(TOPICS_SCREEN):
-            self.topics_screen.show_view(message.view)
+        if (view := self.view(TopicsScreen)) is not None:
+            view.show_view(message.view)
 
     @_while_running
     def on_export_finished(self, message: ExportFinished) -> None:
@@ -545,8 +535,8 @@ class ZmqtuiApp(App[None]):
     @_while_running
     def on_conversations_viewed(self, message: ConversationsViewed) -> None:
         self.conversations = message.view
-        if isinstance(self.screen, ConversationsScreen):
-            self.screen.show_view(message.view)
+        if (view := self.view(ConversationsScreen)) is not None:
+            view.show_view(message.view)
 
     def on_conversations_wanted(self, message: ConversationsWanted) -> None:
         self.backend.view_conversations(message.rows)
@@ -582,8 +572,8 @@ class ZmqtuiApp(App[None]):
         if message.endpoint is not None:
             self.connection_endpoints[socket] = message.endpoint
         self.query_one(ConnectionBar).set_state(socket, state)
-        if socket == "tap" and isinstance(self.screen, ConversationsScreen):
-            self.screen.show_state(state)
+        for view in self.views():
+            view.show_connection(socket, state)
         endpoint = self.connection_endpoints.get(socket)
         for frame in self.query(PaneFrame):
             if socket == frame.pane.SOCKET:
@@ -691,42 +681,42 @@ class ZmqtuiApp(App[None]):
         if not isinstance(self.screen, HelpScreen):
             self.push_screen(HelpScreen(help_markdown(self)))
 
-    @property
-    def topics_screen(self) -> TopicsScreen:
-        """The topics view, made when first asked for and kept (its order and choice stay)."""
-        if not self.is_screen_installed(TOPICS_SCREEN):
-            self.install_screen(TopicsScreen(self.clock), TOPICS_SCREEN)
-        screen = self.get_screen(TOPICS_SCREEN)
-        assert isinstance(screen, TopicsScreen)
-        return screen
+    def view_clock(self) -> float:
+        """The time the views reckon "how long ago" from: now (a recording's: its position)."""
+        return self.clock()
 
-    def action_topics(self) -> None:
-        """Show the topics view (its own `t` closes it)."""
-        if self.screen is not self.topics_screen:
-            self._close_views()
-            self.push_screen(TOPICS_SCREEN)
+    def views(self) -> list[View]:
+        """The views that exist now: the one up (under the help, maybe), and those kept."""
+        kept = [
+            self.get_screen(name)
+            for name, view in VIEWS.items()
+            if view.KEPT and self.is_screen_installed(name)
+        ]
+        screens = dict.fromkeys([*self.screen_stack, *kept])
+        return [screen for screen in screens if isinstance(screen, View)]
 
-    def action_conversations(self) -> None:
-        if isinstance(self.screen, ConversationsScreen):
+    def view(self, kind: type[ViewT]) -> ViewT | None:
+        """The view of type `kind`, if it is up or kept (None: nothing asked for it yet)."""
+        return next((view for view in self.views() if isinstance(view, kind)), None)
+
+    def action_view(self, name: str) -> None:
+        """Show view `name` over the panes (leaving the view that is up), or close it if it is
+        the one up."""
+        kind = VIEWS[name]
+        if isinstance(self.screen, kind):
             self.pop_screen()
             return
         self._close_views()
-        screen = ConversationsScreen(self.backend.endpoints.tap, self.connection_states.get("tap"))
-        if self.conversations is not None:
-            screen.view = self.conversations
-        self.push_screen(screen)
-
-    def action_socket_events(self) -> None:
-        if isinstance(self.screen, SocketEventsScreen):
-            self.pop_screen()
-        else:
-            self._close_views()
-            self.push_screen(SocketEventsScreen(self.socket_events))
+        if not kind.KEPT:
+            self.push_screen(kind.create(self))
+            return
+        if not self.is_screen_installed(name):
+            self.install_screen(kind.create(self), name)
+        self.push_screen(name)
 
     def _close_views(self) -> None:
-        """Back to the panes from the topics, conversations or socket-events view (one is
-        open at a time, over the panes)."""
-        while isinstance(self.screen, VIEWS):
+        """Back to the panes from the view that is up (one is at a time, over the panes)."""
+        while isinstance(self.screen, View):
             self.pop_screen()
 
     def action_focus_pane(self, name: str) -> None:
@@ -754,7 +744,7 @@ class ZmqtuiApp(App[None]):
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """Hide what cannot be done now: `m` maximises or restores, `escape` leaves a field."""
-        if action in PANE_ACTIONS and isinstance(self.screen, VIEWS):
+        if action in PANE_ACTIONS and isinstance(self.screen, View):
             return False
         if action == "maximize":
             return self.main_screen.maximized is None
@@ -863,13 +853,8 @@ class ZmqtuiApp(App[None]):
             await pane.run_action(action)
 
 
-TOPICS_SCREEN = "topics"
-
 PANE_ACTIONS = frozenset({"maximize", "restore", "hide_pane", "show_all_panes"})
-"""What only acts on the panes' screen (a view such as the topics view hides them)."""
-
-VIEWS = (TopicsScreen, ConversationsScreen, SocketEventsScreen)
-"""The views a key opens over the panes."""
+"""What only acts on the panes' screen (a view hides them)."""
 
 
 TEXTUAL_COMMANDS_KEPT = frozenset({"Theme", "Screenshot"})

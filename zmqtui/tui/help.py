@@ -15,9 +15,8 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
-from zmqtui.tui.app import PANES
+from zmqtui.tui.app import PANES, VIEWS
 from zmqtui.tui.keys import declared_bindings, key_entries, key_table
-from zmqtui.tui.topics_screen import TopicsScreen
 
 if TYPE_CHECKING:
     from zmqtui.tui.app import ZmqtuiApp
@@ -59,9 +58,11 @@ def help_markdown(app: ZmqtuiApp) -> str:
         entries = key_entries(app.pane_bindings(name, navigation=True), display)
         if entries:
             parts.append(key_table(entries))
-    parts.append("## t Topics")
-    parts.append(TopicsScreen.HELP)
-    parts.append(key_table(key_entries(Binding.make_bindings(TopicsScreen.BINDINGS), display)))
+    for view in VIEWS.values():
+        if view.HELP:
+            parts.append(f"## {view.KEY} {view.DESCRIPTION}")
+            parts.append(view.HELP)
+            parts.append(key_table(key_entries(declared_bindings(view), display)))
     closing = key_entries(Binding.make_bindings(HelpScreen.BINDINGS), display)[0]
     parts.append(f"Press {', '.join(f'`{k}`' for k in closing.keys)} to close this help.")
     return "\n\n".join(parts) + "\n"

@@ -20,10 +20,9 @@ from textual.widgets import Input, Static
 
 from zmqtui.text import printable
 from zmqtui.timeline import NS_PER_S, TARGET_HELP, Position, Target, describe, parse_target
-from zmqtui.tui.app import TOPICS_SCREEN, ZmqtuiApp
+from zmqtui.tui.app import ZmqtuiApp
 from zmqtui.tui.backend import PlaybackBackend
 from zmqtui.tui.messages import PlaybackPositioned
-from zmqtui.tui.topics_screen import TopicsScreen
 from zmqtui.tui.widgets.key_bar import KeyBar
 
 SPEED_KEYS = Binding.Group("Speed", compact=True)
@@ -199,15 +198,9 @@ and double the speed. The requests and workers panes need live sockets: they are
     def position_bar(self) -> PositionBar:
         return self.query_one(PositionBar)
 
-    @property
-    def topics_screen(self) -> TopicsScreen:
-        """The topics view, its "last seen" reckoned from the position, not from now."""
-        if not self.is_screen_installed(TOPICS_SCREEN):
-            self.install_screen(TopicsScreen(self.position_clock), TOPICS_SCREEN)
-        return super().topics_screen
-
-    def position_clock(self) -> float:
-        """The recording's time at the position, in seconds since the epoch."""
+    def view_clock(self) -> float:
+        """The recording's time at the position, in seconds since the epoch: the topics view's
+        "last seen" is reckoned from it, not from now."""
         if self.position is None:
             return self.clock()
         return self.position.time_ns / NS_PER_S

@@ -1,1 +1,2 @@
-"""Full-screen views opened by a key over the panes: conversations, socket events."""
+"""Full-screen views opened by a key over the panes (`base.View`): topics, conversations,
+socket events."""

@@ -8,21 +8,24 @@ came from a peer: it is shown as plain text, controls escaped.
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar, Self
 
 from rich.text import Text
 from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
-from textual.screen import Screen
 from textual.widgets import Static
 
 from zmqtui.conversations import Conversation, ConversationsView, LatencyRow
 from zmqtui.format import clock_time, plural
 from zmqtui.text import printable
 from zmqtui.tui.messages import ConversationsWanted
+from zmqtui.tui.views.base import View
 from zmqtui.tui.widgets.key_bar import KeyBar
+
+if TYPE_CHECKING:
+    from zmqtui.tui.app import ZmqtuiApp
 
 NO_TAP = (
     "No tap to read: start one with `zmqtui tap --listen EP --forward EP --pairs EP2` and "
@@ -37,9 +40,19 @@ FIGURES_CHARS = 29
 """Columns of a latency table's figures (pairs, !!, p50, p90, p99)."""
 
 
-class ConversationsScreen(Screen[None]):
+class ConversationsScreen(View):
     """Pairs as they come (time, client, latency, pid, request → reply), flagged when a request
-    got no reply within the tap's timeout, and p50/p90/p99 latency by client and by worker."""
+    got no reply within the tap's timeout, and p50/p90/p99 latency by client and by worker.
+
+    Args:
+        endpoint: where the tap publishes its pairs (None: no tap to read).
+        state: the tap's socket's state when the view opens.
+    """
+
+    NAME = "conversations"
+    KEY = "v"
+    DESCRIPTION = "Conversations"
+    TOOLTIP = "request/reply pairs a tap sees, latency by client and worker (--tap)"
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("v,escape", "dismiss", "Close", tooltip="close the Conversations view"),
@@ -86,6 +99,13 @@ class ConversationsScreen(Screen[None]):
             yield workers
         yield KeyBar()
 
+    @classmethod
+    def create(cls, app: ZmqtuiApp) -> Self:
+        """The view of the app's tap, showing the conversations last viewed until new come."""
+        screen = cls(app.backend.endpoints.tap, app.connection_states.get("tap"))
+        screen.view = app.conversations
+        return screen
+
     def on_mount(self) -> None:
         self._draw()
 
@@ -93,17 +113,22 @@ class ConversationsScreen(Screen[None]):
         self.call_after_refresh(self._ask)
         self.call_after_refresh(self._draw)
 
+    def ask(self) -> None:
+        self.call_after_refresh(self._ask)
+
     def _ask(self) -> None:
         """Tell the backend how many pairs fit (a `ConversationsViewed` answers)."""
-        rows = max(1, self.query_one("#conversations-pairs").content_size.height - 1)
-        self.post_message(ConversationsWanted(rows))
+        if self.asking:
+            rows = max(1, self.query_one("#conversations-pairs").content_size.height - 1)
+            self.post_message(ConversationsWanted(rows))
 
-    def on_unmount(self) -> None:
+    def stop_asking(self) -> None:
         self.app.post_message(ConversationsWanted(0))
 
-    def show_state(self, state: str) -> None:
-        self.state = state
-        self.query_one("#conversations-title", Static).update(self._title(), layout=False)
+    def show_connection(self, socket: str, state: str) -> None:
+        if socket == "tap":
+            self.state = state
+            self.query_one("#conversations-title", Static).update(self._title(), layout=False)
 
     def show_view(self, view: ConversationsView) -> None:
         self.view = view

@@ -8,27 +8,39 @@ event came. A failed handshake says why in plain words ("the server's key does n
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar, Self
 
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
-from textual.screen import Screen
 from textual.widgets import Static
 
 from zmqtui.format import clock_time
 from zmqtui.socket_events import SocketEvent, SocketEventLog
 from zmqtui.text import printable
+from zmqtui.tui.views.base import View
 from zmqtui.tui.widgets.frame_clock import FRAMES_PER_S
 from zmqtui.tui.widgets.key_bar import KeyBar
+
+if TYPE_CHECKING:
+    from zmqtui.tui.app import ZmqtuiApp
 
 BAD_EVENTS = frozenset({"handshake failed", "failed", "disconnected"})
 EMPTY = "No socket event yet."
 
 
-class SocketEventsScreen(Screen[None]):
-    """The log of socket events, oldest first, following the newest."""
+class SocketEventsScreen(View):
+    """The log of socket events, oldest first, following the newest.
+
+    Args:
+        log: the events, kept by the app from start-up on (the view asks the backend nothing).
+    """
+
+    NAME = "socket_events"
+    KEY = "l"
+    DESCRIPTION = "Socket events"
+    TOOLTIP = "log of every connect, disconnect, retry and failed handshake"
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("l,escape", "dismiss", "Close", tooltip="close the socket-events log"),
@@ -49,6 +61,10 @@ class SocketEventsScreen(Screen[None]):
         super().__init__()
         self.log_events = log
         self._shown = -1
+
+    @classmethod
+    def create(cls, app: ZmqtuiApp) -> Self:
+        return cls(app.socket_events)
 
     def compose(self) -> ComposeResult:
         yield Static(

@@ -11,7 +11,7 @@ from __future__ import annotations
 import shlex
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar, Self
 
 from rich.text import Text
 from textual import events
@@ -19,7 +19,6 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, VerticalScroll
 from textual.message import Message
-from textual.screen import Screen
 from textual.widgets import Sparkline, Static
 
 from zmqtui.format import NO_VALUE, format_bytes, format_duration, format_rate, plural
@@ -34,8 +33,12 @@ from zmqtui.topicstats import (
     TopicsView,
 )
 from zmqtui.tui.messages import TopicsWanted
+from zmqtui.tui.views.base import View
 from zmqtui.tui.widgets.key_bar import KeyBar
 from zmqtui.tui.widgets.table import Cell, Column, LiveTable
+
+if TYPE_CHECKING:
+    from zmqtui.tui.app import ZmqtuiApp
 
 HISTORY = 60
 """Samples a sparkline shows (one a second, a cell each at most): padded with zeros so a graph
@@ -135,12 +138,18 @@ class RateLine(Horizontal):
         self.sparkline.data = padded(history)
 
 
-class TopicsScreen(Screen[None]):
+class TopicsScreen(View):
     """Per feed and topic: messages, rate, bytes, share, last seen and gaps, sortable.
 
     Args:
         clock: seconds since the epoch, for how long ago a topic was last seen.
     """
+
+    NAME = "topics"
+    KEY = "t"
+    DESCRIPTION = "Topics"
+    TOOLTIP = "the topics view: messages, rate, bytes and gaps per feed and topic"
+    KEPT = True  # its order and chosen topic stay from one opening to the next
 
     HELP = (
         "What floods the bus: per feed and topic, the messages taken in, their rate over the "
@@ -149,7 +158,6 @@ class TopicsScreen(Screen[None]):
         "(from the moment it is chosen), which also lists only that topic's messages in the "
         "subscriber pane (`@topic=NAME` in its filter)."
     )
-    """What the help says of the view; its keys come from `BINDINGS`."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("s", "next_sort", "Sort", tooltip="sort by the next column (or click a header)"),
@@ -196,12 +204,18 @@ class TopicsScreen(Screen[None]):
         self._show_summary()
         self._show_chosen()
 
+    @classmethod
+    def create(cls, app: ZmqtuiApp) -> Self:
+        return cls(app.view_clock)
+
     def on_screen_resume(self) -> None:
         self.table.focus()
+
+    def ask(self) -> None:
         self.post_message(TopicsWanted(self.topics_query))
 
-    def on_screen_suspend(self) -> None:
-        self.post_message(TopicsWanted(None))
+    def stop_asking(self) -> None:
+        self.app.post_message(TopicsWanted(None))
 
     # --- what the ingest side answered -----------------------------------------------------
 

@@ -53,7 +53,7 @@ async def test_the_key_starts_and_stops_and_the_bar_shows_count_and_size(tmp_pat
         app.post_message(RecordingChanged(RecordingStatus(1, path, 1234, 56_789)))
         await wait_for(lambda: "⏺ rec 1,234 messages 55.5K │" in bar_text(app))
         assert app.told[0] == (
-            f"recording every message of the feed to {path} (ctrl+r stops)",
+            f"recording every message of every feed to {path} (ctrl+r stops)",
             "information",
         )
         await pilot.press("ctrl+r")
@@ -119,7 +119,7 @@ async def test_records_every_message_of_the_live_feed_and_says_where(
     [path] = directory.glob("zmqtui-recording-*.jsonl")
     assert [list(m.frames) for m in read_recording(path)[1]] == sent
     shown = str(path).replace("\x1b", "\\x1b")
-    assert app.told[0][0] == f"recording every message of the feed to {shown} (ctrl+r stops)"
+    assert app.told[0][0] == f"recording every message of every feed to {shown} (ctrl+r stops)"
     assert app.told[-1][0].endswith(f" to {shown}") and "\x1b" not in app.told[-1][0]
 
 

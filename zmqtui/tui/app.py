@@ -452,7 +452,7 @@ class ZmqtuiApp(App[None]):
         self.query_one(ConnectionBar).set_recording(self.recording)
         where = printable(str(status.path)) if status.path is not None else ""
         if started:
-            self.notify(f"recording every message of the feed to {where} (ctrl+r stops)")
+            self.notify(f"recording every message of every feed to {where} (ctrl+r stops)")
         if not status.done:
             return
         self._recording_wanted = False

@@ -492,3 +492,42 @@ def test_a_long_feed_name_keeps_its_start_and_an_endpoint_its_end() -> None:
     assert feed_label("tcp://127.0.0.1:5556", 12) == "….0.0.1:5556"
     assert feed_label("ipc:///tmp/a", 12) == "ipc:///tmp/a"
     assert feed_label("a\x1b[31m", 12) == "a\\x1b[31m"
+
+
+def stats_on_screen(pane: SubscriberPane) -> list[str]:
+    """The counter lines as the terminal shows them, at the pane's width."""
+    stats = pane.query_one("#subscriber-stats", LiveText)
+    return [
+        "".join(segment.text for segment in stats.render_line(y)).strip()
+        for y in range(stats.size.height)
+    ]
+
+
+class TestCountersAt80Columns:
+    """At 80x24 the pane is half the screen wide: counters that do not fit give way whole,
+    the least important first, never wrapping into the next one."""
+
+    async def test_counters_that_do_not_fit_give_way_whole(self, tmp_path: Path) -> None:
+        app = SubscriberHost(tmp_path)
+        async with app.run_test(size=(44, 24)) as pilot:
+            pane = app.pane
+            app.feed.add(
+                "sub",
+                [message([b"md.A", b'{"bid": 1}'], "market", at=i) for i in range(235)],
+            )
+            await wait_for(lambda: "received 235" in stats_text(pane))
+            await pilot.pause()
+            lines = await wait_for(
+                lambda: (found := stats_on_screen(pane)) and "235" in found[0] and found
+            )
+            assert lines[0].startswith("received 235"), lines
+            assert "shown 235" in lines[0], lines
+            assert "other messages" not in lines[0], "the least important counter gives way"
+            assert lines[1].startswith("subscribed everything"), "not a counter's tail"
+            assert "following" in lines[1], lines
+
+            app.feed.add("sub", [message([b"10001 23 45"], "weather-station")])
+            lines = await wait_for(
+                lambda: (found := stats_on_screen(pane)) and "weather" in found[-1] and found
+            )
+            assert lines[2] == "feeds  ● market 235  ● weather-sta… 1", "shorter, none cut"

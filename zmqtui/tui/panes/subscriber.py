@@ -50,6 +50,7 @@ from zmqtui.tui.widgets.feed import (
     message_text,
     printable_frame,
 )
+from zmqtui.tui.widgets.fitted_line import FittedLines, Part
 from zmqtui.tui.widgets.frame_clock import frame_clock
 from zmqtui.tui.widgets.live_text import LiveText
 from zmqtui.tui.widgets.ring_log import RingLog, Window
@@ -332,61 +333,69 @@ class SubscriberPane(Pane):
     # --- showing ---------------------------------------------------------------------------
 
     def _show_stats(self, *, now: bool = False) -> None:
-        """The counters on the next frame; `now` for what the user just did."""
-        stats = self.query_one("#subscriber-stats", LiveText)
+        """The counters on the next frame; `now` for what the user just did. Too narrow, the
+        least important give way whole (`FittedLines`): first the other messages' count, then
+        the lag and rate, then the subscriptions; the counts, warnings and pause stay."""
         label = self.pane_style("label")
+        warning = self.pane_style("warning")
         log = self.log_view
         view = self.view
-        text = Text.assemble(
-            ("received ", label),
-            f"{view.received:,}",
-            ("  rate ", label),
-            format_rate(self._rates.rate),
-            ("  shown ", label),
-            f"{'≥' if view.shown_at_least else ''}{view.shown:,}",
-        )
+        counters = [
+            Part(Text.assemble(("received ", label), f"{view.received:,}")),
+            Part(Text.assemble(("rate ", label), format_rate(self._rates.rate)), drop_order=2),
+            Part(
+                Text.assemble(
+                    ("shown ", label), f"{'≥' if view.shown_at_least else ''}{view.shown:,}"
+                )
+            ),
+        ]
         if view.alerts:
-            text.append(f"  ⚠ {plural(view.alerts, 'alert')}", self.pane_style("warning"))
+            counters.append(Part(Text(f"⚠ {plural(view.alerts, 'alert')}", warning)))
         if view.not_events:
-            text.append("  " + plural(view.not_events, "other message"), label)
+            counters.append(Part(Text(plural(view.not_events, "other message"), label), 1))
         if view.dropped:
-            text.append(f"  ⚠ {view.dropped:,} never arrived", self.pane_style("warning"))
+            counters.append(Part(Text(f"⚠ {view.dropped:,} never arrived", warning)))
         if view.behind_s:
-            text.append(f"  ⚠ behind for {view.behind_s:.0f} s", self.pane_style("warning"))
+            counters.append(Part(Text(f"⚠ behind for {view.behind_s:.0f} s", warning)))
         if len(view.feeds) == 1 and (given_up := view.feeds[0].given_up):  # several: per feed
             over = format_bytes(view.feeds[0].max_message_bytes)
-            text.append(f"  ⚠ {given_up:,} over {over}", self.pane_style("warning"))
-        text.append("\n")
+            counters.append(Part(Text(f"⚠ {given_up:,} over {over}", warning)))
+        state: list[Part] = []
         if self.filter_error is not None:  # first on its line: seen at any width
-            text.append(f"✗ {printable(self.filter_error)}  ", self.pane_style("error"))
-        text.append("subscribed ", label)
-        text.append(describe_prefixes(self.prefixes))
+            state.append(Part(Text(f"✗ {printable(self.filter_error)}", self.pane_style("error"))))
+        state.append(
+            Part(Text.assemble(("subscribed ", label), describe_prefixes(self.prefixes)), 3)
+        )
         if view.last_lag_ms is not None:
-            text.append("  lag ", label)
-            text.append(f"{view.last_lag_ms} ms (max {view.max_lag_ms} ms)")
+            lag = f"{view.last_lag_ms} ms (max {view.max_lag_ms} ms)"
+            state.append(Part(Text.assemble(("lag ", label), lag), drop_order=2))
         if log.following:
-            text.append("  following", label)
+            state.append(Part(Text("following", label)))
         else:
-            text.append(f"  ⏸ paused, {log.missed:,} new (p follows)", self.pane_style("paused"))
+            paused = f"⏸ paused, {log.missed:,} new (p follows)"
+            state.append(Part(Text(paused, self.pane_style("paused"))))
+        lines = [counters, state]
         if len(view.feeds) > 1:
-            text.append("\n")
-            text.append_text(self._feeds_text(view.feeds))
-        stats.set_text(text, now=now)
+            lines.append(self._feed_parts(view.feeds))
+        self.query_one("#subscriber-stats", LiveText).set_text(FittedLines(lines), now=now)
 
-    def _feeds_text(self, feeds: tuple[FeedStatus, ...]) -> Text:
-        """Each feed's state and count on one line, and the messages too large it refused."""
-        text = Text(no_wrap=True, overflow="ellipsis")
-        text.append("feeds", self.pane_style("label"))
+    def _feed_parts(self, feeds: tuple[FeedStatus, ...]) -> list[Part]:
+        """Each feed's state and count, and the messages too large it refused; narrow, its
+        name shorter and its state only the colour of its dot."""
+        parts = [Part(Text("feeds", self.pane_style("label")), drop_order=0)]
         for feed in feeds:
             style = self.pane_style(FEED_STATE_STYLES.get(feed.state, "error"))
-            text.append("  ● ", style)
-            text.append(feed_label(feed.name, MAX_FEED_CHARS * 2), self.pane_style("feed"))
-            text.append(f" {feed.state}", style)
-            text.append(f" {feed.received:,}")
+            count = Text(f" {feed.received:,}")
             if feed.given_up:
                 over = format_bytes(feed.max_message_bytes)
-                text.append(f" ⚠ {feed.given_up:,} over {over}", self.pane_style("warning"))
-        return text
+                count.append(f" ⚠ {feed.given_up:,} over {over}", self.pane_style("warning"))
+            dot, name = ("● ", style), self.pane_style("feed")
+            whole = Text.assemble(
+                dot, (feed_label(feed.name, MAX_FEED_CHARS * 2), name), (f" {feed.state}", style)
+            )
+            short = Text.assemble(dot, (feed_label(feed.name, MAX_FEED_CHARS), name))
+            parts.append(Part(whole + count, short=short + count))
+        return parts
 
     def _format_line(self, capture: Capture) -> Text:
         text = Text(clock_time(capture.received_ms))

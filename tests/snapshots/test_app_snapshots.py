@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import msgpack
@@ -159,9 +160,9 @@ class ScriptedBackend(LocalFeed):
             app.post_message(EventsPublished(published()))
             app.post_message(PublisherStatus(30, 2, {b"": 1, b'{"type":"changed","file":"src/': 1}))
             self.add("sub", received())
-        elif self.endpoints.pub:
-            self.add("observer", received())
-            self.add("sub", received())
+        elif self.endpoints.pub:  # one feed, named after its endpoint as `--sub` names it
+            for stream in ("observer", "sub"):
+                self.add(stream, [replace(c, feed=self.endpoints.pub) for c in received()])
         if self.endpoints.stats and self.states.get("stats", "connected") == "connected":
             app.post_message(SnapshotReceived(cluster()))
         if self.endpoints.req:

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import io
+from dataclasses import replace
 
 import pytest
-from fake_backend import T0, capture, event, raw_capture
+from fake_backend import T0, FakeBackend, capture, event, raw_capture
 from helpers import wait_for
 from local_feed import LocalFeed
 from rich.console import Console
@@ -14,6 +15,7 @@ from textual.message import Message
 from textual.widgets import Input
 
 from zmqtui.services.subscriber import topic_for
+from zmqtui.tui.app import ZmqtuiApp
 from zmqtui.tui.messages import FeedViewed, ViewWanted
 from zmqtui.tui.panes.publisher import (
     ManualEvent,
@@ -166,3 +168,43 @@ def test_format_subscriptions() -> None:
     assert format_subscriptions({topic_for("[a]"): 1, b"{x": 2}) == 'path "[a]" (1), "{x" (2)'
     many = {bytes([65 + n]): 1 for n in range(8)}
     assert format_subscriptions(many, limit=2) == '"A" (1), "B" (1), +6 more'
+
+
+def stats_on_screen(pane: PublisherPane) -> list[str]:
+    """The counter lines as the terminal shows them, at the pane's width."""
+    stats = pane.query_one("#publisher-stats", LiveText)
+    return [
+        "".join(segment.text for segment in stats.render_line(y)).strip()
+        for y in range(stats.size.height)
+    ]
+
+
+class TestAttachedAt80Columns:
+    """At 80x24 the publisher pane is 30 columns wide."""
+
+    async def test_the_pane_names_the_feed_it_lists_among_several(self) -> None:
+        app = Host(embedded=False)
+        async with app.run_test(size=(30, 20)) as pilot:
+            pane = app.pane
+            first = replace(capture(event(9, "src/a.txt")), feed="tcp://127.0.0.1:5556")
+            app.feed.add("observer", [first])
+            pane.show_feed_count(3)
+            await pilot.pause()
+            lines = await wait_for(lambda: (found := stats_on_screen(pane))[1] and found)
+            assert lines == ["received 1  rate —/s", "feed ….0.0.1:5556  1 of 3"]
+
+    async def test_an_events_path_is_shown_before_its_time(self) -> None:
+        app = Host(embedded=False)
+        async with app.run_test(size=(30, 20)):
+            pane = app.pane
+            app.feed.add("observer", [capture(event(9, "src/a.txt"))])
+            lines = await wait_for(lambda: on_screen(pane.log_view))
+            assert lines[0] == "#9      modified src/a.txt"
+
+
+async def test_the_app_tells_the_publisher_pane_how_many_feeds_there_are() -> None:
+    app = ZmqtuiApp(FakeBackend(embedded=False), clock=lambda: T0 / 1000)
+    async with app.run_test(size=(120, 40)):
+        feeds = ("market", "weather")
+        app.backend.add("sub", [replace(capture(event(n)), feed=f) for n, f in enumerate(feeds)])
+        await wait_for(lambda: app.publisher_pane.feed_count == 2)

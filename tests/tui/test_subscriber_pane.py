@@ -15,8 +15,9 @@ from zmqtui.captures import NS_PER_MS, Capture, FeedView, searchable_text
 from zmqtui.config import FeedConfig
 from zmqtui.feedfilter import parse_filter
 from zmqtui.recording import Recorded, read_recording
-from zmqtui.tui.panes.subscriber import SubscriberPane, feed_label, parse_prefixes
+from zmqtui.tui.panes.subscriber import SubscriberPane, parse_prefixes
 from zmqtui.tui.widgets.detail_view import DetailView
+from zmqtui.tui.widgets.feed import feed_label
 from zmqtui.tui.widgets.live_text import LiveText
 
 
@@ -530,4 +531,4 @@ class TestCountersAt80Columns:
             lines = await wait_for(
                 lambda: (found := stats_on_screen(pane)) and "weather" in found[-1] and found
             )
-            assert lines[2] == "feeds  ● market 235  ● weather-sta… 1", "shorter, none cut"
+            assert lines[2] == "● market connected 235  ● weather-sta… 1", "shorter, none cut"

@@ -432,6 +432,7 @@ class ZmqtuiApp(App[None]):
     def on_feed_viewed(self, message: FeedViewed) -> None:
         if message.view.stream == SubscriberPane.STREAM:
             self.subscriber_pane.show_view(message.view)
+            self.publisher_pane.show_feed_count(len(message.view.feeds))
         else:
             self.publisher_pane.show_view(message.view)
 

@@ -20,7 +20,7 @@ from textual.binding import Binding, BindingType
 from textual.message import Message
 from textual.widgets import Input
 
-from zmqtui.captures import Capture, FeedView, ViewQuery
+from zmqtui.captures import Capture, FeedStatus, FeedView, ViewQuery
 from zmqtui.format import clock_time, format_rate
 from zmqtui.protocol import ChangeEvent
 from zmqtui.text import printable
@@ -29,9 +29,11 @@ from zmqtui.tui.panes.base import OfflineBanner, Pane
 from zmqtui.tui.widgets.feed import (
     MAX_SHOWN_CHARS,
     RateMeter,
+    feed_label,
     message_text,
     printable_frame,
 )
+from zmqtui.tui.widgets.fitted_line import FittedLines, Part
 from zmqtui.tui.widgets.live_text import LiveText
 from zmqtui.tui.widgets.ring_log import RingLog, Window
 
@@ -41,6 +43,12 @@ EVENT_KINDS = ("created", "modified", "deleted", "moved")
 MANUAL_EVENT_HELP = "FILE [created|modified|deleted], or FILE moved DEST; quote names with spaces"
 
 PublishedItem = ChangeEvent | Capture
+
+NARROW_ROWS = 60
+"""Columns under which a row leaves out its time, so that a path or payload still shows."""
+
+SHORT_FEED_CHARS = 12
+"""The width a feed's name is cut to when the whole of it does not fit."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,7 +123,9 @@ class PublisherPane(Pane):
     HELP = (
         "Every event the watcher publishes (seq, kind, time, path), the count and "
         "rate, the subscribers connected to its XPUB socket and their subscriptions. Attached, "
-        "the pane shows what a SUB socket receives from the publisher."
+        "the pane shows what a SUB socket receives from the publisher: with several feeds, "
+        "the first `--sub` (or `[[feeds]]` table), named on its second line; the subscriber "
+        "pane shows them all. Under 60 columns a row leaves out its time."
     )
 
     STREAM = "observer"
@@ -165,6 +175,10 @@ class PublisherPane(Pane):
         """Events published (embedded) or received (attached) - exact, whatever the log holds."""
         self.subscribers: int | None = None
         self.subscriptions: dict[bytes, int] = {}
+        self.observed: FeedStatus | None = None
+        """Attached: the feed the pane lists (the first the monitor was given)."""
+        self.feed_count = 1
+        """Attached: how many feeds the monitor takes in (the subscriber pane lists them all)."""
         self._rates = RateMeter()
 
     def compose(self) -> ComposeResult:
@@ -205,9 +219,16 @@ class PublisherPane(Pane):
     def show_view(self, view: FeedView) -> None:
         """Attached: what the ingest side took in from the publisher, and the rows asked for."""
         self.published = view.received
+        self.observed = view.feeds[0] if view.feeds else None
         self.log_view.show(Window(view.first, view.appended, view.rows_start, view.rows))
         self._rates.observe(self.clock(), self.published)
         self._show_stats()
+
+    def show_feed_count(self, count: int) -> None:
+        """The monitor takes in `count` feeds: with several, the pane says which it lists."""
+        if count != self.feed_count:
+            self.feed_count = count
+            self._show_stats()
 
     def on_ring_log_window_moved(self, event: RingLog.WindowMoved) -> None:
         event.stop()
@@ -228,33 +249,59 @@ class PublisherPane(Pane):
     # --- showing ---------------------------------------------------------------------------
 
     def _show_stats(self) -> None:
+        """The counters, fitted to the pane's width (`FittedLines`): the rate gives way first."""
         label = self.pane_style("label")
+        rate = Part(Text.assemble(("rate ", label), format_rate(self._rates.rate)), 1)
         if self.embedded:
-            text = Text.assemble(
-                ("published ", label),
-                f"{self.published:,}",
-                ("  rate ", label),
-                format_rate(self._rates.rate),
-                ("  subscribers ", label),
-                "—" if self.subscribers is None else str(self.subscribers),
-                ("\nsubscriptions ", label),
-                format_subscriptions(self.subscriptions),
-            )
+            subscribers = "—" if self.subscribers is None else str(self.subscribers)
+            lines = [
+                [
+                    Part(Text.assemble(("published ", label), f"{self.published:,}")),
+                    rate,
+                    Part(Text.assemble(("subscribers ", label), subscribers)),
+                ],
+                [
+                    Part(
+                        Text.assemble(
+                            ("subscriptions ", label), format_subscriptions(self.subscriptions)
+                        )
+                    )
+                ],
+            ]
         else:
-            text = Text.assemble(
-                ("received ", label),
-                f"{self.published:,}",
-                ("  rate ", label),
-                format_rate(self._rates.rate),
-                ("\nsubscriber counts are known only for the embedded publisher", label),
+            lines = [
+                [Part(Text.assemble(("received ", label), f"{self.published:,}")), rate],
+                self._feed_parts(),
+            ]
+        self.query_one("#publisher-stats", LiveText).set_text(FittedLines(lines))
+
+    def _feed_parts(self) -> list[Part]:
+        """Attached: the feed the pane lists (which of several), and why the subscribers
+        are not counted; narrow, the feed's name cut and the rest shorter or left out."""
+        label = self.pane_style("label")
+        parts = []
+        if self.observed is not None:
+            name = self.observed.name
+            parts.append(
+                Part(
+                    Text.assemble(("feed ", label), printable(name)),
+                    short=Text.assemble(("feed ", label), feed_label(name, SHORT_FEED_CHARS)),
+                )
             )
-        stats = self.query_one("#publisher-stats", LiveText)
-        stats.set_text(text)
+        if self.feed_count > 1:
+            others = f"1 of {self.feed_count}; all of them in the subscriber pane"
+            parts.append(Part(Text(others, label), short=Text(f"1 of {self.feed_count}", label)))
+        note = "subscriber counts are known only for the embedded publisher"
+        parts.append(Part(Text(note, label), drop_order=0))
+        return parts
 
     def _format_line(self, item: PublishedItem) -> Text:
+        """`#seq kind time path` for an event, `time topic payload` for another message;
+        under `NARROW_ROWS` columns without the time."""
+        timed = self.log_view.size.width >= NARROW_ROWS
         if isinstance(item, Capture):
             if item.event is None:
-                text = Text(clock_time(item.received_ms) + "  ")
+                text = Text(clock_time(item.received_ms) + "  " if timed else "")
                 style = self.pane_style
                 text.append_text(message_text(item, topic=style("accent"), error=style("error")))
                 return text
@@ -266,10 +313,10 @@ class PublisherPane(Pane):
         text = Text.assemble(
             (f"#{seq:<6} ", self.pane_style("label")),
             (f"{printable(kind, limit=8):<8} ", self.pane_style("accent")),
-            clock_time(event.timestamp),
-            "  ",
-            printable(event.file, limit=MAX_SHOWN_CHARS),
         )
+        if timed:
+            text.append(clock_time(event.timestamp) + "  ")
+        text.append(printable(event.file, limit=MAX_SHOWN_CHARS))
         if event.dest:
             text.append(" → " + printable(event.dest, limit=MAX_SHOWN_CHARS))
         return text

@@ -47,6 +47,7 @@ from zmqtui.tui.widgets.detail_view import DetailView
 from zmqtui.tui.widgets.feed import (
     MAX_SHOWN_CHARS,
     RateMeter,
+    feed_label,
     message_text,
     printable_frame,
 )
@@ -66,15 +67,6 @@ MAX_FEED_CHARS = 12
 
 FEED_STATE_STYLES = {"connected": "ok", "connecting": "warning", "retrying": "warning"}
 """How a feed's state is coloured; any other state (disconnected, failed) as an error."""
-
-
-def feed_label(name: str, width: int) -> str:
-    """A feed's name escaped, in at most `width` characters: an endpoint (a feed named after
-    it) keeps its end, where two endpoints differ (`…:5556`), any other name its start."""
-    name = printable(name)
-    if len(name) <= width:
-        return name
-    return "…" + name[1 - width :] if "://" in name else name[: width - 1] + "…"
 
 
 def parse_prefixes(line: str) -> tuple[str, ...]:

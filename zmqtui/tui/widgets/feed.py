@@ -9,14 +9,25 @@ from rich.text import Text
 
 from zmqtui.captures import Capture
 from zmqtui.format import MAX_SHOWN_CHARS, printable_frame, printable_frames
+from zmqtui.text import printable
 
 __all__ = [
     "MAX_SHOWN_CHARS",
     "RateMeter",
+    "feed_label",
     "message_text",
     "printable_frame",
     "printable_frames",
 ]
+
+
+def feed_label(name: str, width: int) -> str:
+    """A feed's name escaped, in at most `width` characters: an endpoint (a feed named after
+    it) keeps its end, where two endpoints differ (`…:5556`), any other name its start."""
+    name = printable(name)
+    if len(name) <= width:
+        return name
+    return "…" + name[1 - width :] if "://" in name else name[: width - 1] + "…"
 
 
 def message_text(capture: Capture, *, topic: Style | str, error: Style | str) -> Text:

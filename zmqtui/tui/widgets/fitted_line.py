@@ -3,8 +3,8 @@
 A pane's counter line soft-wrapped at 80 columns reads as one counter: "shown 23" at the end
 of a line and "5 other messages" under it read "shown 235 other messages". Here each line is
 made of parts; a part that does not fit gives way whole, the least important first (the way
-`widgets.table.Column.drop_order` drops columns), after every part with a shorter form has
-taken it (the last first), and a line still too wide is cut with `…`.
+`widgets.table.Column.drop_order` drops columns), then the parts that have a shorter form
+take it (the last first), and a line still too wide is cut with `…`.
 """
 
 from __future__ import annotations
@@ -28,17 +28,12 @@ class Part:
     """When the line is too wide, parts with a `drop_order` are left out, the lowest first
     (the last of equals first), until the rest fit; None: always shown."""
     short: Text | None = None
-    """A shorter form, taken before any part is left out."""
+    """A shorter form, taken when leaving parts out was not enough."""
 
 
 def fit_parts(parts: Sequence[Part], width: int) -> Text:
     """`parts` joined by `SEPARATOR` on one line of at most `width` cells."""
     shown = list(parts)
-    for index in reversed(range(len(shown))):
-        if _width(shown) <= width:
-            break
-        if (short := shown[index].short) is not None:
-            shown[index] = Part(short, shown[index].drop_order)
     droppable = sorted(
         (part for part in reversed(shown) if part.drop_order is not None),
         key=lambda part: part.drop_order or 0,
@@ -47,6 +42,11 @@ def fit_parts(parts: Sequence[Part], width: int) -> Text:
         if _width(shown) <= width:
             break
         shown = [kept for kept in shown if kept is not part]
+    for index in reversed(range(len(shown))):
+        if _width(shown) <= width:
+            break
+        if (short := shown[index].short) is not None:
+            shown[index] = Part(short)
     line = Text(no_wrap=True, overflow="ellipsis", end="")
     line.append_text(Text(SEPARATOR).join(part.text for part in shown))
     line.truncate(width, overflow="ellipsis")

@@ -25,6 +25,9 @@ NS_PER_MS = 1_000_000
 
 MAX_DETAIL_LINES = 500
 """The most lines of one frame a message's detail shows."""
+LISTED_FRAME_BYTES = 64 * 1024
+"""A payload frame larger than this is listed (and searched by a text filter) by its first
+bytes as text or hex, never decoded whole for its row: only its detail decodes it whole."""
 
 NOTHING_CAPTURED = "nothing captured yet"
 """Why an export wrote no file when no message is held."""
@@ -102,7 +105,9 @@ def claims_to_be_event(frames: Sequence[bytes], decoder: str = AUTO) -> bool:
     """
     if decoder not in (AUTO, "json"):
         return False
-    if len(frames) != 1 or frames[0].lstrip()[:1] != b"{":
+    if len(frames) != 1 or len(frames[0]) > LISTED_FRAME_BYTES:
+        return False  # change events are small: a large frame is not read whole to tell
+    if frames[0].lstrip()[:1] != b"{":
         return False
     try:
         value = orjson.loads(frames[0])
@@ -142,7 +147,13 @@ def decoded_capture(
     lines when `detail`, and the send time and `seq` its `fields` give."""
     if is_event or claims_to_be_event(frames):
         return event_capture(frames, received_ns, notes, feed)
-    message = decode_message(frames, rule, decoders, None if decoder == AUTO else decoder)
+    message = decode_message(
+        frames,
+        rule,
+        decoders,
+        None if decoder == AUTO else decoder,
+        head_over=None if detail else LISTED_FRAME_BYTES,
+    )
     meta = meta_of_parts(message.parts, fields)
     parts: tuple[FrameDetail, ...] = ()
     if detail:

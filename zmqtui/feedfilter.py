@@ -18,12 +18,16 @@ import re
 from typing import Literal
 
 from zmqtui.decoders import DecodedMessage
+from zmqtui.decoders.message import topic_text
 from zmqtui.fieldquery import FieldQuery, QueryError, looks_like_query, parse_query
+from zmqtui.format import MAX_SHOWN_CHARS
 
 FilterKind = Literal["none", "text", "regex", "query"]
 META_PREFIX = "@"
 """Field paths starting with it name the message's feed (`@feed`) or topic (`@topic`)."""
 META_FIELDS = ("@feed", "@topic")
+QUERIED_FRAME_BYTES = 256 * 1024
+"""A payload frame larger than this is not looked into by a field query (not decoded for it)."""
 
 
 class FilterError(ValueError):
@@ -52,6 +56,11 @@ class FeedFilter:
     def active(self) -> bool:
         return self.kind != "none"
 
+    @property
+    def reads_payload(self) -> bool:
+        """A field query with a term on the payload (not only `@feed` and `@topic`)."""
+        return bool(self._payload)
+
     def matches(self, feed: str, message: DecodedMessage) -> bool:
         """Whether the message of `feed` passes."""
         if self.kind == "query":
@@ -66,10 +75,17 @@ class FeedFilter:
             return self._pattern.search(haystack) is not None
         return self.kind == "text" and self._text in haystack.casefold()
 
+    def matches_meta(self, feed: str, topic: bytes | None) -> bool:
+        """Whether a query's `@feed` and `@topic` terms hold for a message of `feed` with
+        `topic` (all do when it has none): checked before the payload is decoded."""
+        if not self._meta:
+            return True
+        shown = None if topic is None else topic_text(topic)
+        meta = {"@feed": feed, "@topic": shown}
+        return all(term.holds(meta) for term in self._meta)
+
     def _query_matches(self, feed: str, message: DecodedMessage) -> bool:
-        topic = None if message.topic is None else message.topic_text()
-        meta = {"@feed": feed, "@topic": topic}
-        if not all(term.holds(meta) for term in self._meta):
+        if not self.matches_meta(feed, message.topic):
             return False
         if not self._payload:
             return True
@@ -107,6 +123,7 @@ def parse_filter(expression: str) -> FeedFilter:
 
 
 def searchable_text(message: DecodedMessage) -> str:
-    """What text and regex filters search: the topic and the payload as a list shows it."""
-    summary = message.summary()
+    """What text and regex filters search: the topic and the payload as a list shows it (the
+    first `MAX_SHOWN_CHARS` characters of each frame)."""
+    summary = message.summary(limit=MAX_SHOWN_CHARS)
     return f"{message.topic_text()} {summary}" if message.topic is not None else summary

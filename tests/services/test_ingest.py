@@ -122,6 +122,41 @@ def test_a_stream_filters_what_it_holds_and_what_arrives() -> None:
     assert view.first >= before, "row numbers only grow: a row number is never reused"
 
 
+def test_the_filter_never_decodes_a_huge_message_whole(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each filter keystroke judges every held message again: a text or regex filter reads only
+    the first bytes of a multi-MB frame (what its row shows), `@feed` and `@topic` decode
+    nothing, and a field query leaves frames over its bound out."""
+    import orjson
+
+    from zmqtui.captures import LISTED_FRAME_BYTES
+    from zmqtui.decoders import frames as frame_decoders
+    from zmqtui.feedfilter import QUERIED_FRAME_BYTES
+
+    read: list[int] = []
+    loads, auto = orjson.loads, frame_decoders._auto
+    monkeypatch.setattr(orjson, "loads", lambda data: read.append(len(data)) or loads(data))
+    monkeypatch.setattr(frame_decoders, "_auto", lambda data: read.append(len(data)) or auto(data))
+    stream = Stream("sub")
+    feed = feed_of(stream, name="market")
+    huge_json = b'{"rows": [' + b",".join(b'{"id": 7}' for _ in range(300_000)) + b"]}"
+    feed.take([b"big.text", b"needle " + b"lorem ipsum " * 250_000], now_ns())
+    feed.take([b"big.json", huge_json], now_ns())
+    feed.take([huge_json], now_ns())
+    feed.take([b"md.A", b'{"id": 7}'], now_ns())
+    read.clear()
+    for text in ("needle", "/need+le/"):
+        stream.set_filter(text)
+        assert stream.shown == 1
+    assert read and max(read) <= LISTED_FRAME_BYTES
+    read.clear()
+    stream.set_filter("@feed=market @topic~^big")
+    assert stream.shown == 2
+    assert read == [], "@feed and @topic decode nothing"
+    stream.set_filter("id=7")
+    assert stream.shown == 1, "only the small message is field-searched"
+    assert read and max(read) <= QUERIED_FRAME_BYTES
+
+
 def test_a_window_and_the_selected_row() -> None:
     stream = Stream("sub")
     feed = feed_of(stream)

@@ -120,6 +120,19 @@ def decode_frame(frame: bytes, decoder: str = AUTO) -> Decoded:
         return Decoded(name, frame, frame, str(exc))
 
 
+def decode_head(frame: bytes, size: int) -> Decoded:
+    """A frame's first `size` bytes read as text when they are text, else as hex, the frame
+    kept whole: what a one-line row shows of a frame too large to decode whole for it."""
+    head = frame[:size]
+    try:
+        text = head.decode("utf-8")
+    except UnicodeDecodeError as exc:  # a character cut at the end is left out
+        text = head[: exc.start].decode("utf-8") if exc.start >= len(head) - 3 else None
+    if text is not None and not _BINARY_BYTE.search(head):
+        return Decoded("text", text, frame)
+    return Decoded("hex", frame, frame)
+
+
 def _auto(frame: bytes) -> Decoded:
     if frame and frame[0] in _JSON_STARTS:
         try:

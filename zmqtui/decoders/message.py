@@ -7,7 +7,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from zmqtui.decoders.frames import AUTO, Decoded, decode_frame, parse_decoder_name
+from zmqtui.decoders.frames import AUTO, Decoded, decode_frame, decode_head, parse_decoder_name
 from zmqtui.decoders.render import decoded_plain, one_line, plain
 from zmqtui.text import printable
 from zmqtui.topics import TopicRule, leading_token
@@ -68,9 +68,7 @@ class DecodedMessage:
 
     def topic_text(self) -> str:
         """The topic escaped for a terminal ("" when none)."""
-        if self.topic is None:
-            return ""
-        return printable(self.topic.decode("utf-8", "backslashreplace"))
+        return "" if self.topic is None else topic_text(self.topic)
 
     def summary(self, limit: int | None = None) -> str:
         """The payload on one line, its frames separated by ` │ `, cut to about `limit`."""
@@ -89,6 +87,11 @@ class DecodedMessage:
         """Topic and frames as JSON can hold them (see `decoded_plain`)."""
         topic = None if self.topic is None else self.topic.decode("utf-8", "backslashreplace")
         return {"topic": topic, "frames": [decoded_plain(part) for part in self.parts]}
+
+
+def topic_text(topic: bytes) -> str:
+    """A topic as the screen shows it (and the filter compares it): escaped for a terminal."""
+    return printable(topic.decode("utf-8", "backslashreplace"))
 
 
 def payload_of(frames: Sequence[bytes], rule: TopicRule = "auto") -> tuple[bytes | None, list]:
@@ -110,9 +113,28 @@ def decode_message(
     rule: TopicRule = "auto",
     decoders: DecoderMap = NO_OVERRIDES,
     decoder: str | None = None,
+    *,
+    head_over: int | None = None,
+    skip_over: int | None = None,
 ) -> DecodedMessage:
     """Decode a message's payload: by `decoder` when given (the user's choice for this
-    message), else by the one `decoders` names for its topic, else automatically per frame."""
+    message), else by the one `decoders` names for its topic, else automatically per frame.
+
+    Args:
+        head_over: a payload frame larger than this is not decoded whole, only its first
+            `head_over` bytes as text or hex (`decode_head`): enough for a one-line row.
+        skip_over: a payload frame larger than this is left out (a field query's bound).
+    """
     topic, payload = payload_of(frames, rule)
     name = decoder or decoders.decoder_for(topic)
-    return DecodedMessage(topic, tuple(decode_frame(frame, name) for frame in payload))
+    if skip_over is not None:
+        payload = [frame for frame in payload if len(frame) <= skip_over]
+    return DecodedMessage(
+        topic,
+        tuple(
+            decode_head(frame, head_over)
+            if head_over is not None and len(frame) > head_over
+            else decode_frame(frame, name)
+            for frame in payload
+        ),
+    )

@@ -61,7 +61,13 @@ from zmqtui.captures import (
 )
 from zmqtui.config import FeedConfig
 from zmqtui.decoders import AUTO, DecoderMap, decode_message
-from zmqtui.feedfilter import NO_FILTER, FeedFilter, FilterError, parse_filter
+from zmqtui.feedfilter import (
+    NO_FILTER,
+    QUERIED_FRAME_BYTES,
+    FeedFilter,
+    FilterError,
+    parse_filter,
+)
 from zmqtui.feedmeta import NOTHING_READ, GapTracker, MetaReader
 from zmqtui.protocol import ProtocolError, decode_event
 from zmqtui.recording import RecordedFeed, new_recording
@@ -352,7 +358,12 @@ class Stream:
             frames, feed = held.frames, self.source(held.feed)
         else:
             frames, feed = held[0], held[4]
-        return self.filter.matches(feed.name, decode_message(frames, feed.rule, feed.decoders))
+        if not self.filter.matches_meta(feed.name, topic_of(frames, feed.rule)):
+            return False
+        if not self.filter.reads_payload:
+            return True
+        message = decode_message(frames, feed.rule, feed.decoders, skip_over=QUERIED_FRAME_BYTES)
+        return self.filter.matches(feed.name, message)
 
     def set_filter(self, expression: str) -> None:
         """List only what matches (`zmqtui.feedfilter`: text, `/regex/` or a field query; one

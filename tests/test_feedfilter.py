@@ -48,6 +48,14 @@ def test_field_queries_and_message_fields():
     assert parse_filter("bid>100").kind == "query"
 
 
+def test_feed_and_topic_compare_as_the_screen_shows_them():
+    """The topics view writes a feed or topic with control characters escaped: it matches."""
+    message = decode_message([b"md.\x1b[2J", b"{}"])
+    escaped = parse_filter("@feed='bus\\x1b[31m' @topic='md.\\x1b[2J'")
+    assert escaped.matches("bus\x1b[31m", message)
+    assert not escaped.matches("bus", message)
+
+
 def test_bad_queries_say_why():
     with pytest.raises(FilterError, match="nothing to compare with"):
         parse_filter("bid>")

@@ -21,6 +21,7 @@ from zmqtui.decoders import DecodedMessage
 from zmqtui.decoders.message import topic_text
 from zmqtui.fieldquery import FieldQuery, QueryError, looks_like_query, parse_query
 from zmqtui.format import MAX_SHOWN_CHARS
+from zmqtui.text import printable
 
 FilterKind = Literal["none", "text", "regex", "query"]
 META_PREFIX = "@"
@@ -77,11 +78,12 @@ class FeedFilter:
 
     def matches_meta(self, feed: str, topic: bytes | None) -> bool:
         """Whether a query's `@feed` and `@topic` terms hold for a message of `feed` with
-        `topic` (all do when it has none): checked before the payload is decoded."""
+        `topic` (all do when it has none): checked before the payload is decoded. Both are
+        compared escaped, as the screen shows them (and the topics view writes them)."""
         if not self._meta:
             return True
         shown = None if topic is None else topic_text(topic)
-        meta = {"@feed": feed, "@topic": shown}
+        meta = {"@feed": printable(feed), "@topic": shown}  # both as the screen shows them
         return all(term.holds(meta) for term in self._meta)
 
     def _query_matches(self, feed: str, message: DecodedMessage) -> bool:

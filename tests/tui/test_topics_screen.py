@@ -12,6 +12,8 @@ from textual.pilot import Pilot
 from textual.widgets import Input
 
 from zmqtui.captures import Capture
+from zmqtui.decoders import decode_message
+from zmqtui.feedfilter import parse_filter
 from zmqtui.topicstats import NS_PER_S, TopicsQuery
 from zmqtui.tui.app import ZmqtuiApp
 from zmqtui.tui.backend import Endpoints
@@ -205,6 +207,8 @@ def test_topic_filters_quote_what_a_query_would_split() -> None:
     assert topic_filter((hostile, b"x"), with_feed=True) == (
         "@feed='[red]evil[/]\\x1b[31m\\u202e' @topic=x"
     )
+    chosen = parse_filter(topic_filter((hostile, b"md.\x1b"), with_feed=True))
+    assert chosen.matches(hostile, decode_message([b"md.\x1b", b"{}"])), "the filter finds it"
 
 
 @pytest.mark.integration

@@ -56,8 +56,18 @@ def test_feed_and_topic_compare_as_the_screen_shows_them():
     assert not escaped.matches("bus", message)
 
 
+def test_no_topic_has_its_own_spelling():
+    """`@topic=null` is a topic named null; messages without a topic are `@notopic=true`."""
+    named_null = decode_message([b"null", b"{}"])
+    untopical = decode_message([b"{}"])
+    assert parse_filter("@topic=null").matches("f", named_null)
+    assert not parse_filter("@topic=null").matches("f", untopical)
+    assert parse_filter("@notopic=true").matches("f", untopical)
+    assert not parse_filter("@notopic=true").matches("f", named_null)
+
+
 def test_bad_queries_say_why():
     with pytest.raises(FilterError, match="nothing to compare with"):
         parse_filter("bid>")
-    with pytest.raises(FilterError, match="the message fields are @feed and @topic"):
+    with pytest.raises(FilterError, match="the message fields are @feed, @topic and @notopic"):
         parse_filter("@host=a")

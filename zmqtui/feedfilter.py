@@ -4,7 +4,7 @@
 - `/regex/`: a regular expression search of the same;
 - a field query (`level=warn bid>100`, see `zmqtui.fieldquery`) over the JSON, msgpack and
   protobuf frames; the pseudo-fields `@feed` and `@topic` select feeds and topics
-  (`@feed=market`, `@topic~^md\\.`).
+  (`@feed=market`, `@topic~^md\\.`), `@notopic=true` the messages without a topic.
 
 `parse_filter` raises `FilterError` with a message fit to show (in red) for a query or
 expression that cannot be read, so the caller keeps the filter it had.
@@ -25,8 +25,9 @@ from zmqtui.text import printable
 
 FilterKind = Literal["none", "text", "regex", "query"]
 META_PREFIX = "@"
-"""Field paths starting with it name the message's feed (`@feed`) or topic (`@topic`)."""
-META_FIELDS = ("@feed", "@topic")
+"""Field paths starting with it name the message's feed (`@feed`) or topic (`@topic`; a message
+without one has none, and `@notopic` true)."""
+META_FIELDS = ("@feed", "@topic", "@notopic")
 QUERIED_FRAME_BYTES = 256 * 1024
 """A payload frame larger than this is not looked into by a field query (not decoded for it)."""
 
@@ -82,8 +83,9 @@ class FeedFilter:
         compared escaped, as the screen shows them (and the topics view writes them)."""
         if not self._meta:
             return True
-        shown = None if topic is None else topic_text(topic)
-        meta = {"@feed": printable(feed), "@topic": shown}  # both as the screen shows them
+        meta: dict[str, object] = {"@feed": printable(feed), "@notopic": topic is None}
+        if topic is not None:  # else missing: `@topic=null` is a topic named null, no other
+            meta["@topic"] = topic_text(topic)  # both as the screen shows them
         return all(term.holds(meta) for term in self._meta)
 
     def _query_matches(self, feed: str, message: DecodedMessage) -> bool:
@@ -119,7 +121,8 @@ def parse_filter(expression: str) -> FeedFilter:
             if t.path[0].startswith(META_PREFIX) and ".".join(t.path) not in META_FIELDS
         ]
         if unknown:
-            raise FilterError(f"{unknown[0]!r}: the message fields are {' and '.join(META_FIELDS)}")
+            fields = ", ".join(META_FIELDS[:-1]) + f" and {META_FIELDS[-1]}"
+            raise FilterError(f"{unknown[0]!r}: the message fields are {fields}")
         return FeedFilter(expression, "query", query=query)
     return FeedFilter(expression, "text")
 

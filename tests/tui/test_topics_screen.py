@@ -201,7 +201,7 @@ class TestTopicsView:
 
 def test_topic_filters_quote_what_a_query_would_split() -> None:
     assert topic_filter(("f", b"a b"), with_feed=False) == "@topic='a b'"
-    assert topic_filter(("f", None), with_feed=False) == "@topic=null"
+    assert topic_filter(("f", None), with_feed=False) == "@notopic=true"
     assert topic_filter(("my feed", b"x"), with_feed=True) == "@feed='my feed' @topic=x"
     hostile = "[red]evil[/]\x1b[31m\u202e"  # a feed's name from the config
     assert topic_filter((hostile, b"x"), with_feed=True) == (

@@ -78,15 +78,15 @@ SORT_NAMES = {"missed": "gaps", "last": "last seen"}
 
 def topic_filter(key: TopicKey, *, with_feed: bool) -> str:
     """The subscriber filter (`zmqtui.feedfilter` field query) that lists only topic `key`:
-    `@topic=NAME`, `@topic=null` for messages without one; `@feed=` first with several feeds.
+    `@topic=NAME`, `@notopic=true` for messages without one (the `(no topic)` row; a topic
+    named `null` is `@topic=null`); `@feed=` first with several feeds.
     NAME and the feed are escaped as the screen shows them (the topic as the filter compares
     it, `DecodedMessage.topic_text`), so no control character reaches the filter's field."""
     feed, topic = key
     if topic is None:
-        name = "null"
+        query = "@notopic=true"
     else:
-        name = shlex.quote(printable(topic.decode("utf-8", "backslashreplace")))
-    query = f"@topic={name}"
+        query = f"@topic={shlex.quote(printable(topic.decode('utf-8', 'backslashreplace')))}"
     return f"@feed={shlex.quote(printable(feed))} {query}" if with_feed else query
 
 

@@ -532,3 +532,15 @@ class TestCountersAt80Columns:
                 lambda: (found := stats_on_screen(pane)) and "weather" in found[-1] and found
             )
             assert lines[2] == "● market connected 235  ● weather-sta… 1", "shorter, none cut"
+
+    async def test_a_row_keeps_its_path_and_leaves_lag_and_seq_to_the_detail(
+        self, tmp_path: Path
+    ) -> None:
+        app = SubscriberHost(tmp_path)
+        async with app.run_test(size=(44, 24)):
+            pane = app.pane
+            app.feed.add("sub", [capture(event(7, file="src/a.txt"), lag_ms=12)])
+            lines = await wait_for(lambda: [line for line in on_screen(pane.log_view) if line])
+            assert lines[0] == "00:00:00.012  modified src/a.txt"
+            await wait_for(lambda: "lag 12 ms" in detail_text(app, pane))
+            assert '"seq": 7' in detail_text(app, pane)

@@ -28,6 +28,7 @@ from zmqtui.tui.messages import ViewWanted
 from zmqtui.tui.panes.base import OfflineBanner, Pane
 from zmqtui.tui.widgets.feed import (
     MAX_SHOWN_CHARS,
+    NARROW_ROWS,
     RateMeter,
     feed_label,
     message_text,
@@ -43,9 +44,6 @@ EVENT_KINDS = ("created", "modified", "deleted", "moved")
 MANUAL_EVENT_HELP = "FILE [created|modified|deleted], or FILE moved DEST; quote names with spaces"
 
 PublishedItem = ChangeEvent | Capture
-
-NARROW_ROWS = 60
-"""Columns under which a row leaves out its time, so that a path or payload still shows."""
 
 SHORT_FEED_CHARS = 12
 """The width a feed's name is cut to when the whole of it does not fit."""

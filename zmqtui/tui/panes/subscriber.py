@@ -46,6 +46,7 @@ from zmqtui.tui.widgets.compare_view import MARK, comparison_text, same_message
 from zmqtui.tui.widgets.detail_view import DetailView
 from zmqtui.tui.widgets.feed import (
     MAX_SHOWN_CHARS,
+    NARROW_ROWS,
     RateMeter,
     feed_label,
     message_text,
@@ -129,7 +130,8 @@ class SubscriberPane(Pane):
     HELP = (
         "What a SUB socket receives: time, lag (receive time minus the event's "
         "timestamp), seq, kind, path. ⚠ marks a gap in seq, a new or restarted publisher or a "
-        "feed falling behind. The selected message is shown whole below the list.\n\n"
+        "feed falling behind. The selected message is shown whole below the list (under 60 "
+        "columns the rows leave lag and seq to it).\n\n"
         "A subscription prefix that starts with `{` filters on the raw message; any other prefix "
         "on the beginning of the file path. Exports go to `~/.local/share/zmqtui/captures` "
         "(`$XDG_DATA_HOME`, or the `export_dir` setting), never into the watched directory, as "
@@ -390,6 +392,10 @@ class SubscriberPane(Pane):
         return parts
 
     def _format_line(self, capture: Capture) -> Text:
+        """Receive time, feed (with several), lag and `#seq`, kind and path of an event, or
+        topic and payload of another message; under `NARROW_ROWS` columns without lag and
+        `#seq` (the detail shows them)."""
+        wide = self.log_view.size.width >= NARROW_ROWS
         text = Text(clock_time(capture.received_ms))
         if self.marked is not None and same_message(capture, self.marked):
             text.append(f"{MARK} ", self.pane_style("accent"))
@@ -400,15 +406,17 @@ class SubscriberPane(Pane):
         event = capture.event
         if event is None:
             style = self.pane_style
-            if (lag := capture.lag_ms) is not None:  # another message with a send time
+            if (lag := capture.lag_ms) is not None and wide:  # another message with a send time
                 text.append(f"{lag:>5}ms ", style("warning") if lag > SLOW_LAG_MS else "")
             text.append_text(message_text(capture, topic=style("accent"), error=style("error")))
             for note in capture.notes:
                 text.append(f"  ⚠ {note}", style("warning"))
             return text
-        lag = capture.lag_ms or 0
-        text.append(f"{lag:>5}ms ", self.pane_style("warning") if lag > SLOW_LAG_MS else "")
-        text.append(f"#{'—' if event.seq is None else event.seq:<6} ", self.pane_style("label"))
+        if wide:
+            lag = capture.lag_ms or 0
+            text.append(f"{lag:>5}ms ", self.pane_style("warning") if lag > SLOW_LAG_MS else "")
+            seq = "—" if event.seq is None else event.seq
+            text.append(f"#{seq:<6} ", self.pane_style("label"))
         text.append(
             f"{printable(event.event or event.type, limit=8):<8} ", self.pane_style("accent")
         )

@@ -13,12 +13,17 @@ from zmqtui.text import printable
 
 __all__ = [
     "MAX_SHOWN_CHARS",
+    "NARROW_ROWS",
     "RateMeter",
     "feed_label",
     "message_text",
     "printable_frame",
     "printable_frames",
 ]
+
+NARROW_ROWS = 60
+"""Columns under which a list's rows leave out their least needed columns (the detail, or
+the pane maximised, shows them), so that a path or payload still shows."""
 
 
 def feed_label(name: str, width: int) -> str:

@@ -194,8 +194,9 @@ class ViewQuery:
     decoders: tuple[tuple[int, str], ...] = ()
 
 
-FeedState = Literal["connecting", "connected", "retrying", "disconnected", "failed"]
-"""Where a feed's SUB socket stands, as its socket monitor tells."""
+FeedState = Literal["connecting", "connected", "retrying", "disconnected", "failed", "recorded"]
+"""Where a feed's SUB socket stands, as its socket monitor tells; "recorded" for a feed played
+from a recording (`zmqtui --open`), which has no socket."""
 
 
 @dataclass(frozen=True, slots=True)

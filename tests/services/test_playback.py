@@ -320,3 +320,11 @@ def test_a_checkpoint_gives_the_streams_as_taking_them_in_again_would(
     assert (kept.received, kept.shown) == (again.received, again.shown) == (27, 11)
     assert [row.frames for row in kept.rows] == [row.frames for row in again.rows]
     assert kept.dropped == again.dropped and kept.alerts == again.alerts
+
+
+def test_a_recordings_feeds_say_recorded_not_connecting(ctx: zmq.Context, tmp_path: Path) -> None:
+    """The subscriber's feeds line shows each feed's state: a recording's feeds are recorded,
+    also after going back to a checkpoint."""
+    path = record(tmp_path / "r.jsonl", 30)
+    view = engine_at(ctx, path, [25, 3], checkpoint_every=10)
+    assert [(feed.name, feed.state) for feed in view.feeds] == [("fs", "recorded")]

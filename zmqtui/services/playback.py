@@ -347,6 +347,8 @@ class PlaybackEngine(Engine):
     ) -> None:
         feeds = recorded_feeds(index, decoders)
         super().__init__(ctx, control, feeds, streams, capacity=capacity)
+        for feed in self.feeds:
+            feed.state = "recorded"  # no socket: what the feeds line and frame title say
         self._named = {feed.name: feed for feed in self.feeds}
         self._shared: dict[int, object] = {}
         """What checkpoints keep by reference (`_StatePickler`)."""
@@ -369,6 +371,7 @@ class PlaybackEngine(Engine):
         feed = self._named.get(name)
         if feed is None:  # a feed the header does not name
             feed = Feed(FeedConfig(name, name), self.streams.values(), None, self.topic_stats)
+            feed.state = "recorded"
             self._named[name] = feed
             self.feeds.append(feed)
         feed.take(list(frames), received_ns)
@@ -415,7 +418,7 @@ class PlaybackEngine(Engine):
 
     def _run(self, parent: int | None) -> None:
         for feed in self.feeds:
-            self._send("state", feed.name, "recorded", feed.endpoint, "")
+            self._send("state", feed.name, feed.state, feed.endpoint, "")
         poller = zmq.Poller()
         poller.register(self.control, zmq.POLLIN)
         if parent is not None:

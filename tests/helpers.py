@@ -296,6 +296,14 @@ async def composer_sends(app: ZmqtuiApp, spec: RequestSpec, timeout: float = 20.
     return "\n".join(strip.text.rstrip() for strip in lines)
 
 
+def lines_on_screen(widget: Widget) -> list[str]:
+    """The lines `widget` paints at its size, as the terminal shows them, stripped."""
+    return [
+        "".join(segment.text for segment in widget.render_line(y)).strip()
+        for y in range(widget.size.height)
+    ]
+
+
 def painted(app: App) -> bool:
     """Every log, counter and the detail show what the monitor holds."""
     from zmqtui.tui.widgets.live_text import LiveText

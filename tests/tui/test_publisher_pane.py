@@ -7,7 +7,7 @@ from dataclasses import replace
 
 import pytest
 from fake_backend import T0, FakeBackend, capture, event, raw_capture
-from helpers import wait_for
+from helpers import lines_on_screen, wait_for
 from local_feed import LocalFeed
 from rich.console import Console
 from textual.app import App, ComposeResult
@@ -172,11 +172,7 @@ def test_format_subscriptions() -> None:
 
 def stats_on_screen(pane: PublisherPane) -> list[str]:
     """The counter lines as the terminal shows them, at the pane's width."""
-    stats = pane.query_one("#publisher-stats", LiveText)
-    return [
-        "".join(segment.text for segment in stats.render_line(y)).strip()
-        for y in range(stats.size.height)
-    ]
+    return lines_on_screen(pane.query_one("#publisher-stats", LiveText))
 
 
 class TestAttachedAt80Columns:

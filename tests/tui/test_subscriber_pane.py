@@ -7,7 +7,7 @@ from pathlib import Path
 
 import msgpack
 from fake_backend import T0, SubscriberHost, capture, detail_text, event, on_screen, raw_capture
-from helpers import plain, wait_for
+from helpers import lines_on_screen, plain, wait_for
 from textual.app import ComposeResult
 from textual.widgets import Input
 
@@ -166,7 +166,9 @@ async def test_a_field_query_filters_payloads_feeds_and_topics(tmp_path: Path) -
         await wait_for(lambda: "nothing to compare with after >" in stats_text(pane))
         assert field.has_class("-invalid") and visible() == before
         field.value = "@host=a"
-        await wait_for(lambda: "the message fields are @feed and @topic" in stats_text(pane))
+        await wait_for(
+            lambda: "the message fields are @feed, @topic and @notopic" in stats_text(pane)
+        )
         field.value = ""
         await wait_for(lambda: len(visible()) == 5)
         assert "✗" not in stats_text(pane) and not field.has_class("-invalid")
@@ -497,11 +499,7 @@ def test_a_long_feed_name_keeps_its_start_and_an_endpoint_its_end() -> None:
 
 def stats_on_screen(pane: SubscriberPane) -> list[str]:
     """The counter lines as the terminal shows them, at the pane's width."""
-    stats = pane.query_one("#subscriber-stats", LiveText)
-    return [
-        "".join(segment.text for segment in stats.render_line(y)).strip()
-        for y in range(stats.size.height)
-    ]
+    return lines_on_screen(pane.query_one("#subscriber-stats", LiveText))
 
 
 class TestCountersAt80Columns:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import get_args
 
 import msgpack
 from fake_backend import T0, SubscriberHost, capture, detail_text, event, on_screen, raw_capture
@@ -11,11 +12,11 @@ from helpers import lines_on_screen, plain, wait_for
 from textual.app import ComposeResult
 from textual.widgets import Input
 
-from zmqtui.captures import NS_PER_MS, Capture, FeedView, searchable_text
+from zmqtui.captures import NS_PER_MS, Capture, FeedState, FeedView, searchable_text
 from zmqtui.config import FeedConfig
 from zmqtui.feedfilter import parse_filter
 from zmqtui.recording import Recorded, read_recording
-from zmqtui.tui.panes.subscriber import SubscriberPane, parse_prefixes
+from zmqtui.tui.panes.subscriber import FEED_STATE_STYLES, SubscriberPane, parse_prefixes
 from zmqtui.tui.widgets.detail_view import DetailView
 from zmqtui.tui.widgets.feed import feed_label
 from zmqtui.tui.widgets.live_text import LiveText
@@ -542,3 +543,10 @@ class TestCountersAt80Columns:
             assert lines[0] == "00:00:00.012  modified src/a.txt"
             await wait_for(lambda: "lag 12 ms" in detail_text(app, pane))
             assert '"seq": 7' in detail_text(app, pane)
+
+
+def test_only_a_broken_feed_is_coloured_as_an_error() -> None:
+    """A feed played from a recording (`--open`) is not a failure."""
+    fine = set(get_args(FeedState)) - {"disconnected", "failed"}
+    assert fine <= FEED_STATE_STYLES.keys()
+    assert "error" not in FEED_STATE_STYLES.values()

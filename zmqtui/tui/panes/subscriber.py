@@ -66,7 +66,12 @@ SLOW_LAG_MS = 1000
 MAX_FEED_CHARS = 12
 """The widest a row's feed column grows (longer names are cut)."""
 
-FEED_STATE_STYLES = {"connected": "ok", "connecting": "warning", "retrying": "warning"}
+FEED_STATE_STYLES = {
+    "connected": "ok",
+    "recorded": "ok",
+    "connecting": "warning",
+    "retrying": "warning",
+}
 """How a feed's state is coloured; any other state (disconnected, failed) as an error."""
 
 

@@ -282,12 +282,12 @@ class RecordingStatus:
 def searchable_text(capture: Capture) -> str:
     """What a text or regex filter (`zmqtui.feedfilter`) looks at: path, kind, destination and
     notes; another message's topic and decoded payload as its row shows them; a malformed
-    event's escaped frames."""
+    event's escaped frames as its row shows them (`MAX_SHOWN_CHARS` of each)."""
     event = capture.event
     if capture.other:
         return capture.summary if capture.topic is None else f"{capture.topic} {capture.summary}"
     if event is None:
-        return printable_frames(capture.frames, None)
+        return printable_frames(capture.frames)  # as its row shows them, cut
     parts = [event.file, event.event or event.type]
     if event.dest:
         parts.append(event.dest)

@@ -157,6 +157,20 @@ def test_the_filter_never_decodes_a_huge_message_whole(monkeypatch: pytest.Monke
     assert read and max(read) <= QUERIED_FRAME_BYTES
 
 
+def test_a_huge_malformed_event_is_searched_as_its_row_shows_it() -> None:
+    from zmqtui.captures import searchable_text
+    from zmqtui.format import MAX_SHOWN_CHARS
+    from zmqtui.services.ingest import capture_of
+
+    stream = Stream("sub")
+    feed = feed_of(stream)
+    pad = b"x" * 3_000_000  # an event with every field, too large to be a valid one
+    feed.take([wire(1)[0][:-1] + b', "pad": "' + pad + b'"}'], now_ns())
+    malformed = capture_of(stream.held.items[-1])
+    assert malformed.event is None and not malformed.other
+    assert len(searchable_text(malformed)) <= MAX_SHOWN_CHARS + 1
+
+
 def test_a_window_and_the_selected_row() -> None:
     stream = Stream("sub")
     feed = feed_of(stream)

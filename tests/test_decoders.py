@@ -24,6 +24,7 @@ from zmqtui.decoders import (
     parse_decoder_name,
     plain,
 )
+from zmqtui.decoders.frames import decode_head
 from zmqtui.decoders.protobuf import MAX_DEPTH, ProtoField, parse_message, signed
 
 PROTO = b"\x08\x96\x01\x12\x02hi\x1a\x02\x08\x01"
@@ -238,3 +239,11 @@ def test_no_decoder_ever_raises(frame):
         one_line(decoded, limit=80)
         detail_lines(decoded)
         json.dumps(decoded_plain(decoded))
+
+
+def test_a_huge_frames_head_reads_as_text_or_hex_without_the_rest() -> None:
+    cut = decode_head("é".encode() * 10, 5)  # a two-byte character cut in half at the end
+    assert (cut.decoder, cut.value, len(cut.frame)) == ("text", "éé", 20)
+    assert decode_head(b"\x00\x01" * 10, 4).decoder == "hex"
+    assert decode_message([b"x" * 100], head_over=10).summary() == "x" * 10
+    assert decode_message([b"a", b"x" * 100], skip_over=10, rule="none").summary() == "a"

@@ -12,20 +12,37 @@ from pathlib import Path
 from typing import Any
 
 import msgpack
+import orjson
 import pytest
 import zmq
 import zmq.asyncio
 from click.testing import CliRunner
 
-from zmqtui.captures import NOTHING_CAPTURED, FeedView, ViewQuery
+from zmqtui.captures import (
+    LISTED_FRAME_BYTES,
+    NOTHING_CAPTURED,
+    FeedView,
+    ViewQuery,
+    searchable_text,
+)
 from zmqtui.commands.diff import command as diff_command
 from zmqtui.config import FeedConfig, Settings
+from zmqtui.decoders import frames as frame_decoders
+from zmqtui.feedfilter import QUERIED_FRAME_BYTES
 from zmqtui.feedmeta import FieldNames
+from zmqtui.format import MAX_SHOWN_CHARS
 from zmqtui.protocol import MAX_MESSAGE_BYTES, ChangeEvent
 from zmqtui.recording import Recorded, RecordedFeed, read_recording
 from zmqtui.security import CurveProfile, use_profile, write_key_pair
 from zmqtui.services import sockets
-from zmqtui.services.ingest import Feed, IngestProcess, Stream, StreamSpec, stamp_of
+from zmqtui.services.ingest import (
+    Feed,
+    IngestProcess,
+    Stream,
+    StreamSpec,
+    capture_of,
+    stamp_of,
+)
 from zmqtui.services.replayer import Replayer
 from zmqtui.services.runtime_dir import PREFIX
 
@@ -126,12 +143,6 @@ def test_the_filter_never_decodes_a_huge_message_whole(monkeypatch: pytest.Monke
     """Each filter keystroke judges every held message again: a text or regex filter reads only
     the first bytes of a multi-MB frame (what its row shows), `@feed` and `@topic` decode
     nothing, and a field query leaves frames over its bound out."""
-    import orjson
-
-    from zmqtui.captures import LISTED_FRAME_BYTES
-    from zmqtui.decoders import frames as frame_decoders
-    from zmqtui.feedfilter import QUERIED_FRAME_BYTES
-
     read: list[int] = []
     loads, auto = orjson.loads, frame_decoders._auto
     monkeypatch.setattr(orjson, "loads", lambda data: read.append(len(data)) or loads(data))
@@ -158,10 +169,6 @@ def test_the_filter_never_decodes_a_huge_message_whole(monkeypatch: pytest.Monke
 
 
 def test_a_huge_malformed_event_is_searched_as_its_row_shows_it() -> None:
-    from zmqtui.captures import searchable_text
-    from zmqtui.format import MAX_SHOWN_CHARS
-    from zmqtui.services.ingest import capture_of
-
     stream = Stream("sub")
     feed = feed_of(stream)
     pad = b"x" * 3_000_000  # an event with every field, too large to be a valid one

@@ -31,6 +31,7 @@ from textual.app import App, ComposeResult
 from textual.widget import Widget
 from textual.widgets import Footer, RichLog
 
+from zmqtui.history import HistoryRecord
 from zmqtui.services import sockets
 from zmqtui.services.reqrep import envelope_end
 
@@ -284,13 +285,13 @@ def mixed_messages(count: int) -> list[list[bytes]]:
 
 
 async def composer_sends(app: ZmqtuiApp, spec: RequestSpec, timeout: float = 20.0) -> str:
-    """Put `spec` in the monitor's composer, send it and wait for its outcome; the response
-    panel's text (what the user reads)."""
+    """Put `spec` in the monitor's composer, send it and wait for its outcome in the history
+    (`newest_outcome`); the response panel's text (what the user reads)."""
     pane = app.composer_pane
     await pane.load_request(spec)
     pane.action_send()
-    entry = pane.history[0]
-    await wait_for(lambda: entry.outcome is not None, timeout)
+    await wait_for(lambda: not pane._in_flight, timeout)
+    await wait_for(lambda: newest_outcome(app) is not None, timeout)
     await asyncio.sleep(0)
     lines = app.query_one("#composer-response", RichLog).lines
     return "\n".join(strip.text.rstrip() for strip in lines)
@@ -302,6 +303,15 @@ def lines_on_screen(widget: Widget) -> list[str]:
         "".join(segment.text for segment in widget.render_line(y)).strip()
         for y in range(widget.size.height)
     ]
+
+
+def newest_outcome(app: ZmqtuiApp) -> HistoryRecord | None:
+    """The newest entry of the requests pane's history, once it has its outcome."""
+    from zmqtui.tui.panes.composer.library import HistoryList
+
+    records = app.query_one(HistoryList).records
+    newest = records[0] if records else None
+    return newest if isinstance(newest, HistoryRecord) else None
 
 
 def painted(app: App) -> bool:

@@ -29,6 +29,16 @@ def test_kept_across_instances_newest_first(tmp_path):
     assert History(tmp_path / "h.jsonl").load() == [failed, ok]
 
 
+def test_a_load_run_keeps_how_it_was_sent_and_a_single_send_writes_no_numbers(tmp_path):
+    load = record(1, reply="50/50 answered, 900/s", count=50, concurrency=8)
+    single = record(2, reply="text:pong")
+    History(tmp_path / "h.jsonl").append(load)
+    History(tmp_path / "h.jsonl").append(single)
+
+    assert History(tmp_path / "h.jsonl").load() == [single, load]
+    assert "count" not in single.to_wire() and load.to_wire()["concurrency"] == 8
+
+
 def test_the_default_file_is_in_the_state_dir(tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path))
     History().append(record(1))

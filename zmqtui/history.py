@@ -53,6 +53,9 @@ class HistoryRecord:
     """Why it failed: an error reply's code, no reply, a send that broke (None: it did not)."""
     environment: str | None = None
     """The collection environment its variables came from."""
+    count: int = 1
+    concurrency: int = 1
+    """A load run's requests and how many of them were in flight at once."""
 
     @property
     def ok(self) -> bool:
@@ -72,6 +75,8 @@ class HistoryRecord:
             "latency_ms": self.latency_ms,
             "error": self.error,
             "environment": self.environment,
+            "count": None if self.count == 1 else self.count,
+            "concurrency": None if self.concurrency == 1 else self.concurrency,
         }
         return {key: value for key, value in wire.items() if value is not None}
 
@@ -99,6 +104,8 @@ class HistoryRecord:
             latency_ms=None if latency is None else float(latency),
             error=_typed(wire, "error", str),
             environment=_typed(wire, "environment", str),
+            count=_typed(wire, "count", int) or 1,
+            concurrency=_typed(wire, "concurrency", int) or 1,
         )
 
 

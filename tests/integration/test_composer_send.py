@@ -9,7 +9,7 @@ import json
 import pytest
 import zmq
 from clusters import ClusterProcess
-from helpers import TARGET_TEXT, EchoRouter, bound, composer_sends, wait_for
+from helpers import TARGET_TEXT, EchoRouter, bound, composer_sends, newest_outcome, wait_for
 from textual.message import Message
 
 from zmqtui.request_spec import RequestSpec
@@ -30,10 +30,10 @@ async def test_a_multi_frame_message_comes_back_decoded_from_an_echo(ctx, ipc_en
     try:
         async with ZmqtuiApp(bridge).run_test(size=SIZE) as pilot:
             shown = await composer_sends(pilot.app, RequestSpec("", FRAMES, socket))
-            entry = pilot.app.composer_pane.history[0]
+            kept = newest_outcome(pilot.app)
     finally:
         echo.close()
-    assert (entry.outcome or "").startswith("ok 3 frames"), entry.outcome
+    assert kept is not None and kept.ok and kept.reply.count(" │ ") == 2, kept
     assert "frame 1 json" in shown and '"op": "add"' in shown
     assert "frame 2 text" in shown and "[bold]hello[/bold]" in shown
     assert "frame 3 hex" in shown and "00 01 fe ff" in shown
@@ -58,7 +58,8 @@ async def test_our_cluster_answers_the_file_request_and_refuses_extra_frames(
         extra = RequestSpec("", ('json:{"path": "target.txt"}', "text:more", "hex:00"), socket)
         shown = await composer_sends(pilot.app, extra)
         assert "✖ BAD_REQUEST" in shown, shown
-        assert pilot.app.composer_pane.history[0].outcome == "BAD_REQUEST"
+        kept = newest_outcome(pilot.app)
+        assert kept is not None and kept.error == "error BAD_REQUEST", kept
 
 
 async def test_a_load_over_dealer_ends_in_its_summary(ctx, ipc_endpoint):
@@ -67,12 +68,13 @@ async def test_a_load_over_dealer_ends_in_its_summary(ctx, ipc_endpoint):
     try:
         async with ZmqtuiApp(bridge).run_test(size=SIZE) as pilot:
             pane = pilot.app.composer_pane
-            pane._fill_numbers(50, 8)
+            pane.fill_numbers(50, 8)
             shown = await composer_sends(pilot.app, RequestSpec("", ("text:ping",), "DEALER"))
-            entry = pane.history[0]
+            kept = newest_outcome(pilot.app)
     finally:
         echo.close()
-    assert entry.outcome is not None and entry.outcome.startswith("50/50 ok"), entry.outcome
+    assert kept is not None and kept.ok and kept.reply.startswith("50/50 answered"), kept
+    assert (kept.count, kept.concurrency) == (50, 8)
     assert "50 × text:ping, 8 at a time" in shown  # noqa: RUF001
     assert "over DEALER" in shown and "answered 50" in shown
     assert "4242" in shown, "answers by pid"
@@ -99,13 +101,15 @@ async def test_x_cancels_a_message_load_in_flight(actx, ipc_endpoint):
         async with ZmqtuiApp(bridge).run_test(size=SIZE) as pilot:
             pane = pilot.app.composer_pane
             await pane.load_request(RequestSpec("", ("text:ping",), "DEALER"))
-            pane._fill_numbers(1000, 4)
+            pane.fill_numbers(1000, 4)
             pane.action_send()
             assert await silent.poll(5000), "the load started"
             pane.main_control.focus()
             await pilot.press("x")
-            entry = pane.history[0]
-            await wait_for(lambda: entry.outcome is not None, 10)
+            await wait_for(lambda: newest_outcome(pilot.app), 10)
+            status = str(pane.query_one("#composer-status").render())
+            kept = newest_outcome(pilot.app)
     finally:
         silent.close(linger=0)
-    assert entry.outcome == "cancelled after 0 of 1,000"
+    assert kept is not None and kept.error == "cancelled"
+    assert status.endswith("cancelled after 0 of 1,000"), status

@@ -226,7 +226,7 @@ def test_composer_multi_frame_message(snap_compare, size: tuple[int, int]):
             msgpack.packb({"seq": 7, "ok": True}),
             b"\x00\x01\xfe\xff",
         ]
-        pane.show_send_result(SendResult(reply, 1.84, 1), send_id=pane.history[0].send_id)
+        pane.show_send_result(SendResult(reply, 1.84, 1), send_id=max(pane._in_flight))
         await pane.load_request(MULTI_FRAME)
         await steady(pilot)
 

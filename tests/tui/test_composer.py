@@ -13,14 +13,15 @@ from rich.style import Style
 from rich.text import Text
 from textual.app import App, ComposeResult
 from textual.message import Message
-from textual.widgets import Input, OptionList, ProgressBar, RichLog, Static
+from textual.widgets import Input, ProgressBar, RichLog, Static
 
 from zmqtui.protocol import ErrorReply, FileReply
 from zmqtui.results import LoadSummary, RequestResult
 from zmqtui.tui.app import ZmqtuiApp
-from zmqtui.tui.messages import SendFailed
+from zmqtui.tui.messages import LoadProgressed, SendFailed
 from zmqtui.tui.panes.base import OfflineBanner
 from zmqtui.tui.panes.composer import ComposerPane
+from zmqtui.tui.panes.composer.library import HistoryList
 from zmqtui.tui.panes.composer.paths import complete_path
 from zmqtui.tui.panes.composer.render import MAX_SHOWN_LINES, Palette, render_result
 
@@ -94,9 +95,19 @@ def load_text(app: App) -> str | None:
     return str(app.query_one("#composer-load", Static).render()) if shown else None
 
 
-def in_flight_lines(pane: ComposerPane) -> list[str]:
-    """The second line of each history entry, newest first."""
-    return [pane._entry_text(entry).plain.split("\n")[1] for entry in pane.history]
+def in_flight(pane: ComposerPane) -> list[int]:
+    """The ids of the sends waiting for their outcome, oldest first."""
+    return list(pane._in_flight)
+
+
+def history_lines(app: App) -> list[str]:
+    """The second line (in flight, or the outcome) of each entry of the one history, newest
+    first."""
+    history = app.query_one(HistoryList)
+    return [
+        history.get_option_at_index(index).prompt.plain.split("\n")[1]
+        for index in range(history.option_count)
+    ]
 
 
 class TestCompletion:
@@ -145,8 +156,7 @@ class TestSend:
             await pilot.press(*"src/r.py", "enter")
             await pilot.pause()
             assert sent(messages) == [("src/r.py", 1, 1)], "'r' in the input is text, not resend"
-            pane = app.query_one(ComposerPane)
-            assert [(e.path, e.outcome) for e in pane.history] == [("src/r.py", None)]
+            assert in_flight(app.query_one(ComposerPane)) == [sends(messages)[0].send_id]
             assert "waiting for src/r.py" in response_text(app)
 
     async def test_ctrl_s_sends_count_and_concurrency(self):
@@ -170,7 +180,7 @@ class TestSend:
             await pilot.pause()
             ids = [m.send_id for m in sends(messages)]
             assert len(ids) == 2 and len(set(ids)) == 2 and None not in ids
-            assert [entry.send_id for entry in pane.history] == ids[::-1], "newest first"
+            assert in_flight(pane) == ids
 
     async def test_an_invalid_form_is_refused_with_reasons(self):
         messages: list[Message] = []
@@ -198,7 +208,7 @@ class TestSend:
             pane = app.query_one(ComposerPane)
             pane.fill("README.md", 10, 2)
             pane.action_send()
-            pane.show_progress(4, 10, send_id=pane.history[0].send_id)
+            pane.show_progress(4, 10, send_id=in_flight(pane)[0])
             await pilot.pause()
             assert load_text(app) == "4 of 10 answered for README.md"
             pane.fill("README.md", 0, 2)
@@ -229,7 +239,7 @@ class TestResults:
             assert "as python" in text
             assert "[bold]not markup[/bold]" in text
             assert "\\x1b[31m" in text and "\x1b" not in text
-            assert pane.history[0].outcome == "ok pid 4101 3.2 ms" and pane.history[0].ok
+            assert in_flight(pane) == [], "the oldest send in flight for its path is settled"
 
     async def test_an_error_reply_shows_its_code_and_message(self):
         app = Host()
@@ -241,7 +251,7 @@ class TestResults:
             pane.show_result(result("nope", reply))
             await pilot.pause()
             assert "✖ NOT_FOUND  no such file: nope" in response_text(app)
-            assert (pane.history[0].outcome, pane.history[0].ok) == ("NOT_FOUND pid 4102", False)
+            assert in_flight(pane) == []
 
     async def test_no_answer_says_unavailable_after_3_tries(self):
         app = Host()
@@ -259,7 +269,7 @@ class TestResults:
             pane = app.query_one(ComposerPane)
             pane.fill("README.md", 10, 2)
             pane.action_send()
-            send_id = pane.history[0].send_id
+            (send_id,) = in_flight(pane)
             await pilot.pause()
             assert load_text(app) is None, "no bar before the first progress"
             pane.show_progress(4, 10, send_id=send_id)
@@ -267,7 +277,6 @@ class TestResults:
             bar = app.query_one(ProgressBar)
             assert bar.progress == 4 and bar.total == 10
             assert load_text(app) == "4 of 10 answered for README.md"
-            assert in_flight_lines(pane) == ["in flight… 40%"]
             summary = LoadSummary(
                 endpoint="tcp://127.0.0.1:1",
                 path="README.md",
@@ -288,7 +297,7 @@ class TestResults:
             assert "p50 5.0  p90 9.0  p99 10.0  max 10.0" in text
             assert "TOO_LARGE  2" in text
             assert "4101  " in text and " 6" in text
-            assert pane.history[0].outcome == "8/10 ok 20 req/s"
+            assert in_flight(pane) == []
 
     async def test_offline_banner_comes_and_goes(self):
         app = Host()
@@ -327,33 +336,35 @@ def test_a_malformed_reply_shows_what_arrived_safely():
 
 
 class TestHistory:
-    async def test_enter_recalls_and_r_resends(self):
-        messages: list[Message] = []
-        app = Host()
-        async with app.run_test(message_hook=messages.append) as pilot:
-            pane = app.query_one(ComposerPane)
+    async def test_enter_recalls_and_r_resends_as_sent(self):
+        backend = FakeBackend()
+        app = ZmqtuiApp(backend)
+        async with app.run_test(size=(160, 45)) as pilot:
+            pane = app.composer_pane
             pane.fill("first.txt", 5, 2)
             pane.action_send()
             pane.fill("second.txt")
             pane.action_send()
-            history = app.query_one(OptionList)
+            history = app.query_one(HistoryList)
+            await wait_for(lambda: history.option_count == 2)
             history.focus()
-            await pilot.pause()
             await pilot.press("down", "enter")
             await pilot.pause()
-            assert app.query_one("#composer-path", Input).value == "first.txt"
+            assert pane.current_request().frames == ('json:{"path": "first.txt"}',)
             assert app.query_one("#composer-count", Input).value == "5"
-            assert app.focused is app.query_one("#composer-path", Input)
+            assert app.query_one("#composer-concurrency", Input).value == "2"
+            assert app.focused is pane.frame_list.fields[0]
             history.focus()
-            await pilot.pause()
-            await pilot.press("r")
-            await pilot.pause()
-            assert sent(messages)[-1] == ("first.txt", 5, 2)
-            assert [entry.path for entry in pane.history] == [
-                "first.txt",
-                "second.txt",
-                "first.txt",
-            ]
+            await pilot.press("r")  # first.txt is still highlighted
+            await wait_for(lambda: len(backend.calls) >= 3)
+            call, (spec, count, concurrency) = backend.calls[-1]
+            assert call == "send_message" and (spec.frames, count, concurrency) == (
+                ('json:{"path": "first.txt"}',),
+                5,
+                2,
+            )
+            await wait_for(lambda: history.option_count == 3)
+            assert history_lines(app) == ["… in flight"] * 3
 
 
 class TestSendsInFlightTogether:
@@ -365,13 +376,13 @@ class TestSendsInFlightTogether:
             pane.fill("a.txt")
             pane.action_send()
             pane.action_send()
-            first, second = reversed(pane.history)
+            first, second = in_flight(pane)
             answers = [(first, 4101), (second, 4102)]
-            for entry, pid in answers if order == "as sent" else answers[::-1]:
-                pane.show_result(result("a.txt", FileReply("x", 1, pid)), send_id=entry.send_id)
+            (send_id, pid), (other, _) = answers if order == "as sent" else answers[::-1]
+            pane.show_result(result("a.txt", FileReply("x", 1, pid)), send_id=send_id)
             await pilot.pause()
-            assert first.outcome == "ok pid 4101 3.2 ms"
-            assert second.outcome == "ok pid 4102 3.2 ms"
+            assert in_flight(pane) == [other], "only the send answered is settled"
+            assert f"pid {pid} " in response_text(app)
 
     async def test_each_load_run_shows_its_own_progress(self):
         app = Host()
@@ -380,12 +391,11 @@ class TestSendsInFlightTogether:
             pane.fill("README.md", 10, 2)
             pane.action_send()
             pane.action_send()
-            older, newer = reversed(pane.history)
-            pane.show_progress(3, 10, send_id=older.send_id)
-            pane.show_progress(7, 10, send_id=newer.send_id)
-            pane.show_progress(5, 10, send_id=older.send_id)
+            older, newer = in_flight(pane)
+            pane.show_progress(3, 10, send_id=older)
+            pane.show_progress(7, 10, send_id=newer)
+            pane.show_progress(5, 10, send_id=older)
             await pilot.pause()
-            assert in_flight_lines(pane) == ["in flight… 70%", "in flight… 50%"]
             bar = app.query_one(ProgressBar)
             assert (bar.progress, bar.total) == (7, 10), "the bar follows the newest run"
             assert load_text(app) == "2 loads, the newest: 7 of 10 answered for README.md"
@@ -393,19 +403,19 @@ class TestSendsInFlightTogether:
             # a single request in between leaves the runs alone
             pane.fill("a.txt")
             pane.action_send()
-            single = pane.history[0]
-            pane.show_result(result("a.txt", FileReply("x", 1, 7)), send_id=single.send_id)
+            single = in_flight(pane)[-1]
+            pane.show_result(result("a.txt", FileReply("x", 1, 7)), send_id=single)
             await pilot.pause()
             assert load_text(app) == "2 loads, the newest: 7 of 10 answered for README.md"
 
-            pane.show_summary(summary("README.md", 10, replies=9), send_id=newer.send_id)
+            pane.show_summary(summary("README.md", 10, replies=9), send_id=newer)
             await pilot.pause()
-            assert newer.outcome == "9/10 ok 18 req/s" and older.outcome is None
+            assert in_flight(pane) == [older]
             assert load_text(app) == "5 of 10 answered for README.md", "now the other run's"
             assert (bar.progress, bar.total) == (5, 10)
-            pane.show_summary(summary("README.md", 10), send_id=older.send_id)
+            pane.show_summary(summary("README.md", 10), send_id=older)
             await pilot.pause()
-            assert older.outcome == "10/10 ok 20 req/s"
+            assert in_flight(pane) == []
             assert load_text(app) is None
 
     async def test_progress_of_a_send_not_in_flight_is_ignored(self):
@@ -424,23 +434,25 @@ class TestSendsInFlightTogether:
             for path in ("a", "b", "a"):
                 pane.fill(path)
                 pane.action_send()
+            _, b, second_a = in_flight(pane)
             pane.show_result(result("a", ErrorReply("NOT_FOUND", "gone", 1, 7)))
             await pilot.pause()
-            assert [entry.outcome for entry in pane.history] == [None, None, "NOT_FOUND pid 7"]
+            assert in_flight(pane) == [b, second_a]
 
     async def test_a_load_that_breaks_is_settled_as_failed_and_its_bar_goes(self):
         app = ZmqtuiApp(FakeBackend())
-        async with app.run_test(size=(160, 45)) as pilot:
+        async with app.run_test(size=(160, 45)):
             pane = app.composer_pane
             pane.fill("a.txt", 10, 2)
             pane.action_send()
-            send_id = pane.history[0].send_id
-            pane.show_progress(4, 10, send_id=send_id)
-            await pilot.pause()
+            (send_id,) = in_flight(pane)
+            await wait_for(lambda: history_lines(app) == ["… in flight"])
+            app.post_message(LoadProgressed(4, 10, send_id))
+            await wait_for(lambda: history_lines(app) == ["… in flight 40%"])
             assert load_text(app) == "4 of 10 answered for a.txt"
             app.post_message(SendFailed("a.txt", 10, "ZMQError: gone", send_id))
-            await wait_for(lambda: pane.history[0].outcome == "failed: ZMQError: gone")
-            assert load_text(app) is None and not pane.history[0].ok
+            await wait_for(lambda: history_lines(app) == ["✗ ZMQError: gone"])
+            assert load_text(app) is None and in_flight(pane) == []
             assert status_text(app) == "a.txt: ZMQError: gone"
 
     async def test_through_the_app_replies_in_reverse_order_reach_their_sends(self):
@@ -452,9 +464,11 @@ class TestSendsInFlightTogether:
             pane.action_send()
             pane.action_send()
             await wait_for(lambda: len(backend.send_ids) == 2)
-            backend.finish(1, result("a.txt", FileReply("second", 1, 4102)))
-            backend.finish(0, result("a.txt", FileReply("first", 1, 4101)))
-            await wait_for(lambda: all(entry.outcome for entry in pane.history))
+            for send, content in ((1, "second"), (0, "first")):
+                raw = f'{{"content": "{content}"}}'.encode()
+                reply = FileReply(content, 1, 4101 + send)
+                backend.finish(send, RequestResult("a.txt", reply, 3.25, 1, raw=raw))
+            await wait_for(lambda: not in_flight(pane))
             await pilot.pause()
-            first, second = reversed(pane.history)
-            assert (first.outcome, second.outcome) == ("ok pid 4101 3.2 ms", "ok pid 4102 3.2 ms")
+            newer, older = app.query_one(HistoryList).records
+            assert "first" in older.reply and "second" in newer.reply, "each in its own place"

@@ -10,12 +10,12 @@ from rich.style import Style
 from rich.text import Text
 from textual.app import App, ComposeResult
 from textual.message import Message
-from textual.widgets import Button, Input, OptionList, RichLog, Static
+from textual.widgets import Button, Input, RichLog, Static
 
 from zmqtui.request_spec import RequestSpec
 from zmqtui.results import SendResult, SendSummary
 from zmqtui.tui.panes.composer import ComposerPane
-from zmqtui.tui.panes.composer.frame_list import FrameInput, check_frame, retype
+from zmqtui.tui.panes.composer.frame_list import check_frame, retype
 from zmqtui.tui.panes.composer.render import (
     MAX_SHOWN_CHARS,
     MAX_SHOWN_LINES,
@@ -113,7 +113,7 @@ class TestFrames:
                 ENDPOINT, ('json:{"a": 1}', "text:hello", "hex:00ff"), "DEALER", name="three"
             )
             assert (sent.count, sent.concurrency) == (20, 4)
-            assert app.pane.history[0].path == "three"
+            assert app.pane._in_flight[sent.send_id].label == "three"
 
     async def test_a_frame_that_does_not_parse_is_not_sent(self):
         messages: list[Message] = []
@@ -195,9 +195,8 @@ class TestReplies:
                 msgpack.packb({"n": 1}),
                 b"\x00\x01\xfe",
             ]
-            app.pane.show_send_result(
-                SendResult(reply, 2.5, 1), send_id=app.pane.history[0].send_id
-            )
+            (send_id,) = app.pane._in_flight
+            app.pane.show_send_result(SendResult(reply, 2.5, 1), send_id=send_id)
             await pilot.pause()
             text = response_text(app)
             assert "✔ 4 frames" in text
@@ -207,14 +206,14 @@ class TestReplies:
             assert "frame 3 msgpack" in text and '"n": 1' in text
             assert "frame 4 hex" in text and "00 01 fe" in text
             assert "\x1b" not in text
-            assert app.pane.history[0].outcome == "ok 4 frames 2.5 ms"
+            assert not app.pane._in_flight
 
     async def test_d_reads_the_reply_with_the_next_decoder(self):
         app = Host()
         async with app.run_test(size=(100, 30)) as pilot:
             app.pane.action_send()
             reply = SendResult([b'{"a": 1}'], 1.0, 1)
-            app.pane.show_send_result(reply, send_id=app.pane.history[0].send_id)
+            app.pane.show_send_result(reply, send_id=max(app.pane._in_flight))
             app.pane.main_control.focus()
             await pilot.pause()
             assert "frame 1 json" in response_text(app)
@@ -224,7 +223,7 @@ class TestReplies:
             await pilot.press(*"ddd")  # protobuf, text, hex
             assert "frame 1 hex" in response_text(app)
             app.pane.action_send()
-            app.pane.show_send_result(reply, send_id=app.pane.history[0].send_id)
+            app.pane.show_send_result(reply, send_id=max(app.pane._in_flight))
             await pilot.pause()
             assert app.pane.reply_decoder == "auto" and "read as" not in response_text(app)
 
@@ -233,25 +232,24 @@ class TestReplies:
         async with app.run_test(size=(100, 30)) as pilot:
             app.pane.action_send()
             app.pane.action_send()
-            silent, error = app.pane.history
+            silent, error = app.pane._in_flight
             reply = b'{"error": {"code": "BAD_REQUEST", "message": "extra frames"}, "pid": 7}'
-            app.pane.show_send_result(SendResult([reply], 1.0, 1), send_id=error.send_id)
+            app.pane.show_send_result(SendResult([reply], 1.0, 1), send_id=error)
             await pilot.pause()
             assert "✖ BAD_REQUEST  extra frames" in response_text(app)
-            app.pane.show_send_result(SendResult(None, 7500.0, 3), send_id=silent.send_id)
+            app.pane.show_send_result(SendResult(None, 7500.0, 3), send_id=silent)
             await pilot.pause()
             assert "✖ no reply after 3 tries" in response_text(app)
-            assert (error.outcome, silent.outcome) == ("BAD_REQUEST", "no reply after 3 tries")
+            assert not app.pane._in_flight
 
-    async def test_a_load_shows_the_summary_and_recalls_from_the_history(self):
-        messages: list[Message] = []
+    async def test_a_load_shows_the_summary(self):
         app = Host()
-        async with app.run_test(size=(120, 30), message_hook=messages.append) as pilot:
+        async with app.run_test(size=(120, 30)) as pilot:
             await app.pane.load_request(RequestSpec(ENDPOINT, ("text:ping",), "DEALER"))
             app.query_one("#composer-count", Input).value = "10"
             app.pane.action_send()
-            entry = app.pane.history[0]
-            app.pane.show_progress(4, 10, send_id=entry.send_id)
+            (send_id,) = app.pane._in_flight
+            app.pane.show_progress(4, 10, send_id=send_id)
             summary = SendSummary(
                 ENDPOINT,
                 "DEALER",
@@ -263,21 +261,12 @@ class TestReplies:
                 elapsed_s=0.5,
                 latencies_ms=[1.0] * 10,
             )
-            app.pane.show_send_summary(summary, send_id=entry.send_id)
+            app.pane.show_send_summary(summary, send_id=send_id)
             await pilot.pause()
             text = response_text(app)
             assert "✔ 10 × text:ping, 1 at a time" in text  # noqa: RUF001
             assert "over DEALER  frames 1" in text and "answered 10" in text
-            assert entry.outcome == "10/10 ok 20 req/s" and entry.ok
-            await app.pane.load_request(RequestSpec(ENDPOINT, ("text:other",)))
-            history = app.query_one(OptionList)
-            history.focus()
-            await pilot.press("r")
-            await pilot.pause()
-            resent = message_sends(messages)[-1]
-            assert resent.spec.frames == ("text:ping",) and resent.count == 10
-            assert frames(app) == ("text:ping",) and app.pane.socket == "DEALER"
-            assert isinstance(app.focused, (OptionList, FrameInput))
+            assert not app.pane._in_flight
 
 
 def test_a_large_binary_reply_is_dumped_only_as_far_as_shown():

@@ -98,7 +98,7 @@ async def test_a_load_run_shows_its_progress_and_cancel_key_at_80x24() -> None:
         pane = app.composer_pane
         pane.fill("hello.txt", 100_000, 16)
         pane.action_send()
-        pane.show_progress(4771, 100_000, send_id=pane.history[0].send_id)
+        pane.show_progress(4771, 100_000, send_id=max(pane._in_flight))
         await pilot.press("3")
         await pilot.pause()
         load = app.query_one("#composer-load")
@@ -116,7 +116,7 @@ async def test_a_failed_send_replaces_its_waiting_line() -> None:
         response = app.query_one("#composer-response", ResponseLog)
         await pilot.pause()
         assert "waiting for hello.txt" in "".join(line.text for line in response.lines)
-        pane.show_failure("hello.txt", 1, "ZMQError: gone", send_id=pane.history[0].send_id)
+        pane.show_failure("hello.txt", 1, "ZMQError: gone", send_id=max(pane._in_flight))
         await pilot.pause()
         shown = "".join(line.text for line in response.lines)
         assert "waiting" not in shown and "failed: ZMQError: gone" in shown

@@ -7,9 +7,9 @@ from pathlib import Path
 
 from fake_backend import FakeBackend
 from helpers import wait_for
-from textual.widgets import Input
+from textual.widgets import Input, OptionList
 
-from zmqtui.history import History
+from zmqtui.history import History, HistoryRecord
 from zmqtui.request_spec import RequestSpec
 from zmqtui.results import SendResult
 from zmqtui.tui.app import ZmqtuiApp
@@ -29,6 +29,14 @@ def monitor(backend: FakeBackend, collection: Path) -> ZmqtuiApp:
 
 def messages_sent(backend: FakeBackend) -> list[RequestSpec]:
     return [args[0] for call, args in backend.calls if call == "send_message"]
+
+
+def history_lines(history_list: HistoryList) -> list[str]:
+    """What each entry of the history says, newest first."""
+    return [
+        history_list.get_option_at_index(index).prompt.plain
+        for index in range(history_list.option_count)
+    ]
 
 
 async def test_saved_in_the_app_edited_by_hand_reloaded_and_sent(tmp_path):
@@ -112,7 +120,9 @@ async def test_outcomes_are_kept_across_runs_and_resent_with_r(tmp_path):
         await wait_for(lambda: backend.send_ids)
         app.post_message(SendFinished(SendResult([b"text:pong"], 1.25, 1), backend.send_ids[0]))
         history_list = app.query_one(HistoryList)
-        await wait_for(lambda: history_list.records)
+        await wait_for(
+            lambda: history_list.records and isinstance(history_list.records[0], HistoryRecord)
+        )
         await app.workers.wait_for_complete()
 
     (kept,) = History().load()
@@ -133,3 +143,26 @@ async def test_outcomes_are_kept_across_runs_and_resent_with_r(tmp_path):
         await pilot.press("r")
         await wait_for(lambda: messages_sent(backend))
     assert messages_sent(backend) == [spec]
+
+
+async def test_a_send_shows_in_the_one_history_in_flight_then_with_its_outcome(tmp_path):
+    """The history beside the collection is the only one: a send shows there as it goes (it
+    used to appear only once it had an outcome, in flight only in a second list)."""
+    backend = FakeBackend()
+    app = monitor(backend, tmp_path / "none")
+    spec = RequestSpec("tcp://127.0.0.1:5555", ("text:ping",), name="ping")
+    async with app.run_test(size=SIZE) as pilot:
+        await app.composer_pane.load_request(spec)
+        app.composer_pane.focus()
+        await pilot.press("3", "ctrl+s")
+        await wait_for(lambda: backend.send_ids)
+        history_list = app.query_one(HistoryList)
+        await wait_for(lambda: history_list.option_count == 1)
+        assert history_lines(history_list) == ["ping\n… in flight"]
+        assert len(app.query(OptionList)) == 1, "one history list"
+        app.post_message(SendFinished(SendResult([b"pong"], 1.25, 1), backend.send_ids[0]))
+        await wait_for(lambda: isinstance(history_list.records[0], HistoryRecord))
+        assert history_lines(history_list) == ["ping\n✓ 1.2 ms text:pong"]
+        await app.workers.wait_for_complete()
+    (kept,) = History().load()
+    assert (kept.spec, kept.reply) == (spec, "text:pong")

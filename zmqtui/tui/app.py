@@ -502,6 +502,7 @@ class ZmqtuiApp(App[None]):
     @_while_running
     def on_load_progressed(self, message: LoadProgressed) -> None:
         self.composer_pane.show_progress(message.done, message.total, send_id=message.send_id)
+        self.request_library.progress(message.send_id, message.done)
 
     @_while_running
     def on_load_finished(self, message: LoadFinished) -> None:
@@ -590,7 +591,7 @@ class ZmqtuiApp(App[None]):
             spec = RequestSpec(
                 self.backend.endpoints.req or "", (file_request(message.path),), name=message.path
             )
-            self.request_library.sent(message.send_id, spec)
+            self.request_library.sent(message.send_id, spec, message.count, message.concurrency)
         self.backend.send_request(message.path, message.count, message.concurrency, message.send_id)
 
     def on_composer_pane_message_send_requested(
@@ -605,17 +606,19 @@ class ZmqtuiApp(App[None]):
             self.composer_pane.show_failure(label, message.count, str(exc), send_id=message.send_id)
             return
         if message.send_id is not None:
-            self.request_library.sent(message.send_id, spec)
+            self.request_library.sent(message.send_id, spec, message.count, message.concurrency)
         self.backend.send_message(spec, message.count, message.concurrency, message.send_id)
 
     async def on_request_library_request_chosen(
         self, message: RequestLibrary.RequestChosen
     ) -> None:
         await self.composer_pane.load_request(message.spec)
+        self.composer_pane.fill_numbers(message.count, message.concurrency)
         self.composer_pane.action_edit()
 
     async def on_request_library_resend_wanted(self, message: RequestLibrary.ResendWanted) -> None:
         await self.composer_pane.load_request(message.spec)
+        self.composer_pane.fill_numbers(message.count, message.concurrency)
         self.composer_pane.action_send()
 
     def on_composer_pane_cancel_requested(self, message: ComposerPane.CancelRequested) -> None:

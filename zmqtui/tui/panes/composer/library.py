@@ -1,5 +1,5 @@
-"""Saved and sent requests beside the composer: the collection as a tree, the lasting history
-as a list, one search over both.
+"""Saved and sent requests beside the composer: the collection as a tree, the history as a
+list (sends still in flight, then their outcomes in place, kept across runs), one search over both.
 
 The library never sends: choosing a request posts `RequestLibrary.RequestChosen` (the composer
 loads it), `r` on a history entry posts `RequestLibrary.ResendWanted`. It reads the collection
@@ -91,8 +91,31 @@ class CollectionTree(Tree[SavedRequest | None]):
         return component_style(self, f"collection-tree--{name}")
 
 
+@dataclass(slots=True)
+class InFlight:
+    """A send without an outcome yet, shown where its outcome will be."""
+
+    record: HistoryRecord
+    """What went, when, from which environment: kept with its outcome once it comes."""
+    done: int | None = None
+    """A load run's requests finished so far (None until its first progress)."""
+
+    @property
+    def percent(self) -> int | None:
+        return None if self.done is None else self.done * 100 // self.record.count
+
+
+HistoryEntry = HistoryRecord | InFlight
+"""What the history list shows: a send's outcome, or a send still in flight."""
+
+
+def entry_record(entry: HistoryEntry) -> HistoryRecord:
+    """The record an entry shows (for one in flight: as it went)."""
+    return entry.record if isinstance(entry, InFlight) else entry
+
+
 class HistoryList(OptionList):
-    """Sent requests, newest first: what was sent, then how it ended."""
+    """Sent requests, newest first: what was sent, then how it ended (or that it is in flight)."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("r", "resend", "Resend", tooltip="send the highlighted history entry again"),
@@ -116,35 +139,54 @@ class HistoryList(OptionList):
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
-        self.records: list[HistoryRecord] = []
+        self.records: list[HistoryEntry] = []
         """What the list shows, in its order."""
 
-    def show(self, records: list[HistoryRecord]) -> None:
+    def show(self, records: list[HistoryEntry]) -> None:
         """Show `records`, keeping the highlight on the first."""
         self.records = records
         self.set_options(Option(self._label(record)) for record in records)
         if records:
             self.highlighted = 0
 
+    def repaint(self, old: HistoryEntry, new: HistoryEntry) -> None:
+        """Show `new` in the place of `old` (a send's progress or outcome), if it is shown."""
+        for index, shown in enumerate(self.records):
+            if shown is old:
+                self.records[index] = new
+                self.replace_option_prompt_at_index(index, self._label(new))
+                return
+
     @property
     def highlighted_record(self) -> HistoryRecord | None:
         index = self.highlighted
-        return self.records[index] if index is not None and index < len(self.records) else None
+        if index is None or index >= len(self.records):
+            return None
+        return entry_record(self.records[index])
 
     def action_resend(self) -> None:
         """Ask for the highlighted entry to be sent again, as it was sent."""
         record = self.highlighted_record
         if record is not None:
-            self.post_message(RequestLibrary.ResendWanted(record.spec))
+            self.post_message(
+                RequestLibrary.ResendWanted(record.spec, record.count, record.concurrency)
+            )
 
-    def _label(self, record: HistoryRecord) -> Text:
+    def _label(self, entry: HistoryEntry) -> Text:
+        record = entry_record(entry)
         spec = record.spec
         text = Text(no_wrap=True, overflow="ellipsis")
         text.append(printable(spec.name or spec.endpoint))
         if spec.socket != "REQ":
             text.append(f" {spec.socket}", self._style("muted"))
+        if record.count > 1:
+            text.append(f" ×{record.count:,}/{record.concurrency}", self._style("muted"))  # noqa: RUF001
         text.append("\n")
-        if record.error is not None:
+        if isinstance(entry, InFlight):
+            percent = entry.percent
+            progress = "" if percent is None else f" {percent}%"
+            text.append(f"… in flight{progress}", self._style("muted"))
+        elif record.error is not None:
             text.append(f"✗ {printable(record.error)}", self._style("error"))
         else:
             text.append("✓ ", self._style("ok"))
@@ -192,12 +234,17 @@ class RequestLibrary(Vertical):
         """The user chose a saved or sent request: put it in the composer."""
 
         spec: RequestSpec
+        count: int = 1
+        concurrency: int = 1
+        """How a load run from the history was sent."""
 
     @dataclass
     class ResendWanted(Message):
         """The user asked to send a history entry again, as it was sent."""
 
         spec: RequestSpec
+        count: int = 1
+        concurrency: int = 1
 
     def __init__(
         self,
@@ -214,11 +261,11 @@ class RequestLibrary(Vertical):
         self.history = history
         self.collection = Collection(collection_dir)
         self.environment = environment
-        self.records: list[HistoryRecord] = []
-        """Every history record, newest first."""
+        self.records: list[HistoryEntry] = []
+        """Every history entry, newest first: sends in flight where they went, outcomes."""
         self.query_text = ""
-        self._in_flight: dict[int, HistoryRecord] = {}
-        """Sends without an outcome yet, by send id: what went, when, from which environment."""
+        self._in_flight: dict[int, InFlight] = {}
+        """Sends without an outcome yet, by send id."""
 
     def compose(self) -> ComposeResult:
         yield Input(placeholder="search (/)", id="library-search")
@@ -283,35 +330,59 @@ class RequestLibrary(Vertical):
             self._show_tree()
         return self.environment
 
-    def sent(self, send_id: int, spec: RequestSpec) -> None:
-        """`spec` (variables filled) went as the send `send_id`: kept once it has an outcome."""
+    def sent(self, send_id: int, spec: RequestSpec, count: int = 1, concurrency: int = 1) -> None:
+        """`spec` (variables filled) went as the send `send_id`, `count` times: shown at the
+        top as in flight, kept once it has an outcome."""
         sent_ms = int(self.clock() * 1000)
-        self._in_flight[send_id] = HistoryRecord(spec, sent_ms, environment=self.environment)
+        record = HistoryRecord(
+            spec, sent_ms, environment=self.environment, count=count, concurrency=concurrency
+        )
+        self._in_flight[send_id] = entry = InFlight(record)
+        self._add(entry)
+
+    def progress(self, send_id: int | None, done: int) -> None:
+        """The load run `send_id` has `done` requests finished: its entry shows how far."""
+        entry = self._in_flight.get(send_id) if send_id is not None else None
+        if entry is None:
+            return
+        before = entry.percent
+        entry.done = done
+        if entry.percent != before:
+            self._history_list.repaint(entry, entry)
 
     def settle(
         self, send_id: int | None, describe: Callable[[Result], Outcome], result: Result
     ) -> None:
         """The send `send_id` ended with `result`, which `describe` says as the history keeps
-        it; a send the library did not see go (None, or from before) is left out."""
+        it; it takes its place in flight. A send the library did not see go (None, or from
+        before) is left out."""
         pending = self._in_flight.pop(send_id, None) if send_id is not None else None
-        if pending is not None:
-            outcome = describe(result)
-            self.record(
-                replace(
-                    pending,
-                    reply=outcome.reply,
-                    latency_ms=outcome.latency_ms,
-                    error=outcome.error,
-                )
-            )
+        if pending is None:
+            return
+        outcome = describe(result)
+        record = replace(
+            pending.record, reply=outcome.reply, latency_ms=outcome.latency_ms, error=outcome.error
+        )
+        for index, entry in enumerate(self.records):
+            if entry is pending:
+                self.records[index] = record
+        self._history_list.repaint(pending, record)
+        self._keep_lasting(record)
 
     def record(self, record: HistoryRecord) -> None:
         """Add a sent request's outcome at the top, and to the lasting history."""
-        self.records.insert(0, record)
+        self._add(record)
+        self._keep_lasting(record)
+
+    def _add(self, entry: HistoryEntry) -> None:
+        self.records.insert(0, entry)
         if self.history is not None:
             del self.records[self.history.limit :]
-            self._keep(record)
         self._show_history()
+
+    def _keep_lasting(self, record: HistoryRecord) -> None:
+        if self.history is not None:
+            self._keep(record)
 
     def focus_search(self) -> None:
         search = self.query_one("#library-search", Input)
@@ -328,9 +399,13 @@ class RequestLibrary(Vertical):
         tree = self.query_one("#library-tree", CollectionTree)
         tree.show(self.collection, self._root_label(tree), self.query_text)
 
+    @property
+    def _history_list(self) -> HistoryList:
+        return self.query_one("#library-history", HistoryList)
+
     def _show_history(self) -> None:
-        records = [r for r in self.records if r.spec.matches(self.query_text)]
-        self.query_one("#library-history", HistoryList).show(records)
+        query = self.query_text
+        self._history_list.show([e for e in self.records if entry_record(e).spec.matches(query)])
 
     def _root_label(self, tree: CollectionTree) -> Text:
         muted = component_style(tree, "collection-tree--muted")
@@ -391,8 +466,8 @@ class RequestLibrary(Vertical):
     @on(OptionList.OptionSelected, "#library-history")
     def _history_chosen(self, event: OptionList.OptionSelected) -> None:
         event.stop()
-        records = self.query_one(HistoryList).records
-        self.post_message(self.RequestChosen(records[event.option_index].spec))
+        record = entry_record(self.query_one(HistoryList).records[event.option_index])
+        self.post_message(self.RequestChosen(record.spec, record.count, record.concurrency))
 
 
 def _saved_matches(saved: SavedRequest, query: str) -> bool:

@@ -29,8 +29,7 @@ from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.validation import Integer
 from textual.widget import Widget
-from textual.widgets import Button, Input, Label, OptionList, ProgressBar, RichLog, Static
-from textual.widgets.option_list import Option
+from textual.widgets import Button, Input, Label, ProgressBar, RichLog, Static
 
 from zmqtui.decoders import AUTO, next_choice
 from zmqtui.request_spec import SOCKET_KINDS, RequestSpec, SocketKind
@@ -47,10 +46,6 @@ from zmqtui.tui.panes.composer.render import (
     render_send_result,
     render_send_summary,
     render_summary,
-    result_outcome,
-    send_outcome,
-    send_summary_outcome,
-    summary_outcome,
 )
 from zmqtui.tui.widgets.table import component_style
 
@@ -61,15 +56,11 @@ MAX_COUNT = 100_000
 MAX_CONCURRENCY = 100
 """Caps that keep a typo from queueing millions of requests or opening a thousand sockets."""
 
-MAX_HISTORY = 100
-
 ONE_LINE_FORM = 90
 """Columns from which the form is one line (its path or endpoint field keeps 40 or more)."""
-WITH_HISTORY = 60
-"""Columns from which the history shows beside a response of 30 or more."""
-WITH_SIDE_AND_HISTORY = 110
-"""Columns from which the history shows beside the side (the saved requests) too; narrower,
-the side's lasting history stands in for it and the response keeps 50 or more."""
+WITH_SIDE = 60
+"""Columns from which the side (saved requests and the history) shows beside a response of 30
+or more."""
 WITH_SEND = 42
 """Columns the numbers' line needs with the Send button."""
 TALL = 16
@@ -87,21 +78,16 @@ Template = Literal["message", "file"]
 
 
 @dataclass(slots=True)
-class HistoryEntry:
-    """A request that was sent, and how it ended (None while it is in flight)."""
+class PendingSend:
+    """A send waiting for its outcome: what `x` cancels and the progress bar follows."""
 
-    path: str
+    label: str
     """The file request's path, or the words that name a message (`message_label`)."""
     count: int
-    concurrency: int
     send_id: int
     """The id its `SendRequested` or `MessageSendRequested` carried."""
-    outcome: str | None = None
-    ok: bool | None = None
     done: int | None = None
     """A load run's requests finished so far (None until its first progress)."""
-    spec: RequestSpec | None = None
-    """The message sent; None for the book's file request."""
 
 
 def message_label(spec: RequestSpec) -> str:
@@ -145,7 +131,7 @@ class ResponseLog(RichLog):
 
 class ComposerPane(Pane):
     """Compose a message (endpoint, REQ or DEALER, frames) or the book's file request (a path),
-    send it once or `count` times, see the reply decoded; history.
+    send it once or `count` times, see the reply decoded.
 
     Args:
         root: The directory the filer serves, for path completion (None: no completion).
@@ -163,18 +149,17 @@ class ComposerPane(Pane):
         "matched); once, or *count* times with *concurrency* in flight. Each frame of the reply "
         "is shown decoded (JSON, msgpack, protobuf, text, hex). `ctrl+f` switches to the book's "
         "file request, where `→` in the path field completes a path from the served directory. "
-        "Recall earlier requests from the history (`enter` on one puts it in the form). On the "
-        "left, the saved requests of the collection (`--collection`, one TOML file each, "
-        "`${variables}` filled from its environment as a message goes) and the history kept "
-        "across runs: `enter` loads one, `r` resends a history entry, `/` searches both, `w` "
-        "saves the form's request, `e` picks the next environment, `f5` reloads."
+        "On the left, the saved requests of the collection (`--collection`, one TOML file each, "
+        "`${variables}` filled from its environment as a message goes) and the history: sends "
+        "in flight, then their outcomes, kept across runs. `enter` loads one into the form, `r` "
+        "resends a history entry, `/` searches both, `w` saves the form's request, `e` picks "
+        "the next environment, `f5` reloads."
     )
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("ctrl+s", "send", "Send", tooltip="send the request in the form"),
         Binding("x", "cancel", "Cancel", tooltip="cancel the sends in flight (a load run stops)"),
         Binding("enter", "edit", "Edit", tooltip="enter the form (in a field: send)"),
-        Binding("r", "resend", "Resend", tooltip="resend the request selected in the history"),
         Binding(
             "d",
             "cycle_decoder",
@@ -275,7 +260,6 @@ class ComposerPane(Pane):
             #composer-numbers { width: 1fr; }
             #composer-numbers .composer-label:first-of-type { padding: 0 1 0 0; }
         }
-        &.-no-history #composer-history, &.-no-history #composer-side { display: none; }
         &.-no-send #composer-send { display: none; }
         #composer-status-line { height: 1; padding: 0 1; }
         #composer-status {
@@ -304,9 +288,8 @@ class ComposerPane(Pane):
         #composer-body { height: 1fr; }
         #composer-side { display: none; width: 30%; min-width: 20; max-width: 36; }
         &.-with-side #composer-side { display: block; }
-        &.-with-side.-no-history #composer-side { display: none; }
-        &.-with-side.-side-only #composer-history { display: none; }
-        #composer-response, #composer-history {
+        &.-with-side.-no-side #composer-side { display: none; }
+        #composer-response {
             height: 1fr;
             background: $surface;
             border: round $panel-lighten-2;
@@ -320,7 +303,6 @@ class ComposerPane(Pane):
             scrollbar-gutter: stable;
             scrollbar-size-vertical: 1;
         }
-        #composer-history { width: 30%; min-width: 24; max-width: 40; }
     }
     """
 
@@ -368,10 +350,8 @@ class ComposerPane(Pane):
         self._request_name = ""
         self._timeout_ms: int | None = None
         """What a loaded request carried that the form does not show, kept for its resend."""
-        self.history: list[HistoryEntry] = []
-        """Sent requests, newest first (at most `MAX_HISTORY`)."""
-        self._in_flight: dict[int, HistoryEntry] = {}
-        """Sends without an outcome yet by send id, oldest first (kept past the history's end)."""
+        self._in_flight: dict[int, PendingSend] = {}
+        """Sends without an outcome yet by send id, oldest first."""
         self._send_ids = itertools.count(1)
         self._awaited: int | None = None
         """The send whose "waiting for…" line the response panel shows."""
@@ -422,22 +402,17 @@ class ComposerPane(Pane):
             response = ResponseLog(id="composer-response")
             response.border_title = "response"
             yield response
-            history = OptionList(id="composer-history")
-            history.border_title = "history"
-            yield history
 
     def on_mount(self) -> None:
         self._show_frame_error()
 
     def on_resize(self, event: events.Resize) -> None:
-        """Parts give way as the pane narrows: the form takes two lines, the history leaves the
-        side (saved requests and the lasting history) alone, then both go (recalled when
-        maximised), then the Send button (enter and ctrl+s send); a short pane keeps fewer
-        frames in sight."""
+        """Parts give way as the pane narrows: the form takes two lines, the side (saved
+        requests and the history) goes (recalled when maximised), then the Send button (enter
+        and ctrl+s send); a short pane keeps fewer frames in sight."""
         width = event.size.width
         self.set_class(width < ONE_LINE_FORM, "-two-line-form")
-        self.set_class(width < WITH_HISTORY, "-no-history")
-        self.set_class(width < WITH_SIDE_AND_HISTORY, "-side-only")
+        self.set_class(width < WITH_SIDE, "-no-side")
         self.set_class(width < WITH_SEND, "-no-send")
         self.set_class(event.size.height < TALL, "-short")
         self.set_class(event.size.height < SHORT, "-tiny")
@@ -511,7 +486,7 @@ class ComposerPane(Pane):
         self._show(render_result(result, self._palette()))
         entry = self._in_flight_entry(send_id, result.path, 1)
         if entry is not None:
-            self._settle(entry, *result_outcome(result))
+            self._settle(entry)
 
     def show_send_result(self, result: SendResult, *, send_id: int | None = None) -> None:
         """Show a message's reply, its frames decoded, and record it on the send `send_id`."""
@@ -520,23 +495,23 @@ class ComposerPane(Pane):
         self._show(render_send_result(result, self._palette()))
         self._reply = result
         if entry is not None:
-            self._settle(entry, *send_outcome(result))
+            self._settle(entry)
 
     def show_summary(self, summary: LoadSummary, *, send_id: int | None = None) -> None:
         """Show what a load of `count` file requests saw, and record it on the send `send_id`."""
         self._show(render_summary(summary, self._palette()))
         entry = self._in_flight_entry(send_id, summary.path, summary.count)
         if entry is not None:
-            self._settle(entry, *summary_outcome(summary))
+            self._settle(entry)
         self._show_loads()
 
     def show_send_summary(self, summary: SendSummary, *, send_id: int | None = None) -> None:
         """Show what a message sent `count` times saw, and record it on the send `send_id`."""
         entry = self._in_flight_entry(send_id, None, summary.count)
-        what = printable(entry.path) if entry is not None else "messages"
+        what = printable(entry.label) if entry is not None else "messages"
         self._show(render_send_summary(summary, what, self._palette()))
         if entry is not None:
-            self._settle(entry, *send_summary_outcome(summary))
+            self._settle(entry)
         self._show_loads()
 
     def show_failure(
@@ -553,26 +528,23 @@ class ComposerPane(Pane):
         entry = self._in_flight_entry(send_id, path, count)
         outcome = "cancelled" if cancelled else f"failed: {reason}"
         if entry is not None:
-            path = entry.path
+            path = entry.label
             if cancelled and entry.count > 1:
                 outcome += f" after {entry.done or 0:,} of {entry.count:,}"
             if entry.send_id == self._awaited:
                 self._show([Text.assemble(("✖ ", self._palette().error), printable(outcome))])
-            self._settle(entry, outcome, False)
+            self._settle(entry)
         self._show_loads()
         told = outcome if cancelled else reason
         self._status(f"{printable(path)}: {printable(told)}", error=True)
 
     def show_progress(self, done: int, total: int, *, send_id: int | None = None) -> None:
-        """Show how far the load run `send_id` has come, in its history entry and, when it is
-        the newest load in flight, beside the progress bar."""
+        """Show how far the load run `send_id` has come beside the progress bar, when it is the
+        newest load in flight."""
         entry = self._in_flight_entry(send_id, None, total)
         if entry is None:
             return
-        before = self._percent(entry)
         entry.done = done
-        if self._percent(entry) != before:
-            self._repaint(entry)
         self._show_loads()
 
     def show_connection(self, state: str, endpoint: str | None, detail: str = "") -> None:
@@ -605,12 +577,14 @@ class ComposerPane(Pane):
         field.action_end()
 
     def fill(self, path: str, count: int = 1, concurrency: int = 1) -> None:
-        """Put a file request into the form (as recalling it from the history does)."""
+        """Put a file request into the form."""
         self._use_template("file")
         self.query_one("#composer-path", Input).value = path
-        self._fill_numbers(count, concurrency)
+        self.fill_numbers(count, concurrency)
 
-    def _fill_numbers(self, count: int, concurrency: int) -> None:
+    def fill_numbers(self, count: int, concurrency: int) -> None:
+        """Send the next request `count` times, `concurrency` at a time (as it was sent, when
+        recalled from the history)."""
         self.query_one("#composer-count", Input).value = str(count)
         self.query_one("#composer-concurrency", Input).value = str(concurrency)
 
@@ -755,18 +729,6 @@ class ComposerPane(Pane):
             if message is not None:
                 self._send_message(*message)
 
-    async def action_resend(self) -> None:
-        """Send the request highlighted in the history again."""
-        entry = self._highlighted_entry()
-        if entry is None:
-            return
-        if entry.spec is None:
-            self.fill(entry.path, entry.count, entry.concurrency)
-            self._send(entry.path, entry.count, entry.concurrency)
-        else:
-            await self._recall_message(entry)
-            self._send_message(entry.spec, entry.count, entry.concurrency)
-
     def action_cycle_decoder(self) -> None:
         """Read the reply shown with the next decoder (`auto` picks one per frame)."""
         reply = self._reply
@@ -781,8 +743,6 @@ class ComposerPane(Pane):
             self.post_message(self.CancelRequested(tuple(self._in_flight)))
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action == "resend":
-            return self._history_list.has_focus and self._highlighted_entry() is not None
         if action in _LIBRARY_ACTIONS:
             return self.library is not None
         if action == "cancel":
@@ -795,26 +755,22 @@ class ComposerPane(Pane):
             return self.template == "message" and isinstance(self.app.focused, FrameInput)
         return True
 
-    def _start(self, entry: HistoryEntry, waiting_for: str) -> None:
+    def _start(self, entry: PendingSend, waiting_for: str) -> None:
         self._in_flight[entry.send_id] = entry
-        self.history.insert(0, entry)
-        del self.history[MAX_HISTORY:]
-        self._refresh_history(highlight=0)
         self._show([Text(f"waiting for {waiting_for}…", self._palette().label)])
         self._awaited = entry.send_id
         self.refresh_bindings()
 
     def _send(self, path: str, count: int, concurrency: int) -> None:
         send_id = next(self._send_ids)
-        self._start(HistoryEntry(path, count, concurrency, send_id), printable(path))
+        self._start(PendingSend(path, count, send_id), printable(path))
         noun = "request" if count == 1 else f"{count:,} requests, {concurrency} at a time,"
         self._status(f"sent {noun} for {printable(path)}")
         self.post_message(self.SendRequested(path, count, concurrency, send_id))
 
     def _send_message(self, spec: RequestSpec, count: int, concurrency: int) -> None:
         send_id = next(self._send_ids)
-        label = message_label(spec)
-        self._start(HistoryEntry(label, count, concurrency, send_id, spec=spec), "the reply")
+        self._start(PendingSend(message_label(spec), count, send_id), "the reply")
         noun = "message" if count == 1 else f"{count:,} messages, {concurrency} at a time,"
         self._status(f"sent {noun} over {spec.socket} to {printable(spec.endpoint)}")
         self.post_message(self.MessageSendRequested(spec, count, concurrency, send_id))
@@ -829,63 +785,26 @@ class ComposerPane(Pane):
         event.stop()
         self.action_send()
 
-    # --- history -------------------------------------------------------------------------
-
-    @property
-    def _history_list(self) -> OptionList:
-        return self.query_one("#composer-history", OptionList)
-
-    def _highlighted_entry(self) -> HistoryEntry | None:
-        index = self._history_list.highlighted
-        return self.history[index] if index is not None and index < len(self.history) else None
-
-    @on(OptionList.OptionSelected, "#composer-history")
-    async def _recalled(self, event: OptionList.OptionSelected) -> None:
-        event.stop()
-        entry = self.history[event.option_index]
-        if entry.spec is None:
-            self.fill(entry.path, entry.count, entry.concurrency)
-        else:
-            await self._recall_message(entry)
-        self.action_edit()
-
-    async def _recall_message(self, entry: HistoryEntry) -> None:
-        assert entry.spec is not None
-        await self.load_request(entry.spec)
-        self._fill_numbers(entry.count, entry.concurrency)
-
     # --- sends in flight ------------------------------------------------------------------
 
     def _in_flight_entry(
         self, send_id: int | None, path: str | None, count: int
-    ) -> HistoryEntry | None:
+    ) -> PendingSend | None:
         """The send an outcome or progress is for: `send_id`, or without one (from a backend
         that keeps no ids) the oldest send in flight with the same path and count."""
         if send_id is not None:
             return self._in_flight.get(send_id)
         for entry in self._in_flight.values():
-            if entry.count == count and path in (None, entry.path):
+            if entry.count == count and path in (None, entry.label):
                 return entry
         return None
 
-    def _settle(self, entry: HistoryEntry, outcome: str, ok: bool) -> None:
+    def _settle(self, entry: PendingSend) -> None:
         del self._in_flight[entry.send_id]
         if entry.send_id == self._awaited:
             self._awaited = None
         self.refresh_bindings()
-        entry.outcome, entry.ok = outcome, ok
-        self._repaint(entry)
         self._status("")
-
-    def _repaint(self, entry: HistoryEntry) -> None:
-        for index, shown in enumerate(self.history):
-            if shown is entry:
-                self._history_list.replace_option_prompt_at_index(index, self._entry_text(entry))
-                return
-
-    @staticmethod
-    def _percent(entry: HistoryEntry) -> int | None:
-        return None if entry.done is None else entry.done * 100 // entry.count
 
     def _show_loads(self) -> None:
         """The newest load run that reported progress beside the bar; none: no bar."""
@@ -896,36 +815,13 @@ class ComposerPane(Pane):
             return
         newest = loads[-1]
         done = newest.done or 0
-        text = f"{done:,} of {newest.count:,} answered for {printable(newest.path)}"
+        text = f"{done:,} of {newest.count:,} answered for {printable(newest.label)}"
         if len(loads) > 1:
             text = f"{len(loads)} loads, the newest: {text}"
         self.query_one("#composer-load", Static).update(
             Text(text, no_wrap=True, overflow="ellipsis"), layout=False
         )  # its width is the line's rest: no layout of the screen for each progress report
         self.query_one("#composer-progress", ProgressBar).update(total=newest.count, progress=done)
-
-    def _refresh_history(self, highlight: int | None = None) -> None:
-        history = self._history_list
-        history.set_options(Option(self._entry_text(entry)) for entry in self.history)
-        if highlight is not None and self.history:
-            history.highlighted = highlight
-
-    def _entry_text(self, entry: HistoryEntry) -> Text:
-        palette = self._palette()
-        text = Text(no_wrap=True, overflow="ellipsis")
-        if entry.spec is not None:
-            text.append(f"{entry.spec.socket} ", palette.label)
-        text.append(printable(entry.path), palette.value)
-        if entry.count > 1:
-            text.append(f" ×{entry.count:,}/{entry.concurrency}", palette.label)  # noqa: RUF001
-        text.append("\n")
-        if entry.outcome is None:
-            percent = self._percent(entry)
-            progress = "" if percent is None else f" {percent}%"
-            text.append(f"in flight…{progress}", palette.label)
-        else:
-            text.append(printable(entry.outcome), palette.ok if entry.ok else palette.error)
-        return text
 
     # --- output --------------------------------------------------------------------------
 

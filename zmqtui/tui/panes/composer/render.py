@@ -141,16 +141,6 @@ def render_result(result: RequestResult, palette: Palette) -> list[RenderableTyp
     return out
 
 
-def result_outcome(result: RequestResult) -> tuple[str, bool]:
-    """A few words for the history, and whether it went well."""
-    reply = result.reply
-    if isinstance(reply, FileReply):
-        return f"ok pid {reply.pid} {result.latency_ms:.1f} ms", True
-    if isinstance(reply, ErrorReply):
-        return f"{reply.code} pid {reply.pid}", False
-    return result.error or "no reply", False
-
-
 def _ms(value: float | None) -> str:
     return "—" if value is None else f"{value:.1f}"
 
@@ -229,12 +219,6 @@ def _load_figures(
     return out
 
 
-def summary_outcome(summary: LoadSummary) -> tuple[str, bool]:
-    """A few words for the history, and whether every request got a file."""
-    ok = summary.replies == summary.count
-    return f"{summary.replies:,}/{summary.count:,} ok {summary.rate:,.0f} req/s", ok
-
-
 def render_send_result(
     result: SendResult, palette: Palette, decoder: str = AUTO
 ) -> list[RenderableType]:
@@ -310,16 +294,6 @@ def _no_reply(result: SendResult) -> str:
     return f"no reply after {_tries(result.tries)}"
 
 
-def send_outcome(result: SendResult) -> tuple[str, bool]:
-    """A few words for the history, and whether it went well."""
-    if result.reply is None:
-        return _no_reply(result), False
-    code = error_code(result.reply)
-    if code is not None:
-        return printable(code), False
-    return f"ok {plural(len(result.reply), 'frame')} {result.latency_ms:.1f} ms", True
-
-
 def render_send_summary(summary: SendSummary, what: str, palette: Palette) -> list[RenderableType]:
     """A message sent many times (`what` names it): the same figures as a file request's."""
     failed = sum(summary.errors_by_code.values()) + summary.unavailable
@@ -328,9 +302,3 @@ def render_send_summary(summary: SendSummary, what: str, palette: Palette) -> li
         _facts(palette, ("over", summary.kind), ("frames", str(summary.frames))),
         *_load_figures(summary, palette),
     ]
-
-
-def send_summary_outcome(summary: SendSummary) -> tuple[str, bool]:
-    """A few words for the history, and whether every message got a reply that is no error."""
-    good = summary.answered - sum(summary.errors_by_code.values())
-    return f"{good:,}/{summary.count:,} ok {summary.rate:,.0f} req/s", good == summary.count

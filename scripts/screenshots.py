@@ -30,6 +30,7 @@ from textual.pilot import Pilot
 
 from zmqtui import demo
 from zmqtui.config import Settings
+from zmqtui.history import HistoryRecord
 from zmqtui.request_spec import RequestSpec
 from zmqtui.services import sockets
 from zmqtui.services.stack import ClusterEndpoints, EmbeddedCluster, EmbeddedStack, pick_endpoint
@@ -98,13 +99,14 @@ async def tour(app: ZmqtuiApp, root: Path, out: Path) -> None:
         composer = app.composer_pane
         composer.fill("index.html")
         composer.action_send()
-        await until(lambda: composer.history)
+        library = app.request_library
+        await until(lambda: library.records and isinstance(library.records[0], HistoryRecord))
         await until(lambda: app.subscriber_pane.received >= 12)
         await camera.shoot(pilot, "monitor")
 
         composer.fill("src/app.py", 2000, 8)
         composer.action_send()
-        await until(lambda: len(composer.history) >= 2 and app.workers_pane.snapshot)
+        await until(lambda: len(library.records) >= 2 and app.workers_pane.snapshot)
         await asyncio.sleep(2.5)  # two more stats snapshots: the rates fill in
         await camera.shoot(pilot, "load")
 
@@ -125,7 +127,7 @@ async def tour(app: ZmqtuiApp, root: Path, out: Path) -> None:
         composer.fill("", 1, 1)  # one request, not the load's count
         await composer.load_request(RequestSpec("", ('json:{"path": "src/app.py"}',), "DEALER"))
         composer.action_send()
-        await until(lambda: composer.history[0].outcome is not None)
+        await until(lambda: isinstance(library.records[0], HistoryRecord))
         await composer.frame_list.add_frame(None, "text:a second frame, typed next")
         await camera.shoot(pilot, "composer")
         await pilot.press("escape")
@@ -192,6 +194,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="zmqtui-shots-") as scratch:
         root = Path(scratch) / "site"
         make_site(root)
+        # the tour's own request history: none of the user's on screen, nothing added to it
+        os.environ["XDG_STATE_HOME"] = str(Path(scratch) / "state")
         defaults = Settings()
         chosen: dict[str, str] = {}
         for key in ("pub", "req", "stats", "control"):

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from fake_backend import FakeBackend
 from helpers import wait_for
+from textual.pilot import Pilot
 from textual.widgets import Input, OptionList
 
 from zmqtui.history import History, HistoryRecord
@@ -19,6 +20,7 @@ from zmqtui.tui.panes.composer.save_dialog import SaveRequestScreen
 
 SIZE = (160, 45)
 T0 = 1_767_225_600.0
+PING = RequestSpec("tcp://127.0.0.1:5555", ("text:ping",), name="ping")
 
 
 def monitor(backend: FakeBackend, collection: Path) -> ZmqtuiApp:
@@ -29,6 +31,17 @@ def monitor(backend: FakeBackend, collection: Path) -> ZmqtuiApp:
 
 def messages_sent(backend: FakeBackend) -> list[RequestSpec]:
     return [args[0] for call, args in backend.calls if call == "send_message"]
+
+
+async def send_from_the_form(
+    app: ZmqtuiApp, pilot: Pilot, backend: FakeBackend, spec: RequestSpec
+) -> HistoryList:
+    """Put `spec` in the composer and send it with its key; the history it shows in."""
+    await app.composer_pane.load_request(spec)
+    app.composer_pane.focus()
+    await pilot.press("3", "ctrl+s")
+    await wait_for(lambda: backend.send_ids)
+    return app.query_one(HistoryList)
 
 
 def history_lines(history_list: HistoryList) -> list[str]:
@@ -112,14 +125,9 @@ async def test_an_unknown_variable_is_named_and_nothing_is_sent(tmp_path):
 async def test_outcomes_are_kept_across_runs_and_resent_with_r(tmp_path):
     backend = FakeBackend()
     app = monitor(backend, tmp_path / "none")
-    spec = RequestSpec("tcp://127.0.0.1:5555", ("text:ping",), name="ping")
     async with app.run_test(size=SIZE) as pilot:
-        await app.composer_pane.load_request(spec)
-        app.composer_pane.focus()
-        await pilot.press("3", "ctrl+s")
-        await wait_for(lambda: backend.send_ids)
+        history_list = await send_from_the_form(app, pilot, backend, PING)
         app.post_message(SendFinished(SendResult([b"text:pong"], 1.25, 1), backend.send_ids[0]))
-        history_list = app.query_one(HistoryList)
         await wait_for(
             lambda: history_list.records and isinstance(history_list.records[0], HistoryRecord)
         )
@@ -127,7 +135,7 @@ async def test_outcomes_are_kept_across_runs_and_resent_with_r(tmp_path):
 
     (kept,) = History().load()
     assert (kept.spec, kept.reply, kept.latency_ms, kept.error) == (
-        spec,
+        PING,
         "text:text:pong",
         1.25,
         None,
@@ -138,11 +146,11 @@ async def test_outcomes_are_kept_across_runs_and_resent_with_r(tmp_path):
     app = monitor(backend, tmp_path / "none")
     async with app.run_test(size=SIZE) as pilot:
         history_list = app.query_one(HistoryList)
-        assert [r.spec for r in history_list.records] == [spec]
+        assert [r.spec for r in history_list.records] == [PING]
         history_list.focus()
         await pilot.press("r")
         await wait_for(lambda: messages_sent(backend))
-    assert messages_sent(backend) == [spec]
+    assert messages_sent(backend) == [PING]
 
 
 async def test_a_send_shows_in_the_one_history_in_flight_then_with_its_outcome(tmp_path):
@@ -150,13 +158,8 @@ async def test_a_send_shows_in_the_one_history_in_flight_then_with_its_outcome(t
     used to appear only once it had an outcome, in flight only in a second list)."""
     backend = FakeBackend()
     app = monitor(backend, tmp_path / "none")
-    spec = RequestSpec("tcp://127.0.0.1:5555", ("text:ping",), name="ping")
     async with app.run_test(size=SIZE) as pilot:
-        await app.composer_pane.load_request(spec)
-        app.composer_pane.focus()
-        await pilot.press("3", "ctrl+s")
-        await wait_for(lambda: backend.send_ids)
-        history_list = app.query_one(HistoryList)
+        history_list = await send_from_the_form(app, pilot, backend, PING)
         await wait_for(lambda: history_list.option_count == 1)
         assert history_lines(history_list) == ["ping\n… in flight"]
         assert len(app.query(OptionList)) == 1, "one history list"
@@ -165,4 +168,4 @@ async def test_a_send_shows_in_the_one_history_in_flight_then_with_its_outcome(t
         assert history_lines(history_list) == ["ping\n✓ 1.2 ms text:pong"]
         await app.workers.wait_for_complete()
     (kept,) = History().load()
-    assert (kept.spec, kept.reply) == (spec, "text:pong")
+    assert (kept.spec, kept.reply) == (PING, "text:pong")

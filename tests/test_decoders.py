@@ -247,3 +247,27 @@ def test_a_huge_frames_head_reads_as_text_or_hex_without_the_rest() -> None:
     assert decode_head(b"\x00\x01" * 10, 4).decoder == "hex"
     assert decode_message([b"x" * 100], head_over=10).summary() == "x" * 10
     assert decode_message([b"a", b"x" * 100], skip_over=10, rule="none").summary() == "a"
+
+
+def test_a_huge_frames_detail_escapes_only_the_lines_it_shows(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The detail shows 500 lines of a frame: a frame of megabytes is escaped for those only."""
+    from zmqtui.decoders import render
+
+    escaped: list[int] = []
+    for name in ("printable", "printable_json", "printable_json_text"):
+        real = getattr(render, name, None)
+
+        def counted(text, _real=real, **options) -> str:
+            escaped.append(len(text))
+            return _real(text, **options)
+
+        monkeypatch.setattr(render, name, counted, raising=False)
+    rows = json.dumps([{"id": i, "note": "\u202e"} for i in range(100_000)]).encode()
+    lines = "\n".join(f"line {i}\x1b" for i in range(100_000)).encode()
+    for frame in (rows, msgpack.packb(json.loads(rows)), lines, bytes(range(256)) * 4000):
+        shown = detail_lines(decode_frame(frame), 500)
+        assert len(shown) == 500 and "\u202e" not in "".join(shown) and "\x1b" not in "".join(shown)
+    assert sum(escaped) < 100_000
+    assert detail_lines(decode_frame(b"a\rb\tc\n"), 500) == ["a\\rb\tc"]

@@ -161,7 +161,7 @@ def decoded_capture(
             FrameDetail(
                 part.decoder,
                 len(part.frame),
-                tuple(detail_lines(part)[:MAX_DETAIL_LINES]),
+                tuple(detail_lines(part, MAX_DETAIL_LINES)),
                 part.failed,
             )
             for part in message.parts

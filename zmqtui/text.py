@@ -40,11 +40,18 @@ def printable_json(value: Any, *, indent: int | None = None) -> str:
     `printable` escapes written as `\\uXXXX` escapes, so the output stays valid JSON whose
     strings read back as they came. Compact (no spaces) unless `indent` is given."""
     separators = (",", ":") if indent is None else (",", ": ")
-    text = json.dumps(value, ensure_ascii=False, indent=indent, separators=separators)
+    return printable_json_text(
+        json.dumps(value, ensure_ascii=False, indent=indent, separators=separators)
+    )
+
+
+def printable_json_text(text: str) -> str:
+    """JSON text, as `json.dumps(ensure_ascii=False)` or orjson writes it, made safe to print
+    the way `printable_json` does (whatever `printable` escapes written as `\\uXXXX`)."""
     if text.isprintable():
         return text
-    # outside its strings, json.dumps writes only ASCII, and control characters only as the
-    # newlines of `indent`; inside them, it has escaped every C0 control already
+    # outside its strings, JSON writers write only ASCII, and control characters only as the
+    # newlines of an indent; inside them, they have escaped every C0 control already
     return "".join(c if c == "\n" or _harmless(c) else _json_escape(c) for c in text)
 
 

@@ -16,7 +16,7 @@ import orjson
 
 from zmqtui.decoders import protobuf
 from zmqtui.decoders.frames import Decoded
-from zmqtui.text import MULTI_LINE, printable, printable_json
+from zmqtui.text import printable, printable_json, printable_json_text
 
 HEX_LINE_BYTES = 16
 
@@ -123,20 +123,56 @@ def _hex_digits(frame: bytes, limit: int | None) -> str:
     return text + ("…" if len(shown) < len(frame) else "")
 
 
-def detail_lines(decoded: Decoded) -> list[str]:
+def detail_lines(decoded: Decoded, max_lines: int | None = None) -> list[str]:
     """The frame over several lines for a detail view: indented JSON, one protobuf field per
-    line, text as it is (its lines kept), a hex dump with offsets and characters."""
+    line, text as it is (its lines kept), a hex dump with offsets and characters; with
+    `max_lines`, only the first lines, and only they are escaped (a frame of megabytes
+    costs about what its shown lines do)."""
     if decoded.error is not None:
-        return [printable(f"✗ {decoded.decoder}: {decoded.error}"), *hex_dump(decoded.frame)]
+        dump = hex_dump(decoded.frame, None if max_lines is None else max_lines - 1)
+        return [printable(f"✗ {decoded.decoder}: {decoded.error}"), *dump]
     if decoded.decoder in ("json", "msgpack"):
-        return printable_json(plain(decoded.value), indent=2).splitlines()
+        return _json_lines(decoded, max_lines)
     if decoded.decoder == "protobuf":
-        return _proto_lines(decoded.value, "")
+        return _proto_lines(decoded.value, "")[:max_lines]
     if decoded.decoder == "text":
-        return printable(decoded.value, keep=MULTI_LINE).splitlines() or [""]
+        return [printable(line, keep="\t") for line in _head_lines(decoded.value, max_lines)]
     if decoded.decoder == "hex":
-        return hex_dump(decoded.frame)
+        return hex_dump(decoded.frame, max_lines)
     return [printable(repr(decoded.frame))]
+
+
+def _head_lines(text: str, count: int | None) -> list[str]:
+    """The first `count` lines of `text` (only a newline ends one; one ending the text opens
+    no empty line), without splitting the rest."""
+    lines = text.split("\n", -1 if count is None else count)
+    if count is not None and len(lines) > count:
+        return lines[:count]
+    return lines[:-1] if len(lines) > 1 and not lines[-1] else lines
+
+
+def _json_lines(decoded: Decoded, max_lines: int | None) -> list[str]:
+    """A JSON or msgpack frame as indented JSON, escaped, cut to `max_lines`: written by
+    orjson where it can (what orjson read, as it is), and only the lines kept are escaped."""
+    text = _indented(decoded.value) if decoded.decoder == "json" else None
+    value = None
+    if text is None:
+        value = plain(decoded.value)
+        if _finite(value):
+            text = _indented(value)
+    if text is None:
+        return printable_json(value, indent=2).splitlines()[:max_lines]
+    head = text if max_lines is None else "\n".join(text.split("\n", max_lines)[:max_lines])
+    return printable_json_text(head).splitlines()
+
+
+def _indented(value: Any) -> str | None:
+    """`value` as JSON indented by orjson, or None where orjson cannot write it (a lone
+    surrogate, an integer past 64 bits, a value another decoder made)."""
+    try:
+        return orjson.dumps(value, option=orjson.OPT_INDENT_2).decode("utf-8")
+    except (TypeError, UnicodeDecodeError):
+        return None
 
 
 def _proto_lines(fields: tuple[protobuf.ProtoField, ...], indent: str) -> list[str]:
@@ -151,10 +187,12 @@ def _proto_lines(fields: tuple[protobuf.ProtoField, ...], indent: str) -> list[s
     return lines
 
 
-def hex_dump(frame: bytes) -> list[str]:
-    """`offset  hex bytes  characters`, 16 bytes a line, like `hexdump -C`."""
+def hex_dump(frame: bytes, max_lines: int | None = None) -> list[str]:
+    """`offset  hex bytes  characters`, 16 bytes a line, like `hexdump -C` (the first
+    `max_lines` lines)."""
     lines = []
-    for offset in range(0, len(frame), HEX_LINE_BYTES):
+    end = len(frame) if max_lines is None else min(len(frame), max_lines * HEX_LINE_BYTES)
+    for offset in range(0, end, HEX_LINE_BYTES):
         chunk = frame[offset : offset + HEX_LINE_BYTES]
         chars = "".join(chr(b) if 0x20 <= b < 0x7F else "." for b in chunk)
         lines.append(f"{offset:08x}  {chunk.hex(' '):<{HEX_LINE_BYTES * 3 - 1}}  |{chars}|")

@@ -454,8 +454,10 @@ def _cpu(process: psutil.Process) -> float:
 
 
 def screen_count(screen: str) -> int:
-    match = RECEIVED.search(screen)
-    return int(match.group(1).replace(",", "")) if match else 0
+    """The subscriber pane's `received` count: the largest on screen, as the publisher pane
+    attached to several feeds counts only the first one."""
+    counts = [int(found.replace(",", "")) for found in RECEIVED.findall(screen)]
+    return max(counts, default=0)
 
 
 class PaneOutput:

@@ -132,15 +132,17 @@ _decode_stamp = msgspec.json.Decoder(_Stamp).decode
 def stamp_of(frames: list[bytes]) -> Any:
     """The counters' view of a change event (`seq`, `publisher`, `pid`, `timestamp`), or None
     for a message that is not one. Cheap for well-formed events; anything unusual is judged
-    by `decode_event` itself, so the count of messages that are not events stays exact."""
-    if len(frames) == 1:
-        try:
-            stamp = _decode_stamp(frames[0])
-        except msgspec.DecodeError:
-            pass
-        else:
-            if isinstance(stamp.timestamp, int) or math.isfinite(stamp.timestamp):
-                return stamp
+    by `decode_event` itself, so the count of messages that are not events stays exact. A
+    message of several frames is never one (and is told at once: most feeds' messages are)."""
+    if len(frames) != 1:
+        return None
+    try:
+        stamp = _decode_stamp(frames[0])
+    except msgspec.DecodeError:
+        pass
+    else:
+        if isinstance(stamp.timestamp, int) or math.isfinite(stamp.timestamp):
+            return stamp
     try:
         return decode_event(frames)
     except ProtocolError:

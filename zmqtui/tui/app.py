@@ -453,19 +453,26 @@ class ZmqtuiApp(App[None]):
         self.query_one(ConnectionBar).set_recording(self.recording)
         where = printable(str(status.path)) if status.path is not None else ""
         if started:
-            self.notify(f"recording every message of every feed to {where} (ctrl+r stops)")
+            self.notify(
+                f"recording every message of every feed to {where} (ctrl+r stops)", markup=False
+            )
         if not status.done:
             return
         self._recording_wanted = False
         size = format_bytes(status.file_bytes)
         if status.error is None:
-            self.notify(f"recorded {plural(status.messages, 'message')} ({size}) to {where}")
+            self.notify(
+                f"recorded {plural(status.messages, 'message')} ({size}) to {where}", markup=False
+            )
         elif status.path is None:
-            self.notify(status.error, severity="error", timeout=10)
+            self.notify(status.error, severity="error", timeout=10, markup=False)
         else:
             written = f"{plural(status.messages, 'message')} ({size}) kept in {where}"
             self.notify(
-                f"recording stopped: {status.error}; {written}", severity="error", timeout=10
+                f"recording stopped: {status.error}; {written}",
+                severity="error",
+                timeout=10,
+                markup=False,
             )
 
     @_while_running
@@ -780,7 +787,7 @@ class ZmqtuiApp(App[None]):
             return
         visible = [self.frame(name) for name in PANES if self.frame(name).display]
         if visible == [frame]:
-            self.notify("the last pane stays", severity="warning")
+            self.notify("the last pane stays", severity="warning", markup=False)
             return
         if self.screen.maximized is frame:
             self.screen.minimize()

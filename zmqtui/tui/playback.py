@@ -221,7 +221,7 @@ and double the speed. The requests and workers panes need live sockets: they are
 
     def action_go_to(self) -> None:
         if self.position is None:
-            self.notify("the recording is still opening", severity="warning")
+            self.notify("the recording is still opening", severity="warning", markup=False)
             return
 
         def chosen(target: Target | None) -> None:

@@ -317,7 +317,7 @@ class TopicsScreen(View):
     def action_choose(self) -> None:
         key = self.table.cursor_key
         if key is None:
-            self.notify("no topic counted yet", severity="warning")
+            self.notify("no topic counted yet", severity="warning", markup=False)
             return
         assert isinstance(key, tuple)
         self._ask(replace(self.topics_query, watched=key))

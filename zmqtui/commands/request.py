@@ -67,6 +67,31 @@ def reply_options(command: Callable[..., Any]) -> Callable[..., Any]:
     return command
 
 
+def load_options(
+    what: str, concurrency_help: str
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """--count and --concurrency: how many `what` to send and how many in flight, for every
+    command that can run a load (`request`, `send`)."""
+
+    def decorate(command: Callable[..., Any]) -> Callable[..., Any]:
+        command = click.option(
+            "--concurrency",
+            type=click.IntRange(min=1),
+            default=1,
+            show_default=True,
+            help=concurrency_help,
+        )(command)
+        return click.option(
+            "--count",
+            type=click.IntRange(min=1),
+            default=1,
+            show_default=True,
+            help=f"{what} to send; more than one prints a summary instead of the reply.",
+        )(command)
+
+    return decorate
+
+
 @click.command()
 @click.argument("path")
 @click.option(
@@ -75,20 +100,7 @@ def reply_options(command: Callable[..., Any]) -> Callable[..., Any]:
     metavar="ENDPOINT",
     help="The filer or cluster to ask [default: the `req` setting, tcp://127.0.0.1:60401].",
 )
-@click.option(
-    "--count",
-    type=click.IntRange(min=1),
-    default=1,
-    show_default=True,
-    help="Requests to send; more than one prints a summary instead of the reply.",
-)
-@click.option(
-    "--concurrency",
-    type=click.IntRange(min=1),
-    default=1,
-    show_default=True,
-    help="Requests in flight at once, each on its own socket.",
-)
+@load_options("Requests", "Requests in flight at once, each on its own socket.")
 @reply_options
 @config_option
 def command(

@@ -26,6 +26,7 @@ from zmqtui.commands.request import (
     EXIT_UNAVAILABLE,
     format_load,
     load_exit_code,
+    load_options,
     reply_options,
 )
 from zmqtui.format import plural
@@ -49,19 +50,8 @@ EXIT_USAGE = 2
     is_flag=True,
     help="Send on one DEALER socket, many in flight, replies matched by envelope [default: REQ].",
 )
-@click.option(
-    "--count",
-    type=click.IntRange(min=1),
-    default=1,
-    show_default=True,
-    help="Messages to send; more than one prints a summary instead of the reply.",
-)
-@click.option(
-    "--concurrency",
-    type=click.IntRange(min=1),
-    default=1,
-    show_default=True,
-    help="Messages in flight at once (REQ: each on its own socket; DEALER: all on one).",
+@load_options(
+    "Messages", "Messages in flight at once (REQ: each on its own socket; DEALER: all on one)."
 )
 @reply_options
 @config_option

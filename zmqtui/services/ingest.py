@@ -136,10 +136,12 @@ def stamp_of(frames: list[bytes]) -> Any:
     message of several frames is never one (and is told at once: most feeds' messages are)."""
     if len(frames) != 1:
         return None
+    frame = frames[0]
     try:
-        stamp = _decode_stamp(frames[0])
+        stamp = _decode_stamp(frame)
     except msgspec.DecodeError:
-        pass
+        if b"file" not in frame and b"\\u" not in frame:
+            return None  # no `file` key, even escaped: another feed's JSON, not parsed again
     else:
         if isinstance(stamp.timestamp, int) or math.isfinite(stamp.timestamp):
             return stamp

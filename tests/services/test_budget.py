@@ -17,6 +17,7 @@ def pair(ctx: zmq.Context, name: str) -> tuple[zmq.Socket, zmq.Socket, bytes]:
     router.bind(f"inproc://{name}")
     peer = ctx.socket(zmq.DEALER)
     peer.setsockopt(zmq.LINGER, 0)
+    peer.setsockopt(zmq.RCVTIMEO, 2000)  # a reply the budget let through and lost fails, not hangs
     peer.connect(f"inproc://{name}")
     peer.send(b"hello")
     assert router.poll(2000)

@@ -30,16 +30,20 @@ def test_two_feeds_until_the_count(ctx, tmp_path):
     with RecordingWriter(out, feeds) as writer:
         recorder = Recorder(ctx, writer, feeds, count=3)
         result = {}
-        thread = threading.Thread(target=lambda: result.update(done=recorder.run()))
+        thread = threading.Thread(target=lambda: result.update(done=recorder.run()), daemon=True)
         thread.start()
-        for pub in pubs:
-            subscribed(pub)
-        pubs[0].send_multipart([b"log", b"not subscribed"])
-        pubs[0].send_multipart([b"md.A", b"\xff"])
-        pubs[1].send_multipart([b"", b"2"])
-        pubs[1].send(b"3")
-        pubs[1].send(b"one too many")
-        thread.join(timeout=TIMEOUT_MS / 1000)
+        try:
+            for pub in pubs:
+                subscribed(pub)
+            pubs[0].send_multipart([b"log", b"not subscribed"])
+            pubs[0].send_multipart([b"md.A", b"\xff"])
+            pubs[1].send_multipart([b"", b"2"])
+            pubs[1].send(b"3")
+            pubs[1].send(b"one too many")
+            thread.join(timeout=TIMEOUT_MS / 1000)
+        finally:  # a recorder that never reached its count is stopped before its writer closes
+            recorder.stop()
+            thread.join(timeout=TIMEOUT_MS / 1000)
     assert result["done"].stopped_by == "count" and result["done"].messages == 3
     recorded = read_recording(out)[1]
     assert sorted((m.feed, m.frames) for m in recorded) == [

@@ -88,7 +88,7 @@ async def test_a_load_on_one_dealer_counts_pids_and_error_codes(actx, router):
         run_send_load(actx, endpoint_of(router), [b"q"], 10, 4, kind="DEALER", timeout_ms=5000),
         5,
     )
-    await answering
+    await asyncio.wait_for(answering, 5)
     assert (summary.sent, summary.answered, summary.unavailable) == (10, 10, 0)
     assert summary.replies_by_pid == {7: 5, 8: 5}
     assert summary.errors_by_code == {"NOT_FOUND": 5}

@@ -35,6 +35,7 @@ import zmq
 from zmqtui.frames import format_frame
 from zmqtui.protocol import MAX_MESSAGE_BYTES
 from zmqtui.services import sockets
+from zmqtui.services.reqrep import envelope_end
 
 KEPT_BYTES = 512
 """Bytes of each frame the tap keeps to show."""
@@ -352,7 +353,7 @@ class _Proxy:
             if self.held is None and ready.get(frontend, 0) & zmq.POLLIN:
                 for _ in range(_BATCH):
                     try:
-                        frames = sockets.recv_nowait(frontend)
+                        frames = sockets.recv_routed_nowait(frontend)
                     except zmq.Again:
                         break
                     seq += 1
@@ -365,7 +366,7 @@ class _Proxy:
                     counts.requests += 1
                     if len(pending) >= tap.max_pending:
                         self._give_up(pending.popitem(last=False)[1], "evicted")
-                    body = frames[_body_start(frames, 2) :]
+                    body = frames[(envelope_end(frames) or 2) :]  # or past the marker
                     pending[marker] = (time.perf_counter_ns(), frames[0], _keep(body))
                     if self.held is not None:
                         break
@@ -401,7 +402,7 @@ class _Proxy:
                 continue
             counts.pairs += 1
             sent_ns, client, kept = request
-            reply = _keep(frames[_body_start(frames, 1) :])
+            reply = _keep(frames[(envelope_end(frames) or 1) :])
             tap._emit((sent_ns, client, kept, reply, now - sent_ns, None))
 
     def _give_up(self, request: tuple[int, bytes, _Body], why: str) -> None:
@@ -424,12 +425,3 @@ def _keep(body: list[bytes]) -> _Body:
 
 def _kept(body: _Body) -> Kept:
     return body if isinstance(body, Kept) else Kept.of(body)
-
-
-def _body_start(frames: list[bytes], first: int) -> int:
-    """Where a message's body starts: past its envelope's empty delimiter, or at `first` (past
-    the identity and marker) when it has none (a DEALER client that sends no delimiter)."""
-    try:
-        return frames.index(b"", first) + 1
-    except ValueError:
-        return first

@@ -125,10 +125,8 @@ class ZmqBridge:
 
     Args:
         endpoints: what to connect to (in embedded mode: what the stack binds).
-        watch_path: in embedded mode, the directory the in-process publisher watches.
-        recursive: watch the subdirectories of `watch_path` too.
-        cluster: in embedded mode, the cluster child process to start (after the first frame)
-            and keep an eye on; whoever made it stops it.
+        stack: in embedded mode, the stack (publisher, cluster, tap) whose publisher runs here
+            and whose cluster starts after the first frame; whoever made it stops it.
         timeout_ms, tries: Lazy Pirate settings for requests.
         ingest_thread: take the feed in on a thread of this process instead of a child
             process (to compare the two).

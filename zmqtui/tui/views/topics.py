@@ -21,6 +21,7 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.message import Message
 from textual.widgets import Sparkline, Static
 
+from zmqtui.decoders.message import topic_text
 from zmqtui.format import NO_VALUE, format_bytes, format_duration, format_rate, plural
 from zmqtui.text import printable
 from zmqtui.topicstats import (
@@ -83,10 +84,7 @@ def topic_filter(key: TopicKey, *, with_feed: bool) -> str:
     NAME and the feed are escaped as the screen shows them (the topic as the filter compares
     it, `DecodedMessage.topic_text`), so no control character reaches the filter's field."""
     feed, topic = key
-    if topic is None:
-        query = "@notopic=true"
-    else:
-        query = f"@topic={shlex.quote(printable(topic.decode('utf-8', 'backslashreplace')))}"
+    query = "@notopic=true" if topic is None else f"@topic={shlex.quote(topic_text(topic))}"
     return f"@feed={shlex.quote(printable(feed))} {query}" if with_feed else query
 
 

@@ -275,7 +275,7 @@ def test_subscriber_on_any_feed(snap_compare, tmp_path: Path) -> None:
 
 
 def test_help_screen(snap_compare, tmp_path: Path) -> None:
-    """F1: the panes and every key."""
+    """F1: the panes, the views and every key."""
     app = monitor(ScriptedBackend(), tmp_path)
     assert snap_compare(app, terminal_size=SIZE, run_before=settled, press=["f1"])
 

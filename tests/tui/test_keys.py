@@ -12,7 +12,7 @@ from textual import actions
 from textual.binding import Binding
 from textual.widgets import Input, Static
 
-from zmqtui.tui.app import ZmqtuiApp
+from zmqtui.tui.app import VIEWS, ZmqtuiApp
 from zmqtui.tui.help import HelpScreen, help_markdown
 from zmqtui.tui.keys import KeyEntry, declared_bindings, key_table
 from zmqtui.tui.widgets.key_bar import KeyBar
@@ -80,6 +80,21 @@ async def test_the_help_shows_each_entry_whole() -> None:
                 assert (binding.tooltip or binding.description).replace("`", "") in shown
     piped = KeyEntry(("n",), Binding("n", "x", "X", tooltip="type `FILE [created|deleted]`"))
     assert "type FILE [created|deleted]" in rendered(Markdown(key_table([piped])))
+
+
+async def test_the_help_has_a_section_for_every_view() -> None:
+    """`v` and `l` were listed under the keys only: each view says what it shows, and its keys
+    (how to close it), under its own heading as the panes do."""
+    app = ZmqtuiApp(FakeBackend())
+    async with app.run_test(size=LARGE):
+        text = help_markdown(app)
+    for view in VIEWS.values():
+        heading = f"## {view.KEY} {view.DESCRIPTION}"
+        assert heading in text, heading
+        section = text.split(heading, 1)[1].split("\n## ", 1)[0]
+        assert view.HELP and view.HELP in section, view.NAME
+        for binding in declared_bindings(view):
+            assert f"`{app.get_key_display(binding)}`" in section, (view.NAME, binding.key)
 
 
 def rendered(renderable: object) -> str:

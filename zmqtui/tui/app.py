@@ -258,7 +258,7 @@ class ZmqtuiApp(App[None]):
             )
             for key, name in enumerate(PANES, start=1)
         ),
-        Binding("f1,question_mark", "help", "Help", tooltip="this help: every pane and key"),
+        Binding("f1,question_mark", "help", "Help", tooltip="this help: every pane, view and key"),
         Binding("m", "maximize", "Maximise", tooltip="the focused pane fills the screen"),
         Binding("m,escape", "restore", "Restore", tooltip="restore the maximised pane"),
         Binding("h", "hide_pane", "Hide", tooltip="hide the focused pane"),

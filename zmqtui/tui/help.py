@@ -59,10 +59,9 @@ def help_markdown(app: ZmqtuiApp) -> str:
         if entries:
             parts.append(key_table(entries))
     for view in VIEWS.values():
-        if view.HELP:
-            parts.append(f"## {view.KEY} {view.DESCRIPTION}")
-            parts.append(view.HELP)
-            parts.append(key_table(key_entries(declared_bindings(view), display)))
+        parts.append(f"## {view.KEY} {view.DESCRIPTION}")
+        parts.append(view.HELP)
+        parts.append(key_table(key_entries(declared_bindings(view), display)))
     closing = key_entries(Binding.make_bindings(HelpScreen.BINDINGS), display)[0]
     parts.append(f"Press {', '.join(f'`{k}`' for k in closing.keys)} to close this help.")
     return "\n\n".join(parts) + "\n"

@@ -7,8 +7,8 @@ subclasses `View` and
 - names itself and its key: `NAME`, and `KEY`, which opens it (the app's binding, made by
   `binding`, with `DESCRIPTION` and `TOOLTIP`) and closes it again; the view's own `BINDINGS`
   name that key and `escape` beside its other keys, so its footer says how to leave;
-- says what it shows: `HELP` (Markdown, with its keys from its `BINDINGS`) gives it a section
-  in the f1 help; a view without one has none;
+- says what it shows: `HELP` (Markdown), its section in the f1 help, with its keys from its
+  `BINDINGS`;
 - is made by `create(app)` from what the app holds (its clock, endpoints, logs); a `KEPT` view
   is made once and kept for the session (its order and choices stay), any other is made
   anew at each opening;
@@ -49,7 +49,7 @@ class View(Screen[None]):
     """What the view shows, in a line: the help's and the palette's text for its key."""
 
     HELP: ClassVar[str] = ""
-    """What the view shows, for its section of the help screen (Markdown; "": no section)."""
+    """What the view shows, for its section of the help screen (Markdown)."""
 
     KEPT: ClassVar[bool] = False
     """Made once and kept for the session, rather than made anew at each opening."""

@@ -54,6 +54,17 @@ class ConversationsScreen(View):
     DESCRIPTION = "Conversations"
     TOOLTIP = "request/reply pairs a tap sees, latency by client and worker (--tap)"
 
+    HELP = (
+        "Which client asked, which worker answered and how long it took: the request/reply "
+        "pairs a tap sees, live (`zmqtui --tap EP` names a tap's `--pairs` endpoint, "
+        "`zmqtui --with-tap` puts one in front of the embedded cluster). The latest pairs, "
+        "newest at the bottom: the time, the client, the latency, the pid that answered, the "
+        "request and the reply in the frame syntax of `zmqtui send`; `!! no reply` marks a "
+        "request the tap saw no reply to within its timeout. Below, the busiest clients and "
+        "workers with their pairs, requests without a reply (`!!`) and latency p50, p90 and "
+        "p99 in ms. The title says the tap socket's state."
+    )
+
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("v,escape", "dismiss", "Close", tooltip="close the Conversations view"),
     ]

@@ -42,6 +42,16 @@ class SocketEventsScreen(View):
     DESCRIPTION = "Socket events"
     TOOLTIP = "log of every connect, disconnect, retry and failed handshake"
 
+    HELP = (
+        "Every connect, disconnect, retry and failed handshake of the monitor's own sockets "
+        "(the feeds', the requests pane's, the stats, control and tap sockets), oldest first, "
+        "following the newest: the time, the socket, the endpoint and the event (**connecting**, "
+        "**connected**, **retrying**, **disconnected**, **handshake failed** with why in plain "
+        "words, such as a server key that does not match, or **failed**). A peer that keeps "
+        "retrying is one line whose count grows. The latest 500 events are kept from start-up "
+        "on, whether the log is open or not."
+    )
+
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("l,escape", "dismiss", "Close", tooltip="close the socket-events log"),
     ]

@@ -62,8 +62,7 @@ class LocalPlayback(LocalFeed):
         index = index_recording(recording)
         self.topic_stats = TopicStats()
         self.feeds = {
-            f.name: Feed(f, self.streams.values(), None, self.topic_stats)
-            for f in recorded_feeds(index)
+            f.name: Feed(f, self.streams.values(), self.topic_stats) for f in recorded_feeds(index)
         }
         self.playback = Playback(recording, index, self._take, self._restart, clock=clock)
 

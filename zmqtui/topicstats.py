@@ -1,11 +1,12 @@
 """Counts per feed and topic, for a topics view that answers "what is flooding this bus?".
 
 `TopicStats.count` is called once per message taken in (a dict lookup and a few additions);
-`sample` once a second or so turns the counts into rates and rate histories (per feed, and for
-one watched topic: the sparklines); `rows` gives the table, sorted; `view` answers a screen's
-`TopicsQuery` with a `TopicsView` (the table, its histories), so the screen's work stays bounded
-by what it shows, whatever the message rate. Bounded: past
-`max_topics` topics, new ones are counted together in one `OTHER_TOPICS` row per feed.
+the feeds' `/metrics` (`zmqtui.services.feedmetrics`) read the same counts. `sample` once a
+second or so turns the counts into rates and rate histories (per feed, and for one watched
+topic: the sparklines); `rows` gives the table, sorted; `view` answers a screen's `TopicsQuery`
+with a `TopicsView` (the table, its histories), so the screen's work stays bounded by what it
+shows, whatever the message rate. Bounded: past `max_topics` topics, new ones are counted
+together in one `OTHER_TOPICS` row per feed.
 
 Headless: imports neither zmq nor Textual.
 """
@@ -31,7 +32,9 @@ TopicKey = tuple[str, bytes | None]
 
 
 @dataclass(slots=True)
-class _Counter:
+class TopicCounter:
+    """What is counted of one feed's topic (read from another thread by `/metrics`)."""
+
     messages: int = 0
     bytes: int = 0
     last_ns: int = 0
@@ -39,6 +42,10 @@ class _Counter:
     rate: float = 0.0
     marked: int = 0
     """`messages` at the previous sample."""
+    event_ns: int = 0
+    """Receive time of the latest change event (with `stamp`)."""
+    sent_ms: float | None = None
+    """That event's publisher's timestamp (its lag is worked out when read, not per message)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,8 +130,8 @@ class TopicStats:
         """Forget every count and history (the watched topic stays watched)."""
         self.total = 0
         """Messages counted, every feed and topic."""
-        self._counters: dict[TopicKey, _Counter] = {}
-        self._feeds: dict[str, _Counter] = {}
+        self._counters: dict[TopicKey, TopicCounter] = {}
+        self._feeds: dict[str, TopicCounter] = {}
         self._feed_history: dict[str, deque[float]] = {}
         self._watched_history: deque[float] = deque(maxlen=self._history_length)
         self._sampled_ns: int | None = None
@@ -139,7 +146,7 @@ class TopicStats:
         counter.last_ns = received_ns
         self.total += 1
 
-    def _new_counter(self, feed: str, topic: bytes | None) -> _Counter:
+    def _new_counter(self, feed: str, topic: bytes | None) -> TopicCounter:
         if len(self._counters) >= self.max_topics:
             key: TopicKey = (feed, OTHER_TOPICS)
             counter = self._counters.get(key)
@@ -147,11 +154,24 @@ class TopicStats:
                 return counter
         else:
             key = (feed, topic)
-        counter = self._counters[key] = _Counter()
+        counter = self._counters[key] = TopicCounter()
         if feed not in self._feeds:
-            self._feeds[feed] = _Counter()
+            self._feeds[feed] = TopicCounter()
             self._feed_history[feed] = deque(maxlen=self._history_length)
         return counter
+
+    def stamp(self, feed: str, topic: bytes | None, received_ns: int, sent_ms: float) -> None:
+        """The latest change event counted on `feed` under `topic` was sent at `sent_ms` (its
+        publisher's timestamp), for its lag at `/metrics`."""
+        counter = self._counters.get((feed, topic)) or self._counters.get((feed, OTHER_TOPICS))
+        if counter is not None:
+            counter.event_ns = received_ns
+            counter.sent_ms = sent_ms
+
+    def counters(self, feed: str) -> list[tuple[bytes | None, TopicCounter]]:
+        """`feed`'s topics and their counters, in the order first counted (safe from another
+        thread: the table is copied at once)."""
+        return [(topic, c) for (name, topic), c in self._counters.copy().items() if name == feed]
 
     def count_missed(self, feed: str, topic: bytes | None, missed: int) -> None:
         """Messages a gap in `seq` says were lost on `feed` under `topic`."""

@@ -19,9 +19,10 @@ from test_metrics import scrape
 from zmqtui.captures import FeedView, ViewQuery
 from zmqtui.commands.monitor import command as monitor_command
 from zmqtui.config import FeedConfig
-from zmqtui.services.feedmetrics import FeedMetrics, TopicCounts
+from zmqtui.services.feedmetrics import FeedMetrics, feed_topics
 from zmqtui.services.ingest import Feed, IngestProcess, Stream, StreamSpec
 from zmqtui.services.metrics import MetricsAddress
+from zmqtui.topicstats import TopicStats
 
 
 def by_topic(samples: dict[tuple, float]) -> dict[str, float]:
@@ -39,15 +40,16 @@ def collected(metrics: FeedMetrics) -> dict[str, dict[tuple, float]]:
 
 
 def test_a_feed_counts_messages_bytes_and_lag_per_topic() -> None:
-    counts = TopicCounts()
-    feed = Feed(FeedConfig("tcp://127.0.0.1:1", "tcp://127.0.0.1:1"), [Stream("sub")], counts)
+    stats = TopicStats()
+    endpoint = "tcp://127.0.0.1:1"
+    feed = Feed(FeedConfig(endpoint, endpoint), [Stream("sub")], stats, metered=True)
     now = time.time_ns()
     feed.take([b"md.A", b"12345"], now)
     feed.take([b"md.A", b"1"], now)
     feed.take([b"10001 23 45"], now)
     event = wire(1, at=now // 1_000_000 - 250)
     feed.take(event, now)
-    samples = collected(FeedMetrics([("tcp://127.0.0.1:1", counts, feed.missed)], lambda: 0.0))
+    samples = collected(FeedMetrics(stats, [(endpoint, feed.name, feed.missed)], lambda: 0.0))
     assert by_topic(samples["zmqtui_feed_messages_total"]) == {
         "md.A": 2,
         "10001": 1,
@@ -63,11 +65,11 @@ def test_a_feed_counts_messages_bytes_and_lag_per_topic() -> None:
 
 
 def test_topics_past_the_limit_fold_into_one_label_value() -> None:
-    counts = TopicCounts(max_topics=3)
+    stats = TopicStats()
     for n in range(10):
-        counts.count([f"t{n}".encode(), b"x"], time.time_ns(), None)
-    counts.count([b"t0", b"x"], time.time_ns(), None)
-    assert {k: v[0] for k, v in counts.snapshot().items()} == {
+        stats.count("f", f"t{n}".encode(), 1, time.time_ns())
+    stats.count("f", b"t0", 1, time.time_ns())
+    assert {k: v[0] for k, v in feed_topics(stats, "f", max_topics=3).items()} == {
         "t0": 2,
         "t1": 1,
         "(other topics)": 8,
@@ -75,15 +77,14 @@ def test_topics_past_the_limit_fold_into_one_label_value() -> None:
 
 
 def test_topic_labels_are_escaped() -> None:
-    counts = TopicCounts()
-    counts.count([b"a\x1b[31m", b"x"], time.time_ns(), None)
-    assert list(counts.snapshot()) == ["a\\x1b[31m"]
+    stats = TopicStats()
+    stats.count("f", b"a\x1b[31m", 1, time.time_ns())
+    assert list(feed_topics(stats, "f")) == ["a\\x1b[31m"]
 
 
 def test_gaps_are_the_screens_missed_count() -> None:
-    counts = TopicCounts()
     sub = Stream("sub")
-    feed = Feed(FeedConfig("f", "inproc://f"), [Stream("observer", track=False), sub], counts)
+    feed = Feed(FeedConfig("f", "inproc://f"), [Stream("observer", track=False), sub], metered=True)
     for seq in (1, 2, 6):
         feed.take(wire(seq), time.time_ns())
     assert feed.missed() == sub.missed == 3

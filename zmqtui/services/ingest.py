@@ -12,9 +12,9 @@ filter, counters and sequence notes per feed.
 `run_engine` serves the feeds and answers commands on a PAIR socket; `IngestProcess` runs it in
 a child process (free of the screen's GIL, the screen keeps a core) and talks to it from
 asyncio. The screen asks for a `FeedView` at most once per frame, so its work per frame is
-bounded by its size, not by the message rate. With a metrics address the engine also counts
-messages, bytes and lag per feed and topic and serves them at `/metrics` from its own process
-(`zmqtui.services.feedmetrics`): no message crosses to the screen for them.
+bounded by its size, not by the message rate. With a metrics address the engine serves its
+counts per feed and topic (the topics view's), with each topic's latest lag, at `/metrics`
+from its own process (`zmqtui.services.feedmetrics`): no message crosses to the screen for them.
 
 A message over a feed's size limit makes libzmq end the session for good (it does not
 reconnect): a disconnection that is not followed by a reconnection attempt is counted for the
@@ -81,7 +81,6 @@ from zmqtui.topics import TopicRule, topic_of
 from zmqtui.topicstats import TopicsQuery, TopicStats
 
 if TYPE_CHECKING:  # imported when asked for: prometheus_client would slow every start
-    from zmqtui.services.feedmetrics import TopicCounts
     from zmqtui.services.metrics import MetricsAddress, MetricsServer
 
 CAPACITY = 10_000
@@ -489,8 +488,8 @@ class _Route:
 
 class Feed:
     """One feed's messages (one SUB socket's), handed to every stream that lists the feed and
-    wants each; counted per topic in `topic_stats` (the topics view, shared by the engine's
-    feeds) and, with `counts`, for `/metrics`.
+    wants each; counted per topic in `topic_stats` (the topics view's and `/metrics`' counts,
+    shared by the engine's feeds), with each topic's latest change event when `metered`.
 
     Args:
         config: the endpoint, subscriptions, topic rule, decoders (the `[decoders]` table's
@@ -502,8 +501,9 @@ class Feed:
         self,
         config: FeedConfig,
         streams: Iterable[Stream] = (),
-        counts: TopicCounts | None = None,
         topic_stats: TopicStats | None = None,
+        *,
+        metered: bool = False,
     ) -> None:
         self.config = config
         self.topic_stats = TopicStats() if topic_stats is None else topic_stats
@@ -511,7 +511,8 @@ class Feed:
         self.endpoint = config.endpoint
         self.rule: TopicRule = config.topic
         self.decoders = DecoderMap(config.decoders)
-        self.counts = counts
+        self.metered = metered
+        """`/metrics` is served: keep each topic's latest change event, for its lag."""
         self.subscriptions = tuple(t.encode("utf-8", "surrogatepass") for t in config.subscribe)
         """The raw ZeroMQ prefixes the feed's config subscribes to."""
         self.state: FeedState = "connecting"
@@ -577,11 +578,11 @@ class Feed:
         if self.recording is not None:
             self.recording.write(received_ns, self.name, frames)
         stamp = stamp_of(frames)
-        if self.counts is not None:
-            self.counts.count(frames, received_ns, stamp)
         topic = topic_of(frames, self.rule)
         size = len(frames[0]) if len(frames) == 1 else sum(map(len, frames))
         self.topic_stats.count(self.name, topic, size, received_ns)
+        if self.metered and stamp is not None:
+            self.topic_stats.stamp(self.name, topic, received_ns, stamp.timestamp)
         meta = NOTHING_READ
         if stamp is None and self._tracked:  # a single frame's payload follows its topic word
             single = topic is not None and len(frames) == 1
@@ -666,12 +667,7 @@ class Engine:
         }
         self.topic_stats = TopicStats()
         self.feeds = [
-            Feed(
-                config,
-                self.streams.values(),
-                None if metrics is None else _counts(config),
-                self.topic_stats,
-            )
+            Feed(config, self.streams.values(), self.topic_stats, metered=metrics is not None)
             for config in feeds
         ]
         self._subscriptions: list[_Subscription] = []
@@ -730,8 +726,7 @@ class Engine:
         from zmqtui.services.metrics import MetricsServer
 
         collector = FeedMetrics(
-            [(f.endpoint, f.counts, f.missed) for f in self.feeds if f.counts is not None],
-            self.behind_s,
+            self.topic_stats, [(f.endpoint, f.name, f.missed) for f in self.feeds], self.behind_s
         )
         try:
             server = MetricsServer(self.metrics, collector)
@@ -914,12 +909,6 @@ class Engine:
             self._send("recording", recording.report())
             if recording.error is not None:
                 self.command_record_stop()
-
-
-def _counts(config: FeedConfig) -> TopicCounts:
-    from zmqtui.services.feedmetrics import TopicCounts
-
-    return TopicCounts(config.topic)
 
 
 def run_engine(

@@ -370,7 +370,7 @@ class PlaybackEngine(Engine):
     def _take(self, name: str, frames: Sequence[bytes], received_ns: int) -> None:
         feed = self._named.get(name)
         if feed is None:  # a feed the header does not name
-            feed = Feed(FeedConfig(name, name), self.streams.values(), None, self.topic_stats)
+            feed = Feed(FeedConfig(name, name), self.streams.values(), self.topic_stats)
             feed.state = "recorded"
             self._named[name] = feed
             self.feeds.append(feed)

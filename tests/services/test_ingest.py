@@ -36,6 +36,7 @@ from zmqtui.recording import Recorded, RecordedFeed, read_recording
 from zmqtui.security import CurveProfile, use_profile, write_key_pair
 from zmqtui.services import sockets
 from zmqtui.services.ingest import (
+    Engine,
     Feed,
     IngestProcess,
     Stream,
@@ -392,6 +393,36 @@ def test_a_stream_merges_its_feeds_each_read_by_its_own_rule() -> None:
         "market"
     ]
     assert weather.topics() == {b"100"}, "a feed taken whole subscribes to what its config says"
+
+
+def test_a_stream_lists_another_feed_when_told_and_the_sockets_follow(ctx: zmq.Context) -> None:
+    """The publisher pane's stream moves from one feed to another: it starts again, lists only
+    the new one, and each feed's socket subscribes to what its streams then take."""
+    control = ctx.socket(zmq.PAIR)
+    try:
+        engine = Engine(
+            ctx,
+            control,
+            [FeedConfig("a", "inproc://a"), FeedConfig("b", "inproc://b")],
+            [StreamSpec("observer", track=False, feeds=("a",)), StreamSpec("sub", ("x/",))],
+        )
+        a, b = engine.feeds
+        observer, sub = engine.streams["observer"], engine.streams["sub"]
+        a.take(wire(1, "a/1"), now_ns())
+        assert observer.received == 1 and a.topics() == {b""}
+        before = b.topics()
+
+        engine.command_listed_feeds("observer", ("b",))
+        assert observer.received == 0 and not observer.view(ViewQuery(None, 5)).rows
+        a.take(wire(2, "x/2"), now_ns())
+        b.take(wire(1, "b/1"), now_ns())
+        view = observer.view(ViewQuery(None, 5))
+        assert [row.event.file for row in view.rows if row.event] == ["b/1"]
+        assert [f.name for f in view.feeds] == ["b"]
+        assert a.topics() != {b""} and b.topics() == {b""} != before
+        assert sub.received == 1, "the subscriber pane's stream still takes both feeds"
+    finally:
+        control.close(linger=0)
 
 
 @pytest.mark.integration

@@ -328,3 +328,37 @@ def test_a_recordings_feeds_say_recorded_not_connecting(ctx: zmq.Context, tmp_pa
     path = record(tmp_path / "r.jsonl", 30)
     view = engine_at(ctx, path, [25, 3], checkpoint_every=10)
     assert [(feed.name, feed.state) for feed in view.feeds] == [("fs", "recorded")]
+
+
+def test_the_observer_lists_another_feed_of_the_recording_from_the_start(
+    ctx: zmq.Context, tmp_path: Path
+) -> None:
+    """`f` in the publisher pane under `--open`: the stream lists the other feed's messages up
+    to the position, as if it had listed that feed from the first message."""
+    path = tmp_path / "two.jsonl"
+    feeds = [RecordedFeed("a", "tcp://127.0.0.1:5556"), RecordedFeed("b", "tcp://127.0.0.1:5557")]
+    with RecordingWriter(path, feeds, start_ns=START_NS) as writer:
+        for n in range(1, 11):
+            writer.write(START_NS + n * NS_PER_S, "ab"[n % 2], [b"t", str(n).encode()])
+    pair = ctx.socket(zmq.PAIR)
+    try:
+        streams = [StreamSpec("observer", track=False, feeds=("a",)), StreamSpec("sub")]
+        engine = PlaybackEngine(ctx, pair, str(path), index_recording(path), streams)
+        engine.command_seek(7)
+        while engine.playback.advance():
+            pass
+        observer = engine.streams["observer"]
+        assert [row.frames[1] for row in observer.view(ViewQuery(None, 10)).rows] == [
+            b"2",
+            b"4",
+            b"6",
+        ]
+        engine.command_listed_feeds("observer", ("b",))
+        while engine.playback.advance():
+            pass
+        view = observer.view(ViewQuery(None, 10))
+        assert [row.frames[1] for row in view.rows] == [b"1", b"3", b"5", b"7"]
+        assert [feed.name for feed in view.feeds] == ["b"]
+        assert engine.streams["sub"].received == 7
+    finally:
+        pair.close(linger=0)

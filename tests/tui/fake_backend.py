@@ -83,6 +83,9 @@ class FakeBackend(LocalFeed):
     def set_prefixes(self, prefixes: Sequence[str]) -> None:
         self.calls.append(("set_prefixes", tuple(prefixes)))
 
+    def observe_feed(self, feed: str) -> None:
+        self.calls.append(("observe_feed", feed))
+
     def topics(self, query: TopicsQuery | None) -> None:
         self.calls.append(("topics", query))
         if query is not None and self.app is not None:

@@ -500,14 +500,14 @@ async def test_an_ingest_process_that_dies_is_told(tcp_endpoint) -> None:
 async def test_attached_to_several_feeds(actx, ipc_endpoint) -> None:
     """Two feeds, one SUB each: the subscriber pane merges them, each row naming its feed; its
     frame shows the worse state of the two until both are up; the publisher pane lists the
-    first feed alone."""
+    first feed alone, and the second after `f`."""
     market, logs = ipc_endpoint("market"), ipc_endpoint("logs")
     feeds = [FeedConfig("market", market), FeedConfig("logs", logs)]
     app = ZmqtuiApp(ZmqBridge(Endpoints(pub=market), feeds=feeds))
     first = bound(actx, zmq.PUB, market)
     second = None
     try:
-        async with app.run_test(size=SIZE):
+        async with app.run_test(size=SIZE) as pilot:
             await wait_for(lambda: app.connection_states.get("pub") == "connected", 10)
             assert app.connection_endpoints["sub"] == "2 feeds"
             assert app.connection_states["sub"] != "connected", "logs is not up yet"
@@ -525,6 +525,20 @@ async def test_attached_to_several_feeds(actx, ipc_endpoint) -> None:
             await wait_for(  # the publisher pane counts the first feed's messages alone
                 lambda: app.publisher_pane.published == app.subscriber_pane.view.feeds[0].received
             )
+
+            await pilot.press("1", "f")
+            await wait_for(lambda: app.connection_endpoints["pub"] == logs)
+
+            async def logs_listed() -> bool:
+                await second.send_multipart([b"log.info", b'{"level": "info"}'])
+                pane = app.publisher_pane
+                rows = [row for row in pane.log_view.ring.rows if row is not None]
+                return pane.observed is not None and pane.observed.name == "logs" and bool(rows)
+
+            await wait_for_async(logs_listed)
+            rows = [row for row in app.publisher_pane.log_view.ring.rows if row is not None]
+            assert {row.feed for row in rows} == {"logs"}
+            assert app.frame("publisher").border_title == "1 Publisher · feed 2 of 2"
     finally:
         first.close(linger=0)
         if second is not None:

@@ -184,7 +184,7 @@ class TestAttachedAt80Columns:
             pane = app.pane
             first = replace(capture(event(9, "src/a.txt")), feed="tcp://127.0.0.1:5556")
             app.feed.add("observer", [first])
-            pane.show_feed_count(3)
+            pane.show_feeds(("tcp://127.0.0.1:5556", "b", "c"))
             await pilot.pause()
             lines = await wait_for(lambda: (found := stats_on_screen(pane))[1] and found)
             assert lines == ["received 1  rate —/s", "feed ….0.0.1:5556  1 of 3"]
@@ -203,4 +203,26 @@ async def test_the_app_tells_the_publisher_pane_how_many_feeds_there_are() -> No
     async with app.run_test(size=(120, 40)):
         feeds = ("market", "weather")
         app.backend.add("sub", [replace(capture(event(n)), feed=f) for n, f in enumerate(feeds)])
-        await wait_for(lambda: app.publisher_pane.feed_count == 2)
+        await wait_for(lambda: app.publisher_pane.feeds == feeds)
+
+
+async def test_f_lists_the_next_feed_and_the_title_says_which() -> None:
+    """Attached to several feeds, `f` cycles the feed the pane lists: the pane and its title
+    say the new one at once, before the backend's view confirms it; with one feed `f` is not
+    offered."""
+    app = ZmqtuiApp(FakeBackend(embedded=False), clock=lambda: T0 / 1000)
+    async with app.run_test(size=(120, 40)) as pilot:
+        app.backend.add("sub", [replace(capture(event(1)), feed="market")])
+        app.backend.add("observer", [replace(capture(event(1)), feed="market")])
+        await pilot.press("1")
+        assert not app.publisher_pane.check_action("next_feed", ())
+        feeds = ("market", "weather", "logs")
+        app.backend.add("sub", [replace(capture(event(n)), feed=f) for n, f in enumerate(feeds)])
+        await wait_for(lambda: app.publisher_pane.feeds == feeds)
+        frame = app.frame("publisher")
+        assert frame.border_title == "1 Publisher · feed 1 of 3"
+        for chosen, position in (("weather", 2), ("logs", 3), ("market", 1)):
+            await pilot.press("f")
+            assert app.backend.calls[-1] == ("observe_feed", chosen)
+            assert frame.border_title == f"1 Publisher · feed {position} of 3"
+            assert stats_on_screen(app.publisher_pane)[1].startswith(f"feed {chosen}  {position}")

@@ -247,6 +247,14 @@ class Stream:
     def lists(self, feed: str) -> bool:
         return self.feed_names is None or feed in self.feed_names
 
+    def list_feeds(self, feeds: tuple[str, ...] | None) -> None:
+        """List `feeds` (None: every feed) from now on, its messages and counts started again:
+        the feeds route messages anew (`Feed.route`)."""
+        self.feed_names = feeds
+        self.sources.clear()
+        self._whole.clear()
+        self.restart()
+
     def set_prefixes(self, prefixes: Iterable[str]) -> None:
         """What it receives; the feeds it lists route messages anew (`Feed.route`)."""
         self.prefixes = tuple(prefixes) or ("",)
@@ -638,7 +646,8 @@ class Engine:
 
     Commands are pickled tuples `(name, *args)`, each answered by the method `command_<name>`
     (a new command is one more such method): `("view", stream, ViewQuery)`,
-    `("prefixes", stream, prefixes)`, `("filter", stream, expression)`, `("clear", stream)`,
+    `("prefixes", stream, prefixes)`, `("listed_feeds", stream, feeds)`,
+    `("filter", stream, expression)`, `("clear", stream)`,
     `("export", stream, dir, now, id)`, `("record", dir, now, compressed, id)`,
     `("record_stop",)`, `("topics", TopicsQuery)`, `("stop",)`. Answers and reports:
     `("view", FeedView)`, `("topics", TopicsView)` (every feed's counts per topic),
@@ -856,6 +865,18 @@ class Engine:
                 subscription.sock.subscribe(topic)
             for topic in old - new:
                 subscription.sock.unsubscribe(topic)
+
+    def command_listed_feeds(self, stream: str, feeds: tuple[str, ...] | None) -> None:
+        """`stream` lists `feeds` (None: every feed) from now on, started again; each socket
+        subscribes to what its feed's streams then take."""
+        found = self.streams.get(stream)
+        if found is None:
+            return
+        before = self._topics()
+        found.list_feeds(feeds)
+        for feed in self.feeds:
+            feed.route(self.streams.values())
+        self._resubscribe(before)
 
     def command_filter(self, stream: str, expression: str) -> None:
         if found := self.streams.get(stream):

@@ -329,7 +329,8 @@ class PlaybackEngine(Engine):
     Commands besides the engine's: `("seek", count)`, `("go", Target)`, `("step", count)`,
     `("toggle",)` (play or pause), `("speed", factor)` (the speed times `factor`). Reports
     besides the engine's: `("position", Position)`, after a command and, while playing, at
-    most every `POSITION_INTERVAL_S`. Changing the prefixes takes the messages in again.
+    most every `POSITION_INTERVAL_S`. Changing the prefixes or the feeds a stream lists takes
+    the messages in again.
     """
 
     def __init__(
@@ -475,6 +476,10 @@ class PlaybackEngine(Engine):
     def command_prefixes(self, stream: str, prefixes: tuple[str, ...]) -> None:
         super().command_prefixes(stream, prefixes)
         self.playback.rewind()  # what the stream selects, from the start again
+
+    def command_listed_feeds(self, stream: str, feeds: tuple[str, ...] | None) -> None:
+        super().command_listed_feeds(stream, feeds)
+        self.playback.rewind()  # the feeds it now lists, from the start again
 
 
 class _StatePickler(pickle.Pickler):

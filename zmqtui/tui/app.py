@@ -117,7 +117,9 @@ class PaneFrame(Vertical):
         super().__init__(pane, id=f"{name}-frame", classes=f"pane-frame -{width}")
         self.pane = pane
         self.pane_name = name
-        self.border_title = f"{key} {pane.TITLE}"
+        self.base_title = f"{key} {pane.TITLE}"
+        """The border's title, before what the pane adds to it."""
+        self.border_title = self.base_title
         self.state_class: str | None = None
 
     def on_resize(self, event: events.Resize) -> None:
@@ -432,9 +434,18 @@ class ZmqtuiApp(App[None]):
     def on_feed_viewed(self, message: FeedViewed) -> None:
         if message.view.stream == SubscriberPane.STREAM:
             self.subscriber_pane.show_view(message.view)
-            self.publisher_pane.show_feed_count(len(message.view.feeds))
+            self.publisher_pane.show_feeds(tuple(feed.name for feed in message.view.feeds))
         else:
             self.publisher_pane.show_view(message.view)
+        self._title_publisher()
+
+    def _title_publisher(self) -> None:
+        """The publisher frame's title says which of several feeds the pane lists."""
+        frame = self.frame("publisher")
+        position = self.publisher_pane.feed_position()
+        title = frame.base_title + (f" · {position}" if position else "")
+        if frame.border_title != title:
+            frame.border_title = title
 
     @_while_running
     def on_topics_viewed(self, message: TopicsViewed) -> None:
@@ -674,6 +685,10 @@ class ZmqtuiApp(App[None]):
 
     def on_publisher_pane_publish_requested(self, message: PublisherPane.PublishRequested) -> None:
         self.backend.publish(message.file, message.event, message.dest)
+
+    def on_publisher_pane_feed_chosen(self, message: PublisherPane.FeedChosen) -> None:
+        self.backend.observe_feed(message.feed)
+        self._title_publisher()
 
     # --- keys ------------------------------------------------------------------------------
 

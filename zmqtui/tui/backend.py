@@ -79,6 +79,10 @@ class Backend(Protocol):
     def set_prefixes(self, prefixes: Sequence[str]) -> None:
         """Change what the subscriber pane's stream subscribes to."""
 
+    def observe_feed(self, feed: str) -> None:
+        """Attached: the publisher pane's stream lists the feed named `feed` from now on (its
+        list and count started again), and its frame shows that feed's endpoint and state."""
+
     def set_filter(self, stream: str, expression: str) -> None:
         """List only the messages matching `expression` (text or `/regex/`)."""
 

@@ -499,6 +499,15 @@ class ZmqBridge:
             self._ingest.send("prefixes", "sub", self._prefixes)
             self._ask("sub")
 
+    def observe_feed(self, feed: str) -> None:
+        if self._ingest is None or self._observed is None or feed == self._observed:
+            return
+        self._observed = feed
+        self._ingest.send("listed_feeds", "observer", (feed,))
+        if (told := self._feed_states.get(feed)) is not None:
+            self._post_state("pub", *told)
+        self._ask("observer")
+
     def set_filter(self, stream: str, expression: str) -> None:
         if self._ingest is not None:
             self._ingest.send("filter", stream, expression)

@@ -122,8 +122,9 @@ class PublisherPane(Pane):
         "Every event the watcher publishes (seq, kind, time, path), the count and "
         "rate, the subscribers connected to its XPUB socket and their subscriptions. Attached, "
         "the pane shows what a SUB socket receives from the publisher: with several feeds, "
-        "the first `--sub` (or `[[feeds]]` table), named on its second line; the subscriber "
-        "pane shows them all. Under 60 columns a row leaves out its time."
+        "one of them, named on its second line and counted in its title (the first `--sub` or "
+        "`[[feeds]]` table; `f` lists the next one, its list and count started again); the "
+        "subscriber pane shows them all. Under 60 columns a row leaves out its time."
     )
 
     STREAM = "observer"
@@ -136,6 +137,12 @@ class PublisherPane(Pane):
             "Publish",
             tooltip="publish by hand: type `FILE [created|modified|deleted]` or "
             "`FILE moved DEST` (quote names with spaces), then enter",
+        ),
+        Binding(
+            "f",
+            "next_feed",
+            "Feed",
+            tooltip="attached to several feeds: list the next one (its list and count start again)",
         ),
     ]
 
@@ -157,6 +164,12 @@ class PublisherPane(Pane):
         event: str
         dest: str | None = None
 
+    @dataclass
+    class FeedChosen(Message):
+        """The user chose the feed the pane lists (attached, several feeds)."""
+
+        feed: str
+
     def __init__(
         self,
         *,
@@ -174,9 +187,11 @@ class PublisherPane(Pane):
         self.subscribers: int | None = None
         self.subscriptions: dict[bytes, int] = {}
         self.observed: FeedStatus | None = None
-        """Attached: the feed the pane lists (the first the monitor was given)."""
-        self.feed_count = 1
-        """Attached: how many feeds the monitor takes in (the subscriber pane lists them all)."""
+        """Attached: the feed the pane lists, as the latest view told it."""
+        self.chosen: str | None = None
+        """Attached: the feed the user chose with `f` (None: the first), until a view lists it."""
+        self.feeds: tuple[str, ...] = ()
+        """Attached: the names of the feeds the monitor takes in (the subscriber pane's)."""
         self._rates = RateMeter()
 
     def compose(self) -> ComposeResult:
@@ -218,15 +233,34 @@ class PublisherPane(Pane):
         """Attached: what the ingest side took in from the publisher, and the rows asked for."""
         self.published = view.received
         self.observed = view.feeds[0] if view.feeds else None
+        if self.observed is not None and self.observed.name == self.chosen:
+            self.chosen = None  # the view lists the chosen feed: it speaks for itself now
         self.log_view.show(Window(view.first, view.appended, view.rows_start, view.rows))
         self._rates.observe(self.clock(), self.published)
         self._show_stats()
 
-    def show_feed_count(self, count: int) -> None:
-        """The monitor takes in `count` feeds: with several, the pane says which it lists."""
-        if count != self.feed_count:
-            self.feed_count = count
+    def show_feeds(self, names: tuple[str, ...]) -> None:
+        """The monitor takes in the feeds `names`: with several, the pane says which it lists
+        and `f` lists the next."""
+        if names != self.feeds:
+            self.feeds = names
             self._show_stats()
+            self.refresh_bindings()
+
+    @property
+    def listed_feed(self) -> str | None:
+        """The name of the feed the pane lists (the one chosen, before a view confirms it)."""
+        if self.chosen is not None:
+            return self.chosen
+        return None if self.observed is None else self.observed.name
+
+    def feed_position(self) -> str:
+        """`feed K of N` with several feeds (which one the pane lists), else ""."""
+        if len(self.feeds) < 2:
+            return ""
+        listed = self.listed_feed
+        position = self.feeds.index(listed) + 1 if listed in self.feeds else 1
+        return f"feed {position} of {len(self.feeds)}"
 
     def on_ring_log_window_moved(self, event: RingLog.WindowMoved) -> None:
         event.stop()
@@ -278,17 +312,17 @@ class PublisherPane(Pane):
         are not counted; narrow, the feed's name cut and the rest shorter or left out."""
         label = self.pane_style("label")
         parts = []
-        if self.observed is not None:
-            name = self.observed.name
+        name = self.listed_feed
+        if name is not None:
             parts.append(
                 Part(
                     Text.assemble(("feed ", label), printable(name)),
                     short=Text.assemble(("feed ", label), feed_label(name, SHORT_FEED_CHARS)),
                 )
             )
-        if self.feed_count > 1:
-            others = f"1 of {self.feed_count}; all of them in the subscriber pane"
-            parts.append(Part(Text(others, label), short=Text(f"1 of {self.feed_count}", label)))
+        if position := self.feed_position().removeprefix("feed "):
+            others = f"{position}; f: the next; all of them in the subscriber pane"
+            parts.append(Part(Text(others, label), short=Text(position, label)))
         note = "subscriber counts are known only for the embedded publisher"
         parts.append(Part(Text(note, label), drop_order=0))
         return parts
@@ -322,8 +356,25 @@ class PublisherPane(Pane):
     # --- publishing by hand ----------------------------------------------------------------
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        """Attached, publishing by hand cannot work: not offered (the key still says why)."""
+        """Attached, publishing by hand cannot work: not offered (the key still says why);
+        choosing a feed is offered with several."""
+        if action == "next_feed":
+            return not self.embedded and len(self.feeds) > 1
         return self.embedded or action != "compose_event"
+
+    def action_next_feed(self) -> None:
+        """List the next of the monitor's feeds (after the last, the first again)."""
+        if not self.check_action("next_feed", ()):
+            return
+        listed = self.listed_feed
+        index = self.feeds.index(listed) + 1 if listed in self.feeds else 1
+        self.chosen = self.feeds[index % len(self.feeds)]
+        self.published = 0
+        self._rates = RateMeter()
+        self.log_view.show(Window(0, 0, 0, []))  # the stream starts again: nothing listed yet
+        self.log_view.restart()
+        self._show_stats()
+        self.post_message(self.FeedChosen(self.chosen))
 
     def on_key(self, event: events.Key) -> None:
         if event.key == "n" and not self.embedded:

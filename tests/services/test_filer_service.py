@@ -16,9 +16,11 @@ from helpers import TARGET_TEXT, wait_for
 
 from zmqtui.protocol import MAX_MESSAGE_BYTES
 from zmqtui.services import sockets
-from zmqtui.services.filer import REQUESTS_PER_TURN, Answer, FileRules, serve_files
+from zmqtui.services.filer import Answer, FileRules, serve_files
 
 WAIT_MS = 10_000
+BURST = 64
+"""Requests each peer queues before the responder looks."""
 """How long a test waits for a reply that should come at once (matters only on failure)."""
 
 
@@ -179,8 +181,8 @@ async def test_what_on_answer_raises_ends_the_service(actx, served_root, ipc_end
 
 
 async def test_a_queued_burst_from_several_peers_is_answered_in_full(actx, served_root):
-    """More requests than one turn answers, bad ones among them, all queued before the
-    responder looks: every peer gets one reply per request with an envelope, in its order."""
+    """A burst of requests, bad ones among them, all queued before the responder looks: every
+    peer gets one reply per request with an envelope, in its order."""
     endpoint = "inproc://filer-burst"
     answers: list[Answer] = []
     bound: asyncio.Future[str] = asyncio.get_running_loop().create_future()
@@ -201,8 +203,8 @@ async def test_a_queued_burst_from_several_peers_is_answered_in_full(actx, serve
             sockets.configure(peer)
             sockets.connect(peer, endpoint)
         # inproc queues on send, and nothing here yields to the loop: the responder finds all
-        # of it waiting, and its first turn ends long before the queue does
-        for n in range(REQUESTS_PER_TURN):
+        # of it waiting
+        for n in range(BURST):
             for i, peer in enumerate(peers):
                 send = zmq.Socket.shadow(peer).send_multipart
                 request_id = f"{i}-{n}"
@@ -232,7 +234,7 @@ async def test_a_queued_burst_from_several_peers_is_answered_in_full(actx, serve
                     got.append((reply["id"], reply["error"]["code"]))
             assert got == expected[i]
             assert not await peer.poll(100, zmq.POLLIN)  # and nothing more
-        assert len(answers) == sum(map(len, expected)) > 2 * REQUESTS_PER_TURN
+        assert len(answers) == sum(map(len, expected)) > 2 * BURST
     finally:
         for peer in peers:
             peer.close(linger=0)

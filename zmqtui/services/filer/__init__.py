@@ -5,7 +5,7 @@ encoded reply) and never raises, so the responder (`responder.serve_files`) and 
 worker call it unguarded. What the rest of zmqtui uses is re-exported here.
 """
 
-from zmqtui.services.filer.responder import REQUESTS_PER_TURN, serve_files
+from zmqtui.services.filer.responder import serve_files
 from zmqtui.services.filer.rules import (
     MAX_SYMLINK_HOPS,
     Answer,
@@ -15,7 +15,6 @@ from zmqtui.services.filer.rules import (
 
 __all__ = [
     "MAX_SYMLINK_HOPS",
-    "REQUESTS_PER_TURN",
     "Answer",
     "FileRules",
     "file_reply_bytes",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import secrets
 import threading
 from collections.abc import Callable
 
@@ -15,10 +16,8 @@ from zmqtui.services.budget import ReplyBudget
 from zmqtui.services.filer.rules import Answer, FileRules
 from zmqtui.services.reqrep import envelope_end
 
-REQUESTS_PER_TURN = 64
-"""Requests answered in one go before the responder looks whether it is told to stop."""
-
-_POLLIN = int(zmq.POLLIN)  # pyzmq's enums cost a Python call per lookup or operator
+_NOBLOCK = int(zmq.NOBLOCK)  # pyzmq's enums cost a Python call per lookup or operator
+_recv = zmq.backend.Socket.recv
 
 
 async def serve_files(
@@ -61,13 +60,14 @@ async def serve_files(
 
 
 class _Responder:
-    """Answers what waits on a ROUTER socket in a thread of its own.
+    """Answers what reaches a ROUTER socket, in a thread of its own.
 
-    Between requests the thread waits in libzmq's poll, on the socket and on a stop pair;
-    a request costs no event-loop turn, future or task switch, which through `zmq.asyncio` or
-    a reader callback cost more than reading the file does. Each wake-up answers what waits,
-    up to `REQUESTS_PER_TURN` before it looks at the stop pair again. The thread owns the
-    socket until `stop` returns.
+    The thread waits for each request inside libzmq's receive (GIL released): a request costs
+    no event-loop turn, future or task switch, which through `zmq.asyncio` or a reader
+    callback cost more than reading the file does, nor a poll of a second socket, nor the
+    exception a non-blocking receive raises when nothing more waits. To stop it, a private
+    peer (inproc, with a random routing id no client can guess) sends the socket a message.
+    The thread owns the socket until `stop` returns.
     """
 
     def __init__(
@@ -84,36 +84,31 @@ class _Responder:
         self._budget = ReplyBudget()
         self.failed: asyncio.Future[None] = self._loop.create_future()
         """Never resolved: ends with the exception that stopped the responder, if one does."""
-        stop_endpoint = f"inproc://filer-stop-{id(self):x}"
-        self._stop_in = ctx.socket(zmq.PAIR, socket_class=zmq.Socket)
-        self._stop_in.bind(stop_endpoint)
-        self._stop_out = ctx.socket(zmq.PAIR, socket_class=zmq.Socket)
-        self._stop_out.connect(stop_endpoint)
+        self._stop_id = secrets.token_bytes(16)
+        stop_endpoint = f"inproc://filer-stop-{secrets.token_hex(8)}"
+        sock.bind(stop_endpoint)
+        self._stopper = ctx.socket(zmq.DEALER, socket_class=zmq.Socket)
+        sockets.configure(self._stopper)
+        self._stopper.setsockopt(zmq.ROUTING_ID, self._stop_id)
+        self._stopper.connect(stop_endpoint)
         self._thread = threading.Thread(target=self._run, name="filer-responder", daemon=True)
         self._thread.start()
 
     def stop(self) -> None:
-        """Stop answering and wait for the thread (it ends its turn first)."""
+        """Stop answering and wait for the thread (it ends the request it is answering)."""
         with contextlib.suppress(zmq.ZMQError):
-            self._stop_out.send(b"", zmq.NOBLOCK)
+            self._stopper.send(b"", zmq.NOBLOCK)
         self._thread.join()
-        self._stop_in.close(linger=0)
-        self._stop_out.close(linger=0)
+        self._stopper.close(linger=0)
 
     def _run(self) -> None:
-        sock, stop = self._sock, self._stop_in
-        items = [(sock, _POLLIN), (stop, _POLLIN)]
+        sock, stop_id = self._sock, self._stop_id
         try:
             while True:
-                ready = zmq.zmq_poll(items, -1)
-                if len(ready) > 1 or ready[0][0] is stop:
+                frames = _recv_routed(sock)
+                if frames[0] == stop_id:
                     return
-                for _ in range(REQUESTS_PER_TURN):
-                    try:
-                        frames = sockets.recv_nowait(sock)
-                    except zmq.Again:
-                        break
-                    self._answer(frames)
+                self._answer(frames)
         except Exception as exc:
             self._loop.call_soon_threadsafe(self._fail, exc)
 
@@ -132,3 +127,15 @@ class _Responder:
         self._budget.send(self._sock, frames)
         if self._on_answer is not None:
             self._on_answer(answer)
+
+
+def _recv_routed(sock: zmq.Socket) -> list[bytes]:
+    """The next message on a ROUTER, waited for in libzmq: `sockets.recv_routed_nowait` with
+    a blocking first receive (the rest of a message arrives with its first frame)."""
+    frames = [_recv(sock, 0, True)]
+    frame = _recv(sock, _NOBLOCK, False)
+    frames.append(frame.bytes)
+    while frame.more:
+        frame = _recv(sock, _NOBLOCK, False)
+        frames.append(frame.bytes)
+    return frames

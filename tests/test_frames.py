@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from zmqtui.frames import (
     FrameSyntaxError,
+    anchor_file,
     format_frame,
     frame_value,
     parse_frame,
@@ -130,3 +133,11 @@ def test_what_is_shown_as_text_or_hex_reads_back_as_the_same_bytes():
 
 def test_a_long_frame_is_cut():
     assert format_frame(b"x" * 100, limit=10) == "text:" + "x" * 10 + "\u2026"
+
+
+def test_anchor_file_makes_a_relative_file_absolute_and_leaves_the_rest() -> None:
+    base = Path("/srv/requests")
+    assert anchor_file("@body.bin", base) == "@/srv/requests/body.bin"
+    assert anchor_file("@data/x.bin", base) == "@/srv/requests/data/x.bin"
+    for unchanged in ("@/etc/x.bin", "@", "text:@body.bin", "body.bin", "json:{}"):
+        assert anchor_file(unchanged, base) == unchanged

@@ -79,6 +79,16 @@ def parse_frame(argument: str, *, max_file_bytes: int = MAX_FILE_BYTES) -> bytes
     return _utf8(argument)
 
 
+def anchor_file(argument: str, base: Path) -> str:
+    """`argument` with a relative `@file` made absolute under `base` (the directory it was
+    written relative to), so that it names the same file from anywhere; any other frame as it
+    is."""
+    if not argument.startswith("@") or len(argument) == 1:
+        return argument
+    path = Path(argument[1:])
+    return argument if path.is_absolute() else "@" + str(base / path)
+
+
 def parse_frames(arguments: list[str], *, max_file_bytes: int = MAX_FILE_BYTES) -> list[bytes]:
     """Every argument's frame, in order; the error says which frame is wrong."""
     frames = []

@@ -1,4 +1,4 @@
-"""The requests sent from the monitor and how they ended, kept across runs.
+"""The requests sent from the monitor and `zmqtui send`, and how they ended, kept across runs.
 
 One JSON object a line in `$XDG_STATE_HOME/zmqtui/history.jsonl` (by default under
 `~/.local/state`), oldest first. Several monitors may write at once: each append and each

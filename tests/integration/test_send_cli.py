@@ -11,6 +11,8 @@ from click.testing import CliRunner
 from helpers import TARGET_TEXT, EchoRouter, Lines
 
 from zmqtui.commands.send import command as send_command
+from zmqtui.history import History
+from zmqtui.request_spec import RequestSpec
 
 WAIT = 20.0
 
@@ -150,6 +152,50 @@ def test_a_saved_request_with_an_unknown_variable_is_not_sent(echo, tmp_path):
         " (environment 'empty')\n"
     )
     assert echo.answered == 0
+
+
+def test_each_send_is_kept_in_the_history_the_monitor_lists(echo, tmp_path, monkeypatch):
+    """As the composer keeps its sends: the request as it went (a relative `@file` made
+    absolute, so it names the same file from anywhere), its socket and outcome; a load run
+    with its count and concurrency; nothing with --no-history."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "body.bin").write_bytes(b"\x00\x01")
+    runner = CliRunner()
+
+    single = runner.invoke(send_command, [echo.endpoint, "text:hi", "@body.bin"])
+    load = runner.invoke(
+        send_command, [echo.endpoint, "text:x", "--dealer", "--count", "4", "--concurrency", "2"]
+    )
+    unkept = runner.invoke(send_command, [echo.endpoint, "text:secret", "--no-history"])
+
+    assert (single.exit_code, load.exit_code, unkept.exit_code) == (0, 0, 0), single.output
+    newest, first = History().load()
+    assert first.spec == RequestSpec(echo.endpoint, ("text:hi", f"@{tmp_path / 'body.bin'}"))
+    assert first.ok and first.reply == "text:hi │ hex:0001" and first.latency_ms is not None
+    assert (first.count, first.concurrency) == (1, 1)
+    assert newest.spec.frames == ("text:x",) and newest.spec.socket == "DEALER"
+    assert (newest.count, newest.concurrency) == (4, 2)
+    assert newest.reply == "4/4 answered, " + newest.reply.split(", ")[1]
+
+
+def test_a_saved_requests_send_is_kept_with_its_name_and_environment(echo, tmp_path):
+    root = saved_collection(tmp_path / "requests", echo.endpoint)
+    result = CliRunner().invoke(send_command, ["--collection", str(root), "greet"])
+    assert result.exit_code == 0, result.output
+    (kept,) = History().load()
+    assert kept.spec == RequestSpec(
+        echo.endpoint, ('json:{"id": "r7"}', "text:hi"), "DEALER", name="greet"
+    )
+    assert kept.environment == "local"
+
+
+def test_a_send_that_got_no_reply_is_kept_with_why(tcp_endpoint):
+    result = CliRunner().invoke(
+        send_command, [tcp_endpoint(), "text:x", "--timeout-ms", "50", "--tries", "1"]
+    )
+    assert result.exit_code == 3
+    (kept,) = History().load()
+    assert kept.error == "no reply after 1 try" and kept.spec.timeout_ms == 50
 
 
 @pytest.mark.parametrize(

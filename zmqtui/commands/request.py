@@ -7,8 +7,10 @@ because the handshake failed (the server refused our CURVE key, a security misma
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Callable
+from dataclasses import dataclass, fields
 from typing import Any
 
 import click
@@ -70,8 +72,7 @@ def reply_options(command: Callable[..., Any]) -> Callable[..., Any]:
 def load_options(
     what: str, concurrency_help: str
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """--count and --concurrency: how many `what` to send and how many in flight, for every
-    command that can run a load (`request`, `send`)."""
+    """--count and --concurrency: how many `what` to send and how many in flight."""
 
     def decorate(command: Callable[..., Any]) -> Callable[..., Any]:
         command = click.option(
@@ -92,6 +93,39 @@ def load_options(
     return decorate
 
 
+@dataclass(frozen=True, slots=True)
+class Asking:
+    """How a command that asks and waits (`request`, `send`) runs, as its options say."""
+
+    count: int
+    concurrency: int
+    timeout_ms: int | None
+    """None: the `timeout_ms` setting."""
+    tries: int | None
+    """None: the `tries` setting."""
+    max_reply_bytes: int
+    as_json: bool
+    config_file: str | None
+
+
+def asking_options(
+    what: str, concurrency_help: str
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """--count, --concurrency (how many `what` and how many in flight), the reply options and
+    --config, handed to the command as one `asking: Asking` argument."""
+    names = [field.name for field in fields(Asking)]
+
+    def decorate(command: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(command)
+        def gathered(**options: Any) -> Any:
+            asking = Asking(**{name: options.pop(name) for name in names})
+            return command(asking=asking, **options)
+
+        return load_options(what, concurrency_help)(reply_options(config_option(gathered)))
+
+    return decorate
+
+
 @click.command()
 @click.argument("path")
 @click.option(
@@ -100,20 +134,8 @@ def load_options(
     metavar="ENDPOINT",
     help="The filer or cluster to ask [default: the `req` setting, tcp://127.0.0.1:60401].",
 )
-@load_options("Requests", "Requests in flight at once, each on its own socket.")
-@reply_options
-@config_option
-def command(
-    path: str,
-    endpoint: str | None,
-    count: int,
-    concurrency: int,
-    timeout_ms: int | None,
-    tries: int | None,
-    max_reply_bytes: int,
-    as_json: bool,
-    config_file: str | None,
-) -> None:
+@asking_options("Requests", "Requests in flight at once, each on its own socket.")
+def command(path: str, endpoint: str | None, asking: Asking) -> None:
     """Request PATH from a filer and print the reply.
 
     With --count N, send N requests with --concurrency C in flight and print a summary:
@@ -128,42 +150,23 @@ def command(
       3  no answer after every try (unavailable)
       4  no answer: the handshake failed (CURVE key refused, security mismatch)
     """
-    run_service(
-        _request(
-            path,
-            endpoint,
-            count,
-            concurrency,
-            timeout_ms,
-            tries,
-            max_reply_bytes,
-            as_json,
-            config_file,
-        )
+    run_service(_request(path, endpoint, asking))
+
+
+async def _request(path: str, endpoint: str | None, asking: Asking) -> int:
+    settings = load_command_settings(
+        asking.config_file, req=endpoint, timeout_ms=asking.timeout_ms, tries=asking.tries
     )
-
-
-async def _request(
-    path: str,
-    endpoint: str | None,
-    count: int,
-    concurrency: int,
-    timeout_ms: int | None,
-    tries: int | None,
-    max_reply_bytes: int,
-    as_json: bool,
-    config_file: str | None,
-) -> int:
-    settings = load_command_settings(config_file, req=endpoint, timeout_ms=timeout_ms, tries=tries)
+    as_json, max_reply_bytes = asking.as_json, asking.max_reply_bytes
     ctx = zmq.asyncio.Context()
     try:
-        if count > 1:
+        if asking.count > 1:
             summary = await run_load(
                 ctx,
                 settings.req,
                 path,
-                count,
-                concurrency,
+                asking.count,
+                asking.concurrency,
                 timeout_ms=settings.timeout_ms,
                 tries=settings.tries,
                 max_reply_bytes=max_reply_bytes,

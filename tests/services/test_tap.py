@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import random
 
 import pytest
 import zmq
@@ -196,3 +197,139 @@ def test_a_service_not_yet_up_holds_requests_back_and_loses_none(ctx, tcp_endpoi
             echo.close()
     assert sorted(int(body) for _, body in replies) == list(range(count))
     assert (tap.counts.pairs, tap.counts.pending) == (count, 0)
+
+
+def test_requests_answered_in_shuffled_order_are_each_paired(ctx, ipc_endpoint, service):
+    """The loop's table of waiting requests under stress: a few requests left unanswered
+    while thousands go through around them (their numbers meet in the table), then thousands
+    waiting at once (the table grows with the unanswered ones in it), every batch answered in
+    shuffled order; then the unanswered ones are answered too."""
+    tap = start_tap(ctx, ipc_endpoint, service.getsockopt_string(zmq.LAST_ENDPOINT))
+    shuffle = random.Random(14).shuffle
+    dealer = client(ctx, tap.bound)
+    dealer.setsockopt(zmq.SNDHWM, 0)
+    answered: list[list[bytes]] = []
+
+    def ask(numbers: range) -> list[list[bytes]]:
+        for n in numbers:
+            dealer.send_multipart([b"", str(n).encode()])
+        return [service.recv_multipart() for _ in numbers]
+
+    def answer(requests: list[list[bytes]]) -> None:
+        for start in range(0, len(requests), 500):
+            chunk = requests[start : start + 500]
+            for frames in chunk:
+                service.send_multipart([*frames[:4], b"re:" + frames[4]])
+            assert [dealer.recv_multipart()[1] for _ in chunk] == [b"re:" + f[4] for f in chunk]
+            answered.extend(chunk)
+
+    try:
+        stuck = ask(range(3))
+        for start in range(3, 3003, 300):
+            requests = ask(range(start, start + 300))
+            shuffle(requests)
+            answer(requests)
+        requests = ask(range(3003, 6003))
+        shuffle(requests)
+        answer(requests)
+        answer(stuck[::-1])
+        pairs = drained(tap, 6003)
+    finally:
+        tap.stop()
+    assert [p.request.frames for p in pairs] == [(frames[4],) for frames in answered]
+    assert all(p.reply.frames == (b"re:" + p.request.frames[0],) for p in pairs)
+    assert (tap.counts.pairs, tap.counts.pending, tap.counts.late) == (6003, 0, 0)
+
+
+def test_a_lagging_reader_gets_pairs_in_order_up_to_the_bound(ctx, ipc_endpoint):
+    """The queue of finished pairs grows while the reader lags, also once its oldest entries
+    have wrapped around, keeps their order, and loses only what is past `max_queued`."""
+    echo = EchoRouter(ctx, ipc_endpoint("echo"))
+    tap = start_tap(ctx, ipc_endpoint, echo.endpoint, max_queued=1500)
+    dealer = client(ctx, tap.bound)
+    dealer.setsockopt(zmq.SNDHWM, 0)
+
+    def ask(numbers: range) -> None:
+        for n in numbers:
+            dealer.send_multipart([b"", str(n).encode()])
+        for _ in numbers:
+            dealer.recv_multipart()
+        wait_for_sync(lambda: tap.counts.pairs == numbers.stop)
+
+    try:
+        ask(range(1000))
+        first = tap.drain(600)
+        ask(range(1000, 2200))
+        rest = tap.drain()
+    finally:
+        tap.stop()
+        echo.close()
+    assert [int(p.request.frames[0]) for p in first + rest] == list(range(2100))
+    assert tap.counts.lost == 100
+
+
+WIDE = "é" * KEPT_BYTES + '", "pid": 9}'
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        [b"q"],
+        [b""],
+        [],
+        [b"a"] * 6,
+        [b"\xff" * (KEPT_BYTES + 100), b"", b"x"],
+        [b'{"content": "' + WIDE.encode(), b"\x00" * (KEPT_BYTES * 3)],
+    ],
+    ids=["one", "empty-frame", "no-frame", "six", "binary-cut", "json-cut"],
+)
+def test_the_loop_keeps_a_body_as_kept_of_does(ctx, ipc_endpoint, body):
+    echo = EchoRouter(ctx, ipc_endpoint("echo"))
+    tap = start_tap(ctx, ipc_endpoint, echo.endpoint)
+    try:
+        dealer = client(ctx, tap.bound)
+        dealer.send_multipart([b"", *body])
+        assert dealer.recv_multipart() == [b"", *body]
+        (pair,) = drained(tap, 1)
+    finally:
+        tap.stop()
+        echo.close()
+    assert pair.request == Kept.of(body) and pair.reply == Kept.of(body)
+
+
+def test_a_message_without_an_envelope_is_kept_whole(ctx, ipc_endpoint):
+    echo = EchoRouter(ctx, ipc_endpoint("echo"))
+    tap = start_tap(ctx, ipc_endpoint, echo.endpoint)
+    try:
+        dealer = client(ctx, tap.bound)
+        dealer.send_multipart([b"no", b"delimiter"])
+        assert dealer.recv_multipart() == [b"no", b"delimiter"]
+        (pair,) = drained(tap, 1)
+    finally:
+        tap.stop()
+        echo.close()
+    assert pair.request.frames == pair.reply.frames == (b"no", b"delimiter")
+
+
+def test_malformed_replies_are_counted_and_the_tap_goes_on(ctx, ipc_endpoint, service):
+    tap = start_tap(ctx, ipc_endpoint, service.getsockopt_string(zmq.LAST_ENDPOINT))
+    try:
+        dealer = client(ctx, tap.bound)
+        dealer.send_multipart([b"", b"q1"])
+        dealer.send_multipart([b"", b"q2"])
+        (peer, who, marker, _, _), second = (service.recv_multipart() for _ in range(2))
+        service.send_multipart([peer, who, marker])  # the marker, then nothing
+        service.send_multipart([peer, b"m" * len(marker)])  # a marker's size, not the tap's
+        service.send_multipart([peer, who, marker[:4] + b"\xff" * 8, b"", b"?"])  # no such one
+        service.send_multipart([*second[:4], b"a2"])
+        assert [dealer.recv_multipart() for _ in range(2)] == [[b"", b"?"], [b"", b"a2"]]
+        wait_for_sync(lambda: tap.counts.pairs == 2)
+        pairs = tap.drain()
+    finally:
+        tap.stop()
+    assert [(p.request.frames, p.reply.frames) for p in pairs] == [
+        ((b"q1",), ()),
+        ((b"q2",), (b"a2",)),
+    ]
+    counts = tap.counts
+    assert (counts.unmatched, counts.late, tap.failed) == (1, 1, None)

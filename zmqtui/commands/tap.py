@@ -28,8 +28,6 @@ PRINT_EVERY_S = 0.1
 SHOWN_CHARS = 60
 """Longest part of a frame printed per request or reply in a line."""
 CLIENT_CHARS = 16
-SWITCH_INTERVAL_S = 0.0005
-"""How long a thread holding the GIL runs before one that waits for it gets a turn."""
 
 
 @click.command()
@@ -170,10 +168,6 @@ async def _tap(
         if not output.quiet:
             print_pairs(pairs, output.as_json, settings.timeout_ms)
 
-    # The proxy's thread waits for the GIL whenever printing holds it: switch sooner than the
-    # default 5 ms so a burst of printing delays forwarding by at most about this long.
-    switch_interval = sys.getswitchinterval()
-    sys.setswitchinterval(SWITCH_INTERVAL_S)
     try:
         while tap.failed is None:
             await asyncio.sleep(PRINT_EVERY_S)
@@ -184,7 +178,6 @@ async def _tap(
         click.echo(f"zmqtui tap: stopped: {printable(str(tap.failed))}", err=True)
         return 1
     finally:
-        sys.setswitchinterval(switch_interval)
         tap.stop()
         emit(tap.drain())
         click.echo(format_counts(tap.counts), err=True)

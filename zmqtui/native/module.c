@@ -6,6 +6,7 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 
+#include "tap.h"
 #include "zmqapi.h"
 
 struct zapi_entry {
@@ -84,5 +85,8 @@ static struct PyModuleDef loops_module = {
 
 PyMODINIT_FUNC PyInit__loops(void)
 {
-    return PyModule_Create(&loops_module);
+    PyObject *module = PyModule_Create(&loops_module);
+    if (module != NULL && tap_register(module) < 0)
+        Py_CLEAR(module);
+    return module;
 }

@@ -10,37 +10,38 @@ a DEALER client with many requests in flight to a cluster whose workers answer o
 paired as well as a REQ client with one. A reply that comes back without a marker (a service
 that rebuilds envelopes of its own) is still forwarded, and counted as unmatched.
 
-The proxy runs on a thread of its own with plain sockets: a message is forwarded first, then
-recorded, and recording keeps only the first bytes of each frame. Requests waiting for a reply
-are bounded (`max_pending`, the oldest is let go first) and flagged once `timeout_ms` passes
-with no reply. Finished pairs wait in a bounded queue for a reader (`drain`): a reader that
-falls behind loses pairs (counted), never slows the traffic.
+The forwarding loop is C (`zmqtui.native`'s `TapLoop`), run on a thread of its own with the
+GIL released, so printing and publishing pairs never hold up a message: it forwards, keeps
+only the first bytes of each frame (as `Kept.of` does) and matches replies to requests.
+Requests waiting for a reply are bounded (`max_pending`, the oldest is let go first) and
+flagged once `timeout_ms` passes with no reply. Finished pairs wait in a bounded queue for a
+reader (`drain`): a reader that falls behind loses pairs (counted), never slows the traffic.
 """
 
 from __future__ import annotations
 
 import codecs
-import collections
 import json
 import re
 import secrets
 import threading
-import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import zmq
 
 from zmqtui.frames import format_frame
+from zmqtui.native import loops
 from zmqtui.protocol import MAX_MESSAGE_BYTES
 from zmqtui.services import sockets
-from zmqtui.services.reqrep import envelope_end
 
 KEPT_BYTES = 512
 """Bytes of each frame the tap keeps to show."""
 KEPT_FRAMES = 4
 """Frames of each message the tap keeps to show."""
+TAIL_BYTES = 64
+"""Bytes kept from the end of a first frame that was cut (where a JSON reply's `pid` is)."""
 MAX_PENDING = 100_000
 """Requests waiting for a reply, at most; past it the oldest is given up on."""
 MAX_QUEUED = 100_000
@@ -52,10 +53,7 @@ PAIRS_HWM = 100_000
 PUBLISHED_CHARS = 80
 """Longest summary of a frame in a published pair."""
 
-_BATCH = 256
-_POLL_MS = 50
 _MARKER_PREFIX_BYTES = 4
-_MARKER_BYTES = _MARKER_PREFIX_BYTES + 8
 _PID = re.compile(rb'"pid"\s*:\s*(\d{1,10})\s*[,}]')
 
 
@@ -74,10 +72,11 @@ class Kept:
 
     @classmethod
     def of(cls, body: Sequence[bytes]) -> Kept:
+        """`body` kept as the tap's C loop keeps a message's body (which tests hold it to)."""
         first = body[:KEPT_FRAMES]
         kept = tuple(frame[:KEPT_BYTES] for frame in first)
         sizes = tuple(map(len, first))
-        tail = body[0][-64:] if body and sizes[0] > KEPT_BYTES else b""
+        tail = body[0][-TAIL_BYTES:] if body and sizes[0] > KEPT_BYTES else b""
         return cls(kept, sizes, len(body), sum(map(len, body)), tail)
 
     @property
@@ -102,13 +101,6 @@ class Kept:
             return None
         match = _PID.search(self.frames[0] if self.whole else self.tail)
         return int(match.group(1)) if match else None
-
-
-_Body = list[bytes] | Kept
-"""A message's body as the proxy's thread keeps it (see `_keep`)."""
-_Record = tuple[int, bytes, _Body, _Body | None, int | None, str | None]
-"""A finished pair as the proxy's thread leaves it for `drain`: sent (perf ns), client, request,
-reply, latency (ns), why there is no reply."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -196,7 +188,7 @@ def _show(frame: bytes, cut: bool, limit: int) -> str:
 
 @dataclass(slots=True)
 class TapCounts:
-    """What the tap has seen since it started; written by its thread only."""
+    """What the tap has seen since it started (a snapshot of its loop's counts)."""
 
     requests: int = 0
     pairs: int = 0
@@ -232,15 +224,18 @@ class Tap:
         self.listen = listen
         self.forward = forward
         self.timeout_ms = timeout_ms
-        self.max_pending = max_pending
-        self.max_queued = max_queued
         self.max_request_bytes = max_request_bytes
         self.public = public
-        self.counts = TapCounts()
         self.bound: str | None = None
-        self._out: collections.deque[_Record] = collections.deque()
-        self._wall_offset_ms = time.time() * 1000 - time.perf_counter_ns() / 1e6
-        self._stopping = threading.Event()
+        self._loop = loops.TapLoop(
+            prefix=secrets.token_bytes(_MARKER_PREFIX_BYTES),
+            kept_bytes=KEPT_BYTES,
+            kept_frames=KEPT_FRAMES,
+            tail_bytes=TAIL_BYTES,
+            timeout_ms=timeout_ms,
+            max_pending=max_pending,
+            max_queued=max_queued,
+        )
         self._thread: threading.Thread | None = None
         self._error: BaseException | None = None
 
@@ -266,7 +261,7 @@ class Tap:
 
     def stop(self, timeout: float = 5.0) -> None:
         """Stop proxying and close the sockets (requests still waiting are dropped)."""
-        self._stopping.set()
+        self._loop.stop()
         if self._thread is not None:
             self._thread.join(timeout)
 
@@ -275,153 +270,26 @@ class Tap:
         """What ended the proxy's thread, if something did."""
         return self._error
 
+    @property
+    def counts(self) -> TapCounts:
+        """What the tap has seen so far."""
+        return TapCounts(*self._loop.counts())
+
     def drain(self, limit: int | None = None) -> list[Pair]:
         """The pairs finished since the last call, oldest first (at most `limit`)."""
-        out, taken = self._out, []
-        offset = self._wall_offset_ms
-        while out and (limit is None or len(taken) < limit):
-            sent_ns, client, request, reply, latency_ns, why = out.popleft()
-            taken.append(
-                Pair(
-                    offset + sent_ns / 1e6,
-                    client,
-                    _kept(request),
-                    None if reply is None else _kept(reply),
-                    None if latency_ns is None else latency_ns / 1e6,
-                    why,
-                )
-            )
-        return taken
-
-    # --- the proxy's thread ---------------------------------------------------------------
+        records = self._loop.drain(-1 if limit is None else limit)
+        return [
+            Pair(sent_ms, client, Kept(*request), reply and Kept(*reply), latency_ms, why)
+            for sent_ms, client, request, reply, latency_ms, why in records
+        ]
 
     def _run(self, frontend: zmq.Socket, backend: zmq.Socket) -> None:
+        """The proxy's thread: the C loop owns the sockets until `stop`, then they close."""
         try:
-            _Proxy(self, frontend, backend).run()
+            self._loop.run(frontend.underlying, backend.underlying)
         except BaseException as exc:
             self._error = exc
         finally:
             sockets.remove_ipc_file(self.bound or "")
             frontend.close(linger=0)
             backend.close(linger=0)
-
-    def _emit(self, record: _Record) -> None:
-        if len(self._out) >= self.max_queued:
-            self.counts.lost += 1
-        else:
-            self._out.append(record)
-
-
-@dataclass(slots=True)
-class _Proxy:
-    """The loop of the tap's thread; owns the sockets while it runs."""
-
-    tap: Tap
-    frontend: zmq.Socket
-    backend: zmq.Socket
-    pending: collections.OrderedDict[bytes, tuple[int, bytes, _Body]] = field(
-        default_factory=collections.OrderedDict
-    )
-    held: list[bytes] | None = None
-    """A request the backend could not take yet (its queue full): sent before reading more."""
-
-    def run(self) -> None:
-        tap, frontend, backend = self.tap, self.frontend, self.backend
-        prefix = secrets.token_bytes(_MARKER_PREFIX_BYTES)
-        seq = 0
-        timeout_ns = tap.timeout_ms * 1_000_000
-        counts, pending = tap.counts, self.pending
-        poller = zmq.Poller()
-        poller.register(backend, zmq.POLLIN)
-        poller.register(frontend, zmq.POLLIN)
-        next_expiry = 0
-        while not tap._stopping.is_set():
-            if self.held is not None:
-                poller.modify(backend, zmq.POLLIN | zmq.POLLOUT)
-                poller.modify(frontend, 0)
-            ready = dict(poller.poll(_POLL_MS))
-            if ready.get(backend, 0) & zmq.POLLIN:
-                self._replies(prefix)
-            if self.held is not None and ready.get(backend, 0) & zmq.POLLOUT:
-                try:
-                    sockets.send_nowait(backend, self.held)
-                    self.held = None
-                    poller.modify(backend, zmq.POLLIN)
-                    poller.modify(frontend, zmq.POLLIN)
-                except zmq.Again:
-                    pass
-            if self.held is None and ready.get(frontend, 0) & zmq.POLLIN:
-                for _ in range(_BATCH):
-                    try:
-                        frames = sockets.recv_routed_nowait(frontend)
-                    except zmq.Again:
-                        break
-                    seq += 1
-                    marker = prefix + seq.to_bytes(8, "big")
-                    frames.insert(1, marker)
-                    try:
-                        sockets.send_nowait(backend, frames)
-                    except zmq.Again:
-                        self.held = frames
-                    counts.requests += 1
-                    if len(pending) >= tap.max_pending:
-                        self._give_up(pending.popitem(last=False)[1], "evicted")
-                    body = frames[(envelope_end(frames) or 2) :]  # or past the marker
-                    pending[marker] = (time.perf_counter_ns(), frames[0], _keep(body))
-                    if self.held is not None:
-                        break
-            now = time.perf_counter_ns()
-            if now >= next_expiry:
-                next_expiry = now + _POLL_MS * 1_000_000
-                cutoff = now - timeout_ns
-                while pending:
-                    first = next(iter(pending.values()))
-                    if first[0] > cutoff:
-                        break
-                    self._give_up(pending.popitem(last=False)[1], "timeout")
-            counts.pending = len(pending)
-
-    def _replies(self, prefix: bytes) -> None:
-        tap, counts, pending = self.tap, self.tap.counts, self.pending
-        for _ in range(_BATCH):
-            try:
-                frames = sockets.recv_nowait(self.backend)
-            except zmq.Again:
-                return
-            marker = frames[1] if len(frames) > 1 else b""
-            if len(marker) != _MARKER_BYTES or not marker.startswith(prefix):
-                counts.unmatched += 1
-                sockets.send_nowait(self.frontend, frames)
-                continue
-            del frames[1]
-            sockets.send_nowait(self.frontend, frames)
-            now = time.perf_counter_ns()
-            request = pending.pop(marker, None)
-            if request is None:
-                counts.late += 1
-                continue
-            counts.pairs += 1
-            sent_ns, client, kept = request
-            reply = _keep(frames[(envelope_end(frames) or 1) :])
-            tap._emit((sent_ns, client, kept, reply, now - sent_ns, None))
-
-    def _give_up(self, request: tuple[int, bytes, _Body], why: str) -> None:
-        sent_ns, client, kept = request
-        counts = self.tap.counts
-        if why == "timeout":
-            counts.timeouts += 1
-        else:
-            counts.evicted += 1
-        self.tap._emit((sent_ns, client, kept, None, None, why))
-
-
-def _keep(body: list[bytes]) -> _Body:
-    """A small body as it is (nothing copied: the common case costs the proxy nothing more), a
-    big one cut to what is shown (memory stays bounded)."""
-    if len(body) <= KEPT_FRAMES and sum(map(len, body)) <= KEPT_BYTES:
-        return body
-    return Kept.of(body)
-
-
-def _kept(body: _Body) -> Kept:
-    return body if isinstance(body, Kept) else Kept.of(body)

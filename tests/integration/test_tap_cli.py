@@ -94,9 +94,7 @@ def test_ten_thousand_requests_at_64_in_flight_are_paired(processes, ctx, tcp_en
         wait_for_sync(lambda: any(e.event == "connected" for e in reader.events()))
         got = run_dealers(ctx, listen)
         assert got == {f"client-{n}".encode(): PER_CLIENT for n in range(CLIENTS)}
-        deadline = time.monotonic() + CHILD_TIMEOUT
-        while len(pairs.lines) < CLIENTS * PER_CLIENT and time.monotonic() < deadline:
-            time.sleep(0.05)
+        wait_for_sync(lambda: len(pairs.lines) >= CLIENTS * PER_CLIENT, CHILD_TIMEOUT)
         wait_for_sync(lambda: reader.view(0).pairs >= CLIENTS * PER_CLIENT, CHILD_TIMEOUT)
         assert stop(tap, signal.SIGINT) == 0
     finally:

@@ -73,6 +73,7 @@ _FINISH_MAX_S = 1.0
 """...or for at most this long (an rr DEALER keeps dealing until the worker disconnects)."""
 """Time the final heartbeat (a remote worker leaving) gets to be queued, then to leave."""
 _LINK_EVENTS = zmq.EVENT_HANDSHAKE_SUCCEEDED | zmq.EVENT_DISCONNECTED
+_POLLIN = int(zmq.POLLIN)  # pyzmq's enums cost a Python call per lookup or operator
 
 
 def heartbeat_endpoint_for(backend: str) -> str:
@@ -258,17 +259,16 @@ class Worker:
     def _serve(self, work: zmq.Socket, beat: zmq.Socket) -> None:
         interval = self.config.heartbeat_ms / 1000
         connected = work.get_monitor_socket(_LINK_EVENTS)
-        poller = zmq.Poller()
-        poller.register(work, zmq.POLLIN)
-        poller.register(connected, zmq.POLLIN)
+        # libzmq's poll on plain items: a wake-up costs no Poller bookkeeping or dict
+        items = [(work, _POLLIN), (connected, _POLLIN)]
         self._heartbeat(beat)
         next_beat = next_watchdog = time.monotonic() + interval
         while not self.stop.is_set():
             wait_ms = min(_MAX_POLL_MS, max(0, int((next_beat - time.monotonic()) * 1000)))
-            ready = dict(poller.poll(wait_ms))
-            if connected in ready:
+            ready = zmq.zmq_poll(items, wait_ms)
+            if ready and ready[-1][0] is connected:
                 self._connected(connected, work)
-            if work in ready:
+            if ready and ready[0][0] is work:
                 self._drain(work)
             now = time.monotonic()
             if now >= next_beat:
@@ -356,16 +356,16 @@ class Worker:
                 return
 
     def _handle(self, frames: list[bytes]) -> list[bytes]:
-        """The message to send back for one request."""
+        """The message to send back for one request: `frames` itself, the request replaced
+        by its reply after the envelope."""
         balanced = frames[0] == b""
         self._round_robin = not balanced
-        rest = frames[1:] if balanced else frames
         if balanced:
             self._taken += 1
         try:
-            split = rest.index(b"")
+            split = frames.index(b"", 1 if balanced else 0)
         except ValueError:
-            if balanced and rest == [DRAIN]:
+            if balanced and frames[1:] == [DRAIN]:
                 self._taken -= 1  # an order from the broker, not a request it counted
                 self.stop.set()
                 return []
@@ -373,7 +373,7 @@ class Worker:
             # lb: no reply will free its credit, a READY counting it does.
             return self._ready_message() if balanced else []
         began = time.perf_counter()
-        answer = self.rules.respond(rest[split + 1 :])
+        answer = self.rules.respond(frames[split + 1 :])
         reply = answer.encode()
         counters = self.counters
         took = time.perf_counter() - began
@@ -382,8 +382,9 @@ class Worker:
         counters.requests += 1
         if not answer.ok:
             counters.errors += 1
-        envelope = rest[: split + 1]
-        return [b"", *envelope, reply] if balanced else [*envelope, reply]
+        del frames[split + 1 :]
+        frames.append(reply)
+        return frames
 
     def _send(self, work: zmq.Socket, frames: list[bytes]) -> None:
         if not frames:

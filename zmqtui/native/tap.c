@@ -19,7 +19,8 @@
 
 #include "zmqapi.h"
 
-#define MAX_KEPT_FRAMES 16
+#define MAX_KEPT_FRAMES 8
+#define MAX_KEPT_BYTES (1 << 20)
 #define MARKER_PREFIX_BYTES 4
 #define MARKER_BYTES (MARKER_PREFIX_BYTES + 8)
 #define POLL_MS 50
@@ -39,8 +40,8 @@ typedef struct body {
     uint64_t size;                 /* bytes in all its frames */
     size_t frame_count;
     int kept;                      /* frames kept */
-    size_t sizes[MAX_KEPT_FRAMES]; /* the kept frames' sizes before the cut */
-    size_t lens[MAX_KEPT_FRAMES];  /* the bytes kept of each */
+    size_t sizes[MAX_KEPT_FRAMES];   /* the kept frames' sizes before the cut */
+    uint32_t lens[MAX_KEPT_FRAMES];  /* the bytes kept of each (at most MAX_KEPT_BYTES) */
     size_t tail_len;
     unsigned char data[];          /* the kept bytes of each frame in turn, then the tail */
 } body;
@@ -136,7 +137,7 @@ static body *keep(TapLoop *t, zparts *parts, int from)
         if (i < kept) {
             size_t len = smaller(size, t->kept_bytes);
             b->sizes[i] = size;
-            b->lens[i] = len;
+            b->lens[i] = (uint32_t)len;
             if (len) {
                 memcpy(out, zapi.msg_data(&frames[i]), len);
                 out += len;
@@ -552,12 +553,14 @@ static PyObject *tap_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
                                      &prefix_len, &kept_bytes, &kept_frames, &tail_bytes,
                                      &timeout_ms, &max_pending, &max_queued))
         return NULL;
-    if (prefix_len != MARKER_PREFIX_BYTES || kept_bytes < 1 || tail_bytes < 0
+    if (prefix_len != MARKER_PREFIX_BYTES || kept_bytes < 1 || kept_bytes > MAX_KEPT_BYTES
+        || tail_bytes < 0 || tail_bytes > MAX_KEPT_BYTES
         || kept_frames < 1 || kept_frames > MAX_KEPT_FRAMES || timeout_ms < 1
         || max_pending < 1 || max_queued < 1) {
         PyErr_Format(PyExc_ValueError,
-                     "TapLoop needs a %d-byte prefix, 1 to %d kept frames and positive sizes",
-                     MARKER_PREFIX_BYTES, MAX_KEPT_FRAMES);
+                     "TapLoop needs a %d-byte prefix, 1 to %d kept frames, kept and tail bytes "
+                     "up to %d, and positive limits",
+                     MARKER_PREFIX_BYTES, MAX_KEPT_FRAMES, MAX_KEPT_BYTES);
         return NULL;
     }
     TapLoop *t = (TapLoop *)type->tp_alloc(type, 0);

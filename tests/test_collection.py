@@ -16,6 +16,7 @@ from zmqtui.collection import (
     request_toml,
     save_request,
 )
+from zmqtui.frames import parse_frames
 from zmqtui.request_spec import RequestSpec
 
 ENVIRONMENTS = """\
@@ -198,3 +199,50 @@ def test_a_broken_environments_file_is_named_when_a_variable_is_missing(tmp_path
     with pytest.raises(VariableError, match=r"environments\.toml: not valid TOML"):
         collection.fill(spec, None)
     assert collection.fill(RequestSpec("tcp://h:1", ("x",)), None).endpoint == "tcp://h:1"
+
+
+class TestFiles:
+    """`@file` frames name files relative to the request file, wherever zmqtui runs."""
+
+    def test_a_relative_file_is_read_from_the_request_files_directory(self, tmp_path, monkeypatch):
+        root = tmp_path / "requests"
+        write(root, "books/readme.toml", "endpoint = 'e'\nframes = ['@body.bin', '@../top.bin']\n")
+        write(root, "books/body.bin", "B")
+        write(root, "top.bin", "T")
+        elsewhere = tmp_path / "elsewhere"
+        elsewhere.mkdir()
+        monkeypatch.chdir(elsewhere)
+
+        spec = load_collection(Path("../requests")).get("books/readme")
+
+        assert spec.frames == (f"@{root}/books/body.bin", f"@{root}/books/../top.bin")
+        assert parse_frames(list(spec.frames)) == [b"B", b"T"]
+
+    def test_absolute_files_text_and_variables_stay_as_written(self, tmp_path):
+        frames = ["@/etc/hostname", "text:@body.bin", "@${data}/x.bin", "body.bin"]
+        write(tmp_path, "r.toml", f"endpoint = 'e'\nframes = {frames!r}\n")
+        assert load_collection(tmp_path).get("r").frames == tuple(frames)
+
+    def test_a_save_writes_a_file_inside_the_collection_relative_to_the_request(
+        self, tmp_path, monkeypatch
+    ):
+        """The form reads `@file` from the current directory; the file written reads it from
+        its own directory, and loads back as the same file."""
+        root = tmp_path / "requests"
+        write(root, "data/body.bin", "B")
+        monkeypatch.chdir(tmp_path)
+        outside = tmp_path / "outside.bin"
+        spec = RequestSpec("e", ("@requests/data/body.bin", f"@{outside}", "@${d}/x", "text:@y"))
+
+        saved = save_request(root, "books/readme", spec)
+
+        text = (root / "books/readme.toml").read_text()
+        assert "'@../data/body.bin'" in text and f"'@{outside}'" in text
+        assert saved.spec is not None
+        assert saved.spec.frames == (
+            f"@{root}/books/../data/body.bin",
+            f"@{outside}",
+            "@${d}/x",
+            "text:@y",
+        )
+        assert load_collection(root).get("books/readme") == saved.spec

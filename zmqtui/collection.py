@@ -11,8 +11,11 @@ folder groups requests. A file reads as a user would write it:
         'json:{"path": "README.md", "id": "${id}"}',
     ]
 
-Frames are in the frame syntax of `zmqtui.frames`. The endpoint and the frames may hold
-`${name}` variables, filled as text before the frames are read, from `environments.toml` at
+Frames are in the frame syntax of `zmqtui.frames`; a relative `@file` names a file relative to
+the request file's directory (it is read as an absolute path, so the collection works from
+any directory, and written relative again when saved inside the collection). The endpoint and
+the frames may hold `${name}` variables, filled as text before the frames are read (a JSON
+frame is checked once filled, so `${n}` may stand for a number), from `environments.toml` at
 the collection's root (`$${` writes a literal `${`):
 
     default = 'dev'                     # chosen at start; else the first [env.*] table
@@ -40,6 +43,7 @@ from typing import Any
 
 import tomlkit
 
+from zmqtui.frames import anchor_file
 from zmqtui.request_spec import SOCKET_KINDS, RequestSpec
 
 DEFAULT_DIR = "zmq-requests"
@@ -171,13 +175,37 @@ def load_collection(root: Path) -> Collection:
 
 
 def read_request(path: Path, name: str) -> SavedRequest:
-    """The request in the file at `path`, or the reason it cannot be read."""
+    """The request in the file at `path`, or the reason it cannot be read; its relative
+    `@file` frames made absolute from the file's directory."""
     try:
         data = _read_toml(path)
         spec = request_from_table(data, name)
     except CollectionError as exc:
         return SavedRequest(name, path, None, str(exc))
-    return SavedRequest(name, path, spec)
+    directory = Path(os.path.abspath(path.parent))
+    frames = tuple(_anchored(frame, directory) for frame in spec.frames)
+    return SavedRequest(name, path, replace(spec, frames=frames))
+
+
+def _anchored(frame: str, directory: Path) -> str:
+    """`frame`, a relative `@file` made absolute from `directory`; one whose name starts with a
+    variable is left for the variable to say."""
+    return frame if frame.startswith("@${") else anchor_file(frame, directory)
+
+
+def _relative(frame: str, directory: Path, root: Path) -> str:
+    """`frame` as a request file in `directory` writes it: an `@file` (relative to the current
+    directory, as the monitor reads it) relative to `directory` when it is inside the
+    collection at `root`, else absolute."""
+    if frame.startswith("@${"):
+        return frame
+    anchored = anchor_file(frame, Path.cwd())
+    if not anchored.startswith("@") or len(anchored) == 1:
+        return anchored
+    path = Path(os.path.normpath(anchored[1:]))
+    if not path.is_relative_to(Path(os.path.abspath(root))):
+        return anchored
+    return "@" + os.path.relpath(path, os.path.abspath(directory))
 
 
 def request_from_table(data: Mapping[str, Any], name: str) -> RequestSpec:
@@ -267,21 +295,87 @@ def fill_variables(
     return replace(spec, endpoint=endpoint, frames=frames)
 
 
-def _fill(text: str, variables: Mapping[str, str], unknown: list[str], where: str) -> str:
-    def substitute(match: re.Match[str]) -> str:
-        if match["escaped"]:
-            return "${"
-        if match["open"]:
-            raise VariableError(f"'${{' without a closing '}}' in {where}")
-        name = match["name"]
-        if not _VARIABLE_NAME.fullmatch(name):
-            raise VariableError(f"'${{{name}}}' in {where} is not a variable name")
-        if name not in variables:
-            unknown.append(f"${{{name}}} in {where}")
-            return match[0]
-        return variables[name]
+@dataclass(frozen=True, slots=True)
+class Filled:
+    """Where a variable was filled: `start`:`end` of the text as written became
+    `filled_start`:`filled_end` of the text filled."""
 
-    return _VARIABLE.sub(substitute, text)
+    name: str
+    """The variable's name ("": a `$${` written `${`)."""
+    value: str
+    start: int
+    end: int
+    filled_start: int
+    filled_end: int
+
+
+def fill_text(
+    text: str, variables: Mapping[str, str], where: str = "the frame"
+) -> tuple[str, tuple[Filled, ...]]:
+    """`text` with its variables filled, and where each went (so that an error in the text
+    filled can point at the text written); `VariableError` as `fill_variables`."""
+    unknown: list[str] = []
+    filled = _filled(text, variables, unknown, where)
+    if unknown:
+        raise VariableError(f"unknown variable {', '.join(dict.fromkeys(unknown))}")
+    return filled
+
+
+def written_offset(offset: int, filled: tuple[Filled, ...]) -> tuple[int, Filled | None]:
+    """The place in the text as written of `offset` in the text filled, and the variable
+    (or `$${`) whose value it falls in (None: the text around them)."""
+    shift = 0
+    for part in filled:
+        if offset < part.filled_start:
+            break
+        if offset < part.filled_end:
+            return part.start, part
+        shift = part.filled_end - part.end
+    return offset - shift, None
+
+
+def _fill(text: str, variables: Mapping[str, str], unknown: list[str], where: str) -> str:
+    return _filled(text, variables, unknown, where)[0]
+
+
+def _filled(
+    text: str, variables: Mapping[str, str], unknown: list[str], where: str
+) -> tuple[str, tuple[Filled, ...]]:
+    pieces: list[str] = []
+    filled: list[Filled] = []
+    position = length = 0
+    for match in _VARIABLE.finditer(text):
+        before = text[position : match.start()]
+        pieces.append(before)
+        length += len(before)
+        value = _value(match, variables, unknown, where)
+        if value != match[0]:  # a variable filled, or `$${` written `${`
+            name = match["name"] or ""
+            filled.append(
+                Filled(name, value, match.start(), match.end(), length, length + len(value))
+            )
+        pieces.append(value)
+        length += len(value)
+        position = match.end()
+    pieces.append(text[position:])
+    return "".join(pieces), tuple(filled)
+
+
+def _value(
+    match: re.Match[str], variables: Mapping[str, str], unknown: list[str], where: str
+) -> str:
+    """What one `${...}` (or `$${`) of `_VARIABLE` stands for."""
+    if match["escaped"]:
+        return "${"
+    if match["open"]:
+        raise VariableError(f"'${{' without a closing '}}' in {where}")
+    name = match["name"]
+    if not _VARIABLE_NAME.fullmatch(name):
+        raise VariableError(f"'${{{name}}}' in {where} is not a variable name")
+    if name not in variables:
+        unknown.append(f"${{{name}}} in {where}")
+        return match[0]
+    return variables[name]
 
 
 def check_name(name: str) -> str:
@@ -332,9 +426,9 @@ def save_request(root: Path, name: str, spec: RequestSpec) -> SavedRequest:
         if existing.spec is None:
             raise CollectionError(f"{name} exists and cannot be read ({existing.error}): kept")
     path.parent.mkdir(parents=True, exist_ok=True)
-    spec = replace(spec, name=name)
-    _write_atomically(path, request_toml(spec))
-    return SavedRequest(name, path, spec)
+    frames = tuple(_relative(frame, path.parent, root) for frame in spec.frames)
+    _write_atomically(path, request_toml(replace(spec, name=name, frames=frames)))
+    return read_request(path, name)
 
 
 def _write_atomically(path: Path, text: str) -> None:

@@ -139,6 +139,27 @@ def test_a_saved_request_is_sent_by_name_with_its_variables(echo, tmp_path):
     assert result.output.splitlines()[2:] == ['json:{"id": "r7"}', "text:hi"]
 
 
+def test_a_variable_may_stand_as_a_json_number_filled_before_the_check(echo, tmp_path):
+    root = saved_collection(tmp_path / "requests", echo.endpoint)
+    (root / "environments.toml").write_text(
+        f"[env.local]\nendpoint = '{echo.endpoint}'\nn = 7\n[env.bad]\nendpoint = 'x'\nn = 'q'\n"
+    )
+    (root / "number.toml").write_text("endpoint = '${endpoint}'\nframes = ['json:{\"n\": ${n}}']\n")
+    runner = CliRunner()
+
+    sent = runner.invoke(send_command, ["--collection", str(root), "number"])
+    assert sent.exit_code == 0, sent.output
+    assert sent.output.splitlines()[2:] == ['json:{"n": 7}']
+
+    wrong = runner.invoke(send_command, ["--collection", str(root), "number", "--env", "bad"])
+    assert wrong.exit_code == 2
+    assert wrong.output.splitlines()[1:] == [
+        '  json:{"n": q}',
+        "             ^",
+        "  (the saved request number, its variables filled from environment 'bad')",
+    ]
+
+
 def test_a_saved_request_with_an_unknown_variable_is_not_sent(echo, tmp_path):
     root = saved_collection(tmp_path / "requests", echo.endpoint)
 

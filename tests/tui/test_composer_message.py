@@ -184,6 +184,22 @@ def test_a_file_frame_is_looked_at_never_read(tmp_path):
     assert retype("text:name", "file") == "@name"
 
 
+def test_a_frame_with_variables_is_checked_as_it_will_go_filled(tmp_path):
+    number = 'json:{"id": ${n}}'
+    assert check_frame(number) is not None, "unfilled, ${n} is no JSON"
+    assert check_frame(number, {"n": "42"}) is None
+    assert check_frame(number, {}) is None, "an unknown variable is named when it is sent"
+    wrong = check_frame(number, {"n": "4 2"})
+    assert wrong is not None and wrong.offset == number.index("${n}")
+    assert "${n} is '4 2' here" in wrong.reason
+    after = 'json:{"a": "$${x}", "n": ${n}, }'  # a `$${` before: the place still right
+    error = check_frame(after, {"n": "1"})
+    assert error is not None and error.offset == after.index(", }") + 2
+    assert error.reason.endswith("(its variables filled)")
+    (tmp_path / "x.bin").write_bytes(b"x")
+    assert check_frame("@${d}/x.bin", {"d": str(tmp_path)}) is None
+
+
 class TestReplies:
     async def test_each_frame_of_a_reply_is_shown_decoded_and_escaped(self):
         app = Host()

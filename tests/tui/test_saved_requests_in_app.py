@@ -10,6 +10,7 @@ from helpers import wait_for
 from textual.pilot import Pilot
 from textual.widgets import Input, OptionList
 
+from zmqtui.collection import load_collection
 from zmqtui.history import History, HistoryRecord
 from zmqtui.request_spec import RequestSpec
 from zmqtui.results import SendResult
@@ -169,3 +170,36 @@ async def test_a_send_shows_in_the_one_history_in_flight_then_with_its_outcome(t
         await app.workers.wait_for_complete()
     (kept,) = History().load()
     assert (kept.spec, kept.reply) == (PING, "text:pong")
+
+
+async def test_a_variable_stands_as_a_json_number_checked_with_the_environment(tmp_path):
+    """`json:{"id": ${n}}` is JSON once filled: the form checks it filled from the chosen
+    environment, says which variable breaks it in another, and sends it filled; a saved
+    request's `@file` is read beside its file, wherever the monitor runs."""
+    collection = tmp_path / "zmq-requests"
+    collection.mkdir()
+    (collection / "environments.toml").write_text("[env.dev]\nn = 42\n[env.bad]\nn = 'x'\n")
+    (collection / "with-body.toml").write_text("endpoint = 'tcp://h:1'\nframes = ['@body.bin']\n")
+    (collection / "body.bin").write_bytes(b"B")
+    backend = FakeBackend()
+    app = monitor(backend, collection)
+    async with app.run_test(size=SIZE) as pilot:
+        composer = app.composer_pane
+        await composer.load_request(RequestSpec("tcp://h:1", ('json:{"id": ${n}}',)))
+        field = composer.frame_list.fields[0]
+        await wait_for(lambda: field.variables == {"n": "42"})
+        assert field.error is None
+        composer.focus()
+        await pilot.press("3", "e")  # the environment `bad`
+        await wait_for(lambda: field.error is not None)
+        assert field.error.offset == len('json:{"id": ')
+        assert "${n} is 'x' here" in field.error.reason
+        await pilot.press("ctrl+s")
+        assert messages_sent(backend) == []
+        await pilot.press("escape", "e", "ctrl+s")  # out of the field marked, back to `dev`
+        await wait_for(lambda: messages_sent(backend))
+        assert messages_sent(backend)[0].frames == ('json:{"id": 42}',)
+
+        await composer.load_request(load_collection(collection).get("with-body"))
+        assert composer.frame_list.fields[0].value == f"@{collection}/body.bin"
+        assert composer.frame_list.fields[0].error is None

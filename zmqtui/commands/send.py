@@ -115,6 +115,9 @@ def command(
         message = parse_frames(list(spec.frames))
     except FrameSyntaxError as exc:
         click.echo(describe_syntax_error(exc), err=True)
+        if collection is not None and environment is not None:
+            filled = f"{printable(spec.name)}, its variables filled from environment"
+            click.echo(f"  (the saved request {filled} {printable(environment)!r})", err=True)
         sys.exit(EXIT_USAGE)
     kind: SocketKind = "DEALER" if dealer or spec.socket == "DEALER" else "REQ"
     anchored = tuple(anchor_file(frame, Path.cwd()) for frame in spec.frames)

@@ -7,6 +7,7 @@ import base64
 import json
 import os
 import stat
+from collections.abc import Mapping
 from typing import ClassVar
 
 from rich.highlighter import Highlighter
@@ -17,6 +18,7 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.validation import ValidationResult, Validator
 from textual.widgets import Input, Label
 
+from zmqtui.collection import VariableError, fill_text, written_offset
 from zmqtui.frames import MAX_FILE_BYTES, FrameSyntaxError, parse_frame
 from zmqtui.text import printable
 
@@ -39,9 +41,16 @@ def _body(argument: str) -> str:
     return argument[len(prefix) :] if argument.startswith(prefix) else argument
 
 
-def check_frame(argument: str) -> FrameSyntaxError | None:
+def check_frame(
+    argument: str, variables: Mapping[str, str] | None = None
+) -> FrameSyntaxError | None:
     """What is wrong with `argument`, None when it writes a frame. A file is only looked at
-    (it exists, is a regular file, not too large): never read on each keystroke."""
+    (it exists, is a regular file, not too large): never read on each keystroke. With
+    `variables` (the collection environment's), a frame holding `${name}` is checked as it
+    will go, filled: `json:{"n": ${n}}` is JSON once `n` is a number; a variable it does not
+    know is left to be named when the message is sent."""
+    if variables is not None and "${" in argument:
+        return _check_filled(argument, variables)
     if not argument.startswith("@"):
         try:
             parse_frame(argument)
@@ -60,6 +69,23 @@ def check_frame(argument: str) -> FrameSyntaxError | None:
     if info.st_size > MAX_FILE_BYTES:
         return FrameSyntaxError(argument, 1, f"{printable(name)} is larger than {MAX_FILE_BYTES}")
     return None
+
+
+def _check_filled(argument: str, variables: Mapping[str, str]) -> FrameSyntaxError | None:
+    """`check_frame` of `argument` filled, the error placed and worded for `argument`."""
+    try:
+        filled, parts = fill_text(argument, variables)
+    except VariableError:
+        return None
+    error = check_frame(filled)
+    if error is None:
+        return None
+    offset, part = written_offset(error.offset, parts)
+    if part is not None and part.name:
+        where = f"${{{part.name}}} is {printable(part.value)!r} here"
+    else:
+        where = "its variables filled"
+    return FrameSyntaxError(argument, offset, f"{error.reason} ({where})")
 
 
 def retype(argument: str, kind: str) -> str:
@@ -125,18 +151,26 @@ class FrameSyntax(Validator):
         self.field = field
 
     def validate(self, value: str) -> ValidationResult:
-        self.field.error = check_frame(value)
+        self.field.error = check_frame(value, self.field.variables)
         if self.field.error is None:
             return self.success()
         return self.failure(str(self.field.error))
 
 
 class FrameInput(Input):
-    """One frame in the frame syntax; `error` says what is wrong with it as typed (the field
-    is `-invalid` then)."""
+    """One frame in the frame syntax; `error` says what is wrong with it as typed, its
+    `variables` filled (the field is `-invalid` then)."""
 
-    def __init__(self, value: str, *, classes: str | None = None) -> None:
-        self.error: FrameSyntaxError | None = check_frame(value)
+    def __init__(
+        self,
+        value: str,
+        *,
+        variables: Mapping[str, str] | None = None,
+        classes: str | None = None,
+    ) -> None:
+        self.variables = variables
+        """The collection environment's variables, the frame checked filled (None: as it is)."""
+        self.error: FrameSyntaxError | None = check_frame(value, variables)
         super().__init__(
             value,
             classes=classes,
@@ -149,9 +183,9 @@ class FrameInput(Input):
 class FrameRow(Horizontal):
     """A frame's number and kind, then its field."""
 
-    def __init__(self, value: str) -> None:
+    def __init__(self, value: str, variables: Mapping[str, str] | None = None) -> None:
         super().__init__(classes="composer-frame-row")
-        self.field = FrameInput(shown_frame(value), classes="composer-frame")
+        self.field = FrameInput(shown_frame(value), variables=variables, classes="composer-frame")
 
     def compose(self) -> ComposeResult:
         yield Label(classes="composer-frame-kind")
@@ -170,10 +204,20 @@ class FrameList(VerticalScroll, can_focus=False):
     def __init__(self, frames: tuple[str, ...] = (), *, id: str | None = None) -> None:
         super().__init__(id=id)
         self._initial = frames or self.DEFAULT_FRAMES
+        self.variables: Mapping[str, str] | None = None
+        """The collection environment's variables, each frame checked filled (None: none)."""
 
     def compose(self) -> ComposeResult:
         for value in self._initial:
-            yield FrameRow(value)
+            yield FrameRow(value, self.variables)
+
+    def set_variables(self, variables: Mapping[str, str] | None) -> None:
+        """Check every frame again, filled from `variables` (another environment chosen)."""
+        self.variables = variables
+        for field in self.fields:
+            field.variables = variables
+            field.validate(field.value)
+            field.refresh()  # the place of an error, marked by the highlighter
 
     def on_mount(self) -> None:
         self.renumber()
@@ -214,13 +258,14 @@ class FrameList(VerticalScroll, can_focus=False):
     async def set_frames(self, frames: tuple[str, ...]) -> None:
         """Show `frames` in place of the ones shown (the default frame when empty)."""
         await self.remove_children()
-        await self.mount_all([FrameRow(value) for value in frames or self.DEFAULT_FRAMES])
+        rows = [FrameRow(value, self.variables) for value in frames or self.DEFAULT_FRAMES]
+        await self.mount_all(rows)
         self.renumber()
 
     async def add_frame(self, after: int | None, value: str = "text:") -> FrameInput:
         """A new frame after the frame `after` (None: at the end); its field is returned."""
         rows = self.rows
-        row = FrameRow(value)
+        row = FrameRow(value, self.variables)
         if after is None or after >= len(rows) - 1:
             await self.mount(row)
         else:

@@ -10,7 +10,7 @@ monitor may hold the file's lock for a moment).
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import ClassVar, TypeVar
@@ -230,6 +230,13 @@ class RequestLibrary(Vertical):
     """
 
     @dataclass
+    class VariablesChanged(Message):
+        """Another environment was chosen, or the collection read again: the frames typed
+        are checked filled from `variables`."""
+
+        variables: Mapping[str, str]
+
+    @dataclass
     class RequestChosen(Message):
         """The user chose a saved or sent request: put it in the composer."""
 
@@ -297,6 +304,14 @@ class RequestLibrary(Vertical):
         if not keep_environment or self.environment not in names:
             self.environment = self.collection.environments.initial()
         self._show()
+        self.post_message(self.VariablesChanged(self.variables()))
+
+    def variables(self) -> dict[str, str]:
+        """The chosen environment's variables (none when it cannot be had)."""
+        try:
+            return self.collection.environments.variables(self.environment)
+        except CollectionError:
+            return {}
 
     def fill(self, spec: RequestSpec) -> RequestSpec:
         """`spec` with its variables filled from the chosen environment; `VariableError`
@@ -328,6 +343,7 @@ class RequestLibrary(Vertical):
             index = names.index(self.environment) + 1 if self.environment in names else 0
             self.environment = names[index % len(names)]
             self._show_tree()
+            self.post_message(self.VariablesChanged(self.variables()))
         return self.environment
 
     def sent(self, send_id: int, spec: RequestSpec, count: int = 1, concurrency: int = 1) -> None:

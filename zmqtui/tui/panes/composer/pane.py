@@ -475,6 +475,14 @@ class ComposerPane(Pane):
         if self.library is not None:
             self.library.reload()
 
+    def on_request_library_variables_changed(
+        self, message: RequestLibrary.VariablesChanged
+    ) -> None:
+        """Frames holding `${variables}` are checked as they will go, filled."""
+        message.stop()
+        self.frame_list.set_variables(message.variables)
+        self._show_frame_error()
+
     def place_side(self, widget: Widget) -> None:
         """Show `widget` (the saved requests' tree) on the left of the response."""
         self.query_one("#composer-side", Vertical).mount(widget)

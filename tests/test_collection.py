@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from zmqtui import collection as collection_module
 from zmqtui.collection import (
     CollectionError,
     VariableError,
@@ -13,6 +14,7 @@ from zmqtui.collection import (
     default_collection_dir,
     fill_variables,
     load_collection,
+    load_one,
     request_toml,
     save_request,
 )
@@ -246,3 +248,49 @@ class TestFiles:
             "text:@y",
         )
         assert load_collection(root).get("books/readme") == saved.spec
+
+
+class TestOneRequest:
+    """`zmqtui send --collection DIR NAME` reads the one request it sends, and the
+    environments, not the whole collection; its errors read as the whole collection's."""
+
+    def test_only_the_request_and_the_environments_are_read(self, tmp_path, monkeypatch):
+        write(tmp_path, "environments.toml", ENVIRONMENTS)
+        write(tmp_path, "books/readme.toml", "endpoint = 'tcp://${host}:1'\nframes = ['x']\n")
+        for number in range(5):
+            write(tmp_path, f"other{number}.toml", "endpoint = ")
+        read = []
+        original = collection_module._read_toml
+        monkeypatch.setattr(
+            collection_module, "_read_toml", lambda path: read.append(path) or original(path)
+        )
+
+        one = load_one(tmp_path, "books/readme")
+
+        assert sorted(p.name for p in read) == ["environments.toml", "readme.toml"]
+        assert one.fill(one.get("books/readme"), "dev").endpoint == "tcp://127.0.0.1:1"
+
+    @pytest.mark.parametrize(
+        "name", ["books/readme", "broken", "none", "../x", ".hidden", "environments", "a//b"]
+    )
+    def test_the_errors_are_the_whole_collections(self, tmp_path, name):
+        write(tmp_path, "environments.toml", ENVIRONMENTS)
+        write(tmp_path, "books/readme.toml", "endpoint = 'e'\nframes = ['x']\n")
+        write(tmp_path, "broken.toml", "endpoint = ")
+        write(tmp_path, ".hidden.toml", "endpoint = 'e'\nframes = ['x']\n")
+        write(tmp_path.parent / "x.toml", "", "endpoint = 'e'\nframes = ['x']\n")
+
+        def outcome(collection):
+            try:
+                return collection.get(name)
+            except CollectionError as exc:
+                return str(exc)
+
+        assert outcome(load_one(tmp_path, name)) == outcome(load_collection(tmp_path))
+
+    def test_a_missing_collection_or_a_file_in_its_place(self, tmp_path):
+        with pytest.raises(CollectionError, match="no request 'r' in"):
+            load_one(tmp_path / "none", "r").get("r")
+        write(tmp_path, "file", "")
+        with pytest.raises(CollectionError, match="is not a directory"):
+            load_one(tmp_path / "file", "r")

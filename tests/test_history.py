@@ -1,10 +1,13 @@
-"""The lasting request history: what a line keeps, its bound, its search, several writers."""
+"""The lasting request history: what a line keeps, its bound, several writers."""
 
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 
-from zmqtui.history import History, HistoryRecord, search, state_dir
+import pytest
+
+from zmqtui.history import History, HistoryRecord, state_dir
 from zmqtui.request_spec import RequestSpec
 
 
@@ -51,7 +54,37 @@ def test_bounded_to_the_newest(tmp_path):
         history.append(record(number))
 
     assert [r.spec.name for r in history.load()] == ["r9", "r8", "r7"]
-    assert len((tmp_path / "h.jsonl").read_text().splitlines()) <= 6
+
+
+def test_trimmed_by_size_to_the_newest_that_fit_in_half(tmp_path):
+    path = tmp_path / "h.jsonl"
+    history = History(path, limit=100, max_bytes=0)  # as small as it goes: two longest lines
+    big = "text:" + "x" * 100_000
+    for number in range(12):
+        history.append(record(number, reply=big))
+        assert path.stat().st_size <= history.max_bytes
+    names = [r.spec.name for r in history.load()]
+    assert names == [f"r{n}" for n in range(11, 11 - len(names), -1)]  # the newest, in order
+    assert 2 <= len(names) <= history.max_bytes // len(big)
+
+
+def test_an_append_never_reads_the_file_below_its_bound(tmp_path, monkeypatch):
+    """It used to read the whole file after every append, to count its records."""
+    path = tmp_path / "h.jsonl"
+    history = History(path, limit=3)
+    reads = []
+    opened = Path.open
+
+    def counting_open(self, mode="r", *args, **kwargs):
+        if self == path and "r" in mode:
+            reads.append(mode)
+        return opened(self, mode, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "open", counting_open)
+    for number in range(20):
+        history.append(record(number))
+    assert reads == []
+    assert len(history.load()) == 3
 
 
 def test_lines_that_cannot_be_read_are_skipped_not_fatal(tmp_path):
@@ -70,13 +103,12 @@ def test_too_long_a_record_is_not_kept(tmp_path):
     assert History(tmp_path / "h.jsonl").append(HistoryRecord(spec, 1)) is False
 
 
-def test_search_every_word_in_name_endpoint_or_frames():
+@pytest.mark.parametrize(
+    ("query", "found"), [("R1", [1, 12]), ('60002 "n"', [2]), ("", [1, 2, 12]), ("r1 x", [])]
+)
+def test_a_search_needs_every_word_in_name_endpoint_or_frames(query, found):
     records = [record(1), record(2), record(12)]
-
-    assert search(records, "R1") == [record(1), record(12)]
-    assert search(records, '60002 "n"') == [record(2)]
-    assert search(records, "") == records
-    assert search(records, "r1 nowhere") == []
+    assert [r for r in records if r.spec.matches(query)] == [record(n) for n in found]
 
 
 def test_concurrent_writers_lose_nothing(tmp_path):

@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import os
 import re
-import tempfile
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -43,6 +42,7 @@ from typing import Any
 
 import tomlkit
 
+from zmqtui.files import replace_file
 from zmqtui.frames import anchor_file
 from zmqtui.request_spec import SOCKET_KINDS, RequestSpec
 
@@ -172,6 +172,21 @@ def load_collection(root: Path) -> Collection:
             name = path.relative_to(root).as_posix().removesuffix(SUFFIX)
             requests.append(read_request(path, name))
     return Collection(root, tuple(requests), tuple(folders), read_environments(root))
+
+
+def load_one(root: Path, name: str) -> Collection:
+    """The collection at `root` with only the request `name` read, and its environments: what
+    sending one saved request needs (`get(name)` says why it cannot be had, as it would from
+    `load_collection`)."""
+    if root.exists() and not root.is_dir():
+        raise CollectionError(f"collection {root} is not a directory")
+    parts = name.split("/")
+    path = root.joinpath(*parts[:-1], parts[-1] + SUFFIX)
+    listed = all(part and not part.startswith(".") for part in parts) and path.is_file()
+    requests = ()
+    if listed and name != ENVIRONMENTS_FILE.removesuffix(SUFFIX):  # as `load_collection` lists
+        requests = (read_request(path, name),)
+    return Collection(root, requests, (), read_environments(root))  # none: `get` says so
 
 
 def read_request(path: Path, name: str) -> SavedRequest:
@@ -427,19 +442,8 @@ def save_request(root: Path, name: str, spec: RequestSpec) -> SavedRequest:
             raise CollectionError(f"{name} exists and cannot be read ({existing.error}): kept")
     path.parent.mkdir(parents=True, exist_ok=True)
     frames = tuple(_relative(frame, path.parent, root) for frame in spec.frames)
-    _write_atomically(path, request_toml(replace(spec, name=name, frames=frames)))
+    replace_file(path, request_toml(replace(spec, name=name, frames=frames)).encode("utf-8"))
     return read_request(path, name)
-
-
-def _write_atomically(path: Path, text: str) -> None:
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as file:
-            file.write(text)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
 
 
 def _string(text: str) -> tomlkit.items.String:

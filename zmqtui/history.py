@@ -3,9 +3,10 @@
 One JSON object a line in `$XDG_STATE_HOME/zmqtui/history.jsonl` (by default under
 `~/.local/state`), oldest first. Several monitors may write at once: each append and each
 compaction happens under an exclusive `flock` of a lock file beside it, and the file is only
-ever appended to or replaced whole, so a reader sees every line whole. It is bounded: once it
-holds twice `limit` records, an append rewrites it with the newest `limit`. A line that cannot
-be read (cut by a crash, edited by hand) is skipped, never a reason to lose the others.
+ever appended to or replaced whole, so a reader sees every line whole. It is bounded by size,
+so that an append never reads it: once it is over `max_bytes`, the append rewrites it with the
+newest `limit` records that fit in half of that. A line that cannot be read (cut by a crash,
+edited by hand) is skipped, never a reason to lose the others.
 
 Headless: imports neither zmq nor Textual.
 """
@@ -14,14 +15,15 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import itertools
 import json
 import os
-import tempfile
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from zmqtui.files import replace_file
 from zmqtui.format import plural
 from zmqtui.frames import format_frame
 from zmqtui.protocol import ErrorReply
@@ -34,6 +36,8 @@ MAX_RECORDS = 500
 """Records kept: the newest."""
 MAX_LINE_BYTES = 256 * 1024
 """A record longer than this (a huge frame typed in) is not kept: the file stays quick to read."""
+MAX_FILE_BYTES = 2 * 1024 * 1024
+"""The file's size past which an append trims it (to the newest records in half of it)."""
 FORMAT_VERSION = 1
 MAX_SUMMARY = 200
 """Characters of a reply kept in its record: enough to recognise it in the list."""
@@ -175,22 +179,22 @@ def state_dir(environ: Mapping[str, str] | None = None) -> Path:
     return Path(state_home).expanduser() / "zmqtui"
 
 
-def search(records: Iterable[HistoryRecord], query: str) -> list[HistoryRecord]:
-    """The records `query` matches, in their order."""
-    return [record for record in records if record.spec.matches(query)]
-
-
 class History:
     """The history file: appended to by any number of monitors, read newest first.
 
     Args:
         path: The file (default: `history.jsonl` in `state_dir()`).
         limit: Records kept.
+        max_bytes: The file's size past which an append trims it.
     """
 
-    def __init__(self, path: Path | None = None, *, limit: int = MAX_RECORDS) -> None:
+    def __init__(
+        self, path: Path | None = None, *, limit: int = MAX_RECORDS, max_bytes: int = MAX_FILE_BYTES
+    ) -> None:
         self.path = path or state_dir() / HISTORY_FILE
         self.limit = limit
+        self.max_bytes = max(max_bytes, 2 * MAX_LINE_BYTES)
+        """At least two of the longest records: a trim always keeps the newest."""
         self._lock_path = self.path.with_name(self.path.name + ".lock")
 
     def load(self) -> list[HistoryRecord]:
@@ -199,8 +203,7 @@ class History:
             return []
         with self._locked(fcntl.LOCK_SH):
             lines = self._lines()
-        records = list(_records(lines))
-        return records[::-1][: self.limit]
+        return list(itertools.islice(_records(reversed(lines)), self.limit))
 
     def append(self, record: HistoryRecord) -> bool:
         """Add `record`; False when it is too long to keep."""
@@ -215,12 +218,23 @@ class History:
                 if size and os.pread(handle, 1, size - 1) != b"\n":
                     data = b"\n" + data  # a line cut short by a crash stays apart
                 os.write(handle, data)
+                size = os.fstat(handle).st_size
             finally:
                 os.close(handle)
-            lines = self._lines()
-            if len(lines) > 2 * self.limit:
-                self._rewrite(lines[-self.limit :])
+            if size > self.max_bytes:
+                self._trim()
         return True
+
+    def _trim(self) -> None:
+        """Keep the newest `limit` lines that fit in half of `max_bytes`."""
+        kept: list[bytes] = []
+        room = self.max_bytes // 2
+        for line in reversed(self._lines()):
+            room -= len(line)
+            if room < 0 or len(kept) == self.limit:
+                break
+            kept.append(line)
+        replace_file(self.path, b"".join(reversed(kept)))
 
     def _lines(self) -> list[bytes]:
         try:
@@ -228,16 +242,6 @@ class History:
                 return [line for line in file if line.endswith(b"\n")]
         except FileNotFoundError:
             return []
-
-    def _rewrite(self, lines: list[bytes]) -> None:
-        handle, temporary = tempfile.mkstemp(prefix=f".{self.path.name}.", dir=self.path.parent)
-        try:
-            with os.fdopen(handle, "wb") as file:
-                file.writelines(lines)
-            os.replace(temporary, self.path)
-        except BaseException:
-            Path(temporary).unlink(missing_ok=True)
-            raise
 
     @contextlib.contextmanager
     def _locked(self, operation: int) -> Iterator[None]:

@@ -16,7 +16,7 @@ from pathlib import Path
 import click
 import zmq.asyncio
 
-from zmqtui.collection import CollectionError, load_collection
+from zmqtui.collection import CollectionError, load_one
 from zmqtui.commands._run import collection_options, load_command_settings, run_service
 from zmqtui.commands.request import (
     EXIT_ERROR_REPLY,
@@ -131,7 +131,7 @@ def saved_request(root: Path, name: str, environment: str | None) -> tuple[Reque
     `environment` (default: the collection's), and the environment that filled them; exits 2
     saying what is wrong."""
     try:
-        saved = load_collection(root)
+        saved = load_one(root, name)
         chosen = environment or saved.environments.initial()
         return saved.fill(saved.get(name), chosen), chosen
     except CollectionError as exc:

@@ -138,9 +138,13 @@ def _holds_float(obj: Any, test: Callable[[float], bool]) -> bool:
     if type(obj) is float:
         return test(obj)
     if isinstance(obj, dict):
-        return any(_holds_float(v, test) for v in obj.values())
-    if isinstance(obj, list):
-        return any(_holds_float(v, test) for v in obj)
+        obj = obj.values()
+    elif not isinstance(obj, list):
+        return False
+    # a loop, not any() over a generator, which costs twice as much per request
+    for value in obj:  # noqa: SIM110
+        if _holds_float(value, test):
+            return True
     return False
 
 

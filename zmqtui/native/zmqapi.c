@@ -14,21 +14,37 @@ static int zparts_reserve(zparts *parts, int needed)
     while (capacity < needed)
         capacity *= 2;
     zmq_msg_t *frames = realloc(parts->frames, (size_t)capacity * sizeof(zmq_msg_t));
-    if (frames == NULL) {
-        errno = ENOMEM;
+    if (frames == NULL)
         return -1;
-    }
     parts->frames = frames;
     parts->capacity = capacity;
     return 0;
+}
+
+/* Receive and drop what is left of a message whose frames could not be kept, so that the
+ * next receive starts at the next message. */
+static void zparts_skip_rest(void *socket)
+{
+    zmq_msg_t frame;
+    int more = 1;
+    while (more) {
+        zapi.msg_init(&frame);
+        more = zapi.msg_recv(&frame, socket, ZMQ_DONTWAIT) >= 0 && zapi.msg_more(&frame);
+        zapi.msg_close(&frame);
+    }
 }
 
 int zparts_recv(zparts *parts, void *socket, int flags)
 {
     zparts_clear(parts);
     for (;;) {
-        if (zparts_reserve(parts, parts->count + 1) != 0)
+        if (zparts_reserve(parts, parts->count + 1) != 0) {
+            if (parts->count > 0)
+                zparts_skip_rest(socket);
+            zparts_clear(parts);
+            errno = ENOMEM;
             return -1;
+        }
         zmq_msg_t *frame = &parts->frames[parts->count];
         zapi.msg_init(frame);
         if (zapi.msg_recv(frame, socket, flags) < 0) {

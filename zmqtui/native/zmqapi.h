@@ -63,7 +63,9 @@ typedef struct zparts {
 } zparts;
 
 /* Receive one whole message into `parts` (emptied first); 0, or -1 with zapi.errno_() set.
- * Only a receive of its first frame can fail with EAGAIN: the rest have arrived with it. */
+ * Only a receive of its first frame can fail with EAGAIN: the rest have arrived with it.
+ * ENOMEM: no room for its frames; the message is dropped whole (the next receive starts at the
+ * next message). */
 int zparts_recv(zparts *parts, void *socket, int flags);
 /* Send frames [from, count) of `parts` (each then empty, as zmq_msg_send leaves it), the last
  * without ZMQ_SNDMORE unless `more`; 0, or -1 with zapi.errno_() set (the frames not sent

@@ -99,8 +99,15 @@ def test_lines_that_cannot_be_read_are_skipped_not_fatal(tmp_path):
 
 
 def test_too_long_a_record_is_not_kept(tmp_path):
+    path = tmp_path / "h.jsonl"
+    history = History(path)
+    history.append(record(1))
+    before = path.read_bytes()
     spec = RequestSpec("e", ("text:" + "x" * 300_000,))
-    assert History(tmp_path / "h.jsonl").append(HistoryRecord(spec, 1)) is False
+
+    assert history.append(HistoryRecord(spec, 1)) is False
+    assert path.read_bytes() == before, "nothing of it was written"
+    assert History(path).load() == [record(1)]
 
 
 @pytest.mark.parametrize(

@@ -87,6 +87,16 @@ async def test_a_recording_that_cannot_start_or_fails_is_told(tmp_path: Path) ->
         assert "rec" not in bar_text(app)
 
 
+async def subscribed_to_everything(xpub: zmq.asyncio.Socket) -> None:
+    """Wait until `xpub` holds a subscription to everything: the SUB is "connected" before its
+    subscription arrives, and what is published before then is dropped (slow joiner)."""
+    held: set[bytes] = set()
+    while b"" not in held:
+        assert await xpub.poll(10_000), f"no subscription to everything; held {held}"
+        message = await xpub.recv()
+        (held.add if message[:1] == b"\x01" else held.discard)(message[1:])
+
+
 @pytest.mark.integration
 async def test_records_every_message_of_the_live_feed_and_says_where(
     actx: zmq.asyncio.Context, ipc_endpoint, tmp_path: Path
@@ -107,6 +117,7 @@ async def test_records_every_message_of_the_live_feed_and_says_where(
             )
             await pilot.press("ctrl+r")
             await wait_for(lambda: "⏺ rec 0 messages" in bar_text(app), 10)
+            await subscribed_to_everything(xpub)
             for frames in sent:
                 await xpub.send_multipart(frames)
             await wait_for(lambda: "⏺ rec 3 messages" in bar_text(app), 10)

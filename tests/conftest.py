@@ -35,6 +35,15 @@ def ipc_endpoint() -> Iterator[Callable[[str], str]]:
 
 
 @pytest.fixture
+def short_tmp_path() -> Iterator[Path]:
+    """A private temp dir with a short path, for `ipc://` sockets made inside it (sun_path
+    holds 108 bytes; `tmp_path` is longer under pytest-xdist)."""
+    directory = Path(tempfile.mkdtemp(prefix="zt-"))
+    yield directory
+    shutil.rmtree(directory, ignore_errors=True)
+
+
+@pytest.fixture
 async def actx() -> zmq.asyncio.Context:
     """An asyncio Context of the test's own, destroyed (linger 0) when it ends."""
     ctx = zmq.asyncio.Context()

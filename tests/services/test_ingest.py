@@ -355,24 +355,24 @@ async def test_the_child_takes_a_curve_feed_in_with_this_process_keys(
 
 @pytest.mark.integration
 async def test_the_childs_directory_is_named_after_the_monitor_and_a_killed_ones_cleared(
-    actx: zmq.asyncio.Context, tcp_endpoint, monkeypatch, tmp_path: Path
+    actx: zmq.asyncio.Context, tcp_endpoint, monkeypatch, short_tmp_path: Path
 ) -> None:
     """A monitor killed outright cannot remove its ingest's directory: the next one does."""
-    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    monkeypatch.setenv("TMPDIR", str(short_tmp_path))
     monkeypatch.setattr("tempfile.tempdir", None)
     dead_pid = int(Path("/proc/sys/kernel/pid_max").read_text()) + 1
-    left = tmp_path / f"{PREFIX}{dead_pid}-abc"
+    left = short_tmp_path / f"{PREFIX}{dead_pid}-abc"
     left.mkdir(mode=0o700)
     (left / "control").touch()
     ingest = IngestProcess(actx, [FeedConfig("f", tcp_endpoint())], [StreamSpec("sub")])
     ingest.start()
     try:
         assert not left.exists()
-        (made,) = tmp_path.iterdir()
+        (made,) = short_tmp_path.iterdir()
         assert made.name.startswith(f"{PREFIX}{os.getpid()}-")
     finally:
         await ingest.stop()
-    assert list(tmp_path.iterdir()) == []
+    assert list(short_tmp_path.iterdir()) == []
 
 
 def test_a_stream_merges_its_feeds_each_read_by_its_own_rule() -> None:

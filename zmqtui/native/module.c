@@ -6,6 +6,7 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 
+#include "lb.h"
 #include "tap.h"
 #include "zmqapi.h"
 
@@ -72,6 +73,10 @@ static PyObject *libzmq_version(PyObject *module, PyObject *unused)
 static PyMethodDef loops_methods[] = {
     {"bind", bind_libzmq, METH_O, "Fill the libzmq table: resolve(name) -> address."},
     {"libzmq_version", libzmq_version, METH_NOARGS, "The bound libzmq's (major, minor, patch)."},
+    {"load_balancer", (PyCFunction)(void (*)(void))lb_load_balancer, METH_VARARGS | METH_KEYWORDS,
+     "The lb broker's loop over three sockets (their addresses): see lb.c."},
+    {"lb_counter_names", lb_counter_names, METH_NOARGS,
+     "The counters a LoadBalancer's STATISTICS answer carries, in order."},
     {NULL, NULL, 0, NULL},
 };
 

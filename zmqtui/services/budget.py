@@ -95,11 +95,16 @@ class ReplyBudget:
         self.dropped += 1
         if not account.warned:
             account.warned = True
-            logger.warning(
-                "a client has %d bytes of replies unread: replies to it are dropped until it "
-                "reads (it asks again after its timeout)",
-                account.bytes,
-            )
+            log_unread(account.bytes)
+
+
+def log_unread(held_bytes: int) -> None:
+    """Warn, once a client's large replies are first dropped, that it does not read them."""
+    logger.warning(
+        "a client has %d bytes of replies unread: replies to it are dropped until it reads "
+        "(it asks again after its timeout)",
+        held_bytes,
+    )
 
 
 class _Account:

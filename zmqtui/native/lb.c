@@ -1,6 +1,6 @@
 /* The load-balancing broker's loop (zmqtui.services.broker.LoadBalancingBroker) in C.
  *
- * `load_balancer(frontend, backend, control, ...)` makes a `LoadBalancer` over three sockets
+ * `LoadBalancer(frontend, backend, control, ...)` is the loop over three sockets
  * pyzmq made (their `underlying` addresses): a ROUTER facing clients, a ROUTER facing workers
  * (ROUTER_MANDATORY set) and the PAIR the owner steers it through. `run()` forwards, with the
  * GIL released, until there is something to log (a tuple of events) or the owner says
@@ -1033,14 +1033,19 @@ static PyMethodDef LoadBalancer_methods[] = {
     {NULL, NULL, 0, NULL},
 };
 
+static PyObject *LoadBalancer_new(PyTypeObject *type, PyObject *args, PyObject *kwargs);
+
 static PyTypeObject LoadBalancerType = {
     PyVarObject_HEAD_INIT(NULL, 0)
     .tp_name = "zmqtui.native._loops.LoadBalancer",
-    .tp_doc = "The lb broker's loop over three sockets; made by load_balancer().",
+    .tp_doc = "LoadBalancer(frontend, backend, control, *, max_credit, stack_service_s, "
+              "stack_stall_s, reply_budget, tracked_from, remembered_ignored): the lb broker's "
+              "loop over three sockets (their addresses).",
     .tp_basicsize = sizeof(LoadBalancerObject),
     .tp_flags = Py_TPFLAGS_DEFAULT,
     .tp_dealloc = (destructor)LoadBalancer_dealloc,
     .tp_methods = LoadBalancer_methods,
+    .tp_new = LoadBalancer_new,
 };
 
 static int balancer_init(balancer *b)
@@ -1054,7 +1059,7 @@ static int balancer_init(balancer *b)
     return 0;
 }
 
-PyObject *lb_load_balancer(PyObject *module, PyObject *args, PyObject *kwargs)
+static PyObject *LoadBalancer_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
 {
     static char *keywords[] = {"frontend", "backend", "control", "max_credit",
                                "stack_service_s", "stack_stall_s", "reply_budget",
@@ -1073,15 +1078,12 @@ PyObject *lb_load_balancer(PyObject *module, PyObject *args, PyObject *kwargs)
                         "max_credit, tracked_from and remembered_ignored must be at least 1");
         return NULL;
     }
-    if (PyType_Ready(&LoadBalancerType) < 0)
-        return NULL;
     balancer *b = calloc(1, sizeof(balancer));
     if (b == NULL)
         return PyErr_NoMemory();
     b->frontend = (void *)(uintptr_t)frontend;
     b->backend = (void *)(uintptr_t)backend;
     b->control = (void *)(uintptr_t)control;
-    /* Levels 1 to max_credit - 1; a worker holding max_credit has no room. */
     b->max_credit = max_credit;
     b->stack_service_s = stack_service_s;
     b->stack_stall_s = stack_stall_s;
@@ -1093,7 +1095,7 @@ PyObject *lb_load_balancer(PyObject *module, PyObject *args, PyObject *kwargs)
         free(b);
         return PyErr_NoMemory();
     }
-    LoadBalancerObject *self = PyObject_New(LoadBalancerObject, &LoadBalancerType);
+    LoadBalancerObject *self = (LoadBalancerObject *)type->tp_alloc(type, 0);
     if (self == NULL) {
         balancer_clear(b);
         free(b);
@@ -1104,8 +1106,10 @@ PyObject *lb_load_balancer(PyObject *module, PyObject *args, PyObject *kwargs)
     return (PyObject *)self;
 }
 
-PyObject *lb_counter_names(PyObject *module, PyObject *unused)
+int lb_register(PyObject *module)
 {
+    if (PyModule_AddType(module, &LoadBalancerType) < 0)
+        return -1;
     PyObject *names = PyTuple_New(COUNTERS);
     for (int i = 0; names != NULL && i < COUNTERS; i++) {
         PyObject *name = PyUnicode_FromString(counter_names[i]);
@@ -1114,5 +1118,9 @@ PyObject *lb_counter_names(PyObject *module, PyObject *unused)
         else
             PyTuple_SET_ITEM(names, i, name);
     }
-    return names;
+    if (names == NULL)
+        return -1;
+    int added = PyModule_AddObjectRef(module, "LB_COUNTER_NAMES", names);
+    Py_DECREF(names);
+    return added;
 }

@@ -4,10 +4,8 @@
 
 #include <Python.h>
 
-/* load_balancer(frontend, backend, control, *, max_credit, stack_service_s, stack_stall_s,
- * reply_budget, tracked_from, remembered_ignored) -> LoadBalancer */
-PyObject *lb_load_balancer(PyObject *module, PyObject *args, PyObject *kwargs);
-/* The names of the counters a STATISTICS answer carries, in its order. */
-PyObject *lb_counter_names(PyObject *module, PyObject *unused);
+/* Add the LoadBalancer type and LB_COUNTER_NAMES (the counters a STATISTICS answer carries,
+ * in its order) to the module; 0, or -1 with an exception set. */
+int lb_register(PyObject *module);
 
 #endif

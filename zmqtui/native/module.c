@@ -73,10 +73,6 @@ static PyObject *libzmq_version(PyObject *module, PyObject *unused)
 static PyMethodDef loops_methods[] = {
     {"bind", bind_libzmq, METH_O, "Fill the libzmq table: resolve(name) -> address."},
     {"libzmq_version", libzmq_version, METH_NOARGS, "The bound libzmq's (major, minor, patch)."},
-    {"load_balancer", (PyCFunction)(void (*)(void))lb_load_balancer, METH_VARARGS | METH_KEYWORDS,
-     "The lb broker's loop over three sockets (their addresses): see lb.c."},
-    {"lb_counter_names", lb_counter_names, METH_NOARGS,
-     "The counters a LoadBalancer's STATISTICS answer carries, in order."},
     {NULL, NULL, 0, NULL},
 };
 
@@ -91,7 +87,7 @@ static struct PyModuleDef loops_module = {
 PyMODINIT_FUNC PyInit__loops(void)
 {
     PyObject *module = PyModule_Create(&loops_module);
-    if (module != NULL && tap_register(module) < 0)
+    if (module != NULL && (tap_register(module) < 0 || lb_register(module) < 0))
         Py_CLEAR(module);
     return module;
 }

@@ -251,7 +251,7 @@ class LoadBalancingBroker(Broker):
     backend_options = ((zmq.ROUTER_MANDATORY, 1), (zmq.ROUTER_HANDOVER, 1))
     """A send to a worker that has gone raises (so the next one is tried) instead of vanishing;
     a worker that reconnects with its routing id takes over its old pipe."""
-    counter_names = loops.lb_counter_names()
+    counter_names = loops.LB_COUNTER_NAMES
     """`COUNTER_NAMES`, then requests_requeued, frontend_dropped, backend_dropped, unanswered,
     replies_dropped_unread, queued, idle_workers and held."""
 
@@ -269,7 +269,7 @@ class LoadBalancingBroker(Broker):
         self.reply_budget = reply_budget
 
     def _forward(self) -> None:
-        balancer = loops.load_balancer(
+        balancer = loops.LoadBalancer(
             self.frontend.underlying,
             self.backend.underlying,
             self._control_theirs.underlying,

@@ -570,13 +570,15 @@ class TestHostileTraffic:
             answering.cancel()
 
     async def test_an_order_about_an_unknown_or_overlong_worker_changes_nothing(
-        self, actx, brokers
+        self, actx, brokers, caplog
     ):
         broker = brokers("lb")
         (worker,) = await ready_workers(actx, broker, b"w")
         for order in (broker.forget, broker.retire, broker.drain):
             order("nobody")
             order("x" * 300)  # longer than any routing id
+        broker.counters()  # the orders are carried out before it answers
+        assert "cannot tell worker b'nobody' to drain" in caplog.text
         client = dealer(actx, broker.frontend_endpoint)
         await client.send_multipart([b"", b"req"])
         assert (await recv(worker))[-1] == b"req"

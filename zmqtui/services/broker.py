@@ -9,14 +9,15 @@ Two routing modes, each forwarding in its own thread:
   frontend, ROUTER backend; a request goes only to a worker with room for it (a few requests
   for a quick worker, one for a slow or stalled one), so queued requests wait in the broker
   for the next free worker instead of behind a slow one. It knows which requests each worker
-  holds and re-queues them (once) when the supervisor reports the worker dead. This loop is
-  Python, kept tight: one poll, then drains in batches. Its hop to the workers keeps the
-  zguide's envelope (`[id, "", client envelope, "", body]`), so a zguide REQ worker can join:
-  a shorter one would save 2 of the 16 frames it moves per request.
+  holds and re-queues them (once) when the supervisor reports the worker dead. This loop is C
+  too (`zmqtui/native/lb.c`, the GIL released): one poll, then drains in batches. Its hop to
+  the workers keeps the zguide's envelope (`[id, "", client envelope, "", body]`), so a zguide
+  REQ worker can join: a shorter one would save 2 of the 16 frames it moves per request.
 
 Both bind in the constructor (so a taken endpoint fails before anything starts), hand the
 sockets to their thread in `start`, and are steered from the owner's thread through an inproc
-PAIR: `counters()`, `forget(worker)`, `retire(worker)`, `close()`.
+PAIR: `counters()` (asked with STATISTICS), `forget(worker)`, `retire(worker)`, `drain(worker)`,
+`close()`, carried out in the order they were given.
 """
 
 from __future__ import annotations
@@ -40,7 +41,8 @@ logger = logging.getLogger(__name__)
 ROUTING_MODES = ("lb", "rr")
 DEFAULT_ROUTING = "lb"
 """A slow worker is given one request at a time and a dead or silent one's requests are
-re-queued; rr (libzmq's C proxy) has about 1.4 times its peak throughput over even work."""
+re-queued; both modes forward in C, at about the same broker CPU per request (rr's proxy does
+less: docs/performance.md has the figures)."""
 
 COUNTER_NAMES = (
     "frontend_in",

@@ -18,6 +18,7 @@ from zmqtui.protocol import max_reply_bytes
 from zmqtui.services import broker as broker_module
 from zmqtui.services.broker import (
     COUNTER_NAMES,
+    DRAIN,
     Broker,
     LoadBalancingBroker,
     RoundRobinBroker,
@@ -188,6 +189,16 @@ class TestLoadBalancing:
         await client.send_multipart([b"", b"two"])
         assert await nothing_arrives(leaving)
         assert broker.counters()["requests_requeued"] == 0
+
+    async def test_a_drained_worker_is_told_so_and_gets_no_more_work(self, actx, brokers):
+        broker = brokers("lb")
+        leaving, staying = await ready_workers(actx, broker, b"leaving", b"staying")
+        broker.drain("leaving")
+        assert await recv(leaving) == [b"", DRAIN]
+        client = dealer(actx, broker.frontend_endpoint)
+        await client.send_multipart([b"", b"req"])
+        assert (await recv(staying))[-1] == b"req"
+        assert await nothing_arrives(leaving)
 
     async def test_malformed_messages_are_dropped_and_counted(self, actx, brokers):
         broker = brokers("lb")

@@ -823,9 +823,10 @@ static void tell_to_drain(balancer *b, zmq_msg_t *id_frame)
 {
     const void *id = zapi.msg_data(id_frame);
     size_t len = zapi.msg_size(id_frame);
-    int sent = zapi.send(b->backend, id, len, ZMQ_SNDMORE | ZMQ_DONTWAIT) == 0 &&
-               zapi.send(b->backend, "", 0, ZMQ_SNDMORE | ZMQ_DONTWAIT) == 0 &&
-               zapi.send(b->backend, "DRAIN", 5, ZMQ_DONTWAIT) == 0;
+    /* All or nothing: with ROUTER_MANDATORY only the first frame can fail (gone or choked). */
+    int sent = zapi.send(b->backend, id, len, ZMQ_SNDMORE | ZMQ_DONTWAIT) >= 0 &&
+               zapi.send(b->backend, "", 0, ZMQ_SNDMORE | ZMQ_DONTWAIT) >= 0 &&
+               zapi.send(b->backend, "DRAIN", 5, ZMQ_DONTWAIT) >= 0;
     if (!sent) {
         key worker;
         if (key_set(&worker, id, len) != 0)

@@ -114,6 +114,21 @@ async def test_the_footer_shows_the_pane_keys_and_restore() -> None:
         assert app.screen.maximized is None and "m Maximise" in footer(app)
 
 
+async def test_the_views_and_record_keys_show_where_there_is_room() -> None:
+    """`t`, `ctrl+r` and the subscriber's `x` were in the help and the palette only: the
+    footer shows them while there is room; at 80 columns `t` and `^r` give way first, before
+    the focused pane's own keys."""
+    app = ZmqtuiApp(FakeBackend())
+    async with app.run_test(size=LARGE) as pilot:
+        await pilot.press("2")
+        for item in ("x Mark", "t Topics", "^r Record", "p Pause/follow", "q Quit"):
+            assert item in footer(app), footer(app)
+    app = ZmqtuiApp(FakeBackend())
+    async with app.run_test(size=SMALL) as pilot:
+        await pilot.press("2")
+        assert "p Pause/follow" in footer(app) and "Topics" not in footer(app), footer(app)
+
+
 async def test_the_footer_keeps_the_app_keys_at_80x24() -> None:
     """The subscriber's five keys do not fit beside the app's: they give way, `q Quit` stays."""
     app = ZmqtuiApp(FakeBackend())

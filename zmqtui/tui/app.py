@@ -264,13 +264,12 @@ class ZmqtuiApp(App[None]):
         Binding("m", "maximize", "Maximise", tooltip="the focused pane fills the screen"),
         Binding("m,escape", "restore", "Restore", tooltip="restore the maximised pane"),
         Binding("h", "hide_pane", "Hide", tooltip="hide the focused pane"),
-        TopicsScreen.binding(),
+        TopicsScreen.binding(show=True),
         Binding("0", "show_all_panes", "Show all panes", show=False, tooltip="show every pane"),
         Binding(
             "ctrl+r",
             "toggle_recording",
             "Record",
-            show=False,
             tooltip="record every message of the feed, frames exactly, to "
             "`zmqtui-recording-<time>.jsonl.zst` in the export directory; again stops",
         ),
@@ -299,6 +298,12 @@ class ZmqtuiApp(App[None]):
     ]
     """Every key that works everywhere; the footer, the palette and the help are made from
     these and the panes' own `BINDINGS` (a `system` binding is not a palette command)."""
+
+    FOOTER_YIELDING: ClassVar[frozenset[str]] = frozenset(
+        {TopicsScreen.binding().action, "toggle_recording"}
+    )
+    """Actions of app keys the footer shows while there is room: on a narrow line they give
+    way first, before the focused pane's keys (f1 and the palette list them all)."""
 
     def __init__(
         self,

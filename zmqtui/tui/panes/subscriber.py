@@ -181,7 +181,6 @@ class SubscriberPane(Pane):
             "x",
             "mark",
             "Mark",
-            show=False,
             tooltip="mark the selected message (x again unmarks): selecting another shows what "
             "differs between the two, field by field",
         ),

@@ -58,10 +58,11 @@ class View(Screen[None]):
     """Whether the view is up and its backend query alive."""
 
     @classmethod
-    def binding(cls) -> Binding:
-        """The app's binding that opens the view (or closes it while it is up)."""
+    def binding(cls, *, show: bool = False) -> Binding:
+        """The app's binding that opens the view (or closes it while it is up); `show`: in the
+        footer."""
         return Binding(
-            cls.KEY, f"view('{cls.NAME}')", cls.DESCRIPTION, show=False, tooltip=cls.TOOLTIP
+            cls.KEY, f"view('{cls.NAME}')", cls.DESCRIPTION, show=show, tooltip=cls.TOOLTIP
         )
 
     @classmethod

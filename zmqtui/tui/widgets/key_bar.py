@@ -4,7 +4,8 @@ Textual's `Footer` builds a widget per key and rebuilds them all whenever the bi
 which is every focus change: half of what switching panes cost here. This bar renders the same
 bindings (those with `show=True`, disabled ones dimmed, a group's keys under its one
 description, the command palette key on the right) as a single line of text; when the line is
-too narrow, the focused widget's keys give way before the app's.
+too narrow, the app's keys whose actions it names in `FOOTER_YIELDING` (views, recording) give
+way first, then the focused widget's keys; the app's others stay.
 """
 
 from __future__ import annotations
@@ -61,7 +62,8 @@ class KeyBar(Widget):
                 by_group[group].keys.append(key)
                 continue
             description = group.description if group is not None else binding.description
-            item = KeyItem(binding.action, [key], description, enabled, node is self.app, group)
+            tier = self._tier(node, binding)
+            item = KeyItem(binding.action, [key], description, enabled, tier, group)
             items.append(item)
             if group is not None:
                 by_group[group] = item
@@ -74,16 +76,23 @@ class KeyBar(Widget):
             )
         rendered = [item.render(key_style, description_style) for item in items]
         room = self.size.width - hint.cell_len
-        # Too wide: the focused pane's keys give way first, from the last; the app's keys
-        # (panes, help, quit) stay, and f1 lists every key.
-        for index in reversed(range(len(items))):
-            if sum(text.cell_len for text in rendered) <= room:
-                break
-            if not items[index].everywhere:
-                rendered[index] = Text()
+        # Too wide: the app's yielding keys give way first, then the focused pane's, each from
+        # the last; the app's others (panes, help, quit) stay, and f1 lists every key.
+        for tier in (YIELDING, FOCUSED):
+            for index in reversed(range(len(items))):
+                if sum(text.cell_len for text in rendered) <= room:
+                    break
+                if items[index].tier == tier:
+                    rendered[index] = Text()
         text = Text(no_wrap=True, overflow="ellipsis").join(rendered)
         text.truncate(max(0, room), overflow="ellipsis", pad=True)
         return text + hint
+
+    def _tier(self, node: DOMNode, binding: Binding) -> int:
+        if node is not self.app:
+            return FOCUSED
+        yielding: frozenset[str] = getattr(self.app, "FOOTER_YIELDING", frozenset())
+        return YIELDING if binding.action in yielding else LASTING
 
     def _in_order(self, active: Iterable[ActiveBinding]) -> Iterator[tuple[DOMNode, Binding, bool]]:
         """The focused widget's keys as Textual chains them, then the app's as it declares
@@ -101,6 +110,11 @@ class KeyBar(Widget):
         yield from app
 
 
+YIELDING, FOCUSED, LASTING = 0, 1, 2
+"""How long an entry stays when the bar is too narrow: the app's yielding keys give way first,
+then the focused widget's; the app's others stay."""
+
+
 @dataclass(slots=True)
 class KeyItem:
     """One entry of the bar: a key (or a group of keys) and what it does."""
@@ -109,8 +123,8 @@ class KeyItem:
     keys: list[str]
     description: str
     enabled: bool
-    everywhere: bool
-    """An app key (it stays when the bar is too narrow)."""
+    tier: int
+    """`FOCUSED`, `YIELDING` or `LASTING`: when it gives way on a narrow bar."""
     group: Binding.Group | None = None
 
     def render(self, key_style: Style, description_style: Style) -> Text:

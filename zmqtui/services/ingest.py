@@ -843,11 +843,14 @@ class Engine:
         self._send("topics", self.topic_stats.view(query))
 
     def command_prefixes(self, stream: str, prefixes: tuple[str, ...]) -> None:
-        found = self.streams.get(stream)
-        if found is None:
-            return
+        if found := self.streams.get(stream):
+            self._reroute(lambda: found.set_prefixes(prefixes))
+
+    def _reroute(self, change: Callable[[], object]) -> None:
+        """Make `change` to a stream, then route every feed's messages anew and subscribe each
+        socket to what its feed then wants."""
         before = self._topics()
-        found.set_prefixes(prefixes)
+        change()
         for feed in self.feeds:
             feed.route(self.streams.values())
         self._resubscribe(before)
@@ -869,14 +872,8 @@ class Engine:
     def command_listed_feeds(self, stream: str, feeds: tuple[str, ...] | None) -> None:
         """`stream` lists `feeds` (None: every feed) from now on, started again; each socket
         subscribes to what its feed's streams then take."""
-        found = self.streams.get(stream)
-        if found is None:
-            return
-        before = self._topics()
-        found.list_feeds(feeds)
-        for feed in self.feeds:
-            feed.route(self.streams.values())
-        self._resubscribe(before)
+        if found := self.streams.get(stream):
+            self._reroute(lambda: found.list_feeds(feeds))
 
     def command_filter(self, stream: str, expression: str) -> None:
         if found := self.streams.get(stream):

@@ -490,7 +490,8 @@ def test_negative_limit_is_refused(tree: Path):
 
 
 class TestKeptBetweenRequests:
-    """The root's descriptor and files' JSON are kept between requests, never served stale."""
+    """The root's descriptor, files' JSON and decoded requests are kept between requests, never
+    served stale."""
 
     def test_a_file_rewritten_in_the_same_second_with_the_same_size_is_served_new(
         self, rules: FileRules, tree: Path
@@ -546,6 +547,35 @@ class TestKeptBetweenRequests:
         tree.mkdir()
         (tree / "target.txt").write_text("back\n")
         assert ask(rules, "target.txt").content == "back\n"
+
+    def test_a_repeated_request_is_decoded_once_and_still_walked(
+        self, rules: FileRules, tree: Path, monkeypatch
+    ):
+        decoded = Counter()
+        decode = filer.rules.decode_request
+
+        def counting(frames: list[bytes]):
+            decoded[frames[0]] += 1
+            return decode(frames)
+
+        monkeypatch.setattr(filer.rules, "decode_request", counting)
+        request = [json.dumps({"path": "target.txt", "id": "r1"}).encode()]
+        for _ in range(2):
+            reply = decode_reply([rules.respond(request).encode()])
+            assert isinstance(reply, FileReply) and reply.content == "hello\n", reply
+        assert decoded == {request[0]: 1}
+        (tree / "target.txt").unlink()
+        reply = decode_reply([rules.respond(request).encode()])
+        assert assert_error(reply, "NOT_FOUND").id == "r1"
+
+    def test_decoded_requests_kept_are_bounded(self, rules: FileRules, monkeypatch):
+        monkeypatch.setattr(rules._requests, "max_entries", 4)
+        for n in range(10):
+            ask(rules, f"missing-{n}.txt")
+        ask(rules, "x" * filer.rules.REQUEST_CACHE_FRAME_BYTES)  # too large a frame to keep
+        assert len(rules._requests._entries) == 4
+        assert rules._requests.get(json.dumps({"path": "missing-9.txt"}).encode()) is not None
+        assert rules._requests.get(json.dumps({"path": "missing-5.txt"}).encode()) is None
 
     @settings(max_examples=200, deadline=None)
     @given(text=UNICODE_TEXT, request_id=st.one_of(st.none(), UNICODE_TEXT))

@@ -20,9 +20,10 @@ of the root mid-walk by someone who can write on both sides.
 
 What is kept between requests, and why it changes nothing a client sees: the root's descriptor
 (reopened as soon as the root's path names another directory: `os.stat` of the path per
-request, one system call instead of an open and a close), and the JSON of a file's content
+request, one system call instead of an open and a close), the JSON of a file's content
 (see `_ReplyCache`), looked up only once the file is open and `fstat`-ed as above, so every
-request still walks, opens and is refused exactly as without it.
+request still walks, opens and is refused exactly as without it, and recent requests as
+decoded from their bytes (`_RequestCache`: the same bytes always decode to the same request).
 """
 
 from __future__ import annotations
@@ -75,10 +76,13 @@ class _Changed(Exception):
     """A component changed kind between looking at it and opening it: look again."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Answer:
     """What one request got: the decoded request (None if it did not decode), the error reply
-    if it was refused, and the encoded reply."""
+    if it was refused, and the encoded reply.
+
+    Not frozen: a frozen dataclass sets each field through `object.__setattr__`, a cost paid
+    on every request."""
 
     request: FileRequest | None
     error: ErrorReply | None
@@ -127,6 +131,9 @@ clock: file systems stamp changes with a coarse clock (a kernel tick, or whole s
 second write of the same size within one tick would otherwise look unchanged."""
 CACHE_BYTES = 16 * 1024 * 1024
 """Most bytes of file JSON kept by one process's rules."""
+REQUEST_CACHE_ENTRIES = 256
+REQUEST_CACHE_FRAME_BYTES = 1024
+"""Decoded requests kept by one process's rules, each from a frame of at most this size."""
 
 
 class _ReplyCache:
@@ -166,6 +173,26 @@ class _ReplyCache:
         self._bytes += len(content_json)
         while self._bytes > self.max_bytes:
             self._bytes -= len(self._entries.popitem(last=False)[1][1])
+
+
+class _RequestCache:
+    """Requests decoded lately, by their frame's bytes: clients ask for the same few files
+    again and again, and a request decodes (and is validated) the same way every time."""
+
+    def __init__(self, max_entries: int = REQUEST_CACHE_ENTRIES) -> None:
+        self.max_entries = max_entries
+        self._entries: dict[bytes, FileRequest] = {}
+
+    def get(self, frame: bytes) -> FileRequest | None:
+        return self._entries.get(frame)
+
+    def put(self, frame: bytes, request: FileRequest) -> None:
+        if len(frame) > REQUEST_CACHE_FRAME_BYTES:
+            return
+        entries = self._entries
+        if len(entries) >= self.max_entries:
+            del entries[next(iter(entries))]  # the oldest
+        entries[frame] = request
 
 
 class _RootHandle:
@@ -217,18 +244,22 @@ class FileRules:
         self._prefixes = tuple(dict.fromkeys((str(self.root), os.path.realpath(self.root))))
         self._root = _RootHandle(self.root)
         self._cache = _ReplyCache()
+        self._requests = _RequestCache()
 
     def respond(self, frames: list[bytes]) -> Answer:
         """The decoded request and its reply (a file or an error); never raises."""
-        try:
-            request = decode_request(frames)
-        except ProtocolError as exc:
-            if exc.request_id is None and len(frames) > 1:
-                exc.request_id = _id_in_first_frame(frames)
-            return _refused(None, error_reply(exc))
-        except Exception:
-            logger.exception("unexpected failure decoding a request")
-            return _refused(None, _internal(None))
+        request = self._requests.get(frames[0]) if len(frames) == 1 else None
+        if request is None:
+            try:
+                request = decode_request(frames)
+            except ProtocolError as exc:
+                if exc.request_id is None and len(frames) > 1:
+                    exc.request_id = _id_in_first_frame(frames)
+                return _refused(None, error_reply(exc))
+            except Exception:
+                logger.exception("unexpected failure decoding a request")
+                return _refused(None, _internal(None))
+            self._requests.put(frames[0], request)
         try:
             content_json = self.content_json(request.path)
         except ProtocolError as exc:

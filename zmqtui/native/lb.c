@@ -713,6 +713,10 @@ static int drain_backend(balancer *b)
     for (int n = 0; n < BATCH; n++) {
         if (zparts_recv(m, b->backend, ZMQ_DONTWAIT) != 0) {
             int error = zapi.errno_();
+            if (error == ENOMEM) { /* dropped whole: the next message is whole */
+                b->counters[BACKEND_DROPPED]++;
+                continue;
+            }
             return error == EAGAIN || error == EINTR ? 0 : fail(b, error);
         }
         unsigned long long size = 0;
@@ -767,6 +771,10 @@ static int drain_frontend(balancer *b)
         if (zparts_recv(&r->parts, b->frontend, ZMQ_DONTWAIT) != 0) {
             int error = zapi.errno_();
             request_free(b, r);
+            if (error == ENOMEM) { /* dropped whole: the next message is whole */
+                b->counters[FRONTEND_DROPPED]++;
+                continue;
+            }
             return error == EAGAIN || error == EINTR ? 0 : fail(b, error);
         }
         int delimited = 0;

@@ -17,6 +17,8 @@ from textual.message import Message
 
 from zmqtui.config import FeedConfig
 from zmqtui.protocol import MAX_SNAPSHOT_BYTES, ChangeEvent, FileReply, now_ms
+from zmqtui.request_spec import RequestSpec
+from zmqtui.results import SendResult
 from zmqtui.services.stack import EmbeddedStack
 from zmqtui.tui import bridge
 from zmqtui.tui.app import ConnectionBar, ZmqtuiApp
@@ -220,6 +222,32 @@ async def test_a_send_that_cannot_run_or_breaks_is_told_as_failed(monkeypatch, t
         (1, "a.txt", 1, "no --req endpoint given"),
         (2, "b.txt", 5, "RuntimeError: the requester broke"),
     ]
+
+
+async def test_a_sends_failed_handshake_is_in_the_socket_events_log(monkeypatch, tcp_endpoint):
+    """The composer's sends to any endpoint: a refused handshake is logged as `send`, with why
+    (the req probe's log covers only the --req endpoint)."""
+
+    class Refused:
+        async def request(self, frames):
+            return SendResult(None, 7500.0, 3, handshake_failure="the server's key does not match")
+
+        def close(self) -> None:
+            pass
+
+    monkeypatch.setattr(bridge, "open_client", lambda *args, **kwargs: Refused())
+    elsewhere = tcp_endpoint()
+    backend = ZmqBridge(Endpoints())
+    app = ZmqtuiApp(backend)
+    async with app.run_test(size=SIZE):
+        backend.send_message(RequestSpec(elsewhere, ("text:hi",)), 1, 1, send_id=1)
+        await wait_for(lambda: any(e.socket == "send" for e in app.socket_events))
+    (event,) = [e for e in app.socket_events if e.socket == "send"]
+    assert (event.endpoint, event.event, event.detail) == (
+        elsewhere,
+        "handshake failed",
+        "the server's key does not match",
+    )
 
 
 async def test_a_service_down_at_start_is_retried(actx, tcp_endpoint) -> None:

@@ -676,6 +676,7 @@ class ZmqBridge:
             self.ctx, endpoint, timeout_ms=self.timeout_ms, tries=self.tries
         ) as requester:
             result = await requester.request(path)
+        self._log_refused(endpoint, result.handshake_failure)
         self.app.post_message(RequestFinished(result, send_id))
 
     async def _request_load(
@@ -691,6 +692,7 @@ class ZmqBridge:
             tries=self.tries,
             on_result=self._progress(count, send_id),
         )
+        self._log_refused(endpoint, summary.handshake_failure)
         self.app.post_message(LoadFinished(summary, send_id))
 
     def send_message(
@@ -729,6 +731,7 @@ class ZmqBridge:
                 result = await client.request(frames)
             finally:
                 client.close()
+            self._log_refused(endpoint, result.handshake_failure)
             self.app.post_message(SendFinished(result, send_id))
             return
         summary = await run_send_load(
@@ -741,7 +744,15 @@ class ZmqBridge:
             on_result=self._progress(count, send_id),
             **options,
         )
+        self._log_refused(endpoint, summary.handshake_failure)
         self.app.post_message(SendLoadFinished(summary, send_id))
+
+    def _log_refused(self, endpoint: str, failure: str | None) -> None:
+        """A composer's send whose handshake failed, in the socket-events log as "send" (its
+        sockets' other events are not: libzmq gives a socket one monitor, and the client's
+        `HandshakeWatch` holds it)."""
+        if failure:
+            self._socket_event("send", endpoint, "handshake failed", failure)
 
     def control(self, command: str, **args: int) -> None:
         endpoint = self.endpoints.control

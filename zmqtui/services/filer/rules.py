@@ -467,7 +467,10 @@ def _id_in_first_frame(frames: list[bytes]) -> str | None:
 
 
 def _split(path: str) -> list[str]:
-    return [part for part in path.split("/") if part not in ("", ".")]
+    parts = path.split("/")
+    if "" in parts or "." in parts:  # most paths have neither: no comprehension to run
+        parts = [part for part in parts if part not in ("", ".")]
+    return parts
 
 
 def _outside(shown: str) -> ProtocolError:

@@ -5,6 +5,7 @@ Plain helpers (`wait_for`, free ports, the pane host) live in `helpers.py`, impo
 
 from __future__ import annotations
 
+import fcntl
 import multiprocessing.process
 import os
 import shutil
@@ -63,6 +64,17 @@ def ctx() -> Iterator[zmq.Context]:
 def served_root(tmp_path: Path) -> Path:
     """A directory to serve, holding `target.txt` with `helpers.TARGET_TEXT` in it."""
     return make_served_root(tmp_path / "served")
+
+
+@pytest.fixture
+def default_ports() -> Iterator[None]:
+    """Held while a test runs bare `zmqtui`, which binds the default ports 60400-60403: one
+    such test at a time on this machine, whatever pytest worker or run it is in. A bare monitor
+    takes a free port when a default one is taken, but two starting at once both find it free
+    and one of them fails to bind it."""
+    with (Path(tempfile.gettempdir()) / "zmqtui-tests-default-ports.lock").open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
 
 
 @pytest.fixture

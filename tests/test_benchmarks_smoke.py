@@ -31,6 +31,7 @@ def names() -> list[str]:
 
 
 @pytest.mark.timeout(180)
+@pytest.mark.usefixtures("default_ports")  # the start-up benchmark runs bare `zmqtui`
 def test_every_benchmark_runs_at_the_smoke_size(tmp_path: Path) -> None:
     started: dict[str, subprocess.Popen[str]] = {}
     env = {**os.environ, "PYTHONPATH": str(REPO)}

@@ -78,6 +78,7 @@ def test_attach_mode_comes_from_options_config_or_environment(tmp_path: Path) ->
 
 
 @pytest.mark.integration
+@pytest.mark.usefixtures("default_ports")
 @pytest.mark.parametrize("ending", ["q", "hangup", "sigterm"])
 def test_ending_the_monitor_stops_the_embedded_stack(tmp_path: Path, ending: str) -> None:
     """However the monitor ends - `q`, its terminal closed, SIGTERM - nothing it started stays."""

@@ -189,6 +189,12 @@ def test_a_window_and_the_selected_row() -> None:
     assert view.selected is not None and view.selected.event.seq == 16
 
 
+def test_a_scripted_feed_is_made_once_whatever_feeds_the_stream_lists() -> None:
+    stream = Stream("sub", feeds=("market",))
+    weather = stream.source("weather")
+    assert stream.source("weather") is weather and stream.sources["weather"] is weather
+
+
 def test_a_feed_hands_each_stream_what_its_prefixes_select() -> None:
     observer, sub = Stream("observer", track=False), Stream("sub", ("b/",))
     feed = feed_of(observer, sub)

@@ -270,13 +270,14 @@ class Stream:
         self.trackers[feed.name] = SequenceTracker(report_gaps=whole)
 
     def source(self, name: str) -> Feed:
-        """The feed called `name` (no name: the stream's) that hands this stream messages (one
-        without a socket when none was attached: a test's script)."""
+        """The feed called `name` (no name: the stream's) that hands this stream messages; one
+        without a socket (a test's script) is made and attached the first time it is named."""
         name = name or self.name
         feed = self.sources.get(name)
         if feed is None:
-            feed = Feed(FeedConfig(name=name, endpoint=name), [self])
+            feed = Feed(FeedConfig(name=name, endpoint=name))
             feed.state = "connected"
+            self.attach(feed, whole=True)
         return feed
 
     @property

@@ -16,6 +16,7 @@ import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Self
 
 import zmq
 import zmq.asyncio
@@ -36,12 +37,16 @@ MAX_REPLY_BYTES = max_reply_bytes(MAX_FILE_BYTES)
 """Inbound limit for replies: what a server with the default file limit can send. For a server
 with `--max-bytes N`, `max_reply_bytes(N)`."""
 
+_REQUEST_IDS = (f"{secrets.token_hex(4)}-{n}" for n in itertools.count(1))
+"""A file request's `id`: unique in this process, and a random prefix apart from others'."""
 
-class Requester:
-    """File requests to `endpoint`, one at a time, on a Lazy Pirate (see `reqrep`).
 
-    Create it inside a running event loop; close it (or use `async with`) when done. Concurrent
-    `request` calls on one requester wait for each other; use several for concurrency.
+class PirateClient:
+    """Requests to `endpoint` on a Lazy Pirate (see `reqrep`), one at a time: concurrent
+    requests on one client wait for each other (`_lock`); use several for concurrency. What a
+    request is and how its reply is taken is the subclass's.
+
+    Create it inside a running event loop; close it (or use `async with`) when done.
     """
 
     def __init__(
@@ -51,19 +56,18 @@ class Requester:
         *,
         timeout_ms: int = REQUEST_TIMEOUT_MS,
         tries: int = REQUEST_TRIES,
-        max_reply_bytes: int = MAX_REPLY_BYTES,
+        max_reply_bytes: int | None = MAX_REPLY_BYTES,
     ) -> None:
         self._pirate = LazyPirate(
             ctx, endpoint, timeout_ms=timeout_ms, tries=tries, max_reply_bytes=max_reply_bytes
         )
         self._lock = asyncio.Lock()
-        self._ids = (f"{secrets.token_hex(4)}-{n}" for n in itertools.count(1))
 
     @property
     def endpoint(self) -> str:
         return self._pirate.endpoint
 
-    async def __aenter__(self) -> Requester:
+    async def __aenter__(self) -> Self:
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
@@ -73,13 +77,17 @@ class Requester:
         """Close the socket (linger 0); the next request opens a new one."""
         self._pirate.close()
 
+
+class Requester(PirateClient):
+    """File requests (`{"path": ..., "id": ...}`), each reply matched by the id it echoes."""
+
     async def request(self, path: str) -> RequestResult:
         """Ask for `path`; never raises for a missing or bad answer, never waits forever."""
         async with self._lock:
             return await self._request(path)
 
     async def _request(self, path: str) -> RequestResult:
-        request_id = next(self._ids)
+        request_id = next(_REQUEST_IDS)
         started = time.perf_counter()
 
         def take(frames: list[bytes]) -> _Taken | None:

@@ -33,8 +33,7 @@ from zmqtui.request_spec import SocketKind
 from zmqtui.results import SendResult, SendSummary
 from zmqtui.security import HandshakeWatch
 from zmqtui.services import sockets
-from zmqtui.services.reqrep import LazyPirate
-from zmqtui.services.requester import MAX_REPLY_BYTES
+from zmqtui.services.requester import MAX_REPLY_BYTES, PirateClient
 
 
 class DealerClient:
@@ -120,35 +119,11 @@ class DealerClient:
                 waiting.set_result(frames[2:])
 
 
-class ReqClient:
-    """Requests on a Lazy Pirate REQ socket, one at a time (see `reqrep.LazyPirate`)."""
+class ReqClient(PirateClient):
+    """Any message on a Lazy Pirate REQ socket, one at a time; the reply taken as its frames."""
 
     discarded = 0
     """Always 0: a REQ socket only ever hands over the reply to its own request."""
-
-    def __init__(
-        self,
-        ctx: zmq.asyncio.Context,
-        endpoint: str,
-        *,
-        timeout_ms: int = REQUEST_TIMEOUT_MS,
-        tries: int = REQUEST_TRIES,
-        max_reply_bytes: int | None = MAX_REPLY_BYTES,
-    ) -> None:
-        self.endpoint = endpoint
-        self._pirate = LazyPirate(
-            ctx, endpoint, timeout_ms=timeout_ms, tries=tries, max_reply_bytes=max_reply_bytes
-        )
-        self._lock = asyncio.Lock()
-
-    async def __aenter__(self) -> ReqClient:
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        self.close()
-
-    def close(self) -> None:
-        self._pirate.close()
 
     async def request(self, frames: Sequence[bytes]) -> SendResult:
         """Send `frames` until a reply comes or every try has waited; never raises for that."""

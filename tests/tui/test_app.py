@@ -239,6 +239,17 @@ async def test_connection_states_are_shown_and_offline_panes_say_so() -> None:
         assert not app.workers_pane.has_class("-offline")
 
 
+async def test_the_tap_state_leaves_the_connection_bar_alone() -> None:
+    """The bar shows no tap socket: its state (the Conversations view's) redraws nothing."""
+    app = RecordingApp(FakeBackend())
+    async with app.run_test(size=SIZE):
+        bar = app.query_one(ConnectionBar)
+        await wait_for(lambda: "● stats connected" in plain(bar.content))
+        app.post_message(ConnectionChanged("tap", "failed", "tcp://127.0.0.1:60403"))
+        await wait_for(lambda: app.connection_states.get("tap") == "failed")
+        assert "tap" not in bar.states
+
+
 async def test_attached_without_some_endpoints() -> None:
     backend = FakeBackend(embedded=False, endpoints=Endpoints(pub="tcp://127.0.0.1:5556"))
     app = RecordingApp(backend)

@@ -164,8 +164,10 @@ class ConnectionBar(Static):
         self.refresh_text()
 
     def set_state(self, socket: str, state: str) -> None:
-        self.states[socket] = state
-        self.refresh_text()
+        """A socket's new state; one the bar does not show (the tap's) redraws nothing."""
+        if socket in self.states:
+            self.states[socket] = state
+            self.refresh_text()
 
     def on_mount(self) -> None:
         self.refresh_text()

@@ -152,7 +152,6 @@ class ZmqBridge:
         self.stack = stack
         self.embedded = stack is not None
         self.watch_path = None if stack is None else stack.watch_path
-        self.cluster = None if stack is None else stack.cluster
         self.timeout_ms = timeout_ms
         self.tries = tries
         self.publisher: ChangePublisher | None = None
@@ -773,7 +772,7 @@ class ZmqBridge:
 
     def restart_cluster(self) -> None:
         """Stop the embedded cluster if it still runs, start it again and watch the new one."""
-        cluster = self.cluster
+        cluster = None if self.stack is None else self.stack.cluster
         if cluster is None:
             self._problem(
                 "no embedded cluster to restart: attached, nothing was started", "warning"

@@ -17,7 +17,7 @@ from zmqtui.services.ingest import Feed
 from zmqtui.services.playback import Playback, index_recording, recorded_feeds
 from zmqtui.timeline import NS_PER_MS, NS_PER_S, Target
 from zmqtui.topicstats import TopicsQuery, TopicStats
-from zmqtui.tui.backend import Endpoints
+from zmqtui.tui.backend import NO_SOCKETS, Endpoints
 from zmqtui.tui.messages import ConnectionChanged, PlaybackPositioned, TopicsViewed
 
 START_NS = 1_767_225_600 * NS_PER_S
@@ -79,6 +79,8 @@ class LocalPlayback(LocalFeed):
         endpoint = next(iter(self.feeds.values())).endpoint
         for socket in ("pub", "sub"):
             app.post_message(ConnectionChanged(socket, "recorded", endpoint))
+        for socket, why in NO_SOCKETS.items():
+            app.post_message(ConnectionChanged(socket, "off", None, why))
         self.moved()
 
     def moved(self) -> None:

@@ -11,8 +11,9 @@ from local_playback import LocalPlayback, write_recording
 from textual.widgets import Static
 
 from zmqtui.services.playback import index_recording
+from zmqtui.tui.backend import NO_SOCKETS
 from zmqtui.tui.help import help_markdown
-from zmqtui.tui.playback import NO_SOCKETS, GoToScreen, PlaybackApp, PositionBar
+from zmqtui.tui.playback import GoToScreen, PlaybackApp, PositionBar
 from zmqtui.tui.playback_bridge import PlaybackBridge
 from zmqtui.tui.views.topics import TopicsScreen
 from zmqtui.tui.widgets.key_bar import KeyBar
@@ -104,8 +105,8 @@ async def test_panes_that_need_sockets_are_hidden_and_say_why(tmp_path: Path) ->
         assert not app.frame("composer").display and not app.frame("workers").display
         await pilot.press("3")
         assert app.frame("composer").display
-        assert app.composer_pane.offline_reason == NO_SOCKETS["composer"]
-        assert app.workers_pane.offline_reason == NO_SOCKETS["workers"]
+        assert app.composer_pane.offline_reason == NO_SOCKETS["req"]
+        assert app.workers_pane.offline_reason == NO_SOCKETS["stats"]
         await pilot.press("m")  # maximised: the position stays on screen
         assert app.query_one(PositionBar).region.height == 1
 

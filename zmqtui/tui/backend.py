@@ -130,9 +130,18 @@ class Backend(Protocol):
         `ConversationsViewed` answers once per frame while they change; 0 stops asking."""
 
 
+NO_SOCKETS = {
+    "req": "a recording has no service to ask: requests need a live monitor (--req)",
+    "stats": "a recording has no cluster: its workers show in a live monitor (--stats)",
+}
+"""Why a recording's panes that need live sockets show nothing: the detail of those sockets'
+"off" state under a `PlaybackBackend` (their panes are hidden)."""
+
+
 class PlaybackBackend(Backend, Protocol):
     """A backend that plays a recording (`zmqtui --open`): its messages reach the streams up
-    to a time position, reported as `PlaybackPositioned` messages."""
+    to a time position, reported as `PlaybackPositioned` messages. The sockets of `NO_SOCKETS`
+    are "off" with that detail."""
 
     recording: Path
 

@@ -22,7 +22,7 @@ import time
 from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import zmq
 import zmq.asyncio
@@ -136,6 +136,9 @@ class ZmqBridge:
             `[[feeds]]`), the first one also the publisher pane's; none: the `pub` endpoint.
     """
 
+    OFF_DETAILS: ClassVar[dict[str, str]] = {}
+    """Why a socket without an endpoint is off, by socket (none: its pane names the option)."""
+
     def __init__(
         self,
         endpoints: Endpoints,
@@ -206,6 +209,26 @@ class ZmqBridge:
     def start(self, app: App) -> None:
         self._app = app
         self._ctx = zmq.asyncio.Context()
+        self._start_feeds()
+        if self.endpoints.tap is not None:
+            self._start_conversations(self.endpoints.tap)
+        if self.endpoints.stats is not None:
+            self._run(self._pump_stats(self.endpoints.stats), "stats", "cluster stats")
+        else:
+            self._post_state("stats", "off", None, self.OFF_DETAILS.get("stats", ""))
+        for name in ("req", "control"):
+            endpoint = getattr(self.endpoints, name)
+            if endpoint is None:
+                self._post_state(name, "off", None, self.OFF_DETAILS.get(name, ""))
+            else:
+                self._run(self._probe(name, endpoint), name, f"watch {endpoint}")
+        if self.stack is not None and self.stack.cluster is not None:
+            # its processes start Python while the first frame is drawn: after that frame
+            app.call_after_refresh(self._start_cluster, self.stack)
+
+    def _start_feeds(self) -> None:
+        """What the publisher and subscriber panes list: the embedded publisher's feed, the
+        feeds attached to, or nothing ("off")."""
         pub = self.endpoints.pub
         if self.stack is not None:
             self._run(self._run_publisher(self.stack), "publisher", "the embedded publisher")
@@ -215,21 +238,6 @@ class ZmqBridge:
         else:
             self._post_state("pub", "off", None)
             self._post_state("sub", "off", None)
-        if self.endpoints.tap is not None:
-            self._start_conversations(self.endpoints.tap)
-        if self.endpoints.stats is not None:
-            self._run(self._pump_stats(self.endpoints.stats), "stats", "cluster stats")
-        else:
-            self._post_state("stats", "off", None)
-        for name in ("req", "control"):
-            endpoint = getattr(self.endpoints, name)
-            if endpoint is None:
-                self._post_state(name, "off", None)
-            else:
-                self._run(self._probe(name, endpoint), name, f"watch {endpoint}")
-        if self.stack is not None and self.stack.cluster is not None:
-            # its processes start Python while the first frame is drawn: after that frame
-            app.call_after_refresh(self._start_cluster, self.stack)
 
     async def stop(self) -> None:
         """Cancel every worker, wait for their sockets to close, then end the Context."""

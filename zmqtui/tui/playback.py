@@ -20,19 +20,13 @@ from textual.widgets import Input, Static
 
 from zmqtui.text import printable
 from zmqtui.timeline import NS_PER_S, TARGET_HELP, Position, Target, describe, parse_target
-from zmqtui.tui.app import ZmqtuiApp
-from zmqtui.tui.backend import PlaybackBackend
+from zmqtui.tui.app import PaneFrame, ZmqtuiApp
+from zmqtui.tui.backend import NO_SOCKETS, PlaybackBackend
 from zmqtui.tui.messages import PlaybackPositioned
 from zmqtui.tui.widgets.key_bar import KeyBar
 
 SPEED_KEYS = Binding.Group("Speed", compact=True)
 STEP_KEYS = Binding.Group("Step", compact=True)
-
-NO_SOCKETS = {
-    "composer": "a recording has no service to ask: requests need a live monitor (--req)",
-    "workers": "a recording has no cluster: its workers show in a live monitor (--stats)",
-}
-"""Why the panes that need live sockets show nothing here."""
 
 
 class PositionBar(Static):
@@ -187,11 +181,9 @@ and double the speed. The requests and workers panes need live sockets: they are
         return f"recording {printable(str(self.backend.recording))}"
 
     def on_mount(self) -> None:
-        for name, reason in NO_SOCKETS.items():
-            frame = self.frame(name)
-            frame.display = False
-            frame.pane.show_connection("off", None)  # no socket: nothing will come
-            frame.pane.set_offline(reason)
+        for frame in self.query(PaneFrame):
+            if frame.pane.SOCKET in NO_SOCKETS:  # off: nothing will come
+                frame.display = False
         self._fit_rows()
 
     @property

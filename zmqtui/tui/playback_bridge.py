@@ -3,23 +3,21 @@
 A `PlaybackProcess` (`zmqtui.services.playback`) takes the recording's messages into the same
 streams the live monitor's ingest engine keeps, up to the position the user chose; views,
 filters, prefixes and export go to it exactly as they go to the live engine. No socket is
-opened: requests, stats and control have nowhere to go.
+opened: requests, stats and control are off (`NO_SOCKETS` says why).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-
-import zmq.asyncio
-from textual.app import App
+from typing import ClassVar
 
 from zmqtui.captures import RecordingStatus
 from zmqtui.config import FeedConfig
 from zmqtui.services.ingest import IngestProcess, StreamSpec
 from zmqtui.services.playback import PlaybackProcess, RecordingIndex, recorded_feeds
 from zmqtui.timeline import Target
-from zmqtui.tui.backend import Endpoints
+from zmqtui.tui.backend import NO_SOCKETS, Endpoints
 from zmqtui.tui.bridge import ZmqBridge
 from zmqtui.tui.messages import RecordingChanged
 
@@ -34,6 +32,8 @@ class PlaybackBridge(ZmqBridge):
         ingest_thread: play it on a thread of this process instead of a child process.
     """
 
+    OFF_DETAILS: ClassVar[dict[str, str]] = NO_SOCKETS
+
     def __init__(
         self,
         recording: Path,
@@ -46,9 +46,7 @@ class PlaybackBridge(ZmqBridge):
         self.recording = recording
         self.index = index
 
-    def start(self, app: App) -> None:
-        self._app = app
-        self._ctx = zmq.asyncio.Context()
+    def _start_feeds(self) -> None:
         self._start_ingest(recorded_feeds(self.index, self.decoders), observer=True)
 
     def _ingest_process(

@@ -127,11 +127,12 @@ class Pane(Widget):
         Args:
             state: as the connection bar shows it; "off" means no endpoint was given.
             endpoint: where the socket binds or connects, when known.
-            detail: why, for a state that is a failure.
+            detail: why, for a state that is a failure or "off" for another reason (a
+                recording has no sockets) than a missing option.
         """
         if state == "off" and self.SOCKET is not None:
             option = ENDPOINT_OPTIONS[self.SOCKET]
-            self.set_offline(f"no {option} endpoint given: {self.NO_ENDPOINT}")
+            self.set_offline(detail or f"no {option} endpoint given: {self.NO_ENDPOINT}")
 
     def pane_style(self, name: str) -> Style:
         """The style of component class `pane--NAME`, for text the pane renders itself."""

@@ -85,8 +85,6 @@ def meta_of_parts(parts: Sequence[Decoded], names: FieldNames = DEFAULT_FIELDS) 
     return NO_META
 
 
-NOTHING_READ: tuple[None, None] = (None, None)
-
 _JSON_OBJECT = ord("{")
 _MSGPACK_MAPS = frozenset(range(0x80, 0x90)) | {0xDE, 0xDF}
 """First bytes of a msgpack map: a fixmap, map 16, map 32."""
@@ -113,14 +111,15 @@ class MetaReader:
         self._names = tuple(name.encode() for name in wanted)
         """The fields' names as they appear in a JSON or msgpack frame that has them."""
 
-    def read(self, frames: Sequence[bytes]) -> tuple[int | None, int | None]:
+    def read(self, frames: Sequence[bytes], start: int = 0) -> tuple[int | None, int | None] | None:
         """The send time (ns) and sequence number of the first of `frames` that carries either
-        (`(None, None)` when none does); a tuple, as a `Meta` costs more than reading it. A
+        (None when none does); a tuple, as a `Meta` costs more than reading it. The payloads
+        begin at `start` (after a single frame's topic word: copied only to be decoded). A
         frame that names none of the fields is not decoded at all."""
         for frame in frames:
-            if not frame:
+            if len(frame) <= start:
                 continue
-            first = frame[0]
+            first = frame[start]
             if first == _JSON_OBJECT:
                 decode = self._json
             elif first in _MSGPACK_MAPS:
@@ -128,12 +127,12 @@ class MetaReader:
             else:
                 continue
             for name in self._names:
-                if name in frame:
+                if frame.find(name, start) >= 0:
                     break
             else:
                 continue
             try:
-                values = decode(frame)
+                values = decode(frame[start:] if start else frame)
             except msgspec.DecodeError:
                 continue
             sent = seq = None
@@ -147,7 +146,7 @@ class MetaReader:
                     break
             if sent is not None or seq is not None:
                 return sent, seq
-        return NOTHING_READ
+        return None
 
 
 def epoch_ns(value: Any) -> int | None:

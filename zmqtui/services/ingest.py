@@ -68,7 +68,7 @@ from zmqtui.feedfilter import (
     FilterError,
     parse_filter,
 )
-from zmqtui.feedmeta import NOTHING_READ, GapTracker, MetaReader
+from zmqtui.feedmeta import GapTracker, MetaReader
 from zmqtui.protocol import ProtocolError, decode_event
 from zmqtui.recording import RecordedFeed, new_recording
 from zmqtui.security.handshake import socket_event_words
@@ -293,17 +293,17 @@ class Stream:
         received_ns: int,
         stamp: Any,
         topic: bytes | None = None,
-        meta: tuple[int | None, int | None] = NOTHING_READ,
+        meta: tuple[int | None, int | None] | None = None,
     ) -> int:
         """One message `feed` received for this stream (a change event's `stamp`, or another
-        message's `topic` and `meta`: send time and sequence number); how many its `seq` says
-        were missed before it."""
+        message's `topic` and `meta`: send time and sequence number, read for a stream that
+        tracks them); how many its `seq` says were missed before it."""
         self.received += 1
         notes: tuple[str, ...] = ()
         missed = 0
         if stamp is None:
             self.not_events += 1
-            if self.track and meta is not NOTHING_READ:
+            if self.track and meta is not None:
                 sent_ns, seq = meta
                 if sent_ns is not None:
                     self._lagged((received_ns - sent_ns) // NS_PER_MS)
@@ -487,12 +487,13 @@ class Stream:
 class _Route:
     """Where a feed hands a message: a stream, and the topics it takes of this feed."""
 
-    __slots__ = ("everything", "stream", "topics")
+    __slots__ = ("everything", "stream", "topics", "track")
 
     def __init__(self, stream: Stream, topics: tuple[bytes, ...]) -> None:
         self.stream = stream
         self.topics = topics
         self.everything = b"" in topics
+        self.track = stream.track
 
 
 class Feed:
@@ -534,8 +535,6 @@ class Feed:
         self.read_meta = MetaReader(config.fields).read
         """Another message's send time and `seq`, from the fields the config names."""
         self._routes: tuple[_Route, ...] = ()
-        self._tracked = False
-        """A stream that tracks lag and `seq` lists this feed: read the meta of its messages."""
         self.route(streams)
 
     def route(self, streams: Iterable[Stream]) -> None:
@@ -549,7 +548,6 @@ class Feed:
             stream.attach(self, route.everything)
             routes.append(route)
         self._routes = tuple(routes)
-        self._tracked = any(route.stream.track for route in routes)
 
     def missed(self) -> int:
         """Messages the tracking streams' `seq` says were missed (the screen's `dropped`)."""
@@ -592,12 +590,15 @@ class Feed:
         self.topic_stats.count(self.name, topic, size, received_ns)
         if self.metered and stamp is not None:
             self.topic_stats.stamp(self.name, topic, received_ns, stamp.timestamp)
-        meta = NOTHING_READ
-        if stamp is None and self._tracked:  # a single frame's payload follows its topic word
-            single = topic is not None and len(frames) == 1
-            meta = self.read_meta((frames[0][len(topic) + 1 :],) if single else frames)
+        meta = None
+        unread = stamp is None  # a change event's stamp has its seq and time already
         for route in self._routes:
             if route.everything or frames[0].startswith(route.topics):
+                if unread and route.track:  # read once, for the first stream that tracks them
+                    unread = False
+                    # a single frame's payload follows its topic word
+                    start = len(topic) + 1 if topic is not None and len(frames) == 1 else 0
+                    meta = self.read_meta(frames, start)
                 missed = route.stream.take(self, frames, received_ns, stamp, topic, meta)
                 if missed:
                     self.topic_stats.count_missed(self.name, topic, missed)

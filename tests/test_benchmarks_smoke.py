@@ -1,4 +1,4 @@
-"""Every benchmark still runs: `python -m benchmarks --quick`, each one in its own process.
+"""Every benchmark still runs: `python -m benchmarks --quick --only NAME`, each in a process.
 
 The figures of a quick run mean nothing and are not checked; what is checked is that each
 benchmark finishes, reports every table with its rows, leaves no process behind, and that the
@@ -30,40 +30,39 @@ def names() -> list[str]:
     return [name for name in BENCHMARKS if name != "startup" or shutil.which("tmux")]
 
 
-@pytest.mark.timeout(180)
-@pytest.mark.usefixtures("default_ports")  # the start-up benchmark runs bare `zmqtui`
-def test_every_benchmark_runs_at_the_smoke_size(tmp_path: Path) -> None:
-    started: dict[str, subprocess.Popen[str]] = {}
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("name", names())
+def test_the_benchmark_runs_at_the_smoke_size(
+    name: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """One at a time (not side by side): seven at once starve the tests running beside them."""
+    if name == "startup":
+        request.getfixturevalue("default_ports")  # it runs bare `zmqtui`
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "benchmarks", "--quick", "--only", name, "--out",
+         str(tmp_path / f"{name}.json")],
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )  # fmt: skip
     try:
-        for name in names():  # side by side: the smoke run is bounded by the slowest one
-            started[name] = subprocess.Popen(
-                [sys.executable, "-m", "benchmarks", "--quick", "--only", name, "--out",
-                 str(tmp_path / f"{name}.json")],
-                cwd=tmp_path,
-                env=env,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT,
-                text=True,
-                start_new_session=True,
-            )  # fmt: skip
-        outputs = {name: proc.communicate(timeout=150)[0] for name, proc in started.items()}
+        output = proc.communicate(timeout=100)[0]
     finally:
-        for proc in started.values():
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)  # it stops its own children, then exits
-                proc.wait(timeout=30)
-    for name, proc in started.items():
-        assert proc.returncode == 0, outputs[name]
-        result = json.loads((tmp_path / f"{name}.json").read_text())
-        assert result["machine"]["cores"] >= 1
-        tables = result["benchmarks"][name]["tables"]
-        assert tables and all(table["rows"] for table in tables), outputs[name]
-        assert "| " in outputs[name]  # a Markdown table was printed
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)  # it stops its own children, then exits
+            proc.wait(timeout=30)
+    assert proc.returncode == 0, output
+    result = json.loads((tmp_path / f"{name}.json").read_text())
+    assert result["machine"]["cores"] >= 1
+    tables = result["benchmarks"][name]["tables"]
+    assert tables and all(table["rows"] for table in tables), output
+    assert "| " in output  # a Markdown table was printed
     assert_no_benchmark_process_left(tmp_path)
-    if "monitor" in started:
-        flood = json.loads((tmp_path / "monitor.json").read_text())["benchmarks"]["monitor"]
-        for row in flood["tables"][0]["rows"]:
+    if name == "monitor":
+        for row in tables[0]["rows"]:
             assert row["counts"].startswith("exact"), row
 
 

@@ -5,11 +5,21 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Iterator
 
 import pytest
 import zmq
 from clusters import ClusterProcess
-from helpers import TARGET_TEXT, EchoRouter, bound, composer_sends, newest_outcome, wait_for
+from helpers import (
+    TARGET_TEXT,
+    EchoRouter,
+    Processes,
+    bound,
+    composer_sends,
+    make_served_root,
+    newest_outcome,
+    wait_for,
+)
 from textual.message import Message
 
 from zmqtui.request_spec import RequestSpec
@@ -40,12 +50,23 @@ async def test_a_multi_frame_message_comes_back_decoded_from_an_echo(ctx, ipc_en
     assert echo.answered == 1
 
 
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ClusterProcess]:
+    """One cluster of two workers for both sockets' tests: they only ask it for a file."""
+    processes = Processes()
+    try:
+        served = make_served_root(tmp_path_factory.mktemp("cluster") / "served")
+        cluster = ClusterProcess(processes, served, "--workers", "2")
+        cluster.wait_ready(2)
+        yield cluster
+    finally:
+        processes.stop_all()
+
+
 @pytest.mark.parametrize("socket", ["REQ", "DEALER"])
 async def test_our_cluster_answers_the_file_request_and_refuses_extra_frames(
-    processes, served_root, socket
+    cluster: ClusterProcess, socket
 ):
-    cluster = ClusterProcess(processes, served_root, "--workers", "2")
-    await asyncio.to_thread(cluster.wait_ready, 2)
     bridge = ZmqBridge(Endpoints(req=cluster.frontend), timeout_ms=5000, tries=2)
     async with ZmqtuiApp(bridge).run_test(size=SIZE) as pilot:
         asked = RequestSpec("", ('json:{"path": "target.txt"}',), socket)

@@ -46,13 +46,11 @@ class PositionBar(Static):
     def __init__(self, recording: str, id: str | None = None) -> None:
         super().__init__(id=id)
         self.recording = recording
-        self.position: Position | None = None
 
     def on_mount(self) -> None:
         self.show_position(None)
 
     def show_position(self, position: Position | None) -> None:
-        self.position = position
         text = Text(no_wrap=True, overflow="ellipsis")
         if position is None:
             text.append("opening the recording…")

@@ -44,6 +44,7 @@ def test_sorting():
 
 def test_rates_and_histories_per_sample():
     stats = TopicStats(sample_every_s=1.0)
+    watching_a = TopicsQuery(watched=("f", b"a"))
     stats.watch("f", b"a")
     assert not stats.sample(0)  # the start
     for _ in range(20):
@@ -51,13 +52,12 @@ def test_rates_and_histories_per_sample():
     stats.count("f", b"b", 1, 1)
     assert not stats.sample(S // 2)  # too soon
     assert stats.sample(2 * S)
-    assert stats.rows()[0].rate == 10.0 and stats.feed_rate("f") == 10.5
+    assert stats.rows()[0].rate == 10.0 and stats.view(watching_a).feeds[0].rate == 10.5
     stats.count("f", b"a", 1, 3 * S)
     assert stats.sample(3 * S)
-    assert stats.history("f") == [10.5, 1.0] and stats.history() == [10.0, 1.0]
-    stats.watch("f", b"b")
-    assert stats.history() == []
-    assert stats.feed_rate("nowhere") == 0.0 and stats.history("nowhere") == []
+    view = stats.view(watching_a)
+    assert view.feeds[0].history == (10.5, 1.0) and view.watched_history == (10.0, 1.0)
+    assert stats.view(TopicsQuery(watched=("f", b"b"))).watched_history == ()
 
 
 def test_topics_past_the_limit_are_counted_together():
@@ -76,7 +76,7 @@ def test_gaps_and_clear():
     assert stats.rows("missed")[0].missed == 3
     stats.watch("market", b"md.AAPL")
     stats.clear()
-    assert stats.rows() == [] and stats.total == 0 and stats.feeds == []
+    assert stats.rows() == [] and stats.total == 0 and stats.view(TopicsQuery()).feeds == ()
 
 
 def test_escaped_topic():
@@ -110,4 +110,4 @@ def test_messages_before_the_first_sample_are_in_no_rate():
     stats.sample(0)
     stats.count("f", b"a", 1, S // 2)
     assert stats.sample(S)
-    assert stats.rows()[0].rate == 1.0 and stats.history("f") == [1.0]
+    assert stats.rows()[0].rate == 1.0 and stats.view(TopicsQuery()).feeds[0].history == (1.0,)

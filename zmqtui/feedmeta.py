@@ -255,8 +255,6 @@ class GapTracker:
             self.missed[stream] = self.missed.get(stream, 0) + gap.missed
         return gap
 
-    def total_missed(self, streams: Sequence[Hashable] | None = None) -> int:
-        """Messages missed on `streams` (all when None)."""
-        if streams is None:
-            return sum(self.missed.values())
-        return sum(self.missed.get(stream, 0) for stream in streams)
+    def total_missed(self) -> int:
+        """Messages missed on every stream."""
+        return sum(self.missed.values())

@@ -212,21 +212,6 @@ class TopicStats:
             self._watched_history.append(0.0 if watched is None else watched.rate)
         return True
 
-    def feed_rate(self, feed: str) -> float:
-        """Messages per second on `feed` over the latest sample interval."""
-        counter = self._feeds.get(feed)
-        return 0.0 if counter is None else counter.rate
-
-    def history(self, feed: str | None = None) -> list[float]:
-        """Rates per sample, oldest first: of `feed`, or of the watched topic when None."""
-        if feed is None:
-            return list(self._watched_history)
-        return list(self._feed_history.get(feed, ()))
-
-    @property
-    def feeds(self) -> list[str]:
-        return list(self._feeds)
-
     def view(self, query: TopicsQuery) -> TopicsView:
         """What a topics view shows for `query` (which also says the topic to watch)."""
         if query.watched is None:

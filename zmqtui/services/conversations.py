@@ -29,13 +29,6 @@ MAX_EVENTS = 200
 
 _BATCH = 1000
 _POLL_MS = 100
-_MONITORED = (
-    sockets.WATCHED_EVENTS
-    | zmq.EVENT_HANDSHAKE_SUCCEEDED
-    | zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL
-    | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL
-    | zmq.EVENT_HANDSHAKE_FAILED_AUTH
-)
 
 
 class ConversationsReader:
@@ -61,7 +54,7 @@ class ConversationsReader:
             sockets.configure(sock, max_message_bytes=MAX_MESSAGE_BYTES)
             sock.setsockopt(zmq.RCVHWM, RECEIVE_HWM)
             sock.subscribe(b"")
-            monitor = sock.get_monitor_socket(_MONITORED)
+            monitor = sock.get_monitor_socket(sockets.STATE_EVENTS)
         except BaseException:
             sock.close(linger=0)
             raise

@@ -95,22 +95,6 @@ BATCH = 2_000
 BEHIND_AFTER_S = 1.0
 """Messages waiting without pause for this long mean the ingest cannot keep up."""
 
-_MONITOR_EVENTS = (
-    sockets.WATCHED_EVENTS
-    | zmq.EVENT_HANDSHAKE_SUCCEEDED
-    | zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL
-    | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL
-    | zmq.EVENT_HANDSHAKE_FAILED_AUTH
-)
-_STATES = {
-    zmq.EVENT_HANDSHAKE_SUCCEEDED: "connected",
-    zmq.EVENT_CONNECT_RETRIED: "retrying",
-    zmq.EVENT_DISCONNECTED: "disconnected",
-    zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL: "failed",
-    zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL: "failed",
-    zmq.EVENT_HANDSHAKE_FAILED_AUTH: "failed",
-}
-
 
 # --- what a message is taken in as --------------------------------------------------------
 
@@ -706,7 +690,7 @@ class Engine:
         sock = self.ctx.socket(zmq.SUB)
         sockets.configure(sock, max_message_bytes=feed.config.max_message_bytes)
         sock.setsockopt(zmq.RCVHWM, RECEIVE_HWM)
-        subscription = _Subscription(feed, sock, sock.get_monitor_socket(_MONITOR_EVENTS))
+        subscription = _Subscription(feed, sock, sock.get_monitor_socket(sockets.STATE_EVENTS))
         for topic in feed.topics():
             sock.subscribe(topic)
         self._set_state(feed, "connecting")
@@ -817,7 +801,7 @@ class Engine:
             event = parse_monitor_message(frames)
             kind = event["event"]
             subscription.session.saw(kind)
-            state = _STATES.get(kind)
+            state = sockets.CONNECTION_STATES.get(kind)
             if state is not None:
                 self._set_state(subscription.feed, state, _why(subscription, kind, event["value"]))
 

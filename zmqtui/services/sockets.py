@@ -206,6 +206,26 @@ WATCHED_EVENTS = (
 )
 """What a `SessionWatch` needs from a socket monitor."""
 
+STATE_EVENTS = (
+    WATCHED_EVENTS
+    | zmq.EVENT_HANDSHAKE_SUCCEEDED
+    | zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL
+    | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL
+    | zmq.EVENT_HANDSHAKE_FAILED_AUTH
+)
+"""What a monitor watches to tell a connection's state (`CONNECTION_STATES`) and to feed a
+`SessionWatch`."""
+
+CONNECTION_STATES = {
+    zmq.EVENT_HANDSHAKE_SUCCEEDED: "connected",
+    zmq.EVENT_CONNECT_RETRIED: "retrying",
+    zmq.EVENT_DISCONNECTED: "disconnected",
+    zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL: "failed",
+    zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL: "failed",
+    zmq.EVENT_HANDSHAKE_FAILED_AUTH: "failed",
+}
+"""The connection state a monitor event means, for the events that change it."""
+
 
 class SessionWatch:
     """Notices a connection libzmq ended and will not make again.

@@ -108,17 +108,6 @@ _TAP_STATES = {"handshake failed": "failed"}
 _INGEST_EVENTS = frozenset({"connecting", "connected", "retrying", "disconnected", "failed"})
 """The feed states the ingest child reports that are socket events (each is logged)."""
 
-_MONITOR_EVENTS = (
-    zmq.EVENT_CONNECTED
-    | zmq.EVENT_CONNECT_DELAYED
-    | zmq.EVENT_CONNECT_RETRIED
-    | zmq.EVENT_DISCONNECTED
-    | zmq.EVENT_HANDSHAKE_SUCCEEDED
-    | zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL
-    | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL
-    | zmq.EVENT_HANDSHAKE_FAILED_AUTH
-)
-
 
 class ZmqBridge:
     """The real backend: sockets on Textual's loop, an in-process publisher when embedded.
@@ -306,7 +295,7 @@ class ZmqBridge:
         """A socket connected to `endpoint`, its connection state reported as `name`."""
         sock = self.ctx.socket(kind)
         sockets.configure(sock, max_message_bytes=max_message_bytes)
-        monitor = sock.get_monitor_socket(_MONITOR_EVENTS)
+        monitor = sock.get_monitor_socket(sockets.STATE_EVENTS)
         watcher = asyncio.create_task(
             self._watch_monitor(name, endpoint, monitor, sock, max_message_bytes)
         )
@@ -334,20 +323,12 @@ class ZmqBridge:
     ) -> None:
         """Report `sock`'s connection states; connect it again if libzmq gave it up."""
         session = sockets.SessionWatch()
-        states = {
-            zmq.EVENT_HANDSHAKE_SUCCEEDED: "connected",
-            zmq.EVENT_CONNECT_RETRIED: "retrying",
-            zmq.EVENT_DISCONNECTED: "disconnected",
-            zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL: "failed",
-            zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL: "failed",
-            zmq.EVENT_HANDSHAKE_FAILED_AUTH: "failed",
-        }
         curve_client = sock.getsockopt(zmq.MECHANISM) == zmq.CURVE
         while True:
             if await monitor.poll(SESSION_CHECK_MS):
                 event = await recv_monitor_message(monitor)
                 session.saw(event["event"])
-                state = states.get(event["event"])
+                state = sockets.CONNECTION_STATES.get(event["event"])
                 if state is not None:
                     self._post_state(name, state, endpoint)
                 words = socket_event_words(

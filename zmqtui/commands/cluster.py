@@ -91,8 +91,8 @@ def _ms(name: str, default: float | int, help_text: str, minimum: int = 1):
     show_default=True,
     help="lb: the zguide load-balancing broker with credit (idle workers first, quick ones take "
     "up to 16 requests, a slow or stalled one takes one at a time; a dead one's requests are "
-    "re-queued); rr: the book's round-robin DEALER, forwarded by libzmq's proxy (about 1.4x lb's "
-    "peak throughput over even work).",
+    "re-queued); rr: the book's round-robin DEALER, forwarded by libzmq's proxy (each worker "
+    "gets its turn, a slow one too).",
 )
 @click.option(
     "--max-bytes",

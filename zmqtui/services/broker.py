@@ -41,8 +41,7 @@ logger = logging.getLogger(__name__)
 ROUTING_MODES = ("lb", "rr")
 DEFAULT_ROUTING = "lb"
 """A slow worker is given one request at a time and a dead or silent one's requests are
-re-queued; both modes forward in C, at about the same broker CPU per request (rr's proxy does
-less: docs/performance.md has the figures)."""
+re-queued; both modes forward in C, at about the same throughput over even work."""
 
 COUNTER_NAMES = (
     "frontend_in",

@@ -66,7 +66,11 @@ def workers_ready(app: ZmqtuiApp, count: int = WORKERS) -> bool:
 
 
 class Camera:
-    """Saves the screen as SVG (and PNG when rsvg-convert exists)."""
+    """Saves the screen as SVG (and PNG when rsvg-convert exists).
+
+    rsvg-convert drops the spaces that start a text run (a styled cell's neighbour), which
+    shifts the rest of the line left; `xml:space="preserve"` keeps them where a browser would.
+    """
 
     def __init__(self, app: ZmqtuiApp, out: Path) -> None:
         self.app = app
@@ -76,10 +80,12 @@ class Camera:
     async def shoot(self, pilot: Pilot, name: str) -> None:
         await pilot.pause(0.3)  # let the last frame paint
         svg = self.out / f"{name}.svg"
-        svg.write_text(self.app.export_screenshot(title="zmqtui"), encoding="utf-8")
+        picture = self.app.export_screenshot(title="zmqtui")
+        svg.write_text(picture, encoding="utf-8")
         if self.rsvg:
             png = svg.with_suffix(".png")
-            subprocess.run([self.rsvg, "-o", str(png), str(svg)], check=True)
+            spaced = picture.replace("<svg ", '<svg xml:space="preserve" ', 1).encode()
+            subprocess.run([self.rsvg, "-o", str(png)], input=spaced, check=True)
         print(f"saved {svg}")
 
 
@@ -109,6 +115,8 @@ async def tour(app: ZmqtuiApp, root: Path, out: Path) -> None:
         await until(lambda: len(library.records) >= 2 and app.workers_pane.snapshot)
         await asyncio.sleep(2.5)  # two more stats snapshots: the rates fill in
         await camera.shoot(pilot, "load")
+        # the load run answered in full before the kill, however slow the machine is today
+        await until(lambda: isinstance(library.records[0], HistoryRecord), timeout=180)
 
         await pilot.press("4", "down", "k", "k")  # the second press confirms
         await until(

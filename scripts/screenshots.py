@@ -4,7 +4,8 @@ a feed that is not the book's.
     .venv/bin/python scripts/screenshots.py [--out screenshots] [--only stack|any-feed]
 
 The stack tour starts a filer cluster (3 workers) and the monitor headless at 160x45 on a
-scratch directory, changes files, sends requests, kills a worker, sends a message over DEALER.
+scratch directory (a few saved requests beside it), changes files, sends requests, kills a
+worker, sends a message over DEALER.
 The any-feed tour attaches the monitor to a mixed feed (the rounds of `zmqtui.demo`, md.AAPL
 quotes flooding on top) and shows the subscriber pane and the topics view. Each saves an SVG of
 the screen at each step, plus a PNG of each when `rsvg-convert` is installed. Everything it
@@ -50,6 +51,25 @@ def make_site(root: Path) -> None:
     (root / "docs" / "intro.md").write_text("# Intro\n\nEvery change is published.\n")
     (root / "src" / "app.py").write_text('def main() -> None:\n    print("hello")\n')
     (root / "target.txt").write_text("watch me\n")
+
+
+def make_collection(root: Path, req_endpoint: str) -> None:
+    """A few saved requests with two environments: what the requests pane's tree shows."""
+    port = req_endpoint.rsplit(":", 1)[1]
+    (root / "files").mkdir(parents=True)
+    (root / "environments.toml").write_text(
+        "default = 'local'\n\n[shared]\nn = 1\n\n"
+        f"[env.local]\nhost = '127.0.0.1'\nport = {port}\n\n"
+        "[env.staging]\nhost = '10.0.0.5'\nport = 60401\n"
+    )
+    (root / "files" / "index.toml").write_text(
+        "endpoint = 'tcp://${host}:${port}'\nframes = ['json:{\"path\": \"index.html\"}']\n"
+    )
+    (root / "files" / "app-over-dealer.toml").write_text(
+        "endpoint = 'tcp://${host}:${port}'\nsocket = 'DEALER'\n"
+        'frames = [\'json:{"path": "src/app.py", "id": ${n}}\']\n'
+    )
+    (root / "ping.toml").write_text("endpoint = 'tcp://${host}:${port}'\nframes = ['text:ping']\n")
 
 
 async def until(predicate: Callable[[], object], timeout: float = 30.0) -> None:
@@ -215,7 +235,11 @@ def main() -> None:
         )
         stack = EmbeddedStack(Path("site"), chosen["pub"], cluster, recursive=True)
         bridge = ZmqBridge(Endpoints(**chosen), stack=stack)
-        app = ZmqtuiApp(bridge, completion_root=root, export_dir=Path(scratch))
+        collection = Path(scratch) / "zmq-requests"
+        make_collection(collection, chosen["req"])
+        app = ZmqtuiApp(
+            bridge, completion_root=root, export_dir=Path(scratch), collection_dir=collection
+        )
         out = args.out.resolve()
         os.chdir(scratch)  # events name files under the watched path as given: site/...
         try:  # the bridge has the cluster started once the first frame is on screen

@@ -272,7 +272,7 @@ class ZmqtuiApp(App[None]):
             "ctrl+r",
             "toggle_recording",
             "Record",
-            tooltip="record every message of the feed, frames exactly, to "
+            tooltip="record every message of every feed, frames exactly, to "
             "`zmqtui-recording-<time>.jsonl.zst` in the export directory; again stops",
         ),
         ConversationsScreen.binding(),

@@ -333,3 +333,42 @@ def test_malformed_replies_are_counted_and_the_tap_goes_on(ctx, ipc_endpoint, se
     ]
     counts = tap.counts
     assert (counts.unmatched, counts.late, tap.failed) == (1, 1, None)
+
+
+def test_removals_from_a_crowded_table_in_and_out_of_order_keep_every_pair(
+    ctx, ipc_endpoint, service
+):
+    """The table of waiting requests emptied every way at once while full of neighbours: the
+    oldest thousand given up on to make room, then the next thousand answered oldest first,
+    then the rest in an interleaved order (odd ones newest first, even ones oldest first);
+    each reply still finds its own request, and the ones given up on come back late."""
+    tap = start_tap(
+        ctx,
+        ipc_endpoint,
+        service.getsockopt_string(zmq.LAST_ENDPOINT),
+        max_pending=2000,
+        timeout_ms=600_000,  # none flagged however slow the machine
+    )
+    dealer = client(ctx, tap.bound)
+    dealer.setsockopt(zmq.SNDHWM, 0)
+    try:
+        for n in range(3000):
+            dealer.send_multipart([b"", str(n).encode()])
+        requests = [service.recv_multipart() for _ in range(3000)]
+        newest = requests[2000:]
+        order = requests[1000:2000] + newest[1::2][::-1] + newest[::2] + requests[:1000]
+        for start in range(0, len(order), 500):
+            chunk = order[start : start + 500]
+            for frames in chunk:
+                service.send_multipart([*frames[:4], b"re:" + frames[4]])
+            assert [dealer.recv_multipart()[1] for _ in chunk] == [b"re:" + f[4] for f in chunk]
+        pairs = drained(tap, 3000)
+    finally:
+        tap.stop()
+    evicted, answered = pairs[:1000], pairs[1000:]
+    assert [p.request.frames[0] for p in evicted] == [str(n).encode() for n in range(1000)]
+    assert {p.why for p in evicted} == {"evicted"}
+    assert [p.request.frames for p in answered] == [(f[4],) for f in order[:2000]]
+    assert all(p.reply.frames == (b"re:" + p.request.frames[0],) for p in answered)
+    counts = tap.counts
+    assert (counts.pairs, counts.evicted, counts.late, counts.pending) == (2000, 1000, 1000, 0)

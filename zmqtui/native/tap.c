@@ -27,6 +27,7 @@
 #define BATCH 256
 #define FIRST_SLOTS 1024
 #define FIRST_RING 1024
+#define EXPIRE_BATCH 4096 /* requests flagged at most per turn of the loop, between polls */
 
 /* Counts are written by the loop's thread only and read by any: relaxed atomics. */
 #define READ(field) __atomic_load_n(&(field), __ATOMIC_RELAXED)
@@ -45,6 +46,12 @@ typedef struct body {
     size_t tail_len;
     unsigned char data[];          /* the kept bytes of each frame in turn, then the tail */
 } body;
+
+/* A pending request's entry in the table: its seq beside it, so probing reads no record. */
+typedef struct slot {
+    uint64_t seq;
+    struct record *record; /* NULL: empty */
+} slot;
 
 /* A request, pending (in the table and the age list) or finished (in the queue). */
 typedef struct record {
@@ -69,7 +76,7 @@ typedef struct {
 
     /* The loop's own: only its thread touches these while it runs. */
     uint64_t seq;
-    record **slots; /* pending records by seq: open addressing, linear probing */
+    slot *slots;    /* pending records by seq: open addressing, linear probing */
     size_t mask;    /* slots - 1, a power of two less one */
     record *oldest, *newest;
     zparts parts;
@@ -218,10 +225,21 @@ static void emit(TapLoop *t, record *r)
 
 /* --- pending requests: a table by seq, and a list by age -------------------------------- */
 
+/* Where probing for `seq` starts. Sequence numbers are consecutive: homed at `seq & mask`
+ * they would fill one run of slots, and removing the oldest would walk all of it (quadratic
+ * in the requests waiting); mixed first (MurmurHash3's finaliser), they spread out. */
+static size_t home_of(const TapLoop *t, uint64_t seq)
+{
+    seq ^= seq >> 33;
+    seq *= 0xff51afd7ed558ccdull;
+    seq ^= seq >> 33;
+    return (size_t)seq & t->mask;
+}
+
 static size_t slot_of(TapLoop *t, uint64_t seq)
 {
-    size_t i = (size_t)seq & t->mask;
-    while (t->slots[i] != NULL && t->slots[i]->seq != seq)
+    size_t i = home_of(t, seq);
+    while (t->slots[i].record != NULL && t->slots[i].seq != seq)
         i = (i + 1) & t->mask;
     return i;
 }
@@ -232,38 +250,37 @@ static void slot_clear(TapLoop *t, size_t i)
     size_t j = i;
     for (;;) {
         j = (j + 1) & t->mask;
-        record *r = t->slots[j];
-        if (r == NULL)
+        if (t->slots[j].record == NULL)
             break;
-        size_t home = (size_t)r->seq & t->mask;
+        size_t home = home_of(t, t->slots[j].seq);
         int stays = i <= j ? (i < home && home <= j) : (i < home || home <= j);
         if (!stays) {
-            t->slots[i] = r;
+            t->slots[i] = t->slots[j];
             i = j;
         }
     }
-    t->slots[i] = NULL;
+    t->slots[i].record = NULL;
 }
 
 static int slots_grow(TapLoop *t)
 {
     size_t old = t->mask + 1, capacity = old * 2;
-    record **slots = calloc(capacity, sizeof(record *));
+    slot *slots = calloc(capacity, sizeof(slot));
     if (slots == NULL)
         return -1;
-    record **previous = t->slots;
+    slot *previous = t->slots;
     t->slots = slots;
     t->mask = capacity - 1;
     for (size_t i = 0; i < old; i++)
-        if (previous[i] != NULL)
-            t->slots[slot_of(t, previous[i]->seq)] = previous[i];
+        if (previous[i].record != NULL)
+            t->slots[slot_of(t, previous[i].seq)] = previous[i];
     free(previous);
     return 0;
 }
 
-static void pending_unlink(TapLoop *t, record *r, size_t slot)
+static void pending_unlink(TapLoop *t, record *r, size_t at)
 {
-    slot_clear(t, slot);
+    slot_clear(t, at);
     if (r->older)
         r->older->newer = r->newer;
     else
@@ -296,7 +313,7 @@ static void pending_add(TapLoop *t, record *r)
         record_free(r);
         return;
     }
-    t->slots[slot_of(t, r->seq)] = r;
+    t->slots[slot_of(t, r->seq)] = (slot){.seq = r->seq, .record = r};
     r->older = t->newest;
     if (t->newest)
         t->newest->newer = r;
@@ -308,18 +325,24 @@ static void pending_add(TapLoop *t, record *r)
 
 static record *pending_take(TapLoop *t, uint64_t seq)
 {
-    size_t slot = slot_of(t, seq);
-    record *r = t->slots[slot];
+    size_t i = slot_of(t, seq);
+    record *r = t->slots[i].record;
     if (r != NULL)
-        pending_unlink(t, r, slot);
+        pending_unlink(t, r, i);
     return r;
 }
 
-static void expire(TapLoop *t, int64_t now)
+/* Flag the requests waiting past the timeout, at most EXPIRE_BATCH of them so traffic and
+ * `stop` are not held up by a crowd timing out at once; 1 if more are due. */
+static int expire(TapLoop *t, int64_t now)
 {
     int64_t cutoff = now - t->timeout_ns;
-    while (t->oldest != NULL && t->oldest->sent_ns <= cutoff)
+    for (int n = 0; n < EXPIRE_BATCH; n++) {
+        if (t->oldest == NULL || t->oldest->sent_ns > cutoff)
+            return 0;
         give_up(t, t->oldest, TIMEOUT);
+    }
+    return t->oldest != NULL && t->oldest->sent_ns <= cutoff;
 }
 
 /* --- forwarding ------------------------------------------------------------------------- */
@@ -442,11 +465,11 @@ static int forward(TapLoop *t, void *frontend, void *backend)
         {.socket = frontend, .events = ZMQ_POLLIN},
     };
     int64_t next_expiry = 0, every = (int64_t)POLL_MS * 1000000;
-    int error = 0;
+    int error = 0, more_due = 0;
     while (!__atomic_load_n(&t->stopping, __ATOMIC_ACQUIRE)) {
         items[0].events = (short)(ZMQ_POLLIN | (t->holding ? ZMQ_POLLOUT : 0));
         items[1].events = t->holding ? 0 : ZMQ_POLLIN;
-        if (zapi.poll(items, 2, POLL_MS) < 0) {
+        if (zapi.poll(items, 2, more_due ? 0 : POLL_MS) < 0) {
             error = failure();
             if (error == EINTR) {
                 error = 0;
@@ -462,9 +485,9 @@ static int forward(TapLoop *t, void *frontend, void *backend)
             && (error = requests(t, frontend, backend)) != 0)
             break;
         int64_t now = monotonic_ns();
-        if (now >= next_expiry) {
+        if (more_due || now >= next_expiry) {
             next_expiry = now + every;
-            expire(t, now);
+            more_due = expire(t, now);
         }
     }
     zparts_free(&t->parts);
@@ -578,7 +601,7 @@ static PyObject *tap_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
     t->wall_offset_ms = (double)wall.tv_sec * 1e3 + (double)wall.tv_nsec / 1e6
                         - (double)monotonic_ns() / 1e6;
     pthread_mutex_init(&t->lock, NULL);
-    t->slots = calloc(FIRST_SLOTS, sizeof(record *));
+    t->slots = calloc(FIRST_SLOTS, sizeof(slot));
     if (t->slots == NULL) {
         Py_DECREF(t);
         return PyErr_NoMemory();

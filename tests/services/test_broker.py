@@ -710,3 +710,22 @@ class TestShutdown:
             sizes.append(process.memory_info().rss)
         # A leak would add over 5 MiB a round (64 requests of 60 KiB, 8 replies of 300 KiB).
         assert sizes[-1] - sizes[1] < 8 * KIB * KIB, [size // KIB for size in sizes]
+
+
+def test_a_broker_whose_thread_does_not_stop_leaves_its_sockets_alone(
+    ipc_endpoint, monkeypatch, caplog
+):
+    """Closing the context under a loop still running would free its sockets under it: when
+    the thread outlives the join, `close` logs and leaves them for the process's end."""
+    broker = make_broker("lb", ipc_endpoint("front"), ipc_endpoint("back"))
+    broker.start()
+    thread = broker._thread
+    monkeypatch.setattr(thread, "join", lambda timeout=None: None)
+    monkeypatch.setattr(thread, "is_alive", lambda: True)
+    broker.close(timeout=0)
+    assert not broker._ctx.closed
+    assert "did not stop" in caplog.text
+    monkeypatch.undo()
+    thread.join(RECEIVE_TIMEOUT_MS / 1000)
+    assert not thread.is_alive()
+    broker._release()

@@ -259,11 +259,14 @@ class Tap:
         self._thread.start()
         return self.bound
 
-    def stop(self, timeout: float = 5.0) -> None:
-        """Stop proxying and close the sockets (requests still waiting are dropped)."""
+    def stop(self) -> None:
+        """Stop proxying and close the sockets (requests still waiting are dropped). Waits for
+        the loop's thread however long it takes: the loop sees `stop` within its poll interval
+        and a turn's bounded work, and until it ends it uses the sockets, so the context must
+        not be destroyed before."""
         self._loop.stop()
         if self._thread is not None:
-            self._thread.join(timeout)
+            self._thread.join()
 
     @property
     def failed(self) -> BaseException | None:

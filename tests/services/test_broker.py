@@ -729,3 +729,16 @@ def test_a_broker_whose_thread_does_not_stop_leaves_its_sockets_alone(
     thread.join(RECEIVE_TIMEOUT_MS / 1000)
     assert not thread.is_alive()
     broker._release()
+
+
+@pytest.mark.timeout(60)
+def test_orders_to_a_loop_that_does_not_read_them_never_block(ipc_endpoint, caplog):
+    """The cluster orders from its event loop: past the control pair's queue, orders to a loop
+    not reading them (not started here; ended, elsewhere) are dropped and logged, not waited on."""
+    broker = make_broker("lb", ipc_endpoint("front"), ipc_endpoint("back"))
+    try:
+        for n in range(3000):
+            broker.forget(f"w{n}")
+    finally:
+        broker.close()
+    assert "takes no orders" in caplog.text

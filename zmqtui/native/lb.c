@@ -31,6 +31,7 @@
 #define SERVICE_WEIGHT 0.25       /* of the newest reply in a worker's moving average */
 #define SWEEP_EVERY 256           /* tracked replies between two sweeps of the accounts */
 #define MAX_EVENTS 32             /* events kept for the owner's log between two returns */
+#define MAX_FREE_REQUESTS 1024    /* freed requests kept for reuse */
 #define MAX_COUNT_DIGITS 18       /* a READY's credit or count longer than this is malformed */
 #define NOWHERE (-1)
 #define IDLE 0
@@ -274,6 +275,7 @@ typedef struct balancer {
     request **pending; /* a ring, served from `pending_first` */
     size_t pending_first, pending_count, pending_capacity;
     request *free_requests;
+    size_t free_count;
     zparts in; /* the message being read from the backend or the control pair */
     int until_sweep;
     event events[MAX_EVENTS];
@@ -314,10 +316,17 @@ static void tracked_released(void *data, void *hint)
     account_release(a);
 }
 
+/* Room for one more event besides the FAILED one that may end the loop: when there is none,
+ * reading stops until the owner has taken the events (the loop returns with them). */
+static int events_full(const balancer *b)
+{
+    return b->event_count >= MAX_EVENTS - 1;
+}
+
 static void log_event(balancer *b, int kind, long long bytes, int error, const key *worker)
 {
     if (b->event_count == MAX_EVENTS)
-        return;
+        return; /* only a FAILED can meet this: the readers stop at events_full */
     event *e = &b->events[b->event_count++];
     e->kind = kind;
     e->bytes = bytes;
@@ -333,6 +342,7 @@ static request *request_new(balancer *b)
     request *r = b->free_requests;
     if (r != NULL) {
         b->free_requests = r->next_free;
+        b->free_count--;
         return r;
     }
     r = calloc(1, sizeof(request));
@@ -341,9 +351,15 @@ static request *request_new(balancer *b)
 
 static void request_free(balancer *b, request *r)
 {
-    zparts_clear(&r->parts);
+    if (b->free_count >= MAX_FREE_REQUESTS) {
+        zparts_free(&r->parts);
+        free(r);
+        return;
+    }
+    zparts_trim(&r->parts, ZPARTS_ROOM_KEPT);
     r->next_free = b->free_requests;
     b->free_requests = r;
+    b->free_count++;
 }
 
 static int pending_push_front(balancer *b, request *r)
@@ -480,6 +496,15 @@ static worker *pick(balancer *b, double now)
     return NULL;
 }
 
+/* Put `r` back at the front of the queue, or give up on it (counted) when memory runs out. */
+static void keep_or_drop(balancer *b, request *r)
+{
+    if (pending_push_front(b, r) != 0) {
+        request_free(b, r);
+        b->counters[UNANSWERED]++;
+    }
+}
+
 static int fail(balancer *b, int error)
 {
     b->error = error;
@@ -495,9 +520,9 @@ static int dispatch(balancer *b, request *r)
     while ((w = pick(b, now)) != NULL) {
         if (zapi.send(b->backend, w->id.bytes, w->id.len, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0) {
             int error = zapi.errno_();
-            if (error == EHOSTUNREACH || error == EAGAIN)
+            if (error == EHOSTUNREACH || error == EAGAIN || error == EINTR)
                 continue; /* gone or choked: out of the queues until its next READY */
-            pending_push_front(b, r);
+            keep_or_drop(b, r);
             return fail(b, error);
         }
         unsigned long long bytes = w->id.len;
@@ -515,7 +540,7 @@ static int dispatch(balancer *b, request *r)
         }
         if (failed) { /* past the first frame only the context ending fails a send */
             int error = zapi.errno_();
-            pending_push_front(b, r);
+            keep_or_drop(b, r);
             return fail(b, error);
         }
         b->counters[BACKEND_OUT] += 2 + (unsigned)r->parts.count;
@@ -528,10 +553,7 @@ static int dispatch(balancer *b, request *r)
         place(b, w);
         return 0;
     }
-    if (pending_push_front(b, r) != 0) {
-        request_free(b, r);
-        b->counters[UNANSWERED]++;
-    }
+    keep_or_drop(b, r);
     return 0;
 }
 
@@ -710,7 +732,7 @@ static int frame_is(zmq_msg_t *frame, const char *text)
 static int drain_backend(balancer *b)
 {
     zparts *m = &b->in;
-    for (int n = 0; n < BATCH; n++) {
+    for (int n = 0; n < BATCH && !events_full(b); n++) {
         if (zparts_recv(m, b->backend, ZMQ_DONTWAIT) != 0) {
             int error = zapi.errno_();
             if (error == ENOMEM) { /* dropped whole: the next message is whole */
@@ -766,8 +788,19 @@ static int drain_frontend(balancer *b)
         if (b->pending_count > 0 || b->room == 0)
             return 0;
         request *r = request_new(b);
-        if (r == NULL)
-            return fail(b, ENOMEM);
+        if (r == NULL) { /* no memory to hold it: dropped, and the next one tried */
+            if (zparts_recv(&b->in, b->frontend, ZMQ_DONTWAIT) != 0) {
+                int error = zapi.errno_();
+                if (error == ENOMEM) {
+                    b->counters[FRONTEND_DROPPED]++;
+                    continue;
+                }
+                return error == EAGAIN || error == EINTR ? 0 : fail(b, error);
+            }
+            zparts_trim(&b->in, ZPARTS_ROOM_KEPT);
+            b->counters[FRONTEND_DROPPED]++;
+            continue;
+        }
         if (zparts_recv(&r->parts, b->frontend, ZMQ_DONTWAIT) != 0) {
             int error = zapi.errno_();
             request_free(b, r);
@@ -918,8 +951,10 @@ static enum outcome forward(balancer *b)
         }
         if ((items[0].revents & ZMQ_POLLIN) && drain_backend(b) != 0)
             return FAILED_;
-        if (items[1].revents & ZMQ_POLLIN) {
+        zparts_trim(&b->in, ZPARTS_ROOM_KEPT);
+        if ((items[1].revents & ZMQ_POLLIN) && !events_full(b)) {
             int stop = obey(b);
+            zparts_trim(&b->in, ZPARTS_ROOM_KEPT);
             if (stop != 0)
                 return stop > 0 ? STOPPED : FAILED_;
         }
@@ -959,6 +994,7 @@ static void balancer_clear(balancer *b)
         zparts_free(&r->parts);
         free(r);
     }
+    b->free_count = 0;
     zparts_free(&b->in);
     free(b->levels);
     b->levels = NULL;

@@ -484,6 +484,7 @@ static int forward(TapLoop *t, void *frontend, void *backend)
         if (!t->holding && (items[1].revents & ZMQ_POLLIN)
             && (error = requests(t, frontend, backend)) != 0)
             break;
+        zparts_trim(&t->parts, ZPARTS_ROOM_KEPT);
         int64_t now = monotonic_ns();
         if (more_due || now >= next_expiry) {
             next_expiry = now + every;

@@ -77,6 +77,14 @@ void zparts_clear(zparts *parts)
     parts->count = 0;
 }
 
+void zparts_trim(zparts *parts, int keep)
+{
+    if (parts->capacity > keep)
+        zparts_free(parts);
+    else
+        zparts_clear(parts);
+}
+
 void zparts_free(zparts *parts)
 {
     zparts_clear(parts);

@@ -75,5 +75,9 @@ int zparts_send(zparts *parts, int from, void *socket, int flags, int more);
 void zparts_clear(zparts *parts);
 /* Free the storage too. */
 void zparts_free(zparts *parts);
+/* Close every frame, and free the storage if it has room for more than `keep` frames (so one
+ * message of many frames does not keep its array for good): ZPARTS_ROOM_KEPT, say. */
+void zparts_trim(zparts *parts, int keep);
+#define ZPARTS_ROOM_KEPT 64
 
 #endif

@@ -183,8 +183,14 @@ class Broker(abc.ABC):
         self._order(DRAIN, worker_id)
 
     def _order(self, command: bytes, worker_id: str, flag: bytes = b"") -> None:
-        if not self._closed:
-            self._control.send_multipart([command, worker_id.encode(), flag])
+        """Never waits: a loop that has ended, or that takes no orders, must not hold up the
+        cluster's event loop (the order is dropped, and said so)."""
+        if self._closed or (self._thread is not None and not self._thread.is_alive()):
+            return
+        try:
+            self._control.send_multipart([command, worker_id.encode(), flag], zmq.NOBLOCK)
+        except zmq.Again:
+            logger.error("broker loop takes no orders: %s dropped", command.decode())
 
     def close(self, timeout: float = 5.0) -> None:
         """Stop forwarding, close every socket and the context (the bound endpoints free up)."""

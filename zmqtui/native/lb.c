@@ -83,7 +83,8 @@ typedef struct entry {
     struct entry *next;
     uint32_t hash;
     void *value;
-    key key;
+    size_t len;
+    unsigned char bytes[]; /* the key, `len` of them */
 } entry;
 
 typedef struct keymap {
@@ -113,7 +114,7 @@ static entry **map_slot(keymap *map, const void *bytes, size_t len, uint32_t has
     entry **slot = &map->buckets[hash & map->mask];
     while (*slot != NULL) {
         entry *e = *slot;
-        if (e->hash == hash && e->key.len == len && memcmp(e->key.bytes, bytes, len) == 0)
+        if (e->hash == hash && e->len == len && memcmp(e->bytes, bytes, len) == 0)
             break;
         slot = &e->next;
     }
@@ -154,13 +155,13 @@ static void map_grow(keymap *map)
 /* Add `bytes` (absent, at most 255 bytes) with `value`; 0, or -1 out of memory. */
 static int map_add(keymap *map, const void *bytes, size_t len, void *value)
 {
-    entry *e = malloc(offsetof(entry, key.bytes) + len);
+    entry *e = malloc(sizeof(entry) + len);
     if (e == NULL)
         return -1;
     e->hash = hash_of(bytes, len);
     e->value = value;
-    e->key.len = len;
-    memcpy(e->key.bytes, bytes, len);
+    e->len = len;
+    memcpy(e->bytes, bytes, len);
     e->next = map->buckets[e->hash & map->mask];
     map->buckets[e->hash & map->mask] = e;
     if (++map->count > map->mask)
@@ -306,7 +307,7 @@ static int account_settled(void *value)
 }
 
 /* libzmq is done with a large reply (written out, or dropped with its peer): any thread. */
-static void tracked_released(void *data, void *hint)
+static void tracked_released(void *data UNUSED, void *hint)
 {
     tracked *t = hint;
     account *a = t->account;
@@ -323,7 +324,7 @@ static int events_full(const balancer *b)
     return b->event_count >= MAX_EVENTS - 1;
 }
 
-static void log_event(balancer *b, int kind, long long bytes, int error, const key *worker)
+static void log_event(balancer *b, int kind, long long bytes, int error, const key *id)
 {
     if (b->event_count == MAX_EVENTS)
         return; /* only a FAILED can meet this: the readers stop at events_full */
@@ -331,8 +332,8 @@ static void log_event(balancer *b, int kind, long long bytes, int error, const k
     e->kind = kind;
     e->bytes = bytes;
     e->error = error;
-    if (worker)
-        e->worker = *worker;
+    if (id)
+        e->worker = *id;
     else
         e->worker.len = 0;
 }
@@ -646,7 +647,7 @@ static void answered(balancer *b, worker *w)
     place(b, w);
 }
 
-enum sent { SENT, UNREAD_DROPPED, CHOKED };
+enum sent { SENT, UNREAD_DROPPED };
 
 /* Send frames [2, count) of `m` (a reply from a worker) to the frontend, a large reply only
  * within its client's budget; -1 on a failure that stops the loop. */
@@ -681,14 +682,10 @@ static int send_reply(balancer *b, zparts *m, enum sent *outcome)
         }
     }
     for (int i = 2; i < last; i++) {
-        if (zapi.msg_send(&m->frames[i], b->frontend, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0) {
-            int error = zapi.errno_();
-            if (i == 2 && error == EAGAIN) {
-                *outcome = CHOKED;
-                return 0;
-            }
-            return fail(b, error);
-        }
+        /* The frontend drops what a client cannot take (it is not ROUTER_MANDATORY): only
+           the context ending fails a send. */
+        if (zapi.msg_send(&m->frames[i], b->frontend, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0)
+            return fail(b, zapi.errno_());
     }
     zmq_msg_t out;
     tracked *t = a ? malloc(sizeof(tracked)) : NULL;
@@ -763,10 +760,8 @@ static int drain_backend(balancer *b)
         if (outcome == SENT) {
             b->counters[FRONTEND_OUT] += (unsigned)m->count - 2;
             b->counters[FRONTEND_BYTES_OUT] += size - id_len;
-        } else if (outcome == UNREAD_DROPPED) {
-            b->counters[REPLIES_DROPPED_UNREAD]++;
         } else {
-            b->counters[BACKEND_DROPPED]++;
+            b->counters[REPLIES_DROPPED_UNREAD]++;
         }
         const void *id = zapi.msg_data(&m->frames[0]);
         worker *w = map_get(&b->workers, id, id_len);
@@ -854,7 +849,7 @@ static int send_statistics(balancer *b)
         if (zapi.send(b->control, &b->counters[i], sizeof(b->counters[i]), flags) < 0) {
             int error = zapi.errno_();
             /* An owner that stopped reading answers gets none (its queue is full). */
-            return i == 0 && error == EAGAIN ? 0 : fail(b, error);
+            return i == 0 && (error == EAGAIN || error == EINTR) ? 0 : fail(b, error);
         }
     }
     return 0;
@@ -869,10 +864,11 @@ static void tell_to_drain(balancer *b, zmq_msg_t *id_frame)
                zapi.send(b->backend, "", 0, ZMQ_SNDMORE | ZMQ_DONTWAIT) >= 0 &&
                zapi.send(b->backend, "DRAIN", 5, ZMQ_DONTWAIT) >= 0;
     if (!sent) {
-        key worker;
-        if (key_set(&worker, id, len) != 0)
-            worker.len = 0;
-        log_event(b, UNDRAINED, 0, zapi.errno_(), &worker);
+        int error = zapi.errno_();
+        key named;
+        if (key_set(&named, id, len) != 0)
+            named.len = 0;
+        log_event(b, UNDRAINED, 0, error, &named);
     }
 }
 
@@ -1032,7 +1028,7 @@ static PyObject *event_tuple(const event *e)
     }
 }
 
-static PyObject *LoadBalancer_run(LoadBalancerObject *self, PyObject *unused)
+static PyObject *LoadBalancer_run(LoadBalancerObject *self, PyObject *unused UNUSED)
 {
     balancer *b = self->balancer;
     if (b == NULL)
@@ -1117,6 +1113,8 @@ static PyObject *LoadBalancer_new(PyTypeObject *type, PyObject *args, PyObject *
     if (!PyArg_ParseTupleAndKeywords(args, kwargs, "KKK$iddLLn", keywords, &frontend, &backend,
                                      &control, &max_credit, &stack_service_s, &stack_stall_s,
                                      &reply_budget, &tracked_from, &remembered_ignored))
+        return NULL;
+    if (zapi_require() != 0)
         return NULL;
     if (max_credit < 1 || remembered_ignored < 1 || tracked_from < 1) {
         PyErr_SetString(PyExc_ValueError,

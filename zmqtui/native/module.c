@@ -22,7 +22,6 @@ static const struct zapi_entry zapi_entries[] = {
     {"zmq_errno", (void **)&zapi.errno_},
     ENTRY(strerror),
     ENTRY(msg_init),
-    ENTRY(msg_init_size),
     ENTRY(msg_init_data),
     ENTRY(msg_close),
     ENTRY(msg_copy),
@@ -34,12 +33,9 @@ static const struct zapi_entry zapi_entries[] = {
     ENTRY(msg_recv),
     ENTRY(send),
     ENTRY(poll),
-    ENTRY(getsockopt),
 };
 
-static int zapi_bound = 0;
-
-static PyObject *bind_libzmq(PyObject *module, PyObject *resolve)
+static PyObject *bind_libzmq(PyObject *module UNUSED, PyObject *resolve)
 {
     size_t count = sizeof(zapi_entries) / sizeof(zapi_entries[0]);
     for (size_t i = 0; i < count; i++) {
@@ -59,7 +55,7 @@ static PyObject *bind_libzmq(PyObject *module, PyObject *resolve)
     Py_RETURN_NONE;
 }
 
-static PyObject *libzmq_version(PyObject *module, PyObject *unused)
+static PyObject *libzmq_version(PyObject *module UNUSED, PyObject *unused UNUSED)
 {
     if (!zapi_bound) {
         PyErr_SetString(PyExc_RuntimeError, "libzmq is not bound yet");

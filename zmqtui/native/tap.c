@@ -353,9 +353,9 @@ static int failure(void)
     return zapi.errno_();
 }
 
-/* Send a request on with `marker` after its identity: 0, or an errno (EAGAIN: nothing sent,
- * the frames keep their content). libzmq queues a message's parts together, so only its first
- * part can meet a full queue. */
+/* Send a request on with `marker` after its identity: 0, or an errno (EAGAIN or EINTR:
+ * nothing sent, the frames keep their content). libzmq queues a message's parts together, so
+ * only its first part can meet a full queue. */
 static int send_request(zparts *parts, const unsigned char *marker, void *backend)
 {
     if (zapi.msg_send(&parts->frames[0], backend, ZMQ_DONTWAIT | ZMQ_SNDMORE) < 0)
@@ -386,7 +386,7 @@ static int requests(TapLoop *t, void *frontend, void *backend)
         COUNT(t->requests);
         record *r = record_new(t, parts, seq); /* NULL: no memory, forwarded unrecorded */
         int error = send_request(parts, marker, backend);
-        if (error == EAGAIN) {
+        if (error == EAGAIN || error == EINTR) {
             zparts empty = t->held;
             t->held = *parts;
             *parts = empty;
@@ -406,7 +406,7 @@ static int requests(TapLoop *t, void *frontend, void *backend)
 static int send_held(TapLoop *t, void *backend)
 {
     int error = send_request(&t->held, t->held_marker, backend);
-    if (error == EAGAIN)
+    if (error == EAGAIN || error == EINTR)
         return 0;
     zparts_clear(&t->held);
     t->holding = 0;
@@ -577,6 +577,8 @@ static PyObject *tap_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
                                      &prefix_len, &kept_bytes, &kept_frames, &tail_bytes,
                                      &timeout_ms, &max_pending, &max_queued))
         return NULL;
+    if (zapi_require() != 0)
+        return NULL;
     if (prefix_len != MARKER_PREFIX_BYTES || kept_bytes < 1 || kept_bytes > MAX_KEPT_BYTES
         || tail_bytes < 0 || tail_bytes > MAX_KEPT_BYTES
         || kept_frames < 1 || kept_frames > MAX_KEPT_FRAMES || timeout_ms < 1
@@ -656,7 +658,7 @@ static PyObject *tap_run(TapLoop *t, PyObject *args)
     Py_RETURN_NONE;
 }
 
-static PyObject *tap_stop(TapLoop *t, PyObject *unused)
+static PyObject *tap_stop(TapLoop *t, PyObject *unused UNUSED)
 {
     __atomic_store_n(&t->stopping, 1, __ATOMIC_RELEASE);
     Py_RETURN_NONE;
@@ -698,7 +700,7 @@ static PyObject *tap_drain(TapLoop *t, PyObject *arg)
     return list;
 }
 
-static PyObject *tap_counts(TapLoop *t, PyObject *unused)
+static PyObject *tap_counts(TapLoop *t, PyObject *unused UNUSED)
 {
     return Py_BuildValue("(KKKKKKKK)", (unsigned long long)READ(t->requests),
                          (unsigned long long)READ(t->pairs), (unsigned long long)READ(t->timeouts),

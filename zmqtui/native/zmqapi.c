@@ -1,10 +1,23 @@
 /* The bound libzmq API and the multipart helpers every loop shares. */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
 #include "zmqapi.h"
 
 #include <errno.h>
 #include <stdlib.h>
 
 struct zapi zapi;
+int zapi_bound = 0;
+
+int zapi_require(void)
+{
+    if (zapi_bound)
+        return 0;
+    PyErr_SetString(PyExc_RuntimeError,
+                    "libzmq is not bound yet: import zmqtui.native, which binds it, not _loops");
+    return -1;
+}
 
 static int zparts_reserve(zparts *parts, int needed)
 {

@@ -10,6 +10,9 @@
 
 #include <stddef.h>
 
+/* A parameter a signature must have but the function does not read (Python's METH_NOARGS). */
+#define UNUSED __attribute__((unused))
+
 typedef struct zmq_msg_t {
     unsigned char _[64] __attribute__((aligned(sizeof(void *))));
 } zmq_msg_t;
@@ -38,7 +41,6 @@ struct zapi {
     int (*errno_)(void);
     const char *(*strerror)(int errnum);
     int (*msg_init)(zmq_msg_t *msg);
-    int (*msg_init_size)(zmq_msg_t *msg, size_t size);
     int (*msg_init_data)(zmq_msg_t *msg, void *data, size_t size, zmq_free_fn *ffn, void *hint);
     int (*msg_close)(zmq_msg_t *msg);
     int (*msg_copy)(zmq_msg_t *dest, zmq_msg_t *src);
@@ -50,10 +52,13 @@ struct zapi {
     int (*msg_recv)(zmq_msg_t *msg, void *socket, int flags);
     int (*send)(void *socket, const void *buf, size_t len, int flags);
     int (*poll)(zmq_pollitem_t *items, int nitems, long timeout);
-    int (*getsockopt)(void *socket, int option, void *value, size_t *len);
 };
 
 extern struct zapi zapi;
+/* Set once `zapi` is filled: until then no loop may be made. */
+extern int zapi_bound;
+/* 0 when `zapi` is filled, else -1 with a RuntimeError set (call it before making a loop). */
+int zapi_require(void);
 
 /* A multipart message as it is received: its frames in order, grown as needed. */
 typedef struct zparts {

@@ -151,10 +151,12 @@ def recv_nowait(sock: zmq.Socket) -> list[bytes]:
     return frames
 
 
-def recv_routed_nowait(sock: zmq.Socket) -> list[bytes]:
-    """`recv_nowait` for a ROUTER, whose messages always have a frame after the routing id:
-    the id is taken as bytes at once, without the frame object its `more` flag needs."""
-    frames = [_recv(sock, _NOBLOCK, True)]
+def recv_routed(sock: zmq.Socket, flags: int = 0) -> list[bytes]:
+    """The next message on a ROUTER, whose messages always have a frame after the routing id:
+    the id is taken as bytes at once, without the frame object its `more` flag needs. `flags`
+    apply to the first receive (`zmq.NOBLOCK`: raise `zmq.Again` when nothing waits); the
+    rest of a message arrives with its first frame."""
+    frames = [_recv(sock, flags, True)]
     frame = _recv(sock, _NOBLOCK, False)
     frames.append(frame.bytes)
     while frame.more:

@@ -16,9 +16,6 @@ from zmqtui.services.budget import ReplyBudget
 from zmqtui.services.filer.rules import Answer, FileRules
 from zmqtui.services.reqrep import envelope_end
 
-_NOBLOCK = int(zmq.NOBLOCK)  # pyzmq's enums cost a Python call per lookup or operator
-_recv = zmq.backend.Socket.recv
-
 
 async def serve_files(
     ctx: zmq.asyncio.Context,
@@ -105,7 +102,7 @@ class _Responder:
         sock, stop_id = self._sock, self._stop_id
         try:
             while True:
-                frames = _recv_routed(sock)
+                frames = sockets.recv_routed(sock)
                 if frames[0] == stop_id:
                     return
                 self._answer(frames)
@@ -127,15 +124,3 @@ class _Responder:
         self._budget.send(self._sock, frames)
         if self._on_answer is not None:
             self._on_answer(answer)
-
-
-def _recv_routed(sock: zmq.Socket) -> list[bytes]:
-    """The next message on a ROUTER, waited for in libzmq: `sockets.recv_routed_nowait` with
-    a blocking first receive (the rest of a message arrives with its first frame)."""
-    frames = [_recv(sock, 0, True)]
-    frame = _recv(sock, _NOBLOCK, False)
-    frames.append(frame.bytes)
-    while frame.more:
-        frame = _recv(sock, _NOBLOCK, False)
-        frames.append(frame.bytes)
-    return frames

@@ -3,8 +3,10 @@
 Two services: a ROUTER echoed by libzmq in C (what the tap alone adds, nothing else in the
 way) and `zmqtui serve` (a real service). Each run measures, back to back, each service
 directly and through its tap; the tap prints every pair to a file, as `zmqtui tap > pairs.log`
-would, so its capture side is paid for too. What the tap adds to p50 and p99 is taken run by
-run, so a busy machine slows both sides of each alike.
+would, so its capture side is paid for too. `zmqtui serve` is measured through a bare libzmq
+proxy as well (`benchmarks.bare_proxy`: no capture): the floor any extra hop sets on this
+machine. What each adds to p50 and p99 is taken run by run, so a busy machine slows both sides
+of each alike.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from benchmarks.throughput import (
     SMALL_FILE,
     SMALL_TEXT,
     LoadGenerators,
+    Measurement,
     Series,
     measure_with_cpu,
     router_echo,
@@ -31,6 +34,8 @@ NAME = "tap"
 INFLIGHT = 64
 TAPPING = re.compile(r"Tapping clients on (\S+),")
 SERVICES = ("C echo", "`zmqtui serve`")
+BARE = "`zmqtui serve` (bare proxy)"
+"""`zmqtui serve` through a bare libzmq proxy, in the added-latency notes."""
 
 
 def run(options: Options) -> list[Table]:
@@ -47,6 +52,8 @@ def run(options: Options) -> list[Table]:
             name: start_tap(children, endpoint, scratch / f"tap-{n}.log")
             for n, (name, endpoint) in enumerate(direct.items())
         }
+        bare = children.start(python("-m", "benchmarks.bare_proxy", direct["`zmqtui serve`"]))
+        bare_endpoint = bare.expect(r"Proxying on (\S+)").group(1)
         series: dict[str, Series] = {}
         added: dict[str, list[float]] = {}
         for _ in range(options.runs):
@@ -57,11 +64,26 @@ def run(options: Options) -> list[Table]:
                 )
                 series.setdefault(f"{name}, direct", Series()).add(plain)
                 series.setdefault(f"{name}, through the tap", Series()).add(tapped, cpu_us)
-                for q in (50, 99):
-                    before, after = plain.p(q), tapped.p(q)
-                    if before is not None and after is not None:
-                        added.setdefault(f"{name} p{q}", []).append((after - before) * 1000)
+                add_latency(added, name, plain, tapped)
+                if name == "`zmqtui serve`":
+                    hop, hop_cpu_us = measure_with_cpu(
+                        generators, bare, bare_endpoint, INFLIGHT, options
+                    )
+                    series.setdefault(f"{name}, through a bare libzmq proxy", Series()).add(
+                        hop, hop_cpu_us
+                    )
+                    add_latency(added, BARE, plain, hop)
     return [table(series, added, options)]
+
+
+def add_latency(
+    added: dict[str, list[float]], name: str, plain: Measurement, through: Measurement
+) -> None:
+    """What going `through` a proxy added to p50 and p99, in µs, against `plain`."""
+    for q in (50, 99):
+        before, after = plain.p(q), through.p(q)
+        if before is not None and after is not None:
+            added.setdefault(f"{name} p{q}", []).append((after - before) * 1000)
 
 
 def start_tap(children: Children, forward: str, log: Path) -> tuple[Child, str]:
@@ -93,10 +115,13 @@ def table(series: dict[str, Series], added: dict[str, list[float]], options: Opt
         result.add(**row)
     lines = [
         f"{name} p{q}: {cell(Summary.of(added.get(f'{name} p{q}', [])), 'µs')}"
-        for name in SERVICES
+        for name in (*SERVICES, BARE)
         for q in (50, 99)
     ]
-    result.notes.append("added by the tap, run by run (median, min-max): " + "; ".join(lines))
+    result.notes.append(
+        "added by the tap (and by a bare libzmq proxy), run by run (median, min-max): "
+        + "; ".join(lines)
+    )
     result.targets.append(
         target(
             f"latency the tap adds at p50, {INFLIGHT} in flight, `zmqtui serve`",
@@ -108,6 +133,7 @@ def table(series: dict[str, Series], added: dict[str, list[float]], options: Opt
     result.notes.append(
         f"{options.runs} run(s) of {options.duration:g} s each after {options.warmup:g} s of "
         "warm-up; the tap writes a line per pair to a file. tap CPU per request: the tap "
-        "process's CPU (proxy thread and printing) over the replies of its window."
+        "process's CPU (proxy thread and printing) over the replies of its window; for the "
+        "bare proxy, its process's."
     )
     return result

@@ -134,7 +134,7 @@ def _read(frame: bytes) -> tuple[str, str | None]:
         text = frame.decode("utf-8")
     except UnicodeDecodeError:
         return "hex", None
-    if _CONTROLS.search(text):
+    if not text.isprintable() and _CONTROLS.search(text):
         return "hex", None
     if text.lstrip()[:1] in ("{", "[") and _is_json(frame, text):
         return "json", text

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import gc
 import sys
 from dataclasses import dataclass
+from typing import Any
 
 import click
+import orjson
 import zmq
 
 from zmqtui.commands._run import (
@@ -21,7 +24,7 @@ from zmqtui.format import clock_time, plural
 from zmqtui.protocol import MAX_MESSAGE_BYTES
 from zmqtui.services.owner import Owner
 from zmqtui.services.tap import MAX_PENDING, Pair, PairPublisher, Tap, TapCounts, client_label
-from zmqtui.text import printable, printable_json
+from zmqtui.text import printable, printable_json, printable_json_text
 
 PRINT_EVERY_S = 0.1
 """How often finished pairs are printed."""
@@ -162,16 +165,24 @@ async def _tap(
         click.echo(f"Publishing pairs on {publisher.bound}", err=True)
     owner = None if owner_pid is None else Owner(owner_pid)
 
-    def emit(pairs: list[Pair]) -> None:
-        if publisher is not None:
-            publisher.publish(pairs)
-        if not output.quiet:
-            print_pairs(pairs, output.as_json, settings.timeout_ms)
+    def emit() -> None:
+        """Publish and print the pairs finished since the last call. The collector waits
+        meanwhile: pairs hold no cycles (reference counting frees them), and the thousands of
+        tuples a drain makes would set off collections that walk them all."""
+        gc.disable()
+        try:
+            pairs = tap.drain()
+            if publisher is not None:
+                publisher.publish(pairs)
+            if not output.quiet:
+                print_pairs(pairs, output.as_json, settings.timeout_ms)
+        finally:
+            gc.enable()
 
     try:
         while tap.failed is None:
             await asyncio.sleep(PRINT_EVERY_S)
-            emit(tap.drain())
+            emit()
             if owner is not None and not owner.alive():
                 click.echo(f"zmqtui tap: process {owner.pid} is gone: stopping", err=True)
                 return 0
@@ -179,7 +190,7 @@ async def _tap(
         return 1
     finally:
         tap.stop()
-        emit(tap.drain())
+        emit()
         click.echo(format_counts(tap.counts), err=True)
         if publisher is not None:
             publisher.close()
@@ -190,36 +201,63 @@ def print_pairs(pairs: list[Pair], as_json: bool, timeout_ms: int) -> None:
     """One line per pair, written at once (stdout may be a closed pipe: then nothing)."""
     if not pairs:
         return
-    text = "\n".join(
-        printable_json(pair.to_wire(SHOWN_CHARS)) if as_json else format_pair(pair, timeout_ms)
-        for pair in pairs
-    )
+    if as_json:
+        lines = [_json_line(pair.to_wire(SHOWN_CHARS)) for pair in pairs]
+    else:
+        lines = [format_pair(pair, timeout_ms) for pair in pairs]
+    lines.append("")
     try:
-        sys.stdout.write(text + "\n")
+        sys.stdout.write("\n".join(lines))
         sys.stdout.flush()
     except BrokenPipeError:
         pass
 
 
+def _json_line(wire: dict[str, Any]) -> str:
+    """`printable_json(wire)`, written by orjson, which writes a pair as json does (see
+    `ascii_json`) but refuses lone surrogates: those go to `printable_json`."""
+    try:
+        return printable_json_text(orjson.dumps(wire).decode())
+    except orjson.JSONEncodeError:
+        return printable_json(wire)
+
+
 def format_pair(pair: Pair, timeout_ms: int) -> str:
     """`TIME CLIENT LATENCY pid PID REQUEST -> REPLY`, or the request flagged as unanswered."""
-    seconds, millis = divmod(int(pair.sent_ms), 1000)
-    when = f"{_clock(seconds)}.{millis:03d}"
-    client = printable(client_label(pair.client), limit=CLIENT_CHARS)
-    request = pair.request.summary(SHOWN_CHARS)
-    if pair.reply is None or pair.latency_ms is None:
-        why = f"no reply in {timeout_ms} ms" if pair.why == "timeout" else "given up (memory)"
-        return f"{when} {client:<16} {'!! ' + why:<28} {request}"
-    pid = "-" if pair.pid is None else str(pair.pid)
-    latency = f"{pair.latency_ms:.2f} ms"
-    reply = pair.reply.summary(SHOWN_CHARS)
-    return f"{when} {client:<16} {latency:>10}  pid {pid:<8}  {request} -> {reply}"
+    sent_ms, client, request, reply, latency_ms, why = pair
+    when = _clock(int(sent_ms))
+    client = _client_column(client)
+    request = request.summary(SHOWN_CHARS)
+    if reply is None or latency_ms is None:
+        why = f"no reply in {timeout_ms} ms" if why == "timeout" else "given up (memory)"
+        return f"{when} {client} {'!! ' + why:<28} {request}"
+    return (
+        f"{when} {client} {'%7.2f' % latency_ms} ms  pid {_pid_column(reply.pid())}"  # noqa: UP031
+        f"  {request} -> {reply.summary(SHOWN_CHARS)}"
+    )
+
+
+@functools.lru_cache(maxsize=1024)
+def _clock(ms: int) -> str:
+    """`HH:MM:SS.mmm`, worked out once a millisecond rather than once a pair."""
+    return f"{_clock_second(ms // 1000)}.{ms % 1000:03d}"
 
 
 @functools.lru_cache(maxsize=4)
-def _clock(seconds: int) -> str:
-    """`HH:MM:SS`, worked out once a second rather than once a pair."""
+def _clock_second(seconds: int) -> str:
+    """`HH:MM:SS`, worked out once a second."""
     return clock_time(seconds * 1000)[:8]
+
+
+@functools.lru_cache(maxsize=1024)
+def _client_column(identity: bytes) -> str:
+    """A client's label as its column shows it, worked out once per client."""
+    return f"{printable(client_label(identity), limit=CLIENT_CHARS):<{CLIENT_CHARS}}"
+
+
+@functools.lru_cache(maxsize=1024)
+def _pid_column(pid: int | None) -> str:
+    return f"{'-' if pid is None else pid:<8}"
 
 
 def format_counts(counts: TapCounts) -> str:

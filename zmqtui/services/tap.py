@@ -21,14 +21,16 @@ reader (`drain`): a reader that falls behind loses pairs (counted), never slows 
 from __future__ import annotations
 
 import codecs
+import functools
 import json
 import re
 import secrets
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
+import orjson
 import zmq
 
 from zmqtui.frames import format_frame
@@ -52,14 +54,19 @@ PAIRS_HWM = 100_000
 """Pairs the capture side's PUB queues for a subscriber that reads slowly; past it, dropped."""
 PUBLISHED_CHARS = 80
 """Longest summary of a frame in a published pair."""
+REMEMBERED_BODIES = 1024
+"""Bodies whose summary and pid are remembered: services repeat replies, load tests requests."""
 
 _MARKER_PREFIX_BYTES = 4
 _PID = re.compile(rb'"pid"\s*:\s*(\d{1,10})\s*[,}]')
 
 
-@dataclass(slots=True)
-class Kept:
-    """A message's body as the tap keeps it: its first frames, each cut to its first bytes."""
+class Kept(NamedTuple):
+    """A message's body as the tap keeps it: its first frames, each cut to its first bytes.
+
+    A tuple, in the order the C loop hands its fields over, so that `Tap.drain` types what
+    the loop gives rather than copying it field by field.
+    """
 
     frames: tuple[bytes, ...]
     sizes: tuple[int, ...]
@@ -81,31 +88,22 @@ class Kept:
 
     @property
     def whole(self) -> bool:
-        return self.frame_count == len(self.frames) and self.size == sum(map(len, self.frames))
+        frames, _, frame_count, size, _ = self
+        return frame_count == len(frames) and size == sum(map(len, frames))
 
     def summary(self, limit: int = 80) -> str:
         """The frames in the frame syntax (`zmqtui.frames`), one line, at most about `limit`
         characters each; a frame the tap cut ends in `…`."""
-        shown = [
-            _show(frame, len(frame) < size, limit)
-            for frame, size in zip(self.frames, self.sizes, strict=True)
-        ]
-        if self.frame_count > len(self.frames):
-            shown.append(f"+{self.frame_count - len(self.frames)} frames")
-        return " | ".join(shown)
+        return _summary(self, limit)
 
     def pid(self) -> int | None:
         """The `"pid"` a JSON reply's first frame names (read from its last bytes when the
         frame was cut), when it does."""
-        if not self.frames or self.frames[0][:1] != b"{":
-            return None
-        match = _PID.search(self.frames[0] if self.whole else self.tail)
-        return int(match.group(1)) if match else None
+        return _pid(self)
 
 
-@dataclass(frozen=True, slots=True)
-class Pair:
-    """A request and its reply, or a request that got none."""
+class Pair(NamedTuple):
+    """A request and its reply, or a request that got none (a tuple, as `Kept` is)."""
 
     sent_ms: float
     """Wall-clock time the tap received the request, in ms since the epoch."""
@@ -121,20 +119,22 @@ class Pair:
 
     @property
     def pid(self) -> int | None:
-        return None if self.reply is None else self.reply.pid()
+        reply = self.reply
+        return None if reply is None else reply.pid()
 
     def to_wire(self, limit: int = 80) -> dict[str, Any]:
         """A JSON-ready dict: summaries in the frame syntax, sizes, latency, pid."""
+        sent_ms, client, request, reply, latency_ms, why = self
         return {
-            "time_ms": round(self.sent_ms, 3),
-            "client": client_label(self.client),
-            "request": self.request.summary(limit),
-            "request_bytes": self.request.size,
-            "reply": None if self.reply is None else self.reply.summary(limit),
-            "reply_bytes": None if self.reply is None else self.reply.size,
-            "latency_ms": None if self.latency_ms is None else round(self.latency_ms, 3),
-            "pid": self.pid,
-            "no_reply": self.why,
+            "time_ms": round(sent_ms, 3),
+            "client": client_label(client),
+            "request": request.summary(limit),
+            "request_bytes": request.size,
+            "reply": None if reply is None else reply.summary(limit),
+            "reply_bytes": None if reply is None else reply.size,
+            "latency_ms": None if latency_ms is None else round(latency_ms, 3),
+            "pid": None if reply is None else reply.pid(),
+            "no_reply": why,
         }
 
 
@@ -157,19 +157,61 @@ class PairPublisher:
 
     def publish(self, pairs: Sequence[Pair]) -> None:
         for pair in pairs:
-            wire = json.dumps(pair.to_wire(PUBLISHED_CHARS), separators=(",", ":"))
-            self.sock.send(wire.encode(), zmq.NOBLOCK)
+            self.sock.send(ascii_json(pair.to_wire(PUBLISHED_CHARS)), zmq.NOBLOCK)
 
     def close(self) -> None:
         sockets.remove_ipc_file(self.bound)
         self.sock.close(linger=0)
 
 
+def ascii_json(wire: dict[str, Any]) -> bytes:
+    """A pair's `to_wire` as compact JSON in ASCII, byte for byte as `json.dumps` writes it.
+
+    orjson writes it faster and the same way whenever its output is ASCII: for strings,
+    finite floats rounded to 3 decimals and 64-bit ints, its escapes and numbers are json's.
+    What it refuses (lone surrogates) or writes in UTF-8 (non-ASCII text) goes to json.
+    """
+    try:
+        data = orjson.dumps(wire)
+    except orjson.JSONEncodeError:
+        pass
+    else:
+        if data.isascii():
+            return data
+    return json.dumps(wire, separators=(",", ":")).encode()
+
+
+@functools.lru_cache(maxsize=1024)
 def client_label(identity: bytes) -> str:
     """A client's identity as text when it set a printable one, else in hex."""
     if identity and identity.isascii() and identity.decode("ascii").isprintable():
         return identity.decode("ascii")
     return identity.hex()
+
+
+@functools.lru_cache(maxsize=REMEMBERED_BODIES)
+def _summary(kept: Kept, limit: int) -> str:
+    """`Kept.summary`, worked out once while the same body keeps coming."""
+    frames, sizes, frame_count, _, _ = kept
+    if frame_count == 1 == len(frames) and sizes[0] == len(frames[0]):
+        return format_frame(frames[0], limit=limit)  # one whole frame, as most are
+    shown = [
+        _show(frame, len(frame) < size, limit) for frame, size in zip(frames, sizes, strict=True)
+    ]
+    if frame_count > len(frames):
+        shown.append(f"+{frame_count - len(frames)} frames")
+    return " | ".join(shown)
+
+
+@functools.lru_cache(maxsize=REMEMBERED_BODIES)
+def _pid(kept: Kept) -> int | None:
+    """`Kept.pid`, worked out once while the same reply keeps coming."""
+    frames, _, _, _, tail = kept
+    if not frames or frames[0][:1] != b"{":
+        return None
+    source = frames[0] if kept.whole else tail
+    match = _PID.search(source) if b'"pid"' in source else None
+    return int(match.group(1)) if match else None
 
 
 def _show(frame: bytes, cut: bool, limit: int) -> str:
@@ -281,9 +323,10 @@ class Tap:
     def drain(self, limit: int | None = None) -> list[Pair]:
         """The pairs finished since the last call, oldest first (at most `limit`)."""
         records = self._loop.drain(-1 if limit is None else limit)
+        typed = tuple.__new__  # the loop's tuples typed as the NamedTuples they are, in C
         return [
-            Pair(sent_ms, client, Kept(*request), reply and Kept(*reply), latency_ms, why)
-            for sent_ms, client, request, reply, latency_ms, why in records
+            typed(Pair, (sent_ms, client, typed(Kept, req), rep and typed(Kept, rep), ms, why))
+            for sent_ms, client, req, rep, ms, why in records
         ]
 
     def _run(self, frontend: zmq.Socket, backend: zmq.Socket) -> None:

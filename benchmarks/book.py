@@ -8,6 +8,7 @@ output goes to a file, so reading it costs the measuring process nothing.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 import socket
@@ -15,6 +16,7 @@ import subprocess
 import time
 from pathlib import Path
 
+import psutil
 import zmq
 
 from benchmarks.common import REPO, Child, Children
@@ -42,6 +44,10 @@ def unavailable() -> str | None:
     return None
 
 
+BIND_WAIT_S = 10.0
+"""Longest wait for one of the book's scripts to listen on its port."""
+
+
 def free_loopback_endpoint() -> str:
     """A TCP endpoint on a port free a moment ago (the scripts bind the port they are given)."""
     with socket.socket() as probe:
@@ -51,15 +57,9 @@ def free_loopback_endpoint() -> str:
 
 def start_rep(children: Children, root: Path, scratch: Path, probe_path: str) -> tuple[Child, str]:
     """The book's REP responder serving `root`; returns it once it answers."""
-    endpoint = free_loopback_endpoint()
-    child = children.start(
-        [str(NODE), str(NODE_DIR / "zmq-filer-rep.js")],
-        cwd=root,
-        env={"ZMQ_ENDPOINT": endpoint},
-        output=scratch / "node-rep.log",
+    return start_script(
+        children, "zmq-filer-rep.js", root, scratch / "node-rep.log", probe_path, answers=1
     )
-    wait_until_answering(endpoint, probe_path)
-    return child, endpoint
 
 
 def start_cluster(
@@ -67,33 +67,81 @@ def start_cluster(
 ) -> tuple[Child, str]:
     """The book's cluster (a master and `workers` forked REP workers); returns it once the
     workers answer."""
-    endpoint = free_loopback_endpoint()
-    child = children.start(
-        [str(NODE), str(NODE_DIR / "zmq-filer-rep-cluster.js")],
-        cwd=root,
-        env={
-            "ZMQ_ENDPOINT": endpoint,
-            "ZMQ_WORKERS": str(workers),
-            "ZMQ_DEALER": str(scratch / "node-cluster.ipc"),
-        },
-        output=scratch / "node-cluster.log",
+    return start_script(
+        children,
+        "zmq-filer-rep-cluster.js",
+        root,
+        scratch / "node-cluster.log",
+        probe_path,
+        answers=4 * workers,
+        env={"ZMQ_WORKERS": str(workers), "ZMQ_DEALER": str(scratch / "node-cluster.ipc")},
     )
-    wait_until_answering(endpoint, probe_path, answers=4 * workers)
-    return child, endpoint
+
+
+def start_script(
+    children: Children,
+    script: str,
+    root: Path,
+    log: Path,
+    probe_path: str,
+    *,
+    answers: int,
+    env: dict[str, str] | None = None,
+    attempts: int = 3,
+) -> tuple[Child, str]:
+    """One of the book's scripts serving `root` on a free loopback port, once it answers.
+
+    The port is free when picked but the script binds it a moment later, and the book's
+    scripts go on without a word when their bind fails: one that does not listen on its port
+    within `BIND_WAIT_S` (taken meanwhile by another process) is started again on another.
+    """
+    for _ in range(attempts):
+        endpoint = free_loopback_endpoint()
+        child = children.start(
+            [str(NODE), str(NODE_DIR / script)],
+            cwd=root,
+            env={"ZMQ_ENDPOINT": endpoint, **(env or {})},
+            output=log,
+        )
+        port = int(endpoint.rsplit(":", 1)[1])
+        if listens(child, port) and wait_until_answering(
+            endpoint, probe_path, child, log, answers=answers
+        ):
+            return child, endpoint
+        children.stop(child)
+    raise RuntimeError(f"{script} never listened on its port, {attempts} times: {tail(log)}")
+
+
+def listens(child: Child, port: int) -> bool:
+    """Whether `child` listens on TCP `port` within `BIND_WAIT_S` (False: it exited, or its
+    bind failed)."""
+    deadline = time.monotonic() + BIND_WAIT_S
+    while time.monotonic() < deadline and child.process.poll() is None:
+        with contextlib.suppress(psutil.Error):
+            for connection in psutil.Process(child.process.pid).net_connections(kind="tcp"):
+                if connection.status == psutil.CONN_LISTEN and connection.laddr.port == port:
+                    return True
+        time.sleep(0.05)
+    return False
 
 
 def wait_until_answering(
-    endpoint: str, path: str, *, answers: int = 1, timeout: float = 30.0
-) -> None:
+    endpoint: str, path: str, child: Child, log: Path, *, answers: int, timeout: float = 30.0
+) -> bool:
     """Ask for `path` until `answers` replies came back in a row (Lazy Pirate: a fresh REQ
-    socket after each missed reply); `RuntimeError` past `timeout`."""
+    socket after each missed reply); False if `child` exits first, `RuntimeError` past
+    `timeout`."""
     ctx = zmq.Context()
     deadline = time.monotonic() + timeout
     got = 0
     try:
         while got < answers:
+            if child.process.poll() is not None:
+                return False
             if time.monotonic() > deadline:
-                raise RuntimeError(f"the book's responder at {endpoint} did not answer")
+                raise RuntimeError(
+                    f"the book's responder at {endpoint} did not answer: {tail(log)}"
+                )
             sock = ctx.socket(zmq.REQ)
             sockets.configure(sock, max_message_bytes=None)
             try:
@@ -108,3 +156,9 @@ def wait_until_answering(
                 sock.close(linger=0)
     finally:
         ctx.destroy(linger=0)
+    return True
+
+
+def tail(log: Path, chars: int = 500) -> str:
+    """The end of what a script printed, for an error."""
+    return log.read_text(errors="replace")[-chars:].strip() if log.exists() else "(no output)"

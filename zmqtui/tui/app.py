@@ -331,6 +331,8 @@ class ZmqtuiApp(App[None]):
         self.recording: RecordingStatus | None = None
         """The recording in progress, as last reported (None: not recording)."""
         self._recording_wanted = False
+        self._publisher_position = ""
+        """What the publisher frame's title says of the feed it lists ("" with one feed)."""
         """`ctrl+r` asked to record and no stop was asked or reported since."""
         self.notices = list(notices)
         self.standalone = standalone
@@ -447,12 +449,14 @@ class ZmqtuiApp(App[None]):
         self._title_publisher()
 
     def _title_publisher(self) -> None:
-        """The publisher frame's title says which of several feeds the pane lists."""
-        frame = self.frame("publisher")
+        """The publisher frame's title says which of several feeds the pane lists (asked at
+        every view: the frame is looked up only when that changes)."""
         position = self.publisher_pane.feed_position()
-        title = frame.base_title + (f" · {position}" if position else "")
-        if frame.border_title != title:
-            frame.border_title = title
+        if position == self._publisher_position:
+            return
+        self._publisher_position = position
+        frame = self.frame("publisher")
+        frame.border_title = frame.base_title + (f" · {position}" if position else "")
 
     @_while_running
     def on_topics_viewed(self, message: TopicsViewed) -> None:

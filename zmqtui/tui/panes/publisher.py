@@ -258,9 +258,12 @@ class PublisherPane(Pane):
         """`feed K of N` with several feeds (which one the pane lists), else ""."""
         if len(self.feeds) < 2:
             return ""
+        return f"feed {self._listed_number()} of {len(self.feeds)}"
+
+    def _listed_number(self) -> int:
+        """Where the listed feed is among the feeds, from 1 (the first when not among them)."""
         listed = self.listed_feed
-        position = self.feeds.index(listed) + 1 if listed in self.feeds else 1
-        return f"feed {position} of {len(self.feeds)}"
+        return self.feeds.index(listed) + 1 if listed in self.feeds else 1
 
     def on_ring_log_window_moved(self, event: RingLog.WindowMoved) -> None:
         event.stop()
@@ -366,9 +369,7 @@ class PublisherPane(Pane):
         """List the next of the monitor's feeds (after the last, the first again)."""
         if not self.check_action("next_feed", ()):
             return
-        listed = self.listed_feed
-        index = self.feeds.index(listed) + 1 if listed in self.feeds else 1
-        self.chosen = self.feeds[index % len(self.feeds)]
+        self.chosen = self.feeds[self._listed_number() % len(self.feeds)]
         self.published = 0
         self._rates = RateMeter()
         self.log_view.show(Window(0, 0, 0, []))  # the stream starts again: nothing listed yet

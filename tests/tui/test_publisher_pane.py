@@ -225,4 +225,7 @@ async def test_f_lists_the_next_feed_and_the_title_says_which() -> None:
             await pilot.press("f")
             assert app.backend.calls[-1] == ("observe_feed", chosen)
             assert frame.border_title == f"1 Publisher · feed {position} of 3"
-            assert stats_on_screen(app.publisher_pane)[1].startswith(f"feed {chosen}  {position}")
+            shown = f"feed {chosen}  {position}"  # drawn on the pane's next refresh
+            await wait_for(
+                lambda shown=shown: stats_on_screen(app.publisher_pane)[1].startswith(shown)
+            )

@@ -136,8 +136,9 @@ class TopicStats:
         self._watched_history: deque[float] = deque(maxlen=self._history_length)
         self._sampled_ns: int | None = None
 
-    def count(self, feed: str, topic: bytes | None, size: int, received_ns: int) -> None:
-        """One message of `size` bytes taken in on `feed` under `topic`."""
+    def count(self, feed: str, topic: bytes | None, size: int, received_ns: int) -> TopicCounter:
+        """One message of `size` bytes taken in on `feed` under `topic`; the counter it went
+        to (the topic's own, or its feed's other topics past `max_topics`)."""
         counter = self._counters.get((feed, topic))
         if counter is None:
             counter = self._new_counter(feed, topic)
@@ -145,6 +146,7 @@ class TopicStats:
         counter.bytes += size
         counter.last_ns = received_ns
         self.total += 1
+        return counter
 
     def _new_counter(self, feed: str, topic: bytes | None) -> TopicCounter:
         if len(self._counters) >= self.max_topics:
@@ -159,14 +161,6 @@ class TopicStats:
             self._feeds[feed] = TopicCounter()
             self._feed_history[feed] = deque(maxlen=self._history_length)
         return counter
-
-    def stamp(self, feed: str, topic: bytes | None, received_ns: int, sent_ms: float) -> None:
-        """The latest change event counted on `feed` under `topic` was sent at `sent_ms` (its
-        publisher's timestamp), for its lag at `/metrics`."""
-        counter = self._counters.get((feed, topic)) or self._counters.get((feed, OTHER_TOPICS))
-        if counter is not None:
-            counter.event_ns = received_ns
-            counter.sent_ms = sent_ms
 
     def counters(self, feed: str) -> list[tuple[bytes | None, TopicCounter]]:
         """`feed`'s topics and their counters, in the order first counted (safe from another

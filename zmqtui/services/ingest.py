@@ -571,9 +571,10 @@ class Feed:
         stamp = stamp_of(frames)
         topic = topic_of(frames, self.rule)
         size = len(frames[0]) if len(frames) == 1 else sum(map(len, frames))
-        self.topic_stats.count(self.name, topic, size, received_ns)
-        if self.metered and stamp is not None:
-            self.topic_stats.stamp(self.name, topic, received_ns, stamp.timestamp)
+        counter = self.topic_stats.count(self.name, topic, size, received_ns)
+        if self.metered and stamp is not None:  # the latest change event, for its lag at /metrics
+            counter.event_ns = received_ns
+            counter.sent_ms = stamp.timestamp
         meta = None
         unread = stamp is None  # a change event's stamp has its seq and time already
         for route in self._routes:

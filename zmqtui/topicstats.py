@@ -43,7 +43,7 @@ class TopicCounter:
     marked: int = 0
     """`messages` at the previous sample."""
     event_ns: int = 0
-    """Receive time of the latest change event (with `stamp`)."""
+    """Receive time of the latest change event (set by the ingest with `--metrics`)."""
     sent_ms: float | None = None
     """That event's publisher's timestamp (its lag is worked out when read, not per message)."""
 
